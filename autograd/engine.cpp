@@ -1,0 +1,117 @@
+// autograd/engine.cpp: record() builds the graph during the forward pass;
+// backward() walks it once in reverse topological order.
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/node.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td {
+
+static thread_local bool g_grad_mode = true;
+
+bool grad_mode_enabled() { return g_grad_mode; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
+
+Tensor record(const char* name, Tensor output, std::vector<Tensor> inputs, BackwardFn backward_fn) {
+    if (!grad_mode_enabled()) return output;
+    bool any = false;
+    for (const Tensor& x : inputs) any = any || (x.defined() && x.requires_grad());
+    if (!any) return output;
+    auto node = std::make_shared<Node>();
+    node->name = name;
+    node->inputs = std::move(inputs);
+    node->backward = std::move(backward_fn);
+    node->output_shape = output.shape();
+    output.impl()->requires_grad = true;
+    output.impl()->grad_fn = node;
+    return output;
+}
+
+// Nodes reachable from `root`, ordered so that every node comes before the nodes of
+// its inputs (reverse topological order): iterative post-order DFS, then reversed.
+// Iterative rather than recursive so a graph thousands of ops deep cannot overflow
+// the stack.
+static std::vector<Node*> reverse_topological_order(Node* root) {
+    std::vector<Node*> post;
+    std::unordered_set<Node*> seen{root};
+    std::vector<std::pair<Node*, size_t>> stack{{root, 0}};  // (node, next input to visit)
+    while (!stack.empty()) {
+        auto& [node, next] = stack.back();
+        if (next < node->inputs.size()) {
+            const Tensor& in = node->inputs[next++];
+            Node* child = in.defined() ? in.impl()->grad_fn.get() : nullptr;
+            if (child && seen.insert(child).second) stack.push_back({child, 0});
+        } else {
+            post.push_back(node);
+            stack.pop_back();
+        }
+    }
+    return {post.rbegin(), post.rend()};
+}
+
+// Gradients flowing into one node from several consumers add up. Out of place: the
+// first gradient may be a tensor another input also holds (add's backward hands the
+// same dL/dy to both of its inputs).
+static void accumulate_pending(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+    slot = slot ? add(Tensor(slot), g).impl_ptr() : g.impl_ptr();
+}
+
+// A leaf's .grad is its own memory (a clone the first time), so an optimizer may
+// scale it in place and repeated backward() calls accumulate into it.
+static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+    if (!leaf->grad) leaf->grad = g.clone().impl_ptr();
+    else Tensor(leaf->grad).add_(g);
+}
+
+void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+    check(root.defined(), "backward: called on an undefined tensor");
+    check(root.requires_grad(), "backward: the tensor does not require grad (no op on its path had an input ",
+          "with requires_grad, or it was computed under NoGradGuard)");
+    Tensor seed = grad_root;
+    if (!seed.defined()) {
+        check(root.numel() == 1, "backward: root of shape ", shape_str(root.shape()),
+              " is not a scalar; pass grad_output of the same shape");
+        seed = ones(root.shape());
+    }
+    check(seed.shape() == root.shape(), "backward: grad_output shape ", shape_str(seed.shape()),
+          " does not match the root's shape ", shape_str(root.shape()));
+
+    NoGradGuard no_grad;  // backward closures compute with plain (unrecorded) ops
+    Node* root_node = root.impl()->grad_fn.get();
+    if (!root_node) {  // backward on a leaf: its gradient is the seed itself
+        accumulate_leaf(root.impl(), seed);
+        return;
+    }
+    std::unordered_map<Node*, std::shared_ptr<TensorImpl>> pending;  // dL/d(node's output)
+    pending[root_node] = seed.impl_ptr();
+
+    for (Node* node : reverse_topological_order(root_node)) {
+        auto it = pending.find(node);
+        if (it == pending.end()) continue;  // no gradient reached this node
+        Tensor grad_out(it->second);
+        pending.erase(it);
+        check(bool(node->backward), "backward: the graph through '", node->name,
+              "' was already freed; call backward(grad, /*retain_graph=*/true) the first time");
+        std::vector<Tensor> grads = node->backward(grad_out);
+        check(grads.size() == node->inputs.size(), "backward of '", node->name, "' returned ", grads.size(),
+              " gradients for ", node->inputs.size(), " inputs");
+        for (size_t i = 0; i < grads.size(); ++i) {
+            const Tensor& in = node->inputs[i];
+            if (!in.defined() || !in.requires_grad() || !grads[i].defined()) continue;
+            check(grads[i].shape() == in.shape(), "backward of '", node->name, "': gradient for input ", i,
+                  " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(in.shape()));
+            Node* parent = in.impl()->grad_fn.get();
+            if (parent) accumulate_pending(pending[parent], grads[i]);
+            else accumulate_leaf(in.impl(), grads[i]);  // a leaf: into .grad
+        }
+        if (!retain_graph) {  // free what the closure saved; the tensors' memory goes with it
+            node->backward = nullptr;
+            node->inputs.clear();
+        }
+    }
+}
+
+}  // namespace td

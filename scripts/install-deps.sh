@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what tinydiffusion needs from Debian's packages. Idempotent: when every
+# package is already there it only says so. Uses sudo when not run as root.
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --bench  also PyTorch and OpenBLAS, to benchmark against
+set -euo pipefail
+
+packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all present (${packages[*]})"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,60 @@
+// tensor/ops/factories.cpp: new tensors filled with constants and ranges.
+// (Random tensors come from a td::Generator: tensor/random.cpp.)
+#include <cmath>
+
+#include "tensor/backend.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td {
+
+Tensor zeros(const Shape& shape, DType dtype) {
+    Tensor t = Tensor::empty(shape, dtype);
+    backend_for(t.device()).fill(t, 0.0);
+    return t;
+}
+
+Tensor full(const Shape& shape, float value) {
+    Tensor t = Tensor::empty(shape);
+    backend_for(t.device()).fill(t, value);
+    return t;
+}
+
+Tensor ones(const Shape& shape) { return full(shape, 1.0f); }
+Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype()); }
+Tensor ones_like(const Tensor& x) { return ones(x.shape()); }
+Tensor scalar_tensor(float value) { return full({}, value); }
+
+// start, start + step, ... while < end (for step > 0), like torch.arange
+Tensor arange(float start, float end, float step) {
+    check(step != 0.0f, "arange: step must be non-zero");
+    check((end - start) / step >= 0, "arange: step ", step, " goes the wrong way from ", start, " to ", end);
+    int64_t n = (int64_t)std::ceil((double(end) - start) / step);
+    Tensor t = Tensor::empty({n});
+    float* p = t.data_f32();
+    for (int64_t i = 0; i < n; ++i) p[i] = (float)(start + (double)i * step);
+    return t;
+}
+
+Tensor arange_i64(int64_t end) {
+    check(end >= 0, "arange_i64: end must be >= 0, got ", end);
+    Tensor t = Tensor::empty({end}, DType::Int64);
+    int64_t* p = t.data_i64();
+    for (int64_t i = 0; i < end; ++i) p[i] = i;
+    return t;
+}
+
+// `steps` points from start to end inclusive, evenly spaced (end hit exactly)
+Tensor linspace(float start, float end, int64_t steps) {
+    check(steps >= 0, "linspace: steps must be >= 0, got ", steps);
+    Tensor t = Tensor::empty({steps});
+    float* p = t.data_f32();
+    double step = steps > 1 ? (double(end) - start) / (steps - 1) : 0.0;
+    // Like PyTorch: the first half counts up from start, the second half down from end,
+    // so both ends are exact.
+    for (int64_t i = 0; i < steps; ++i)
+        p[i] = i < steps / 2 ? (float)(start + step * i) : (float)(end - step * (steps - 1 - i));
+    return t;
+}
+
+}  // namespace td

@@ -1,0 +1,53 @@
+// tests/helpers.h: comparing tensors the llm.c way.
+//
+// CHECK_CLOSE(actual, expected, atol, rtol) passes when every element satisfies
+// |a - e| <= atol + rtol * |e| and the shapes agree; when it fails it prints the
+// worst element and the first few values side by side.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "td.h"
+
+namespace tdtest {
+
+// Where the committed PyTorch fixtures live (tests run from the repository root).
+inline std::string fixture_path(const std::string& case_name, const std::string& tensor) {
+    return "tests/fixtures/" + case_name + "/" + tensor + ".npy";
+}
+
+// Empty string when close; otherwise a report of what differs.
+inline std::string compare(const td::Tensor& actual, const td::Tensor& expected, float atol, float rtol) {
+    std::ostringstream os;
+    if (!actual.defined() || !expected.defined()) return "undefined tensor";
+    if (actual.shape() != expected.shape()) {
+        os << "shape " << td::shape_str(actual.shape()) << " vs expected " << td::shape_str(expected.shape());
+        return os.str();
+    }
+    std::vector<float> a = actual.to_vector(), e = expected.to_vector();
+    int64_t worst = -1;
+    double worst_excess = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        double diff = std::fabs((double)a[i] - e[i]);
+        double excess = diff - (atol + rtol * std::fabs(e[i]));
+        bool bad = excess > 0 || (std::isnan(a[i]) != std::isnan(e[i]));
+        if (bad && (worst < 0 || excess > worst_excess)) { worst = (int64_t)i; worst_excess = excess; }
+    }
+    if (worst < 0) return "";
+    os << "element " << worst << ": " << a[worst] << " vs expected " << e[worst] << " (atol " << atol << ", rtol "
+       << rtol << ")\n  first values (actual | expected):";
+    for (size_t i = 0; i < std::min<size_t>(a.size(), 6); ++i) os << "\n    " << a[i] << " | " << e[i];
+    return os.str();
+}
+
+}  // namespace tdtest
+
+#define CHECK_CLOSE(actual, expected, atol, rtol)                                   \
+    do {                                                                           \
+        std::string td_report_ = tdtest::compare((actual), (expected), (atol), (rtol)); \
+        INFO(td_report_);                                                          \
+        CHECK(td_report_.empty());                                                 \
+    } while (0)
