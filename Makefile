@@ -57,7 +57,10 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	$(if $(V),,@echo "  AR   $@";) ar rcs $@ $^
 
-$(BUILD)/diffuse: $(BUILD)/obj/tools/diffuse.o $(LIB)
+TOOL_SRCS := $(wildcard tools/*.cpp)
+TOOL_OBJS := $(TOOL_SRCS:%.cpp=$(BUILD)/obj/%.o)
+
+$(BUILD)/diffuse: $(TOOL_OBJS) $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJS) $(LIB)

@@ -33,19 +33,21 @@ Tensor record(const char* name, Tensor output, std::vector<Tensor> inputs, Backw
 // Nodes reachable from `root`, ordered so that every node comes before the nodes of
 // its inputs (reverse topological order): iterative post-order DFS, then reversed.
 // Iterative rather than recursive so a graph thousands of ops deep cannot overflow
-// the stack.
-static std::vector<Node*> reverse_topological_order(Node* root) {
-    std::vector<Node*> post;
-    std::unordered_set<Node*> seen{root};
-    std::vector<std::pair<Node*, size_t>> stack{{root, 0}};  // (node, next input to visit)
+// the stack. The list holds shared_ptrs: freeing a node's inputs during the sweep
+// would otherwise free the nodes further down that are still to be visited.
+static std::vector<std::shared_ptr<Node>> reverse_topological_order(const std::shared_ptr<Node>& root) {
+    std::vector<std::shared_ptr<Node>> post;
+    std::unordered_set<Node*> seen{root.get()};
+    std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};  // (node, next input to visit)
     while (!stack.empty()) {
-        auto& [node, next] = stack.back();
+        Node* node = stack.back().first.get();
+        size_t next = stack.back().second++;
         if (next < node->inputs.size()) {
-            const Tensor& in = node->inputs[next++];
-            Node* child = in.defined() ? in.impl()->grad_fn.get() : nullptr;
-            if (child && seen.insert(child).second) stack.push_back({child, 0});
+            const Tensor& in = node->inputs[next];
+            std::shared_ptr<Node> child = in.defined() ? in.impl()->grad_fn : nullptr;
+            if (child && seen.insert(child.get()).second) stack.push_back({child, 0});
         } else {
-            post.push_back(node);
+            post.push_back(stack.back().first);
             stack.pop_back();
         }
     }
@@ -80,16 +82,16 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
           " does not match the root's shape ", shape_str(root.shape()));
 
     NoGradGuard no_grad;  // backward closures compute with plain (unrecorded) ops
-    Node* root_node = root.impl()->grad_fn.get();
+    std::shared_ptr<Node> root_node = root.impl()->grad_fn;
     if (!root_node) {  // backward on a leaf: its gradient is the seed itself
         accumulate_leaf(root.impl(), seed);
         return;
     }
     std::unordered_map<Node*, std::shared_ptr<TensorImpl>> pending;  // dL/d(node's output)
-    pending[root_node] = seed.impl_ptr();
+    pending[root_node.get()] = seed.impl_ptr();
 
-    for (Node* node : reverse_topological_order(root_node)) {
-        auto it = pending.find(node);
+    for (const std::shared_ptr<Node>& node : reverse_topological_order(root_node)) {
+        auto it = pending.find(node.get());
         if (it == pending.end()) continue;  // no gradient reached this node
         Tensor grad_out(it->second);
         pending.erase(it);

@@ -52,7 +52,8 @@ Tensor linspace(float start, float end, int64_t steps) {
     double step = steps > 1 ? (double(end) - start) / (steps - 1) : 0.0;
     // Like PyTorch: the first half counts up from start, the second half down from end,
     // so both ends are exact.
-    for (int64_t i = 0; i < steps; ++i)
+    if (steps == 1) p[0] = start;
+    for (int64_t i = 0; steps > 1 && i < steps; ++i)
         p[i] = i < steps / 2 ? (float)(start + step * i) : (float)(end - step * (steps - 1 - i));
     return t;
 }

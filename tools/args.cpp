@@ -1,0 +1,94 @@
+// tools/args.cpp: see args.h.
+#include "tools/args.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
+
+namespace td::cli {
+
+void Args::option(const std::string& name, const std::string& default_value, const std::string& help) {
+    order_.push_back(name);
+    specs_[name] = {default_value, help, false};
+}
+
+void Args::flag(const std::string& name, const std::string& help) {
+    order_.push_back(name);
+    specs_[name] = {"", help, true};
+}
+
+const Args::Spec& Args::spec(const std::string& name) const {
+    auto it = specs_.find(name);
+    if (it == specs_.end()) throw ArgError("internal: option --" + name + " was never declared");
+    return it->second;
+}
+
+bool Args::parse(int argc, char** argv, int first) {
+    for (int i = first; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") return false;
+        if (a.rfind("--", 0) != 0) throw ArgError("unexpected argument '" + a + "'");
+        std::string name = a.substr(2), value;
+        size_t eq = name.find('=');
+        bool has_inline = eq != std::string::npos;
+        if (has_inline) { value = name.substr(eq + 1); name = name.substr(0, eq); }
+        auto it = specs_.find(name);
+        if (it == specs_.end()) throw ArgError("unknown option --" + name);
+        if (it->second.is_flag) {
+            if (has_inline) throw ArgError("--" + name + " takes no value");
+            values_[name] = "1";
+            continue;
+        }
+        if (!has_inline) {
+            if (i + 1 >= argc) throw ArgError("--" + name + " needs a value");
+            value = argv[++i];
+        }
+        values_[name] = value;
+    }
+    return true;
+}
+
+std::string Args::str(const std::string& name) const {
+    const Spec& s = spec(name);
+    auto it = values_.find(name);
+    return it != values_.end() ? it->second : s.default_value;
+}
+
+int64_t Args::integer(const std::string& name) const {
+    std::string v = str(name);
+    errno = 0;
+    char* end = nullptr;
+    long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno == ERANGE) throw ArgError("--" + name + " expects an integer, got '" + v + "'");
+    return x;
+}
+
+double Args::number(const std::string& name) const {
+    std::string v = str(name);
+    errno = 0;
+    char* end = nullptr;
+    double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || errno == ERANGE) throw ArgError("--" + name + " expects a number, got '" + v + "'");
+    return x;
+}
+
+bool Args::on(const std::string& name) const {
+    spec(name);
+    return values_.count(name) > 0;
+}
+
+std::string Args::help() const {
+    std::ostringstream os;
+    os << "usage: " << usage_ << "\n\n" << summary_ << "\n\noptions:\n";
+    for (const std::string& n : order_) {
+        const Spec& s = specs_.at(n);
+        std::string left = "  --" + n + (s.is_flag ? "" : " VALUE");
+        os << left << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << s.help;
+        if (!s.is_flag && !s.default_value.empty()) os << " (default: " << s.default_value << ")";
+        os << "\n";
+    }
+    os << "  --help                  this text\n";
+    return os.str();
+}
+
+}  // namespace td::cli

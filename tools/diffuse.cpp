@@ -1,0 +1,75 @@
+// tools/diffuse.cpp: the `diffuse` command line. One subcommand per job; each parses
+// its own options (tools/args.h) and has --help. Exit codes: 0 done, 1 an error in
+// the work (td::Error: a bad file, a non-finite loss), 2 a usage error (bad flags).
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "tensor/error.h"
+#include "tools/args.h"
+
+namespace td::cli {
+int train_toy(int argc, char** argv, int first);
+}
+
+namespace {
+
+const char* kUsage =
+    "usage: diffuse <command> [options]\n"
+    "\n"
+    "tinydiffusion: DDPM, DDIM and latent diffusion from scratch, in C++.\n"
+    "\n"
+    "commands:\n"
+    "  train toy          fit a small MLP with the engine's autograd (the current demo)\n"
+    "  train ddpm|vae|ldm|classifier\n"
+    "                     train a diffusion model, autoencoder or classifier (not built yet)\n"
+    "  sample             draw samples from a trained run (not built yet)\n"
+    "  eval               measure sample quality of a run (not built yet)\n"
+    "  bench              time the engine's kernels (see `make bench` meanwhile)\n"
+    "\n"
+    "`diffuse <command> --help` describes a command's options.\n";
+
+// Jobs of later milestones: say plainly that this build does not have them yet.
+int not_yet(const std::string& what) {
+    std::fprintf(stderr, "diffuse: '%s' is not part of this build yet; run `diffuse train toy` for the current demo\n",
+                 what.c_str());
+    return 2;
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        std::printf("%s", kUsage);
+        return argc < 2 ? 2 : 0;
+    }
+    std::string cmd = argv[1];
+    if (cmd == "train") {
+        if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
+            std::printf("usage: diffuse train toy|ddpm|vae|ldm|classifier [options]\n"
+                        "  toy: fit a small MLP (the current demo); the others are not built yet.\n");
+            return argc < 3 ? 2 : 0;
+        }
+        std::string what = argv[2];
+        if (what == "toy") return td::cli::train_toy(argc, argv, 3);
+        if (what == "ddpm" || what == "vae" || what == "ldm" || what == "classifier") return not_yet("train " + what);
+        throw td::cli::ArgError("unknown model '" + what + "' for train (expected toy, ddpm, vae, ldm or classifier)");
+    }
+    if (cmd == "sample" || cmd == "eval" || cmd == "bench") return not_yet(cmd);
+    throw td::cli::ArgError("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const td::cli::ArgError& e) {
+        std::fprintf(stderr, "diffuse: %s\n(try `diffuse --help`)\n", e.what());
+        return 2;
+    } catch (const td::Error& e) {
+        std::fprintf(stderr, "diffuse: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "diffuse: unexpected error: %s\n", e.what());
+        return 1;
+    }
+}
