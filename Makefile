@@ -90,3 +90,9 @@ clean:
 # GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsics as
 # Eigen's GEMM inlines them; the warning is about GCC's header, not our code.
 $(BUILD)/obj/tensor/cpu/matmul.o: CXXFLAGS += -Wno-maybe-uninitialized
+
+# Line counts per module: the complexity budget, kept visible.
+.PHONY: lines
+lines:
+	@for d in tensor tensor/cpu tensor/ops autograd tools tests bench; do \
+	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h 2>/dev/null | wc -l)"; done
