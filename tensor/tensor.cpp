@@ -41,10 +41,10 @@ Shape contiguous_strides(const Shape& s) {
     return st;
 }
 
-int64_t wrap_dim(int64_t dim, int64_t rank, const char* op) {
+int64_t wrap_dim(int64_t dim, const Shape& shape, const char* op) {
     // A 0-d tensor accepts dim 0 / -1 like PyTorch does.
-    int64_t r = rank == 0 ? 1 : rank;
-    check(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of rank ", rank);
+    int64_t rank = (int64_t)shape.size(), r = rank == 0 ? 1 : rank;
+    check(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of shape ", shape_str(shape));
     return dim < 0 ? dim + r : dim;
 }
 
@@ -98,7 +98,7 @@ const Shape& Tensor::shape() const { check_defined("shape"); return impl_->shape
 const Shape& Tensor::strides() const { check_defined("strides"); return impl_->strides; }
 int64_t Tensor::offset() const { check_defined("offset"); return impl_->offset; }
 int64_t Tensor::dim() const { return (int64_t)shape().size(); }
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, shape(), "size")]; }
 int64_t Tensor::numel() const { return numel_of(shape()); }
 DType Tensor::dtype() const { check_defined("dtype"); return impl_->dtype; }
 Device Tensor::device() const { check_defined("device"); return impl_->storage->device; }

@@ -136,8 +136,9 @@ private:
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 std::string to_string(const Tensor& t);
 
-// Normalises a possibly negative dim against a rank; throws naming `op` if out of range.
-int64_t wrap_dim(int64_t dim, int64_t rank, const char* op);
+// Normalises a possibly negative dim against a shape's rank; throws naming `op` and
+// the shape if out of range.
+int64_t wrap_dim(int64_t dim, const Shape& shape, const char* op);
 
 // Rarely needed by users: the element offset of a multi-index (no bounds check).
 int64_t element_offset(const Tensor& t, const int64_t* index);

@@ -28,15 +28,15 @@ bool Args::parse(int argc, char** argv, int first) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") return false;
         if (a.rfind("--", 0) != 0) throw ArgError("unexpected argument '" + a + "'");
-        std::string name = a.substr(2), value;
-        size_t eq = name.find('=');
+        size_t eq = a.find('=');
         bool has_inline = eq != std::string::npos;
-        if (has_inline) { value = name.substr(eq + 1); name = name.substr(0, eq); }
+        std::string name = has_inline ? a.substr(2, eq - 2) : a.substr(2);
+        std::string value = has_inline ? a.substr(eq + 1) : "";
         auto it = specs_.find(name);
         if (it == specs_.end()) throw ArgError("unknown option --" + name);
         if (it->second.is_flag) {
             if (has_inline) throw ArgError("--" + name + " takes no value");
-            values_[name] = "1";
+            values_.insert_or_assign(name, std::string(1, '1'));  // (not = "1": GCC 12 -Wrestrict false positive)
             continue;
         }
         if (!has_inline) {

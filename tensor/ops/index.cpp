@@ -21,7 +21,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
           "index_select: index must be a 1-D int64 tensor, got ", index.defined() ? dtype_name(index.dtype()) : "undefined",
           " of shape ", index.defined() ? shape_str(index.shape()) : "[]");
     check(x.dim() > 0, "index_select: cannot index a 0-d tensor");
-    int64_t d = wrap_dim(dim, x.dim(), "index_select");
+    int64_t d = wrap_dim(dim, x.shape(), "index_select");
     check_index_range(index, x.size(d), "index_select", x.shape(), d);
     Shape out_shape = x.shape();
     out_shape[d] = index.numel();
@@ -42,7 +42,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     check(index.dim() == x.dim(), "gather: index of shape ", shape_str(index.shape()),
           " must have as many dims as x of shape ", shape_str(x.shape()));
     check(x.dim() > 0, "gather: cannot gather from a 0-d tensor");
-    int64_t d = wrap_dim(dim, x.dim(), "gather");
+    int64_t d = wrap_dim(dim, x.shape(), "gather");
     for (int64_t k = 0; k < x.dim(); ++k)
         check(k == d || index.size(k) <= x.size(k), "gather: index shape ", shape_str(index.shape()),
               " exceeds x's shape ", shape_str(x.shape()), " at dim ", k);

@@ -14,7 +14,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     check(!xs.empty(), "cat: no tensors given");
     const Tensor& first = xs[0];
     check(first.dim() > 0, "cat: cannot concatenate 0-d tensors; unsqueeze them or use stack");
-    int64_t d = wrap_dim(dim, first.dim(), "cat");
+    int64_t d = wrap_dim(dim, first.shape(), "cat");
     Shape out_shape = first.shape();
     out_shape[d] = 0;
     for (size_t i = 0; i < xs.size(); ++i) {
@@ -59,7 +59,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
     check(x.dim() > 0, "split: cannot split a 0-d tensor");
-    int64_t d = wrap_dim(dim, x.dim(), "split");
+    int64_t d = wrap_dim(dim, x.shape(), "split");
     check(split_size > 0, "split: split_size must be positive, got ", split_size);
     std::vector<Tensor> parts;
     for (int64_t start = 0; start < x.size(d); start += split_size)
@@ -71,7 +71,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
     check(chunks > 0, "chunk: chunks must be positive, got ", chunks);
     check(x.dim() > 0, "chunk: cannot chunk a 0-d tensor");
-    int64_t d = wrap_dim(dim, x.dim(), "chunk");
+    int64_t d = wrap_dim(dim, x.shape(), "chunk");
     int64_t size = std::max<int64_t>(1, (x.size(d) + chunks - 1) / chunks);
     return split(x, size, d);
 }

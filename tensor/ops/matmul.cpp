@@ -23,7 +23,9 @@ static Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t r
     int64_t B = numel_of(batch);
     Shape st = e.strides();
     int64_t n = e.dim();
-    bool matrix_ok = st[n - 1] == 1 || st[n - 2] == 1 || rows == 1 || cols == 1;
+    // (a broadcast row or column dim, stride 0 with size > 1, is neither: it is copied)
+    bool matrix_ok = (st[n - 1] == 1 || st[n - 2] == 1 || rows == 1 || cols == 1) &&
+                     (rows == 1 || st[n - 2] != 0) && (cols == 1 || st[n - 1] != 0);
     // The batch dims must collapse into one: each non-1 batch dim steps exactly over
     // the next non-1 one (broadcast dims, stride 0, collapse only with each other).
     Shape live;  // the batch dims of size > 1

@@ -27,7 +27,7 @@ static ReducePlan plan_reduction(const Tensor& x, const Shape& dims, const char*
     int64_t rank = x.dim();
     p.reduced.assign(rank, dims.empty());
     for (int64_t d : dims) {
-        int64_t w = wrap_dim(d, rank, op);
+        int64_t w = wrap_dim(d, x.shape(), op);
         if (rank == 0) continue;  // a 0-d tensor: dim 0 names its single element
         check(!p.reduced[w], op, ": dim ", d, " given twice for shape ", shape_str(x.shape()));
         p.reduced[w] = true;
@@ -85,7 +85,7 @@ Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction)
 // values = max along dim; dx = dy at the position of the max, 0 elsewhere
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
     check_float_input(x, "max");
-    int64_t d = wrap_dim(dim, x.dim(), "max");
+    int64_t d = wrap_dim(dim, x.shape(), "max");
     ReducePlan p = plan_reduction(x, {d}, "max");
     check(p.inner > 0, "max: dim ", dim, " of shape ", shape_str(x.shape()), " is empty");
     Tensor indices = Tensor::empty(p.keepdim_shape, DType::Int64, x.device());

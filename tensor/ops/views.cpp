@@ -101,7 +101,7 @@ Tensor Tensor::permute(const Shape& dims) const {
     Shape shape(dims.size()), strides(dims.size()), inverse(dims.size());
     std::vector<bool> used(dims.size(), false);
     for (size_t i = 0; i < dims.size(); ++i) {
-        int64_t d = wrap_dim(dims[i], dim(), "permute");
+        int64_t d = wrap_dim(dims[i], this->shape(), "permute");
         check(!used[d], "permute: dim ", dims[i], " repeated in ", shape_str(dims));
         used[d] = true;
         shape[i] = this->shape()[d];
@@ -118,7 +118,7 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
     check_defined("transpose");
     Shape dims(dim());
     for (int64_t i = 0; i < dim(); ++i) dims[i] = i;
-    std::swap(dims[wrap_dim(d0, dim(), "transpose")], dims[wrap_dim(d1, dim(), "transpose")]);
+    std::swap(dims[wrap_dim(d0, shape(), "transpose")], dims[wrap_dim(d1, shape(), "transpose")]);
     return permute(dims);
 }
 
@@ -126,7 +126,7 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
     check_defined("slice");
     check(dim() > 0, "slice: cannot slice a 0-d tensor");
-    d = wrap_dim(d, dim(), "slice");
+    d = wrap_dim(d, shape(), "slice");
     check(step > 0, "slice: step must be positive, got ", step);
     int64_t n = shape()[d];
     // Python's slicing rules: negative indices count from the end, then clamp to [0, n].
@@ -147,7 +147,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
     check_defined("narrow");
-    int64_t w = wrap_dim(d, dim(), "narrow");
+    int64_t w = wrap_dim(d, shape(), "narrow");
     check(start >= 0 && length >= 0 && start + length <= size(w), "narrow: [", start, ", ", start + length,
           ") is out of range for dim ", d, " of shape ", shape_str(shape()));
     return slice(w, start, start + length, 1);
@@ -183,7 +183,7 @@ Tensor Tensor::expand(const Shape& new_shape) const {
 Tensor Tensor::squeeze(int64_t d) const {
     check_defined("squeeze");
     if (dim() == 0) return *this;
-    d = wrap_dim(d, dim(), "squeeze");
+    d = wrap_dim(d, shape(), "squeeze");
     if (shape()[d] != 1) return *this;  // like PyTorch: squeezing a non-1 dim does nothing
     Shape sh = shape();
     sh.erase(sh.begin() + d);
