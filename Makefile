@@ -80,7 +80,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench_gemm
-	@bash bench/run_gemm.sh $(BUILD)/bench_gemm
+	@bash bench/run_gemm.sh $(BUILD)/bench_gemm $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-portable build-sanitize

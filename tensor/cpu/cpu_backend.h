@@ -5,8 +5,10 @@
 //   reduce.cpp       sum / max over the innermost block
 //   matmul.cpp       batched GEMM through Eigen
 //   index.cpp        index_select / index_add, gather / scatter_add
-// Parallelism is OpenMP over independent rows; every result is independent of the
-// thread count (reductions use fixed-size chunks summed in a fixed order).
+// Parallelism is OpenMP over independent rows. Elementwise ops, reductions (fixed-size
+// chunks summed in a fixed order) and random numbers give the same bits for any thread
+// count; a single large square GEMM does not (Eigen's blocking depends on the thread
+// count), so bitwise reproducibility holds for the same thread count.
 #pragma once
 #include "tensor/backend.h"
 

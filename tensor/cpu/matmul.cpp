@@ -5,7 +5,16 @@
 // has (that is a transposed view, as backward passes produce: dA = dY B^T). Eigen's
 // GEMM packs panels into cache-sized blocks and runs AVX/FMA micro-kernels; with
 // OpenMP on it also splits one large product across threads.
+//
+// Except for short-and-wide products (a convolution as GEMM: M = Cout, N = batch*H*W)
+// and their transposes: there Eigen's threaded path sizes its shared packed block to all
+// of N (a 128 MB buffer for 64 x 576 x 100352, allocated and page-faulted every call,
+// then streamed from memory) and runs no faster than one thread does. We split the long
+// dimension ourselves into fixed 1024-wide pieces instead, one Eigen product per piece
+// on one thread (Eigen does not thread again inside our parallel region). Fixed pieces
+// also make these results independent of the thread count.
 #include <Eigen/Core>
+#include <algorithm>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/error.h"
@@ -35,10 +44,11 @@ static MatrixView matrix_view(const Tensor& t) {
     return v;
 }
 
-static void gemm_one(const MatrixView& a, const MatrixView& b, int64_t batch, float* out, int64_t M, int64_t N) {
-    OutMap c(out + batch * M * N, M, N, Eigen::OuterStride<>(N));
-    const float* ad = a.data + batch * a.batch_stride;
-    const float* bd = b.data + batch * b.batch_stride;
+// c = a b, c a (rows x cols) window of a row-major output with row stride ldc.
+static void gemm_into(const MatrixView& a, const MatrixView& b, float* out, int64_t ldc) {
+    OutMap c(out, a.rows, b.cols, Eigen::OuterStride<>(ldc));
+    const float* ad = a.data;
+    const float* bd = b.data;
     // C = A B, for the four storage orders A and B can arrive in.
     if (a.row_major && b.row_major)
         c.noalias() = RowMap(ad, a.rows, a.cols, Eigen::OuterStride<>(a.outer_stride)) *
@@ -62,11 +72,38 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     if (a.size(2) == 0) { fill(out, 0.0); return; }  // an empty sum is 0
     if (M == 0 || N == 0) return;
     MatrixView av = matrix_view(a), bv = matrix_view(b);
-    if (B == 1) { gemm_one(av, bv, 0, o, M, N); return; }  // Eigen threads the one product
+    if (B == 1) {
+        constexpr int64_t kPiece = 1024;  // columns (or rows) of C per piece
+        if (N >= 4 * M && N > kPiece) {   // short and wide: pieces of C's columns
+#pragma omp parallel for schedule(dynamic, 1)
+            for (int64_t n0 = 0; n0 < N; n0 += kPiece) {
+                MatrixView bp = bv;
+                bp.cols = std::min(kPiece, N - n0);
+                bp.data += bv.row_major ? n0 : n0 * bv.outer_stride;
+                gemm_into(av, bp, o + n0, N);
+            }
+        } else if (M >= 4 * N && M > kPiece) {  // tall and thin: pieces of C's rows
+#pragma omp parallel for schedule(dynamic, 1)
+            for (int64_t m0 = 0; m0 < M; m0 += kPiece) {
+                MatrixView ap = av;
+                ap.rows = std::min(kPiece, M - m0);
+                ap.data += av.row_major ? m0 * av.outer_stride : m0;
+                gemm_into(ap, bv, o + m0 * N, N);
+            }
+        } else {
+            gemm_into(av, bv, o, N);  // Eigen threads the one product
+        }
+        return;
+    }
     // Many products: one per thread (Eigen sees it is inside a parallel region and
     // does not split further).
 #pragma omp parallel for
-    for (int64_t i = 0; i < B; ++i) gemm_one(av, bv, i, o, M, N);
+    for (int64_t i = 0; i < B; ++i) {
+        MatrixView ai = av, bi = bv;
+        ai.data += i * av.batch_stride;
+        bi.data += i * bv.batch_stride;
+        gemm_into(ai, bi, o + i * M * N, N);
+    }
 }
 
 }  // namespace td
