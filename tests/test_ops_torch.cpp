@@ -13,7 +13,7 @@
 //
 // How to add an op or a case: add Case(...) to tests/make_fixtures.py, run it
 // (/usr/bin/python3 tests/make_fixtures.py), and add the C++ twin under the same name
-// to registry() below. The "manifest and registry agree" test fails until both exist.
+// to tdtest::op_registry() below. The "manifest and registry agree" test fails until both exist.
 //
 // Tolerances are float32's: the C++ side computes in float32, the reference is float64
 // rounded to float32, so |got - want| <= 1e-5 + 1e-4 |want| holds for a single op with a
@@ -30,24 +30,14 @@
 #include <vector>
 
 #include "tests/helpers.h"
+#include "tests/torch_cases.h"
 
 namespace {
 
 using td::Tensor;
-using Inputs = std::vector<Tensor>;
-using Fn = std::function<Tensor(const Inputs&)>;
-
-struct OpCase {
-    std::string family;  // which TEST_CASE runs it: elementwise, broadcast, reduce, ...
-    Fn fn;               // the op(s) under test; its output is compared with out.npy
-    Fn out1 = nullptr;   // a second output, compared with out1.npy (max's int64 indices)
-    float atol = 1e-5f;  // forward and gradient tolerances against the PyTorch fixture
-    float rtol = 1e-4f;
-    td::GradcheckOptions gradcheck = {};  // finite differences (h = 1e-2, atol 1e-3, rtol 1e-2)
-};
-
-const std::vector<std::string> kFamilies = {"elementwise", "broadcast", "reduce", "matmul",
-                                            "views",       "join",      "index",  "composite"};
+using tdtest::Fn;
+using tdtest::Inputs;
+using tdtest::OpCase;
 
 // split/chunk pieces, each times its own constant, joined again: every piece's gradient
 // is then distinguishable (make_fixtures.py's pieces_scaled).
@@ -68,9 +58,9 @@ Tensor softmax_manual(const Tensor& x, int64_t dim) {
 constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();  // Python's x[a::s]
 
 // The C++ twin of CASES in tests/make_fixtures.py, in the same order.
-const std::map<std::string, OpCase>& registry() {
-    static const std::map<std::string, OpCase> r = [] {
-        std::map<std::string, OpCase> m;
+// Added to the shared registry (tests/torch_cases.h) at start-up.
+const bool kRegistered = [] {
+        std::map<std::string, OpCase>& m = tdtest::op_registry();
         auto reg = [&m](const std::string& name, const std::string& family, Fn fn) {
             td::check(m.count(name) == 0, "registry: case ", name, " registered twice");
             m[name] = OpCase{family, std::move(fn)};
@@ -277,138 +267,37 @@ const std::map<std::string, OpCase>& registry() {
         });
         reg("gelu_tanh_mix", "composite",
             [](I x) { return td::gelu(x[0]) * td::tanh(x[1]) + td::sigmoid(x[0] / x[1]); });
-        return m;
-    }();
-    return r;
-}
-
-bool exists(const std::string& path) { return std::filesystem::exists(path); }
-
-std::vector<std::string> manifest() {
-    std::vector<std::string> names;
-    std::ifstream in("tests/fixtures/MANIFEST.txt");
-    std::string line;
-    while (std::getline(in, line))
-        if (!line.empty()) names.push_back(line);
-    return names;
-}
-
-// in0.npy, in1.npy, ... with requires_grad on those that have a grad_in<k>.npy.
-Inputs load_inputs(const std::string& name, std::vector<bool>& has_grad) {
-    Inputs in;
-    has_grad.clear();
-    for (int k = 0; exists(tdtest::fixture_path(name, "in" + std::to_string(k))); ++k) {
-        Tensor x = td::load_npy(tdtest::fixture_path(name, "in" + std::to_string(k)));
-        bool g = exists(tdtest::fixture_path(name, "grad_in" + std::to_string(k)));
-        if (g) x.requires_grad_();
-        in.push_back(x);
-        has_grad.push_back(g);
-    }
-    return in;
-}
-
-// float outputs within tolerance; int64 outputs exactly.
-void check_output(const Tensor& got, const Tensor& want, float atol, float rtol, const std::string& what) {
-    INFO(what);
-    REQUIRE(got.defined());
-    CHECK(td::dtype_name(got.dtype()) == std::string(td::dtype_name(want.dtype())));
-    if (want.dtype() == td::DType::Int64) {
-        CHECK(td::shape_str(got.shape()) == td::shape_str(want.shape()));
-        if (got.dtype() == td::DType::Int64) CHECK(got.to_vector_i64() == want.to_vector_i64());
-    } else {
-        CHECK_CLOSE(got, want, atol, rtol);
-    }
-}
-
-void run_case(const std::string& name, const OpCase& c) {
-    std::vector<bool> has_grad;
-    Inputs in = load_inputs(name, has_grad);
-    REQUIRE_MESSAGE(!in.empty(), "no inputs in tests/fixtures/" << name);
-    bool differentiable = false;
-    for (bool g : has_grad) differentiable = differentiable || g;
-
-    // forward
-    Tensor out = c.fn(in);
-    check_output(out, td::load_npy(tdtest::fixture_path(name, "out")), c.atol, c.rtol, "output");
-    bool has_out1 = exists(tdtest::fixture_path(name, "out1"));
-    CHECK_MESSAGE(has_out1 == bool(c.out1), "out1.npy and the registry's out1 must come together");
-    if (has_out1 && c.out1) check_output(c.out1(in), td::load_npy(tdtest::fixture_path(name, "out1")), c.atol,
-                                         c.rtol, "second output (out1)");
-
-    // backward
-    bool has_grad_out = exists(tdtest::fixture_path(name, "grad_out"));
-    CHECK_MESSAGE(has_grad_out == differentiable, "grad_out.npy exists iff some input has a gradient");
-    if (!differentiable) {
-        CHECK_MESSAGE(!out.requires_grad(), "no input requires grad, yet the output does");
-        return;
-    }
-    REQUIRE(out.requires_grad());
-    out.backward(td::load_npy(tdtest::fixture_path(name, "grad_out")));
-    for (size_t k = 0; k < in.size(); ++k) {
-        if (!has_grad[k]) {
-            CHECK_MESSAGE(!in[k].grad().defined(), "input " << k << " got a gradient it should not have");
-            continue;
-        }
-        INFO("gradient of input " << k);
-        CHECK_CLOSE(in[k].grad(), td::load_npy(tdtest::fixture_path(name, "grad_in" + std::to_string(k))), c.atol,
-                    c.rtol);
-    }
-
-    // finite differences, on fresh copies of the same inputs
-    Inputs fresh = load_inputs(name, has_grad);
-    td::GradcheckResult gc = td::gradcheck(c.fn, fresh, c.gradcheck);
-    INFO("gradcheck: " << gc.message << " (max abs error " << gc.max_abs_error << ")");
-    CHECK(gc.ok);
-}
-
-// Runs every manifest case of one family, each as its own SUBCASE (so a failure names
-// the case); an exception inside a case fails that case only.
-void run_family(const std::string& family) {
-    int ran = 0;
-    for (const std::string& name : manifest()) {
-        auto it = registry().find(name);
-        if (it == registry().end() || it->second.family != family) continue;
-        ++ran;
-        SUBCASE(name.c_str()) {
-            try {
-                run_case(name, it->second);
-            } catch (const std::exception& e) {
-                FAIL_CHECK("case " << name << " threw: " << std::string(e.what()));
-            }
-        }
-    }
-    CHECK_MESSAGE(ran > 0, "no fixture case in family " << family);
-}
+        return true;
+}();
 
 }  // namespace
 
 // ---- the fixture set and the registry are twins --------------------------------------------
 
 TEST_CASE("torch fixtures: manifest and registry agree") {
-    std::vector<std::string> names = manifest();
+    std::vector<std::string> names = tdtest::manifest();
     REQUIRE_MESSAGE(names.size() > 0, "tests/fixtures/MANIFEST.txt is missing or empty; run "
                                       "/usr/bin/python3 tests/make_fixtures.py from the repository root");
     std::set<std::string> in_manifest(names.begin(), names.end());
     CHECK_MESSAGE(in_manifest.size() == names.size(), "MANIFEST.txt lists a case twice");
     for (const std::string& n : names) {
-        CHECK_MESSAGE(registry().count(n) == 1, "fixture case '" << n << "' has no C++ entry in registry()");
-        CHECK_MESSAGE(exists(tdtest::fixture_path(n, "out")), "fixture case '" << n << "' has no out.npy");
+        CHECK_MESSAGE(tdtest::op_registry().count(n) == 1, "fixture case '" << n << "' has no C++ entry in tdtest::op_registry()");
+        CHECK_MESSAGE(tdtest::exists(tdtest::fixture_path(n, "out")), "fixture case '" << n << "' has no out.npy");
     }
-    std::set<std::string> families(kFamilies.begin(), kFamilies.end());
-    for (const auto& [n, c] : registry()) {
+    for (const auto& [n, c] : tdtest::op_registry()) {
         CHECK_MESSAGE(in_manifest.count(n) == 1, "registry entry '" << n << "' has no fixture in MANIFEST.txt");
-        CHECK_MESSAGE(families.count(c.family) == 1, "registry entry '" << n << "' has unknown family " << c.family);
+        CHECK_MESSAGE(!c.family.empty(), "registry entry '" << n << "' has no family");
     }
 }
 
-TEST_CASE("torch fixtures: elementwise") { run_family("elementwise"); }
-TEST_CASE("torch fixtures: broadcast") { run_family("broadcast"); }
-TEST_CASE("torch fixtures: reduce") { run_family("reduce"); }
-TEST_CASE("torch fixtures: matmul") { run_family("matmul"); }
-TEST_CASE("torch fixtures: views") { run_family("views"); }
-TEST_CASE("torch fixtures: join") { run_family("join"); }
-TEST_CASE("torch fixtures: index") { run_family("index"); }
-TEST_CASE("torch fixtures: composite") { run_family("composite"); }
+TEST_CASE("torch fixtures: elementwise") { tdtest::run_family("elementwise"); }
+TEST_CASE("torch fixtures: broadcast") { tdtest::run_family("broadcast"); }
+TEST_CASE("torch fixtures: reduce") { tdtest::run_family("reduce"); }
+TEST_CASE("torch fixtures: matmul") { tdtest::run_family("matmul"); }
+TEST_CASE("torch fixtures: views") { tdtest::run_family("views"); }
+TEST_CASE("torch fixtures: join") { tdtest::run_family("join"); }
+TEST_CASE("torch fixtures: index") { tdtest::run_family("index"); }
+TEST_CASE("torch fixtures: composite") { tdtest::run_family("composite"); }
 
 // ---- error messages: misuse throws td::Error naming the op and the shapes ------------------
 
