@@ -26,7 +26,7 @@ CXXFLAGS := -std=c++20 $(OPT) -fopenmp -Wall -Wextra -I. -isystem /usr/include/e
 LDFLAGS  := -fopenmp $(LDSAN)
 LDLIBS   := -lz
 
-LIB_SRCS  := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp)
+LIB_SRCS  := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp nn/*/*.cpp diffusion/*.cpp diffusion/*/*.cpp)
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -94,5 +94,5 @@ $(BUILD)/obj/tensor/cpu/matmul.o: CXXFLAGS += -Wno-maybe-uninitialized
 # Line counts per module: the complexity budget, kept visible.
 .PHONY: lines
 lines:
-	@for d in tensor tensor/cpu tensor/ops autograd tools tests bench; do \
+	@for d in tensor tensor/cpu tensor/ops autograd nn nn/layers diffusion diffusion/data tools tests bench; do \
 	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h 2>/dev/null | wc -l)"; done

@@ -7,3 +7,4 @@
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
+#include "tensor/nn_ops.h"

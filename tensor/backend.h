@@ -28,6 +28,16 @@ enum class BinaryOp { Add, Sub, Mul, Div, Pow, Gt, Lt, Eq };
 // Reductions over the innermost block of a contiguous tensor.
 enum class ReduceOp { Sum, Max };
 
+// The geometry of one 2-D convolution, computed once by the op (tensor/ops/conv.cpp).
+// x: (N, C, H, W), w: (K, C / groups, R, S), y: (N, K, OH, OW) with
+// OH = (H + 2 pad - R) / stride + 1 and OW likewise.
+struct Conv2dShape {
+    int64_t N, C, H, W;  // input
+    int64_t K, R, S;     // output channels, kernel height and width
+    int64_t stride, pad, groups;
+    int64_t OH, OW;      // output height and width
+};
+
 struct Backend {
     virtual ~Backend() = default;
     virtual const char* name() const = 0;
@@ -67,6 +77,39 @@ struct Backend {
     virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) = 0;
     // out (contiguous, zeroed by caller) [.. index[..i..] along dim ..] += src[..i..]: gather's backward.
     virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
+
+    // ---- convolution family (tensor/cpu/conv.cpp); all tensors contiguous ----------------
+    // y = conv(x, w) + bias; bias may be undefined.
+    virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                const Conv2dShape& g) = 0;
+    // dx, dw, db from dy; each output may be undefined (not needed). Outputs are overwritten.
+    virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
+                                 const Tensor& dw, const Tensor& db, const Conv2dShape& g) = 0;
+    // y (N, C, H / k, W / k) = mean over each k x k window (stride k, no padding)
+    virtual void avg_pool2d(const Tensor& x, int64_t k, const Tensor& y) = 0;
+    virtual void avg_pool2d_backward(const Tensor& dy, int64_t k, const Tensor& dx) = 0;
+    // y (N, C, H * s, W * s) = x repeated s x s (nearest neighbour)
+    virtual void upsample_nearest2d(const Tensor& x, int64_t s, const Tensor& y) = 0;
+    virtual void upsample_nearest2d_backward(const Tensor& dy, int64_t s, const Tensor& dx) = 0;
+
+    // ---- normalisation (tensor/cpu/norm.cpp); all tensors contiguous ----------------------
+    // GroupNorm: x (N, C, *) in G groups of C / G channels; mean, rstd: (N, G) saved for backward.
+    virtual void group_norm_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                                    float eps, const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
+    virtual void group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                     const Tensor& gamma, int64_t groups, const Tensor& dx, const Tensor& dgamma,
+                                     const Tensor& dbeta) = 0;
+    // LayerNorm over the last D = gamma.numel() elements: x viewed as (M, D); mean, rstd: (M).
+    virtual void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                                    const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
+    virtual void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                     const Tensor& gamma, const Tensor& dx, const Tensor& dgamma,
+                                     const Tensor& dbeta) = 0;
+
+    // ---- softmax over the last dim (tensor/cpu/softmax.cpp) --------------------------------
+    // y = softmax(x) or log_softmax(x) (log = true); backward from the saved output y.
+    virtual void softmax_forward(const Tensor& x, const Tensor& y, bool log) = 0;
+    virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) = 0;
 };
 
 // The backend that runs tensors on `device`; throws td::Error if none is built in.

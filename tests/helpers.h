@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <string>
 
@@ -17,6 +18,14 @@ namespace tdtest {
 // Where the committed PyTorch fixtures live (tests run from the repository root).
 inline std::string fixture_path(const std::string& case_name, const std::string& tensor) {
     return "tests/fixtures/" + case_name + "/" + tensor + ".npy";
+}
+
+// A path for a scratch file, in a folder beside the test binary (build/scratch/,
+// build-sanitize/scratch/, ...), created on first use.
+inline std::string scratch(const std::string& file) {
+    std::filesystem::path dir = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "scratch";
+    std::filesystem::create_directories(dir);
+    return (dir / file).string();
 }
 
 // Empty string when close; otherwise a report of what differs.

@@ -23,7 +23,7 @@ struct Run {
 };
 
 Run run(const std::string& args) {
-    std::string out = "build/cli_test_output.txt";
+    std::string out = tdtest::scratch("cli_test_output.txt");
     std::string cmd = diffuse_path() + " " + args + " > " + out + " 2>&1";
     int status = std::system(cmd.c_str());
     std::ifstream f(out);
@@ -61,7 +61,7 @@ TEST_CASE("bad usage exits 2 with a message") {
 }
 
 TEST_CASE("train toy fits its curve and writes the run folder") {
-    std::string dir = "build/test_run_toy";
+    std::string dir = tdtest::scratch("test_run_toy");
     std::filesystem::remove_all(dir);
     Run r = run("train toy --steps 300 --hidden 16 --out " + dir);
     INFO(r.output);

@@ -157,7 +157,7 @@ TEST_CASE("element access is bounds-checked") {
 }
 
 TEST_CASE("npy: round trip and clear errors on bad files") {
-    std::string path = "build/test_roundtrip.npy";
+    std::string path = tdtest::scratch("test_roundtrip.npy");
     Tensor t = arange(0, 12).reshape({3, 4}).transpose(0, 1);
     save_npy(path, t);
     Tensor back = load_npy(path);
@@ -168,26 +168,26 @@ TEST_CASE("npy: round trip and clear errors on bad files") {
     save_npy(path, scalar_tensor(3.0f));
     CHECK(load_npy(path).dim() == 0);
 
-    CHECK_THROWS_WITH_AS(load_npy("build/does_not_exist.npy"), doctest::Contains("cannot open"), Error);
+    CHECK_THROWS_WITH_AS(load_npy(tdtest::scratch("does_not_exist.npy")), doctest::Contains("cannot open"), Error);
     auto write = [](const std::string& p, const std::string& bytes) {
         std::ofstream f(p, std::ios::binary); f << bytes;
     };
-    write("build/bad.npy", "hello world, not numpy");
-    CHECK_THROWS_WITH_AS(load_npy("build/bad.npy"), doctest::Contains("bad magic"), Error);
+    write(tdtest::scratch("bad.npy"), "hello world, not numpy");
+    CHECK_THROWS_WITH_AS(load_npy(tdtest::scratch("bad.npy")), doctest::Contains("bad magic"), Error);
     // a valid header claiming 10^12 elements in a tiny file: refused before allocating
     std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }";
     h += std::string(64 - (10 + h.size() + 1) % 64, ' ') + "\n";
     std::string pre = std::string("\x93NUMPY\x01\x00", 8) + char(h.size() & 0xff) + char(h.size() >> 8);
-    write("build/huge.npy", pre + h + "abcd");
-    CHECK_THROWS_WITH_AS(load_npy("build/huge.npy"), doctest::Contains("build/huge.npy"), Error);
+    write(tdtest::scratch("huge.npy"), pre + h + "abcd");
+    CHECK_THROWS_WITH_AS(load_npy(tdtest::scratch("huge.npy")), doctest::Contains("huge.npy"), Error);
     // truncated data
     save_npy(path, ones({100}));
     std::ifstream in(path, std::ios::binary);
     std::string all((std::istreambuf_iterator<char>(in)), {});
-    write("build/trunc.npy", all.substr(0, all.size() - 10));
-    CHECK_THROWS_WITH_AS(load_npy("build/trunc.npy"), doctest::Contains("truncated"), Error);
-    std::remove("build/bad.npy");
-    std::remove("build/huge.npy");
-    std::remove("build/trunc.npy");
+    write(tdtest::scratch("trunc.npy"), all.substr(0, all.size() - 10));
+    CHECK_THROWS_WITH_AS(load_npy(tdtest::scratch("trunc.npy")), doctest::Contains("truncated"), Error);
+    std::remove(tdtest::scratch("bad.npy").c_str());
+    std::remove(tdtest::scratch("huge.npy").c_str());
+    std::remove(tdtest::scratch("trunc.npy").c_str());
     std::remove(path.c_str());
 }

@@ -5,6 +5,9 @@
 //   reduce.cpp       sum / max over the innermost block
 //   matmul.cpp       batched GEMM through Eigen
 //   index.cpp        index_select / index_add, gather / scatter_add
+//   conv.cpp         conv2d (im2col + GEMM), avg_pool2d, upsample_nearest2d
+//   norm.cpp         GroupNorm, LayerNorm (fused, saving mean and rstd)
+//   softmax.cpp      softmax / log_softmax over the last dim
 // Parallelism is OpenMP over independent rows. Elementwise ops, reductions (fixed-size
 // chunks summed in a fixed order) and random numbers give the same bits for any thread
 // count; a single large square GEMM does not (Eigen's blocking depends on the thread
@@ -32,6 +35,29 @@ struct CpuBackend final : Backend {
     void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
     void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
     void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
+    // conv.cpp
+    void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                        const Conv2dShape& g) override;
+    void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
+                         const Tensor& db, const Conv2dShape& g) override;
+    void avg_pool2d(const Tensor& x, int64_t k, const Tensor& y) override;
+    void avg_pool2d_backward(const Tensor& dy, int64_t k, const Tensor& dx) override;
+    void upsample_nearest2d(const Tensor& x, int64_t s, const Tensor& y) override;
+    void upsample_nearest2d_backward(const Tensor& dy, int64_t s, const Tensor& dx) override;
+    // norm.cpp
+    void group_norm_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps,
+                            const Tensor& y, const Tensor& mean, const Tensor& rstd) override;
+    void group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                             const Tensor& gamma, int64_t groups, const Tensor& dx, const Tensor& dgamma,
+                             const Tensor& dbeta) override;
+    void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& y,
+                            const Tensor& mean, const Tensor& rstd) override;
+    void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                             const Tensor& gamma, const Tensor& dx, const Tensor& dgamma,
+                             const Tensor& dbeta) override;
+    // softmax.cpp
+    void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
+    void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
 };
 
 // Row-major walk helpers shared by the kernels. A "row" is every index of all dims but
