@@ -1,0 +1,48 @@
+// nn/attention.cpp
+#include "nn/attention.h"
+
+#include "tensor/error.h"
+#include "tensor/nn_ops.h"
+#include "tensor/ops.h"
+
+namespace td::nn {
+
+Tensor split_heads(const Tensor& x, int64_t heads) {
+    int64_t B = x.size(0), L = x.size(1), D = x.size(2);
+    check(D % heads == 0, "split_heads: ", D, " features do not split into ", heads, " heads");
+    return x.reshape({B, L, heads, D / heads}).permute({0, 2, 1, 3});
+}
+
+Tensor merge_heads(const Tensor& x) {
+    int64_t B = x.size(0), H = x.size(1), L = x.size(2), d = x.size(3);
+    return x.permute({0, 2, 1, 3}).reshape({B, L, H * d});
+}
+
+Attention::Attention(int64_t query_dim, int64_t heads_, int64_t dim_head_, int64_t context_dim, Generator& gen)
+    : heads(heads_), dim_head(dim_head_) {
+    check(query_dim > 0 && heads > 0 && dim_head > 0, "Attention: sizes must be positive");
+    if (context_dim == 0) context_dim = query_dim;
+    int64_t inner = heads * dim_head;
+    to_q = register_module("to_q", std::make_shared<Linear>(query_dim, inner, false, gen));
+    to_k = register_module("to_k", std::make_shared<Linear>(context_dim, inner, false, gen));
+    to_v = register_module("to_v", std::make_shared<Linear>(context_dim, inner, false, gen));
+    to_out = register_module("to_out", std::make_shared<Linear>(inner, query_dim, true, gen));
+}
+
+Tensor Attention::attend(const Tensor& x, const Tensor& context, const Tensor& wq, const Tensor& wk,
+                         const Tensor& wv, const Tensor& wo, const Tensor& bo, int64_t heads) {
+    const Tensor& c = context.defined() ? context : x;
+    check(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0), "Attention: x ", shape_str(x.shape()),
+          " and context ", shape_str(c.shape()), " must be (B, L, dim) with the same B");
+    Tensor q = split_heads(matmul(x, wq.transpose(0, 1)), heads);  // (B, H, Lq, d)
+    Tensor k = split_heads(matmul(c, wk.transpose(0, 1)), heads);  // (B, H, Lk, d)
+    Tensor v = split_heads(matmul(c, wv.transpose(0, 1)), heads);  // (B, H, Lk, d)
+    Tensor o = merge_heads(scaled_dot_product_attention(q, k, v));  // (B, Lq, H d)
+    return matmul(o, wo.transpose(0, 1)) + bo;                      // (B, Lq, query_dim)
+}
+
+Tensor Attention::forward(const Tensor& x, const Tensor& context) {
+    return attend(x, context, to_q->weight, to_k->weight, to_v->weight, to_out->weight, to_out->bias, heads);
+}
+
+}  // namespace td::nn

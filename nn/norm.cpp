@@ -1,0 +1,29 @@
+// nn/norm.cpp
+#include "nn/norm.h"
+
+#include "tensor/error.h"
+#include "tensor/nn_ops.h"
+#include "tensor/ops.h"
+
+namespace td::nn {
+
+GroupNorm::GroupNorm(int64_t num_groups, int64_t num_channels, float eps_) : groups(num_groups), eps(eps_) {
+    check(num_groups > 0 && num_channels % num_groups == 0, "GroupNorm: ", num_groups, " groups do not divide ",
+          num_channels, " channels");
+    weight = register_parameter("weight", ones({num_channels}));
+    bias = register_parameter("bias", zeros({num_channels}));
+}
+
+Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, groups, weight, bias, eps); }
+
+LayerNorm::LayerNorm(int64_t dim_, float eps_, bool affine) : dim(dim_), eps(eps_) {
+    check(dim > 0, "LayerNorm: dim must be positive, got ", dim);
+    if (affine) {
+        weight = register_parameter("weight", ones({dim}));
+        bias = register_parameter("bias", zeros({dim}));
+    }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, {dim}, weight, bias, eps); }
+
+}  // namespace td::nn

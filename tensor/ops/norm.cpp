@@ -1,0 +1,70 @@
+// tensor/ops/norm.cpp: GroupNorm and LayerNorm. The fused kernels (tensor/cpu/norm.cpp)
+// save mean and rstd in the forward; the backward closure hands them back.
+#include "autograd/node.h"
+#include "tensor/backend.h"
+#include "tensor/error.h"
+#include "tensor/nn_ops.h"
+#include "tensor/ops.h"
+
+namespace td {
+
+// GroupNorm (Wu & He 2018): y = (x - mu_g) / sqrt(var_g + eps) * gamma + beta, the
+// statistics taken over each group of C / G channels and all positions of a sample.
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps) {
+    check(x.defined() && x.dtype() == DType::Float32, "group_norm: expected a float32 input");
+    check(x.dim() >= 2, "group_norm: input of shape ", shape_str(x.shape()), " needs (N, C, ...)");
+    int64_t N = x.size(0), C = x.size(1);
+    check(groups > 0 && C % groups == 0, "group_norm: ", groups, " groups do not divide ", C, " channels (input ",
+          shape_str(x.shape()), ")");
+    check(gamma.defined() && beta.defined() && gamma.shape() == Shape{C} && beta.shape() == Shape{C},
+          "group_norm: gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
+    Tensor xc = x.detach().contiguous();
+    Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
+    Tensor mean = Tensor::empty({N, groups}, DType::Float32, x.device());  // saved for backward
+    Tensor rstd = Tensor::empty({N, groups}, DType::Float32, x.device());  // 1 / sqrt(var + eps)
+    Backend& be = backend_for(x.device());
+    be.group_norm_forward(xc, groups, gamma.detach().contiguous(), beta.detach().contiguous(), eps, y, mean, rstd);
+    return record("group_norm", y, {x, gamma, beta},
+                  [x, xc, gamma, beta, mean, rstd, groups](const Tensor& dy) -> std::vector<Tensor> {
+        Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
+        Tensor dgamma = Tensor::empty(gamma.shape(), DType::Float32, x.device());
+        Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
+        backend_for(x.device()).group_norm_backward(dy.contiguous(), xc, mean, rstd, gamma.detach().contiguous(),
+                                                    groups, dx, dgamma, dbeta);
+        return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
+    });
+}
+
+// LayerNorm (Ba, Kiros & Hinton 2016): the same normalisation over the trailing dims
+// `normalized_shape` of each position (a token's feature vector).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta,
+                  float eps) {
+    check(x.defined() && x.dtype() == DType::Float32, "layer_norm: expected a float32 input");
+    int64_t k = (int64_t)normalized_shape.size();
+    check(k >= 1 && k <= x.dim() &&
+              Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
+          "layer_norm: normalized_shape ", shape_str(normalized_shape), " is not the trailing shape of input ",
+          shape_str(x.shape()));
+    check(!gamma.defined() || gamma.shape() == normalized_shape, "layer_norm: gamma of shape ",
+          gamma.defined() ? shape_str(gamma.shape()) : "", " should be ", shape_str(normalized_shape));
+    check(!beta.defined() || beta.shape() == normalized_shape, "layer_norm: beta of shape ",
+          beta.defined() ? shape_str(beta.shape()) : "", " should be ", shape_str(normalized_shape));
+    int64_t D = numel_of(normalized_shape), M = x.numel() / std::max<int64_t>(D, 1);
+    Tensor xc = x.detach().contiguous();
+    Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
+    Tensor mean = Tensor::empty({M}, DType::Float32, x.device());
+    Tensor rstd = Tensor::empty({M}, DType::Float32, x.device());
+    Tensor g = gamma.defined() ? gamma.detach().contiguous() : Tensor();
+    Tensor b = beta.defined() ? beta.detach().contiguous() : Tensor();
+    backend_for(x.device()).layer_norm_forward(xc, g, b, eps, y, mean, rstd);
+    return record("layer_norm", y, {x, gamma, beta},
+                  [x, xc, g, gamma, beta, mean, rstd](const Tensor& dy) -> std::vector<Tensor> {
+        Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
+        Tensor dgamma = gamma.defined() ? Tensor::empty(gamma.shape(), DType::Float32, x.device()) : Tensor();
+        Tensor dbeta = beta.defined() ? Tensor::empty(beta.shape(), DType::Float32, x.device()) : Tensor();
+        backend_for(x.device()).layer_norm_backward(dy.contiguous(), xc, mean, rstd, g, dx, dgamma, dbeta);
+        return {dx, dgamma, dbeta};
+    });
+}
+
+}  // namespace td
