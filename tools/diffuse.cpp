@@ -10,6 +10,8 @@
 
 namespace td::cli {
 int train_toy(int argc, char** argv, int first);
+int train_classifier(int argc, char** argv, int first);
+int eval(int argc, char** argv, int first);
 }
 
 namespace {
@@ -21,10 +23,10 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  train toy          fit a small MLP with the engine's autograd (the current demo)\n"
-    "  train ddpm|vae|ldm|classifier\n"
-    "                     train a diffusion model, autoencoder or classifier (not built yet)\n"
+    "  train classifier   train the CNN that judges samples (MNIST, Fashion-MNIST, CIFAR-10)\n"
+    "  train ddpm|vae|ldm train a diffusion model or autoencoder (not built yet)\n"
     "  sample             draw samples from a trained run (not built yet)\n"
-    "  eval               measure sample quality of a run (not built yet)\n"
+    "  eval               judge images (.npy) with a trained classifier\n"
     "  bench              time the engine's kernels (see `make bench` meanwhile)\n"
     "\n"
     "`diffuse <command> --help` describes a command's options.\n";
@@ -44,16 +46,19 @@ int run(int argc, char** argv) {
     std::string cmd = argv[1];
     if (cmd == "train") {
         if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
-            std::printf("usage: diffuse train toy|ddpm|vae|ldm|classifier [options]\n"
-                        "  toy: fit a small MLP (the current demo); the others are not built yet.\n");
+            std::printf("usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
+                        "  toy: fit a small MLP (the current demo); classifier: the sample judge;\n"
+                        "  ddpm, vae, ldm: not built yet. `diffuse train MODEL --help` for options.\n");
             return argc < 3 ? 2 : 0;
         }
         std::string what = argv[2];
         if (what == "toy") return td::cli::train_toy(argc, argv, 3);
-        if (what == "ddpm" || what == "vae" || what == "ldm" || what == "classifier") return not_yet("train " + what);
+        if (what == "classifier") return td::cli::train_classifier(argc, argv, 3);
+        if (what == "ddpm" || what == "vae" || what == "ldm") return not_yet("train " + what);
         throw td::cli::ArgError("unknown model '" + what + "' for train (expected toy, ddpm, vae, ldm or classifier)");
     }
-    if (cmd == "sample" || cmd == "eval" || cmd == "bench") return not_yet(cmd);
+    if (cmd == "eval") return td::cli::eval(argc, argv, 2);
+    if (cmd == "sample" || cmd == "bench") return not_yet(cmd);
     throw td::cli::ArgError("unknown command '" + cmd + "'");
 }
 

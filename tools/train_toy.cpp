@@ -5,7 +5,6 @@
 // gradient coming from our autograd. Before training, gradcheck() compares those
 // gradients with finite differences, so a broken backward stops the demo loudly.
 // Until the DDPM trainer lands, this is what `make demo` runs.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "td.h"
 #include "tools/args.h"
 #include "tools/plot.h"
+#include "tools/progress.h"
 
 namespace td::cli {
 
@@ -62,13 +62,6 @@ struct Adam {
     }
 };
 
-std::string fmt_seconds(double s) {
-    char buf[32];
-    if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else std::snprintf(buf, sizeof buf, "%.1fs", s);
-    return buf;
-}
-
 }  // namespace
 
 int train_toy(int argc, char** argv, int first) {
@@ -114,7 +107,7 @@ int train_toy(int argc, char** argv, int first) {
     check(csv.good(), out, "/metrics.csv: cannot open for writing");
     csv << "step,loss\n";
     std::vector<float> curve_x, curve_y;
-    auto start = std::chrono::steady_clock::now();
+    Progress progress(steps);
     for (int64_t step = 1; step <= steps; ++step) {
         Tensor diff = Mlp::forward(model.params, x) - target;
         Tensor loss = mean(diff * diff);  // L2
@@ -126,14 +119,11 @@ int train_toy(int argc, char** argv, int first) {
         csv << step << "," << l << "\n";
         curve_x.push_back((float)step);
         curve_y.push_back(l);
-        if (step % 100 == 0 || step == steps) {
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            double its = step / el;
-            std::printf("step %5lld/%lld  loss %.5f  %.0f it/s  ETA %s\n", (long long)step, (long long)steps, l,
-                        its, fmt_seconds((steps - step) / its).c_str());
-            std::fflush(stdout);
-        }
+        char fields[64];
+        std::snprintf(fields, sizeof fields, "loss %.5f", l);
+        progress.report(step, fields, 100);
     }
+    progress.done();
     csv.close();
 
     // 3. pictures and a page

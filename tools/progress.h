@@ -1,0 +1,31 @@
+// tools/progress.h: the progress line every long job prints:
+//   step 1200/3000  epoch 3  loss 0.0412  410 it/s  ETA 4.4s
+// Rewritten in place on a terminal, one line per report otherwise (logs, CI).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace td::cli {
+
+std::string fmt_seconds(double s);  // "4.4s", "2m05s"
+
+class Progress {
+public:
+    // total: the planned number of steps; budget_s > 0: a time limit that may end the job first
+    explicit Progress(int64_t total, double budget_s = 0.0);
+    double elapsed() const;
+    bool out_of_time() const { return budget_s_ > 0 && elapsed() >= budget_s_; }
+    // Prints when `every` steps have passed since the last report (and at the last step).
+    void report(int64_t step, const std::string& fields, int64_t every = 50);
+    void done();  // ends the in-place line
+
+private:
+    int64_t total_;
+    double budget_s_;
+    std::chrono::steady_clock::time_point start_;
+    int64_t last_ = 0;
+    bool tty_;
+};
+
+}  // namespace td::cli
