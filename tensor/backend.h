@@ -83,6 +83,8 @@ struct Backend {
     virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                                 const Conv2dShape& g) = 0;
     // dx, dw, db from dy; each output may be undefined (not needed). Outputs are overwritten.
+    // x may be undefined when dw is (dx needs only w and dy). conv_transpose2d has no kernel
+    // of its own: its forward is this dx, its backward conv2d_forward and this dw.
     virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
                                  const Tensor& dw, const Tensor& db, const Conv2dShape& g) = 0;
     // y (N, C, H / k, W / k) = mean over each k x k window (stride k, no padding)
