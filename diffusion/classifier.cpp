@@ -17,8 +17,8 @@ Classifier::Classifier(const ClassifierConfig& c, Generator& gen) : cfg(c) {
     conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(c.in_channels, w, 3, 1, 1, 1, true, gen));
     conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(w, 2 * w, 3, 1, 1, 1, true, gen));
     norm2 = register_module("norm2", std::make_shared<nn::GroupNorm>(8, 2 * w));
-    conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(2 * w, 4 * w, 3, 1, 1, 1, true, gen));
-    norm3 = register_module("norm3", std::make_shared<nn::GroupNorm>(8, 4 * w));
+    int64_t side = c.image_size / 4;
+    fc = register_module("fc", std::make_shared<nn::Linear>(2 * w * side * side, 4 * w, true, gen));
     head = register_module("head", std::make_shared<nn::Linear>(4 * w, c.num_classes, true, gen));
 }
 
@@ -28,8 +28,7 @@ Tensor Classifier::features(const Tensor& x) {
           shape_str(x.shape()));
     Tensor h = avg_pool2d(silu(conv1->forward(x)), 2);                   // (N, w, H/2, W/2)
     h = avg_pool2d(silu(norm2->forward(conv2->forward(h))), 2);          // (N, 2w, H/4, W/4)
-    h = silu(norm3->forward(conv3->forward(h)));                         // (N, 4w, H/4, W/4)
-    return mean(h, {2, 3});                                              // (N, 4w)
+    return silu(fc->forward(h.reshape({h.size(0), -1})));                // (N, 4w)
 }
 
 Tensor Classifier::forward(const Tensor& x) { return head->forward(features(x)); }

@@ -24,8 +24,8 @@ struct ClassifierConfig {
     int64_t in_channels = 1, image_size = 28, num_classes = 10, width = 32;
 };
 
-// conv3x3(C -> w) SiLU pool2 | conv3x3(w -> 2w) GN SiLU pool2 | conv3x3(2w -> 4w) GN SiLU
-// | global mean -> features (4w) | Linear(4w -> classes)
+// conv3x3(C -> w) SiLU pool2 | conv3x3(w -> 2w) GN SiLU pool2 | flatten
+// | Linear(2w * (S/4)^2 -> 4w) SiLU -> features (4w) | Linear(4w -> classes)
 class Classifier : public nn::Module {
 public:
     explicit Classifier(const ClassifierConfig& cfg, Generator& gen);
@@ -33,9 +33,9 @@ public:
     Tensor forward(const Tensor& x);   // -> logits (N, classes)
     std::string name() const override { return "Classifier"; }
     ClassifierConfig cfg;
-    std::shared_ptr<nn::Conv2d> conv1, conv2, conv3;
-    std::shared_ptr<nn::GroupNorm> norm2, norm3;
-    std::shared_ptr<nn::Linear> head;
+    std::shared_ptr<nn::Conv2d> conv1, conv2;
+    std::shared_ptr<nn::GroupNorm> norm2;
+    std::shared_ptr<nn::Linear> fc, head;
 };
 
 // Fréchet distance between two Gaussians fitted to feature sets (Heusel et al. 2017):

@@ -7,6 +7,7 @@
 
 #include <sys/wait.h>
 
+#include "diffusion/data/dataset.h"
 #include "tests/helpers.h"
 
 namespace {
@@ -80,4 +81,69 @@ TEST_CASE("train toy fits its curve and writes the run folder") {
     float l0 = std::stof(first.substr(first.find(',') + 1)), l1 = std::stof(last.substr(last.find(',') + 1));
     CHECK(l1 < 0.2f * l0);
     std::filesystem::remove_all(dir);
+}
+
+// ---- train classifier + eval on a tiny synthetic IDX data set ------------------------------
+
+namespace {
+
+// An IDX file: magic 0x00000800 + rank, big-endian sizes, then unsigned bytes.
+void write_idx(const std::string& path, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
+    std::ofstream f(path, std::ios::binary);
+    unsigned char magic[4] = {0, 0, 8, (unsigned char)dims.size()};
+    f.write((const char*)magic, 4);
+    for (uint32_t d : dims) {
+        unsigned char be[4] = {(unsigned char)(d >> 24), (unsigned char)(d >> 16), (unsigned char)(d >> 8), (unsigned char)d};
+        f.write((const char*)be, 4);
+    }
+    f.write((const char*)data.data(), data.size());
+}
+
+// Two classes of 28x28 images: a bright bar in the left half (0) or in the right half (1).
+void write_bars(const std::string& dir, const std::string& split, int n) {
+    std::vector<uint8_t> img(n * 784, 0), lab(n);
+    for (int i = 0; i < n; ++i) {
+        lab[i] = i % 2;
+        int col = (lab[i] ? 18 : 6) + (i / 2) % 4;
+        for (int r = 4; r < 24; ++r) img[i * 784 + r * 28 + col] = 255;
+    }
+    write_idx(dir + "/" + split + "-images-idx3-ubyte", {(uint32_t)n, 28, 28}, img);
+    write_idx(dir + "/" + split + "-labels-idx1-ubyte", {(uint32_t)n}, lab);
+}
+
+}  // namespace
+
+TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones") {
+    std::string data = tdtest::scratch("bars"), rundir = tdtest::scratch("run_bars");
+    std::filesystem::create_directories(data);
+    std::filesystem::remove_all(rundir);
+    write_bars(data, "train", 256);
+    write_bars(data, "test", 64);
+    Run t = run("train classifier --data " + data + " --out " + rundir + " --epochs 3 --batch 32 --width 8");
+    INFO(t.output);
+    REQUIRE(t.code == 0);
+    CHECK(t.output.find("held-out accuracy 100.00%") != std::string::npos);
+    for (const char* f : {"classifier.safetensors", "reference_features.npy", "metrics.csv", "loss.png", "index.html"})
+        CHECK(std::filesystem::exists(rundir + "/" + f));
+
+    // samples: the test images themselves, as [0, 1] pixels -> confident, FID near 0
+    td::diffusion::Dataset test = td::diffusion::load_dataset(data, "test");
+    std::string samples = tdtest::scratch("bars_samples.npy");
+    td::save_npy(samples, (test.images + 1.0f) * 0.5f);
+    Run e = run("eval --classifier " + rundir + " --samples " + samples);
+    INFO(e.output);
+    REQUIRE(e.code == 0);
+    CHECK(e.output.find("class histogram:      32 32") != std::string::npos);
+    CHECK(e.output.find("confidence > 0.9:") != std::string::npos);
+    CHECK(e.output.find("classifier FID:") != std::string::npos);
+
+    // wrong shape, missing file, missing flags
+    td::save_npy(samples, td::zeros({4, 3, 28, 28}));
+    Run bad = run("eval --classifier " + rundir + " --samples " + samples);
+    CHECK(bad.code == 1);
+    CHECK(bad.output.find("bars_samples.npy") != std::string::npos);
+    CHECK(bad.output.find("[4, 3, 28, 28]") != std::string::npos);
+    CHECK(run("eval --classifier " + rundir + " --samples /nonexistent.npy").code == 1);
+    CHECK(run("eval --samples " + samples).code == 2);
+    std::filesystem::remove_all(rundir);
 }
