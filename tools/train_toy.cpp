@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "nn/optim.h"
 #include "td.h"
 #include "tools/args.h"
 #include "tools/plot.h"
@@ -37,28 +38,6 @@ struct Mlp {
         Tensor h = silu(matmul(x, p[0]) + p[1]);  // (N, H)
         h = silu(matmul(h, p[2]) + p[3]);         // (N, H)
         return matmul(h, p[4]) + p[5];            // (N, 1)
-    }
-};
-
-// Adam (Kingma & Ba 2015, Algorithm 1), in place on each parameter.
-struct Adam {
-    float lr, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-    int64_t t = 0;
-    std::vector<Tensor> m, v;
-    explicit Adam(const std::vector<Tensor>& params, float lr_) : lr(lr_) {
-        for (const Tensor& p : params) { m.push_back(zeros_like(p)); v.push_back(zeros_like(p)); }
-    }
-    void step(std::vector<Tensor>& params) {
-        NoGradGuard no_grad;
-        ++t;
-        float bc1 = 1.0f - std::pow(beta1, (float)t), bc2 = 1.0f - std::pow(beta2, (float)t);
-        for (size_t i = 0; i < params.size(); ++i) {
-            Tensor g = params[i].grad();
-            m[i].mul_(beta1).add_(g, 1.0f - beta1);       // m = b1 m + (1 - b1) g
-            v[i].mul_(beta2).add_(g * g, 1.0f - beta2);   // v = b2 v + (1 - b2) g^2
-            Tensor update = (m[i] / bc1) / (sqrt(v[i] / bc2) + eps);
-            params[i].add_(update, -lr);                  // theta -= lr m_hat / (sqrt(v_hat) + eps)
-        }
     }
 };
 
@@ -102,7 +81,9 @@ int train_toy(int argc, char** argv, int first) {
     for (Tensor& p : model.params) p.zero_grad();
 
     // 2. training
-    Adam opt(model.params, lr);
+    nn::AdamOptions aopt;
+    aopt.lr = lr;
+    nn::Adam opt(model.params, aopt);
     std::ofstream csv(out + "/metrics.csv");
     check(csv.good(), out, "/metrics.csv: cannot open for writing");
     csv << "step,loss\n";
@@ -111,9 +92,9 @@ int train_toy(int argc, char** argv, int first) {
     for (int64_t step = 1; step <= steps; ++step) {
         Tensor diff = Mlp::forward(model.params, x) - target;
         Tensor loss = mean(diff * diff);  // L2
-        for (Tensor& p : model.params) p.zero_grad();
+        opt.zero_grad();
         loss.backward();
-        opt.step(model.params);
+        opt.step();
         float l = loss.item();
         check(std::isfinite(l), "train toy: loss became ", l, " at step ", step, "; lower --lr");
         csv << step << "," << l << "\n";
