@@ -8,8 +8,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "td.h"
 
@@ -26,6 +28,24 @@ inline std::string scratch(const std::string& file) {
     std::filesystem::path dir = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "scratch";
     std::filesystem::create_directories(dir);
     return (dir / file).string();
+}
+
+// The message of the td::Error that fn throws; "" when it throws none.
+inline std::string error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const td::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Checks that an error message mentions every one of `parts` (the op, the shapes, ...).
+inline void check_message(const std::string& msg, const std::vector<std::string>& parts) {
+    INFO("message: " << msg);
+    for (const std::string& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing '" << p << "'");
 }
 
 // Empty string when close; otherwise a report of what differs.

@@ -178,19 +178,9 @@ TEST_CASE("conv2d and conv_transpose2d give the same bits with 1 and 2 OpenMP th
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "<no td::Error thrown>";
-}
 
-void check_message(const std::string& msg, const std::vector<std::string>& parts) {
-    INFO("message: " << msg);
-    for (const std::string& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing '" << p << "'");
-}
+using tdtest::check_message;
+using tdtest::error_of;
 
 }  // namespace
 

@@ -56,17 +56,9 @@ Bytes idx_bytes(const std::vector<uint32_t>& dims, const Bytes& data) {
     return b;
 }
 
-// The message of the td::Error that f throws; "" when it throws nothing.
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using tdtest::error_of;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using tdtest::contains;
 
 #define CHECK_ERROR_MENTIONS(call, part)                              \
     do {                                                              \

@@ -303,20 +303,9 @@ TEST_CASE("torch fixtures: composite") { tdtest::run_family("composite"); }
 
 namespace {
 
-// The message of the td::Error that f throws, or a marker when it throws none.
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const td::Error& e) {
-        return e.what();
-    }
-    return "<no td::Error thrown>";
-}
 
-void check_message(const std::string& msg, const std::vector<std::string>& parts) {
-    INFO("message: " << msg);
-    for (const std::string& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing '" << p << "'");
-}
+using tdtest::check_message;
+using tdtest::error_of;
 
 }  // namespace
 

@@ -24,15 +24,8 @@ const int kParams = 3;  // shapes (3, 4), (4,), (2, 3, 2)
 Tensor fixture(const std::string& rel) { return load_npy(kDir + rel); }
 bool has_fixture(const std::string& rel) { return std::filesystem::exists(kDir + rel); }
 
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using tdtest::error_of;
+using tdtest::contains;
 
 // Sets p.grad to g the way training does: backward of a loss whose gradient is g,
 // here L = sum(p * g), so dL/dp = g exactly.

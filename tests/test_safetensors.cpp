@@ -44,17 +44,9 @@ std::string f32_bytes(const std::vector<float>& v) {
     return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
 }
 
-// The message of the td::Error that fn throws; "" if it throws none.
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using tdtest::error_of;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using tdtest::contains;
 
 // Exact equality of two tensors (shape, dtype, every value).
 void check_same(const Tensor& a, const Tensor& b) {
