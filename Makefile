@@ -73,6 +73,9 @@ $(BUILD)/run_tests: $(TEST_OBJS) $(LIB)
 $(BUILD)/bench_gemm: $(BUILD)/obj/bench/gemm.o $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/bench_layers: $(BUILD)/obj/bench/layers.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
 # The tests run from the repository root so they find tests/fixtures/.
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/run_tests
@@ -82,9 +85,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/diffuse train toy --out runs/toy
 
+# make bench runs the GEMM table, then the layers table (bench/README.md);
+# BENCH=gemm or BENCH=layers runs one of them; BENCH_ARGS go to each script (--quick).
+BENCH      ?= gemm layers
+BENCH_KNOWN := gemm layers
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench_gemm
-	@bash bench/run_gemm.sh $(BUILD)/bench_gemm $(BENCH_ARGS)
+	@$(if $(strip $(BENCH)),,echo "make bench: BENCH is empty (known: $(BENCH_KNOWN))" >&2; exit 2)
+	@$(if $(filter-out $(BENCH_KNOWN),$(BENCH)),echo "make bench: unknown BENCH=$(filter-out $(BENCH_KNOWN),$(BENCH)) (known: $(BENCH_KNOWN))" >&2; exit 2)
+	@$(MAKE) --no-print-directory $(foreach b,$(BENCH),$(BUILD)/bench_$(b))
+	@$(foreach b,$(BENCH),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
 
 clean:
 	rm -rf build build-portable build-sanitize
