@@ -61,10 +61,14 @@ static void accumulate_pending(std::shared_ptr<TensorImpl>& slot, const Tensor& 
     slot = slot ? add(Tensor(slot), g).impl_ptr() : g.impl_ptr();
 }
 
-// A leaf's .grad is its own memory (a clone the first time), so an optimizer may
-// scale it in place and repeated backward() calls accumulate into it.
+// A leaf's .grad is its own memory, so an optimizer may scale it in place and repeated
+// backward() calls accumulate into it. The first gradient is taken as it is when nothing
+// else can see it (its only handle is the one backward() holds, it owns its storage),
+// and cloned otherwise (add's backward hands the same tensor to both inputs).
 static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
-    if (!leaf->grad) leaf->grad = g.clone().impl_ptr();
+    bool private_tensor = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 &&
+                          !g.is_view() && g.is_contiguous() && g.offset() == 0;
+    if (!leaf->grad) leaf->grad = private_tensor ? g.impl_ptr() : g.clone().impl_ptr();
     else Tensor(leaf->grad).add_(g);
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/lane_sum.h"
 #include "tensor/error.h"
 
 namespace td {
@@ -182,8 +183,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
 #pragma omp parallel for schedule(static)
         for (int64_t k = 0; k < g.K; ++k) {
             double s = 0.0;
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t p = 0; p < P; ++p) s += dyp[(n * g.K + k) * P + p];
+            for (int64_t n = 0; n < N; ++n) s += lane_sum(dyp + (n * g.K + k) * P, P);
             dbp[k] = (float)s;
         }
     }

@@ -12,18 +12,17 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/lane_sum.h"
 #include "tensor/error.h"
 
 namespace td {
 
-// mean and rstd of n contiguous floats.
+// mean and rstd of n contiguous floats (two passes: the mean first, then the squared
+// deviations from it, which keeps the variance accurate when the mean is large).
 static void moments(const float* x, int64_t n, float eps, float& mean, float& rstd) {
-    double s = 0.0, ss = 0.0;
-    for (int64_t i = 0; i < n; ++i) s += x[i];
-    double m = s / n;
-    for (int64_t i = 0; i < n; ++i) ss += (x[i] - m) * (x[i] - m);
+    double m = lane_sum(x, n) / n;
     mean = (float)m;
-    rstd = (float)(1.0 / std::sqrt(ss / n + eps));
+    rstd = (float)(1.0 / std::sqrt(lane_sum_sq(x, n, m) / n + eps));
 }
 
 // ---- GroupNorm: x (N, C, HW) in G groups; block (n, g) = channels [g C/G, (g+1) C/G) of sample n
@@ -67,18 +66,17 @@ void CpuBackend::group_norm_backward(const Tensor& dy, const Tensor& x, const Te
         const float* xb = xp + (n * C + g * Cg) * HW;
         const float* dyb = dyp + (n * C + g * Cg) * HW;
         float m = mp[ng], r = rp[ng];
-        // the two block means of the dx formula
+        // the two block means of the dx formula. Per channel, with xhat = (x - m) r:
+        //   sum dy * xhat = r (sum dy * x - m sum dy)
         double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
         for (int64_t c = 0; c < Cg; ++c) {
-            double sg = 0.0, sb = 0.0;
+            const float* xc = xb + c * HW;
+            const float* dyc = dyb + c * HW;
+            double sb = lane_sum(dyc, HW);
+            double sg = r * (lane_dot(dyc, xc, HW) - m * sb);
             float gam = gp[g * Cg + c];
-            for (int64_t i = 0; i < HW; ++i) {
-                float xhat = (xb[c * HW + i] - m) * r, d = dyb[c * HW + i];
-                sg += d * xhat;
-                sb += d;
-                sum_dxhat += d * gam;
-                sum_dxhat_xhat += d * gam * xhat;
-            }
+            sum_dxhat += gam * sb;
+            sum_dxhat_xhat += gam * sg;
             part_g[n * C + g * Cg + c] = sg;
             part_b[n * C + g * Cg + c] = sb;
         }

@@ -8,17 +8,14 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/lane_sum.h"
 #include "tensor/error.h"
 
 namespace td {
 
 static constexpr int64_t kChunk = 4096;
 
-static double sum_block(const float* x, int64_t n) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; ++i) s += x[i];
-    return s;
-}
+static double sum_block(const float* x, int64_t n) { return lane_sum(x, n); }
 
 // One long row (e.g. the sum of a whole tensor): chunks in parallel, partials in order.
 static double sum_long_row(const float* x, int64_t n) {

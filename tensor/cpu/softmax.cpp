@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/lane_sum.h"
 
 namespace td {
 
@@ -20,15 +21,16 @@ void CpuBackend::softmax_forward(const Tensor& x, const Tensor& y, bool log) {
         const float* xr = xp + m * D;
         float* yr = yp + m * D;
         float mx = -INFINITY;
-        for (int64_t d = 0; d < D; ++d) mx = std::fmax(mx, xr[d]);
-        double sum = 0.0;
-        for (int64_t d = 0; d < D; ++d) sum += std::exp(xr[d] - mx);
+        for (int64_t d = 0; d < D; ++d) mx = xr[d] > mx ? xr[d] : mx;
+        // exp computed once: kept in y, summed, then normalised in place
+        for (int64_t d = 0; d < D; ++d) yr[d] = std::exp(xr[d] - mx);
+        double sum = lane_sum(yr, D);
         if (log) {
             float log_sum = (float)std::log(sum);
             for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] - mx - log_sum;
         } else {
             float inv = (float)(1.0 / sum);
-            for (int64_t d = 0; d < D; ++d) yr[d] = std::exp(xr[d] - mx) * inv;
+            for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
         }
     }
 }
@@ -43,12 +45,11 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& dy, const Tenso
         const float* yr = yp + m * D;
         const float* dyr = dyp + m * D;
         float* dxr = dxp + m * D;
-        double s = 0.0;
         if (log) {
-            for (int64_t d = 0; d < D; ++d) s += dyr[d];
+            double s = lane_sum(dyr, D);
             for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] - std::exp(yr[d]) * (float)s;
         } else {
-            for (int64_t d = 0; d < D; ++d) s += (double)dyr[d] * yr[d];
+            double s = lane_dot(dyr, yr, D);
             for (int64_t d = 0; d < D; ++d) dxr[d] = yr[d] * (dyr[d] - (float)s);
         }
     }
