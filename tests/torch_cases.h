@@ -3,7 +3,7 @@
 // how a case is run, and tests/make_fixtures.py for how its fixture is made).
 //
 // A test file adds its cases at start-up, into op_registry(), under a family name, and
-// runs each family from a TEST_CASE with run_family("family"). The manifest check in
+// runs each family from a doctest test case with run_family("family"). The manifest check in
 // test_ops_torch.cpp makes sure every fixture has exactly one C++ twin and vice versa.
 #pragma once
 #include <functional>
@@ -19,7 +19,7 @@ using Inputs = std::vector<td::Tensor>;
 using Fn = std::function<td::Tensor(const Inputs&)>;
 
 struct OpCase {
-    std::string family;  // which TEST_CASE runs it: elementwise, broadcast, reduce, ...
+    std::string family;  // which test case runs it: elementwise, broadcast, reduce, ...
     Fn fn;               // the op(s) under test; its output is compared with out.npy
     Fn out1 = nullptr;   // a second output, compared with out1.npy (max's int64 indices)
     float atol = 1e-5f;  // forward and gradient tolerances against the PyTorch fixture
