@@ -16,18 +16,13 @@
 //   build/bench_gemm --quick              ~0.1 s each (a smoke run)
 //   build/bench_gemm --shapes sq1024,conv64
 //   build/bench_gemm --list               the shape names
-#include <omp.h>
-
 #include <Eigen/Core>
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "bench/timing.h"
 #include "td.h"
 
 namespace {
@@ -48,17 +43,6 @@ const GemmShape kShapes[] = {
     {"conv64", 64, 576, 100352, "conv 3x3 64->64 ch, 32x56x56 (im2col)"},
     {"conv128", 128, 1152, 25088, "conv 3x3 128->128 ch, 32x28x28 (im2col)"},
 };
-
-double now_s() {
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // A few entries of C against a double-precision dot product: the timed call must
 // compute the product, not just return quickly.
@@ -94,93 +78,48 @@ void usage(FILE* f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    const char* prog = "bench_gemm";
     double target = 0.5;
     std::vector<std::string> wanted;
     for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        auto value = [&](const char* opt) -> std::string {
-            std::string o = opt;
-            if (arg.rfind(o + "=", 0) == 0) return arg.substr(o.size() + 1);
-            if (i + 1 < argc) return argv[++i];
-            std::fprintf(stderr, "bench_gemm: %s needs a value\n", opt);
-            std::exit(2);
-        };
-        if (arg == "--quick") target = 0.1;
-        else if (arg == "--list") {
+        std::string arg = argv[i], list;
+        int exit_code = -1;
+        if (bench::common_option(prog, argc, argv, i, target, usage, &exit_code)) {
+            if (exit_code >= 0) return exit_code;
+        } else if (arg == "--list") {
             for (const auto& s : kShapes)
                 std::printf("%-8s M=%-5lld K=%-5lld N=%-6lld %s\n", s.name, (long long)s.M, (long long)s.K,
                             (long long)s.N, s.what);
             return 0;
-        } else if (arg == "--shapes" || arg.rfind("--shapes=", 0) == 0) {
-            std::string list = value("--shapes");
-            size_t start = 0;
-            while (start <= list.size()) {
-                size_t comma = list.find(',', start);
-                if (comma == std::string::npos) comma = list.size();
-                if (comma > start) wanted.push_back(list.substr(start, comma - start));
-                start = comma + 1;
-            }
-        } else if (arg == "--min-time" || arg.rfind("--min-time=", 0) == 0) {
-            target = std::atof(value("--min-time").c_str());
-            if (!(target > 0)) { std::fprintf(stderr, "bench_gemm: --min-time needs a positive number\n"); return 2; }
-        } else if (arg == "-h" || arg == "--help") {
-            usage(stdout);
-            return 0;
+        } else if (bench::option_value(prog, "--shapes", argc, argv, i, list)) {
+            bench::split_list(list, wanted);
         } else {
-            std::fprintf(stderr, "bench_gemm: unknown option '%s'\n", arg.c_str());
-            usage(stderr);
-            return 2;
+            return bench::unknown_option(prog, arg.c_str(), usage);
         }
     }
-    for (const auto& w : wanted) {
-        bool known = false;
-        for (const auto& s : kShapes) known |= w == s.name;
-        if (!known) { std::fprintf(stderr, "bench_gemm: unknown shape '%s' (see --list)\n", w.c_str()); return 2; }
-    }
+    if (!bench::known_names(prog, "shape", wanted, kShapes)) return 2;
 
     std::printf("# impl td::matmul (Eigen %d.%d.%d GEMM, float32, CPU)\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
                 EIGEN_MINOR_VERSION);
-    std::printf("# threads omp_get_max_threads=%d eigen_nbThreads=%d\n", omp_get_max_threads(), Eigen::nbThreads());
-    std::printf("# simd %s\n", Eigen::SimdInstructionSetsInUse());
-    std::printf("# method warm-up then median of reps, target %.2f s per shape\n", target);
-    std::printf("# columns: shape NAME M K N MEDIAN_S GFLOPS REPS MIN_S\n");
-    std::fflush(stdout);
+    bench::print_run_info(target, "shape", "shape NAME M K N MEDIAN_S GFLOPS REPS MIN_S", /*eigen_threads=*/true);
 
     td::NoGradGuard no_grad;  // inference-style calls; the inputs do not require grad anyway
     td::Generator gen(1234);
     for (const auto& s : kShapes) {
-        if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), s.name) == wanted.end()) continue;
+        if (!bench::is_wanted(wanted, s.name)) continue;
         td::Tensor a = td::randn({s.M, s.K}, gen);
         td::Tensor b = td::randn({s.K, s.N}, gen);
 
-        // Warm-up: first-touch of the output pages, Eigen's blocking buffers, the OpenMP pool.
-        double t0 = now_s();
-        td::Tensor c = td::matmul(a, b);
-        double t_warm = now_s() - t0;
-        if (!spot_check(a, b, c)) return 1;
-        c = td::Tensor();
-        if (t_warm < 0.05) {
-            t0 = now_s();
-            c = td::matmul(a, b);
-            t_warm = now_s() - t0;
-            c = td::Tensor();
-        }
-        int reps = (int)std::clamp(std::ceil(target / std::max(t_warm, 1e-7)), 3.0, 1000.0);
-
-        std::vector<double> times;
-        times.reserve(reps);
-        for (int r = 0; r < reps; ++r) {
-            t0 = now_s();
-            c = td::matmul(a, b);
-            double t = now_s() - t0;
-            c = td::Tensor();  // free it outside the timed region, like a loop body ending
-            times.push_back(t);
-        }
-        double med = median(times);
-        double mn = *std::min_element(times.begin(), times.end());
-        double gflops = 2.0 * (double)s.M * (double)s.N * (double)s.K / med / 1e9;
+        // Warm-up (first-touch of the output pages, Eigen's blocking buffers, the OpenMP
+        // pool), checked; then the timed calls, each output freed outside the timed
+        // region, like a loop body ending.
+        bench::Timing t = bench::measure(
+            target, [] {}, [&] { return td::matmul(a, b); },
+            [&](const td::Tensor& c) { return spot_check(a, b, c); });
+        if (!t.ok) return 1;
+        double gflops = 2.0 * (double)s.M * (double)s.N * (double)s.K / t.median_s / 1e9;
         std::printf("shape %s %lld %lld %lld %.6e %.2f %d %.6e\n", s.name, (long long)s.M, (long long)s.K,
-                    (long long)s.N, med, gflops, reps, mn);
+                    (long long)s.N, t.median_s, gflops, t.reps, t.min_s);
         std::fflush(stdout);
     }
     return 0;

@@ -14,12 +14,11 @@ Run it with Debian's interpreter, which has python3-torch: /usr/bin/python3.
     /usr/bin/python3 bench/gemm_torch.py [--quick] [--shapes sq1024,conv64] [--min-time S]
 """
 import argparse
-import math
 import os
 import re
-import statistics
 import sys
-import time
+
+import bench_common as bc
 
 SHAPES = [  # name, M, K, N (keep in step with kShapes in bench/gemm.cpp)
     ("sq256", 256, 256, 256),
@@ -70,37 +69,25 @@ def blas_info(torch):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="~0.1 s of timed calls per shape instead of ~0.5 s")
+    bc.add_quick(p, "shape")
     p.add_argument("--shapes", default="", help="a comma-separated subset of: " + ",".join(s[0] for s in SHAPES))
-    p.add_argument("--min-time", type=float, default=None, help="the time target per shape, in seconds")
+    bc.add_min_time(p, "shape")
     args = p.parse_args()
-    target = args.min_time if args.min_time else (0.1 if args.quick else 0.5)
-    wanted = [w for w in args.shapes.split(",") if w]
-    known = {s[0] for s in SHAPES}
-    for w in wanted:
-        if w not in known:
-            sys.exit("gemm_torch.py: unknown shape '%s' (known: %s)" % (w, ", ".join(s[0] for s in SHAPES)))
+    target = bc.target_of(args)
+    wanted = bc.wanted_names("gemm_torch.py", "shape", args.shapes, [s[0] for s in SHAPES])
 
-    try:
-        import torch
-    except ImportError:
-        sys.exit("gemm_torch.py: no torch in %s (install python3-torch, run /usr/bin/python3)" % sys.executable)
-
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count())  # Debian's build may start with 1 intra-op thread
+    torch = bc.import_torch("gemm_torch.py")
+    threads = bc.set_threads(torch, os.cpu_count())
     torch.set_grad_enabled(False)
 
     # A first product so the BLAS library is loaded and its thread pool exists.
     torch.mm(torch.ones(64, 64), torch.ones(64, 64))
     build_blas, libs, detail = blas_info(torch)
     print("# impl torch.mm (torch %s, float32, CPU)" % torch.__version__)
-    print("# threads torch_default=%d torch_set=%d cpu_count=%d" % (default_threads, torch.get_num_threads(), os.cpu_count()))
+    print("# threads %s" % threads)
     print("# blas BLAS_INFO=%s lib=%s%s" % (build_blas, libs, detail))
-    m = re.search(r"CPU capability usage: (\S+)", torch.__config__.show())
-    print("# cpu_capability %s (ATen's own kernels; torch.mm itself runs in the BLAS)" % (m.group(1) if m else "?"))
-    print("# method warm-up then median of reps, target %.2f s per shape" % target)
-    print("# columns: shape NAME M K N MEDIAN_S GFLOPS REPS MIN_S")
-    sys.stdout.flush()
+    print("# cpu_capability %s (ATen's own kernels; torch.mm itself runs in the BLAS)" % bc.cpu_capability(torch))
+    bc.print_method(target, "shape", "shape NAME M K N MEDIAN_S GFLOPS REPS MIN_S")
 
     gen = torch.Generator().manual_seed(1234)
     for name, M, K, N in SHAPES:
@@ -108,28 +95,10 @@ def main():
             continue
         a = torch.randn(M, K, generator=gen)
         b = torch.randn(K, N, generator=gen)
-
-        t0 = time.perf_counter()
-        c = torch.mm(a, b)
-        t_warm = time.perf_counter() - t0
-        del c
-        if t_warm < 0.05:
-            t0 = time.perf_counter()
-            c = torch.mm(a, b)
-            t_warm = time.perf_counter() - t0
-            del c
-        reps = int(min(max(math.ceil(target / max(t_warm, 1e-7)), 3), 1000))
-
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            c = torch.mm(a, b)
-            t = time.perf_counter() - t0
-            del c  # free it outside the timed region, as bench/gemm.cpp does
-            times.append(t)
-        med = statistics.median(times)
+        # Each output is freed outside the timed region, as bench/gemm.cpp does.
+        med, reps, mn = bc.measure(target, lambda: None, lambda: torch.mm(a, b))
         gflops = 2.0 * M * N * K / med / 1e9
-        print("shape %s %d %d %d %.6e %.2f %d %.6e" % (name, M, K, N, med, gflops, reps, min(times)))
+        print("shape %s %d %d %d %.6e %.2f %d %.6e" % (name, M, K, N, med, gflops, reps, mn))
         sys.stdout.flush()
 
 

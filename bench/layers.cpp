@@ -18,7 +18,7 @@
 //            The inputs' .grad are dropped before each call, outside the timed region,
 //            so every call allocates and writes fresh gradients, as a training step does.
 // The output (and for fwdbwd the gradients) is freed outside the timed region too.
-// Method, per row and mode (the one of bench/gemm.cpp):
+// Method, per row and mode (bench/timing.h, the one of bench/gemm.cpp):
 //   1. warm-up: one call (two when it takes under 50 ms), not timed;
 //   2. reps = clamp(target / t_warmup, 3, 1000) calls, each timed alone;
 //   3. the median call time is reported (and the fastest).
@@ -30,18 +30,15 @@
 //   build/bench_layers --quick            ~0.1 s each (a smoke run)
 //   build/bench_layers --rows conv32_28,attn64_49 [--modes fwd] [--min-time S] [--list]
 //   perf record -g build/bench_layers --rows gn32_28 --modes fwdbwd     (one thing to profile)
-#include <omp.h>
-
 #include <Eigen/Core>
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench/timing.h"
 #include "td.h"
 
 namespace {
@@ -65,42 +62,6 @@ const Row kRows[] = {
     {"gn64_14", Kind::GroupNorm, 128, 64, 8, 14, 14, "group_norm 8 groups + affine, (128, 64, 14, 14)"},
     {"attn64_49", Kind::Attention, 128, 4, 0, 49, 16, "softmax(q k^T / 4) v, q k v (128, 4, 49, 16)"},
 };
-
-double now_s() {
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-struct Timing {
-    double median_s, min_s;
-    int reps;
-};
-
-// prep() runs before each call, outside the timed region; call() is timed, and what it
-// returns is destroyed after the clock stops.
-Timing measure(double target, const std::function<void()>& prep, const std::function<td::Tensor()>& call) {
-    auto once = [&] {
-        prep();
-        double t0 = now_s();
-        td::Tensor keep = call();
-        double t = now_s() - t0;
-        keep = td::Tensor();
-        return t;
-    };
-    double t_warm = once();
-    if (t_warm < 0.05) t_warm = once();
-    int reps = (int)std::clamp(std::ceil(target / std::max(t_warm, 1e-7)), 3.0, 1000.0);
-    std::vector<double> times;
-    times.reserve(reps);
-    for (int r = 0; r < reps; ++r) times.push_back(once());
-    return {median(times), *std::min_element(times.begin(), times.end()), reps};
-}
 
 bool close(double got, double ref, double mag, const char* row, const char* what) {
     if (std::fabs(got - ref) <= 1e-4 * mag + 1e-4) return true;
@@ -171,66 +132,39 @@ void usage(FILE* f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    const char* prog = "bench_layers";
     double target = 0.5;
     std::vector<std::string> wanted;
     bool run_fwd = true, run_fwdbwd = true;
     for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        auto value = [&](const char* opt) -> std::string {
-            std::string o = opt;
-            if (arg.rfind(o + "=", 0) == 0) return arg.substr(o.size() + 1);
-            if (i + 1 < argc) return argv[++i];
-            std::fprintf(stderr, "bench_layers: %s needs a value\n", opt);
-            std::exit(2);
-        };
-        if (arg == "--quick") target = 0.1;
-        else if (arg == "--list") {
+        std::string arg = argv[i], value;
+        int exit_code = -1;
+        if (bench::common_option(prog, argc, argv, i, target, usage, &exit_code)) {
+            if (exit_code >= 0) return exit_code;
+        } else if (arg == "--list") {
             for (const auto& s : kRows) std::printf("%-10s %s\n", s.name, s.what);
             return 0;
-        } else if (arg == "--rows" || arg.rfind("--rows=", 0) == 0) {
-            std::string list = value("--rows");
-            size_t start = 0;
-            while (start <= list.size()) {
-                size_t comma = list.find(',', start);
-                if (comma == std::string::npos) comma = list.size();
-                if (comma > start) wanted.push_back(list.substr(start, comma - start));
-                start = comma + 1;
-            }
-        } else if (arg == "--modes" || arg.rfind("--modes=", 0) == 0) {
-            std::string m = value("--modes");
+        } else if (bench::option_value(prog, "--rows", argc, argv, i, value)) {
+            bench::split_list(value, wanted);
+        } else if (bench::option_value(prog, "--modes", argc, argv, i, value)) {
+            const std::string& m = value;
             run_fwd = m == "fwd" || m == "fwd,fwdbwd" || m == "fwdbwd,fwd";
             run_fwdbwd = m == "fwdbwd" || m == "fwd,fwdbwd" || m == "fwdbwd,fwd";
             if (!run_fwd && !run_fwdbwd) { std::fprintf(stderr, "bench_layers: --modes takes fwd, fwdbwd or fwd,fwdbwd\n"); return 2; }
-        } else if (arg == "--min-time" || arg.rfind("--min-time=", 0) == 0) {
-            target = std::atof(value("--min-time").c_str());
-            if (!(target > 0)) { std::fprintf(stderr, "bench_layers: --min-time needs a positive number\n"); return 2; }
-        } else if (arg == "-h" || arg == "--help") {
-            usage(stdout);
-            return 0;
         } else {
-            std::fprintf(stderr, "bench_layers: unknown option '%s'\n", arg.c_str());
-            usage(stderr);
-            return 2;
+            return bench::unknown_option(prog, arg.c_str(), usage);
         }
     }
-    for (const auto& w : wanted) {
-        bool known = false;
-        for (const auto& s : kRows) known |= w == s.name;
-        if (!known) { std::fprintf(stderr, "bench_layers: unknown row '%s' (see --list)\n", w.c_str()); return 2; }
-    }
+    if (!bench::known_names(prog, "row", wanted, kRows)) return 2;
 
     std::printf("# impl tinydiffusion td::conv2d (im2col + Eigen %d.%d.%d GEMM), td::group_norm (fused), "
                 "td::scaled_dot_product_attention (batched matmul + softmax), float32, CPU\n",
                 EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
-    std::printf("# threads omp_get_max_threads=%d\n", omp_get_max_threads());
-    std::printf("# simd %s\n", Eigen::SimdInstructionSetsInUse());
-    std::printf("# method warm-up then median of reps, target %.2f s per row and mode\n", target);
-    std::printf("# columns: row NAME MODE MEDIAN_S REPS MIN_S\n");
-    std::fflush(stdout);
+    bench::print_run_info(target, "row and mode", "row NAME MODE MEDIAN_S REPS MIN_S", /*eigen_threads=*/false);
 
     td::Generator gen(1234);
     for (const Row& s : kRows) {
-        if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), s.name) == wanted.end()) continue;
+        if (!bench::is_wanted(wanted, s.name)) continue;
         std::vector<td::Tensor> in;  // the op's inputs, all requiring grad
         td::Tensor gy;               // the fixed upstream gradient, the output's shape
         std::function<td::Tensor()> op;
@@ -260,7 +194,7 @@ int main(int argc, char** argv) {
         auto clear_grads = [&] { for (auto& t : in) t.zero_grad(); };
 
         if (run_fwd) {
-            Timing fwd = measure(target, [] {}, [&] {
+            bench::Timing fwd = bench::measure(target, [] {}, [&] {
                 td::NoGradGuard no_grad;
                 return op();
             });
@@ -268,7 +202,7 @@ int main(int argc, char** argv) {
             std::fflush(stdout);
         }
         if (!run_fwdbwd) continue;
-        Timing fb = measure(target, clear_grads, [&] {
+        bench::Timing fb = bench::measure(target, clear_grads, [&] {
             td::Tensor y = op();
             y.backward(gy);
             return y;

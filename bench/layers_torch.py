@@ -30,9 +30,9 @@ import argparse
 import math
 import os
 import re
-import statistics
 import sys
-import time
+
+import bench_common as bc
 
 ROWS = [  # name, kind, N, C, K, H, W (as in bench/layers.cpp)
     ("conv1_28", "conv", 128, 1, 32, 28, 28),
@@ -42,25 +42,6 @@ ROWS = [  # name, kind, N, C, K, H, W (as in bench/layers.cpp)
     ("gn64_14", "gn", 128, 64, 8, 14, 14),
     ("attn64_49", "attn", 128, 4, 0, 49, 16),  # q k v (N, C heads, H tokens, W head dim)
 ]
-
-
-def measure(target, prep, call):
-    """prep() before each call, untimed; call() timed; its result freed after the clock stops."""
-
-    def once():
-        prep()
-        t0 = time.perf_counter()
-        keep = call()
-        t = time.perf_counter() - t0
-        del keep
-        return t
-
-    t_warm = once()
-    if t_warm < 0.05:
-        t_warm = once()
-    reps = int(min(max(math.ceil(target / max(t_warm, 1e-7)), 3), 1000))
-    times = [once() for _ in range(reps)]
-    return statistics.median(times), reps, min(times)
 
 
 def kernels_used(torch, fn):
@@ -74,41 +55,29 @@ def kernels_used(torch, fn):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="~0.1 s of timed calls per row and mode instead of ~0.5 s")
+    bc.add_quick(p, "row and mode")
     p.add_argument("--rows", default="", help="a comma-separated subset of: " + ",".join(r[0] for r in ROWS))
     p.add_argument("--modes", default="fwd,fwdbwd", choices=["fwd", "fwdbwd", "fwd,fwdbwd", "fwdbwd,fwd"],
                    help="fwd, fwdbwd or both (the default)")
-    p.add_argument("--min-time", type=float, default=None, help="the time target per row and mode, in seconds")
+    bc.add_min_time(p, "row and mode")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads (default: all cores)")
     args = p.parse_args()
-    target = args.min_time if args.min_time else (0.1 if args.quick else 0.5)
-    wanted = [w for w in args.rows.split(",") if w]
-    known = {r[0] for r in ROWS}
-    for w in wanted:
-        if w not in known:
-            sys.exit("layers_torch.py: unknown row '%s' (known: %s)" % (w, ", ".join(r[0] for r in ROWS)))
+    target = bc.target_of(args)
+    wanted = bc.wanted_names("layers_torch.py", "row", args.rows, [r[0] for r in ROWS])
 
-    try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        sys.exit("layers_torch.py: no torch in %s (install python3-torch, run /usr/bin/python3)" % sys.executable)
+    torch = bc.import_torch("layers_torch.py")
+    import torch.nn.functional as F
 
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)  # Debian's build starts with 1 intra-op thread here
+    threads = bc.set_threads(torch, args.threads)
     config = torch.__config__.show()
-    cap = re.search(r"CPU capability usage: (\S+)", config)
     dnn = re.search(r"MKL-DNN v(\S+)", config)
     par = re.search(r"ATen parallel backend: (\S+)", torch.__config__.parallel_info())
     print("# impl torch %s F.conv2d, F.group_norm, matmul+softmax attention, float32, CPU" % torch.__version__)
-    print("# threads torch_default=%d torch_set=%d cpu_count=%d parallel=%s"
-          % (default_threads, torch.get_num_threads(), os.cpu_count(), par.group(1) if par else "?"))
+    print("# threads %s parallel=%s" % (threads, par.group(1) if par else "?"))
     print("# backend mkldnn(oneDNN %s) available=%s enabled=%s; mkl=%s; openmp=%s; ATen CPU capability %s"
           % (dnn.group(1) if dnn else "?", torch.backends.mkldnn.is_available(), torch.backends.mkldnn.enabled,
-             torch.backends.mkl.is_available(), torch.backends.openmp.is_available(), cap.group(1) if cap else "?"))
-    print("# method warm-up then median of reps, target %.2f s per row and mode" % target)
-    print("# columns: row NAME MODE MEDIAN_S REPS MIN_S")
-    sys.stdout.flush()
+             torch.backends.mkl.is_available(), torch.backends.openmp.is_available(), bc.cpu_capability(torch)))
+    bc.print_method(target, "row and mode", "row NAME MODE MEDIAN_S REPS MIN_S")
 
     gen = torch.Generator().manual_seed(1234)
     shown_conv = False
@@ -161,12 +130,12 @@ def main():
             shown_conv = True
         modes = args.modes.split(",")
         if "fwd" in modes:
-            med, reps, mn = measure(target, lambda: None, fwd)
+            med, reps, mn = bc.measure(target, lambda: None, fwd)
             print("row %s fwd %.6e %d %.6e" % (name, med, reps, mn))
             sys.stdout.flush()
         if "fwdbwd" not in modes:
             continue
-        med, reps, mn = measure(target, clear_grads, fwdbwd)
+        med, reps, mn = bc.measure(target, clear_grads, fwdbwd)
         assert all(t.grad is not None for t in inputs)
         print("row %s fwdbwd %.6e %d %.6e" % (name, med, reps, mn))
         sys.stdout.flush()

@@ -5,9 +5,8 @@
 #   bash bench/run_layers.sh [BENCH_BINARY] [--quick] [--rows conv32_28,attn64_49]
 #   make bench BENCH=layers         (= bash bench/run_layers.sh build/bench_layers)
 #
-# Environment: ROUNDS (default 3): ours and torch run alternately, ROUNDS times each;
-#              PYTHON (default /usr/bin/python3, Debian's, which has python3-torch);
-#              WAIT_IDLE (default 60): seconds to wait for a busy machine to go idle first;
+# Environment: ROUNDS, PYTHON, WAIT_IDLE as in bench/common.sh (rounds, interpreter,
+#              seconds to wait for a busy machine to go idle first);
 #              MALLOC (default steady): both programs run with the same glibc malloc
 #              settings, GLIBC_TUNABLES mmap_threshold=32 MiB and trim_threshold=1 GiB, so
 #              freed tensors are reused instead of being returned to the kernel and
@@ -20,13 +19,9 @@
 # raw output is kept in <build dir>/bench-layers/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 
-BIN=build/bench_layers
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then BIN=$1; shift; fi
-ARGS=("$@")
-ROUNDS=${ROUNDS:-3}
-PYTHON=${PYTHON:-/usr/bin/python3}
-WAIT_IDLE=${WAIT_IDLE:-60}
+bench_args build/bench_layers "$@"
 MALLOC=${MALLOC:-steady}
 case "$MALLOC" in
   steady)  export GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
@@ -34,85 +29,34 @@ case "$MALLOC" in
   default) malloc_note="glibc defaults${GLIBC_TUNABLES:+ + GLIBC_TUNABLES=$GLIBC_TUNABLES} (numbers may jump between processes: page faults)" ;;
   *) echo "run_layers.sh: MALLOC=$MALLOC: known are steady and default" >&2; exit 2 ;;
 esac
-
-if ! bash scripts/install-deps.sh --bench; then
-  echo "run_layers.sh: warning: could not install the bench dependencies; going on with what is there" >&2
-fi
-if [ ! -x "$BIN" ]; then
-  make --no-print-directory "$BIN" || { echo "run_layers.sh: cannot build $BIN" >&2; exit 1; }
-fi
-
-have_torch=0
-if "$PYTHON" -c 'import torch' 2>/dev/null; then have_torch=1; fi
-
-LOG="$(dirname "$BIN")/bench-layers/$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$LOG"
-
-# The share of CPU time idle over one second.
-cpu_idle_pct() {
-  local a b
-  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
-  local total=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  echo $(( total > 0 ? 100 * (b[4] - a[4]) / total : 0 ))
-}
-idle=$(cpu_idle_pct)
-waited=0
-while [ "$idle" -lt 90 ] && [ "$waited" -lt "$WAIT_IDLE" ]; do
-  [ "$waited" -eq 0 ] && echo "run_layers.sh: machine only ${idle}% idle; waiting up to ${WAIT_IDLE}s for it to quieten" >&2
-  sleep 4; waited=$((waited + 5))
-  idle=$(cpu_idle_pct)
-done
+bench_prepare layers
+wait_for_idle
 # When it is still busy, say who is busy (the header repeats it).
 busy=""
 if [ "$idle" -lt 90 ]; then
   busy=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | head -3 | awk '$1 >= 10 { printf "%s%s (pid %s) %s%%", sep, $3, $2, $1; sep = ", " }')
 fi
-
-for r in $(seq 1 "$ROUNDS"); do
-  echo "round $r/$ROUNDS: ours" >&2
-  "$BIN" "${ARGS[@]}" > "$LOG/ours.$r.txt" || { echo "run_layers.sh: $BIN failed (round $r)" >&2; exit 1; }
-  if [ $have_torch = 1 ]; then
-    echo "round $r/$ROUNDS: torch" >&2
-    "$PYTHON" bench/layers_torch.py "${ARGS[@]}" > "$LOG/torch.$r.txt" \
-      || { echo "run_layers.sh: bench/layers_torch.py failed (round $r)" >&2; exit 1; }
-  fi
-done
-idle_after=$(cpu_idle_pct)
+run_rounds bench/layers_torch.py
 
 # ---- the report ----------------------------------------------------------------------
-echo
-echo "Layer ops, float32, CPU, batch 128: forward and forward+backward, ours vs PyTorch"
-echo "date:    $(date '+%Y-%m-%d %H:%M:%S %Z')"
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores online"
-echo "ours:    $(sed -n 's/^# impl //p' "$LOG/ours.1.txt")"
-echo "         $(sed -n 's/^# threads //p' "$LOG/ours.1.txt"); SIMD $(sed -n 's/^# simd //p' "$LOG/ours.1.txt")"
+print_title "Layer ops, float32, CPU, batch 128: forward and forward+backward, ours vs PyTorch"
+echo "ours:    $(field ours impl)"
+echo "         $(field ours threads); SIMD $(field ours simd)"
 if [ $have_torch = 1 ]; then
-  echo "torch:   $(sed -n 's/^# impl //p' "$LOG/torch.1.txt")"
-  echo "         $(sed -n 's/^# threads //p' "$LOG/torch.1.txt")"
-  echo "         $(sed -n 's/^# backend //p' "$LOG/torch.1.txt")"
-  conv=$(sed -n 's/^# conv kernels //p' "$LOG/torch.1.txt")
+  echo "torch:   $(field torch impl)"
+  echo "         $(field torch threads)"
+  echo "         $(field torch backend)"
+  conv=$(field torch "conv kernels")
   [ -n "$conv" ] && echo "         conv kernels $conv"
 else
-  echo "torch:   NOT AVAILABLE: $PYTHON cannot import torch (Debian: apt-get install python3-torch, and use /usr/bin/python3); our numbers alone"
+  print_no_torch
 fi
-echo "method:  $(sed -n 's/^# method //p' "$LOG/ours.1.txt"); $ROUNDS alternating rounds, best round shown"
+print_method
 echo "malloc:  $malloc_note"
-echo "idle:    ${idle}% of CPU idle before, ${idle_after}% just after$([ "$idle" -lt 90 ] && echo "  (BUSY MACHINE: numbers are slow and noisy${busy:+; busy: $busy})")"
-echo "raw:     $LOG"
-echo
+print_idle "BUSY MACHINE: numbers are slow and noisy${busy:+; busy: $busy}"
 
-awk -v have_torch=$have_torch '
-  FNR == 1 { impl = (FILENAME ~ /\/torch\./) ? "torch" : "ours" }
-  $1 == "row" {
-    key = $2 " " $3
-    if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-    ms = $4 * 1000
-    k = impl SUBSEP key
-    if (!(k in best) || ms < best[k]) best[k] = ms
-    if (k in rounds) rounds[k] = rounds[k] "/" sprintf("%.2f", ms)
-    else rounds[k] = sprintf("%.2f", ms)
-  }
+table_awk '
+  $1 == "row" { record($2 " " $3, $4 * 1000, "min", "%.2f") }
   END {
     if (have_torch) {
       printf "%-17s | %9s | %9s | %22s\n", "row", "ours ms", "torch ms", "ratio ours/torch time"
@@ -133,13 +77,7 @@ awk -v have_torch=$have_torch '
         printf "%-17s | %9.2f\n", key, o
       }
     }
-    printf "\nper-round medians, ms (the spread shows the noise):\n"
-    for (i = 1; i <= n; ++i) {
-      key = order[i]
-      line = sprintf("  %-17s ours %s", key, rounds["ours" SUBSEP key])
-      if (have_torch) line = line sprintf("   torch %s", rounds["torch" SUBSEP key])
-      print line
-    }
-  }' $(ls "$LOG"/ours.*.txt "$LOG"/torch.*.txt 2>/dev/null | sort -t. -k2,2n)
+    print_rounds("per-round medians, ms (the spread shows the noise):", 17)
+  }'
 echo
 echo "target: ratio <= 1.0 (our time no longer than torch's) for every row; fwdbwd = forward + backward"
