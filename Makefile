@@ -8,7 +8,9 @@
 #   make clean
 #
 # Switches: PORTABLE=1 (no -march=native), SANITIZE=1 (ASan + UBSan, own build dir),
-#           CUDA=0 (skip the CUDA backend even when nvcc is found), V=1 (echo commands).
+#           CUDA=0 (skip the CUDA backend even when nvcc is found), V=1 (echo commands),
+#           DEBUG=1 (-O0 -g3, libstdc++ assertions, OpenMP off; own build dir build-debug/;
+#           add OMP=1 to keep OpenMP, in build-debug-omp/; see docs/debugging.md).
 
 CXX      ?= g++
 BUILD    := build
@@ -22,14 +24,35 @@ ifeq ($(SANITIZE),1)
   BUILD  := build-sanitize
   LDSAN  := -fsanitize=address,undefined
 endif
+ifeq ($(DEBUG),1)
+  OPT    := -O0 -g3 -fno-omit-frame-pointer -D_GLIBCXX_ASSERTIONS
+  BUILD  := build-debug
+  ifeq ($(OMP),1)
+    BUILD := build-debug-omp
+  endif
+endif
 
 CXXFLAGS := -std=c++20 $(OPT) -fopenmp -Wall -Wextra -I. -isystem /usr/include/eigen3 -MMD -MP
 LDFLAGS  := -fopenmp $(LDSAN)
 LDLIBS   := -lz
 
+# DEBUG=1 without OMP=1: one thread, so `step` and `next` follow one line of execution.
+# The code is compiled without -fopenmp (every `#pragma omp` is then ignored; the
+# warning about it is silenced), and libgomp is still linked so the omp_* runtime calls
+# in tests/test_tensor.cpp resolve (they then only set a thread count nothing uses).
+ifeq ($(DEBUG),1)
+ifneq ($(OMP),1)
+  CXXFLAGS := $(filter-out -fopenmp,$(CXXFLAGS)) -Wno-unknown-pragmas
+  LDFLAGS  := $(filter-out -fopenmp,$(LDFLAGS))
+  LDLIBS   += -lgomp
+endif
+endif
+
 LIB_SRCS  := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp nn/*/*.cpp diffusion/*.cpp diffusion/*/*.cpp)
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/*.cpp)
+# tests/gdb_example.cpp is a program of its own (the test of tools/gdb runs it under gdb).
+TEST_SRCS := $(filter-out tests/gdb_example.cpp,$(TEST_SRCS))
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libtinydiffusion.a
 
@@ -77,9 +100,17 @@ $(BUILD)/bench_gemm: $(BUILD)/obj/bench/gemm.o $(LIB)
 $(BUILD)/bench_layers: $(BUILD)/obj/bench/layers.o $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
+# The program tests/test_gdb.cpp steps through: always -O0 -g3 and without sanitizers
+# whatever the build (only the link takes the sanitizer runtime the library needs).
+# -femit-class-debug-always: describe Linear, Sequential, Module here too, since in
+# build/ the library (where their vtables live) has no debug info.
+$(BUILD)/gdb_example: tests/gdb_example.cpp $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) -std=c++20 -O0 -g3 -femit-class-debug-always -fno-omit-frame-pointer -Wall -Wextra -I. \
+	  -isystem /usr/include/eigen3 $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
+
 # The tests run from the repository root so they find tests/fixtures/.
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/run_tests
+	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example
 	@$(BUILD)/run_tests
 
 demo: deps
@@ -97,7 +128,7 @@ bench: deps
 	@$(foreach b,$(BENCH),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
 
 clean:
-	rm -rf build build-portable build-sanitize
+	rm -rf build build-portable build-sanitize build-debug build-debug-omp
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

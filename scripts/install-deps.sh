@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --bench  also PyTorch and OpenBLAS, to benchmark against
 set -euo pipefail
 
-packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev)
+packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
