@@ -1,0 +1,106 @@
+// diffusion/forward_process.cpp: q, its posterior and the prediction targets (see forward_process.h).
+#include "diffusion/forward_process.h"
+
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td::diffusion {
+
+namespace {
+
+// table[t] as (B, 1, ..., 1) matching x's rank, after checking x's batch size.
+Tensor coef(const Tensor& table, const Tensor& t, const Tensor& x, const char* op) {
+    check(x.dim() >= 1 && t.dim() == 1 && x.size(0) == t.size(0), op, ": x ", shape_str(x.shape()),
+          " and t ", shape_str(t.shape()), " disagree on the batch size");
+    return Schedule::at(table, t, x.dim());
+}
+
+}  // namespace
+
+Tensor q_sample(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
+    check(x0.shape() == eps.shape(), "q_sample: x0 ", shape_str(x0.shape()), " and eps ", shape_str(eps.shape()));
+    return coef(s.f32.sqrt_alpha_bar, t, x0, "q_sample") * x0 +
+           coef(s.f32.sqrt_one_minus_alpha_bar, t, x0, "q_sample") * eps;  // eq. 4
+}
+
+Tensor posterior_mean(const Schedule& s, const Tensor& x0, const Tensor& xt, const Tensor& t) {
+    check(x0.shape() == xt.shape(), "posterior_mean: x0 ", shape_str(x0.shape()), " and xt ", shape_str(xt.shape()));
+    return coef(s.f32.mu_coef_x0, t, x0, "posterior_mean") * x0 +
+           coef(s.f32.mu_coef_xt, t, xt, "posterior_mean") * xt;  // eq. 7
+}
+
+Tensor posterior_variance(const Schedule& s, const Tensor& t, int64_t rank) {
+    return Schedule::at(s.f32.beta_tilde, t, rank);  // eq. 7
+}
+
+Posterior q_posterior(const Schedule& s, const Tensor& x0, const Tensor& xt, const Tensor& t) {
+    return {posterior_mean(s, x0, xt, t), posterior_variance(s, t, xt.dim())};
+}
+
+Tensor predict_x0_from_eps(const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& eps) {
+    return (xt - coef(s.f32.sqrt_one_minus_alpha_bar, t, xt, "predict_x0_from_eps") * eps) /
+           coef(s.f32.sqrt_alpha_bar, t, xt, "predict_x0_from_eps");
+}
+
+Tensor predict_eps_from_x0(const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& x0) {
+    return (xt - coef(s.f32.sqrt_alpha_bar, t, xt, "predict_eps_from_x0") * x0) /
+           coef(s.f32.sqrt_one_minus_alpha_bar, t, xt, "predict_eps_from_x0");
+}
+
+Tensor v_target(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
+    return coef(s.f32.sqrt_alpha_bar, t, x0, "v_target") * eps -
+           coef(s.f32.sqrt_one_minus_alpha_bar, t, x0, "v_target") * x0;
+}
+
+Tensor predict_x0_from_v(const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& v) {
+    return coef(s.f32.sqrt_alpha_bar, t, xt, "predict_x0_from_v") * xt -
+           coef(s.f32.sqrt_one_minus_alpha_bar, t, xt, "predict_x0_from_v") * v;
+}
+
+Tensor predict_eps_from_v(const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& v) {
+    return coef(s.f32.sqrt_one_minus_alpha_bar, t, xt, "predict_eps_from_v") * xt +
+           coef(s.f32.sqrt_alpha_bar, t, xt, "predict_eps_from_v") * v;
+}
+
+Prediction parse_prediction(const std::string& name) {
+    if (name == "eps") return Prediction::Eps;
+    if (name == "x0") return Prediction::X0;
+    if (name == "v") return Prediction::V;
+    fail("parse_prediction: unknown prediction '", name, "' (eps, x0, v)");
+}
+
+Tensor training_target(Prediction p, const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
+    switch (p) {
+        case Prediction::Eps: return eps;
+        case Prediction::X0: return x0;
+        case Prediction::V: return v_target(s, x0, t, eps);
+    }
+    fail("training_target: bad prediction");
+}
+
+Tensor model_x0(Prediction p, const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& out) {
+    switch (p) {
+        case Prediction::Eps: return predict_x0_from_eps(s, xt, t, out);
+        case Prediction::X0: return out;
+        case Prediction::V: return predict_x0_from_v(s, xt, t, out);
+    }
+    fail("model_x0: bad prediction");
+}
+
+Tensor model_eps(Prediction p, const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& out) {
+    switch (p) {
+        case Prediction::Eps: return out;
+        case Prediction::X0: return predict_eps_from_x0(s, xt, t, out);
+        case Prediction::V: return predict_eps_from_v(s, xt, t, out);
+    }
+    fail("model_eps: bad prediction");
+}
+
+Tensor l_simple(const Tensor& prediction, const Tensor& target) {
+    check(prediction.shape() == target.shape(), "l_simple: prediction ", shape_str(prediction.shape()),
+          " and target ", shape_str(target.shape()));
+    Tensor d = prediction - target;
+    return mean(d * d);  // eq. 14
+}
+
+}  // namespace td::diffusion

@@ -1,0 +1,111 @@
+// diffusion/sampling_math.cpp: single reverse steps, DDPM and DDIM (see sampling_math.h).
+#include "diffusion/sampling_math.h"
+
+#include <cmath>
+#include <utility>
+
+#include "diffusion/forward_process.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td::diffusion {
+
+namespace {
+
+void check_same(const Tensor& a, const Tensor& b, const char* op, const char* what) {
+    check(a.shape() == b.shape(), op, ": x_t ", shape_str(a.shape()), " and ", what, " ", shape_str(b.shape()));
+}
+
+// x + sigma z, checking z when it matters.
+Tensor add_noise(const Tensor& x, double sigma, const Tensor& z, const char* op) {
+    if (sigma == 0.0) return x;
+    check(z.defined(), op, ": sigma = ", sigma, " > 0 needs the noise z");
+    check_same(x, z, op, "z");
+    return x + z * (float)sigma;
+}
+
+}  // namespace
+
+Variance parse_variance(const std::string& name) {
+    if (name == "beta" || name == "fixedlarge") return Variance::Beta;
+    if (name == "beta_tilde" || name == "fixedsmall") return Variance::BetaTilde;
+    fail("parse_variance: unknown variance '", name, "' (beta, beta_tilde)");
+}
+
+double ddpm_sigma2(const Schedule& s, int64_t t, Variance v) {
+    s.check_t(t, "ddpm_sigma2");
+    if (t == 0) return 0.0;  // z = 0 at the last step
+    return v == Variance::Beta ? s.beta[t] : s.beta_tilde[t];
+}
+
+Tensor ddpm_step_algorithm2(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
+                            const Tensor& z) {
+    s.check_t(t, "ddpm_step_algorithm2");
+    check_same(xt, eps, "ddpm_step_algorithm2", "eps");
+    double c_eps = s.beta[t] / s.sqrt_one_minus_alpha_bar[t];  // (1 - alpha_t) / sqrt(1 - alpha_bar_t)
+    double c_out = 1.0 / std::sqrt(s.alpha[t]);                // 1 / sqrt(alpha_t)
+    Tensor mean = (xt - eps * (float)c_eps) * (float)c_out;
+    return add_noise(mean, std::sqrt(ddpm_sigma2(s, t, v)), z, "ddpm_step_algorithm2");
+}
+
+Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
+                         const Tensor& z, bool clip) {
+    s.check_t(t, "ddpm_step_clipped");
+    check_same(xt, eps, "ddpm_step_clipped", "eps");
+    // eq. 4 solved for x_0
+    Tensor x0 = (xt - eps * (float)s.sqrt_one_minus_alpha_bar[t]) * (float)(1.0 / s.sqrt_alpha_bar[t]);
+    if (clip) x0 = clamp(x0, -1.0f, 1.0f);
+    Tensor mean = x0 * (float)s.mu_coef_x0[t] + xt * (float)s.mu_coef_xt[t];  // eq. 7
+    return add_noise(mean, std::sqrt(ddpm_sigma2(s, t, v)), z, "ddpm_step_clipped");
+}
+
+Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v, Generator& gen,
+                 DdpmForm form) {
+    Tensor z = t > 0 ? randn(xt.shape(), gen) : Tensor();
+    return form == DdpmForm::Algorithm2 ? ddpm_step_algorithm2(s, xt, t, eps, v, z)
+                                        : ddpm_step_clipped(s, xt, t, eps, v, z, true);
+}
+
+double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta) {
+    s.check_t(t, "ddim_sigma");
+    check(t_prev >= -1 && t_prev < t, "ddim_sigma: t_prev ", t_prev, " must be in [-1, t = ", t, ")");
+    check(eta >= 0.0, "ddim_sigma: eta must be >= 0, got ", eta);
+    double ab = s.alpha_bar[t], ab_prev = s.alpha_bar_at(t_prev);
+    // eq. 16
+    return eta * std::sqrt((1.0 - ab_prev) / (1.0 - ab)) * std::sqrt(1.0 - ab / ab_prev);
+}
+
+Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
+                 const Tensor& z) {
+    check_same(xt, eps, "ddim_step", "eps");
+    double sigma = ddim_sigma(s, t, t_prev, eta);
+    double ab = s.alpha_bar[t], ab_prev = s.alpha_bar_at(t_prev);
+    // x_0 predicted from eps (eq. 12's "predicted x_0" term)
+    Tensor x0 = (xt - eps * (float)std::sqrt(1.0 - ab)) * (float)(1.0 / std::sqrt(ab));
+    double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));  // "direction pointing to x_t"
+    Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps * (float)dir;      // eq. 12
+    return add_noise(x_prev, sigma, z, "ddim_step");
+}
+
+Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
+                 Generator& gen) {
+    double sigma = ddim_sigma(s, t, t_prev, eta);
+    Tensor z = sigma > 0.0 ? randn(xt.shape(), gen) : Tensor();
+    return ddim_step(s, xt, t, t_prev, eps, eta, z);
+}
+
+std::vector<int64_t> ddim_timesteps(int64_t T, int64_t S) {
+    check(T >= 1 && S >= 1 && S <= T, "ddim_timesteps: need 1 <= S <= T, got S = ", S, ", T = ", T);
+    std::vector<int64_t> ts(S);
+    for (int64_t i = 0; i < S; ++i) ts[i] = i * T / S;  // floor(i T / S)
+    return ts;
+}
+
+std::vector<std::pair<int64_t, int64_t>> ddim_step_pairs(int64_t T, int64_t S) {
+    std::vector<int64_t> ts = ddim_timesteps(T, S);
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    for (int64_t i = S - 1; i >= 0; --i) pairs.push_back({ts[i], i > 0 ? ts[i - 1] : -1});
+    return pairs;
+}
+
+}  // namespace td::diffusion

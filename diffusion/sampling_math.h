@@ -1,0 +1,64 @@
+// diffusion/sampling_math.h: one reverse step x_t -> x_{t-1} (or x_t -> x_{t'}), math
+// only: the caller runs the model and passes its eps prediction in.
+//
+// Timesteps are 0-based scalars here (code t = 0..T-1 is the paper's 1..T, see
+// diffusion/schedule.h); one t for the whole batch, as in every sampling loop. Noise
+// z is passed in explicitly (a tensor shaped like x_t) so a step is a pure function;
+// the Generator overloads draw it. At the last step (t = 0, i.e. paper t = 1) z = 0
+// and z may be left undefined.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "diffusion/schedule.h"
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace td::diffusion {
+
+// Algorithm 2's sigma_t^2: beta_t ("fixed large") or beta_tilde_t ("fixed small", eq. 7).
+enum class Variance { Beta, BetaTilde };
+Variance parse_variance(const std::string& name);  // "beta" / "fixedlarge", "beta_tilde" / "fixedsmall"
+// sigma_t^2 for the chosen variance; 0 at t = 0 (z = 0 at the last step).
+double ddpm_sigma2(const Schedule& s, int64_t t, Variance v);
+
+// Which ancestral step. ClippedX0 is the DEFAULT (the DDPM reference code's and
+// diffusers' form): x_0 = predict_x0_from_eps, clipped to [-1, 1], then the posterior
+// mean of eq. 7, plus sigma_t z. Algorithm2 is the paper's line 4 literally. Without
+// clipping the two are the same formula.
+enum class DdpmForm { ClippedX0, Algorithm2 };
+
+// Algorithm 2, line 4: x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) + sigma_t z
+Tensor ddpm_step_algorithm2(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
+                            const Tensor& z);
+// x_0 = clip((x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), -1, 1); x_{t-1} = mu_tilde_t(x_t, x_0) + sigma_t z (eq. 7)
+Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
+                         const Tensor& z, bool clip = true);
+// Either form, drawing z from gen (only when t > 0).
+Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v, Generator& gen,
+                 DdpmForm form = DdpmForm::ClippedX0);
+
+// DDIM (Song et al.; their alpha is our alpha_bar). t_prev < t is the next timestep of
+// the sub-sequence; t_prev = -1 means x_0 (alpha_bar = 1).
+// Eq. 16: sigma_t(eta) = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_prev)
+// Returns sigma itself (not squared). Golden: linear T = 1000, t = 420 -> t_prev = 400
+// (0-based code indices), eta = 1: sigma^2 = 0.147720 (sigma = 0.38434).
+double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta);
+// Eq. 12: x_prev = sqrt(alpha_bar_prev) (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+//                  + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z
+// z may be undefined when sigma_t = 0 (eta = 0, or t_prev = -1).
+Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
+                 const Tensor& z);
+Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
+                 Generator& gen);
+
+// The DDIM sub-sequence for S steps out of T: evenly spaced t_i = floor(i * T / S),
+// i = 0..S-1, ascending ("leading" spacing: starts at 0, so for T = 1000, S = 50 it is
+// 0, 20, ..., 980; S = T gives every step). Sample by walking it backwards, each t_i
+// stepping to t_{i-1}, and t_0 stepping to -1 (x_0). 1 <= S <= T, else td::Error.
+std::vector<int64_t> ddim_timesteps(int64_t T, int64_t S);
+// The same walk as (t, t_prev) pairs in sampling order: (t_{S-1}, t_{S-2}), ..., (t_0, -1).
+std::vector<std::pair<int64_t, int64_t>> ddim_step_pairs(int64_t T, int64_t S);
+
+}  // namespace td::diffusion
