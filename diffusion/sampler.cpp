@@ -1,0 +1,77 @@
+// diffusion/sampler.cpp: the DDPM and DDIM loops (see sampler.h).
+#include "diffusion/sampler.h"
+
+#include "autograd/node.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td::diffusion {
+
+void check_sampler_options(const SamplerOptions& o, int64_t T) {
+    check(o.sampler == "ddpm" || o.sampler == "ddim", "sampler: unknown sampler '", o.sampler, "' (ddpm, ddim)");
+    check(o.steps >= 1 && o.steps <= T, "sampler: steps must be in [1, T = ", T, "], got ", o.steps);
+    check(o.eta >= 0.0, "sampler: eta must be >= 0, got ", o.eta);
+}
+
+std::vector<int64_t> sampling_timesteps(const SamplerOptions& o, int64_t T) {
+    check_sampler_options(o, T);
+    std::vector<int64_t> ts = ddim_timesteps(T, o.steps);  // ascending; all of 0..T-1 when steps = T
+    return {ts.rbegin(), ts.rend()};
+}
+
+std::vector<double> respaced_betas(const Schedule& s, const std::vector<int64_t>& ts) {
+    std::vector<double> betas;
+    double prev = 1.0;  // alpha_bar before the first kept step: x_0 itself
+    for (int64_t t : ts) {
+        s.check_t(t, "respaced_betas");
+        betas.push_back(1.0 - s.alpha_bar[t] / prev);
+        prev = s.alpha_bar[t];
+    }
+    return betas;
+}
+
+namespace {
+
+Tensor full_t(int64_t B, int64_t t) { return Tensor::from_vector_i64(std::vector<int64_t>(B, t), {B}); }
+
+// eps_theta(x_t, t), whatever the network predicts.
+Tensor eps_of(const Schedule& s, const Denoiser& model, const Tensor& x, int64_t t, Prediction p) {
+    Tensor tt = full_t(x.size(0), t);
+    Tensor out = model(x, tt);
+    check(out.shape() == x.shape(), "sampler: the model returned ", shape_str(out.shape()), " for x_t ",
+          shape_str(x.shape()));
+    return p == Prediction::Eps ? out : model_eps(p, s, x, tt, out);
+}
+
+}  // namespace
+
+Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const SamplerOptions& o, Generator& gen,
+              const StepCallback& on_step) {
+    NoGradGuard no_grad;
+    std::vector<int64_t> ts = sampling_timesteps(o, s.T);  // descending
+    Tensor x = x_T;
+    if (o.sampler == "ddim") {
+        for (size_t i = 0; i < ts.size(); ++i) {
+            int64_t t = ts[i], t_prev = i + 1 < ts.size() ? ts[i + 1] : -1;  // -1: step to x_0
+            Tensor eps = eps_of(s, model, x, t, o.prediction);
+            x = ddim_step(s, x, t, t_prev, eps, o.eta, gen);  // eq. 12
+            if (on_step) on_step((int64_t)i + 1, t, x);
+        }
+        return x;
+    }
+    // DDPM: the respaced process (the full one when steps = T). Its step i is the
+    // original process's timestep ts_asc[i]; the model is called with the original t.
+    std::vector<int64_t> asc(ts.rbegin(), ts.rend());
+    Schedule r = (int64_t)asc.size() == s.T ? s : Schedule(respaced_betas(s, asc));
+    for (size_t k = 0; k < ts.size(); ++k) {
+        int64_t i = (int64_t)(ts.size() - 1 - k);  // index in the respaced process
+        Tensor eps = eps_of(s, model, x, ts[k], o.prediction);
+        Tensor z = i > 0 ? randn(x.shape(), gen) : Tensor();
+        x = o.clip_x0 ? ddpm_step_clipped(r, x, i, eps, o.variance, z, true)  // eqs. 4 + 7, x_0 clipped
+                      : ddpm_step_algorithm2(r, x, i, eps, o.variance, z);    // Algorithm 2, line 4
+        if (on_step) on_step((int64_t)k + 1, ts[k], x);
+    }
+    return x;
+}
+
+}  // namespace td::diffusion
