@@ -3,7 +3,10 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
+
+#include "tensor/error.h"
 
 namespace td::cli {
 
@@ -75,6 +78,49 @@ double Args::number(const std::string& name) const {
 bool Args::on(const std::string& name) const {
     spec(name);
     return values_.count(name) > 0;
+}
+
+namespace {
+
+std::string trim(const std::string& s) {
+    size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+void Args::apply_config(const std::string& path) {
+    std::ifstream f(path);
+    check(f.good(), path, ": cannot open the config file");
+    std::string line;
+    for (int lineno = 1; std::getline(f, line); ++lineno) {
+        std::string body = trim(line.substr(0, line.find('#')));
+        if (body.empty()) continue;
+        size_t eq = body.find('=');
+        check(eq != std::string::npos, path, ":", lineno, ": expected `key = value`, got '", body, "'");
+        std::string key = trim(body.substr(0, eq)), value = trim(body.substr(eq + 1));
+        if (key.rfind("--", 0) == 0) key = key.substr(2);
+        auto it = specs_.find(key);
+        check(it != specs_.end() && key != "config", path, ":", lineno, ": unknown key '", key, "'");
+        if (values_.count(key)) continue;  // the command line wins
+        if (it->second.is_flag) {
+            check(value == "true" || value == "false", path, ":", lineno, ": '", key, "' is a switch: true or false, got '",
+                  value, "'");
+            if (value == "true") values_.insert_or_assign(key, std::string(1, '1'));
+            continue;
+        }
+        check(!value.empty(), path, ":", lineno, ": '", key, "' has no value");
+        values_[key] = value;
+    }
+}
+
+std::string Args::to_config(const std::vector<std::string>& names) const {
+    std::ostringstream os;
+    for (const std::string& n : names) {
+        const Spec& s = spec(n);
+        os << n << " = " << (s.is_flag ? (on(n) ? "true" : "false") : str(n)) << "\n";
+    }
+    return os.str();
 }
 
 std::string Args::help() const {

@@ -30,7 +30,16 @@ public:
     int64_t integer(const std::string& name) const;  // throws ArgError naming the flag if not an integer
     double number(const std::string& name) const;
     bool on(const std::string& name) const;
+    bool given(const std::string& name) const { return values_.count(name) > 0; }  // set by a flag or the config
     std::string help() const;
+
+    // Fills options from a config file of `key = value` lines ('#' starts a comment; keys
+    // are the long option names without the dashes; a switch takes true / false). Values
+    // already given on the command line win: flags override the file. An unknown key or
+    // a malformed line throws td::Error naming the file and the line.
+    void apply_config(const std::string& path);
+    // The current values of `names` as such a file (a run folder's config.txt).
+    std::string to_config(const std::vector<std::string>& names) const;
 
 private:
     struct Spec {

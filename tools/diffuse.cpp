@@ -11,6 +11,8 @@
 namespace td::cli {
 int train_toy(int argc, char** argv, int first);
 int train_classifier(int argc, char** argv, int first);
+int train_ddpm(int argc, char** argv, int first);
+int sample(int argc, char** argv, int first);
 int eval(int argc, char** argv, int first);
 }
 
@@ -22,10 +24,11 @@ const char* kUsage =
     "tinydiffusion: DDPM, DDIM and latent diffusion from scratch, in C++.\n"
     "\n"
     "commands:\n"
-    "  train toy          fit a small MLP with the engine's autograd (the current demo)\n"
+    "  train ddpm         train a DDPM (UNet, L_simple) on MNIST, Fashion-MNIST, CIFAR-10 or a folder\n"
     "  train classifier   train the CNN that judges samples (MNIST, Fashion-MNIST, CIFAR-10)\n"
-    "  train ddpm|vae|ldm train a diffusion model or autoencoder (not built yet)\n"
-    "  sample             draw samples from a trained run (not built yet)\n"
+    "  train toy          fit a small MLP with the engine's autograd (a first look at training)\n"
+    "  train vae|ldm      latent diffusion (not built yet)\n"
+    "  sample             draw samples from a trained run with DDPM or DDIM\n"
     "  eval               judge images (.npy) with a trained classifier\n"
     "  bench              time the engine's kernels (see `make bench` meanwhile)\n"
     "\n"
@@ -33,7 +36,7 @@ const char* kUsage =
 
 // Jobs of later milestones: say plainly that this build does not have them yet.
 int not_yet(const std::string& what) {
-    std::fprintf(stderr, "diffuse: '%s' is not part of this build yet; run `diffuse train toy` for the current demo\n",
+    std::fprintf(stderr, "diffuse: '%s' is not part of this build yet; see `diffuse --help` for what it has\n",
                  what.c_str());
     return 2;
 }
@@ -47,18 +50,20 @@ int run(int argc, char** argv) {
     if (cmd == "train") {
         if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
             std::printf("usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
-                        "  toy: fit a small MLP (the current demo); classifier: the sample judge;\n"
-                        "  ddpm, vae, ldm: not built yet. `diffuse train MODEL --help` for options.\n");
+                        "  ddpm: a diffusion model; classifier: the sample judge; toy: a small MLP;\n"
+                        "  vae, ldm: not built yet. `diffuse train MODEL --help` for options.\n");
             return argc < 3 ? 2 : 0;
         }
         std::string what = argv[2];
         if (what == "toy") return td::cli::train_toy(argc, argv, 3);
         if (what == "classifier") return td::cli::train_classifier(argc, argv, 3);
-        if (what == "ddpm" || what == "vae" || what == "ldm") return not_yet("train " + what);
+        if (what == "ddpm") return td::cli::train_ddpm(argc, argv, 3);
+        if (what == "vae" || what == "ldm") return not_yet("train " + what);
         throw td::cli::ArgError("unknown model '" + what + "' for train (expected toy, ddpm, vae, ldm or classifier)");
     }
     if (cmd == "eval") return td::cli::eval(argc, argv, 2);
-    if (cmd == "sample" || cmd == "bench") return not_yet(cmd);
+    if (cmd == "sample") return td::cli::sample(argc, argv, 2);
+    if (cmd == "bench") return not_yet(cmd);
     throw td::cli::ArgError("unknown command '" + cmd + "'");
 }
 

@@ -5,8 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include <stb/stb_image_write.h>  // implemented in diffusion/data/image_io.cpp
 
 #include "tensor/error.h"
 

@@ -15,8 +15,9 @@ std::string fmt_seconds(double s) {
     return buf;
 }
 
-Progress::Progress(int64_t total, double budget_s)
-    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), tty_(isatty(1)) {}
+Progress::Progress(int64_t total, double budget_s, int64_t first)
+    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), first_(first), last_(first),
+      tty_(isatty(1)) {}
 
 double Progress::elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -25,7 +26,7 @@ double Progress::elapsed() const {
 void Progress::report(int64_t step, const std::string& fields, int64_t every) {
     if (step - last_ < every && step != total_) return;
     last_ = step;
-    double el = elapsed(), its = step / std::max(el, 1e-9);
+    double el = elapsed(), its = (step - first_) / std::max(el, 1e-9);
     double eta = (total_ - step) / std::max(its, 1e-9);
     if (budget_s_ > 0) eta = std::min(eta, std::max(0.0, budget_s_ - el));
     std::printf("%sstep %lld/%lld  %s  %.1f it/s  ETA %s%s", tty_ ? "\r" : "", (long long)step, (long long)total_,

@@ -12,8 +12,10 @@ std::string fmt_seconds(double s);  // "4.4s", "2m05s"
 
 class Progress {
 public:
-    // total: the planned number of steps; budget_s > 0: a time limit that may end the job first
-    explicit Progress(int64_t total, double budget_s = 0.0);
+    // total: the planned number of steps; budget_s > 0: a time limit that may end the job first;
+    // first: the step a resumed job starts from (speed and ETA count only this job's steps)
+    explicit Progress(int64_t total, double budget_s = 0.0, int64_t first = 0);
+    void set_total(int64_t total) { total_ = total; }
     double elapsed() const;
     bool out_of_time() const { return budget_s_ > 0 && elapsed() >= budget_s_; }
     // Prints when `every` steps have passed since the last report (and at the last step).
@@ -24,7 +26,7 @@ private:
     int64_t total_;
     double budget_s_;
     std::chrono::steady_clock::time_point start_;
-    int64_t last_ = 0;
+    int64_t first_ = 0, last_ = 0;
     bool tty_;
 };
 

@@ -1,0 +1,159 @@
+// diffusion/trainer.cpp: see trainer.h.
+#include "diffusion/trainer.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/node.h"
+#include "nn/safetensors.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td::diffusion {
+
+DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set)
+    : info_(info),
+      opt_(options),
+      schedule_(Schedule::named(info.schedule, info.T)),
+      model_(std::make_shared<UNet>(info.unet)),
+      batches_(train_set, BatchOptions{.batch_size = options.batch_size, .seed = options.seed, .hflip = options.hflip}),
+      noise_gen_(options.seed + 1) {
+    check(train_set.images.size(1) == info.unet.in_channels && train_set.images.size(2) == info.unet.image_size &&
+              train_set.images.size(3) == info.unet.image_size,
+          "train ddpm: ", train_set.name, " images are ", shape_str(train_set.images.shape()),
+          " but the UNet expects ", info.unet.in_channels, " x ", info.unet.image_size, " x ", info.unet.image_size);
+    check(options.lr > 0 && std::isfinite(options.lr), "train ddpm: lr must be > 0, got ", options.lr);
+    check(options.grad_clip >= 0, "train ddpm: grad clip must be >= 0, got ", options.grad_clip);
+    check(options.ema_decay >= 0 && options.ema_decay < 1, "train ddpm: EMA decay must be in [0, 1), got ",
+          options.ema_decay);
+    info_.unet = model_->config();  // with out_channels resolved
+    nn::AdamWOptions aw;
+    aw.lr = options.lr;
+    aw.weight_decay = options.weight_decay;
+    optim_ = std::make_unique<nn::AdamW>(model_->named_parameters(), aw);
+    ema_ = std::make_unique<nn::EMA>(*model_, options.ema_decay);
+    lr_.kind = options.lr_schedule;
+    lr_.base_lr = options.lr;
+    lr_.warmup = options.warmup;
+    // no end given (a time budget): as if far away, until set_lr_total() says where
+    lr_.total = options.total_steps > 0 ? std::max(options.total_steps, options.warmup + 1) : (int64_t)1 << 40;
+    lr_.at(1);  // an unknown schedule name fails here, before any work
+}
+
+StepStats DdpmTrainer::step() {
+    model_->train();
+    Batch b = batches_.next();
+    const Tensor& x0 = b.x;                                      // (B, C, H, W) in [-1, 1]
+    int64_t B = x0.size(0);
+    Tensor t = randint(schedule_.T, {B}, noise_gen_);            // Algorithm 1, line 3 (0-based t)
+    Tensor eps = randn(x0.shape(), noise_gen_);                  // line 4: eps ~ N(0, I)
+    Tensor x_t = q_sample(schedule_, x0, t, eps);                // eq. 4
+    Tensor out = model_->forward(x_t, t);                        // eps_theta(x_t, t) (or x0 / v)
+    Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
+    Tensor loss = l_simple(out, target);                         // eq. 14
+    float loss_value = loss.item();
+    ++step_;
+    check(std::isfinite(loss_value), "train ddpm: the loss is ", loss_value, " at step ", step_,
+          " (try a lower --lr, or --clip 1)");
+
+    optim_->zero_grad();
+    loss.backward();
+    std::vector<Tensor> params = model_->parameters();
+    float grad_norm = nn::clip_grad_norm(params, opt_.grad_clip > 0 ? opt_.grad_clip : INFINITY);
+    check(std::isfinite(grad_norm), "train ddpm: the gradient norm is ", grad_norm, " at step ", step_,
+          " (try a lower --lr, or --clip 1)");
+    float lr = lr_.at(step_);
+    optim_->set_lr(lr);
+    optim_->step();
+    ema_->update(*model_);
+    return {step_, loss_value, grad_norm, lr};
+}
+
+std::shared_ptr<UNet> DdpmTrainer::ema_model() const {
+    auto m = std::make_shared<UNet>(info_.unet);
+    ema_->copy_to(*m);
+    m->eval();
+    return m;
+}
+
+void DdpmTrainer::save_checkpoint(const std::string& path, const Metadata& extra) const {
+    std::map<std::string, Tensor> all;
+    for (auto& [k, v] : model_->state_dict()) all["model." + k] = v;
+    for (auto& [k, v] : ema_->state_dict()) all["ema." + k] = v;
+    for (auto& [k, v] : optim_->state_dict()) all["optim." + k] = v;
+    Metadata meta = to_metadata(info_);
+    for (auto& [k, v] : extra) meta[k] = v;
+    BatchState bs = batches_.state();
+    Generator& dg = model_->dropout_generator();
+    meta["checkpoint"] = "ddpm-trainer";
+    meta["step"] = std::to_string(step_);
+    meta["ema_num_updates"] = std::to_string(ema_->num_updates());
+    meta["noise_gen"] = std::to_string(noise_gen_.seed()) + "," + std::to_string(noise_gen_.offset());
+    meta["dropout_gen"] = std::to_string(dg.seed()) + "," + std::to_string(dg.offset());
+    meta["batches"] = std::to_string(bs.epoch) + "," + std::to_string(bs.index) + "," + std::to_string(bs.gen_seed) +
+                      "," + std::to_string(bs.gen_offset) + "," + std::to_string(bs.num_samples);
+    nn::save_safetensors(path, all, meta);
+}
+
+namespace {
+
+std::vector<uint64_t> numbers(const Metadata& m, const std::string& key, size_t n, const std::string& path) {
+    auto it = m.find(key);
+    check(it != m.end(), path, ": not a trainer checkpoint (its metadata has no '", key, "')");
+    std::vector<uint64_t> out;
+    std::stringstream ss(it->second);
+    for (std::string item; std::getline(ss, item, ',');) {
+        try {
+            size_t used = 0;
+            out.push_back(std::stoull(item, &used));
+            check(used == item.size(), "");
+        } catch (const std::exception&) {
+            fail(path, ": metadata '", key, "' = '", it->second, "' is not a list of integers");
+        }
+    }
+    check(out.size() == n, path, ": metadata '", key, "' should hold ", n, " integers, holds ", out.size());
+    return out;
+}
+
+}  // namespace
+
+Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
+    Metadata meta;
+    std::map<std::string, Tensor> all = nn::load_safetensors(path, &meta);
+    check(meta.count("checkpoint"), path, ": not a trainer checkpoint (model.safetensors holds weights only)");
+    ModelInfo saved = model_info_from_metadata(meta, path);
+    check(to_metadata(saved) == to_metadata(info_), path, ": the checkpoint is of another model (",
+          saved.unet.describe(), ", ", saved.schedule, " T=", saved.T, ") than this run's (", info_.unet.describe(),
+          ", ", info_.schedule, " T=", info_.T, ")");
+    std::map<std::string, Tensor> model_sd, ema_sd, optim_sd;
+    for (auto& [k, v] : all) {
+        if (k.rfind("model.", 0) == 0) model_sd[k.substr(6)] = v;
+        else if (k.rfind("ema.", 0) == 0) ema_sd[k.substr(4)] = v;
+        else if (k.rfind("optim.", 0) == 0) optim_sd[k.substr(6)] = v;
+        else fail(path, ": unexpected tensor '", k, "' in a trainer checkpoint");
+    }
+    auto step = numbers(meta, "step", 1, path);
+    auto ema_n = numbers(meta, "ema_num_updates", 1, path);
+    auto ng = numbers(meta, "noise_gen", 2, path);
+    auto dg = numbers(meta, "dropout_gen", 2, path);
+    auto bs = numbers(meta, "batches", 5, path);
+    try {  // all checks above passed: now change state
+        model_->load_state_dict(model_sd);
+        ema_->load_state_dict(ema_sd, (int64_t)ema_n[0]);
+        optim_->load_state_dict(optim_sd);
+        batches_.restore(BatchState{(int64_t)bs[0], (int64_t)bs[1], bs[2], bs[3], (int64_t)bs[4]});
+    } catch (const Error& e) {
+        fail(path, ": ", e.what());
+    }
+    noise_gen_.set_state(ng[0], ng[1]);
+    model_->dropout_generator().set_state(dg[0], dg[1]);
+    step_ = (int64_t)step[0];
+    return meta;
+}
+
+void DdpmTrainer::save_ema_model(const std::string& path) const {
+    auto m = ema_model();
+    nn::save_module(path, *m, to_metadata(info_));
+}
+
+}  // namespace td::diffusion

@@ -1,0 +1,406 @@
+// tools/train_ddpm.cpp: `diffuse train ddpm`, the main job: train a DDPM (a UNet
+// predicting eps, Algorithm 1 of Ho et al. 2020) and leave a run folder people can look at:
+//
+//   runs/NAME/config.txt           every setting of the run (a valid --config file)
+//   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, seconds
+//   runs/NAME/checkpoints/step-*.safetensors   the last --keep trainer checkpoints (--resume)
+//   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
+//   runs/NAME/progress/step-*.png  sample grids drawn while training
+//   runs/NAME/samples.png, denoise.png, forward.png, loss.png, index.html
+//
+// The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
+// this file is the budget, the bookkeeping and the pictures.
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <omp.h>
+#include <sstream>
+
+#include "diffusion/data/dataset.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/trainer.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+#include "tools/args.h"
+#include "tools/ddpm_figures.h"
+#include "tools/plot.h"
+#include "tools/progress.h"
+
+namespace td::cli {
+
+namespace fs = std::filesystem;
+using namespace td::diffusion;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) {
+    g_interrupted = true;
+    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+std::vector<int64_t> parse_list(const std::string& flag, const std::string& v) {
+    std::vector<int64_t> out;
+    if (v.empty() || v == "none") return out;
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');) {
+        char* end = nullptr;
+        long long x = std::strtoll(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || x <= 0)
+            throw ArgError("--" + flag + " expects positive integers separated by commas, got '" + v + "'");
+        out.push_back(x);
+    }
+    return out;
+}
+
+std::string ckpt_name(int64_t step) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "step-%08lld.safetensors", (long long)step);
+    return buf;
+}
+
+// Checkpoints in a folder by step, oldest first.
+std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& dir) {
+    std::vector<std::pair<int64_t, fs::path>> out;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return out;
+    for (auto& e : fs::directory_iterator(dir, ec)) {
+        std::string n = e.path().filename().string();
+        long long step = 0;
+        char tail[32] = {0};
+        if (std::sscanf(n.c_str(), "step-%lld.%31s", &step, tail) == 2 && std::string(tail) == "safetensors")
+            out.push_back({step, e.path()});
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// Keeps metrics.csv rows up to `step` (a resumed run rewrites the steps after its checkpoint).
+void truncate_metrics(const std::string& path, int64_t step) {
+    std::ifstream in(path);
+    if (!in.good()) return;
+    std::string header, line, kept;
+    std::getline(in, header);
+    kept = header + "\n";
+    while (std::getline(in, line))
+        if (std::atoll(line.c_str()) <= step) kept += line + "\n";
+    in.close();
+    std::ofstream out(path + ".tmp");
+    out << kept;
+    out.close();
+    check(out.good() && std::rename((path + ".tmp").c_str(), path.c_str()) == 0, path, ": cannot rewrite");
+}
+
+void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<float>& ys) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        long long step = 0;
+        int epoch = 0;
+        float loss = 0;
+        if (std::sscanf(line.c_str(), "%lld,%d,%f", &step, &epoch, &loss) == 3) {
+            xs.push_back((float)step);
+            ys.push_back(loss);
+        }
+    }
+}
+
+const char* kConfigKeys[] = {"data", "image-size", "channels", "ch", "mults", "res-blocks", "attn-res", "heads",
+                             "dropout", "groups", "schedule", "T", "prediction", "batch", "lr", "lr-schedule",
+                             "warmup", "lr-total", "weight-decay", "clip", "ema", "flip", "seed", "steps",
+                             "minutes"};
+
+}  // namespace
+
+int train_ddpm(int argc, char** argv, int first) {
+    Args args("diffuse train ddpm --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]",
+              "Trains a DDPM (Ho et al. 2020): a UNet learns to predict the noise eps in\n"
+              "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (L_simple, Algorithm 1).\n"
+              "Writes checkpoints, metrics.csv, sample grids, denoising and forward-process strips,\n"
+              "a loss curve and index.html into the run folder. --resume continues a stopped run\n"
+              "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
+              "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
+    args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
+    args.option("out", "", "run folder (required)");
+    args.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
+    args.flag("resume", "continue the run in --out from its latest checkpoint");
+    args.option("steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)");
+    args.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
+    args.option("batch", "64", "minibatch size");
+    args.option("lr", "0.001", "peak learning rate (AdamW)");
+    args.option("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine");
+    args.option("warmup", "100", "linear warm-up steps");
+    args.option("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)");
+    args.option("weight-decay", "0", "AdamW decoupled weight decay");
+    args.option("clip", "1", "gradient clipping: max global norm (0: off)");
+    args.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
+    args.option("seed", "0", "random seed (weights, data order, noise)");
+    args.option("threads", "0", "OpenMP threads (0: all cores)");
+    args.option("ch", "32", "UNet base channels");
+    args.option("mults", "1,2,2", "channel multiplier per resolution level");
+    args.option("res-blocks", "2", "ResBlocks per level");
+    args.option("attn-res", "7", "resolutions with self-attention, comma separated (none: no attention)");
+    args.option("heads", "1", "attention heads");
+    args.option("dropout", "0.1", "dropout in the ResBlocks");
+    args.option("groups", "8", "GroupNorm groups");
+    args.option("schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear");
+    args.option("T", "1000", "diffusion steps");
+    args.option("prediction", "eps", "what the UNet predicts: eps, x0 or v");
+    args.flag("flip", "random horizontal flips (on for cifar10 unless the config says false)");
+    args.option("image-size", "32", "folders of images only: resize + center crop to this size");
+    args.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
+    args.option("sample-every", "0", "draw a 16-sample grid every this many steps (0: about 6 in a run)");
+    args.option("ckpt-every", "0", "write a checkpoint every this many steps (0: every 2 minutes)");
+    args.option("keep", "3", "checkpoints to keep");
+    args.option("final-samples", "64", "samples in samples.png at the end");
+    args.option("final-steps", "50", "DDIM steps for the final samples");
+    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+
+    std::string out = args.str("out");
+    if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist)");
+    bool resume = args.on("resume");
+    if (resume) {
+        check(fs::exists(out + "/config.txt"), out, "/config.txt: no run to resume here (start one without --resume)");
+        args.apply_config(out + "/config.txt");  // the run's own settings, under any flags given now
+    }
+    if (!args.str("config").empty()) args.apply_config(args.str("config"));
+
+    // ---- settings
+    ModelInfo info;
+    UNetConfig& u = info.unet;
+    u.ch = args.integer("ch");
+    u.mults = parse_list("mults", args.str("mults"));
+    u.num_res_blocks = args.integer("res-blocks");
+    u.attn_res = parse_list("attn-res", args.str("attn-res"));
+    u.heads = args.integer("heads");
+    u.dropout = (float)args.number("dropout");
+    u.groups = args.integer("groups");
+    u.seed = (uint64_t)args.integer("seed");
+    info.schedule = args.str("schedule");
+    info.T = args.integer("T");
+    try {
+        info.prediction = parse_prediction(args.str("prediction"));
+        make_betas(info.schedule, info.T);
+    } catch (const Error& e) {
+        throw ArgError(e.what());
+    }
+    TrainOptions to;
+    to.batch_size = args.integer("batch");
+    to.lr = (float)args.number("lr");
+    to.lr_schedule = args.str("lr-schedule");
+    to.warmup = args.integer("warmup");
+    to.total_steps = args.integer("lr-total");
+    to.weight_decay = (float)args.number("weight-decay");
+    to.grad_clip = (float)args.number("clip");
+    to.ema_decay = (float)args.number("ema");
+    to.seed = u.seed;
+    int64_t steps = args.integer("steps"), threads = args.integer("threads"), keep = args.integer("keep");
+    double minutes = args.number("minutes");
+    int64_t sample_every = args.integer("sample-every"), ckpt_every = args.integer("ckpt-every");
+    int64_t final_n = args.integer("final-samples"), final_steps = args.integer("final-steps");
+    if (steps < 0 || minutes < 0 || (steps == 0 && minutes == 0))
+        throw ArgError("give a budget: --steps S and/or --minutes M (both >= 0, not both 0)");
+    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
+        !(to.ema_decay >= 0 && to.ema_decay < 1) || threads < 0 || keep < 1 || sample_every < 0 || ckpt_every < 0 ||
+        final_n < 1 || final_steps < 1 || final_steps > info.T)
+        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --clip >= 0, 0 <= --ema < 1, "
+                       "--threads >= 0, --keep >= 1, --final-samples >= 1, 1 <= --final-steps <= T");
+    if (to.lr_schedule != "constant" && to.lr_schedule != "warmup" && to.lr_schedule != "cosine")
+        throw ArgError("--lr-schedule must be constant, warmup or cosine, got '" + to.lr_schedule + "'");
+    if (threads > 0) omp_set_num_threads((int)threads);
+
+    // ---- data
+    DataOptions dopt;
+    std::string data_name = args.str("data");
+    dopt.image_size = args.integer("image-size");
+    dopt.channels = args.integer("channels");
+    Dataset train = load_dataset(data_name, "train", dopt);
+    u.in_channels = train.images.size(1);
+    u.image_size = train.images.size(2);
+    to.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3);
+    try {
+        u.validate();
+    } catch (const Error& e) {
+        throw ArgError(e.what());
+    }
+    if (to.batch_size > train.size())
+        throw ArgError("--batch " + std::to_string(to.batch_size) + " is larger than the data set (" +
+                       std::to_string(train.size()) + " images)");
+    if (to.lr_schedule == "cosine" && to.total_steps == 0 && steps > 0) to.total_steps = steps;
+
+    std::error_code ec;
+    fs::create_directories(out + "/checkpoints", ec);
+    fs::create_directories(out + "/progress", ec);
+    check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
+
+    DdpmTrainer trainer(info, to, train);
+    info = trainer.info();
+    int64_t start_step = 0;
+    if (resume) {
+        auto ckpts = list_checkpoints(out + "/checkpoints");
+        check(!ckpts.empty(), out, "/checkpoints: no checkpoint to resume from");
+        trainer.load_checkpoint(ckpts.back().second.string());
+        start_step = trainer.steps_done();
+        truncate_metrics(out + "/metrics.csv", start_step);
+        std::printf("resumed %s at step %lld (epoch %lld)\n", ckpts.back().second.string().c_str(),
+                    (long long)start_step, (long long)trainer.epoch() + 1);
+        if (steps > 0 && start_step >= steps) {
+            std::printf("the run already has %lld >= --steps %lld steps; nothing to train\n", (long long)start_step,
+                        (long long)steps);
+        }
+    }
+    auto write_config = [&] {
+        std::ofstream cfg(out + "/config.txt.tmp");
+        cfg << "# diffuse train ddpm: the settings of this run (a valid --config file)\n"
+            << args.to_config(std::vector<std::string>(std::begin(kConfigKeys), std::end(kConfigKeys)));
+        if (to.total_steps > 0 && !args.given("lr-total")) cfg << "lr-total = " << to.total_steps << "\n";
+        cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
+        cfg.close();
+        check(cfg.good() && std::rename((out + "/config.txt.tmp").c_str(), (out + "/config.txt").c_str()) == 0, out,
+              "/config.txt: cannot write");
+    };
+    write_config();
+
+    std::printf("data: %s, %lld training images %s\n", train.name.c_str(), (long long)train.size(),
+                shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str());
+    std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s\n", u.describe().c_str(),
+                (long long)trainer.model().num_parameters(), info.schedule.c_str(), (long long)info.T,
+                prediction_name(info.prediction).c_str());
+    std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s%s%s\n",
+                (long long)to.batch_size, to.lr, to.lr_schedule.c_str(), (long long)to.warmup, to.grad_clip,
+                to.ema_decay, omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
+                steps && minutes ? " or " : "", minutes ? (std::to_string(minutes) + " min").c_str() : "");
+
+    // ---- the loop
+    bool metrics_exist = fs::exists(out + "/metrics.csv");
+    std::ofstream csv(out + "/metrics.csv", std::ios::app);
+    check(csv.good(), out, "/metrics.csv: cannot open for writing");
+    if (!metrics_exist) csv << "step,epoch,loss,grad_norm,lr,seconds\n";
+    int64_t planned = steps > 0 ? steps : start_step + 1000000;
+    Progress progress(planned, minutes * 60.0, start_step);
+    if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
+    SamplerOptions preview;                         // the grids drawn while training
+    preview.sampler = "ddim";
+    preview.steps = std::min<int64_t>(25, info.T);
+    preview.prediction = info.prediction;
+    double last_ckpt_s = 0, last_sample_s = 0;
+    double smoothed = 0;
+    std::signal(SIGINT, on_sigint);
+    auto save_ckpt = [&](int64_t step) {
+        trainer.save_checkpoint(out + "/checkpoints/" + ckpt_name(step));
+        auto ckpts = list_checkpoints(out + "/checkpoints");
+        for (size_t i = 0; i + keep < ckpts.size(); ++i) fs::remove(ckpts[i].second, ec);
+        last_ckpt_s = progress.elapsed();
+    };
+    auto preview_grid = [&](int64_t step) {
+        auto ema = trainer.ema_model();
+        Generator g(1234);  // the same x_T every time: the grids show the model change, not the noise
+        Tensor x = draw_samples(*ema, trainer.schedule(), preview, 16, g);
+        char name[64];
+        std::snprintf(name, sizeof name, "/progress/step-%08lld.png", (long long)step);
+        write_png_grid(out + name, x, 8, display_scale(u.image_size));
+        last_sample_s = progress.elapsed();
+    };
+    int64_t step = start_step;
+    bool stopped_by_time = false;
+    while (!g_interrupted && (steps == 0 || step < steps)) {
+        StepStats s = trainer.step();
+        step = s.step;
+        double el = progress.elapsed();
+        csv << step << "," << trainer.epoch() + 1 << "," << s.loss << "," << s.grad_norm << "," << s.lr << "," << el
+            << "\n";
+        smoothed = step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
+        // With only a time budget the cosine schedule needs an end: estimate it once
+        // from the speed of the first 20 steps, and record it in config.txt.
+        if (steps == 0 && step == start_step + 20) {
+            int64_t est = start_step + (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6));
+            progress.set_total(est);
+            if (to.lr_schedule == "cosine" && to.total_steps == 0) {
+                std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n",
+                            minutes, (long long)est);
+                to.total_steps = est;
+                trainer.set_lr_total(est);
+                write_config();
+            }
+        }
+        char fields[96];
+        std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g", (long long)trainer.epoch() + 1,
+                      s.loss, smoothed, s.lr);
+        progress.report(step, fields, 25);
+        int64_t budget_steps = steps > 0 ? steps - start_step : 0;
+        bool want_sample = sample_every > 0 ? step % sample_every == 0
+                           : budget_steps > 0 ? (step - start_step) % std::max<int64_t>(1, budget_steps / 6) == 0
+                                              : el - last_sample_s >= std::max(60.0, minutes * 60.0 / 6);
+        if (want_sample) preview_grid(step);
+        bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
+        if (want_ckpt) { csv.flush(); save_ckpt(step); }
+        if (progress.out_of_time()) { stopped_by_time = true; break; }
+    }
+    progress.done();
+    csv.close();
+    std::signal(SIGINT, SIG_DFL);
+    if (step > start_step || !list_checkpoints(out + "/checkpoints").size()) save_ckpt(step);
+    if (g_interrupted) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
+    else if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
+    trainer.save_ema_model(out + "/model.safetensors");
+    if (g_interrupted) return 130;
+
+    // ---- pictures and the report
+    std::printf("drawing %lld samples with DDIM-%lld from the EMA weights...\n", (long long)final_n,
+                (long long)final_steps);
+    auto ema = trainer.ema_model();
+    SamplerOptions fin = preview;
+    fin.steps = final_steps;
+    Generator g(0);
+    Tensor samples = draw_samples(*ema, trainer.schedule(), fin, final_n, g);
+    int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)final_n)));
+    write_png_grid(out + "/samples.png", samples, ncol, display_scale(u.image_size));
+    write_denoise_strip(out + "/denoise.png", *ema, trainer.schedule(), fin, 8, 11, g);
+    Tensor real = train.images.slice(0, 0, 8);
+    write_forward_strip(out + "/forward.png", trainer.schedule(), real, 11, g);
+    std::vector<float> xs, ys;
+    read_metrics(out + "/metrics.csv", xs, ys);
+    std::vector<float> sm(ys.size());
+    for (size_t i = 0; i < ys.size(); ++i) sm[i] = i == 0 ? ys[0] : 0.98f * sm[i - 1] + 0.02f * ys[i];
+    plot::line_plot(out + "/loss.png", {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, /*log_y=*/true);
+
+    std::ofstream html(out + "/index.html.tmp");
+    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: DDPM on " << train.name << "</title>\n"
+         << "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+            "img{image-rendering:pixelated;max-width:100%}code{background:#eee}</style>\n"
+         << "<h1>DDPM on " << train.name << "</h1>\n"
+         << "<p>UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << info.schedule
+         << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
+         << " steps at batch " << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr
+         << ", EMA " << to.ema_decay << ". Final loss (smoothed): " << (sm.empty() ? 0.0f : sm.back()) << ".</p>\n"
+         << "<h2>Samples</h2><p>" << final_n << " samples, DDIM with " << final_steps
+         << " steps (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n"
+         << "<h2>Denoising</h2><p>Left to right: x_T ~ N(0, I), then x_t along the sampler's steps, down to "
+            "x_0.</p><img src=denoise.png alt=denoising>\n"
+         << "<h2>The forward process</h2><p>Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly "
+            "spaced t up to T.</p><img src=forward.png alt=forward>\n"
+         << "<h2>Loss</h2><p>L_simple per step (grey) and smoothed (blue), log scale.</p><img src=loss.png alt=loss>\n"
+         << "<h2>While training</h2><p>The same 16 starting noises, DDIM-" << preview.steps
+         << ", EMA weights, at these steps:</p>\n";
+    std::vector<std::string> grids;
+    for (auto& e : fs::directory_iterator(out + "/progress", ec)) grids.push_back(e.path().filename().string());
+    std::sort(grids.begin(), grids.end());
+    for (auto& gname : grids)
+        if (gname.size() > 4 && gname.substr(gname.size() - 4) == ".png")
+            html << "<p>" << gname.substr(5, 8) << "<br><img src=progress/" << gname << " alt=" << gname << "></p>\n";
+    html << "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
+            "(EMA weights), checkpoints/.</p>\n";
+    html.close();
+    check(html.good() && std::rename((out + "/index.html.tmp").c_str(), (out + "/index.html").c_str()) == 0, out,
+          "/index.html: cannot write");
+    std::printf("done: %lld steps in %s; wrote %s/{samples.png,denoise.png,forward.png,loss.png,index.html}\n",
+                (long long)step, fmt_seconds(progress.elapsed()).c_str(), out.c_str());
+    return 0;
+}
+
+}  // namespace td::cli
