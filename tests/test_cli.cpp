@@ -9,6 +9,7 @@
 
 #include "diffusion/data/dataset.h"
 #include "tests/helpers.h"
+#include "tests/synthetic_data.h"
 
 namespace {
 
@@ -85,40 +86,13 @@ TEST_CASE("train toy fits its curve and writes the run folder") {
 
 // ---- train classifier + eval on a tiny synthetic IDX data set ------------------------------
 
-namespace {
-
-// An IDX file: magic 0x00000800 + rank, big-endian sizes, then unsigned bytes.
-void write_idx(const std::string& path, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
-    std::ofstream f(path, std::ios::binary);
-    unsigned char magic[4] = {0, 0, 8, (unsigned char)dims.size()};
-    f.write((const char*)magic, 4);
-    for (uint32_t d : dims) {
-        unsigned char be[4] = {(unsigned char)(d >> 24), (unsigned char)(d >> 16), (unsigned char)(d >> 8), (unsigned char)d};
-        f.write((const char*)be, 4);
-    }
-    f.write((const char*)data.data(), data.size());
-}
-
-// Two classes of 28x28 images: a bright bar in the left half (0) or in the right half (1).
-void write_bars(const std::string& dir, const std::string& split, int n) {
-    std::vector<uint8_t> img(n * 784, 0), lab(n);
-    for (int i = 0; i < n; ++i) {
-        lab[i] = i % 2;
-        int col = (lab[i] ? 18 : 6) + (i / 2) % 4;
-        for (int r = 4; r < 24; ++r) img[i * 784 + r * 28 + col] = 255;
-    }
-    write_idx(dir + "/" + split + "-images-idx3-ubyte", {(uint32_t)n, 28, 28}, img);
-    write_idx(dir + "/" + split + "-labels-idx1-ubyte", {(uint32_t)n}, lab);
-}
-
-}  // namespace
 
 TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones") {
     std::string data = tdtest::scratch("bars"), rundir = tdtest::scratch("run_bars");
     std::filesystem::create_directories(data);
     std::filesystem::remove_all(rundir);
-    write_bars(data, "train", 256);
-    write_bars(data, "test", 64);
+    tdtest::write_bars(data, "train", 256);
+    tdtest::write_bars(data, "test", 64);
     Run t = run("train classifier --data " + data + " --out " + rundir + " --epochs 3 --batch 32 --width 8");
     INFO(t.output);
     REQUIRE(t.code == 0);

@@ -1,0 +1,281 @@
+// tests/test_ddpm.cpp: DDPM end to end: the sampling loops (an oracle that knows the true
+// noise must give back x_0), IDDPM respacing, a short training run whose loss falls,
+// checkpoint + resume bit for bit, and the CLI (train ddpm, sample) on a synthetic set.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <sys/wait.h>
+
+#include "diffusion/data/image_io.h"
+#include "diffusion/sampler.h"
+#include "diffusion/trainer.h"
+#include "tests/helpers.h"
+#include "tests/synthetic_data.h"
+
+using namespace td;
+using namespace td::diffusion;
+
+namespace {
+
+// The denoiser every model wishes it were: it knows x_0 and answers with the exact eps
+// of eq. 4 solved for eps, eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t).
+Denoiser oracle(const Schedule& s, const Tensor& x0) {
+    return [&s, x0](const Tensor& x_t, const Tensor& t) { return predict_eps_from_x0(s, x_t, t, x0); };
+}
+
+// (n, 1, size, size) in [-1, 1]: a bright bar on a dark ground, one per image.
+Dataset bars(int n, int size) {
+    std::vector<float> px((size_t)n * size * size, -1.0f);
+    std::vector<int64_t> lab(n);
+    for (int i = 0; i < n; ++i) {
+        lab[i] = i % 2;
+        int col = (lab[i] ? size * 5 / 8 : size / 8) + (i / 2) % 2;
+        for (int r = 1; r < size - 1; ++r) px[(size_t)i * size * size + r * size + col] = 1.0f;
+    }
+    Dataset d;
+    d.name = "bars";
+    d.split = "train";
+    d.images = Tensor::from_vector(px, {n, 1, size, size});
+    d.labels = Tensor::from_vector_i64(lab, {n});
+    d.num_classes = 2;
+    return d;
+}
+
+ModelInfo tiny_model() {
+    ModelInfo info;
+    info.unet.image_size = 8;
+    info.unet.ch = 8;
+    info.unet.mults = {1, 2};
+    info.unet.num_res_blocks = 1;
+    info.unet.attn_res = {4};
+    info.unet.groups = 4;
+    info.unet.dropout = 0.1f;  // on, so the dropout generator's state must be restored too
+    info.T = 100;
+    return info;
+}
+
+}  // namespace
+
+TEST_CASE("DDIM (eta 0) with the true noise recovers x_0 from any x_T") {
+    Schedule s = Schedule::named("linear", 1000);
+    Generator g(3);
+    Tensor x0 = rand({2, 1, 6, 6}, g, -1.0f, 1.0f), x_T = randn({2, 1, 6, 6}, g);
+    for (int64_t steps : {1, 10, 50, 1000}) {
+        SamplerOptions o;
+        o.steps = steps;
+        Tensor x = sample(s, oracle(s, x0), x_T, o, g);
+        INFO("steps = " << steps);
+        CHECK_CLOSE(x, x0, 2e-3, 1e-3);
+    }
+}
+
+TEST_CASE("ancestral sampling (full and respaced) with the true noise recovers x_0") {
+    Schedule s = Schedule::named("linear", 1000);
+    Generator g(4);
+    Tensor x0 = rand({2, 1, 5, 5}, g, -0.9f, 0.9f), x_T = randn({2, 1, 5, 5}, g);
+    for (int64_t steps : {1000, 100, 20}) {
+        for (bool clip : {true, false}) {
+            SamplerOptions o;
+            o.sampler = "ddpm";
+            o.steps = steps;
+            o.clip_x0 = clip;
+            // Each step's mean is the posterior mean given the true x_0; the last step (sigma = 0)
+            // lands on mu_tilde_1(x_1, x_0), which is x_0 up to the tiny x_t term of eq. 7.
+            Tensor x = sample(s, oracle(s, x0), x_T, o, g);
+            INFO("steps = " << steps << ", clip = " << clip);
+            CHECK_CLOSE(x, x0, 2e-2, 1e-2);
+        }
+    }
+}
+
+TEST_CASE("sampling steps: descending, the requested count, and respaced betas keep alpha_bar") {
+    SamplerOptions o;
+    o.steps = 50;
+    std::vector<int64_t> ts = sampling_timesteps(o, 1000);
+    REQUIRE(ts.size() == 50);
+    CHECK(ts.front() == 980);
+    CHECK(ts.back() == 0);
+    for (size_t i = 1; i < ts.size(); ++i) CHECK(ts[i] < ts[i - 1]);
+
+    Schedule s = Schedule::named("cosine", 1000);
+    std::vector<int64_t> asc(ts.rbegin(), ts.rend());
+    Schedule r(respaced_betas(s, asc));
+    REQUIRE(r.T == 50);
+    for (size_t i = 0; i < asc.size(); ++i) CHECK(r.alpha_bar[i] == doctest::Approx(s.alpha_bar[asc[i]]).epsilon(1e-12));
+
+    o.steps = 0;
+    CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }), "steps must be in [1, T = 1000]"));
+    o.steps = 10;
+    o.sampler = "euler";
+    CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }), "unknown sampler 'euler'"));
+}
+
+TEST_CASE("a short DDPM training run: the loss falls and samples come out image-shaped") {
+    Dataset d = bars(64, 8);
+    TrainOptions to;
+    to.batch_size = 16;
+    to.lr = 3e-3f;
+    to.warmup = 5;
+    to.total_steps = 60;
+    DdpmTrainer trainer(tiny_model(), to, d);
+    double first = 0, last = 0;
+    for (int i = 0; i < 60; ++i) {
+        StepStats s = trainer.step();
+        CHECK(std::isfinite(s.loss));
+        if (i < 10) first += s.loss / 10;
+        if (i >= 50) last += s.loss / 10;
+    }
+    INFO("mean loss of steps 1-10: " << first << ", of steps 51-60: " << last);
+    CHECK(first > 0.5);         // a fresh UNet outputs 0 (zero-initialised conv_out): loss ~ E[eps^2] = 1
+    CHECK(last < 0.6 * first);
+    auto ema = trainer.ema_model();
+    SamplerOptions o;
+    o.steps = 10;
+    Generator g(0);
+    Tensor x = sample(trainer.schedule(), [&](const Tensor& xt, const Tensor& t) { return ema->forward(xt, t); },
+                      randn({4, 1, 8, 8}, g), o, g);
+    CHECK(x.shape() == Shape{4, 1, 8, 8});
+    for (float v : x.to_vector()) CHECK(std::isfinite(v));
+}
+
+TEST_CASE("checkpoint + resume gives the uninterrupted run's losses bit for bit") {
+    Dataset d = bars(40, 8);  // 40 / 16: an epoch boundary falls inside the run
+    TrainOptions to;
+    to.batch_size = 16;
+    to.total_steps = 8;
+    std::vector<float> straight, resumed;
+    {
+        DdpmTrainer a(tiny_model(), to, d);
+        for (int i = 0; i < 8; ++i) straight.push_back(a.step().loss);
+    }
+    std::string ckpt = tdtest::scratch("ddpm_resume.safetensors");
+    {
+        DdpmTrainer b(tiny_model(), to, d);
+        for (int i = 0; i < 3; ++i) resumed.push_back(b.step().loss);
+        b.save_checkpoint(ckpt);
+    }
+    TrainOptions other = to;
+    other.seed = 99;  // everything random must come from the checkpoint, not from the seed
+    DdpmTrainer c(tiny_model(), other, d);
+    c.load_checkpoint(ckpt);
+    CHECK(c.steps_done() == 3);
+    for (int i = 3; i < 8; ++i) resumed.push_back(c.step().loss);
+    REQUIRE(resumed.size() == straight.size());
+    for (size_t i = 0; i < straight.size(); ++i) {
+        INFO("step " << i + 1);
+        CHECK(resumed[i] == straight[i]);  // exactly
+    }
+
+    // the EMA weights alone load for sampling; a checkpoint of another model is refused
+    std::string ema_path = tdtest::scratch("ddpm_ema.safetensors");
+    c.save_ema_model(ema_path);
+    LoadedModel m = load_model(ema_path);
+    CHECK(m.info.unet.ch == 8);
+    CHECK(m.schedule.T == 100);
+    ModelInfo wider = tiny_model();
+    wider.unet.ch = 16;
+    DdpmTrainer w(wider, to, d);
+    CHECK(tdtest::contains(tdtest::error_of([&] { w.load_checkpoint(ckpt); }), "checkpoint is of another model"));
+    CHECK(tdtest::contains(tdtest::error_of([&] { w.load_checkpoint(ema_path); }), "not a trainer checkpoint"));
+    std::filesystem::remove(ckpt);
+    std::filesystem::remove(ema_path);
+}
+
+TEST_CASE("make_grid tiles images row by row") {
+    Tensor imgs = Tensor::from_vector({-1, -0.5f, 0, 0.5f, 1}, {5, 1, 1, 1});
+    Tensor g = make_grid(imgs, 2, 1, 0.25f);  // 3 rows x 2 columns of 1x1 images, 1 px padding
+    REQUIRE(g.shape() == Shape{1, 7, 5});
+    std::vector<float> v = g.to_vector();
+    CHECK(v[1 * 5 + 1] == -1.0f);
+    CHECK(v[1 * 5 + 3] == -0.5f);
+    CHECK(v[3 * 5 + 1] == 0.0f);
+    CHECK(v[5 * 5 + 1] == 1.0f);
+    CHECK(v[5 * 5 + 3] == 0.25f);  // no sixth image: background
+}
+
+// ---- the CLI ------------------------------------------------------------------------------
+
+namespace {
+
+struct Run {
+    int code;
+    std::string output;
+};
+
+Run run_diffuse(const std::string& args) {
+    std::string exe = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "diffuse").string();
+    std::string out = tdtest::scratch("ddpm_cli_output.txt");
+    int status = std::system((exe + " " + args + " > " + out + " 2>&1").c_str());
+    std::ifstream f(out);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+}  // namespace
+
+TEST_CASE("diffuse train ddpm + sample on a synthetic data set") {
+    std::string data = tdtest::scratch("bars16"), dir = tdtest::scratch("run_ddpm");
+    std::filesystem::create_directories(data);
+    std::filesystem::remove_all(dir);
+    tdtest::write_bars(data, "train", 64, 16);
+    std::string model = " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 8 --groups 4 --T 50 --batch 16";
+    Run t = run_diffuse("train ddpm --data " + data + " --out " + dir + model +
+                        " --steps 6 --final-samples 4 --final-steps 3 --threads 1");
+    INFO(t.output);
+    REQUIRE(t.code == 0);
+    CHECK(tdtest::contains(t.output, "it/s"));
+    for (const char* f : {"config.txt", "metrics.csv", "model.safetensors", "checkpoints/step-00000006.safetensors",
+                          "samples.png", "denoise.png", "forward.png", "loss.png", "index.html"})
+        CHECK(std::filesystem::exists(dir + "/" + f));
+
+    // resume to a larger budget: the run continues from step 6
+    Run r = run_diffuse("train ddpm --out " + dir + " --resume --steps 8 --final-samples 4 --final-steps 2 --data " + data);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(tdtest::contains(r.output, "resumed"));
+    CHECK(std::filesystem::exists(dir + "/checkpoints/step-00000008.safetensors"));
+
+    std::string npy = tdtest::scratch("ddpm_samples.npy");
+    Run s = run_diffuse("sample --run " + dir + " --n 3 --sampler ddpm --steps 5 --out " + npy);
+    INFO(s.output);
+    REQUIRE(s.code == 0);
+    Tensor x = load_npy(npy);
+    CHECK(x.shape() == Shape{3, 1, 16, 16});
+    for (float v : x.to_vector()) CHECK((v >= 0.0f && v <= 1.0f));
+    CHECK(run_diffuse("sample --run " + dir + " --n 2 --steps 2 --out " + tdtest::scratch("g.png")).code == 0);
+
+    // usage errors: exit 2 with a message; a bad file: exit 1 naming it
+    Run e1 = run_diffuse("train ddpm --data " + data + " --steps 2");
+    CHECK(e1.code == 2);
+    CHECK(tdtest::contains(e1.output, "--out is required"));
+    Run e2 = run_diffuse("train ddpm --data " + data + " --out " + dir + "2 --steps 2 --mults 1,x");
+    CHECK(e2.code == 2);
+    CHECK(tdtest::contains(e2.output, "--mults expects positive integers"));
+    Run e3 = run_diffuse("train ddpm --data " + data + " --out " + dir + "2 --steps 2" + model + " --groups 3");
+    CHECK(e3.code == 2);
+    CHECK(tdtest::contains(e3.output, "GroupNorm groups 3"));
+    Run e4 = run_diffuse("sample --run " + dir + " --out x.jpg");
+    CHECK(e4.code == 2);
+    CHECK(tdtest::contains(e4.output, ".png or .npy"));
+    Run e5 = run_diffuse("sample --run " + dir + " --steps 51 --out " + npy);
+    CHECK(e5.code == 2);
+    CHECK(tdtest::contains(e5.output, "T = 50"));
+    Run e6 = run_diffuse("sample --ckpt " + dir + "/config.txt --out " + npy);
+    CHECK(e6.code == 1);
+    CHECK(tdtest::contains(e6.output, "config.txt"));
+    Run e7 = run_diffuse("train ddpm --data " + data + " --out " + dir + "2 --steps 2 --config /nonexistent.cfg");
+    CHECK(e7.code == 1);
+    CHECK(tdtest::contains(e7.output, "/nonexistent.cfg"));
+    CHECK(run_diffuse("sample --help").code == 0);
+    CHECK(run_diffuse("train ddpm --help").code == 0);
+
+    // a config file with a bad key names the file and the line
+    std::string cfg = tdtest::scratch("bad.cfg");
+    std::ofstream(cfg) << "# comment\nch = 8\nchannel_mults = 1,2\n";
+    Run e8 = run_diffuse("train ddpm --data " + data + " --out " + dir + "2 --steps 2 --config " + cfg);
+    CHECK(e8.code == 1);
+    CHECK(tdtest::contains(e8.output, "bad.cfg:3: unknown key 'channel_mults'"));
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir + "2");
+}
