@@ -113,9 +113,15 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example
 	@$(BUILD)/run_tests
 
+# The main job: MNIST, a DDPM trained for ~10 minutes on 2 cores (configs/mnist-demo.cfg),
+# 64 samples drawn with DDIM-50, everything in runs/demo/ (open runs/demo/index.html).
+DEMO_ARGS ?=
 demo: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/diffuse train toy --out runs/toy
+	@bash scripts/get-data.sh mnist
+	$(BUILD)/diffuse train ddpm --config configs/mnist-demo.cfg --out runs/demo --overwrite $(DEMO_ARGS)
+	$(BUILD)/diffuse sample --run runs/demo --n 64 --sampler ddim --steps 50 --out runs/demo/ddim-64.png
+	@echo "make demo: done. Open runs/demo/index.html (samples, denoising, forward process, loss)."
 
 # make bench runs the GEMM table, then the layers table (bench/README.md);
 # BENCH=gemm or BENCH=layers runs one of them; BENCH_ARGS go to each script (--quick).

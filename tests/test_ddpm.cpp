@@ -236,6 +236,12 @@ TEST_CASE("diffuse train ddpm + sample on a synthetic data set") {
     CHECK(tdtest::contains(r.output, "resumed"));
     CHECK(std::filesystem::exists(dir + "/checkpoints/step-00000008.safetensors"));
 
+    // a finished run is not overwritten by accident
+    Run again = run_diffuse("train ddpm --data " + data + " --out " + dir + model + " --steps 2");
+    CHECK(again.code == 2);
+    CHECK(tdtest::contains(again.output, "already holds a run"));
+    CHECK(std::filesystem::exists(dir + "/checkpoints/step-00000008.safetensors"));
+
     std::string npy = tdtest::scratch("ddpm_samples.npy");
     Run s = run_diffuse("sample --run " + dir + " --n 3 --sampler ddpm --steps 5 --out " + npy);
     INFO(s.output);

@@ -3,10 +3,15 @@
 // mean confidence, share of confident images, the class histogram and its entropy, and
 // the Fréchet distance between the classifier's penultimate features of the samples
 // and of the held-out real images (our "classifier FID": comparable between runs that
-// use the same classifier, not with Inception FIDs).
+// use the same classifier, not with Inception FIDs). With a classifier that has a reject
+// class (the default of `diffuse train classifier`) it also says how many images are
+// "not an image of this data set", and no such image counts as recognisable.
+// `--reference real|noise|blur` judges held-out real images, uniform noise or blurred
+// held-out images instead: the reference rows of a quality table.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "diffusion/classifier.h"
 #include "diffusion/data/dataset.h"
@@ -31,74 +36,153 @@ int64_t meta_int(const std::map<std::string, std::string>& meta, const std::stri
     }
 }
 
-}  // namespace
+// Whether the classifier has a reject class. Files written before the switch existed have
+// no key: they are plain classifiers.
+bool meta_reject_class(const std::map<std::string, std::string>& meta, const std::string& path) {
+    auto it = meta.find("reject_class");
+    if (it == meta.end()) return false;
+    check(it->second == "0" || it->second == "1", path, ": metadata 'reject_class' = '", it->second,
+          "' is not 0 or 1");
+    return it->second == "1";
+}
 
-int eval(int argc, char** argv, int first) {
-    Args args("diffuse eval --classifier runs/NAME --samples X.npy [options]",
-              "Judges images with a classifier trained by `diffuse train classifier`. X.npy holds\n"
-              "float32 images [N, C, H, W] with pixel values in [0, 1] (what `diffuse sample --out\n"
-              "X.npy` writes).");
-    args.option("classifier", "", "the classifier's run folder (or its classifier.safetensors)");
-    args.option("samples", "", "the images to judge, .npy [N, C, H, W] in [0, 1]");
-    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
-    std::string run = args.str("classifier"), samples_path = args.str("samples");
-    if (run.empty() || samples_path.empty()) throw ArgError("--classifier and --samples are both required");
-    std::string weights = std::filesystem::is_directory(run) ? run + "/classifier.safetensors" : run;
-    std::string folder = std::filesystem::path(weights).parent_path().string();
-    if (folder.empty()) folder = ".";
+std::string meta_or(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& other) {
+    auto it = meta.find(key);
+    return it == meta.end() ? other : it->second;
+}
 
-    std::map<std::string, std::string> meta;
+// The model, rebuilt from the configuration in its file's metadata.
+std::unique_ptr<diffusion::Classifier> load_classifier(const std::string& weights,
+                                                       std::map<std::string, std::string>& meta) {
     std::map<std::string, Tensor> state = nn::load_safetensors(weights, &meta);
     diffusion::ClassifierConfig cfg;
     cfg.in_channels = meta_int(meta, "in_channels", weights);
     cfg.image_size = meta_int(meta, "image_size", weights);
     cfg.num_classes = meta_int(meta, "num_classes", weights);
     cfg.width = meta_int(meta, "width", weights);
+    cfg.reject_class = meta_reject_class(meta, weights);
     Generator gen(0);
-    diffusion::Classifier model(cfg, gen);
-    model.load_state_dict(state);
+    auto model = std::make_unique<diffusion::Classifier>(cfg, gen);
+    model->load_state_dict(state);
+    return model;
+}
 
-    Tensor x = load_npy(samples_path);
+// X.npy, checked against the classifier: float32 (N >= 2, C, H, W), finite, ideally in [0, 1].
+Tensor load_samples(const std::string& path, const diffusion::ClassifierConfig& cfg) {
+    Tensor x = load_npy(path);
     check(x.dtype() == DType::Float32 && x.dim() == 4 && x.size(1) == cfg.in_channels &&
               x.size(2) == cfg.image_size && x.size(3) == cfg.image_size,
-          samples_path, ": expected float32 images [N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size,
+          path, ": expected float32 images [N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size,
           "] for this classifier, got ", dtype_name(x.dtype()), " ", shape_str(x.shape()));
-    check(x.size(0) >= 2, samples_path, ": need at least 2 images, got ", x.size(0));
+    check(x.size(0) >= 2, path, ": need at least 2 images, got ", x.size(0));
     float lo = -max(neg(x)).item(), hi = max(x).item();
-    check(std::isfinite(lo) && std::isfinite(hi), samples_path, ": holds NaN or infinite values");
+    check(std::isfinite(lo) && std::isfinite(hi), path, ": holds NaN or infinite values");
     if (lo < -0.01f || hi > 1.01f)
-        std::fprintf(stderr, "diffuse eval: warning: %s has values in [%g, %g], expected [0, 1]\n",
-                     samples_path.c_str(), lo, hi);
+        std::fprintf(stderr, "diffuse eval: warning: %s has values in [%g, %g], expected [0, 1]\n", path.c_str(), lo, hi);
+    return x;
+}
 
-    // the reference: held-out features saved by training, or computed from the data set now
+// What the reject class means, in words: "an MNIST digit", "an image of bars", ...
+std::string what_it_judges(const std::string& data) {
+    if (data == "mnist") return "an MNIST digit";
+    if (data.rfind("fashion", 0) == 0) return "a Fashion-MNIST image";
+    if (data.rfind("cifar", 0) == 0) return "a CIFAR-10 image";
+    std::string leaf = std::filesystem::path(data).filename().string();
+    return "an image of " + (leaf.empty() ? data : leaf);
+}
+
+// What --reference judges, in words, for the "images:" line.
+std::string reference_description(const std::string& kind) {
+    if (kind == "real") return "held-out real images";
+    if (kind == "noise") return "uniform noise in [0, 1], seed 0";
+    return "held-out real images, Gaussian blur sigma 1.5 px";
+}
+
+void print_stats(const diffusion::SampleStats& s, const std::string& source, const std::string& weights,
+                 const std::map<std::string, std::string>& meta, int64_t reference_count) {
+    std::string data = meta_or(meta, "data", "?");
+    std::printf("images:               %lld from %s\n", (long long)s.n, source.c_str());
+    std::printf("classifier:           %s (%s, held-out accuracy %s, %s)\n", weights.c_str(), data.c_str(),
+                meta_or(meta, "held_out_accuracy", "?").c_str(), s.has_reject ? "reject class" : "no reject class");
+    std::printf("mean confidence:      %.4f\n", s.mean_confidence);
+    std::printf("confidence > 0.9:     %.2f%% (recognisable)\n", 100.0 * s.share_confident);
+    if (s.has_reject)
+        std::printf("rejected:             %.2f%% (%lld of %lld judged not %s)\n", 100.0 * s.share_rejected,
+                    (long long)s.rejected, (long long)s.n, what_it_judges(data).c_str());
+    else
+        std::printf("rejected:             n/a (this classifier has no reject class; train one with --reject-class 1)\n");
+    std::printf("class histogram:     ");
+    for (int64_t c : s.histogram) std::printf(" %lld", (long long)c);
+    std::printf("%s\n", s.has_reject ? "  (most likely real class of every image, rejected ones too)" : "");
+    std::printf("class entropy:        %.4f nats (uniform over %zu classes: %.4f)\n", s.class_entropy,
+                s.histogram.size(), std::log((double)s.histogram.size()));
+    std::printf("classifier FID:       %.4f (Fréchet distance of penultimate features to %lld held-out images)\n",
+                s.frechet, (long long)reference_count);
+}
+
+}  // namespace
+
+int eval(int argc, char** argv, int first) {
+    Args args("diffuse eval --classifier runs/NAME (--samples X.npy | --reference real|noise|blur) [options]",
+              "Judges images with a classifier trained by `diffuse train classifier`. X.npy holds\n"
+              "float32 images [N, C, H, W] with pixel values in [0, 1] (what `diffuse sample --out\n"
+              "X.npy` writes). Reports the mean confidence and the share of images the classifier\n"
+              "is more than 90% sure of (recognisable), the share it judges 'not an image of this\n"
+              "data set' (classifiers with a reject class), the class histogram and its entropy,\n"
+              "and the classifier FID against the held-out images.\n\n"
+              "--reference judges, instead of samples, the reference rows of a quality table:\n"
+              "  real   --count held-out real images, evenly spaced through the held-out set\n"
+              "  noise  --count images of uniform noise in [0, 1] (seed 0)\n"
+              "  blur   the same held-out images as 'real', Gaussian-blurred (sigma 1.5 pixels)\n"
+              "The held-out features of the classifier FID include those real images, so 'real'\n"
+              "is the floor the FID of samples can be compared with.");
+    args.option("classifier", "", "the classifier's run folder (or its classifier.safetensors)");
+    args.option("samples", "", "the images to judge, .npy [N, C, H, W] in [0, 1]");
+    args.option("reference", "", "judge a reference set instead: real, noise or blur (see above)");
+    args.option("count", "1000", "images in a --reference set (at most the held-out set's size)");
+    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
+    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    std::string run = args.str("classifier"), samples_path = args.str("samples"), reference = args.str("reference");
+    if (run.empty() || samples_path.empty() == reference.empty())
+        throw ArgError("--classifier and one of --samples or --reference are required");
+    if (!reference.empty() && reference != "real" && reference != "noise" && reference != "blur")
+        throw ArgError("--reference must be real, noise or blur, got '" + reference + "'");
+    int64_t count = args.integer("count");
+    if (count < 2) throw ArgError("--count must be >= 2");
+    std::string weights = std::filesystem::is_directory(run) ? run + "/classifier.safetensors" : run;
+    std::string folder = std::filesystem::path(weights).parent_path().string();
+    if (folder.empty()) folder = ".";
+
+    std::map<std::string, std::string> meta;
+    std::unique_ptr<diffusion::Classifier> model = load_classifier(weights, meta);
+    diffusion::DataOptions dopt;
+    dopt.data_dir = args.str("data-dir");
+    std::string data = meta_or(meta, "data", "mnist");
+    auto held_out = [&] { return diffusion::load_dataset(data, "test", dopt); };
+
+    Tensor x;
+    std::string source = samples_path;
+    if (reference.empty()) {
+        x = load_samples(samples_path, model->cfg);
+    } else {
+        x = diffusion::reference_images(reference, held_out().images, count);
+        source = "reference '" + reference + "' (" + reference_description(reference) + ")";
+    }
+
+    // the reference features: held-out features saved by training, or computed from the data set now
     Tensor ref;
     std::string ref_path = folder + "/reference_features.npy";
     if (std::filesystem::exists(ref_path)) {
         ref = load_npy(ref_path);
     } else {
-        diffusion::DataOptions dopt;
-        dopt.data_dir = args.str("data-dir");
-        diffusion::Dataset test = diffusion::load_dataset(meta.count("data") ? meta["data"] : "mnist", "test", dopt);
         Tensor l;
-        diffusion::classify(model, test.images, l, ref);
+        diffusion::classify(*model, held_out().images, l, ref);
     }
 
     Tensor logits, feats;
-    diffusion::classify(model, x * 2.0f - 1.0f, logits, feats);  // [0, 1] -> the model's [-1, 1]
-    diffusion::SampleStats s = diffusion::sample_stats(logits, feats, ref);
-    std::printf("images:               %lld from %s\n", (long long)s.n, samples_path.c_str());
-    std::printf("classifier:           %s (%s, held-out accuracy %s)\n", weights.c_str(),
-                meta.count("data") ? meta["data"].c_str() : "?",
-                meta.count("held_out_accuracy") ? meta["held_out_accuracy"].c_str() : "?");
-    std::printf("mean confidence:      %.4f\n", s.mean_confidence);
-    std::printf("confidence > 0.9:     %.2f%%\n", 100.0 * s.share_confident);
-    std::printf("class histogram:     ");
-    for (int64_t c : s.histogram) std::printf(" %lld", (long long)c);
-    std::printf("\nclass entropy:        %.4f nats (uniform over %zu classes: %.4f)\n", s.class_entropy,
-                s.histogram.size(), std::log((double)s.histogram.size()));
-    std::printf("classifier FID:       %.4f (Fréchet distance of penultimate features to %lld held-out images)\n",
-                s.frechet, (long long)ref.size(0));
+    diffusion::classify(*model, x * 2.0f - 1.0f, logits, feats);  // [0, 1] -> the model's [-1, 1]
+    diffusion::SampleStats s = diffusion::sample_stats(logits, feats, ref, model->cfg.reject_class);
+    print_stats(s, source, weights, meta, ref.size(0));
     return 0;
 }
 

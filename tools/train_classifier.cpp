@@ -1,6 +1,9 @@
 // tools/train_classifier.cpp: `diffuse train classifier`, the CNN of
 // diffusion/classifier.h trained on MNIST, Fashion-MNIST, CIFAR-10 or a folder, with
 // AdamW, a warmup + cosine learning rate and held-out accuracy after every epoch.
+// By default the classifier has one more output, "not an image of this data set", learnt
+// from synthetic negatives that make up a quarter of every batch (--reject-class, and
+// diffusion/classifier.h for why and which negatives).
 // The run folder gets the weights (classifier.safetensors, with the configuration in
 // its metadata), the held-out set's features (reference_features.npy, for the
 // classifier FID of `diffuse eval`), metrics.csv, loss.png and index.html.
@@ -25,15 +28,44 @@ namespace td::cli {
 
 namespace {
 
-// Share of `data` the model labels correctly.
-double accuracy(diffusion::Classifier& model, const diffusion::Dataset& data) {
+// How the model does on held-out data, after each epoch.
+struct HeldOut {
+    double accuracy = 0;            // share of real images whose most likely output is their label (a reject is wrong)
+    double rejected = 0;            // share of real images judged "not an image of this data set"
+    double negatives_rejected = 0;  // share of the held-out negatives judged so (0 without a reject class)
+};
+
+// Share of rows of `logits` (N, outputs) whose argmax is want[row].
+double share_predicted(const Tensor& logits, const std::vector<int64_t>& want) {
+    std::vector<int64_t> p = argmax(logits, 1).to_vector_i64();
+    int64_t hits = 0;
+    for (size_t i = 0; i < p.size(); ++i) hits += p[i] == want[i];
+    return p.empty() ? 0.0 : (double)hits / (double)p.size();
+}
+
+// negatives: a fixed set of synthetic negatives (undefined without a reject class).
+HeldOut evaluate(diffusion::Classifier& model, const diffusion::Dataset& data, const Tensor& negatives) {
+    HeldOut h;
     Tensor logits, feats;
     diffusion::classify(model, data.images, logits, feats);
-    Tensor pred = argmax(logits, 1);
-    std::vector<int64_t> p = pred.to_vector_i64(), y = data.labels.to_vector_i64();
-    int64_t right = 0;
-    for (size_t i = 0; i < p.size(); ++i) right += p[i] == y[i];
-    return (double)right / (double)p.size();
+    h.accuracy = share_predicted(logits, data.labels.to_vector_i64());
+    if (!model.cfg.reject_class) return h;
+    int64_t reject = model.cfg.num_classes;
+    h.rejected = share_predicted(logits, std::vector<int64_t>(data.size(), reject));
+    diffusion::classify(model, negatives, logits, feats);
+    h.negatives_rejected = share_predicted(logits, std::vector<int64_t>(negatives.size(0), reject));
+    return h;
+}
+
+// The batch the model trains on with a reject class: the real images (B) and B / 3
+// negatives, so negatives are a quarter of it -- enough for the reject class to be
+// learnt well, little enough that the real classes keep most of the gradient.
+// x: (B, C, H, W), y: (B) -> (B + B / 3, ...) in place.
+void add_negatives(Tensor& x, Tensor& y, int64_t reject_label, Generator& gen) {
+    int64_t m = std::max<int64_t>(1, x.size(0) / 3);
+    Tensor neg = diffusion::make_negatives(m, x, y, gen);
+    x = cat({x, neg}, 0);
+    y = cat({y, Tensor::from_vector_i64(std::vector<int64_t>(m, reject_label), {m})}, 0);
 }
 
 // Augmentation: moves each image by a random (dy, dx) in [-m, m]^2 pixels, filling
@@ -62,7 +94,14 @@ Tensor random_shift(const Tensor& x, int64_t m, Generator& gen) {
 int train_classifier(int argc, char** argv, int first) {
     Args args("diffuse train classifier --data mnist|fashion|cifar10|DIR --out runs/NAME [options]",
               "Trains the small CNN that `diffuse eval` uses to judge samples, and reports its\n"
-              "held-out accuracy after every epoch.");
+              "held-out accuracy after every epoch.\n\n"
+              "With --reject-class 1 (the default) the classifier has one more output, 'not an\n"
+              "image of this data set', trained on synthetic negatives that make up a quarter of\n"
+              "every batch: uniform and Gaussian noise, salt and pepper, smooth blobs, blank pages,\n"
+              "50/50 blends of two images of different classes, and images drowned in noise. Then\n"
+              "`diffuse eval` can say 'not a digit' instead of being confident on noise. Blurred or\n"
+              "slightly noisy images are never negatives: they are judged on their own merit.\n"
+              "--reject-class 0 gives the plain classifier.");
     args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)");
     args.option("data-dir", "", "where the data set's files are (default data/<name>/)");
     args.option("out", "", "run folder (required)");
@@ -72,7 +111,8 @@ int train_classifier(int argc, char** argv, int first) {
     args.option("lr", "0.002", "peak learning rate (AdamW, warmup then cosine)");
     args.option("width", "32", "channels of the first conv (then 2x and 4x)");
     args.option("shift", "2", "augmentation: random shifts of up to this many pixels (0: none)");
-    args.option("seed", "0", "random seed (weights and batch order)");
+    args.option("reject-class", "1", "1: add the output 'not an image of this data set' (see above); 0: plain classifier");
+    args.option("seed", "0", "random seed (weights, batch order, negatives)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string out = args.str("out"), name = args.str("data");
     if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist-classifier)");
@@ -84,6 +124,8 @@ int train_classifier(int argc, char** argv, int first) {
     if (epochs < 0 || batch < 1 || width < 8 || width % 4 != 0 || !(lr > 0) || minutes < 0)
         throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0");
     if (shift < 0) throw ArgError("--shift must be >= 0");
+    int64_t reject_flag = args.integer("reject-class");
+    if (reject_flag != 0 && reject_flag != 1) throw ArgError("--reject-class must be 0 or 1");
     if (epochs == 0) epochs = name == "mnist" ? 20 : name.rfind("fashion", 0) == 0 ? 8 : 20;
 
     diffusion::DataOptions dopt;
@@ -104,6 +146,7 @@ int train_classifier(int argc, char** argv, int first) {
     cfg.image_size = train.images.size(2);
     cfg.num_classes = train.num_classes;
     cfg.width = width;
+    cfg.reject_class = reject_flag == 1;
     Generator gen(seed);
     diffusion::Classifier model(cfg, gen);
     std::printf("model: %lld parameters\n", (long long)model.num_parameters());
@@ -119,14 +162,21 @@ int train_classifier(int argc, char** argv, int first) {
     aopt.weight_decay = 1e-4f;
     nn::AdamW opt(model.named_parameters(), aopt);
     int64_t warmup = std::min<int64_t>(100, total / 10);
-    Generator aug_gen(seed + 1);
+    Generator aug_gen(seed + 1), neg_gen(seed + 2);
+    // held-out negatives: made once from the held-out images, the same every epoch
+    Tensor test_negatives;
+    if (cfg.reject_class) {
+        Generator test_neg_gen(seed + 3);
+        test_negatives = diffusion::make_negatives(std::min<int64_t>(test.size(), 1000), test.images, test.labels,
+                                                   test_neg_gen);
+    }
 
     std::ofstream csv(out + "/metrics.csv");
     check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    csv << "step,epoch,loss,lr,held_out_accuracy\n";
+    csv << "step,epoch,loss,lr,held_out_accuracy,held_out_rejected,negatives_rejected\n";
     std::vector<float> xs, losses, acc_x, accs;
     Progress progress(total, minutes * 60.0);
-    double test_acc = 0.0;
+    HeldOut held;
     int64_t step = 0;
     bool stopped_early = false;
     for (int64_t epoch = 0; epoch < epochs && !stopped_early; ++epoch) {
@@ -135,8 +185,9 @@ int train_classifier(int argc, char** argv, int first) {
         for (int64_t i = 0; i < steps_per_epoch; ++i) {
             diffusion::Batch b = batches.next();
             opt.set_lr(nn::cosine_lr(step + 1, lr, warmup, total));  // t counts from 1
-            Tensor x = shift > 0 ? random_shift(b.x, shift, aug_gen) : b.x;
-            Tensor loss = cross_entropy(model.forward(x), b.y);
+            Tensor x = shift > 0 ? random_shift(b.x, shift, aug_gen) : b.x, y = b.y;
+            if (cfg.reject_class) add_negatives(x, y, cfg.num_classes, neg_gen);
+            Tensor loss = cross_entropy(model.forward(x), y);
             opt.zero_grad();
             loss.backward();
             opt.step();
@@ -147,21 +198,24 @@ int train_classifier(int argc, char** argv, int first) {
             ++epoch_steps;
             xs.push_back((float)step);
             losses.push_back(l);
-            csv << step << "," << epoch + 1 << "," << l << "," << opt.lr() << ",\n";
+            csv << step << "," << epoch + 1 << "," << l << "," << opt.lr() << ",,,\n";
             char fields[80];
             std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f", (long long)epoch + 1, l);
             progress.report(step, fields, 20);
             if (progress.out_of_time()) { stopped_early = true; break; }
         }
-        test_acc = accuracy(model, test);
+        held = evaluate(model, test, test_negatives);
         acc_x.push_back((float)step);
-        accs.push_back((float)test_acc);
-        csv << step << "," << epoch + 1 << ",,," << test_acc << "\n";
+        accs.push_back((float)held.accuracy);
+        csv << step << "," << epoch + 1 << ",,," << held.accuracy << "," << held.rejected << "," << held.negatives_rejected << "\n";
         csv.flush();
         progress.done();
-        std::printf("epoch %lld: mean loss %.4f, held-out accuracy %.2f%% (%s)\n", (long long)epoch + 1,
-                    epoch_loss / std::max<int64_t>(epoch_steps, 1), 100.0 * test_acc,
-                    fmt_seconds(progress.elapsed()).c_str());
+        std::printf("epoch %lld: mean loss %.4f, held-out accuracy %.2f%%", (long long)epoch + 1,
+                    epoch_loss / std::max<int64_t>(epoch_steps, 1), 100.0 * held.accuracy);
+        if (cfg.reject_class)
+            std::printf(" (real ones rejected %.2f%%, held-out negatives rejected %.2f%%)", 100.0 * held.rejected,
+                        100.0 * held.negatives_rejected);
+        std::printf(" (%s)\n", fmt_seconds(progress.elapsed()).c_str());
     }
     if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", minutes, (long long)step);
 
@@ -173,7 +227,10 @@ int train_classifier(int argc, char** argv, int first) {
         {"image_size", std::to_string(cfg.image_size)},
         {"num_classes", std::to_string(cfg.num_classes)},
         {"width", std::to_string(cfg.width)},
-        {"held_out_accuracy", std::to_string(test_acc)},
+        {"reject_class", cfg.reject_class ? "1" : "0"},
+        {"held_out_accuracy", std::to_string(held.accuracy)},
+        {"held_out_rejected", std::to_string(held.rejected)},
+        {"negatives_rejected", std::to_string(held.negatives_rejected)},
         {"steps", std::to_string(step)}};
     nn::save_module(out + "/classifier.safetensors", model, meta);
     Tensor logits, feats;
@@ -185,13 +242,17 @@ int train_classifier(int argc, char** argv, int first) {
     html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: classifier " << name << "</title>\n"
          << "<h1>Classifier on " << name << "</h1>\n<p>" << model.num_parameters() << " parameters, " << step
          << " steps of AdamW (peak lr " << lr << ", batch " << batch << "), " << fmt_seconds(progress.elapsed())
-         << ". Held-out accuracy: <b>" << 100.0 * test_acc << "%</b> on " << test.size() << " images.</p>\n"
-         << "<h2>Training loss (log scale)</h2><img src=loss.png>\n<h2>Held-out accuracy per epoch</h2><ul>\n";
+         << ". Held-out accuracy: <b>" << 100.0 * held.accuracy << "%</b> on " << test.size() << " images.</p>\n";
+    if (cfg.reject_class)
+        html << "<p>Reject class (\"not a " << name << " image\", trained on synthetic negatives): "
+             << 100.0 * held.rejected << "% of the held-out images rejected, " << 100.0 * held.negatives_rejected << "% of "
+             << test_negatives.size(0) << " held-out negatives rejected.</p>\n";
+    html << "<h2>Training loss (log scale)</h2><img src=loss.png>\n<h2>Held-out accuracy per epoch</h2><ul>\n";
     for (size_t i = 0; i < accs.size(); ++i) html << "<li>epoch " << i + 1 << ": " << 100.0 * accs[i] << "%</li>\n";
     html << "</ul><p>Files: classifier.safetensors, reference_features.npy (penultimate features of the held-out "
          << "set, for <code>diffuse eval</code>), <a href=metrics.csv>metrics.csv</a>.</p>\n";
     std::printf("held-out accuracy %.2f%%; wrote %s/{classifier.safetensors,reference_features.npy,metrics.csv,"
-                "loss.png,index.html}\n", 100.0 * test_acc, out.c_str());
+                "loss.png,index.html}\n", 100.0 * held.accuracy, out.c_str());
     return 0;
 }
 

@@ -129,6 +129,7 @@ int train_ddpm(int argc, char** argv, int first) {
     args.option("out", "", "run folder (required)");
     args.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
     args.flag("resume", "continue the run in --out from its latest checkpoint");
+    args.flag("overwrite", "start afresh in a run folder that already holds a run (its checkpoints are deleted)");
     args.option("steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)");
     args.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
     args.option("batch", "64", "minibatch size");
@@ -164,6 +165,15 @@ int train_ddpm(int argc, char** argv, int first) {
     std::string out = args.str("out");
     if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist)");
     bool resume = args.on("resume");
+    if (resume && args.on("overwrite")) throw ArgError("--resume and --overwrite contradict each other");
+    if (!resume && fs::exists(out + "/config.txt")) {
+        // Nothing already written is lost by accident: starting over must be asked for.
+        if (!args.on("overwrite"))
+            throw ArgError(out + " already holds a run: --resume continues it, --overwrite starts afresh (deleting it)");
+        std::error_code rm;
+        for (const char* sub : {"checkpoints", "progress"}) fs::remove_all(out + "/" + sub, rm);
+        for (const char* f : {"metrics.csv", "config.txt", "model.safetensors"}) fs::remove(out + "/" + f, rm);
+    }
     if (resume) {
         check(fs::exists(out + "/config.txt"), out, "/config.txt: no run to resume here (start one without --resume)");
         args.apply_config(out + "/config.txt");  // the run's own settings, under any flags given now
