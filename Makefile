@@ -117,11 +117,26 @@ test: deps
 # 64 samples drawn with DDIM-50, everything in runs/demo/ (open runs/demo/index.html).
 DEMO_ARGS ?=
 demo: deps
+	@bash scripts/install-deps.sh --html
 	@$(MAKE) --no-print-directory all
 	@bash scripts/get-data.sh mnist
 	$(BUILD)/diffuse train ddpm --config configs/mnist-demo.cfg --out runs/demo --overwrite $(DEMO_ARGS)
 	$(BUILD)/diffuse sample --run runs/demo --n 64 --sampler ddim --steps 50 --out runs/demo/ddim-64.png
+	@bash scripts/check-html.sh runs/demo
 	@echo "make demo: done. Open runs/demo/index.html (samples, denoising, forward process, loss)."
+
+.PHONY: check-html check-html-selftest
+
+# make check-html RUN=runs/NAME (or PAGE=a.html, several allowed): loads each page in
+# headless Chromium, fails on a picture that does not decode or a local link that leads
+# nowhere, and writes PAGE.screenshot.png beside it. Chromium: scripts/install-deps.sh --html.
+check-html:
+	@$(if $(strip $(RUN)$(PAGE)),,echo "make check-html: give RUN=runs/NAME or PAGE=file.html" >&2; exit 2)
+	@bash scripts/check-html.sh $(RUN) $(PAGE)
+
+# The checker's own test, on the pages in tests/html/.
+check-html-selftest:
+	@bash scripts/check-html-selftest.sh
 
 # make bench runs the GEMM table, then the layers table (bench/README.md);
 # BENCH=gemm or BENCH=layers runs one of them; BENCH_ARGS go to each script (--quick).

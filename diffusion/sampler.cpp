@@ -2,6 +2,7 @@
 #include "diffusion/sampler.h"
 
 #include "autograd/node.h"
+#include "autograd/trace.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -53,8 +54,13 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
     if (o.sampler == "ddim") {
         for (size_t i = 0; i < ts.size(); ++i) {
             int64_t t = ts[i], t_prev = i + 1 < ts.size() ? ts[i + 1] : -1;  // -1: step to x_0
+            if (tracing()) trace("x_t", x, "DDIM: the sample at t = " + std::to_string(t));
             Tensor eps = eps_of(s, model, x, t, o.prediction);
+            trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
+            if (tracing()) trace("x_0_pred", predict_x0_from_eps(s, x, full_t(x.size(0), t), eps),
+                                 "DDIM eq. 12, the predicted x_0: (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)");
             x = ddim_step(s, x, t, t_prev, eps, o.eta, gen);  // eq. 12
+            if (tracing()) trace("x_prev", x, "DDIM eq. 12: the sample at t_prev = " + std::to_string(t_prev));
             if (on_step) on_step((int64_t)i + 1, t, x);
         }
         return x;
@@ -65,10 +71,15 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
     Schedule r = (int64_t)asc.size() == s.T ? s : Schedule(respaced_betas(s, asc));
     for (size_t k = 0; k < ts.size(); ++k) {
         int64_t i = (int64_t)(ts.size() - 1 - k);  // index in the respaced process
+        if (tracing()) trace("x_t", x, "DDPM: the sample at t = " + std::to_string(ts[k]));
         Tensor eps = eps_of(s, model, x, ts[k], o.prediction);
+        trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
         Tensor z = i > 0 ? randn(x.shape(), gen) : Tensor();
+        trace("z", z, "Algorithm 2, line 3: z ~ N(0, I) if t > 1, else z = 0");
         x = o.clip_x0 ? ddpm_step_clipped(r, x, i, eps, o.variance, z, true)  // eqs. 4 + 7, x_0 clipped
                       : ddpm_step_algorithm2(r, x, i, eps, o.variance, z);    // Algorithm 2, line 4
+        if (tracing()) trace("x_prev", x, o.clip_x0 ? "DDPM eqs. 4 + 7: x_{t-1} = mu_tilde(x_t, clip(x_0)) + sigma_t z"
+                                                    : "DDPM Algorithm 2, line 4: x_{t-1}");
         if (on_step) on_step((int64_t)k + 1, ts[k], x);
     }
     return x;

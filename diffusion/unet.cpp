@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "autograd/node.h"
+#include "autograd/trace.h"
 #include "nn/timestep_embedding.h"
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
@@ -204,20 +205,32 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
     Tensor temb = nn::timestep_embedding(t.to(DType::Float32), c.ch);  // (B, ch)
     temb = temb_dense1_->forward(silu(temb_dense0_->forward(temb)));     // (B, 4 ch)
     if (cond.emb.defined()) temb = temb + cond.emb;
+    trace("unet.temb", temb, "time embedding: MLP(sinusoidal(t)), added in every ResBlock");
+    // each block's output under its parameter path, e.g. "unet.down.1.block.0"
+    auto tr = [](const char* path, int64_t i, const char* kind, size_t j, const Tensor& v) {
+        if (tracing()) trace("unet." + std::string(path) + "." + std::to_string(i) + "." + kind + "." + std::to_string(j), v);
+    };
 
     std::vector<Tensor> hs = {conv_in_->forward(x)};  // the skips, in order
-    for (Level& L : down_) {
+    trace("unet.conv_in", hs.back());
+    for (size_t i = 0; i < down_.size(); ++i) {
+        Level& L = down_[i];
         for (size_t j = 0; j < L.blocks.size(); ++j) {
             Tensor h = L.blocks[j]->forward(hs.back(), temb);
             if (!L.attns.empty()) h = L.attns[j]->forward(h, cond.context);
+            tr("down", (int64_t)i, L.attns.empty() ? "block" : "attn", j, h);
             hs.push_back(h);
         }
-        if (L.resample) hs.push_back(L.resample->forward(hs.back()));
+        if (L.resample) {
+            hs.push_back(L.resample->forward(hs.back()));
+            tr("down", (int64_t)i, "downsample", 0, hs.back());
+        }
     }
 
     Tensor h = mid_block_1_->forward(hs.back(), temb);
     h = mid_attn_1_->forward(h, cond.context);
     h = mid_block_2_->forward(h, temb);
+    trace("unet.mid", h);
 
     for (int64_t i = (int64_t)up_.size() - 1; i >= 0; --i) {
         Level& L = up_[i];
@@ -225,10 +238,16 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
             h = L.blocks[j]->forward(cat({h, hs.back()}, 1), temb);  // skip concatenation
             hs.pop_back();
             if (!L.attns.empty()) h = L.attns[j]->forward(h, cond.context);
+            tr("up", i, L.attns.empty() ? "block" : "attn", j, h);
         }
-        if (L.resample) h = L.resample->forward(upsample_nearest2d(h, 2));
+        if (L.resample) {
+            h = L.resample->forward(upsample_nearest2d(h, 2));
+            tr("up", i, "upsample", 0, h);
+        }
     }
-    return conv_out_->forward(silu(norm_out_->forward(h)));
+    Tensor out = conv_out_->forward(silu(norm_out_->forward(h)));
+    trace("unet.out", out, "conv_out(SiLU(norm_out(h))): the UNet's prediction");
+    return out;
 }
 
 }  // namespace td::diffusion

@@ -3,13 +3,16 @@
 # package is already there it only says so. Uses sudo when not run as root.
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also PyTorch and OpenBLAS, to benchmark against
+#   scripts/install-deps.sh --html   also headless Chromium, for scripts/check-html.sh
 set -euo pipefail
 
 packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --bench)" >&2; exit 2 ;;
+    # One known font, so that screenshots of a page look the same on every machine.
+    --html) packages+=(chromium fonts-dejavu-core) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html)" >&2; exit 2 ;;
   esac
 done
 
