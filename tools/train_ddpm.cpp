@@ -402,7 +402,7 @@ int train_ddpm(int argc, char** argv, int first) {
     std::sort(grids.begin(), grids.end());
     for (auto& gname : grids)
         if (gname.size() > 4 && gname.substr(gname.size() - 4) == ".png")
-            html << "<p>" << gname.substr(5, 8) << "<br><img src=progress/" << gname << " alt=" << gname << "></p>\n";
+            html << "<p>step " << std::atoll(gname.substr(5, 8).c_str()) << "<br><img src=progress/" << gname << " alt=" << gname << "></p>\n";
     html << "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
             "(EMA weights), checkpoints/.</p>\n";
     html.close();
