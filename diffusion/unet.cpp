@@ -26,6 +26,7 @@ std::string join(const std::vector<int64_t>& v) {
 void UNetConfig::validate() const {
     check(in_channels > 0, "UNet config: in_channels must be > 0, got ", in_channels);
     check(out_channels >= 0, "UNet config: out_channels must be >= 0, got ", out_channels);
+    check(ch >= 4, "UNet config: ch must be >= 4 (the time embedding has ch dimensions), got ", ch);
     check(ch > 0 && num_res_blocks > 0 && heads > 0 && groups > 0,
           "UNet config: ch, res_blocks, heads and groups must be > 0 (got ch ", ch, ", res_blocks ", num_res_blocks,
           ", heads ", heads, ", groups ", groups, ")");

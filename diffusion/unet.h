@@ -18,7 +18,10 @@
 // later CompVis' ldm/modules/diffusionmodules/model.py): temb.dense.0, conv_in,
 // down.0.block.1.conv1, down.1.downsample.conv, mid.attn_1, up.2.block.0.nin_shortcut,
 // norm_out, conv_out. Attention uses nn::Attention (to_q, to_k, to_v, to_out) with
-// configurable heads instead of DDPM's single-head 1x1 convs.
+// configurable heads instead of DDPM's single-head 1x1 convs. One difference the names
+// hide: the port's downsample conv pads (0, 1, 0, 1) (TensorFlow's "SAME"); ours pads 1 on
+// every side, as PyTorch's Conv2d(padding=1) and Improved DDPM's code do, so the port's
+// weights load here but do not compute the same function.
 //
 // The conditioning slot (used by latent diffusion, issue 5): UNet::Cond carries an
 // embedding added to the time embedding (a class label's, say) and a context sequence
