@@ -59,7 +59,10 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
             trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
             if (tracing()) trace("x_0_pred", predict_x0_from_eps(s, x, full_t(x.size(0), t), eps),
                                  "DDIM eq. 12, the predicted x_0: (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)");
-            x = ddim_step(s, x, t, t_prev, eps, o.eta, gen);  // eq. 12
+            double sigma = ddim_sigma(s, t, t_prev, o.eta);      // eq. 16
+            Tensor z = sigma > 0.0 ? randn(x.shape(), gen) : Tensor();
+            trace("z", z, "DDIM eq. 12: z ~ N(0, I), scaled by sigma_t (eq. 16); none when eta = 0");
+            x = ddim_step(s, x, t, t_prev, eps, o.eta, z);    // eq. 12
             if (tracing()) trace("x_prev", x, "DDIM eq. 12: the sample at t_prev = " + std::to_string(t_prev));
             if (on_step) on_step((int64_t)i + 1, t, x);
         }

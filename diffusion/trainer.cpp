@@ -41,7 +41,7 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     lr_.at(1);  // an unknown schedule name fails here, before any work
 }
 
-StepStats DdpmTrainer::step() {
+StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
     model_->train();
     Batch b = batches_.next();
     const Tensor& x0 = b.x;                                      // (B, C, H, W) in [-1, 1]
@@ -49,18 +49,21 @@ StepStats DdpmTrainer::step() {
     Tensor t = randint(schedule_.T, {B}, noise_gen_);            // Algorithm 1, line 3 (0-based t)
     Tensor eps = randn(x0.shape(), noise_gen_);                  // line 4: eps ~ N(0, I)
     Tensor x_t = q_sample(schedule_, x0, t, eps);                // eq. 4
-    Tensor out = model_->forward(x_t, t);                        // eps_theta(x_t, t) (or x0 / v)
-    Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
-    Tensor loss = l_simple(out, target);                         // eq. 14
-    if (tracing()) {  // diffuse trace: the step's tensors, in the order Algorithm 1 makes them
+    if (tracing()) {  // diffuse trace: the inputs of the step, before the UNet's own entries
         trace("x_0", x0, "Algorithm 1, line 2: x_0 ~ q(x_0), a minibatch of training images");
         trace("t", t.to(DType::Float32), "Algorithm 1, line 3: t ~ Uniform({1, ..., T}) (0-based in code)");
         trace("eps", eps, "Algorithm 1, line 4: eps ~ N(0, I)");
         trace("x_t", x_t, "DDPM eq. 4: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps");
+    }
+    Tensor out = model_->forward(x_t, t);                        // eps_theta(x_t, t) (or x0 / v)
+    Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
+    Tensor loss = l_simple(out, target);                         // eq. 14
+    if (tracing()) {  // diffuse trace: the step's tensors, in the order Algorithm 1 makes them
         trace("model_output", out, "eps_theta(x_t, t) (or x_0 / v, as the run predicts)");
         trace("target", target, "the regression target: eps (or x_0 / v)");
         trace("loss", loss, "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
     }
+    if (before_backward) before_backward(loss);
     float loss_value = loss.item();
     ++step_;
     check(std::isfinite(loss_value), "train ddpm: the loss is ", loss_value, " at step ", step_,

@@ -14,6 +14,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -51,8 +52,9 @@ public:
 
     // Algorithm 1 on one minibatch: x_0 ~ data, t ~ U{0..T-1}, eps ~ N(0, I),
     // gradient step on || target - net(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2.
-    // Throws td::Error when the loss or the gradient norm is not finite.
-    StepStats step();
+    // Throws td::Error when the loss or the gradient norm is not finite. before_backward,
+    // if given, sees the loss tensor with its autograd graph (diffuse trace --graph).
+    StepStats step(const std::function<void(const Tensor& loss)>& before_backward = {});
 
     int64_t steps_done() const { return step_; }
     int64_t epoch() const { return batches_.epoch(); }

@@ -38,6 +38,11 @@ void UNetConfig::validate() const {
         int64_t width = ch * mults[i];
         check(width % groups == 0, "UNet config: GroupNorm groups ", groups, " do not divide level ", i, "'s width ",
               width, " (ch ", ch, " x mult ", mults[i], ")");
+        // The step's embedding is added per channel just before norm2; a group of one
+        // channel normalises that constant away, and the block cannot see t at all.
+        check(width / groups >= 2, "UNet config: ", groups, " GroupNorm groups on level ", i, "'s ", width,
+              " channels leave one channel per group, which erases the time embedding (added per channel "
+              "before norm2); use at most ", width / 2, " groups (4+ channels per group is better)");
         check(width % heads == 0, "UNet config: ", heads, " heads do not divide level ", i, "'s width ", width);
         if (i + 1 < mults.size()) {
             check(res % 2 == 0, "UNet config: image size ", image_size, " cannot be halved ", mults.size() - 1,

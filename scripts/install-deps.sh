@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh --html   also headless Chromium, for scripts/check-html.sh
 set -euo pipefail
 
-packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb)
+# graphviz: `dot` renders the autograd graphs of `diffuse trace --graph` (and its test).
+packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;

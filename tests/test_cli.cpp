@@ -7,7 +7,9 @@
 
 #include <sys/wait.h>
 
+#include "diffusion/classifier.h"
 #include "diffusion/data/dataset.h"
+#include "nn/safetensors.h"
 #include "tests/helpers.h"
 #include "tests/synthetic_data.h"
 
@@ -86,6 +88,16 @@ TEST_CASE("train toy fits its curve and writes the run folder") {
 
 // ---- train classifier + eval on a tiny synthetic IDX data set ------------------------------
 
+namespace {
+
+// The percentage on the line of `output` that starts with `key` ("rejected:" -> 100.0); -1 if none.
+double percent_after(const std::string& output, const std::string& key) {
+    size_t at = output.find("\n" + key);
+    if (at == std::string::npos) return -1.0;
+    return std::atof(output.c_str() + at + 1 + key.size());
+}
+
+}  // namespace
 
 TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones") {
     std::string data = tdtest::scratch("bars"), rundir = tdtest::scratch("run_bars");
@@ -93,14 +105,16 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     std::filesystem::remove_all(rundir);
     tdtest::write_bars(data, "train", 256);
     tdtest::write_bars(data, "test", 64);
-    Run t = run("train classifier --data " + data + " --out " + rundir + " --epochs 3 --batch 32 --width 8");
+    // the default --reject-class 1: bars, plus "not a bar image" learnt from synthetic negatives
+    Run t = run("train classifier --data " + data + " --out " + rundir + " --epochs 5 --batch 32 --width 8");
     INFO(t.output);
     REQUIRE(t.code == 0);
     CHECK(t.output.find("held-out accuracy 100.00%") != std::string::npos);
+    CHECK(t.output.find("held-out negatives rejected") != std::string::npos);
     for (const char* f : {"classifier.safetensors", "reference_features.npy", "metrics.csv", "loss.png", "index.html"})
         CHECK(std::filesystem::exists(rundir + "/" + f));
 
-    // samples: the test images themselves, as [0, 1] pixels -> confident, FID near 0
+    // samples: the test images themselves, as [0, 1] pixels -> confident, none rejected, FID near 0
     td::diffusion::Dataset test = td::diffusion::load_dataset(data, "test");
     std::string samples = tdtest::scratch("bars_samples.npy");
     td::save_npy(samples, (test.images + 1.0f) * 0.5f);
@@ -109,9 +123,43 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     REQUIRE(e.code == 0);
     CHECK(e.output.find("class histogram:      32 32") != std::string::npos);
     CHECK(e.output.find("confidence > 0.9:") != std::string::npos);
+    CHECK(e.output.find("class entropy:") != std::string::npos);
     CHECK(e.output.find("classifier FID:") != std::string::npos);
+    CHECK(percent_after(e.output, "rejected:") == 0.0);
 
-    // wrong shape, missing file, missing flags
+    // the reference rows: uniform noise is "not a bar image", the real bars are bars
+    Run noise = run("eval --classifier " + rundir + " --reference noise");
+    INFO(noise.output);
+    REQUIRE(noise.code == 0);
+    CHECK(noise.output.find("64 from reference 'noise'") != std::string::npos);  // --count capped at the held-out 64
+    CHECK(percent_after(noise.output, "rejected:") >= 90.0);
+    CHECK(percent_after(noise.output, "confidence > 0.9:") <= 5.0);
+    Run real = run("eval --classifier " + rundir + " --reference real --count 32");
+    INFO(real.output);
+    REQUIRE(real.code == 0);
+    CHECK(real.output.find("32 from reference 'real'") != std::string::npos);
+    CHECK(percent_after(real.output, "confidence > 0.9:") >= 90.0);
+    CHECK(percent_after(real.output, "rejected:") == 0.0);
+    CHECK(run("eval --classifier " + rundir + " --reference blur").code == 0);
+
+    // a classifier file from before the reject class (no 'reject_class' key) loads as a plain one
+    std::string old_run = tdtest::scratch("run_bars_old");
+    std::filesystem::create_directories(old_run);
+    td::diffusion::ClassifierConfig cfg;
+    cfg.width = 8;
+    td::Generator gen(0);
+    td::diffusion::Classifier plain(cfg, gen);
+    td::nn::save_module(old_run + "/classifier.safetensors", plain,
+                        {{"model", "classifier"}, {"data", data}, {"in_channels", "1"}, {"image_size", "28"},
+                         {"num_classes", "10"}, {"width", "8"}});
+    Run old = run("eval --classifier " + old_run + " --samples " + samples);
+    INFO(old.output);
+    CHECK(old.code == 0);
+    CHECK(old.output.find("rejected:             n/a") != std::string::npos);
+    CHECK(old.output.find("classifier FID:") != std::string::npos);
+    std::filesystem::remove_all(old_run);
+
+    // wrong shape, missing file, missing or conflicting flags
     td::save_npy(samples, td::zeros({4, 3, 28, 28}));
     Run bad = run("eval --classifier " + rundir + " --samples " + samples);
     CHECK(bad.code == 1);
@@ -119,5 +167,8 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     CHECK(bad.output.find("[4, 3, 28, 28]") != std::string::npos);
     CHECK(run("eval --classifier " + rundir + " --samples /nonexistent.npy").code == 1);
     CHECK(run("eval --samples " + samples).code == 2);
+    CHECK(run("eval --classifier " + rundir + " --samples " + samples + " --reference noise").code == 2);
+    CHECK(run("eval --classifier " + rundir + " --reference fog").code == 2);
+    CHECK(run("train classifier --data " + data + " --out " + rundir + " --reject-class 2").code == 2);
     std::filesystem::remove_all(rundir);
 }

@@ -14,6 +14,7 @@ int train_classifier(int argc, char** argv, int first);
 int train_ddpm(int argc, char** argv, int first);
 int sample(int argc, char** argv, int first);
 int eval(int argc, char** argv, int first);
+int trace(int argc, char** argv, int first);
 }
 
 namespace {
@@ -30,6 +31,7 @@ const char* kUsage =
     "  train vae|ldm      latent diffusion (not built yet)\n"
     "  sample             draw samples from a trained run with DDPM or DDIM\n"
     "  eval               judge images (.npy) with a trained classifier\n"
+    "  trace              one training or sampling step, every tensor in it (see docs/debugging.md)\n"
     "  bench              time the engine's kernels (see `make bench` meanwhile)\n"
     "\n"
     "`diffuse <command> --help` describes a command's options.\n";
@@ -63,6 +65,7 @@ int run(int argc, char** argv) {
     }
     if (cmd == "eval") return td::cli::eval(argc, argv, 2);
     if (cmd == "sample") return td::cli::sample(argc, argv, 2);
+    if (cmd == "trace") return td::cli::trace(argc, argv, 2);
     if (cmd == "bench") return not_yet(cmd);
     throw td::cli::ArgError("unknown command '" + cmd + "'");
 }

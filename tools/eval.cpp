@@ -93,9 +93,9 @@ std::string what_it_judges(const std::string& data) {
 
 // What --reference judges, in words, for the "images:" line.
 std::string reference_description(const std::string& kind) {
-    if (kind == "real") return "held-out real images";
+    if (kind == "real") return "held-out real images, random subset, seed 0";
     if (kind == "noise") return "uniform noise in [0, 1], seed 0";
-    return "held-out real images, Gaussian blur sigma 1.5 px";
+    return "the 'real' images, Gaussian blur sigma 1.5 px";
 }
 
 void print_stats(const diffusion::SampleStats& s, const std::string& source, const std::string& weights,
@@ -131,7 +131,7 @@ int eval(int argc, char** argv, int first) {
               "data set' (classifiers with a reject class), the class histogram and its entropy,\n"
               "and the classifier FID against the held-out images.\n\n"
               "--reference judges, instead of samples, the reference rows of a quality table:\n"
-              "  real   --count held-out real images, evenly spaced through the held-out set\n"
+              "  real   --count held-out real images, a random subset (seed 0) of the held-out set\n"
               "  noise  --count images of uniform noise in [0, 1] (seed 0)\n"
               "  blur   the same held-out images as 'real', Gaussian-blurred (sigma 1.5 pixels)\n"
               "The held-out features of the classifier FID include those real images, so 'real'\n"

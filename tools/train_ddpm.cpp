@@ -266,10 +266,12 @@ int train_ddpm(int argc, char** argv, int first) {
     }
     auto write_config = [&] {
         std::ofstream cfg(out + "/config.txt.tmp");
-        cfg << "# diffuse train ddpm: the settings of this run (a valid --config file)\n"
-            << args.to_config(std::vector<std::string>(std::begin(kConfigKeys), std::end(kConfigKeys)));
-        if (to.total_steps > 0 && !args.given("lr-total")) cfg << "lr-total = " << to.total_steps << "\n";
-        cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
+        cfg << "# diffuse train ddpm: the settings of this run (a valid --config file)\n";
+        for (const char* key : kConfigKeys) {  // resolved values where the run decided them
+            if (std::string(key) == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
+            else if (std::string(key) == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
+            else cfg << args.to_config({key});
+        }
         cfg.close();
         check(cfg.good() && std::rename((out + "/config.txt.tmp").c_str(), (out + "/config.txt").c_str()) == 0, out,
               "/config.txt: cannot write");
