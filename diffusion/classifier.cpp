@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <cstdlib>
 
 #include "autograd/node.h"
 #include "tensor/error.h"
@@ -215,26 +214,6 @@ Tensor constant_images(int64_t n, const Shape& like, Generator& gen) {
     return out;
 }
 
-Tensor blend_pairs(int64_t n, const Tensor& real, const Tensor& labels, Generator& gen) {
-    check_real(real, "blend_pairs");
-    check(labels.dim() == 1 && labels.size(0) == real.size(0), "blend_pairs: need one label per image, got ",
-          shape_str(labels.shape()), " for ", shape_str(real.shape()));
-    int64_t B = real.size(0);
-    std::vector<int64_t> y = labels.to_vector_i64();
-    bool one_class = std::all_of(y.begin(), y.end(), [&](int64_t v) { return v == y[0]; });
-    // a pair per image: the first image anywhere, its partner the first image of another
-    // class from a random point after it on (with one class only: that image itself)
-    std::vector<int64_t> a = randint(B, {n}, gen).to_vector_i64(), start = randint(B - 1, {n}, gen).to_vector_i64();
-    std::vector<int64_t> b(n);
-    for (int64_t i = 0; i < n; ++i) {
-        b[i] = (a[i] + 1 + start[i]) % B;  // never a[i] itself
-        for (int64_t t = 0; t < B && !one_class && y[b[i]] == y[a[i]]; ++t) b[i] = (b[i] + 1) % B;
-    }
-    Tensor ia = Tensor::from_vector_i64(a, {n}), ib = Tensor::from_vector_i64(b, {n});
-    if (std::getenv("TD_OVERLAY")) { Tensor p = index_select(real, 0, ia), q = index_select(real, 0, ib); return where(gt(p, q), p, q); }  // EXPERIMENT
-    return (index_select(real, 0, ia) + index_select(real, 0, ib)) * 0.5f;
-}
-
 Tensor drowned_images(int64_t n, const Tensor& real, Generator& gen) {
     check_real(real, "drowned_images");
     Tensor pick = randint(real.size(0), {n}, gen);
@@ -243,12 +222,10 @@ Tensor drowned_images(int64_t n, const Tensor& real, Generator& gen) {
     return clamp(index_select(real, 0, pick) + noise, -1.0f, 1.0f).contiguous();
 }
 
-Tensor make_negatives(int64_t n, const Tensor& real, const Tensor& labels, Generator& gen) {
+Tensor make_negatives(int64_t n, const Tensor& real, Generator& gen) {
     check_real(real, "make_negatives");
-    constexpr int64_t kKinds = 7;
+    constexpr int64_t kKinds = 6;
     std::vector<int64_t> kind = randint(kKinds, {n}, gen).to_vector_i64();
-    if (const char* skip = std::getenv("TD_SKIP_KIND"))  // EXPERIMENT ONLY, remove
-        for (int64_t& k : kind) if (k == std::atoi(skip)) k = 0;
     int64_t count[kKinds] = {};
     for (int64_t k : kind) count[k]++;
     const Shape& like = real.shape();
@@ -258,7 +235,6 @@ Tensor make_negatives(int64_t n, const Tensor& real, const Tensor& labels, Gener
         [&](int64_t m) { return salt_and_pepper(m, like, gen); },
         [&](int64_t m) { return smooth_blobs(m, like, gen); },
         [&](int64_t m) { return constant_images(m, like, gen); },
-        [&](int64_t m) { return blend_pairs(m, real, labels, gen); },
         [&](int64_t m) { return drowned_images(m, real, gen); }};
     std::vector<Tensor> parts;  // grouped by kind: the order within a batch does not matter to the loss
     for (int64_t k = 0; k < kKinds; ++k)

@@ -63,7 +63,7 @@ HeldOut evaluate(diffusion::Classifier& model, const diffusion::Dataset& data, c
 // x: (B, C, H, W), y: (B) -> (B + B / 3, ...) in place.
 void add_negatives(Tensor& x, Tensor& y, int64_t reject_label, Generator& gen) {
     int64_t m = std::max<int64_t>(1, x.size(0) / 3);
-    Tensor neg = diffusion::make_negatives(m, x, y, gen);
+    Tensor neg = diffusion::make_negatives(m, x, gen);
     x = cat({x, neg}, 0);
     y = cat({y, Tensor::from_vector_i64(std::vector<int64_t>(m, reject_label), {m})}, 0);
 }
@@ -89,19 +89,6 @@ Tensor random_shift(const Tensor& x, int64_t m, Generator& gen) {
     return y;
 }
 
-// Augmentation: scales the brightness of half the images by a random factor in [lo, 1]
-// (black stays black). Why: the blends among the negatives are half-bright digits, and
-// without this the reject class learns "dim strokes = junk" and throws out faint but
-// perfectly readable digits (and, with them, blurred ones, whose strokes are dim too).
-Tensor random_dimming(const Tensor& x, float lo, Generator& gen) {
-    int64_t N = x.size(0);
-    std::vector<float> coin = rand({N}, gen).to_vector(), f = rand({N}, gen, lo, 1.0f).to_vector();
-    for (int64_t n = 0; n < N; ++n)
-        if (coin[n] < 0.5f) f[n] = 1.0f;
-    Tensor scale = Tensor::from_vector(f, {N, 1, 1, 1});
-    return (x + 1.0f) * scale - 1.0f;  // (N, C, H, W), in [-1, 1] still
-}
-
 }  // namespace
 
 int train_classifier(int argc, char** argv, int first) {
@@ -111,9 +98,9 @@ int train_classifier(int argc, char** argv, int first) {
               "With --reject-class 1 (the default) the classifier has one more output, 'not an\n"
               "image of this data set', trained on synthetic negatives that make up a quarter of\n"
               "every batch: uniform and Gaussian noise, salt and pepper, smooth blobs, blank pages,\n"
-              "50/50 blends of two images of different classes, and images drowned in noise. Then\n"
-              "`diffuse eval` can say 'not a digit' instead of being confident on noise. Blurred or\n"
-              "slightly noisy images are never negatives: they are judged on their own merit.\n"
+              "and images drowned in noise. Then `diffuse eval` can say 'not a digit' instead of\n"
+              "being confident on noise. Blurred, faint or slightly noisy images are never\n"
+              "negatives: they are judged on their own merit (see diffusion/classifier.h).\n"
               "--reject-class 0 gives the plain classifier.");
     args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)");
     args.option("data-dir", "", "where the data set's files are (default data/<name>/)");
@@ -124,7 +111,6 @@ int train_classifier(int argc, char** argv, int first) {
     args.option("lr", "0.002", "peak learning rate (AdamW, warmup then cosine)");
     args.option("width", "32", "channels of the first conv (then 2x and 4x)");
     args.option("shift", "2", "augmentation: random shifts of up to this many pixels (0: none)");
-    args.option("dim", "0.5", "augmentation: half the images get a random brightness factor in [VALUE, 1] (1: none)");
     args.option("reject-class", "1", "1: add the output 'not an image of this data set' (see above); 0: plain classifier");
     args.option("seed", "0", "random seed (weights, batch order, negatives)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
@@ -138,8 +124,6 @@ int train_classifier(int argc, char** argv, int first) {
     if (epochs < 0 || batch < 1 || width < 8 || width % 4 != 0 || !(lr > 0) || minutes < 0)
         throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0");
     if (shift < 0) throw ArgError("--shift must be >= 0");
-    float dim = (float)args.number("dim");
-    if (!(dim > 0.0f && dim <= 1.0f)) throw ArgError("--dim must be in (0, 1]");
     int64_t reject_flag = args.integer("reject-class");
     if (reject_flag != 0 && reject_flag != 1) throw ArgError("--reject-class must be 0 or 1");
     if (epochs == 0) epochs = name == "mnist" ? 20 : name.rfind("fashion", 0) == 0 ? 8 : 20;
@@ -183,8 +167,7 @@ int train_classifier(int argc, char** argv, int first) {
     Tensor test_negatives;
     if (cfg.reject_class) {
         Generator test_neg_gen(seed + 3);
-        test_negatives = diffusion::make_negatives(std::min<int64_t>(test.size(), 1000), test.images, test.labels,
-                                                   test_neg_gen);
+        test_negatives = diffusion::make_negatives(std::min<int64_t>(test.size(), 1000), test.images, test_neg_gen);
     }
 
     std::ofstream csv(out + "/metrics.csv");
@@ -202,7 +185,6 @@ int train_classifier(int argc, char** argv, int first) {
             diffusion::Batch b = batches.next();
             opt.set_lr(nn::cosine_lr(step + 1, lr, warmup, total));  // t counts from 1
             Tensor x = shift > 0 ? random_shift(b.x, shift, aug_gen) : b.x, y = b.y;
-            if (dim < 1.0f) x = random_dimming(x, dim, aug_gen);
             if (cfg.reject_class) add_negatives(x, y, cfg.num_classes, neg_gen);
             Tensor loss = cross_entropy(model.forward(x), y);
             opt.zero_grad();
