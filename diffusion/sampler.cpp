@@ -62,7 +62,7 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
             double sigma = ddim_sigma(s, t, t_prev, o.eta);      // eq. 16
             Tensor z = sigma > 0.0 ? randn(x.shape(), gen) : Tensor();
             trace("z", z, "DDIM eq. 12: z ~ N(0, I), scaled by sigma_t (eq. 16); none when eta = 0");
-            x = ddim_step(s, x, t, t_prev, eps, o.eta, z);    // eq. 12
+            x = ddim_step(s, x, t, t_prev, eps, o.eta, z, o.clip_x0);  // eq. 12
             if (tracing()) trace("x_prev", x, "DDIM eq. 12: the sample at t_prev = " + std::to_string(t_prev));
             if (on_step) on_step((int64_t)i + 1, t, x);
         }

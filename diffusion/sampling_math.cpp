@@ -76,12 +76,13 @@ double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta) {
 }
 
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
-                 const Tensor& z) {
+                 const Tensor& z, bool clip_x0) {
     check_same(xt, eps, "ddim_step", "eps");
     double sigma = ddim_sigma(s, t, t_prev, eta);
     double ab = s.alpha_bar[t], ab_prev = s.alpha_bar_at(t_prev);
     // x_0 predicted from eps (eq. 12's "predicted x_0" term)
     Tensor x0 = (xt - eps * (float)std::sqrt(1.0 - ab)) * (float)(1.0 / std::sqrt(ab));
+    if (clip_x0) x0 = clamp(x0, -1.0f, 1.0f);
     double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));  // "direction pointing to x_t"
     Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps * (float)dir;      // eq. 12
     return add_noise(x_prev, sigma, z, "ddim_step");

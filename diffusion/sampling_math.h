@@ -47,9 +47,12 @@ Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& e
 double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta);
 // Eq. 12: x_prev = sqrt(alpha_bar_prev) (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
 //                  + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z
-// z may be undefined when sigma_t = 0 (eta = 0, or t_prev = -1).
+// z may be undefined when sigma_t = 0 (eta = 0, or t_prev = -1). clip_x0: clip the
+// predicted x_0 to [-1, 1] before using it (not in the paper; diffusers' clip_sample, on by
+// default there too): a small model's slightly wrong eps at large t otherwise predicts
+// an x_0 far outside the data range, and the sample never recovers.
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
-                 const Tensor& z);
+                 const Tensor& z, bool clip_x0 = false);
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  Generator& gen);
 

@@ -56,7 +56,7 @@ int sample(int argc, char** argv, int first) {
     args.option("steps", "50", "sampling steps (model calls); ddpm with fewer than T respaces the process");
     args.option("eta", "0", "DDIM's eta: 0 deterministic, 1 ancestral (eq. 16)");
     args.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta (fixed large) or beta_tilde (fixed small)");
-    args.flag("no-clip", "ddpm: do not clip the predicted x_0 to [-1, 1] (Algorithm 2 literally)");
+    args.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally)");
     args.flag("raw", "from a checkpoint, use the live weights instead of the EMA ones");
     args.option("seed", "0", "seed of the starting noise and the sampler's noise");
     args.option("batch", "128", "images per forward pass");

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/run_quality.sh: how good are a DDPM run's samples? (the quality table of the
+# README; a benchmark, not a test)
+#
+#   bash bench/run_quality.sh RUN CLASSIFIER [N] [STEPS]
+#   bash bench/run_quality.sh runs/demo runs/mnist-clf          # 1,000 DDIM-50 samples
+#
+# Draws N (default 1000) samples with DDIM-STEPS (default 50, eta 0) from the run's EMA
+# weights, judges them with the classifier of `diffuse train classifier` (trained first
+# if CLASSIFIER does not exist yet: the data set is read from RUN/config.txt), and
+# prints one table beside the same figures for N real held-out images, the same images
+# blurred (Gaussian, sigma 1.5) and uniform noise, so the numbers have a scale:
+#   recognisable   share of images the classifier gives > 0.9 to one real class
+#   vs real        recognisable / the real images' own recognisable share
+#   rejected       share judged "not an image of this data set" (the reject class)
+#   entropy/log10  entropy of the predicted-class histogram / log(number of classes)
+#   FID            classifier FID: Fréchet distance of penultimate features to the held-out set
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+run=${1:?usage: bench/run_quality.sh RUN CLASSIFIER [N] [STEPS]}
+clf=${2:?usage: bench/run_quality.sh RUN CLASSIFIER [N] [STEPS]}
+n=${3:-1000}
+steps=${4:-50}
+bin=${DIFFUSE:-build/diffuse}
+[ -x "$bin" ] || make --no-print-directory all
+[ -f "$run/model.safetensors" ] || { echo "run_quality: $run/model.safetensors: no trained run there" >&2; exit 1; }
+data=$(sed -n 's/^data = //p' "$run/config.txt")
+if [ ! -f "$clf/classifier.safetensors" ]; then
+  echo "run_quality: no classifier in $clf: training one on $data first"
+  "$bin" train classifier --data "$data" --out "$clf"
+fi
+
+samples="$run/quality-ddim$steps-$n.npy"
+start=$(date +%s.%N)
+"$bin" sample --run "$run" --n "$n" --sampler ddim --steps "$steps" --seed 1 --out "$samples" > /dev/null
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+
+# eval_row NAME ARGS...: one table row from `diffuse eval`'s output lines.
+declare -A rec
+eval_row() {
+  local name=$1; shift
+  local out
+  out=$("$bin" eval --classifier "$clf" --count "$n" "$@")
+  local r j e k f
+  r=$(echo "$out" | sed -n 's/^confidence > 0.9: *\([0-9.]*\)%.*/\1/p')
+  j=$(echo "$out" | sed -n 's/^rejected: *\([0-9.]*\)%.*/\1/p')
+  e=$(echo "$out" | sed -n 's/^class entropy: *\([0-9.]*\) nats.*/\1/p')
+  k=$(echo "$out" | sed -n 's/^class entropy:.*classes: \([0-9.]*\)).*/\1/p')
+  f=$(echo "$out" | sed -n 's/^classifier FID: *\([0-9.]*\).*/\1/p')
+  rec[$name]=$r
+  local vs="-"
+  [ -n "${rec[real]:-}" ] && vs=$(echo "scale=3; $r / ${rec[real]}" | bc)
+  printf "| %-34s | %12s%% | %7s | %8s%% | %13s | %10s |\n" "$name" "$r" "$vs" "${j:-n/a}" \
+    "$(echo "scale=3; $e / $k" | bc)" "$f"
+}
+
+echo
+echo "Quality of $run ($data), judged by $clf; $n images per row; samples: DDIM-$steps, eta 0, EMA weights ($(printf %.0f "$secs") s to draw)"
+echo
+printf "| %-34s | %13s | %7s | %9s | %13s | %10s |\n" "images" "recognisable" "vs real" "rejected" "entropy/log10" "FID"
+echo "| --- | --- | --- | --- | --- | --- |"
+eval_row real --reference real
+eval_row "DDPM samples (DDIM-$steps)" --samples "$samples"
+eval_row "real, blurred (sigma 1.5)" --reference blur
+eval_row "uniform noise" --reference noise
