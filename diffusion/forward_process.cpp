@@ -1,6 +1,8 @@
 // diffusion/forward_process.cpp: q, its posterior and the prediction targets (see forward_process.h).
 #include "diffusion/forward_process.h"
 
+#include <algorithm>
+
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -101,6 +103,29 @@ Tensor l_simple(const Tensor& prediction, const Tensor& target) {
           " and target ", shape_str(target.shape()));
     Tensor d = prediction - target;
     return mean(d * d);  // eq. 14
+}
+
+Tensor min_snr_weights(const Schedule& s, const Tensor& t, Prediction p, double gamma) {
+    check(gamma > 0, "min_snr_weights: gamma must be > 0, got ", gamma);
+    std::vector<int64_t> ts = t.to_vector_i64();
+    std::vector<float> w(ts.size());
+    for (size_t b = 0; b < ts.size(); ++b) {
+        s.check_t(ts[b], "min_snr_weights");
+        double snr = s.alpha_bar[ts[b]] / (1.0 - s.alpha_bar[ts[b]]);  // SNR(t)
+        double clipped = std::min(snr, gamma);
+        w[b] = (float)(p == Prediction::Eps ? clipped / snr : p == Prediction::X0 ? clipped : clipped / (snr + 1.0));
+    }
+    return Tensor::from_vector(w, {(int64_t)w.size()});
+}
+
+Tensor l_weighted(const Tensor& prediction, const Tensor& target, const Tensor& weights) {
+    check(prediction.shape() == target.shape() && prediction.dim() >= 1, "l_weighted: prediction ",
+          shape_str(prediction.shape()), " and target ", shape_str(target.shape()));
+    check(weights.dim() == 1 && weights.size(0) == prediction.size(0), "l_weighted: weights ",
+          shape_str(weights.shape()), " must be (B) with B = ", prediction.size(0));
+    Tensor d = prediction - target;
+    Tensor per_sample = mean((d * d).reshape({prediction.size(0), -1}), {1});  // (B)
+    return mean(per_sample * weights);
 }
 
 }  // namespace td::diffusion

@@ -50,4 +50,14 @@ Tensor model_eps(Prediction p, const Schedule& s, const Tensor& xt, const Tensor
 // Eq. 14 (Algorithm 1): L_simple = E || target - prediction ||^2, a mean over every element (0-d).
 Tensor l_simple(const Tensor& prediction, const Tensor& target);
 
+// Min-SNR-gamma weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+// Weighting Strategy", eq. 8 and sec. 3.4): with SNR(t) = alpha_bar_t / (1 - alpha_bar_t),
+// each sample's loss is weighted so that the easy, low-noise steps (huge SNR) stop
+// dominating the gradient: eps target min(SNR, gamma) / SNR, x0 target min(SNR, gamma),
+// v target min(SNR, gamma) / (SNR + 1). Returns (B) float32 weights for (B) int64 t.
+Tensor min_snr_weights(const Schedule& s, const Tensor& t, Prediction p, double gamma = 5.0);
+// sum_b w_b * mean over the elements of sample b of (target - prediction)^2, divided by B:
+// L_simple with a weight per sample (w = 1 everywhere gives l_simple exactly).
+Tensor l_weighted(const Tensor& prediction, const Tensor& target, const Tensor& weights);
+
 }  // namespace td::diffusion

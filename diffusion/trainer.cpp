@@ -39,6 +39,8 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     // no end given (a time budget): as if far away, until set_lr_total() says where
     lr_.total = options.total_steps > 0 ? std::max(options.total_steps, options.warmup + 1) : (int64_t)1 << 40;
     lr_.at(1);  // an unknown schedule name fails here, before any work
+    check(options.loss_weight == "none" || options.loss_weight == "min-snr",
+          "train ddpm: unknown loss weighting '", options.loss_weight, "' (none, min-snr)");
 }
 
 StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
@@ -57,7 +59,9 @@ StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_bac
     }
     Tensor out = model_->forward(x_t, t);                        // eps_theta(x_t, t) (or x0 / v)
     Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
-    Tensor loss = l_simple(out, target);                         // eq. 14
+    Tensor loss = opt_.loss_weight == "min-snr"
+                      ? l_weighted(out, target, min_snr_weights(schedule_, t, info_.prediction, opt_.snr_gamma))
+                      : l_simple(out, target);                   // eq. 14
     if (tracing()) {  // diffuse trace: the step's tensors, in the order Algorithm 1 makes them
         trace("model_output", out, "eps_theta(x_t, t) (or x_0 / v, as the run predicts)");
         trace("target", target, "the regression target: eps (or x_0 / v)");

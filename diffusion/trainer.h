@@ -36,6 +36,8 @@ struct TrainOptions {
     float grad_clip = 1.0f;              // max global gradient norm (0: no clipping)
     float ema_decay = 0.999f;            // with the warm-up of nn/ema.h
     bool hflip = false;                  // random horizontal flips (CIFAR-10, not digits)
+    std::string loss_weight = "none";    // none (L_simple, eq. 14) | min-snr (Hang et al. 2023)
+    double snr_gamma = 5.0;              // min-snr's gamma
     uint64_t seed = 0;
 };
 

@@ -285,3 +285,23 @@ TEST_CASE("diffuse train ddpm + sample on a synthetic data set") {
     std::filesystem::remove_all(dir);
     std::filesystem::remove_all(dir + "2");
 }
+
+TEST_CASE("min-SNR weights and the weighted loss") {
+    Schedule s = Schedule::named("linear", 1000);
+    Tensor t = Tensor::from_vector_i64({0, 100, 999}, {3});
+    std::vector<float> w_eps = min_snr_weights(s, t, Prediction::Eps, 5.0).to_vector();
+    double snr0 = s.alpha_bar[0] / (1 - s.alpha_bar[0]), snr100 = s.alpha_bar[100] / (1 - s.alpha_bar[100]);
+    CHECK(w_eps[0] == doctest::Approx(5.0 / snr0).epsilon(1e-5));  // SNR ~ 1e4 at t = 0: down-weighted
+    CHECK(w_eps[1] == doctest::Approx(std::min(snr100, 5.0) / snr100).epsilon(1e-5));
+    CHECK(w_eps[2] == doctest::Approx(1.0));                           // SNR << 5 near T: weight 1
+    std::vector<float> w_v = min_snr_weights(s, t, Prediction::V, 5.0).to_vector();
+    CHECK(w_v[0] == doctest::Approx(5.0 / (snr0 + 1)).epsilon(1e-5));
+
+    Generator g(0);
+    Tensor a = randn({3, 1, 4, 4}, g), b = randn({3, 1, 4, 4}, g);
+    CHECK(l_weighted(a, b, ones({3})).item() == doctest::Approx(l_simple(a, b).item()).epsilon(1e-6));
+    Tensor w = Tensor::from_vector({1, 0, 0}, {3});  // only the first sample counts, divided by B = 3
+    Tensor d = a.slice(0, 0, 1) - b.slice(0, 0, 1);
+    CHECK(l_weighted(a, b, w).item() == doctest::Approx(mean(d * d).item() / 3).epsilon(1e-6));
+    CHECK(tdtest::contains(tdtest::error_of([&] { l_weighted(a, b, ones({2})); }), "l_weighted: weights"));
+}

@@ -77,7 +77,8 @@ double Args::number(const std::string& name) const {
 
 bool Args::on(const std::string& name) const {
     spec(name);
-    return values_.count(name) > 0;
+    auto it = values_.find(name);
+    return it != values_.end() && it->second != "0";
 }
 
 namespace {
@@ -106,7 +107,8 @@ void Args::apply_config(const std::string& path) {
         if (it->second.is_flag) {
             check(value == "true" || value == "false", path, ":", lineno, ": '", key, "' is a switch: true or false, got '",
                   value, "'");
-            if (value == "true") values_.insert_or_assign(key, std::string(1, '1'));
+            // "false" is recorded too: given() then says the file decided, on() says no
+            values_.insert_or_assign(key, std::string(1, value == "true" ? '1' : '0'));
             continue;
         }
         check(!value.empty(), path, ":", lineno, ": '", key, "' has no value");

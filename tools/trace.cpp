@@ -38,6 +38,7 @@
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "tools/args.h"
+#include "tools/ddpm_settings.h"
 
 namespace td::cli {
 
@@ -303,19 +304,6 @@ void set_threads(const Args& args) {
 
 // ---- trace train ----------------------------------------------------------------------
 
-std::vector<int64_t> int_list(const std::string& key, const std::string& v, const std::string& file) {
-    std::vector<int64_t> out;
-    if (v.empty() || v == "none") return out;
-    std::stringstream ss(v);
-    for (std::string item; std::getline(ss, item, ',');) {
-        char* end = nullptr;
-        long long x = std::strtoll(item.c_str(), &end, 10);
-        check(!item.empty() && *end == '\0' && x > 0, file, ": '", key, "' = '", v, "' is not a list of positive integers");
-        out.push_back(x);
-    }
-    return out;
-}
-
 struct RunSettings {
     ModelInfo info;
     TrainOptions options;
@@ -329,67 +317,19 @@ RunSettings read_run(const std::string& run) {
     std::string file = run + "/config.txt";
     check(fs::exists(file), file, ": not found (is ", run, " a run folder of `diffuse train ddpm`?)");
     Args c("", "");
-    for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
-             {"data", "mnist"}, {"image-size", "32"}, {"channels", "3"}, {"ch", "32"}, {"mults", "1,2,2"},
-             {"res-blocks", "2"}, {"attn-res", "7"}, {"heads", "1"}, {"dropout", "0.1"}, {"groups", "8"},
-             {"schedule", "linear"}, {"T", "1000"}, {"prediction", "eps"}, {"batch", "64"}, {"lr", "0.001"},
-             {"lr-schedule", "cosine"}, {"warmup", "100"}, {"lr-total", "0"}, {"weight-decay", "0"}, {"clip", "1"},
-             {"ema", "0.999"}, {"seed", "0"}, {"steps", "0"}, {"minutes", "0"}})
-        c.option(k, v, "");
-    c.flag("flip", "");
+    declare_ddpm_options(c);  // the same keys and defaults as `diffuse train ddpm`
     c.apply_config(file);
     RunSettings r;
     try {
-        UNetConfig& u = r.info.unet;
-        u.ch = c.integer("ch");
-        u.mults = int_list("mults", c.str("mults"), file);
-        u.num_res_blocks = c.integer("res-blocks");
-        u.attn_res = int_list("attn-res", c.str("attn-res"), file);
-        u.heads = c.integer("heads");
-        u.dropout = (float)c.number("dropout");
-        u.groups = c.integer("groups");
-        u.seed = (uint64_t)c.integer("seed");
-        r.info.schedule = c.str("schedule");
-        r.info.T = c.integer("T");
-        r.info.prediction = parse_prediction(c.str("prediction"));
-        TrainOptions& to = r.options;
-        to.batch_size = c.integer("batch");
-        to.lr = (float)c.number("lr");
-        to.lr_schedule = c.str("lr-schedule");
-        to.warmup = c.integer("warmup");
-        to.total_steps = c.integer("lr-total");
-        to.weight_decay = (float)c.number("weight-decay");
-        to.grad_clip = (float)c.number("clip");
-        to.ema_decay = (float)c.number("ema");
-        to.seed = u.seed;
-        to.hflip = c.on("flip");
-        r.steps = c.integer("steps");
-        if (to.lr_schedule == "cosine" && to.total_steps == 0 && r.steps > 0) to.total_steps = r.steps;
-        DataOptions d;
-        d.image_size = c.integer("image-size");
-        d.channels = c.integer("channels");
-        r.data = load_dataset(c.str("data"), "train", d);
-        u.in_channels = r.data.images.size(1);
-        u.image_size = r.data.images.size(2);
+        DdpmSettings set = ddpm_settings(c);
+        r.data = resolve_data(set, c);
+        r.info = set.info;
+        r.options = set.train;
+        r.steps = set.steps;
     } catch (const ArgError& e) {
         fail(file, ": ", e.what());
     }
     return r;
-}
-
-// (step, path) of the run's checkpoints, oldest first.
-std::vector<std::pair<int64_t, std::string>> checkpoints_of(const std::string& run) {
-    std::vector<std::pair<int64_t, std::string>> out;
-    std::error_code ec;
-    for (auto& e : fs::directory_iterator(run + "/checkpoints", ec)) {
-        long long step = 0;
-        char tail[32] = {0};
-        std::string n = e.path().filename().string();
-        if (std::sscanf(n.c_str(), "step-%lld.%31s", &step, tail) == 2 && std::string(tail) == "safetensors")
-            out.push_back({step, e.path().string()});
-    }
-    std::sort(out.begin(), out.end());
-    return out;
 }
 
 // The loss metrics.csv recorded for `step`, if it has that row.
@@ -452,7 +392,7 @@ int trace_train(int argc, char** argv, int first) {
     set_threads(args);
 
     RunSettings rs = read_run(run);
-    auto ckpts = checkpoints_of(run);
+    auto ckpts = list_checkpoints(run);
     if (step == 0) step = (ckpts.empty() ? 0 : ckpts.back().first) + 1;
     DdpmTrainer trainer(rs.info, rs.options, rs.data);
     // the state before step N is the one after N-1 steps: the latest checkpoint at or
@@ -537,7 +477,7 @@ int trace_train(int argc, char** argv, int first) {
 std::string weights_of(const std::string& run, const std::string& ckpt) {
     if (!ckpt.empty()) return ckpt;
     if (fs::exists(run + "/model.safetensors")) return run + "/model.safetensors";
-    auto ckpts = checkpoints_of(run);
+    auto ckpts = list_checkpoints(run);
     check(!ckpts.empty(), run, ": no model.safetensors and no checkpoints/ (is this a run folder of `diffuse train ddpm`?)");
     return ckpts.back().second;
 }

@@ -26,6 +26,7 @@
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "tools/args.h"
+#include "tools/ddpm_settings.h"
 #include "tools/ddpm_figures.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
@@ -41,42 +42,6 @@ std::atomic<bool> g_interrupted{false};
 void on_sigint(int) {
     g_interrupted = true;
     std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
-}
-
-std::vector<int64_t> parse_list(const std::string& flag, const std::string& v) {
-    std::vector<int64_t> out;
-    if (v.empty() || v == "none") return out;
-    std::stringstream ss(v);
-    for (std::string item; std::getline(ss, item, ',');) {
-        char* end = nullptr;
-        long long x = std::strtoll(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || x <= 0)
-            throw ArgError("--" + flag + " expects positive integers separated by commas, got '" + v + "'");
-        out.push_back(x);
-    }
-    return out;
-}
-
-std::string ckpt_name(int64_t step) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "step-%08lld.safetensors", (long long)step);
-    return buf;
-}
-
-// Checkpoints in a folder by step, oldest first.
-std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& dir) {
-    std::vector<std::pair<int64_t, fs::path>> out;
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) return out;
-    for (auto& e : fs::directory_iterator(dir, ec)) {
-        std::string n = e.path().filename().string();
-        long long step = 0;
-        char tail[32] = {0};
-        if (std::sscanf(n.c_str(), "step-%lld.%31s", &step, tail) == 2 && std::string(tail) == "safetensors")
-            out.push_back({step, e.path()});
-    }
-    std::sort(out.begin(), out.end());
-    return out;
 }
 
 // Keeps metrics.csv rows up to `step` (a resumed run rewrites the steps after its checkpoint).
@@ -110,11 +75,6 @@ void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<f
     }
 }
 
-const char* kConfigKeys[] = {"data", "image-size", "channels", "ch", "mults", "res-blocks", "attn-res", "heads",
-                             "dropout", "groups", "schedule", "T", "prediction", "batch", "lr", "lr-schedule",
-                             "warmup", "lr-total", "weight-decay", "clip", "ema", "flip", "seed", "steps",
-                             "minutes"};
-
 }  // namespace
 
 int train_ddpm(int argc, char** argv, int first) {
@@ -125,36 +85,12 @@ int train_ddpm(int argc, char** argv, int first) {
               "a loss curve and index.html into the run folder. --resume continues a stopped run\n"
               "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
               "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
-    args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
     args.option("out", "", "run folder (required)");
     args.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
     args.flag("resume", "continue the run in --out from its latest checkpoint");
     args.flag("overwrite", "start afresh in a run folder that already holds a run (its checkpoints are deleted)");
-    args.option("steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)");
-    args.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
-    args.option("batch", "64", "minibatch size");
-    args.option("lr", "0.001", "peak learning rate (AdamW)");
-    args.option("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine");
-    args.option("warmup", "100", "linear warm-up steps");
-    args.option("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)");
-    args.option("weight-decay", "0", "AdamW decoupled weight decay");
-    args.option("clip", "1", "gradient clipping: max global norm (0: off)");
-    args.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
-    args.option("seed", "0", "random seed (weights, data order, noise)");
+    declare_ddpm_options(args);  // the model, the process, training, the budget (tools/ddpm_settings.h)
     args.option("threads", "0", "OpenMP threads (0: all cores)");
-    args.option("ch", "32", "UNet base channels");
-    args.option("mults", "1,2,2", "channel multiplier per resolution level");
-    args.option("res-blocks", "2", "ResBlocks per level");
-    args.option("attn-res", "7", "resolutions with self-attention, comma separated (none: no attention)");
-    args.option("heads", "1", "attention heads");
-    args.option("dropout", "0.1", "dropout in the ResBlocks");
-    args.option("groups", "8", "GroupNorm groups");
-    args.option("schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear");
-    args.option("T", "1000", "diffusion steps");
-    args.option("prediction", "eps", "what the UNet predicts: eps, x0 or v");
-    args.flag("flip", "random horizontal flips (on for cifar10 unless the config says false)");
-    args.option("image-size", "32", "folders of images only: resize + center crop to this size");
-    args.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
     args.option("sample-every", "0", "draw a 16-sample grid every this many steps (0: about 6 in a run)");
     args.option("ckpt-every", "0", "write a checkpoint every this many steps (0: every 2 minutes)");
     args.option("keep", "3", "checkpoints to keep");
@@ -180,68 +116,21 @@ int train_ddpm(int argc, char** argv, int first) {
     }
     if (!args.str("config").empty()) args.apply_config(args.str("config"));
 
-    // ---- settings
-    ModelInfo info;
-    UNetConfig& u = info.unet;
-    u.ch = args.integer("ch");
-    u.mults = parse_list("mults", args.str("mults"));
-    u.num_res_blocks = args.integer("res-blocks");
-    u.attn_res = parse_list("attn-res", args.str("attn-res"));
-    u.heads = args.integer("heads");
-    u.dropout = (float)args.number("dropout");
-    u.groups = args.integer("groups");
-    u.seed = (uint64_t)args.integer("seed");
-    info.schedule = args.str("schedule");
-    info.T = args.integer("T");
-    try {
-        info.prediction = parse_prediction(args.str("prediction"));
-        make_betas(info.schedule, info.T);
-    } catch (const Error& e) {
-        throw ArgError(e.what());
-    }
-    TrainOptions to;
-    to.batch_size = args.integer("batch");
-    to.lr = (float)args.number("lr");
-    to.lr_schedule = args.str("lr-schedule");
-    to.warmup = args.integer("warmup");
-    to.total_steps = args.integer("lr-total");
-    to.weight_decay = (float)args.number("weight-decay");
-    to.grad_clip = (float)args.number("clip");
-    to.ema_decay = (float)args.number("ema");
-    to.seed = u.seed;
-    int64_t steps = args.integer("steps"), threads = args.integer("threads"), keep = args.integer("keep");
-    double minutes = args.number("minutes");
+    // ---- settings and data
+    DdpmSettings set = ddpm_settings(args);
+    int64_t steps = set.steps, threads = args.integer("threads"), keep = args.integer("keep");
+    double minutes = set.minutes;
     int64_t sample_every = args.integer("sample-every"), ckpt_every = args.integer("ckpt-every");
     int64_t final_n = args.integer("final-samples"), final_steps = args.integer("final-steps");
-    if (steps < 0 || minutes < 0 || (steps == 0 && minutes == 0))
-        throw ArgError("give a budget: --steps S and/or --minutes M (both >= 0, not both 0)");
-    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
-        !(to.ema_decay >= 0 && to.ema_decay < 1) || threads < 0 || keep < 1 || sample_every < 0 || ckpt_every < 0 ||
-        final_n < 1 || final_steps < 1 || final_steps > info.T)
-        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --clip >= 0, 0 <= --ema < 1, "
-                       "--threads >= 0, --keep >= 1, --final-samples >= 1, 1 <= --final-steps <= T");
-    if (to.lr_schedule != "constant" && to.lr_schedule != "warmup" && to.lr_schedule != "cosine")
-        throw ArgError("--lr-schedule must be constant, warmup or cosine, got '" + to.lr_schedule + "'");
+    if (steps == 0 && minutes == 0) throw ArgError("give a budget: --steps S and/or --minutes M (not both 0)");
+    if (threads < 0 || keep < 1 || sample_every < 0 || ckpt_every < 0 || final_n < 1 || final_steps < 1 ||
+        final_steps > set.info.T)
+        throw ArgError("bad value: need --threads >= 0, --keep >= 1, --final-samples >= 1, 1 <= --final-steps <= T");
     if (threads > 0) omp_set_num_threads((int)threads);
-
-    // ---- data
-    DataOptions dopt;
-    std::string data_name = args.str("data");
-    dopt.image_size = args.integer("image-size");
-    dopt.channels = args.integer("channels");
-    Dataset train = load_dataset(data_name, "train", dopt);
-    u.in_channels = train.images.size(1);
-    u.image_size = train.images.size(2);
-    to.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3);
-    try {
-        u.validate();
-    } catch (const Error& e) {
-        throw ArgError(e.what());
-    }
-    if (to.batch_size > train.size())
-        throw ArgError("--batch " + std::to_string(to.batch_size) + " is larger than the data set (" +
-                       std::to_string(train.size()) + " images)");
-    if (to.lr_schedule == "cosine" && to.total_steps == 0 && steps > 0) to.total_steps = steps;
+    Dataset train = resolve_data(set, args);
+    ModelInfo info = set.info;
+    TrainOptions& to = set.train;
+    const UNetConfig& u = set.info.unet;
 
     std::error_code ec;
     fs::create_directories(out + "/checkpoints", ec);
@@ -252,12 +141,12 @@ int train_ddpm(int argc, char** argv, int first) {
     info = trainer.info();
     int64_t start_step = 0;
     if (resume) {
-        auto ckpts = list_checkpoints(out + "/checkpoints");
+        auto ckpts = list_checkpoints(out);
         check(!ckpts.empty(), out, "/checkpoints: no checkpoint to resume from");
-        trainer.load_checkpoint(ckpts.back().second.string());
+        trainer.load_checkpoint(ckpts.back().second);
         start_step = trainer.steps_done();
         truncate_metrics(out + "/metrics.csv", start_step);
-        std::printf("resumed %s at step %lld (epoch %lld)\n", ckpts.back().second.string().c_str(),
+        std::printf("resumed %s at step %lld (epoch %lld)\n", ckpts.back().second.c_str(),
                     (long long)start_step, (long long)trainer.epoch() + 1);
         if (steps > 0 && start_step >= steps) {
             std::printf("the run already has %lld >= --steps %lld steps; nothing to train\n", (long long)start_step,
@@ -267,9 +156,9 @@ int train_ddpm(int argc, char** argv, int first) {
     auto write_config = [&] {
         std::ofstream cfg(out + "/config.txt.tmp");
         cfg << "# diffuse train ddpm: the settings of this run (a valid --config file)\n";
-        for (const char* key : kConfigKeys) {  // resolved values where the run decided them
-            if (std::string(key) == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
-            else if (std::string(key) == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
+        for (const std::string& key : kDdpmConfigKeys) {  // resolved values where the run decided them
+            if (key == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
+            else if (key == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
             else cfg << args.to_config({key});
         }
         cfg.close();
@@ -304,8 +193,8 @@ int train_ddpm(int argc, char** argv, int first) {
     double smoothed = 0;
     std::signal(SIGINT, on_sigint);
     auto save_ckpt = [&](int64_t step) {
-        trainer.save_checkpoint(out + "/checkpoints/" + ckpt_name(step));
-        auto ckpts = list_checkpoints(out + "/checkpoints");
+        trainer.save_checkpoint(out + "/checkpoints/" + checkpoint_name(step));
+        auto ckpts = list_checkpoints(out);
         for (size_t i = 0; i + keep < ckpts.size(); ++i) fs::remove(ckpts[i].second, ec);
         last_ckpt_s = progress.elapsed();
     };
@@ -356,7 +245,7 @@ int train_ddpm(int argc, char** argv, int first) {
     progress.done();
     csv.close();
     std::signal(SIGINT, SIG_DFL);
-    if (step > start_step || !list_checkpoints(out + "/checkpoints").size()) save_ckpt(step);
+    if (step > start_step || list_checkpoints(out).empty()) save_ckpt(step);
     if (g_interrupted) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
     else if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
     trainer.save_ema_model(out + "/model.safetensors");

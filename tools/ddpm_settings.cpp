@@ -1,0 +1,152 @@
+// tools/ddpm_settings.cpp: see ddpm_settings.h.
+#include "tools/ddpm_settings.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "tensor/error.h"
+
+namespace td::cli {
+
+using namespace td::diffusion;
+
+const std::vector<std::string> kDdpmConfigKeys = {
+    "data", "image-size", "channels", "ch", "mults", "res-blocks", "attn-res", "heads", "dropout", "groups",
+    "schedule", "T", "prediction", "loss-weight", "snr-gamma", "batch", "lr", "lr-schedule", "warmup", "lr-total",
+    "weight-decay", "clip", "ema", "flip", "seed", "steps", "minutes"};
+
+void declare_ddpm_options(Args& a) {
+    a.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
+    a.option("steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)");
+    a.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
+    a.option("batch", "64", "minibatch size");
+    a.option("lr", "0.001", "peak learning rate (AdamW)");
+    a.option("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine");
+    a.option("warmup", "100", "linear warm-up steps");
+    a.option("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)");
+    a.option("weight-decay", "0", "AdamW decoupled weight decay");
+    a.option("clip", "1", "gradient clipping: max global norm (0: off)");
+    a.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
+    a.option("seed", "0", "random seed (weights, data order, noise)");
+    a.option("ch", "32", "UNet base channels");
+    a.option("mults", "1,2,2", "channel multiplier per resolution level");
+    a.option("res-blocks", "2", "ResBlocks per level");
+    a.option("attn-res", "7", "resolutions with self-attention, comma separated (none: no attention)");
+    a.option("heads", "1", "attention heads");
+    a.option("dropout", "0.1", "dropout in the ResBlocks");
+    a.option("groups", "8", "GroupNorm groups (each must hold 2+ channels; 4+ is better)");
+    a.option("schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear");
+    a.option("T", "1000", "diffusion steps");
+    a.option("prediction", "eps", "what the UNet predicts: eps, x0 or v");
+    a.option("loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)");
+    a.option("snr-gamma", "5", "min-snr's gamma");
+    a.flag("flip", "random horizontal flips (on for 3-channel data unless the config says false)");
+    a.option("image-size", "32", "folders of images only: resize + center crop to this size");
+    a.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
+}
+
+std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& v) {
+    std::vector<int64_t> out;
+    if (v.empty() || v == "none") return out;
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');) {
+        char* end = nullptr;
+        long long x = std::strtoll(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || x <= 0)
+            throw ArgError("--" + flag + " expects positive integers separated by commas, got '" + v + "'");
+        out.push_back(x);
+    }
+    return out;
+}
+
+DdpmSettings ddpm_settings(const Args& args) {
+    DdpmSettings s;
+    UNetConfig& u = s.info.unet;
+    u.ch = args.integer("ch");
+    u.mults = parse_int_list("mults", args.str("mults"));
+    u.num_res_blocks = args.integer("res-blocks");
+    u.attn_res = parse_int_list("attn-res", args.str("attn-res"));
+    u.heads = args.integer("heads");
+    u.dropout = (float)args.number("dropout");
+    u.groups = args.integer("groups");
+    u.seed = (uint64_t)args.integer("seed");
+    s.info.schedule = args.str("schedule");
+    s.info.T = args.integer("T");
+    try {
+        s.info.prediction = parse_prediction(args.str("prediction"));
+        make_betas(s.info.schedule, s.info.T);
+    } catch (const Error& e) {
+        throw ArgError(e.what());
+    }
+    TrainOptions& to = s.train;
+    to.batch_size = args.integer("batch");
+    to.lr = (float)args.number("lr");
+    to.lr_schedule = args.str("lr-schedule");
+    to.warmup = args.integer("warmup");
+    to.total_steps = args.integer("lr-total");
+    to.weight_decay = (float)args.number("weight-decay");
+    to.grad_clip = (float)args.number("clip");
+    to.ema_decay = (float)args.number("ema");
+    to.seed = u.seed;
+    to.loss_weight = args.str("loss-weight");
+    to.snr_gamma = args.number("snr-gamma");
+    to.hflip = args.on("flip");
+    s.data = args.str("data");
+    s.data_options.image_size = args.integer("image-size");
+    s.data_options.channels = args.integer("channels");
+    s.steps = args.integer("steps");
+    s.minutes = args.number("minutes");
+    if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
+    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
+        !(to.ema_decay >= 0 && to.ema_decay < 1) || !(to.snr_gamma > 0))
+        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
+                       "0 <= --ema < 1, --snr-gamma > 0");
+    if (to.lr_schedule != "constant" && to.lr_schedule != "warmup" && to.lr_schedule != "cosine")
+        throw ArgError("--lr-schedule must be constant, warmup or cosine, got '" + to.lr_schedule + "'");
+    if (to.loss_weight != "none" && to.loss_weight != "min-snr")
+        throw ArgError("--loss-weight must be none or min-snr, got '" + to.loss_weight + "'");
+    return s;
+}
+
+Dataset resolve_data(DdpmSettings& s, const Args& args) {
+    Dataset train = load_dataset(s.data, "train", s.data_options);
+    UNetConfig& u = s.info.unet;
+    u.in_channels = train.images.size(1);
+    u.image_size = train.images.size(2);
+    s.train.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3);
+    try {
+        u.validate();
+    } catch (const Error& e) {
+        throw ArgError(e.what());
+    }
+    if (s.train.batch_size > train.size())
+        throw ArgError("--batch " + std::to_string(s.train.batch_size) + " is larger than the data set (" +
+                       std::to_string(train.size()) + " images)");
+    if (s.train.lr_schedule == "cosine" && s.train.total_steps == 0 && s.steps > 0) s.train.total_steps = s.steps;
+    return train;
+}
+
+std::string checkpoint_name(int64_t step) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "step-%08lld.safetensors", (long long)step);
+    return buf;
+}
+
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(run + "/checkpoints", ec)) {
+        std::string n = e.path().filename().string();
+        long long step = 0;
+        char tail[32] = {0};
+        if (std::sscanf(n.c_str(), "step-%lld.%31s", &step, tail) == 2 && std::string(tail) == "safetensors")
+            out.push_back({step, e.path().string()});
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace td::cli

@@ -1,0 +1,45 @@
+// tools/ddpm_settings.h: the settings of a DDPM run, one declaration for every command
+// that reads them: `diffuse train ddpm` (from flags and --config) and `diffuse trace
+// train` (from a run folder's config.txt). The option names are the config file's keys.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "diffusion/data/dataset.h"
+#include "diffusion/trainer.h"
+#include "tools/args.h"
+
+namespace td::cli {
+
+// The keys a run folder's config.txt holds, in the order it writes them.
+extern const std::vector<std::string> kDdpmConfigKeys;
+
+// Declares those options (with their defaults and help) on `args`.
+void declare_ddpm_options(Args& args);
+
+struct DdpmSettings {
+    diffusion::ModelInfo info;         // in_channels / image_size are filled once the data is loaded
+    diffusion::TrainOptions train;     // hflip: on when --flip is given (see resolve_data)
+    std::string data;                  // --data: mnist, fashion, cifar10 or a folder
+    diffusion::DataOptions data_options;
+    int64_t steps = 0;                 // the step budget (0: none)
+    double minutes = 0;                // the time budget (0: none)
+};
+
+// Reads the declared options; throws ArgError for a value out of range.
+DdpmSettings ddpm_settings(const Args& args);
+
+// Loads the training set and completes the settings from it (image channels and size;
+// flips default on for 3-channel data unless the settings said otherwise); validates
+// the UNet (ArgError) and sets the cosine schedule's end to the step budget if unset.
+diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
+
+// "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
+std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);
+
+// A run folder's checkpoints, (step, path), oldest first.
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);
+std::string checkpoint_name(int64_t step);  // "step-00001000.safetensors"
+
+}  // namespace td::cli
