@@ -65,7 +65,9 @@ StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_bac
     if (tracing()) {  // diffuse trace: the step's tensors, in the order Algorithm 1 makes them
         trace("model_output", out, "eps_theta(x_t, t) (or x_0 / v, as the run predicts)");
         trace("target", target, "the regression target: eps (or x_0 / v)");
-        trace("loss", loss, "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
+        trace("loss", loss, opt_.loss_weight == "min-snr"
+                                ? "min-SNR-weighted L_simple (Hang et al. 2023): mean_b min(SNR, gamma)/SNR ||target - model_output||^2"
+                                : "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
     }
     if (before_backward) before_backward(loss);
     float loss_value = loss.item();

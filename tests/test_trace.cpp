@@ -252,7 +252,7 @@ TEST_CASE("diffuse trace train|sample on a tiny run: the table, trace.safetensor
     CHECK(std::filesystem::exists(dir + "/img/unet.conv_in.png"));
     std::string dot = slurp(dir + "/graph.dot");
     CHECK(tdtest::contains(dot, "label=\"conv_in.weight\\n[8, 1, 3, 3]\""));
-    CHECK(tdtest::contains(dot, "label=\"x_t\\n[4, 1, 8, 8]\""));
+    CHECK(tdtest::contains(dot, "label=\"const\\n[4, 1, 8, 8]\""));  // x_t or the target: data, no gradient
     CHECK(tdtest::contains(dot, "conv2d"));
     // the run itself is untouched
     CHECK(slurp(run + "/metrics.csv") == metrics_before);

@@ -244,10 +244,8 @@ void write_html(const std::string& dir, const std::string& title, const std::str
           "/index.html: cannot write");
 }
 
-void write_graph(const std::string& path, const Tensor& root, const std::map<const TensorImpl*, std::string>& names,
-                 const std::string& what) {
-    GraphCounts c;
-    std::string text = graph_to_dot(root, names, &c);
+// Writes dot text made by graph_to_dot (autograd/graph_dot.h) and says what is in it.
+void save_graph(const std::string& path, const std::string& text, const GraphCounts& c, const std::string& what) {
     if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
     std::ofstream f(path);
     f << text;
@@ -257,6 +255,13 @@ void write_graph(const std::string& path, const Tensor& root, const std::map<con
                 "  render: dot -Tsvg %s > graph.svg\n",
                 what.c_str(), (long long)c.ops, (long long)c.params, (long long)c.constants, (long long)c.edges,
                 path.c_str(), path.c_str());
+}
+
+void write_graph(const std::string& path, const Tensor& root, const std::map<const TensorImpl*, std::string>& names,
+                 const std::string& what) {
+    GraphCounts c;
+    std::string text = graph_to_dot(root, names, &c);
+    save_graph(path, text, c, what);
 }
 
 // Everything a step leaves, on disk; then where it went.
@@ -346,32 +351,6 @@ std::optional<double> logged_loss(const std::string& run, int64_t step) {
     return std::nullopt;
 }
 
-// The step's loss again, on a copy of the model as it was before the step, from the
-// traced x_0, t, eps: the same forward with the graph kept (DdpmTrainer::step() does not
-// hand its loss tensor out). Dropout draws the same masks: its generator state is restored.
-void write_train_graph(const std::string& path, const ModelInfo& info, const Schedule& sched,
-                       const std::map<std::string, Tensor>& weights_before, std::pair<uint64_t, uint64_t> dropout_state,
-                       const std::vector<TraceEntry>& entries, float step_loss) {
-    auto find = [&](const std::string& name) {
-        for (const TraceEntry& e : entries)
-            if (e.name == name) return e.value;
-        fail("trace train: the step recorded no '", name, "' (diffusion/trainer.cpp's trace points)");
-    };
-    UNet copy(info.unet);
-    copy.load_state_dict(weights_before);
-    copy.train();
-    copy.dropout_generator().set_state(dropout_state.first, dropout_state.second);
-    Tensor x0 = find("x_0"), eps = find("eps"), t = find("t").to(DType::Int64);
-    Tensor x_t = q_sample(sched, x0, t, eps);                                      // (B, C, H, W)
-    Tensor target = training_target(info.prediction, sched, x0, t, eps);
-    Tensor loss = l_simple(copy.forward(x_t, t), target);                           // scalar, with its graph
-    std::map<const TensorImpl*, std::string> names = leaf_names_of(copy.named_parameters());
-    names[x_t.impl()] = "x_t";
-    names[target.impl()] = "target";
-    write_graph(path, loss, names, "the loss of this step");
-    std::printf("  (rebuilt on a copy of the pre-step weights: loss %.6g, the step's %.6g)\n", loss.item(), step_loss);
-}
-
 int trace_train(int argc, char** argv, int first) {
     Args args("diffuse trace train --run runs/NAME [--step N] [--out DIR] [--graph [FILE.dot]]",
               "Replays one training step of a run (Algorithm 1 of DDPM) and shows every tensor it makes:\n"
@@ -413,17 +392,19 @@ int trace_train(int argc, char** argv, int first) {
 
     std::string dir = args.str("out").empty() ? run + "/trace-train-step" + std::to_string(step) : args.str("out");
     std::string graph_file = graph_path(args, dir);
-    std::map<std::string, Tensor> weights_before;
-    Generator& dg = trainer.model().dropout_generator();
-    std::pair<uint64_t, uint64_t> dropout_state{dg.seed(), dg.offset()};
-    if (!graph_file.empty())
-        for (auto& [k, v] : trainer.model().state_dict()) weights_before[k] = v.detach().clone();
+    // The graph is read off the step's own loss, before backward frees it.
+    std::string graph_text;
+    GraphCounts graph_counts;
+    auto before_backward = [&](const Tensor& loss) {
+        if (!graph_file.empty())
+            graph_text = graph_to_dot(loss, leaf_names_of(trainer.model().named_parameters()), &graph_counts);
+    };
 
     StepRecord r;
     StepStats st;
     {
         Trace tr;
-        st = trainer.step();
+        st = trainer.step(before_backward);
         r.entries = std::move(tr.entries);
     }
     make_names_unique(r.entries);
@@ -465,8 +446,7 @@ int trace_train(int argc, char** argv, int first) {
                         ", batch " + std::to_string(rs.options.batch_size) + ". Loss " + std::to_string(st.loss) +
                         ". The pictures show the first 8 samples of the batch; their t (0-based): " + ts + ".";
     write_outputs(dir, title, intro, r, graph_file);
-    if (!graph_file.empty())
-        write_train_graph(graph_file, trainer.info(), trainer.schedule(), weights_before, dropout_state, r.entries, st.loss);
+    if (!graph_file.empty()) save_graph(graph_file, graph_text, graph_counts, "the loss of this step");
     return 0;
 }
 
@@ -498,7 +478,7 @@ int trace_sample(int argc, char** argv, int first) {
     args.option("steps", "50", "sampling steps K (at most T)");
     args.option("eta", "0", "DDIM's eta");
     args.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta or beta_tilde");
-    args.flag("no-clip", "ddpm: do not clip the predicted x_0");
+    args.flag("no-clip", "do not clip the predicted x_0");
     args.option("n", "4", "images in the batch");
     args.option("seed", "0", "seed of x_T and the sampler's noise (as `diffuse sample`)");
     args.option("out", "", "where to write (default: RUN/trace-sample-stepN)");

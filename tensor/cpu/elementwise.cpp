@@ -6,6 +6,8 @@
 // case, which the compiler vectorises), else a walk row by row over the strides
 // (a broadcast operand simply has stride 0).
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/error.h"
@@ -62,7 +64,31 @@ static void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f)
 // The standard normal density and CDF, for the exact GELU.
 static inline float normal_pdf(float x) { return 0.3989422804014327f * std::exp(-0.5f * x * x); }
 static inline float normal_cdf(float x) { return 0.5f * (1.0f + std::erf(x * 0.7071067811865476f)); }
-static inline float sigmoid_of(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// e^x in float, written so that a loop calling it vectorises (std::exp is a library call
+// the compiler cannot vectorise; it was ~8% of a UNet training step through SiLU).
+// Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two parts, Cody & Waite,
+// so n ln2 is exact), e^r by a degree-7 polynomial, then 2^n written straight into the
+// exponent bits. Relative error ~1e-7, a few ulp. x is clamped to [-87, 88] (e^x stays a
+// normal float); a NaN stays NaN, so non-finite values still surface.
+static inline float exp_vec(float x) {
+    float xc = std::fmin(std::fmax(x, -87.0f), 88.0f);
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln2): 1.5 * 2^23 trick
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;  // 2^n as a float: exponent field n + 127
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return x != x ? x : e * scale;
+}
+static inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_vec(-x)); }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0, float p1) {
     switch (op) {
