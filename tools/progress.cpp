@@ -16,7 +16,7 @@ std::string fmt_seconds(double s) {
 }
 
 Progress::Progress(int64_t total, double budget_s, int64_t first)
-    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), first_(first), last_(first),
+    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), last_(first),
       tty_(isatty(1)) {}
 
 double Progress::elapsed() const {
@@ -25,8 +25,11 @@ double Progress::elapsed() const {
 
 void Progress::report(int64_t step, const std::string& fields, int64_t every) {
     if (step - last_ < every && step != total_) return;
+    // The speed of the steps since the last report, not since the start: on a shared
+    // machine the rate changes, and the ETA should follow what is happening now.
+    double el = elapsed(), its = (step - last_) / std::max(el - last_el_, 1e-9);
     last_ = step;
-    double el = elapsed(), its = (step - first_) / std::max(el, 1e-9);
+    last_el_ = el;
     double eta = (total_ - step) / std::max(its, 1e-9);
     if (budget_s_ > 0) eta = std::min(eta, std::max(0.0, budget_s_ - el));
     std::printf("%sstep %lld/%lld  %s  %.1f it/s  ETA %s%s", tty_ ? "\r" : "", (long long)step, (long long)total_,

@@ -26,7 +26,8 @@ private:
     int64_t total_;
     double budget_s_;
     std::chrono::steady_clock::time_point start_;
-    int64_t first_ = 0, last_ = 0;
+    int64_t last_ = 0;              // the step of the last report (at first, the job's first step)
+    double last_el_ = 0.0;          // elapsed() at the last report
     bool tty_;
 };
 
