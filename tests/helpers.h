@@ -7,6 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sys/wait.h>
 #include <filesystem>
 #include <functional>
 #include <sstream>
@@ -28,6 +31,21 @@ inline std::string scratch(const std::string& file) {
     std::filesystem::path dir = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "scratch";
     std::filesystem::create_directories(dir);
     return (dir / file).string();
+}
+
+// Runs the `diffuse` binary of the same build (build/, build-sanitize/, ...) with `args`
+// and returns its exit code and everything it printed (stdout and stderr).
+struct CliRun {
+    int code;
+    std::string output;
+};
+inline CliRun run_diffuse(const std::string& args) {
+    std::string exe = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "diffuse").string();
+    std::string out = scratch("diffuse_cli_output.txt");
+    int status = std::system((exe + " " + args + " > " + out + " 2>&1").c_str());
+    std::ifstream f(out);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
 }
 
 // The message of the td::Error that fn throws; "" when it throws none.

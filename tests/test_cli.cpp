@@ -15,26 +15,8 @@
 
 namespace {
 
-// The diffuse binary of the same build (build/, build-sanitize/, ...).
-std::string diffuse_path() {
-    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    return std::filesystem::path(self).parent_path().string() + "/diffuse";
-}
-
-struct Run {
-    int code;
-    std::string output;
-};
-
-Run run(const std::string& args) {
-    std::string out = tdtest::scratch("cli_test_output.txt");
-    std::string cmd = diffuse_path() + " " + args + " > " + out + " 2>&1";
-    int status = std::system(cmd.c_str());
-    std::ifstream f(out);
-    std::string text((std::istreambuf_iterator<char>(f)), {});
-    std::remove(out.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
+using Run = tdtest::CliRun;
+Run run(const std::string& args) { return tdtest::run_diffuse(args); }
 
 }  // namespace
 

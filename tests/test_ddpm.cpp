@@ -196,23 +196,8 @@ TEST_CASE("make_grid tiles images row by row") {
 
 // ---- the CLI ------------------------------------------------------------------------------
 
-namespace {
-
-struct Run {
-    int code;
-    std::string output;
-};
-
-Run run_diffuse(const std::string& args) {
-    std::string exe = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "diffuse").string();
-    std::string out = tdtest::scratch("ddpm_cli_output.txt");
-    int status = std::system((exe + " " + args + " > " + out + " 2>&1").c_str());
-    std::ifstream f(out);
-    std::string text((std::istreambuf_iterator<char>(f)), {});
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
-
-}  // namespace
+using tdtest::run_diffuse;
+using Run = tdtest::CliRun;
 
 TEST_CASE("diffuse train ddpm + sample on a synthetic data set") {
     std::string data = tdtest::scratch("bars16"), dir = tdtest::scratch("run_ddpm");

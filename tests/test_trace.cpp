@@ -173,19 +173,8 @@ TEST_CASE("graph_to_dot: one box per op, ellipses for leaves, edges input -> op,
 
 namespace {
 
-struct Run {
-    int code;
-    std::string output;
-};
-
-Run diffuse(const std::string& args) {
-    std::string exe = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "diffuse").string();
-    std::string out = tdtest::scratch("trace_cli_output.txt");
-    int status = std::system((exe + " " + args + " > " + out + " 2>&1").c_str());
-    std::ifstream f(out);
-    std::string text((std::istreambuf_iterator<char>(f)), {});
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
+using Run = tdtest::CliRun;
+Run diffuse(const std::string& args) { return tdtest::run_diffuse(args); }
 
 std::string slurp(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
