@@ -104,7 +104,8 @@ print_idle() {
 
 # Every round's output, ours and torch, in round order, for the table's awk.
 round_files() {
-  ls "$LOG"/ours.*.txt "$LOG"/torch.*.txt 2>/dev/null | sort -t. -k2,2n
+  # sorted on the file names alone: a dot in $LOG's own path (./build/...) must not shift the key
+  (cd "$LOG" && ls ours.*.txt torch.*.txt 2>/dev/null) | sort -t. -k2,2n | sed "s|^|$LOG/|"
 }
 
 # table_awk PROGRAM: runs the report's awk PROGRAM over every round's output, after what
