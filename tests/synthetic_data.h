@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "diffusion/data/dataset.h"
+#include "diffusion/model_file.h"
 #include "td.h"
 
 namespace tdtest {
@@ -34,6 +35,39 @@ inline void write_bars(const std::string& dir, const std::string& split, int n, 
     }
     write_idx(dir + "/" + split + "-images-idx3-ubyte", {(uint32_t)n, (uint32_t)size, (uint32_t)size}, img);
     write_idx(dir + "/" + split + "-labels-idx1-ubyte", {(uint32_t)n}, lab);
+}
+
+// The same bars in memory: (n, 1, size, size) in [-1, 1], a bright bar on a dark ground.
+inline td::diffusion::Dataset bars_dataset(int n, int size) {
+    std::vector<float> px((size_t)n * size * size, -1.0f);
+    std::vector<int64_t> lab(n);
+    for (int i = 0; i < n; ++i) {
+        lab[i] = i % 2;
+        int col = (lab[i] ? size * 5 / 8 : size / 8) + (i / 2) % 2;
+        for (int r = 1; r < size - 1; ++r) px[(size_t)i * size * size + r * size + col] = 1.0f;
+    }
+    td::diffusion::Dataset d;
+    d.name = "bars";
+    d.split = "train";
+    d.images = td::Tensor::from_vector(px, {n, 1, size, size});
+    d.labels = td::Tensor::from_vector_i64(lab, {n});
+    d.num_classes = 2;
+    return d;
+}
+
+// A DDPM small enough for tests: an 8x8 UNet (ch 8, two levels, attention at 4),
+// dropout on (so the dropout generator's state matters), T steps.
+inline td::diffusion::ModelInfo tiny_ddpm(int64_t T) {
+    td::diffusion::ModelInfo info;
+    info.unet.image_size = 8;
+    info.unet.ch = 8;
+    info.unet.mults = {1, 2};
+    info.unet.num_res_blocks = 1;
+    info.unet.attn_res = {4};
+    info.unet.groups = 4;
+    info.unet.dropout = 0.1f;
+    info.T = T;
+    return info;
 }
 
 }  // namespace tdtest

@@ -24,36 +24,8 @@ Denoiser oracle(const Schedule& s, const Tensor& x0) {
     return [&s, x0](const Tensor& x_t, const Tensor& t) { return predict_eps_from_x0(s, x_t, t, x0); };
 }
 
-// (n, 1, size, size) in [-1, 1]: a bright bar on a dark ground, one per image.
-Dataset bars(int n, int size) {
-    std::vector<float> px((size_t)n * size * size, -1.0f);
-    std::vector<int64_t> lab(n);
-    for (int i = 0; i < n; ++i) {
-        lab[i] = i % 2;
-        int col = (lab[i] ? size * 5 / 8 : size / 8) + (i / 2) % 2;
-        for (int r = 1; r < size - 1; ++r) px[(size_t)i * size * size + r * size + col] = 1.0f;
-    }
-    Dataset d;
-    d.name = "bars";
-    d.split = "train";
-    d.images = Tensor::from_vector(px, {n, 1, size, size});
-    d.labels = Tensor::from_vector_i64(lab, {n});
-    d.num_classes = 2;
-    return d;
-}
-
-ModelInfo tiny_model() {
-    ModelInfo info;
-    info.unet.image_size = 8;
-    info.unet.ch = 8;
-    info.unet.mults = {1, 2};
-    info.unet.num_res_blocks = 1;
-    info.unet.attn_res = {4};
-    info.unet.groups = 4;
-    info.unet.dropout = 0.1f;  // on, so the dropout generator's state must be restored too
-    info.T = 100;
-    return info;
-}
+Dataset bars(int n, int size) { return tdtest::bars_dataset(n, size); }
+ModelInfo tiny_model() { return tdtest::tiny_ddpm(100); }
 
 }  // namespace
 

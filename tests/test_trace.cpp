@@ -23,33 +23,8 @@ using namespace td::diffusion;
 
 namespace {
 
-// (n, 1, size, size) in [-1, 1]: a bright bar on a dark ground (as in test_ddpm.cpp).
-Dataset bars(int n, int size) {
-    std::vector<float> px((size_t)n * size * size, -1.0f);
-    for (int i = 0; i < n; ++i) {
-        int col = (i % 2 ? size * 5 / 8 : size / 8) + (i / 2) % 2;
-        for (int r = 1; r < size - 1; ++r) px[(size_t)i * size * size + r * size + col] = 1.0f;
-    }
-    Dataset d;
-    d.name = "bars";
-    d.split = "train";
-    d.images = Tensor::from_vector(px, {n, 1, size, size});
-    d.labels = Tensor::from_vector_i64(std::vector<int64_t>(n, 0), {n});
-    d.num_classes = 1;
-    return d;
-}
-
-ModelInfo tiny_model() {
-    ModelInfo info;
-    info.unet.image_size = 8;
-    info.unet.ch = 8;
-    info.unet.mults = {1, 2};
-    info.unet.num_res_blocks = 1;
-    info.unet.attn_res = {4};
-    info.unet.groups = 4;
-    info.T = 20;
-    return info;
-}
+Dataset bars(int n, int size) { return tdtest::bars_dataset(n, size); }
+ModelInfo tiny_model() { return tdtest::tiny_ddpm(20); }
 
 std::vector<std::string> names_of(const std::vector<TraceEntry>& entries) {
     std::vector<std::string> out;

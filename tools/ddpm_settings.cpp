@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <omp.h>
+
 #include "tensor/error.h"
 
 namespace td::cli {
@@ -147,6 +149,50 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
     }
     std::sort(out.begin(), out.end());
     return out;
+}
+
+void declare_sampling_options(Args& a) {
+    a.option("run", "", "the run folder of `diffuse train ddpm`");
+    a.option("ckpt", "", "a weights file instead of the run's model.safetensors (a checkpoint works too)");
+    a.flag("raw", "from a checkpoint, use the live weights instead of the EMA ones");
+    a.option("sampler", "ddim", "ddpm or ddim");
+    a.option("steps", "50", "sampling steps (model calls); ddpm with fewer than T respaces the process");
+    a.option("eta", "0", "DDIM's eta: 0 deterministic, 1 ancestral (eq. 16)");
+    a.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta (fixed large) or beta_tilde (fixed small)");
+    a.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally)");
+    a.option("threads", "0", "OpenMP threads (0: all cores)");
+}
+
+SamplingSetup setup_sampling(const Args& args) {
+    std::string run = args.str("run"), ckpt = args.str("ckpt");
+    if (run.empty() && ckpt.empty()) throw ArgError("--run (or --ckpt) is required");
+    SamplerOptions o;
+    o.sampler = args.str("sampler");
+    o.steps = args.integer("steps");
+    o.eta = args.number("eta");
+    o.clip_x0 = !args.on("no-clip");
+    int64_t threads = args.integer("threads");
+    if (o.sampler != "ddpm" && o.sampler != "ddim") throw ArgError("--sampler must be ddpm or ddim, got '" + o.sampler + "'");
+    if (o.steps < 1 || o.eta < 0 || threads < 0) throw ArgError("need --steps >= 1, --eta >= 0, --threads >= 0");
+    try {
+        o.variance = parse_variance(args.str("variance"));
+    } catch (const Error& e) {
+        throw ArgError(e.what());
+    }
+    if (threads > 0) omp_set_num_threads((int)threads);
+
+    std::string path = ckpt;
+    if (path.empty() && std::filesystem::exists(run + "/model.safetensors")) path = run + "/model.safetensors";
+    if (path.empty()) {
+        auto ckpts = list_checkpoints(run);
+        check(!ckpts.empty(), run, ": no model.safetensors and no checkpoints/ (is this a run folder of `diffuse train ddpm`?)");
+        path = ckpts.back().second;
+    }
+    LoadedModel m = load_model(path, !args.on("raw"));
+    o.prediction = m.info.prediction;
+    if (o.steps > m.info.T)
+        throw ArgError("--steps " + std::to_string(o.steps) + " is more than the model's T = " + std::to_string(m.info.T));
+    return {path, std::move(m), o};
 }
 
 }  // namespace td::cli

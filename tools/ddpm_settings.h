@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "diffusion/data/dataset.h"
+#include "diffusion/model_file.h"
+#include "diffusion/sampler.h"
 #include "diffusion/trainer.h"
 #include "tools/args.h"
 
@@ -37,6 +39,21 @@ diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
 
 // "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
 std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);
+
+// ---- sampling from a run (`diffuse sample`, `diffuse trace sample`)
+
+// Declares --run, --ckpt, --raw, --sampler, --steps, --eta, --variance, --no-clip, --threads.
+void declare_sampling_options(Args& args);
+
+struct SamplingSetup {
+    std::string weights;                  // the file the model came from
+    diffusion::LoadedModel model;
+    diffusion::SamplerOptions options;    // prediction set from the model
+};
+// Reads those options, applies --threads, picks the weights file (--ckpt; else the run's
+// model.safetensors; else its latest checkpoint) and loads it. ArgError for bad values
+// (--steps more than the model's T among them), td::Error for a bad file.
+SamplingSetup setup_sampling(const Args& args);
 
 // A run folder's checkpoints, (step, path), oldest first.
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);

@@ -452,16 +452,6 @@ int trace_train(int argc, char** argv, int first) {
 
 // ---- trace sample ---------------------------------------------------------------------
 
-// --ckpt if given; else the run's model.safetensors (EMA weights); else its latest checkpoint
-// (as `diffuse sample` chooses).
-std::string weights_of(const std::string& run, const std::string& ckpt) {
-    if (!ckpt.empty()) return ckpt;
-    if (fs::exists(run + "/model.safetensors")) return run + "/model.safetensors";
-    auto ckpts = list_checkpoints(run);
-    check(!ckpts.empty(), run, ": no model.safetensors and no checkpoints/ (is this a run folder of `diffuse train ddpm`?)");
-    return ckpts.back().second;
-}
-
 struct StopSampling {};  // thrown from the step callback once the traced step is done
 
 int trace_sample(int argc, char** argv, int first) {
@@ -470,45 +460,22 @@ int trace_sample(int argc, char** argv, int first) {
               "shows every tensor of that step: x_t, the UNet's internals, eps_theta, the predicted x_0\n"
               "(DDIM) or the noise z (DDPM), and x_prev, each with shape, mean, std, min, max and its\n"
               "equation. Writes trace.safetensors and index.html into --out.");
-    args.option("run", "", "the run folder of `diffuse train ddpm`");
-    args.option("ckpt", "", "a weights file instead of the run's model.safetensors (a checkpoint works too)");
-    args.flag("raw", "from a checkpoint, use the live weights instead of the EMA ones");
-    args.option("step", "1", "the sampling step to trace, 1..K");
-    args.option("sampler", "ddim", "ddpm or ddim");
-    args.option("steps", "50", "sampling steps K (at most T)");
-    args.option("eta", "0", "DDIM's eta");
-    args.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta or beta_tilde");
-    args.flag("no-clip", "do not clip the predicted x_0");
+    declare_sampling_options(args);  // --run --ckpt --raw --sampler --steps --eta --variance --no-clip --threads
+    args.option("step", "1", "the sampling step to trace, 1..K (K = --steps)");
     args.option("n", "4", "images in the batch");
     args.option("seed", "0", "seed of x_T and the sampler's noise (as `diffuse sample`)");
     args.option("out", "", "where to write (default: RUN/trace-sample-stepN)");
     args.option("graph", "", "write the autograd graph of the step's model call (bare --graph: DIR/graph.dot)");
-    args.option("threads", "0", "OpenMP threads (0: all cores)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
-    std::string run = args.str("run"), ckpt = args.str("ckpt");
-    if (run.empty() && ckpt.empty()) throw ArgError("--run (or --ckpt) is required");
+    std::string run = args.str("run");
     int64_t step = args.integer("step"), n = args.integer("n");
-    SamplerOptions o;
-    o.sampler = args.str("sampler");
-    o.steps = args.integer("steps");
-    o.eta = args.number("eta");
-    o.clip_x0 = !args.on("no-clip");
-    if (o.sampler != "ddpm" && o.sampler != "ddim") throw ArgError("--sampler must be ddpm or ddim, got '" + o.sampler + "'");
-    if (n < 1 || o.steps < 1 || o.eta < 0) throw ArgError("need --n >= 1, --steps >= 1, --eta >= 0");
-    if (step < 1 || step > o.steps)
-        throw ArgError("--step must be in 1..--steps (" + std::to_string(o.steps) + "), got " + std::to_string(step));
-    try {
-        o.variance = parse_variance(args.str("variance"));
-    } catch (const Error& e) {
-        throw ArgError(e.what());
-    }
-    set_threads(args);
-
-    std::string path = weights_of(run, ckpt);
-    LoadedModel m = load_model(path, !args.on("raw"));
-    o.prediction = m.info.prediction;
-    if (o.steps > m.info.T)
-        throw ArgError("--steps " + std::to_string(o.steps) + " is more than the model's T = " + std::to_string(m.info.T));
+    if (n < 1) throw ArgError("need --n >= 1");
+    if (step < 1 || step > args.integer("steps"))
+        throw ArgError("--step must be in 1..--steps (" + args.str("steps") + "), got " + std::to_string(step));
+    SamplingSetup setup = setup_sampling(args);
+    LoadedModel& m = setup.model;
+    const SamplerOptions& o = setup.options;
+    const std::string& path = setup.weights;
     std::vector<int64_t> ts = sampling_timesteps(o, m.info.T);  // descending
     int64_t t = ts[step - 1], t_prev = step < (int64_t)ts.size() ? ts[step] : -1;
     std::printf("trace sample: %s, %s with %lld steps%s; step %lld: t = %lld -> %s\n", path.c_str(), o.sampler.c_str(),
