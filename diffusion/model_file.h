@@ -18,7 +18,9 @@
 
 #include "diffusion/forward_process.h"
 #include "diffusion/schedule.h"
+#include "diffusion/sampler.h"
 #include "diffusion/unet.h"
+#include "diffusion/vae.h"
 
 namespace td::diffusion {
 
@@ -27,21 +29,43 @@ struct ModelInfo {
     std::string schedule = "linear";  // diffusion/schedule.h: linear, cosine, scaled_linear
     int64_t T = 1000;
     Prediction prediction = Prediction::Eps;
+    std::string data;  // the training set's name ("mnist", ...): a text model's captions come from it; "" = unknown
+    // Latent diffusion (Rombach et al. 2022): the UNet works on scale_factor * z, z = E(x)
+    // the codes of a frozen autoencoder, whose weights travel in the same file as
+    // "first_stage_model.*" (LDM's name). Metadata: "ldm.scale_factor" and "vae.*".
+    double scale_factor = 0;  // 1 / std of the training latents (diffusion/latent.h); 0: a pixel model
+    VAEConfig vae;            // the autoencoder, when scale_factor > 0
+    bool latent() const { return scale_factor > 0; }
 };
 
 using Metadata = std::map<std::string, std::string>;
-Metadata to_metadata(const ModelInfo& info);  // "unet.ch" = "32", "schedule" = "linear", ...
-// Throws td::Error naming `path` and the missing or malformed key.
+// "unet.ch" = "32", "schedule" = "linear", ...; a conditional UNet adds "unet.cond",
+// "unet.cond_mode" and its conditioner's sizes ("unet.num_classes", "unet.text_dim", ...).
+Metadata to_metadata(const ModelInfo& info);
+// Throws td::Error naming `path` and the missing or malformed key. Keys added since the
+// first release (unet.cond*, unet.text_*, data) are optional: older files load as cond none.
 ModelInfo model_info_from_metadata(const Metadata& meta, const std::string& path);
 std::string prediction_name(Prediction p);    // "eps", "x0", "v"
 
+// A trained model, ready to sample: the UNet, its process, and for a latent model the
+// autoencoder that turns the sampled latents into pixels.
 struct LoadedModel {
     ModelInfo info;
     std::shared_ptr<UNet> unet;  // in eval mode
     Schedule schedule;
+    std::shared_ptr<VAE> vae;    // latent models: the frozen autoencoder (in eval mode); else null
+
+    // x_T's shape for n samples: (n, C, H, W), pixels or latents.
+    Shape noise_shape(int64_t n) const;
+    // x_0 in the model's space -> pixels in [-1, 1]: x itself, or D(x / scale_factor).
+    Tensor decode(const Tensor& x) const;
+    // What the sampler calls: eps_theta(x_t, t) for an unconditional model, or the
+    // classifier-free-guided mix for condition y with scale w (diffusion/guidance.h).
+    Denoiser denoiser(const Tensor& y = Tensor(), float w = 1.0f) const;
 };
 // Loads model.safetensors (plain names) or a checkpoint (use_ema: the "ema." weights,
-// else the live "model." ones). Errors name the file and say what does not match.
+// else the live "model." ones), and a latent model's autoencoder ("first_stage_model.*").
+// Errors name the file and say what does not match.
 LoadedModel load_model(const std::string& path, bool use_ema = true);
 
 }  // namespace td::diffusion

@@ -6,19 +6,24 @@
 
 #include "autograd/node.h"
 #include "autograd/trace.h"
+#include "diffusion/captions.h"
+#include "diffusion/text_encoder.h"
 #include "nn/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
 namespace td::diffusion {
 
-DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set)
+DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set,
+                         std::shared_ptr<VAE> first_stage)
     : info_(info),
       opt_(options),
       schedule_(Schedule::named(info.schedule, info.T)),
       model_(std::make_shared<UNet>(info.unet)),
+      first_stage_(std::move(first_stage)),
       batches_(train_set, BatchOptions{.batch_size = options.batch_size, .seed = options.seed, .hflip = options.hflip}),
-      noise_gen_(options.seed + 1) {
+      noise_gen_(options.seed + 1),
+      dataset_(train_set.name) {
     check(train_set.images.size(1) == info.unet.in_channels && train_set.images.size(2) == info.unet.image_size &&
               train_set.images.size(3) == info.unet.image_size,
           "train ddpm: ", train_set.name, " images are ", shape_str(train_set.images.shape()),
@@ -28,6 +33,11 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     check(options.ema_decay >= 0 && options.ema_decay < 1, "train ddpm: EMA decay must be in [0, 1), got ",
           options.ema_decay);
     info_.unet = model_->config();  // with out_channels resolved
+    check(info.latent() == (first_stage_ != nullptr), "train ddpm: a latent model needs its autoencoder, and only it");
+    if (first_stage_) {
+        first_stage_->eval();
+        for (Tensor& p : first_stage_->parameters()) p.requires_grad_(false);  // frozen (LDM sec. 3)
+    }
     nn::AdamWOptions aw;
     aw.lr = options.lr;
     aw.weight_decay = options.weight_decay;
@@ -41,15 +51,37 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     lr_.at(1);  // an unknown schedule name fails here, before any work
     check(options.loss_weight == "none" || options.loss_weight == "min-snr",
           "train ddpm: unknown loss weighting '", options.loss_weight, "' (none, min-snr)");
+    check(options.p_uncond >= 0 && options.p_uncond <= 1, "train ddpm: p-uncond must be in [0, 1], got ",
+          options.p_uncond);
+    if (info.unet.cond == "class")
+        check(train_set.num_classes <= info.unet.num_classes, "train ddpm: ", train_set.name, " has ",
+              train_set.num_classes, " classes but the UNet was built for ", info.unet.num_classes);
 }
 
-StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
-    model_->train();
-    Batch b = batches_.next();
-    const Tensor& x0 = b.x;                                      // (B, C, H, W) in [-1, 1]
-    int64_t B = x0.size(0);
-    Tensor t = randint(schedule_.T, {B}, noise_gen_);            // Algorithm 1, line 3 (0-based t)
-    Tensor eps = randn(x0.shape(), noise_gen_);                  // line 4: eps ~ N(0, I)
+// Classifier-free guidance, its training half (Ho & Salimans 2022, Algorithm 1): with
+// probability p_uncond the condition is replaced by the null one, so that one network
+// learns both eps(x_t, c) and eps(x_t, empty) and sampling can mix them.
+Tensor DdpmTrainer::draw_condition(const Tensor& labels) {
+    const UNetConfig& u = info_.unet;
+    if (u.cond == "none") return Tensor();
+    int64_t B = labels.size(0);
+    std::vector<int64_t> y = labels.to_vector_i64();
+    std::vector<float> u01 = rand({B}, noise_gen_).to_vector();  // u < p_uncond: dropped
+    if (u.cond == "class") {
+        for (int64_t i = 0; i < B; ++i)
+            if (u01[i] < opt_.p_uncond) y[i] = u.num_classes;  // the null label
+        return Tensor::from_vector_i64(y, {B});
+    }
+    // text: one of the built-in phrasings of each label's caption, or the empty prompt
+    std::vector<int64_t> phrasing = randint(num_phrasings(), {B}, noise_gen_).to_vector_i64();
+    std::vector<std::string> prompts(B);
+    for (int64_t i = 0; i < B; ++i)
+        prompts[i] = u01[i] < opt_.p_uncond ? std::string() : caption(dataset_, y[i], phrasing[i]);
+    return model_->text_encoder().tokenize(prompts);
+}
+
+// Algorithm 1, lines 2-5, given the draws: the loss and its autograd graph.
+Tensor DdpmTrainer::loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y) {
     Tensor x_t = q_sample(schedule_, x0, t, eps);                // eq. 4
     if (tracing()) {  // diffuse trace: the inputs of the step, before the UNet's own entries
         trace("x_0", x0, "Algorithm 1, line 2: x_0 ~ q(x_0), a minibatch of training images");
@@ -57,7 +89,7 @@ StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_bac
         trace("eps", eps, "Algorithm 1, line 4: eps ~ N(0, I)");
         trace("x_t", x_t, "DDPM eq. 4: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps");
     }
-    Tensor out = model_->forward(x_t, t);                        // eps_theta(x_t, t) (or x0 / v)
+    Tensor out = model_->forward(x_t, t, y.defined() ? model_->condition(y) : UNet::Cond{});  // eps_theta(x_t, t, y)
     Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
     Tensor loss = opt_.loss_weight == "min-snr"
                       ? l_weighted(out, target, min_snr_weights(schedule_, t, info_.prediction, opt_.snr_gamma))
@@ -69,19 +101,78 @@ StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_bac
                                 ? "min-SNR-weighted L_simple (Hang et al. 2023): mean_b min(SNR, gamma)/SNR ||target - model_output||^2"
                                 : "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
     }
+    return loss;
+}
+
+namespace {
+
+bool all_finite(const Tensor& x) {
+    for (float v : x.to_vector())
+        if (!std::isfinite(v)) return false;
+    return true;
+}
+
+}  // namespace
+
+// Where a non-finite loss came from: a weight already broken, or else the first tensor
+// of the forward pass (in the order diffuse trace lists them) that is not finite.
+std::string DdpmTrainer::first_nonfinite_forward(const Tensor& x0, const Tensor& t, const Tensor& eps,
+                                                 const Tensor& y) {
+    for (auto& [name, p] : model_->named_parameters())
+        if (!all_finite(p)) return "the weight " + name;
+    Generator& dg = model_->dropout_generator();
+    uint64_t seed = dg.seed(), offset = dg.offset();  // the re-run must not move the run's randomness
+    Trace tr;
+    {
+        NoGradGuard no_grad;
+        loss_of(x0, t, eps, y);
+    }
+    dg.set_state(seed, offset);
+    for (const TraceEntry& e : tr.entries)
+        if (!all_finite(e.value)) return e.name + (e.equation.empty() ? "" : " (" + e.equation + ")");
+    return "no traced tensor (the loss itself)";
+}
+
+// The gradients that are not finite, nearest the loss first (backward's order).
+std::string DdpmTrainer::first_nonfinite_gradient() {
+    auto named = model_->named_parameters();
+    std::vector<std::string> bad;
+    for (auto it = named.rbegin(); it != named.rend(); ++it)
+        if (it->second.grad().defined() && !all_finite(it->second.grad())) bad.push_back(it->first);
+    if (bad.empty()) return "none (the norm overflowed)";
+    return "the gradient of " + bad[0] + (bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more)" : "");
+}
+
+StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
+    model_->train();
+    Batch b = batches_.next();
+    const Tensor& x0 = b.x;                                      // (B, C, H, W) in [-1, 1]
+    int64_t B = x0.size(0);
+    Tensor t = randint(schedule_.T, {B}, noise_gen_);            // Algorithm 1, line 3 (0-based t)
+    Tensor eps = randn(x0.shape(), noise_gen_);                  // line 4: eps ~ N(0, I)
+    Tensor y = draw_condition(b.y);                              // class / caption, or none
+    Tensor loss = loss_of(x0, t, eps, y);                        // line 5
     if (before_backward) before_backward(loss);
     float loss_value = loss.item();
     ++step_;
-    check(std::isfinite(loss_value), "train ddpm: the loss is ", loss_value, " at step ", step_,
-          " (try a lower --lr, or --clip 1)");
+    float lr = lr_.at(step_);
+    auto nonfinite = [&](const std::string& what, float value, const std::string& where) -> StepStats {
+        // --skip-nonfinite: this minibatch is dropped, nothing changes but the counters
+        if (opt_.skip_nonfinite) {
+            ++skipped_;
+            optim_->zero_grad();
+            return {step_, loss_value, NAN, lr, true};
+        }
+        fail("train ddpm: the ", what, " is ", value, " at step ", step_, "; first non-finite: ", where,
+             ". Try a lower --lr or --clip 1, or --skip-nonfinite to drop such steps");
+    };
+    if (!std::isfinite(loss_value)) return nonfinite("loss", loss_value, first_nonfinite_forward(x0, t, eps, y));
 
     optim_->zero_grad();
     loss.backward();
     std::vector<Tensor> params = model_->parameters();
     float grad_norm = nn::clip_grad_norm(params, opt_.grad_clip > 0 ? opt_.grad_clip : INFINITY);
-    check(std::isfinite(grad_norm), "train ddpm: the gradient norm is ", grad_norm, " at step ", step_,
-          " (try a lower --lr, or --clip 1)");
-    float lr = lr_.at(step_);
+    if (!std::isfinite(grad_norm)) return nonfinite("gradient norm", grad_norm, first_nonfinite_gradient());
     optim_->set_lr(lr);
     optim_->step();
     ema_->update(*model_);
@@ -95,8 +186,14 @@ std::shared_ptr<UNet> DdpmTrainer::ema_model() const {
     return m;
 }
 
+LoadedModel DdpmTrainer::sampling_model() const {
+    return LoadedModel{info_, ema_model(), schedule_, first_stage_};
+}
+
 void DdpmTrainer::save_checkpoint(const std::string& path, const Metadata& extra) const {
     std::map<std::string, Tensor> all;
+    if (first_stage_)
+        for (auto& [k, v] : first_stage_->state_dict()) all["first_stage_model." + k] = v;
     for (auto& [k, v] : model_->state_dict()) all["model." + k] = v;
     for (auto& [k, v] : ema_->state_dict()) all["ema." + k] = v;
     for (auto& [k, v] : optim_->state_dict()) all["optim." + k] = v;
@@ -106,6 +203,7 @@ void DdpmTrainer::save_checkpoint(const std::string& path, const Metadata& extra
     Generator& dg = model_->dropout_generator();
     meta["checkpoint"] = "ddpm-trainer";
     meta["step"] = std::to_string(step_);
+    meta["steps_skipped"] = std::to_string(skipped_);
     meta["ema_num_updates"] = std::to_string(ema_->num_updates());
     meta["noise_gen"] = std::to_string(noise_gen_.seed()) + "," + std::to_string(noise_gen_.offset());
     meta["dropout_gen"] = std::to_string(dg.seed()) + "," + std::to_string(dg.offset());
@@ -141,7 +239,10 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
     std::map<std::string, Tensor> all = nn::load_safetensors(path, &meta);
     check(meta.count("checkpoint"), path, ": not a trainer checkpoint (model.safetensors holds weights only)");
     ModelInfo saved = model_info_from_metadata(meta, path);
-    check(to_metadata(saved) == to_metadata(info_), path, ": the checkpoint is of another model (",
+    Metadata a = to_metadata(saved), b = to_metadata(info_);
+    a.erase("data");  // files written before the data set's name was recorded
+    b.erase("data");
+    check(a == b, path, ": the checkpoint is of another model (",
           saved.unet.describe(), ", ", saved.schedule, " T=", saved.T, ") than this run's (", info_.unet.describe(),
           ", ", info_.schedule, " T=", info_.T, ")");
     std::map<std::string, Tensor> model_sd, ema_sd, optim_sd;
@@ -149,6 +250,7 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
         if (k.rfind("model.", 0) == 0) model_sd[k.substr(6)] = v;
         else if (k.rfind("ema.", 0) == 0) ema_sd[k.substr(4)] = v;
         else if (k.rfind("optim.", 0) == 0) optim_sd[k.substr(6)] = v;
+        else if (k.rfind("first_stage_model.", 0) == 0 && first_stage_) continue;  // frozen: the run's own is used
         else fail(path, ": unexpected tensor '", k, "' in a trainer checkpoint");
     }
     auto step = numbers(meta, "step", 1, path);
@@ -167,12 +269,22 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
     noise_gen_.set_state(ng[0], ng[1]);
     model_->dropout_generator().set_state(dg[0], dg[1]);
     step_ = (int64_t)step[0];
+    skipped_ = meta.count("steps_skipped") ? (int64_t)numbers(meta, "steps_skipped", 1, path)[0] : 0;
     return meta;
 }
 
 void DdpmTrainer::save_ema_model(const std::string& path) const {
     auto m = ema_model();
-    nn::save_module(path, *m, to_metadata(info_));
+    if (!first_stage_) {
+        nn::save_module(path, *m, to_metadata(info_));
+        return;
+    }
+    // a latent model: the UNet under its own names, the decoder's autoencoder beside it
+    std::map<std::string, Tensor> all = m->state_dict();
+    for (auto& [k, v] : first_stage_->state_dict()) all["first_stage_model." + k] = v;
+    Metadata meta = to_metadata(info_);
+    meta["format"] = "pt";
+    nn::save_safetensors(path, all, meta);
 }
 
 }  // namespace td::diffusion

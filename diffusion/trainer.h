@@ -38,6 +38,8 @@ struct TrainOptions {
     bool hflip = false;                  // random horizontal flips (CIFAR-10, not digits)
     std::string loss_weight = "none";    // none (L_simple, eq. 14) | min-snr (Hang et al. 2023)
     double snr_gamma = 5.0;              // min-snr's gamma
+    bool skip_nonfinite = false;         // a non-finite loss / gradient: skip the step (true) or stop (false)
+    float p_uncond = 0.1f;               // conditional models: P(condition dropped) (classifier-free guidance)
     uint64_t seed = 0;
 };
 
@@ -46,19 +48,32 @@ struct StepStats {
     float loss;       // L_simple on this minibatch
     float grad_norm;  // before clipping
     float lr;         // used for this step
+    bool skipped = false;  // non-finite and dropped (TrainOptions::skip_nonfinite)
 };
 
 class DdpmTrainer {
 public:
-    DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set);
+    // first_stage: a latent model's frozen autoencoder (train_set then holds its scaled
+    // latents, diffusion/latent.h); it is not trained, only stored in every file written
+    // (as "first_stage_model.*", LDM's name) so that one file is enough to sample from.
+    DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set,
+                std::shared_ptr<VAE> first_stage = nullptr);
 
     // Algorithm 1 on one minibatch: x_0 ~ data, t ~ U{0..T-1}, eps ~ N(0, I),
     // gradient step on || target - net(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2.
-    // Throws td::Error when the loss or the gradient norm is not finite. before_backward,
+    // When the loss or the gradient norm is not finite it throws td::Error naming the step
+    // and the first non-finite tensor (a weight, a traced activation, a gradient), or,
+    // with skip_nonfinite, leaves the weights alone and returns skipped. before_backward,
     // if given, sees the loss tensor with its autograd graph (diffuse trace --graph).
     StepStats step(const std::function<void(const Tensor& loss)>& before_backward = {});
 
+    // The condition input of one minibatch for a conditional UNet (none: undefined):
+    // class labels (B), or the token ids (B, L) of a caption drawn for each label, each
+    // replaced by the null condition with probability p_uncond.
+    Tensor draw_condition(const Tensor& labels);
+
     int64_t steps_done() const { return step_; }
+    int64_t steps_skipped() const { return skipped_; }  // non-finite steps dropped (skip_nonfinite)
     int64_t epoch() const { return batches_.epoch(); }
     UNet& model() { return *model_; }
     const ModelInfo& info() const { return info_; }
@@ -70,6 +85,8 @@ public:
 
     // A UNet in eval mode holding the EMA weights (the ones to sample with).
     std::shared_ptr<UNet> ema_model() const;
+    // The EMA model with its schedule (and decoder): what diffuse sample would load.
+    LoadedModel sampling_model() const;
 
     // One .safetensors file: "model.*", "ema.*", "optim.*" tensors; the model info,
     // step, EMA update count and RNG / data-order states in the metadata (+ `extra`).
@@ -82,15 +99,22 @@ public:
     void save_ema_model(const std::string& path) const;
 
 private:
+    Tensor loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y);
+    std::string first_nonfinite_forward(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y);
+    std::string first_nonfinite_gradient();
+
     ModelInfo info_;
     TrainOptions opt_;
     Schedule schedule_;
     std::shared_ptr<UNet> model_;
+    std::shared_ptr<VAE> first_stage_;  // latent models: the frozen autoencoder, else null
     std::unique_ptr<nn::Optimizer> optim_;
     std::unique_ptr<nn::EMA> ema_;
     BatchIterator batches_;
-    Generator noise_gen_;  // t and eps
+    Generator noise_gen_;  // t and eps, and which conditions are dropped
+    std::string dataset_;  // the training set's name: the captions of a text-conditional model
     int64_t step_ = 0;
+    int64_t skipped_ = 0;
     nn::LrSchedule lr_;
 };
 

@@ -57,12 +57,57 @@ void UNetConfig::validate() const {
         check(found, "UNet config: attention resolution ", r, " is not one of the UNet's resolutions (",
               image_size, " halved per level)");
     }
+    validate_conditioning();
+}
+
+void UNetConfig::validate_conditioning() const {
+    check(cond == "none" || cond == "class" || cond == "text", "UNet config: cond must be none, class or text, got '",
+          cond, "'");
+    check(cond_mode == "add" || cond_mode == "concat" || cond_mode == "crossattn",
+          "UNet config: cond_mode must be add, concat or crossattn, got '", cond_mode, "'");
+    check(context_dim >= 0, "UNet config: context_dim must be >= 0, got ", context_dim);
+    if (cond == "none") return;  // the conditioning fields are unused
+    if (cond == "class")
+        check(num_classes >= 1, "UNet config: cond class needs num_classes >= 1 (labels 0 .. num_classes - 1; ",
+              "num_classes itself is the null label), got ", num_classes);
+    if (cond == "text") {
+        check(text_dim > 0 && text_heads > 0 && text_dim % text_heads == 0, "UNet config: cond text needs text_dim > 0 ",
+              "divisible by text_heads > 0, got text_dim ", text_dim, ", text_heads ", text_heads);
+        check(text_layers >= 1, "UNet config: cond text needs text_layers >= 1, got ", text_layers);
+        int64_t need = SmallTextEncoder::longest_builtin_caption_tokens();
+        check(max_tokens >= need, "UNet config: max_tokens ", max_tokens, " would cut the built-in captions short ",
+              "(the longest needs ", need, " tokens with <bos> and <eos>)");
+    }
+    if (cond_mode != "crossattn")
+        check(context_dim == 0, "UNet config: context_dim (", context_dim, ") is the width of cross-attention's ",
+              "context; cond_mode ", cond_mode, " has none (set it to 0, or use cond_mode crossattn)");
+    if (cond_mode == "concat")
+        check(concat_channels >= 1, "UNet config: cond_mode concat needs concat_channels >= 1, got ", concat_channels);
+    if (cond_mode == "crossattn" && cond == "text")
+        check(context_dim == 0 || context_dim == text_dim, "UNet config: context_dim ", context_dim,
+              " must equal text_dim ", text_dim, " (the context is the text encoder's output), or be 0 to derive it");
+}
+
+int64_t UNetConfig::context_width() const {
+    if (cond == "none") return context_dim;
+    if (cond_mode != "crossattn") return 0;
+    if (context_dim > 0) return context_dim;
+    return cond == "text" ? text_dim : temb_dim();
 }
 
 std::string UNetConfig::describe() const {
     std::ostringstream o;
     o << "ch " << ch << ", mults " << join(mults) << ", " << num_res_blocks << " res blocks, attention at "
       << join(attn_res) << ", " << heads << " head(s), dropout " << dropout << ", " << groups << " groups";
+    if (cond == "none") return o.str();
+    o << ", cond " << cond << " (" << cond_mode;
+    if (cond_mode == "concat") o << ", " << concat_channels << " channels";
+    if (cond_mode == "crossattn") o << ", context " << context_width() << " wide";
+    if (cond == "class") o << ", " << num_classes << " classes";
+    if (cond == "text")
+        o << "; text encoder " << text_dim << " wide, " << text_layers << " layers, " << text_heads << " heads, "
+          << max_tokens << " tokens";
+    o << ")";
     return o.str();
 }
 
@@ -74,7 +119,8 @@ ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_dim, int64_t groups, fl
     : dropout(dropout_), dropout_gen(dgen) {
     norm1 = register_module("norm1", std::make_shared<nn::GroupNorm>(groups, in));
     conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, out, 3, 1, 1, 1, true, init));
-    temb_proj = register_module("temb_proj", std::make_shared<nn::Linear>(temb_dim, out, true, init));
+    // temb_dim 0: a block without a step (the VAE's encoder and decoder, as in LDM's code)
+    if (temb_dim > 0) temb_proj = register_module("temb_proj", std::make_shared<nn::Linear>(temb_dim, out, true, init));
     norm2 = register_module("norm2", std::make_shared<nn::GroupNorm>(groups, out));
     conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(out, out, 3, 1, 1, 1, true, init));
     // DDPM initialises the last conv of each block to (almost) zero, so every block
@@ -87,8 +133,10 @@ ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_dim, int64_t groups, fl
 
 Tensor ResBlock::forward(const Tensor& x, const Tensor& temb) {
     Tensor h = conv1->forward(silu(norm1->forward(x)));                    // (B, out, H, W)
-    Tensor t = temb_proj->forward(silu(temb));                             // (B, out)
-    h = h + t.reshape({t.size(0), t.size(1), 1, 1});                       // the step, in every block
+    if (temb_proj) {
+        Tensor t = temb_proj->forward(silu(temb));                         // (B, out)
+        h = h + t.reshape({t.size(0), t.size(1), 1, 1});                   // the step, in every block
+    }
     h = silu(norm2->forward(h));
     if (dropout > 0.0f) h = td::dropout(h, dropout, is_training(), *dropout_gen);
     h = conv2->forward(h);
@@ -118,9 +166,12 @@ Tensor AttnBlock::forward(const Tensor& x, const Tensor& context) {
 UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
     config_.validate();
     if (config_.out_channels == 0) config_.out_channels = config_.in_channels;
+    if (config_.cond != "none") config_.context_dim = config_.context_width();  // 0 -> derived, for crossattn
     const UNetConfig& c = config_;
     Generator init(c.seed);
     int64_t temb = c.temb_dim();
+    bool crossattn = c.cond != "none" && c.cond_mode == "crossattn";
+    bool concat = c.cond != "none" && c.cond_mode == "concat";
     auto is_attn = [&](int64_t res) { return std::count(c.attn_res.begin(), c.attn_res.end(), res) > 0; };
     auto res_block = [&](int64_t in, int64_t out) {
         return std::make_shared<ResBlock>(in, out, temb, c.groups, c.dropout, &dropout_gen_, init);
@@ -128,12 +179,21 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
     auto attn_block = [&](int64_t width) {
         return std::make_shared<AttnBlock>(width, c.heads, c.groups, c.context_dim, init);
     };
+    auto transformer = [&](int64_t width) {  // crossattn: LDM's SpatialTransformer in the AttnBlock's place
+        return std::make_shared<nn::SpatialTransformer>(width, c.heads, width / c.heads, c.context_dim, c.groups, init);
+    };
+    // Level L's attention after block j, under attns.j (down.i.attn.j, up.i.attn.j)
+    auto add_attention = [&](Level& L, Container& attns, int64_t j, int64_t width) {
+        if (crossattn) L.transformers.push_back(attns.add(std::to_string(j), transformer(width)));
+        else L.attns.push_back(attns.add(std::to_string(j), attn_block(width)));
+    };
 
     auto temb_c = register_module("temb", std::make_shared<Container>());
     auto dense = temb_c->add("dense", std::make_shared<Container>());
     temb_dense0_ = dense->add("0", std::make_shared<nn::Linear>(c.ch, temb, true, init));
     temb_dense1_ = dense->add("1", std::make_shared<nn::Linear>(temb, temb, true, init));
-    conv_in_ = register_module("conv_in", std::make_shared<nn::Conv2d>(c.in_channels, c.ch, 3, 1, 1, 1, true, init));
+    int64_t in = c.in_channels + (concat ? c.concat_channels : 0);  // concat: x_t and the condition's planes
+    conv_in_ = register_module("conv_in", std::make_shared<nn::Conv2d>(in, c.ch, 3, 1, 1, 1, true, init));
 
     // Down path: remember each output's width; the up path concatenates them back.
     std::vector<int64_t> skip_widths = {c.ch};
@@ -148,7 +208,7 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
         for (int64_t j = 0; j < c.num_res_blocks; ++j) {
             L.blocks.push_back(blocks->add(std::to_string(j), res_block(width, out)));
             width = out;
-            if (attns) L.attns.push_back(attns->add(std::to_string(j), attn_block(width)));
+            if (attns) add_attention(L, *attns, j, width);
             skip_widths.push_back(width);
         }
         if (i + 1 < c.mults.size()) {  // stride-2 3x3 conv: H -> H / 2
@@ -162,7 +222,8 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
 
     auto mid = register_module("mid", std::make_shared<Container>());
     mid_block_1_ = mid->add("block_1", res_block(width, width));
-    mid_attn_1_ = mid->add("attn_1", attn_block(width));
+    if (crossattn) mid_transformer_ = mid->add("attn_1", transformer(width));
+    else mid_attn_1_ = mid->add("attn_1", attn_block(width));
     mid_block_2_ = mid->add("block_2", res_block(width, width));
 
     // Up path, built from the lowest resolution back up; stored by level index so the
@@ -182,7 +243,7 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
             skip_widths.pop_back();
             L.blocks.push_back(blocks->add(std::to_string(j), res_block(width + skip, out)));
             width = out;
-            if (attns) L.attns.push_back(attns->add(std::to_string(j), attn_block(width)));
+            if (attns) add_attention(L, *attns, j, width);
         }
         if (i > 0) {  // nearest x2, then a 3x3 conv to smooth the blocky copy
             auto us = lvl->add("upsample", std::make_shared<Container>());
@@ -194,9 +255,77 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
 
     norm_out_ = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
     conv_out_ = register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.out_channels, 3, 1, 1, 1, true, init));
+
+    // The conditioner, from its own generator (the weights above do not depend on it).
+    if (c.cond != "none") {
+        Generator cond_init(c.seed ^ 0x5851f42d4c957f2dULL);
+        // the width the condition vector needs: the time embedding's, the planes', the context's
+        int64_t width_c = c.cond_mode == "add" ? temb : c.cond_mode == "concat" ? c.concat_channels : c.context_dim;
+        if (c.cond == "class") {
+            label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(c.num_classes + 1, width_c, cond_init));
+        } else {
+            cond_stage_model_ = register_module(
+                "cond_stage_model",
+                std::make_shared<SmallTextEncoder>(c.text_dim, c.text_layers, c.text_heads, c.max_tokens, cond_init));
+            if (!crossattn)  // add / concat take one vector: the pooled text, projected
+                cond_proj_ = register_module("cond_proj", std::make_shared<nn::Linear>(c.text_dim, width_c, true, cond_init));
+        }
+    }
     NoGradGuard no_grad;  // the first prediction is 0: the loss starts at E[eps^2] = 1
     conv_out_->weight.fill_(0.0f);
     conv_out_->bias.fill_(0.0f);
+}
+
+// ---------------------------------------------------------------------------------
+// Conditioning
+
+UNet::Cond UNet::condition(const Tensor& y) {
+    const UNetConfig& c = config_;
+    check(c.cond != "none", "UNet::condition: this UNet is unconditional (cond none); it takes no y");
+    check(y.defined() && y.dtype() == DType::Int64, "UNet::condition: y must be int64 (labels or token ids)");
+    Cond out;
+    Tensor v;  // add / concat: one vector per sample, (B, temb_dim) or (B, concat_channels)
+    if (c.cond == "class") {
+        check(y.dim() == 1, "UNet::condition: cond class takes labels (B) int64, got ", shape_str(y.shape()));
+        for (int64_t label : y.to_vector_i64())
+            check(label >= 0 && label <= c.num_classes, "UNet::condition: label ", label, " is not in [0, ",
+                  c.num_classes, "] (", c.num_classes, " is the null label)");
+        Tensor e = label_emb_->forward(y);                         // (B, width): one learned vector per class
+        if (c.cond_mode == "crossattn") out.context = e.unsqueeze(1);  // (B, 1, context_dim): one token
+        v = e;
+    } else {
+        check(y.dim() == 2, "UNet::condition: cond text takes token ids (B, L) int64 ",
+              "(text_encoder().tokenize(prompts)), got ", shape_str(y.shape()));
+        Tensor h = cond_stage_model_->encode(y);                   // tau_theta(y): (B, L, text_dim)
+        if (c.cond_mode == "crossattn") out.context = h;
+        else v = cond_proj_->forward(cond_stage_model_->pool(y, h));  // (B, text_dim) -> (B, width)
+    }
+    if (c.cond_mode == "add") out.emb = v;
+    if (c.cond_mode == "concat") out.concat = as_planes(v);
+    return out;
+}
+
+Tensor UNet::as_planes(const Tensor& v) const {
+    int64_t B = v.size(0), k = v.size(1), S = config_.image_size;
+    return v.reshape({B, k, 1, 1}).expand({B, k, S, S});  // the same value at every pixel
+}
+
+Tensor UNet::null_condition(int64_t B) const {
+    const UNetConfig& c = config_;
+    check(c.cond != "none", "UNet::null_condition: this UNet is unconditional (cond none)");
+    if (c.cond == "class") return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B});
+    return cond_stage_model_->tokenize(std::vector<std::string>(B, ""));  // the empty prompt
+}
+
+TextEncoder& UNet::text_encoder() {
+    check(cond_stage_model_ != nullptr, "UNet::text_encoder: this UNet has no text encoder (cond ", config_.cond, ")");
+    return *cond_stage_model_;
+}
+
+Tensor UNet::attention(Level& L, size_t j, const Tensor& h, const Cond& cond) {
+    if (!L.transformers.empty()) return L.transformers[j]->forward(h, cond.context);
+    if (!L.attns.empty()) return L.attns[j]->forward(h, cond.context);
+    return h;  // no attention at this resolution
 }
 
 Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
@@ -206,6 +335,16 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
           c.image_size, "x", c.image_size, ")");
     check(t.dim() == 1 && t.size(0) == x.size(0) && t.dtype() == DType::Int64, "UNet: t must be (B) int64 with B = ",
           x.size(0), ", got ", shape_str(t.shape()));
+
+    int64_t B = x.size(0);
+    if (c.cond != "none") {  // a conditional UNet needs its condition (the null one for "none")
+        const Tensor& need = c.cond_mode == "add" ? cond.emb : c.cond_mode == "concat" ? cond.concat : cond.context;
+        check(need.defined() && need.size(0) == B, "UNet: built for cond ", c.cond, " (", c.cond_mode, ") but given ",
+              need.defined() ? "a condition for " + std::to_string(need.size(0)) + " samples" : std::string("none"),
+              " with ", B, " inputs; pass condition(y), or condition(null_condition(B)) for no condition");
+    }
+    check(!cond.concat.defined() || (c.cond_mode == "concat" && c.cond != "none"),
+          "UNet: a concat condition was given to a UNet not built for cond_mode concat");
 
     // Time embedding: sinusoids of t -> MLP -> (B, 4 ch); a condition embedding adds on.
     Tensor temb = nn::timestep_embedding(t.to(DType::Float32), c.ch);  // (B, ch)
@@ -217,14 +356,14 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
         if (tracing()) trace("unet." + std::string(path) + "." + std::to_string(i) + "." + kind + "." + std::to_string(j), v);
     };
 
-    std::vector<Tensor> hs = {conv_in_->forward(x)};  // the skips, in order
+    Tensor input = cond.concat.defined() ? cat({x, cond.concat}, 1) : x;  // concat: (B, C + k, H, W)
+    std::vector<Tensor> hs = {conv_in_->forward(input)};  // the skips, in order
     trace("unet.conv_in", hs.back());
     for (size_t i = 0; i < down_.size(); ++i) {
         Level& L = down_[i];
         for (size_t j = 0; j < L.blocks.size(); ++j) {
-            Tensor h = L.blocks[j]->forward(hs.back(), temb);
-            if (!L.attns.empty()) h = L.attns[j]->forward(h, cond.context);
-            tr("down", (int64_t)i, L.attns.empty() ? "block" : "attn", j, h);
+            Tensor h = attention(L, j, L.blocks[j]->forward(hs.back(), temb), cond);
+            tr("down", (int64_t)i, L.attns.empty() && L.transformers.empty() ? "block" : "attn", j, h);
             hs.push_back(h);
         }
         if (L.resample) {
@@ -234,7 +373,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
     }
 
     Tensor h = mid_block_1_->forward(hs.back(), temb);
-    h = mid_attn_1_->forward(h, cond.context);
+    h = mid_transformer_ ? mid_transformer_->forward(h, cond.context) : mid_attn_1_->forward(h, cond.context);
     h = mid_block_2_->forward(h, temb);
     trace("unet.mid", h);
 
@@ -243,8 +382,8 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
         for (size_t j = 0; j < L.blocks.size(); ++j) {
             h = L.blocks[j]->forward(cat({h, hs.back()}, 1), temb);  // skip concatenation
             hs.pop_back();
-            if (!L.attns.empty()) h = L.attns[j]->forward(h, cond.context);
-            tr("up", i, L.attns.empty() ? "block" : "attn", j, h);
+            h = attention(L, j, h, cond);
+            tr("up", i, L.attns.empty() && L.transformers.empty() ? "block" : "attn", j, h);
         }
         if (L.resample) {
             h = L.resample->forward(upsample_nearest2d(h, 2));

@@ -1,6 +1,8 @@
 // nn/attention.cpp
 #include "nn/attention.h"
 
+#include <cmath>
+
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
 #include "tensor/ops.h"
@@ -18,6 +20,16 @@ Tensor merge_heads(const Tensor& x) {
     return x.permute({0, 2, 1, 3}).reshape({B, L, H * d});
 }
 
+Tensor masked_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask) {
+    int64_t B = q.size(0), Lk = k.size(2);
+    check(key_mask.dim() == 2 && key_mask.size(0) == B && key_mask.size(1) == Lk, "masked_attention: key_mask ",
+          shape_str(key_mask.shape()), " must be (B, Lk) = [", B, ", ", Lk, "]");
+    Tensor M = (key_mask.to(DType::Float32) - 1.0f) * 1e9f;                   // (B, Lk): 0 keep, -1e9 hide
+    Tensor scores = matmul(q, k.transpose(-1, -2)) * (1.0f / std::sqrt((float)q.size(-1)));  // (B, H, Lq, Lk)
+    scores = scores + M.reshape({B, 1, 1, Lk});                                // the same mask for every head and query
+    return matmul(softmax(scores, -1), v);                                     // (B, H, Lq, dv)
+}
+
 Attention::Attention(int64_t query_dim, int64_t heads_, int64_t dim_head_, int64_t context_dim, Generator& gen)
     : heads(heads_), dim_head(dim_head_) {
     check(query_dim > 0 && heads > 0 && dim_head > 0, "Attention: sizes must be positive");
@@ -30,19 +42,21 @@ Attention::Attention(int64_t query_dim, int64_t heads_, int64_t dim_head_, int64
 }
 
 Tensor Attention::attend(const Tensor& x, const Tensor& context, const Tensor& wq, const Tensor& wk,
-                         const Tensor& wv, const Tensor& wo, const Tensor& bo, int64_t heads) {
+                         const Tensor& wv, const Tensor& wo, const Tensor& bo, int64_t heads,
+                         const Tensor& key_mask) {
     const Tensor& c = context.defined() ? context : x;
     check(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0), "Attention: x ", shape_str(x.shape()),
           " and context ", shape_str(c.shape()), " must be (B, L, dim) with the same B");
     Tensor q = split_heads(matmul(x, wq.transpose(0, 1)), heads);  // (B, H, Lq, d)
     Tensor k = split_heads(matmul(c, wk.transpose(0, 1)), heads);  // (B, H, Lk, d)
     Tensor v = split_heads(matmul(c, wv.transpose(0, 1)), heads);  // (B, H, Lk, d)
-    Tensor o = merge_heads(scaled_dot_product_attention(q, k, v));  // (B, Lq, H d)
+    Tensor a = key_mask.defined() ? masked_attention(q, k, v, key_mask) : scaled_dot_product_attention(q, k, v);
+    Tensor o = merge_heads(a);                                      // (B, Lq, H d)
     return matmul(o, wo.transpose(0, 1)) + bo;                      // (B, Lq, query_dim)
 }
 
-Tensor Attention::forward(const Tensor& x, const Tensor& context) {
-    return attend(x, context, to_q->weight, to_k->weight, to_v->weight, to_out->weight, to_out->bias, heads);
+Tensor Attention::forward(const Tensor& x, const Tensor& context, const Tensor& key_mask) {
+    return attend(x, context, to_q->weight, to_k->weight, to_v->weight, to_out->weight, to_out->bias, heads, key_mask);
 }
 
 }  // namespace td::nn

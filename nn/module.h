@@ -93,4 +93,19 @@ private:
     std::vector<std::shared_ptr<UnaryModule>> layers_;
 };
 
+// Children named "0", "1", ... that the owner calls itself (PyTorch's nn.ModuleList):
+// for blocks whose forward takes more than one tensor, which a Sequential cannot chain.
+class ModuleList : public Module {
+public:
+    template <typename M>
+    std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
+        return register_module(std::to_string(size_++), m);
+    }
+    size_t size() const { return size_; }
+    std::string name() const override { return "ModuleList"; }
+
+private:
+    size_t size_ = 0;
+};
+
 }  // namespace td::nn

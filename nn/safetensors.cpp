@@ -15,10 +15,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <utility>
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/file_bytes.h"
 
 namespace td::nn {
 
@@ -32,13 +35,22 @@ namespace {
 // kept as their text, so an offset such as 123456789012 is read back exactly (a double
 // would round integers above 2^53).
 
+struct Member;  // "key": value, defined below: a Json holds Members that hold Jsons
+
 struct Json {
     enum class Kind { Null, Bool, Number, String, Array, Object };
     Kind kind = Kind::Null;
     bool boolean = false;
-    std::string text;                                   // a String's decoded value, a Number's literal
-    std::vector<Json> items;                            // an Array's elements
-    std::vector<std::pair<std::string, Json>> members;  // an Object's members, in file order
+    std::string text;             // a String's decoded value, a Number's literal
+    std::vector<Json> items;      // an Array's elements
+    std::vector<Member> members;  // an Object's members, in file order
+};
+
+// (Not a std::pair<std::string, Json>: a pair may not hold the incomplete Json above;
+// GCC lets it pass, clang with libstdc++ does not. A vector of a type completed later is fine.)
+struct Member {
+    std::string key;
+    Json value;
 };
 
 const char* kind_name(Json::Kind k) {
@@ -61,7 +73,7 @@ public:
     Json parse_document() {
         Json v = parse_value(0);
         skip_space();
-        if (pos_ < s_.size()) error("unexpected '", s_[pos_], "' after the end of the JSON value");
+        if (pos_ < s_.size()) error("unexpected '", here(), "' after the end of the JSON value");
         return v;
     }
 
@@ -76,9 +88,8 @@ private:
     [[noreturn]] void error(const Parts&... parts) const {
         fail(path_, ": invalid JSON in the safetensors header at byte ", pos_, ": ", parts...);
     }
-    std::string found() const {
-        return pos_ < s_.size() ? std::string(" but found '") + s_[pos_] + "'" : " but the header ended";
-    }
+    std::string here() const { return printable(s_.substr(pos_, 1)); }  // the byte at pos_, printable
+    std::string found() const { return pos_ < s_.size() ? " but found '" + here() + "'" : " but the header ended"; }
     bool more() const { return pos_ < s_.size(); }
     bool is_digit() const { return more() && s_[pos_] >= '0' && s_[pos_] <= '9'; }
     void skip_space() {
@@ -130,7 +141,7 @@ private:
             if (!more() || s_[pos_] != '"') error("expected a string key", found());
             std::string key = parse_string();
             expect(':');
-            v.members.emplace_back(std::move(key), parse_value(depth + 1));
+            v.members.push_back(Member{std::move(key), parse_value(depth + 1)});
             skip_space();
             if (more() && s_[pos_] == ',') { ++pos_; continue; }
             if (more() && s_[pos_] == '}') return ++pos_, v;
@@ -175,7 +186,7 @@ private:
                 case 'r': out += '\r'; break;
                 case 't': out += '\t'; break;
                 case 'u': append_utf8(out, parse_unicode_escape()); break;
-                default: --pos_, error("unknown escape '\\", e, "'");
+                default: --pos_, error("unknown escape '\\", printable(std::string(1, e)), "'");
             }
         }
     }
@@ -186,7 +197,7 @@ private:
         for (int i = 0; i < 4; ++i) {
             char h = s_[pos_];
             int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-            if (d < 0) error("bad hex digit '", h, "' in a \\u escape");
+            if (d < 0) error("bad hex digit '", here(), "' in a \\u escape");
             v = v * 16 + (uint32_t)d;
             ++pos_;
         }
@@ -280,6 +291,11 @@ float bfloat16_to_float(uint16_t b) { return std::bit_cast<float>((uint32_t)b <<
 
 // ---- the header's tensor entries ---------------------------------------------------------------
 
+// At most 64 dimensions (NumPy's limit; PyTorch's is lower), and at most 2^40 elements
+// even in an empty tensor (shape [0, 10^18] holds no data, yet its strides would overflow).
+constexpr size_t kMaxDims = 64;
+constexpr int64_t kMaxElements = int64_t(1) << 40;
+
 struct Entry {
     std::string name;
     const DTypeInfo* dtype = nullptr;
@@ -293,8 +309,8 @@ int64_t as_size(const Json& v, const std::string& path, const std::string& what)
     check(v.kind == Json::Kind::Number && !v.text.empty() &&
               v.text.find_first_not_of("0123456789") == std::string::npos,
           path, ": ", what, " must be a non-negative integer, got ",
-          v.kind == Json::Kind::Number ? v.text : kind_name(v.kind));
-    check(v.text.size() <= 18, path, ": ", what, " = ", v.text, " is too large");
+          v.kind == Json::Kind::Number ? printable(v.text) : kind_name(v.kind));
+    check(v.text.size() <= 18, path, ": ", what, " = ", printable(v.text), " is too large");
     return std::stoll(v.text);
 }
 
@@ -305,7 +321,7 @@ const Json* member(const Json& obj, const char* key) {
 }
 
 Entry parse_entry(const std::string& name, const Json& v, const std::string& path, int64_t data_size) {
-    std::string where = "tensor '" + name + "'";
+    std::string where = "tensor '" + printable(name) + "'";
     check(v.kind == Json::Kind::Object, path, ": ", where, " should be an object, got ", kind_name(v.kind));
     const Json* dtype = member(v, "dtype");
     const Json* shape = member(v, "shape");
@@ -318,7 +334,7 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& pat
           kind_name(dtype->kind));
     for (const DTypeInfo& d : kDTypes)
         if (dtype->text == d.name) e.dtype = &d;
-    check(e.dtype != nullptr, path, ": ", where, ": unknown dtype '", dtype->text, "'");
+    check(e.dtype != nullptr, path, ": ", where, ": unknown dtype '", printable(dtype->text), "'");
     check(e.dtype->supported, path, ": ", where, ": dtype ", dtype->text,
           " is not supported (tinydiffusion reads F32, F64, F16, BF16 and I64)");
 
@@ -333,36 +349,104 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& pat
 
     check(shape->kind == Json::Kind::Array, path, ": ", where, ": shape should be an array, got ",
           kind_name(shape->kind));
+    check(shape->items.size() <= kMaxDims, path, ": ", where, ": shape has ", shape->items.size(),
+          " dimensions (at most ", kMaxDims, ")");
     for (const Json& d : shape->items) e.shape.push_back(as_size(d, path, where + ": a dimension of shape"));
     // The element count, compared with the bytes the offsets span before each
     // multiplication, so that a hostile shape can neither overflow int64 nor make us
-    // allocate more than the file holds.
+    // allocate more than the file holds. A 0 anywhere makes the tensor empty (span 0),
+    // but the other dimensions still size its strides: their product is bounded too.
     int64_t span = e.end - e.begin;
-    e.numel = 1;
+    bool empty = std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end();
+    int64_t nonzero = 1;  // the product of the non-zero dimensions
     for (int64_t d : e.shape) {
-        check(d == 0 || e.numel <= span / e.dtype->size / d, path, ": ", where, ": shape ", shape_str(e.shape),
+        if (d == 0) continue;
+        check(nonzero <= kMaxElements / d, path, ": ", where, ": shape ", shape_str(e.shape),
+              " has over 2^40 elements");
+        check(empty || nonzero <= span / e.dtype->size / d, path, ": ", where, ": shape ", shape_str(e.shape),
               " of ", e.dtype->name, " is too large for its ", range, " (", span, " bytes)");
-        e.numel *= d;
+        nonzero *= d;
     }
+    e.numel = empty ? 0 : nonzero;
     check(span == e.numel * e.dtype->size, path, ": ", where, ": shape ", shape_str(e.shape), " of ",
           e.dtype->name, " needs ", e.numel * e.dtype->size, " bytes but ", range, " span ", span);
     return e;
 }
 
-// Reads one entry's bytes and converts them to the engine's float32 / int64.
-Tensor read_tensor(std::ifstream& f, const Entry& e, int64_t data_start, const std::string& path) {
-    f.seekg(data_start + e.begin);
+// ---- the header as a whole ---------------------------------------------------------------------
+
+struct Header {
+    std::vector<Entry> entries;  // in the header's order
+    std::map<std::string, std::string> metadata;
+};
+
+// The 8-byte header length N at the start of every file, checked against the file size.
+int64_t header_length(const uint8_t* first8, int64_t file_size, const std::string& path) {
+    check(file_size >= 8, path, ": truncated header: the file has ", file_size,
+          " bytes, fewer than the 8-byte header length that starts a safetensors file");
+    uint64_t n = 0;
+    std::memcpy(&n, first8, 8);  // little-endian, as this machine (static_assert above)
+    check(n <= (uint64_t)(file_size - 8), path, ": header length ", n, " is larger than the file (", file_size,
+          " bytes): truncated, or not a safetensors file");
+    check(n <= 100000000, path, ": header length ", n, " exceeds the 100 MB limit of the format");
+    return (int64_t)n;
+}
+
+// Parses the JSON header and checks every entry against a data section of data_size
+// bytes: each one on its own, then all together (sorted by offset, they must tile the
+// data section exactly: no overlap, no gap, nothing after the last one).
+Header parse_header(const std::string& text, int64_t data_size, const std::string& path) {
+    Json root = JsonParser(text, path).parse_document();
+    check(root.kind == Json::Kind::Object, path, ": the safetensors header should be a JSON object, got ",
+          kind_name(root.kind));
+    Header h;
+    std::set<std::string> seen;  // (a set, not a scan of `entries`: a header may list a million names)
+    for (const auto& [name, value] : root.members) {
+        if (name == "__metadata__") {
+            check(value.kind == Json::Kind::Object, path, ": __metadata__ should be an object of strings");
+            for (const auto& [k, v] : value.members) {
+                check(v.kind == Json::Kind::String, path, ": __metadata__ value of '", printable(k),
+                      "' should be a string, got ", kind_name(v.kind));
+                h.metadata[k] = v.text;
+            }
+            continue;
+        }
+        check(seen.insert(name).second, path, ": tensor '", printable(name), "' appears twice in the header");
+        h.entries.push_back(parse_entry(name, value, path, data_size));
+    }
+    std::vector<const Entry*> by_offset;
+    for (const Entry& e : h.entries) by_offset.push_back(&e);
+    std::sort(by_offset.begin(), by_offset.end(),
+              [](const Entry* a, const Entry* b) { return std::pair(a->begin, a->end) < std::pair(b->begin, b->end); });
+    int64_t covered = 0;  // the data section [0, covered) belongs to the tensors seen so far
+    std::string previous = "the start of the data section";
+    for (const Entry* e : by_offset) {
+        std::string name = printable(e->name);
+        check(e->begin >= covered, path, ": tensor '", name, "' (data_offsets [", e->begin, ", ", e->end,
+              "]) overlaps ", previous, " (which ends at ", covered, ")");
+        check(e->begin == covered, path, ": tensor '", name, "' begins at ", e->begin, " but ", previous,
+              " ends at ", covered, ": the format allows no gap between tensors");
+        covered = e->end;
+        previous = "tensor '" + name + "'";
+    }
+    check(covered == data_size, path, ": the data section has ", data_size, " bytes but the tensors end at ",
+          covered, " (extra bytes after the last tensor)");
+    return h;
+}
+
+// Makes entry e's tensor from its e.end - e.begin bytes, which fetch(dst, nbytes) copies
+// to dst (from the file, or from memory): straight into the tensor when the bytes are
+// already our layout (F32, I64), through a scratch buffer when they need converting.
+Tensor make_tensor(const Entry& e, const std::function<void(char*, int64_t)>& fetch) {
     std::string dt = e.dtype->name;
     int64_t nbytes = e.end - e.begin;
-    if (dt == "F32" || dt == "I64") {  // already our layout: straight into the tensor
+    if (dt == "F32" || dt == "I64") {
         Tensor t = Tensor::empty(e.shape, dt == "F32" ? DType::Float32 : DType::Int64);
-        f.read(static_cast<char*>(t.impl()->storage->data), nbytes);
-        check(f.good(), path, ": read error in tensor '", e.name, "'");
+        if (nbytes > 0) fetch(static_cast<char*>(t.impl()->storage->data), nbytes);
         return t;
     }
     std::vector<char> raw(nbytes);
-    f.read(raw.data(), nbytes);
-    check(f.good(), path, ": read error in tensor '", e.name, "'");
+    if (nbytes > 0) fetch(raw.data(), nbytes);
     Tensor t = Tensor::empty(e.shape);
     float* out = t.data_f32();
     for (int64_t i = 0; i < e.numel; ++i) {
@@ -416,62 +500,40 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
     check(file_size >= 0, path, ": cannot read the file (is it a directory?)");
     f.seekg(0);
 
-    // 1. N, the header length: 8 little-endian bytes.
-    check(file_size >= 8, path, ": truncated header: the file has ", file_size,
-          " bytes, fewer than the 8-byte header length that starts a safetensors file");
-    uint64_t n = 0;
-    f.read(reinterpret_cast<char*>(&n), 8);
-    check(n <= (uint64_t)(file_size - 8), path, ": header length ", n, " is larger than the file (", file_size,
-          " bytes): truncated, or not a safetensors file");
-    check(n <= 100000000, path, ": header length ", n, " exceeds the 100 MB limit of the format");
-    int64_t data_start = 8 + (int64_t)n;
-    int64_t data_size = file_size - data_start;
-
-    // 2. The JSON header.
-    std::string header(n, '\0');
-    f.read(header.data(), (std::streamsize)n);
+    // 1. N, the header length; 2. the header, every entry checked against the file size.
+    uint8_t first8[8] = {};
+    f.read(reinterpret_cast<char*>(first8), 8);
+    int64_t n = header_length(first8, file_size, path);
+    std::string text((size_t)n, '\0');
+    f.read(text.data(), (std::streamsize)n);
     check(f.good(), path, ": read error in the header");
-    Json root = JsonParser(header, path).parse_document();
-    check(root.kind == Json::Kind::Object, path, ": the safetensors header should be a JSON object, got ",
-          kind_name(root.kind));
+    int64_t data_start = 8 + n;
+    Header h = parse_header(text, file_size - data_start, path);
 
-    // 3. Every entry checked on its own, then all together: sorted by offset, they must
-    // tile the data section exactly (no overlap, no gap, nothing after the last one).
-    std::vector<Entry> entries;
-    std::map<std::string, std::string> meta;
-    for (const auto& [name, value] : root.members) {
-        if (name == "__metadata__") {
-            check(value.kind == Json::Kind::Object, path, ": __metadata__ should be an object of strings");
-            for (const auto& [k, v] : value.members) {
-                check(v.kind == Json::Kind::String, path, ": __metadata__ value of '", k, "' should be a string, got ",
-                      kind_name(v.kind));
-                meta[k] = v.text;
-            }
-            continue;
-        }
-        for (const Entry& e : entries) check(e.name != name, path, ": tensor '", name, "' appears twice in the header");
-        entries.push_back(parse_entry(name, value, path, data_size));
-    }
-    std::vector<const Entry*> by_offset;
-    for (const Entry& e : entries) by_offset.push_back(&e);
-    std::sort(by_offset.begin(), by_offset.end(),
-              [](const Entry* a, const Entry* b) { return std::pair(a->begin, a->end) < std::pair(b->begin, b->end); });
-    int64_t covered = 0;  // the data section [0, covered) belongs to the tensors seen so far
-    std::string previous = "the start of the data section";
-    for (const Entry* e : by_offset) {
-        check(e->begin >= covered, path, ": tensor '", e->name, "' (data_offsets [", e->begin, ", ", e->end,
-              "]) overlaps ", previous, " (which ends at ", covered, ")");
-        check(e->begin == covered, path, ": tensor '", e->name, "' begins at ", e->begin, " but ", previous,
-              " ends at ", covered, ": the format allows no gap between tensors");
-        covered = e->end;
-        previous = "tensor '" + e->name + "'";
-    }
-    check(covered == data_size, path, ": the data section has ", data_size, " bytes but the tensors end at ",
-          covered, " (extra bytes after the last tensor)");
-
+    // 3. Only now the tensors, each read straight from the file.
     std::map<std::string, Tensor> out;
-    for (const Entry& e : entries) out[e.name] = read_tensor(f, e, data_start, path);
-    if (metadata) *metadata = meta;
+    for (const Entry& e : h.entries)
+        out[e.name] = make_tensor(e, [&](char* dst, int64_t nbytes) {
+            f.seekg(data_start + e.begin);
+            f.read(dst, (std::streamsize)nbytes);
+            check(f.good(), path, ": read error in tensor '", printable(e.name), "'");
+        });
+    if (metadata) *metadata = h.metadata;
+    return out;
+}
+
+std::map<std::string, Tensor> load_safetensors_bytes(const uint8_t* data, size_t size, const std::string& name,
+                                                     std::map<std::string, std::string>* metadata) {
+    int64_t n = header_length(data, (int64_t)size, name);  // (reads the 8 bytes only when size >= 8)
+    int64_t data_start = 8 + n;
+    Header h = parse_header(std::string(reinterpret_cast<const char*>(data) + 8, (size_t)n),
+                            (int64_t)size - data_start, name);
+    std::map<std::string, Tensor> out;
+    for (const Entry& e : h.entries)
+        out[e.name] = make_tensor(e, [&](char* dst, int64_t nbytes) {
+            std::memcpy(dst, data + data_start + e.begin, (size_t)nbytes);
+        });
+    if (metadata) *metadata = h.metadata;
     return out;
 }
 
@@ -543,6 +605,16 @@ void save_module(const std::string& path, const Module& module, const std::map<s
 
 void load_module(const std::string& path, Module& module, bool strict) {
     std::map<std::string, Tensor> tensors = load_safetensors(path);
+    // load_state_dict would convert an int64 tensor into a float parameter without a word;
+    // from a file that is a sign of the wrong file (or a wrong name), so say so.
+    std::string problems;
+    for (const auto& [name, t] : module.state_dict()) {
+        auto it = tensors.find(name);
+        if (it != tensors.end() && it->second.dtype() != t.dtype())
+            problems += "\n  dtype mismatch: " + name + " is " + dtype_name(t.dtype()) + " in the model, " +
+                        dtype_name(it->second.dtype()) + " in the file";
+    }
+    check(problems.empty(), path, ": load_state_dict (", module.name(), "):", problems);
     try {
         module.load_state_dict(tensors, strict);
     } catch (const Error& e) {

@@ -15,6 +15,7 @@
 // Unlike a pickled PyTorch checkpoint, loading never runs code: a file is a header we
 // check field by field and bytes we copy.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -33,6 +34,12 @@ namespace td::nn {
 std::map<std::string, Tensor> load_safetensors(const std::string& path,
                                                std::map<std::string, std::string>* metadata = nullptr);
 
+// The same from a file's bytes already in memory; `name` stands for the file in error
+// messages. The checks are the very same as load_safetensors'; the fuzz target
+// tests/fuzz/fuzz_safetensors.cpp calls this.
+std::map<std::string, Tensor> load_safetensors_bytes(const uint8_t* data, size_t size, const std::string& name,
+                                                     std::map<std::string, std::string>* metadata = nullptr);
+
 // Writes float32 tensors as F32 and int64 tensors as I64, in the order and byte layout
 // the reference writer (safetensors.torch.save_file) produces: largest dtype first, then
 // by name; compact JSON; header padded with spaces to a multiple of 8. Written to
@@ -48,7 +55,9 @@ void save_module(const std::string& path, const Module& module,
 
 // Loads a file into a module through load_state_dict(): strict requires the names to
 // match both ways. Errors name the file and list every missing / unexpected / mis-shaped
-// tensor; on error the module is left unchanged.
+// tensor, and every tensor whose kind differs (an integer tensor where the module has a
+// float parameter, or the other way round; F16 / BF16 / F64 load as float32 and fit a
+// float parameter); on error the module is left unchanged.
 void load_module(const std::string& path, Module& module, bool strict = true);
 
 }  // namespace td::nn

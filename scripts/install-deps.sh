@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also PyTorch and OpenBLAS, to benchmark against
 #   scripts/install-deps.sh --html   also headless Chromium, for scripts/check-html.sh
+#   scripts/install-deps.sh --fuzz   also clang and libFuzzer, for `make fuzz` (tests/fuzz/)
 set -euo pipefail
 
 # graphviz: `dot` renders the autograd graphs of `diffuse trace --graph` (and its test).
@@ -13,7 +14,11 @@ for arg in "$@"; do
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
     # One known font, so that screenshots of a page look the same on every machine.
     --html) packages+=(chromium fonts-dejavu-core) ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html)" >&2; exit 2 ;;
+    # clang: Debian's default clang (clang-14 on Debian 12). libFuzzer and the sanitizer
+    # runtimes are in libclang-rt-N-dev, which clang only recommends (and we install
+    # without recommends): libclang-rt-dev pulls in the one matching the default clang.
+    --fuzz) packages+=(clang libclang-rt-dev) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html, --fuzz)" >&2; exit 2 ;;
   esac
 done
 

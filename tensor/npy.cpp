@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/file_bytes.h"
 
 namespace td {
 
@@ -15,92 +16,112 @@ namespace td {
 // the closing ')' for the shape tuple.
 static std::string header_field(const std::string& header, const std::string& key, const std::string& path) {
     size_t k = header.find("'" + key + "'");
-    check(k != std::string::npos, path, ": npy header has no '", key, "' field: ", header);
+    check(k != std::string::npos, path, ": npy header has no '", key, "' field: ", printable(header));
     size_t colon = header.find(':', k);
-    check(colon != std::string::npos, path, ": malformed npy header: ", header);
+    check(colon != std::string::npos, path, ": malformed npy header: ", printable(header));
     size_t begin = header.find_first_not_of(' ', colon + 1);
-    check(begin != std::string::npos, path, ": malformed npy header: ", header);
+    check(begin != std::string::npos, path, ": malformed npy header: ", printable(header));
     size_t end = header[begin] == '(' ? header.find(')', begin) + 1 : header.find_first_of(",}", begin);
-    check(end != std::string::npos && end > begin, path, ": malformed npy header: ", header);
+    check(end != std::string::npos && end > begin, path, ": malformed npy header: ", printable(header));
     return header.substr(begin, end - begin);
 }
 
+// NumPy allows at most 64 dimensions (32 before NumPy 2.0); more is a damaged header.
+static const size_t kMaxDims = 64;
+// A bound on any array's element count, even one with a 0 in its shape: such an array
+// holds no data, so the file size cannot bound its other dimensions, yet their product
+// still sizes the tensor's strides. 2^40 elements is 4 TB of float32.
+static const int64_t kMaxElements = int64_t(1) << 40;
+
+// "(2, 3)" -> {2, 3}; "(3,)" -> {3}; "()" -> {} (a scalar).
 static Shape parse_shape(const std::string& tuple, const std::string& path) {
-    check(tuple.size() >= 2 && tuple.front() == '(' && tuple.back() == ')', path, ": bad shape ", tuple);
+    check(tuple.size() >= 2 && tuple.front() == '(' && tuple.back() == ')', path, ": bad shape ", printable(tuple));
     Shape shape;
     std::string body = tuple.substr(1, tuple.size() - 2);
     std::stringstream ss(body);
     std::string item;
-    while (std::getline(ss, item, ',')) {
+    while (std::getline(ss, item, ',')) {  // (getline yields no empty item after the comma of (3,))
         size_t b = item.find_first_not_of(' ');
-        if (b == std::string::npos) continue;  // the trailing comma of (3,)
+        check(b != std::string::npos, path, ": bad shape ", printable(tuple), " (an empty dimension)");
         size_t e = item.find_last_not_of(' ');
         std::string num = item.substr(b, e - b + 1);
-        check(!num.empty() && num.find_first_not_of("0123456789") == std::string::npos && num.size() <= 12, path,
-              ": bad dimension '", num, "' in shape ", tuple);
+        check(num.find_first_not_of("0123456789") == std::string::npos && num.size() <= 12, path,
+              ": bad dimension '", printable(num), "' in shape ", printable(tuple));
         shape.push_back(std::stoll(num));
+        check(shape.size() <= kMaxDims, path, ": shape ", printable(tuple), " has more than ", kMaxDims, " dimensions");
     }
     return shape;
 }
 
 Tensor load_npy(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    check(f.good(), path, ": cannot open file");
-    f.seekg(0, std::ios::end);
-    int64_t file_size = (int64_t)f.tellg();
-    f.seekg(0);
-    char pre[10];
-    check(file_size >= 10 && f.read(pre, 10), path, ": too short to be a .npy file (", file_size, " bytes)");
+    std::vector<uint8_t> file = read_file_bytes(path);
+    return parse_npy_bytes(file.data(), file.size(), path);
+}
+
+// (`path` is whatever name the caller gave the bytes: the file's path for load_npy.)
+Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& path) {
+    const char* pre = reinterpret_cast<const char*>(data);
+    int64_t file_size = (int64_t)size;
+    check(file_size >= 10, path, ": too short to be a .npy file (", file_size, " bytes)");
     check(std::memcmp(pre, "\x93NUMPY", 6) == 0, path, ": not a .npy file (bad magic)");
     check(pre[6] == 1 || pre[6] == 2 || pre[6] == 3, path, ": unsupported .npy version ", (int)pre[6]);
-    int64_t header_len, data_start;
-    if (pre[6] == 1) {
-        header_len = (uint8_t)pre[8] | ((uint8_t)pre[9] << 8);
-        data_start = 10 + header_len;
-    } else {  // versions 2 and 3: a 4-byte header length
-        char more[2];
-        check(file_size >= 12 && f.read(more, 2), path, ": truncated .npy header");
-        header_len = (int64_t)(uint8_t)pre[8] | ((int64_t)(uint8_t)pre[9] << 8) | ((int64_t)(uint8_t)more[0] << 16) |
-                     ((int64_t)(uint8_t)more[1] << 24);
-        data_start = 12 + header_len;
+    int64_t header_len, header_start;
+    if (pre[6] == 1) {  // version 1: a 2-byte little-endian header length
+        header_len = (int64_t)data[8] | ((int64_t)data[9] << 8);
+        header_start = 10;
+    } else {  // versions 2 and 3: a 4-byte one
+        check(file_size >= 12, path, ": truncated .npy header");
+        header_len = (int64_t)data[8] | ((int64_t)data[9] << 8) | ((int64_t)data[10] << 16) | ((int64_t)data[11] << 24);
+        header_start = 12;
     }
-    check(data_start <= file_size, path, ": header length ", header_len, " runs past the end of the file");
-    std::string header(header_len, '\0');
-    check((bool)f.read(header.data(), header_len), path, ": truncated .npy header");
+    int64_t data_start = header_start + header_len;
+    check(data_start <= file_size, path, ": header length ", header_len, " runs past the end of the file (",
+          file_size, " bytes): truncated?");
+    std::string header(pre + header_start, (size_t)header_len);
 
     std::string descr = header_field(header, "descr", path);
     std::string fortran = header_field(header, "fortran_order", path);
     Shape shape = parse_shape(header_field(header, "shape", path), path);
     check(fortran == "False", path, ": Fortran-order arrays are not supported (save with np.ascontiguousarray)");
-    size_t elem;
+    int64_t elem;
     if (descr == "'<f4'") elem = 4;
     else if (descr == "'<f8'" || descr == "'<i8'") elem = 8;
-    else fail(path, ": unsupported dtype ", descr, " (expected '<f4', '<f8' or '<i8')");
+    else fail(path, ": unsupported dtype ", printable(descr), " (expected '<f4', '<f8' or '<i8')");
 
-    // Check the claimed size against the file before allocating anything.
-    int64_t n = 1;
+    // Check the claimed size against the file before allocating anything. The product is
+    // bounded on the way (each factor against kMaxElements / the product so far), so it
+    // cannot overflow whatever the header says.
+    int64_t nonzero = 1;  // the product of the non-zero dimensions
+    bool empty = false;
     for (int64_t d : shape) {
-        check(d == 0 || n <= (file_size / (int64_t)elem) / d, path, ": header claims shape ", shape_str(shape),
-              ", more data than the file's ", file_size, " bytes");
-        n *= d;
+        if (d == 0) { empty = true; continue; }
+        check(nonzero <= kMaxElements / d, path, ": header claims shape ", shape_str(shape),
+              ", over 2^40 elements: a damaged header?");
+        nonzero *= d;
     }
-    check(data_start + n * (int64_t)elem <= file_size, path, ": truncated: shape ", shape_str(shape), " needs ",
-          n * (int64_t)elem, " bytes of data, the file has ", file_size - data_start);
+    int64_t n = empty ? 0 : nonzero, data_bytes = file_size - data_start;
+    check(n * elem <= data_bytes, path, ": truncated: header claims shape ", shape_str(shape), " of ", descr,
+          " = ", n * elem, " bytes of data, the file holds ", data_bytes);
+    check(n * elem == data_bytes, path, ": ", data_bytes - n * elem, " bytes after the data of shape ",
+          shape_str(shape), " (", n * elem, " bytes): a wrong header, or not a .npy file");
 
+    const uint8_t* src = data + data_start;  // not aligned: copied with memcpy, never cast
     if (descr == "'<i8'") {
         Tensor t = Tensor::empty(shape, DType::Int64);
-        f.read(reinterpret_cast<char*>(t.data_i64()), n * 8);
+        if (n > 0) std::memcpy(t.data_i64(), src, (size_t)(n * 8));
         return t;
     }
     Tensor t = Tensor::empty(shape);
+    float* out = t.data_f32();
     if (elem == 4) {
-        f.read(reinterpret_cast<char*>(t.data_f32()), n * 4);
+        if (n > 0) std::memcpy(out, src, (size_t)(n * 4));
     } else {
-        std::vector<double> tmp(n);
-        f.read(reinterpret_cast<char*>(tmp.data()), n * 8);
-        for (int64_t i = 0; i < n; ++i) t.data_f32()[i] = (float)tmp[i];
+        for (int64_t i = 0; i < n; ++i) {
+            double v;
+            std::memcpy(&v, src + 8 * i, 8);
+            out[i] = (float)v;
+        }
     }
-    check(f.good(), path, ": read error");
     return t;
 }
 

@@ -6,6 +6,7 @@
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, padded with spaces to a
 // multiple of 64 bytes and ended by '\n', then the raw little-endian data.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "tensor/tensor.h"
@@ -14,8 +15,15 @@ namespace td {
 
 // Reads float32 ('<f4'), float64 ('<f8', converted to float32) and int64 ('<i8') arrays
 // in C order. Any problem (missing file, bad magic, truncated data, a header claiming
-// more data than the file holds) throws td::Error naming the file.
+// more data than the file holds, bytes left over after the data) throws td::Error
+// naming the file; a header's claim is checked against the file size before anything
+// is allocated.
 Tensor load_npy(const std::string& path);
+
+// The same from a .npy file's bytes already in memory; `name` stands for the file in
+// error messages. load_npy reads the file and calls this; so does the fuzz target
+// tests/fuzz/fuzz_npy.cpp.
+Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& name);
 
 // Writes C-order '<f4' or '<i8'. Written to PATH.tmp and renamed, so an existing
 // file is replaced whole or not at all.

@@ -2,11 +2,13 @@
 #include "tools/args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
 #include <sstream>
 
 #include "tensor/error.h"
+#include "tensor/file_bytes.h"
 
 namespace td::cli {
 
@@ -30,13 +32,13 @@ bool Args::parse(int argc, char** argv, int first) {
     for (int i = first; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") return false;
-        if (a.rfind("--", 0) != 0) throw ArgError("unexpected argument '" + a + "'");
+        if (a.rfind("--", 0) != 0) throw ArgError("unexpected argument '" + printable(a) + "'");
         size_t eq = a.find('=');
         bool has_inline = eq != std::string::npos;
         std::string name = has_inline ? a.substr(2, eq - 2) : a.substr(2);
         std::string value = has_inline ? a.substr(eq + 1) : "";
         auto it = specs_.find(name);
-        if (it == specs_.end()) throw ArgError("unknown option --" + name);
+        if (it == specs_.end()) throw ArgError("unknown option --" + printable(name));
         if (it->second.is_flag) {
             if (has_inline) throw ArgError("--" + name + " takes no value");
             values_.insert_or_assign(name, std::string(1, '1'));  // (not = "1": GCC 12 -Wrestrict false positive)
@@ -47,8 +49,14 @@ bool Args::parse(int argc, char** argv, int first) {
             value = argv[++i];
         }
         values_[name] = value;
+        origin_.erase(name);  // (a flag given after apply_config: its value is the flag's now)
     }
     return true;
+}
+
+std::string Args::from(const std::string& name) const {
+    auto it = origin_.find(name);
+    return it == origin_.end() ? "" : " (from " + it->second + ")";
 }
 
 std::string Args::str(const std::string& name) const {
@@ -62,7 +70,8 @@ int64_t Args::integer(const std::string& name) const {
     errno = 0;
     char* end = nullptr;
     long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno == ERANGE) throw ArgError("--" + name + " expects an integer, got '" + v + "'");
+    if (v.empty() || *end != '\0' || errno == ERANGE)
+        throw ArgError("--" + name + " expects an integer, got '" + printable(v) + "'" + from(name));
     return x;
 }
 
@@ -71,7 +80,9 @@ double Args::number(const std::string& name) const {
     errno = 0;
     char* end = nullptr;
     double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || errno == ERANGE) throw ArgError("--" + name + " expects a number, got '" + v + "'");
+    // (strtod also reads "nan" and "inf": no setting of ours means either)
+    if (v.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(x))
+        throw ArgError("--" + name + " expects a number, got '" + printable(v) + "'" + from(name));
     return x;
 }
 
@@ -90,23 +101,41 @@ std::string trim(const std::string& s) {
 
 }  // namespace
 
+// A config file is a few hundred bytes; a large one is some other file given by mistake.
+static const uintmax_t kMaxConfigBytes = 1 << 20;
+
 void Args::apply_config(const std::string& path) {
-    std::ifstream f(path);
-    check(f.good(), path, ": cannot open the config file");
+    std::error_code ec;
+    uintmax_t size = std::filesystem::file_size(path, ec);
+    check(!ec, path, ": cannot open the config file (", ec.message(), ")");
+    check(size <= kMaxConfigBytes, path, ": ", size, " bytes is too large for a config file (is it one?)");
+    std::vector<uint8_t> bytes = read_file_bytes(path);
+    apply_config_text(std::string(bytes.begin(), bytes.end()), path);
+}
+
+// (`path` is whatever name the caller gave the text: the file's path for apply_config.)
+// Messages quote the file's text through printable(): a garbage line shows as \xNN
+// escapes, never as raw bytes sent to the terminal.
+void Args::apply_config_text(const std::string& text, const std::string& path) {
+    std::istringstream f(text);
     std::string line;
     for (int lineno = 1; std::getline(f, line); ++lineno) {
+        if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line = line.substr(3);  // a UTF-8 byte order mark
+        check(line.find('\0') == std::string::npos, path, ":", lineno,
+              ": binary data (a NUL byte): is this a config file of `key = value` lines?");
         std::string body = trim(line.substr(0, line.find('#')));
         if (body.empty()) continue;
         size_t eq = body.find('=');
-        check(eq != std::string::npos, path, ":", lineno, ": expected `key = value`, got '", body, "'");
+        check(eq != std::string::npos, path, ":", lineno, ": expected `key = value`, got '", printable(body), "'");
         std::string key = trim(body.substr(0, eq)), value = trim(body.substr(eq + 1));
         if (key.rfind("--", 0) == 0) key = key.substr(2);
         auto it = specs_.find(key);
-        check(it != specs_.end() && key != "config", path, ":", lineno, ": unknown key '", key, "'");
+        check(it != specs_.end() && key != "config", path, ":", lineno, ": unknown key '", printable(key), "'");
         if (values_.count(key)) continue;  // the command line wins
+        origin_[key] = path + ":" + std::to_string(lineno);
         if (it->second.is_flag) {
-            check(value == "true" || value == "false", path, ":", lineno, ": '", key, "' is a switch: true or false, got '",
-                  value, "'");
+            check(value == "true" || value == "false", path, ":", lineno, ": '", key,
+                  "' is a switch: true or false, got '", printable(value), "'");
             // "false" is recorded too: given() then says the file decided, on() says no
             values_.insert_or_assign(key, std::string(1, value == "true" ? '1' : '0'));
             continue;

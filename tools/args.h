@@ -27,7 +27,9 @@ public:
     bool parse(int argc, char** argv, int first);
 
     std::string str(const std::string& name) const;
-    int64_t integer(const std::string& name) const;  // throws ArgError naming the flag if not an integer
+    // Both throw ArgError naming the flag (and the config file's line, if the value came
+    // from one) when the value is not an integer / a finite number.
+    int64_t integer(const std::string& name) const;
     double number(const std::string& name) const;
     bool on(const std::string& name) const;
     bool given(const std::string& name) const { return values_.count(name) > 0; }  // set by a flag or the config
@@ -36,8 +38,12 @@ public:
     // Fills options from a config file of `key = value` lines ('#' starts a comment; keys
     // are the long option names without the dashes; a switch takes true / false). Values
     // already given on the command line win: flags override the file. An unknown key or
-    // a malformed line throws td::Error naming the file and the line.
+    // a malformed line throws td::Error naming the file and the line ("run.cfg:3: ...").
     void apply_config(const std::string& path);
+    // The same from the file's text already in memory; `name` stands for the file in
+    // messages. apply_config reads the file and calls this; so does the fuzz target
+    // tests/fuzz/fuzz_config.cpp.
+    void apply_config_text(const std::string& text, const std::string& name);
     // The current values of `names` as such a file (a run folder's config.txt).
     std::string to_config(const std::vector<std::string>& names) const;
 
@@ -50,7 +56,9 @@ private:
     std::vector<std::string> order_;
     std::map<std::string, Spec> specs_;
     std::map<std::string, std::string> values_;
+    std::map<std::string, std::string> origin_;  // "run.cfg:3" for a value a config file gave
     const Spec& spec(const std::string& name) const;
+    std::string from(const std::string& name) const;  // " (from run.cfg:3)", or "" for a flag's value
 };
 
 }  // namespace td::cli

@@ -5,6 +5,8 @@
 
 #include "diffusion/data/image_io.h"
 #include "diffusion/forward_process.h"
+#include "diffusion/captions.h"
+#include "diffusion/text_encoder.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -16,66 +18,75 @@ int64_t display_scale(int64_t H) { return std::clamp<int64_t>(56 / std::max<int6
 
 namespace {
 
-Denoiser denoiser_of(UNet& model) {
-    return [&model](const Tensor& x, const Tensor& t) { return model.forward(x, t); };
-}
+// Rows [a, b) of a condition, or nothing for an unconditional model.
+Tensor rows(const Tensor& y, int64_t a, int64_t b) { return y.defined() ? y.slice(0, a, b) : Tensor(); }
 
-Shape image_shape(const UNet& model, int64_t n) {
-    const UNetConfig& c = model.config();
-    return {n, c.in_channels, c.image_size, c.image_size};
+// (n, columns, C, H, W) -> a grid of n rows
+void write_rows(const std::string& path, const std::vector<Tensor>& cols) {
+    Tensor grid = stack(cols, 1);
+    Shape sh = grid.shape();
+    write_png_grid(path, clamp(grid, -1.0f, 1.0f).reshape({sh[0] * sh[1], sh[2], sh[3], sh[4]}), (int64_t)cols.size(),
+                   display_scale(sh[3]));
 }
 
 }  // namespace
 
-Tensor draw_samples(UNet& model, const Schedule& s, const SamplerOptions& o, int64_t n, Generator& gen,
-                    int64_t batch, const std::function<void(int64_t)>& on_batch) {
+Tensor draw_samples(const LoadedModel& m, const SamplerOptions& o, int64_t n, Generator& gen, const Tensor& y,
+                    float guidance, int64_t batch, const std::function<void(int64_t)>& on_batch) {
     check(n >= 1, "draw_samples: n must be >= 1, got ", n);
+    if (y.defined()) check(y.size(0) == n, "draw_samples: ", n, " samples but ", y.size(0), " conditions");
     std::vector<Tensor> parts;
     for (int64_t done = 0; done < n;) {
         int64_t b = std::min(batch, n - done);
-        Tensor x_T = randn(image_shape(model, b), gen);  // x_T ~ N(0, I)
-        parts.push_back(sample(s, denoiser_of(model), x_T, o, gen));
+        Tensor x_T = randn(m.noise_shape(b), gen);  // x_T ~ N(0, I), pixels or latents
+        Tensor x_0 = sample(m.schedule, m.denoiser(rows(y, done, done + b), guidance), x_T, o, gen);
+        parts.push_back(m.decode(x_0));
         done += b;
         if (on_batch) on_batch(done);
     }
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
 }
 
-void write_denoise_strip(const std::string& path, UNet& model, const Schedule& s, const SamplerOptions& o, int64_t n,
-                         int64_t columns, Generator& gen) {
-    Tensor x_T = randn(image_shape(model, n), gen);
+void write_denoise_strip(const std::string& path, const LoadedModel& m, const SamplerOptions& o, int64_t n,
+                         int64_t columns, Generator& gen, const Tensor& y, float guidance) {
+    Tensor x_T = randn(m.noise_shape(n), gen);
     int64_t steps = o.steps;
     // keep x after steps k * steps / (columns - 1), k = 1 .. columns-1 (the last is x_0)
-    std::vector<Tensor> cols = {x_T};
+    std::vector<Tensor> cols = {m.decode(x_T)};
     int64_t next_k = 1;
     auto keep = [&](int64_t i, int64_t, const Tensor& x) {
         while (next_k < columns && i >= next_k * steps / (columns - 1)) {
-            cols.push_back(x);
+            cols.push_back(m.decode(x));  // a latent x_t is shown through the decoder
             ++next_k;
         }
     };
-    sample(s, denoiser_of(model), x_T, o, gen, keep);
-    // rows = samples, columns = time: stack to (n, columns, C, H, W), flatten row-major
-    Tensor grid = stack(cols, 1);
-    Shape sh = grid.shape();
-    write_png_grid(path, grid.reshape({sh[0] * sh[1], sh[2], sh[3], sh[4]}), (int64_t)cols.size(),
-                   display_scale(sh[3]));
+    sample(m.schedule, m.denoiser(rows(y, 0, n), guidance), x_T, o, gen, keep);
+    write_rows(path, cols);
 }
 
-void write_forward_strip(const std::string& path, const Schedule& s, const Tensor& x0, int64_t columns,
+void write_forward_strip(const std::string& path, const LoadedModel& m, const Tensor& x0, int64_t columns,
                          Generator& gen) {
     int64_t n = x0.size(0);
     Tensor eps = randn(x0.shape(), gen);
-    std::vector<Tensor> cols = {x0};
+    std::vector<Tensor> cols = {m.decode(x0)};
     for (int64_t k = 1; k < columns; ++k) {
-        int64_t t = k * (s.T - 1) / (columns - 1);  // evenly spaced, ending at T-1 (paper's T)
+        int64_t t = k * (m.schedule.T - 1) / (columns - 1);  // evenly spaced, ending at T-1 (paper's T)
         Tensor tt = Tensor::from_vector_i64(std::vector<int64_t>(n, t), {n});
-        cols.push_back(q_sample(s, x0, tt, eps));  // eq. 4
+        cols.push_back(m.decode(q_sample(m.schedule, x0, tt, eps)));  // eq. 4
     }
-    Tensor grid = stack(cols, 1);
-    Shape sh = grid.shape();
-    write_png_grid(path, clamp(grid, -1.0f, 1.0f).reshape({sh[0] * sh[1], sh[2], sh[3], sh[4]}), columns,
-                   display_scale(sh[3]));
+    write_rows(path, cols);
+}
+
+Tensor class_condition(const LoadedModel& m, int64_t c, int64_t n) {
+    const UNetConfig& u = m.info.unet;
+    if (u.cond == "class") return Tensor::from_vector_i64(std::vector<int64_t>(n, c), {n});
+    check(u.cond == "text", "class_condition: the model is not conditional");
+    return prompt_condition(m, caption(m.info.data, c, 0), n);
+}
+
+Tensor prompt_condition(const LoadedModel& m, const std::string& prompt, int64_t n) {
+    check(m.info.unet.cond == "text", "prompt_condition: the model is not text-conditional");
+    return m.unet->text_encoder().tokenize(std::vector<std::string>(n, prompt));
 }
 
 }  // namespace td::cli

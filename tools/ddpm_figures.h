@@ -1,29 +1,43 @@
-// tools/ddpm_figures.h: the pictures of a diffusion run, shared by `diffuse train ddpm`
+// tools/ddpm_figures.h: the pictures of a diffusion run, shared by `diffuse train ddpm|ldm`
 // and `diffuse sample`: sample grids, the denoising strip (x_T ... x_0), the forward
-// strip (x_0 ... x_T), all written as PNG (diffusion/data/image_io.h).
+// strip (x_0 ... x_T), all written as PNG (diffusion/data/image_io.h). A latent model's
+// pictures are decoded to pixels by its autoencoder (LoadedModel::decode).
 #pragma once
+#include <functional>
 #include <string>
+#include <vector>
 
+#include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
-#include "diffusion/unet.h"
 
 namespace td::cli {
 
-// Draws n samples in batches of at most `batch` (x_T from gen), returns (n, C, H, W) in
-// [-1, 1]. on_batch(done) is called after each batch (for a progress line).
-Tensor draw_samples(diffusion::UNet& model, const diffusion::Schedule& s, const diffusion::SamplerOptions& o,
-                    int64_t n, Generator& gen, int64_t batch = 128,
+// Draws n samples in batches of at most `batch` (x_T from gen), returns pixels
+// (n, C, H, W) in [-1, 1]. y: the condition of each sample (n labels, or n rows of
+// token ids) for a conditional model, undefined for none; guidance: CFG's w
+// (diffusion/guidance.h). on_batch(done) is called after each batch (a progress line).
+Tensor draw_samples(const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o, int64_t n, Generator& gen,
+                    const Tensor& y = Tensor(), float guidance = 1.0f, int64_t batch = 128,
                     const std::function<void(int64_t done)>& on_batch = {});
 
 // One row per sample (n rows): x_T, then x_t after evenly spaced steps, ..., x_0
 // (`columns` images per row). The sampler's own timesteps decide where the columns fall.
-void write_denoise_strip(const std::string& path, diffusion::UNet& model, const diffusion::Schedule& s,
-                         const diffusion::SamplerOptions& o, int64_t n, int64_t columns, Generator& gen);
+void write_denoise_strip(const std::string& path, const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o,
+                         int64_t n, int64_t columns, Generator& gen, const Tensor& y = Tensor(), float guidance = 1.0f);
 
-// One row per image of x0 (N, C, H, W): x_0, then q_sample at evenly spaced t up to
-// t = T-1 (eq. 4), the same eps along a row so the image visibly dissolves.
-void write_forward_strip(const std::string& path, const diffusion::Schedule& s, const Tensor& x0, int64_t columns,
+// One row per image of x0 (N, C, H, W) in the model's space (pixels, or scaled latents):
+// x_0, then q_sample at evenly spaced t up to t = T-1 (eq. 4), the same eps along a row
+// so the image visibly dissolves.
+void write_forward_strip(const std::string& path, const diffusion::LoadedModel& m, const Tensor& x0, int64_t columns,
                          Generator& gen);
+
+// The condition that asks for `n` samples of class c (a class model: the label; a text
+// model: the class's first caption, diffusion/captions.h), or of prompt p (text models).
+Tensor class_condition(const diffusion::LoadedModel& m, int64_t c, int64_t n);
+Tensor prompt_condition(const diffusion::LoadedModel& m, const std::string& prompt, int64_t n);
+
+// The guidance scales of the sweep grids (guidance.png, `diffuse sample --sweep`).
+inline const std::vector<float> kGuidanceSweep = {0.0f, 1.0f, 3.0f, 7.0f};
 
 // The PNG scale that makes a (H x W) image about 56 pixels on screen (28x28 digits: 2).
 int64_t display_scale(int64_t H);

@@ -9,6 +9,7 @@
 
 #include <omp.h>
 
+#include "diffusion/latent.h"
 #include "tensor/error.h"
 
 namespace td::cli {
@@ -18,7 +19,8 @@ using namespace td::diffusion;
 const std::vector<std::string> kDdpmConfigKeys = {
     "data", "image-size", "channels", "ch", "mults", "res-blocks", "attn-res", "heads", "dropout", "groups",
     "schedule", "T", "prediction", "loss-weight", "snr-gamma", "batch", "lr", "lr-schedule", "warmup", "lr-total",
-    "weight-decay", "clip", "ema", "flip", "seed", "steps", "minutes"};
+    "weight-decay", "clip", "ema", "flip", "seed", "steps", "minutes", "vae", "cond", "cond-mode", "p-uncond",
+    "text-dim", "text-layers", "guidance", "skip-nonfinite"};
 
 void declare_ddpm_options(Args& a) {
     a.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
@@ -48,6 +50,15 @@ void declare_ddpm_options(Args& a) {
     a.flag("flip", "random horizontal flips (on for 3-channel data unless the config says false)");
     a.option("image-size", "32", "folders of images only: resize + center crop to this size");
     a.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
+    a.option("vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)");
+    a.option("cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)");
+    a.option("cond-mode", "crossattn", "how the condition enters the UNet: add (to the time embedding), concat "
+                                       "(as extra input channels) or crossattn (cross-attention, LDM sec. 3.3)");
+    a.option("p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)");
+    a.option("text-dim", "64", "text conditioning: the text encoder's width");
+    a.option("text-layers", "2", "text conditioning: the text encoder's transformer blocks");
+    a.flag("skip-nonfinite", "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping");
+    a.option("guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training");
 }
 
 std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& v) {
@@ -101,6 +112,20 @@ DdpmSettings ddpm_settings(const Args& args) {
     s.data_options.channels = args.integer("channels");
     s.steps = args.integer("steps");
     s.minutes = args.number("minutes");
+    s.vae = args.str("vae");
+    u.cond = args.str("cond");
+    u.cond_mode = args.str("cond-mode");
+    u.text_dim = args.integer("text-dim");
+    u.text_layers = args.integer("text-layers");
+    to.p_uncond = (float)args.number("p-uncond");
+    to.skip_nonfinite = args.on("skip-nonfinite");
+    s.guidance = (float)args.number("guidance");
+    if (u.cond != "none" && u.cond != "class" && u.cond != "text")
+        throw ArgError("--cond must be none, class or text, got '" + u.cond + "'");
+    if (u.cond_mode != "add" && u.cond_mode != "concat" && u.cond_mode != "crossattn")
+        throw ArgError("--cond-mode must be add, concat or crossattn, got '" + u.cond_mode + "'");
+    if (!(to.p_uncond >= 0 && to.p_uncond <= 1)) throw ArgError("--p-uncond must be in [0, 1]");
+    if (!(s.guidance >= 0)) throw ArgError("--guidance must be >= 0");
     if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
     if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
         !(to.ema_decay >= 0 && to.ema_decay < 1) || !(to.snr_gamma > 0))
@@ -115,10 +140,36 @@ DdpmSettings ddpm_settings(const Args& args) {
 
 Dataset resolve_data(DdpmSettings& s, const Args& args) {
     Dataset train = load_dataset(s.data, "train", s.data_options);
+    s.info.data = train.name;
+    s.pixels = train;
     UNetConfig& u = s.info.unet;
+    if (u.cond == "class") {
+        if (train.num_classes < 2)
+            throw ArgError("--cond class: " + train.name + " has no class labels to condition on (" +
+                           std::to_string(train.num_classes) + " class)");
+        u.num_classes = train.num_classes;
+    }
+    if (!s.vae.empty()) {
+        // Latent diffusion: the frozen autoencoder's codes of the training set, computed
+        // once (cached beside the autoencoder), scaled to unit variance.
+        std::string vae_file = s.vae;
+        if (std::filesystem::is_directory(vae_file)) vae_file += "/model.safetensors";
+        LoadedVAE v = load_vae(vae_file);
+        s.first_stage = v.vae;
+        s.info.vae = v.config;
+        check(v.config.in_channels == train.images.size(1) && v.config.image_size == train.images.size(2), vae_file,
+              ": this autoencoder was trained on ", v.config.in_channels, " x ", v.config.image_size, " x ",
+              v.config.image_size, " images, the data are ", shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())));
+        std::string cache_dir = std::filesystem::path(vae_file).parent_path().string() + "/latents";
+        LatentCache cache = cached_latents(*v.vae, vae_file, train, cache_dir);
+        s.info.scale_factor = latent_scale_factor(cache.latents);
+        std::printf("latents: scale factor 1/std = %.5f (Stable Diffusion's 0.18215 is the same measurement)\n",
+                    s.info.scale_factor);
+        train = latent_dataset(train, cache, s.info.scale_factor);
+    }
     u.in_channels = train.images.size(1);
     u.image_size = train.images.size(2);
-    s.train.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3);
+    s.train.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3 && s.vae.empty());
     try {
         u.validate();
     } catch (const Error& e) {

@@ -10,6 +10,7 @@
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 #include "diffusion/trainer.h"
+#include "diffusion/vae.h"
 #include "tools/args.h"
 
 namespace td::cli {
@@ -27,14 +28,22 @@ struct DdpmSettings {
     diffusion::DataOptions data_options;
     int64_t steps = 0;                 // the step budget (0: none)
     double minutes = 0;                // the time budget (0: none)
+    float guidance = 3;                // conditional models: w of the grids drawn by the trainer
+    std::string vae;                   // --vae: latent diffusion on this autoencoder's codes ("" pixels)
+    // filled by resolve_data:
+    diffusion::Dataset pixels;                       // the training images (also for a latent model)
+    std::shared_ptr<diffusion::VAE> first_stage;     // the frozen autoencoder of a latent model, or null
 };
 
 // Reads the declared options; throws ArgError for a value out of range.
 DdpmSettings ddpm_settings(const Args& args);
 
 // Loads the training set and completes the settings from it (image channels and size;
-// flips default on for 3-channel data unless the settings said otherwise); validates
-// the UNet (ArgError) and sets the cosine schedule's end to the step budget if unset.
+// the number of classes of a class-conditional model; flips default on for 3-channel
+// pixel data unless the settings said otherwise); validates the UNet (ArgError) and
+// sets the cosine schedule's end to the step budget if unset. With --vae (latent
+// diffusion) it loads the autoencoder and returns the scaled latents of the training
+// set (diffusion/latent.h) instead of its pixels.
 diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
 
 // "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.

@@ -12,6 +12,8 @@ namespace td::cli {
 int train_toy(int argc, char** argv, int first);
 int train_classifier(int argc, char** argv, int first);
 int train_ddpm(int argc, char** argv, int first);
+int train_vae(int argc, char** argv, int first);
+int train_ldm(int argc, char** argv, int first);
 int sample(int argc, char** argv, int first);
 int eval(int argc, char** argv, int first);
 int trace(int argc, char** argv, int first);
@@ -28,7 +30,8 @@ const char* kUsage =
     "  train ddpm         train a DDPM (UNet, L_simple) on MNIST, Fashion-MNIST, CIFAR-10 or a folder\n"
     "  train classifier   train the CNN that judges samples (MNIST, Fashion-MNIST, CIFAR-10)\n"
     "  train toy          fit a small MLP with the engine's autograd (a first look at training)\n"
-    "  train vae|ldm      latent diffusion (not built yet)\n"
+    "  train vae          train the KL autoencoder of latent diffusion (reconstructions, held-out PSNR)\n"
+    "  train ldm          latent diffusion: a DDPM on a VAE's latents, optionally class- or text-conditional\n"
     "  sample             draw samples from a trained run with DDPM or DDIM\n"
     "  eval               judge images (.npy) with a trained classifier\n"
     "  trace              one training or sampling step, every tensor in it (see docs/debugging.md)\n"
@@ -53,14 +56,16 @@ int run(int argc, char** argv) {
         if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
             std::printf("usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
                         "  ddpm: a diffusion model; classifier: the sample judge; toy: a small MLP;\n"
-                        "  vae, ldm: not built yet. `diffuse train MODEL --help` for options.\n");
+                        "  vae: the latent-diffusion autoencoder; ldm: a DDPM on its latents.\n"
+                        "  `diffuse train MODEL --help` for options.\n");
             return argc < 3 ? 2 : 0;
         }
         std::string what = argv[2];
         if (what == "toy") return td::cli::train_toy(argc, argv, 3);
         if (what == "classifier") return td::cli::train_classifier(argc, argv, 3);
         if (what == "ddpm") return td::cli::train_ddpm(argc, argv, 3);
-        if (what == "vae" || what == "ldm") return not_yet("train " + what);
+        if (what == "vae") return td::cli::train_vae(argc, argv, 3);
+        if (what == "ldm") return td::cli::train_ldm(argc, argv, 3);
         throw td::cli::ArgError("unknown model '" + what + "' for train (expected toy, ddpm, vae, ldm or classifier)");
     }
     if (cmd == "eval") return td::cli::eval(argc, argv, 2);

@@ -139,6 +139,8 @@ int eval(int argc, char** argv, int first) {
     args.option("classifier", "", "the classifier's run folder (or its classifier.safetensors)");
     args.option("samples", "", "the images to judge, .npy [N, C, H, W] in [0, 1]");
     args.option("reference", "", "judge a reference set instead: real, noise or blur (see above)");
+    args.option("labels", "", "the class each sample was asked for, .npy int64 [N] (`diffuse sample --class all`\n"
+                              "writes X.labels.npy): reports the share classified as that class");
     args.option("count", "1000", "images in a --reference set (at most the held-out set's size)");
     args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
@@ -183,6 +185,20 @@ int eval(int argc, char** argv, int first) {
     diffusion::classify(*model, x * 2.0f - 1.0f, logits, feats);  // [0, 1] -> the model's [-1, 1]
     diffusion::SampleStats s = diffusion::sample_stats(logits, feats, ref, model->cfg.reject_class);
     print_stats(s, source, weights, meta, ref.size(0));
+    if (!args.str("labels").empty()) {
+        // conditional samples: did the model draw what it was asked for? A rejected
+        // image (the classifier's extra class) counts as a miss.
+        std::string lp = args.str("labels");
+        Tensor want = load_npy(lp);
+        check(want.dtype() == DType::Int64 && want.dim() == 1 && want.size(0) == x.size(0), lp,
+              ": expected int64 labels [", x.size(0), "] (one per sample), got ", dtype_name(want.dtype()), " ",
+              shape_str(want.shape()));
+        std::vector<int64_t> got = argmax(logits, 1).to_vector_i64(), asked = want.to_vector_i64();
+        int64_t hits = 0;
+        for (size_t i = 0; i < got.size(); ++i) hits += got[i] == asked[i];
+        std::printf("as requested:         %.2f%% (%lld of %lld classified as the class they were drawn for)\n",
+                    100.0 * (double)hits / (double)got.size(), (long long)hits, (long long)got.size());
+    }
     return 0;
 }
 

@@ -5,6 +5,14 @@
 //   diffuse sample --run runs/demo --n 1000 --sampler ddim --steps 50 --out samples.npy
 //
 // FILE.png: a grid; FILE.npy: float32 [N, C, H, W] with pixel values in [0, 1].
+// Latent models (diffuse train ldm) are sampled the same way: the loop runs on latents
+// and the run's own autoencoder decodes them. Conditional models take --class or
+// --prompt and --guidance (classifier-free guidance, diffusion/guidance.h):
+//
+//   diffuse sample --run runs/ldm-class --class 7 --guidance 3 --n 16 --out sevens.png
+//   diffuse sample --run runs/ldm-class --class all --n 100 --out grid.png   (a row per class)
+//   diffuse sample --run runs/ldm-text --prompt "a handwritten three" --out threes.png
+//   diffuse sample --run runs/ldm-class --sweep --out sweep.png  (rows w = 0, 1, 3, 7)
 #include <cmath>
 #include <cstdio>
 
@@ -41,6 +49,12 @@ int sample(int argc, char** argv, int first) {
     args.option("batch", "128", "images per forward pass");
     args.option("strip", "", "also write a denoising strip (x_T ... x_0 of 8 samples) to this PNG");
     args.option("out", "", "FILE.png (a grid) or FILE.npy (float32 [N, C, H, W] in [0, 1])");
+    args.option("class", "", "conditional models: the class to draw (0-based), or 'all' (N spread over the classes,\n"
+                             "one row each in a grid; FILE.npy comes with FILE.labels.npy)");
+    args.option("prompt", "", "text-conditional models: the caption to draw, e.g. \"a handwritten seven\"");
+    args.option("guidance", "3", "classifier-free guidance w: eps(x, empty) + w (eps(x, c) - eps(x, empty));\n"
+                                 "0 unconditional, 1 plain conditional, > 1 stronger");
+    args.flag("sweep", "conditional models: a grid with one row per w = 0, 1, 3, 7 and one column per class");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string out = args.str("out"), strip = args.str("strip");
     if (out.empty()) throw ArgError("--out is required: FILE.png or FILE.npy");
@@ -54,23 +68,75 @@ int sample(int argc, char** argv, int first) {
     const std::string& path = setup.weights;
     int64_t steps = o.steps;
     double eta = o.eta;
-    std::printf("model: %s (%s, %lld parameters); %s, %lld steps%s\n", path.c_str(), m.info.unet.describe().c_str(),
-                (long long)m.unet->num_parameters(), o.sampler.c_str(), (long long)steps,
+    std::printf("model: %s (%s, %lld parameters%s); %s, %lld steps%s\n", path.c_str(), m.info.unet.describe().c_str(),
+                (long long)m.unet->num_parameters(), m.info.latent() ? ", latent" : "", o.sampler.c_str(), (long long)steps,
                 o.sampler == "ddim" ? (", eta " + std::to_string(eta)).c_str() : "");
 
+    // ---- the condition: checked against what the model was trained with
+    const std::string cond = m.info.unet.cond, klass = args.str("class"), prompt = args.str("prompt");
+    float w = (float)args.number("guidance");
+    bool sweep = args.on("sweep");
+    if (!(w >= 0)) throw ArgError("--guidance must be >= 0");
+    if (cond == "none" && (!klass.empty() || args.given("prompt") || args.given("guidance") || sweep))
+        throw ArgError(path + " is an unconditional model: --class, --prompt, --guidance and --sweep do not apply "
+                       "(train one with --cond class or --cond text)");
+    if (!prompt.empty() && cond != "text")
+        throw ArgError("--prompt needs a text-conditional model; " + path + " is conditioned on class labels (use --class)");
+    if (!prompt.empty() && !klass.empty()) throw ArgError("give --class or --prompt, not both");
+    int64_t K = m.info.unet.cond == "class" ? m.info.unet.num_classes : 10;  // a text model's captions name 10 classes
+    int64_t c = -1;  // -1: all
+    if (!klass.empty() && klass != "all") {
+        char* end = nullptr;
+        long long v = std::strtoll(klass.c_str(), &end, 10);
+        if (*end != '\0' || v < 0 || v >= K)
+            throw ArgError("--class must be 'all' or a class in 0.." + std::to_string(K - 1) + ", got '" + klass + "'");
+        c = v;
+    }
+    Tensor y, labels;  // the condition of each sample; the requested class of each (for eval)
+    if (!prompt.empty()) {
+        y = prompt_condition(m, prompt, n);
+    } else if (cond != "none" && !sweep) {
+        if (klass.empty())
+            std::printf("no --class or --prompt: drawing unconditional samples (the null condition)\n");
+        std::vector<int64_t> ls(n);
+        for (int64_t i = 0; i < n; ++i) ls[i] = c >= 0 ? c : i * K / n;  // 'all': rows of equal classes
+        labels = Tensor::from_vector_i64(ls, {n});
+        std::vector<Tensor> ys;
+        for (int64_t i = 0; i < n; ++i) ys.push_back(klass.empty() ? m.unet->null_condition(1) : class_condition(m, ls[i], 1));
+        y = cat(ys, 0);
+        if (klass.empty()) labels = Tensor();
+    }
+
     Generator gen((uint64_t)args.integer("seed"));
-    Progress progress(n);
-    Tensor x = draw_samples(*m.unet, m.schedule, o, n, gen, batch, [&](int64_t done) {
-        progress.report(done, "images", 1);
-    });
+    Progress progress(sweep ? K * (int64_t)kGuidanceSweep.size() : n);
+    Tensor x;
+    int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)n)));
+    if (sweep) {  // rows: w; columns: classes; the same x_T down each column
+        std::vector<Tensor> rows;
+        for (float ws : kGuidanceSweep) {
+            Generator g((uint64_t)args.integer("seed"));
+            rows.push_back(draw_samples(m, o, K, g, [&] {
+                std::vector<Tensor> ys;
+                for (int64_t k = 0; k < K; ++k) ys.push_back(class_condition(m, k, 1));
+                return cat(ys, 0);
+            }(), ws, batch));
+            progress.report((int64_t)rows.size() * K, "images", 1);
+        }
+        x = cat(rows, 0);
+        ncol = K;
+    } else {
+        x = draw_samples(m, o, n, gen, y, w, batch, [&](int64_t done) { progress.report(done, "images", 1); });
+        if (klass == "all") ncol = std::max<int64_t>(1, n / K);
+    }
     progress.done();
+    int64_t H = x.size(2);
     if (ends_with(out, ".png")) {
-        int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)n)));
-        write_png_grid(out, x, ncol, display_scale(m.info.unet.image_size));
+        write_png_grid(out, x, ncol, display_scale(H));
     } else {
         save_npy(out, to_unit_range(x));
+        if (labels.defined()) save_npy(out.substr(0, out.size() - 4) + ".labels.npy", labels);
     }
-    if (!strip.empty()) write_denoise_strip(strip, *m.unet, m.schedule, o, 8, 11, gen);
+    if (!strip.empty()) write_denoise_strip(strip, m, o, std::min<int64_t>(8, n), 11, gen, y, w);
     std::printf("wrote %s (%lld images, %s)%s%s\n", out.c_str(), (long long)n, fmt_seconds(progress.elapsed()).c_str(),
                 strip.empty() ? "" : " and ", strip.c_str());
     return 0;

@@ -1,5 +1,7 @@
 // tools/train_ddpm.cpp: `diffuse train ddpm`, the main job: train a DDPM (a UNet
-// predicting eps, Algorithm 1 of Ho et al. 2020) and leave a run folder people can look at:
+// predicting eps, Algorithm 1 of Ho et al. 2020) and leave a run folder people can look at;
+// and `diffuse train ldm`, the same on the latents of a trained autoencoder (Rombach et
+// al. 2022; --vae, diffusion/latent.h). Either may be conditional (--cond class|text):
 //
 //   runs/NAME/config.txt           every setting of the run (a valid --config file)
 //   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, seconds
@@ -7,6 +9,7 @@
 //   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
 //   runs/NAME/progress/step-*.png  sample grids drawn while training
 //   runs/NAME/samples.png, denoise.png, forward.png, loss.png, index.html
+//   runs/NAME/guidance.png         conditional models: classifier-free guidance at w = 0, 1, 3, 7
 //
 // The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
 // this file is the budget, the bookkeeping and the pictures.
@@ -68,7 +71,7 @@ void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<f
         long long step = 0;
         int epoch = 0;
         float loss = 0;
-        if (std::sscanf(line.c_str(), "%lld,%d,%f", &step, &epoch, &loss) == 3) {
+        if (std::sscanf(line.c_str(), "%lld,%d,%f", &step, &epoch, &loss) == 3 && std::isfinite(loss)) {
             xs.push_back((float)step);
             ys.push_back(loss);
         }
@@ -77,14 +80,32 @@ void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<f
 
 }  // namespace
 
-int train_ddpm(int argc, char** argv, int first) {
-    Args args("diffuse train ddpm --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]",
-              "Trains a DDPM (Ho et al. 2020): a UNet learns to predict the noise eps in\n"
-              "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (L_simple, Algorithm 1).\n"
-              "Writes checkpoints, metrics.csv, sample grids, denoising and forward-process strips,\n"
-              "a loss curve and index.html into the run folder. --resume continues a stopped run\n"
-              "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
-              "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
+namespace {
+
+// The grids of a conditional model: row r holds classes 0..K-1 (K at most 10), the
+// same starting noise in each column; by_class: one row per class instead.
+Tensor class_grid_conditions(const LoadedModel& m, int64_t K, int64_t per_class) {
+    std::vector<Tensor> ys;
+    for (int64_t c = 0; c < K; ++c) ys.push_back(class_condition(m, c, per_class));
+    return cat(ys, 0);
+}
+
+int train_diffusion(int argc, char** argv, int first, bool latent) {
+    Args args(latent ? "diffuse train ldm --vae runs/VAE --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]"
+                     : "diffuse train ddpm --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]",
+              latent ? "Trains a latent diffusion model (Rombach et al. 2022): the DDPM of `train ddpm`, on the\n"
+                       "codes z = E(x) of a trained, frozen autoencoder (`diffuse train vae`). The training set is\n"
+                       "encoded once (cached in runs/VAE/latents/) and scaled by 1/std of its latents; samples are\n"
+                       "drawn in the latent space and decoded. --cond class|text adds a condition (cross-attention\n"
+                       "by default) and trains it for classifier-free guidance (--p-uncond). Writes the same run\n"
+                       "folder as `train ddpm`. Settings: defaults, then --config FILE, then flags.\n"
+                     : "Trains a DDPM (Ho et al. 2020): a UNet learns to predict the noise eps in\n"
+                       "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (L_simple, Algorithm 1).\n"
+                       "Writes checkpoints, metrics.csv, sample grids, denoising and forward-process strips,\n"
+                       "a loss curve and index.html into the run folder. --resume continues a stopped run\n"
+                       "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
+                       "--cond class|text makes it conditional (see `diffuse train ldm --help`).\n"
+                       "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
     args.option("out", "", "run folder (required)");
     args.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
     args.flag("resume", "continue the run in --out from its latest checkpoint");
@@ -118,6 +139,8 @@ int train_ddpm(int argc, char** argv, int first) {
 
     // ---- settings and data
     DdpmSettings set = ddpm_settings(args);
+    if (latent && set.vae.empty()) throw ArgError("train ldm needs --vae runs/VAE (a run of `diffuse train vae`)");
+    if (!latent && !set.vae.empty()) throw ArgError("--vae is for `diffuse train ldm` (latent diffusion), not train ddpm");
     int64_t steps = set.steps, threads = args.integer("threads"), keep = args.integer("keep");
     double minutes = set.minutes;
     int64_t sample_every = args.integer("sample-every"), ckpt_every = args.integer("ckpt-every");
@@ -137,7 +160,7 @@ int train_ddpm(int argc, char** argv, int first) {
     fs::create_directories(out + "/progress", ec);
     check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
 
-    DdpmTrainer trainer(info, to, train);
+    DdpmTrainer trainer(info, to, train, set.first_stage);
     info = trainer.info();
     int64_t start_step = 0;
     if (resume) {
@@ -155,8 +178,9 @@ int train_ddpm(int argc, char** argv, int first) {
     }
     auto write_config = [&] {
         std::ofstream cfg(out + "/config.txt.tmp");
-        cfg << "# diffuse train ddpm: the settings of this run (a valid --config file)\n";
+        cfg << "# diffuse train " << (latent ? "ldm" : "ddpm") << ": the settings of this run (a valid --config file)\n";
         for (const std::string& key : kDdpmConfigKeys) {  // resolved values where the run decided them
+            if (key == "vae" && set.vae.empty()) continue;  // a pixel model: no autoencoder
             if (key == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
             else if (key == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
             else cfg << args.to_config({key});
@@ -169,9 +193,9 @@ int train_ddpm(int argc, char** argv, int first) {
 
     std::printf("data: %s, %lld training images %s\n", train.name.c_str(), (long long)train.size(),
                 shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str());
-    std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s\n", u.describe().c_str(),
+    std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s%s\n", u.describe().c_str(),
                 (long long)trainer.model().num_parameters(), info.schedule.c_str(), (long long)info.T,
-                prediction_name(info.prediction).c_str());
+                prediction_name(info.prediction).c_str(), latent ? " (in the autoencoder's latent space)" : "");
     std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s%s%s\n",
                 (long long)to.batch_size, to.lr, to.lr_schedule.c_str(), (long long)to.warmup, to.grad_clip,
                 to.ema_decay, omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
@@ -181,7 +205,7 @@ int train_ddpm(int argc, char** argv, int first) {
     bool metrics_exist = fs::exists(out + "/metrics.csv");
     std::ofstream csv(out + "/metrics.csv", std::ios::app);
     check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    if (!metrics_exist) csv << "step,epoch,loss,grad_norm,lr,seconds\n";
+    if (!metrics_exist) csv << "step,epoch,loss,grad_norm,lr,seconds,skipped\n";
     int64_t planned = steps > 0 ? steps : start_step + 1000000;
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
@@ -198,24 +222,41 @@ int train_ddpm(int argc, char** argv, int first) {
         for (size_t i = 0; i + keep < ckpts.size(); ++i) fs::remove(ckpts[i].second, ec);
         last_ckpt_s = progress.elapsed();
     };
+    bool conditional = u.cond != "none";
+    int64_t K = std::min<int64_t>(train.num_classes, 10);  // classes in the grids of a conditional model
     auto preview_grid = [&](int64_t step) {
-        auto ema = trainer.ema_model();
+        LoadedModel ema = trainer.sampling_model();
         Generator g(1234);  // the same x_T every time: the grids show the model change, not the noise
-        Tensor x = draw_samples(*ema, trainer.schedule(), preview, 16, g);
+        Tensor y = conditional ? class_grid_conditions(ema, std::min<int64_t>(K, 8), 2) : Tensor();
+        Tensor x = draw_samples(ema, preview, 16, g, y, set.guidance);
         char name[64];
         std::snprintf(name, sizeof name, "/progress/step-%08lld.png", (long long)step);
-        write_png_grid(out + name, x, 8, display_scale(u.image_size));
+        write_png_grid(out + name, x, 8, display_scale(x.size(2)));
         last_sample_s = progress.elapsed();
     };
     int64_t step = start_step;
     bool stopped_by_time = false;
     while (!g_interrupted && (steps == 0 || step < steps)) {
-        StepStats s = trainer.step();
+        StepStats s;
+        try {
+            s = trainer.step();
+        } catch (const Error& e) {  // a non-finite loss: the checkpoints on disk are the last good ones
+            csv.close();
+            auto ckpts = list_checkpoints(out);
+            fail(e.what(), ckpts.empty() ? std::string(". No checkpoint was written yet.")
+                                         : ". The last good checkpoint, " + ckpts.back().second +
+                                               ", is kept: --resume continues from it (with other settings)");
+        }
         step = s.step;
         double el = progress.elapsed();
         csv << step << "," << trainer.epoch() + 1 << "," << s.loss << "," << s.grad_norm << "," << s.lr << "," << el
-            << "\n";
-        smoothed = step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
+            << "," << trainer.steps_skipped() << "\n";
+        if (s.skipped) {
+            std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)step,
+                        (long long)trainer.steps_skipped());
+        } else {
+            smoothed = step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
+        }
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it in config.txt.
         if (steps == 0 && step == start_step + 20) {
@@ -254,16 +295,32 @@ int train_ddpm(int argc, char** argv, int first) {
     // ---- pictures and the report
     std::printf("drawing %lld samples with DDIM-%lld from the EMA weights...\n", (long long)final_n,
                 (long long)final_steps);
-    auto ema = trainer.ema_model();
+    LoadedModel ema = trainer.sampling_model();
     SamplerOptions fin = preview;
     fin.steps = final_steps;
     Generator g(0);
-    Tensor samples = draw_samples(*ema, trainer.schedule(), fin, final_n, g);
-    int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)final_n)));
-    write_png_grid(out + "/samples.png", samples, ncol, display_scale(u.image_size));
-    write_denoise_strip(out + "/denoise.png", *ema, trainer.schedule(), fin, 8, 11, g);
+    int64_t H = set.pixels.images.size(2);
+    if (!conditional) {
+        Tensor samples = draw_samples(ema, fin, final_n, g);
+        int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)final_n)));
+        write_png_grid(out + "/samples.png", samples, ncol, display_scale(H));
+        write_denoise_strip(out + "/denoise.png", ema, fin, 8, 11, g);
+    } else {
+        // one row per class at w = --guidance, then the guidance sweep: one row per w,
+        // one column per class, the same x_T down each column
+        int64_t per_class = std::max<int64_t>(1, final_n / K);
+        Tensor samples = draw_samples(ema, fin, K * per_class, g, class_grid_conditions(ema, K, per_class), set.guidance);
+        write_png_grid(out + "/samples.png", samples, per_class, display_scale(H));
+        std::vector<Tensor> sweep;
+        for (float w : kGuidanceSweep) {
+            Generator gw(7);
+            sweep.push_back(draw_samples(ema, fin, K, gw, class_grid_conditions(ema, K, 1), w));
+        }
+        write_png_grid(out + "/guidance.png", cat(sweep, 0), K, display_scale(H));
+        write_denoise_strip(out + "/denoise.png", ema, fin, K, 11, g, class_grid_conditions(ema, K, 1), set.guidance);
+    }
     Tensor real = train.images.slice(0, 0, 8);
-    write_forward_strip(out + "/forward.png", trainer.schedule(), real, 11, g);
+    write_forward_strip(out + "/forward.png", ema, real, 11, g);
     std::vector<float> xs, ys;
     read_metrics(out + "/metrics.csv", xs, ys);
     std::vector<float> sm(ys.size());
@@ -271,16 +328,37 @@ int train_ddpm(int argc, char** argv, int first) {
     plot::line_plot(out + "/loss.png", {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, /*log_y=*/true);
 
     std::ofstream html(out + "/index.html.tmp");
-    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: DDPM on " << train.name << "</title>\n"
+    std::string what = std::string(latent ? "Latent diffusion" : "DDPM") +
+                       (u.cond == "class" ? ", class-conditional," : u.cond == "text" ? ", text-conditional," : "");
+    std::string cond_text =
+        !conditional ? std::string()
+                     : " Conditioned on " + std::string(u.cond == "class" ? "class labels" : "captions made from the labels") +
+                           " by " + u.cond_mode + ", the condition dropped with probability " +
+                           std::to_string(to.p_uncond) + " for classifier-free guidance.";
+    std::string latent_text =
+        !latent ? std::string()
+                : " The UNet works on the " + shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())) +
+                      " latents of a frozen autoencoder (" + info.vae.describe() + "), scaled by 1/std = " +
+                      std::to_string(info.scale_factor) + "; pictures are decoded.";
+    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: " << what << " on " << train.name << "</title>\n"
          << "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
             "img{image-rendering:pixelated;max-width:100%}code{background:#eee}</style>\n"
-         << "<h1>DDPM on " << train.name << "</h1>\n"
+         << "<h1>" << what << " on " << train.name << "</h1>\n"
          << "<p>UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << info.schedule
          << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
          << " steps at batch " << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr
-         << ", EMA " << to.ema_decay << ". Final loss (smoothed): " << (sm.empty() ? 0.0f : sm.back()) << ".</p>\n"
-         << "<h2>Samples</h2><p>" << final_n << " samples, DDIM with " << final_steps
-         << " steps (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n"
+         << ", EMA " << to.ema_decay << ". Final loss (smoothed): " << (sm.empty() ? 0.0f : sm.back()) << "."
+         << latent_text << cond_text << "</p>\n";
+    if (!conditional)
+        html << "<h2>Samples</h2><p>" << final_n << " samples, DDIM with " << final_steps
+             << " steps (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n";
+    else
+        html << "<h2>Samples</h2><p>One row per class, classifier-free guidance w = " << set.guidance << ", DDIM with "
+             << final_steps << " steps (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n"
+             << "<h2>Guidance</h2><p>eps = eps(x, empty) + w (eps(x, c) - eps(x, empty)): one row per w = 0 "
+                "(unconditional), 1 (conditional), 3, 7; one column per class, the same x_T down a column.</p>"
+                "<img src=guidance.png alt=guidance>\n";
+    html
          << "<h2>Denoising</h2><p>Left to right: x_T ~ N(0, I), then x_t along the sampler's steps, down to "
             "x_0.</p><img src=denoise.png alt=denoising>\n"
          << "<h2>The forward process</h2><p>Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly "
@@ -303,5 +381,10 @@ int train_ddpm(int argc, char** argv, int first) {
                 (long long)step, fmt_seconds(progress.elapsed()).c_str(), out.c_str());
     return 0;
 }
+
+}  // namespace
+
+int train_ddpm(int argc, char** argv, int first) { return train_diffusion(argc, argv, first, false); }
+int train_ldm(int argc, char** argv, int first) { return train_diffusion(argc, argv, first, true); }
 
 }  // namespace td::cli

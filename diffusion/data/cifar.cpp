@@ -2,10 +2,10 @@
 #include "diffusion/data/cifar.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "diffusion/data/pixels.h"
 #include "tensor/error.h"
+#include "tensor/file_bytes.h"
 
 namespace td::diffusion {
 
@@ -37,20 +37,20 @@ std::vector<std::string> cifar10_files(const std::string& dir, const std::string
          "unpack it, and point --data at the cifar-10-batches-bin folder");
 }
 
-Dataset load_cifar10_files(const std::vector<std::string>& files, const std::string& split) {
-    // First the sizes: every file must be a whole number of records.
-    int64_t total = 0;
-    std::vector<int64_t> counts;
-    for (const std::string& f : files) {
-        std::error_code ec;
-        int64_t bytes = (int64_t)fs::file_size(f, ec);
-        check(!ec, f, ": cannot open file (", ec.message(), ")");
-        check(bytes > 0 && bytes % kRecord == 0, f, ": ", bytes,
-              " bytes is not a whole number of CIFAR-10 records (1 label byte + 3072 pixel bytes = 3073 each)");
-        counts.push_back(bytes / kRecord);
-        total += bytes / kRecord;
-    }
+namespace {
 
+// How many records a file of `bytes` bytes holds; a td::Error naming the file when that
+// is not a whole, positive number (there is no header: the size is all we can check).
+int64_t count_records(int64_t bytes, const std::string& name) {
+    check(bytes > 0, name, ": empty file (a CIFAR-10 batch is a run of 3073-byte records)");
+    check(bytes % kRecord == 0, name, ": ", bytes,
+          " bytes is not a whole number of CIFAR-10 records (1 label byte + 3072 pixel bytes = 3073 each): "
+          "truncated, or not a CIFAR-10 batch");
+    return bytes / kRecord;
+}
+
+// A Dataset of `total` records with CIFAR-10's names and classes, pixels not yet filled in.
+Dataset empty_cifar10(int64_t total, const std::string& split) {
     Dataset d;
     d.name = "cifar10";
     d.split = split;
@@ -58,20 +58,48 @@ Dataset load_cifar10_files(const std::vector<std::string>& files, const std::str
     d.num_classes = 10;
     d.images = Tensor::empty({total, 3, 32, 32});  // (N, 3, 32, 32): the records' own layout
     d.labels = Tensor::empty({total}, DType::Int64);
-    float* x = d.images.data_f32();
-    int64_t* y = d.labels.data_i64();
-    std::vector<unsigned char> record(kRecord);
-    int64_t i = 0;
+    return d;
+}
+
+// Decodes `count` records from `data` into images x (count, 3, 32, 32) and labels y (count).
+void decode_records(const uint8_t* data, int64_t count, const std::string& name, float* x, int64_t* y) {
+    for (int64_t r = 0; r < count; ++r) {
+        const uint8_t* record = data + r * kRecord;
+        check(record[0] < 10, name, ": record ", r, " has label ", (int)record[0], " (CIFAR-10 labels are 0..9)");
+        y[r] = record[0];
+        for (int64_t p = 0; p < kPixels; ++p) x[r * kPixels + p] = pixel_to_model(record[1 + p]);
+    }
+}
+
+}  // namespace
+
+Dataset parse_cifar10_bytes(const uint8_t* data, size_t size, const std::string& name, const std::string& split) {
+    int64_t count = count_records((int64_t)size, name);
+    Dataset d = empty_cifar10(count, split);
+    decode_records(data, count, name, d.images.data_f32(), d.labels.data_i64());
+    return d;
+}
+
+Dataset load_cifar10_files(const std::vector<std::string>& files, const std::string& split) {
+    // First the sizes, so that a damaged file is found before anything is allocated.
+    int64_t total = 0;
+    std::vector<int64_t> counts;
+    for (const std::string& f : files) {
+        std::error_code ec;
+        int64_t bytes = (int64_t)fs::file_size(f, ec);
+        check(!ec, f, ": cannot open file (", ec.message(), ")");
+        counts.push_back(count_records(bytes, f));
+        total += counts.back();
+    }
+
+    Dataset d = empty_cifar10(total, split);
+    int64_t first = 0;  // the dataset index of this file's first record
     for (size_t k = 0; k < files.size(); ++k) {
-        std::ifstream in(files[k], std::ios::binary);
-        check(in.good(), files[k], ": cannot open file");
-        for (int64_t r = 0; r < counts[k]; ++r, ++i) {
-            check((bool)in.read(reinterpret_cast<char*>(record.data()), kRecord), files[k], ": read error at record ",
-                  r);
-            check(record[0] < 10, files[k], ": record ", r, " has label ", (int)record[0], " (CIFAR-10 labels are 0..9)");
-            y[i] = record[0];
-            for (int64_t p = 0; p < kPixels; ++p) x[i * kPixels + p] = pixel_to_model(record[1 + p]);
-        }
+        std::vector<uint8_t> bytes = read_file_bytes(files[k]);
+        check((int64_t)bytes.size() == counts[k] * kRecord, files[k], ": the file changed size while being read");
+        decode_records(bytes.data(), counts[k], files[k], d.images.data_f32() + first * kPixels,
+                       d.labels.data_i64() + first);
+        first += counts[k];
     }
     return d;
 }

@@ -8,6 +8,7 @@
 //             each plane row-major: already the (C, H, W) layout of our tensors.
 // There is no header: the file size alone says how many records it holds.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ std::vector<std::string> cifar10_files(const std::string& dir, const std::string
 
 // Reads batch files into one Dataset: images (N, 3, 32, 32) in [-1, 1], labels (N).
 Dataset load_cifar10_files(const std::vector<std::string>& files, const std::string& split);
+
+// One batch file's bytes already in memory as a Dataset; `name` stands for the file in
+// error messages. load_cifar10_files decodes each file's bytes the same way; the fuzz
+// target tests/fuzz/fuzz_cifar.cpp calls this.
+Dataset parse_cifar10_bytes(const uint8_t* data, size_t size, const std::string& name, const std::string& split);
 
 // cifar10_files + load_cifar10_files.
 Dataset load_cifar10(const std::string& dir, const std::string& split);

@@ -4,39 +4,76 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <filesystem>
+#include <cstring>
 
 #include "diffusion/data/pixels.h"
 #include "tensor/error.h"
+#include "tensor/file_bytes.h"
 
 namespace td::diffusion {
 
 namespace {
 
-// Owns a zlib file handle: closed however we leave the reader.
-struct GzFile {
-    gzFile f = nullptr;
-    ~GzFile() {
-        if (f) gzclose(f);
+// The decoded bytes of an IDX file, handed out piece by piece: a plain file straight
+// from memory, a gzipped one through zlib's inflate. Decompressing on demand means a
+// .gz file is only ever expanded as far as its header's (checked) claim reaches: a small
+// "zip bomb" cannot fill the memory before we notice that it lies.
+class IdxBytes {
+public:
+    IdxBytes(const uint8_t* data, size_t size, const std::string& name) : data_(data), size_(size), name_(name) {
+        gzipped_ = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;  // the gzip magic
+        if (!gzipped_) return;
+        // 15 + 16: a window of up to 2^15 bytes, and expect a gzip (not a zlib) wrapper.
+        check(inflateInit2(&z_, 15 + 16) == Z_OK, name_, ": zlib cannot start decompressing");
+        z_.next_in = const_cast<uint8_t*>(data);  // zlib's API is not const, but it only reads
+        z_.avail_in = (uInt)std::min<size_t>(size, UINT32_MAX);
+        check(z_.avail_in == size, name_, ": a .gz file over 4 GB is not supported");
     }
-};
+    ~IdxBytes() {
+        if (gzipped_) inflateEnd(&z_);
+    }
+    IdxBytes(const IdxBytes&) = delete;
+    IdxBytes& operator=(const IdxBytes&) = delete;
 
-// Reads up to n bytes; returns how many came (fewer only at the end of the data).
-int64_t read_some(gzFile f, uint8_t* dst, int64_t n, const std::string& path) {
-    int64_t got = 0;
-    while (got < n) {
-        unsigned chunk = (unsigned)std::min<int64_t>(n - got, 1 << 24);  // gzread takes an unsigned
-        int r = gzread(f, dst + got, chunk);
-        if (r < 0) {
-            int errnum = 0;
-            const char* msg = gzerror(f, &errnum);
-            fail(path, ": read error (", msg, "): a damaged or truncated .gz file?");
+    bool gzipped() const { return gzipped_; }
+
+    // Copies up to n of the next bytes to dst; returns how many (fewer only at the end).
+    int64_t read(uint8_t* dst, int64_t n) {
+        if (!gzipped_) {
+            int64_t got = std::min<int64_t>(n, (int64_t)(size_ - pos_));
+            if (got > 0) std::memcpy(dst, data_ + pos_, (size_t)got);  // (memcpy from a null data_ is UB even for 0)
+            pos_ += (size_t)got;
+            return got;
         }
-        if (r == 0) break;
-        got += r;
+        int64_t got = 0;
+        while (got < n && !ended_) {
+            z_.next_out = dst + got;
+            z_.avail_out = (uInt)std::min<int64_t>(n - got, 1 << 30);
+            uInt before = z_.avail_out;
+            int r = inflate(&z_, Z_NO_FLUSH);
+            got += before - z_.avail_out;
+            if (r == Z_STREAM_END) {
+                // gzip allows several members one after the other (`cat a.gz b.gz`);
+                // anything else after the end is not ours to guess about.
+                if (z_.avail_in == 0) ended_ = true;
+                else if (z_.avail_in >= 2 && z_.next_in[0] == 0x1f && z_.next_in[1] == 0x8b) inflateReset(&z_);
+                else fail(name_, ": ", z_.avail_in, " bytes of something else after the end of the gzip data");
+            } else if (r == Z_BUF_ERROR && z_.avail_in == 0) {
+                fail(name_, ": truncated: the gzip data ends in the middle of its stream");
+            } else if (r != Z_OK && r != Z_BUF_ERROR) {
+                fail(name_, ": damaged .gz file (zlib: ", z_.msg ? z_.msg : zError(r), ")");
+            }
+        }
+        return got;
     }
-    return got;
-}
+
+private:
+    const uint8_t* data_;
+    size_t size_, pos_ = 0;
+    const std::string& name_;
+    bool gzipped_ = false, ended_ = false;
+    z_stream z_{};
+};
 
 // A deflate stream expands at most ~1032:1, so a .gz file of `compressed` bytes cannot
 // hold more than this many: a cheap first check of a header's claim.
@@ -45,17 +82,17 @@ int64_t max_gunzipped_bytes(int64_t compressed) { return compressed * 1032 + 409
 }  // namespace
 
 IdxArray read_idx(const std::string& path, int expected_rank) {
-    std::error_code ec;
-    int64_t file_size = (int64_t)std::filesystem::file_size(path, ec);
-    check(!ec, path, ": cannot open file (", ec.message(), ")");
+    std::vector<uint8_t> file = read_file_bytes(path);
+    return parse_idx_bytes(file.data(), file.size(), path, expected_rank);
+}
 
-    GzFile file;
-    file.f = gzopen(path.c_str(), "rb");  // reads .gz and plain files alike
-    check(file.f != nullptr, path, ": cannot open file");
-    gzbuffer(file.f, 1 << 17);
+// (`path` is whatever name the caller gave the bytes: the file's path for read_idx.)
+IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& path, int expected_rank) {
+    IdxBytes file(data, size, path);
+    int64_t file_size = (int64_t)size;
 
     uint8_t magic[4];
-    check(read_some(file.f, magic, 4, path) == 4, path, ": too short to be an IDX file");
+    check(file.read(magic, 4) == 4, path, ": too short to be an IDX file (", file_size, " bytes)");
     check(magic[0] == 0 && magic[1] == 0, path, ": not an IDX file (bad magic: the first two bytes are ",
           (int)magic[0], " ", (int)magic[1], ", expected 0 0)");
     check(magic[2] == 0x08, path, ": IDX element type ", (int)magic[2],
@@ -66,7 +103,7 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
           expected_rank, expected_rank == 3 ? " (N, H, W): is this an images file?" : " (N): is this a labels file?");
 
     uint8_t raw[16];
-    check(read_some(file.f, raw, 4 * rank, path) == 4 * rank, path, ": truncated IDX header");
+    check(file.read(raw, 4 * rank) == 4 * rank, path, ": truncated IDX header");
     IdxArray out;
     int64_t claimed = 1;  // bytes of data the header claims, checked for overflow on the way
     const int64_t max_bytes = int64_t(1) << 40;
@@ -82,7 +119,7 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     // Check the claim against the file before allocating: exactly, for a plain file;
     // against deflate's best ratio for a .gz (its exact size is known only after reading).
     int64_t header_bytes = 4 + 4 * rank;
-    if (gzdirect(file.f)) {
+    if (!file.gzipped()) {
         check(claimed == file_size - header_bytes, path, ": IDX header claims shape ", shape_str(out.dims), " = ",
               claimed, " bytes of data, the file holds ", file_size - header_bytes,
               claimed > file_size - header_bytes ? " (truncated?)" : " (trailing bytes?)");
@@ -96,15 +133,15 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     while (got < claimed) {
         int64_t want = std::min<int64_t>(claimed - got, int64_t(1) << 24);
         out.bytes.resize(got + want);
-        int64_t r = read_some(file.f, out.bytes.data() + got, want, path);
+        int64_t r = file.read(out.bytes.data() + got, want);
         got += r;
         if (r < want) break;
     }
     check(got == claimed, path, ": truncated: IDX header claims shape ", shape_str(out.dims), " = ", claimed,
           " bytes of data, the file holds ", got);
     uint8_t extra;
-    check(read_some(file.f, &extra, 1, path) == 0, path, ": more data than the IDX header's shape ",
-          shape_str(out.dims), " accounts for");
+    check(file.read(&extra, 1) == 0, path, ": more data than the IDX header's shape ", shape_str(out.dims),
+          " accounts for");
     return out;
 }
 

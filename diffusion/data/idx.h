@@ -6,7 +6,8 @@
 //   byte  3     the number of dimensions, k (3 for images: N, H, W; 1 for labels: N)
 //   k x 4 bytes each dimension's size, big-endian uint32
 //   then        prod(dims) elements, row-major (for images: N images of H rows of W pixels)
-// The .gz files are the same bytes gzipped; zlib's gzread reads both kinds.
+// The .gz files are the same bytes gzipped (they start with the gzip magic 1f 8b); zlib's
+// inflate decompresses them in memory, only as far as the header's claim reaches.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,6 +27,11 @@ struct IdxArray {
 // Checks the magic, the rank, and that the data holds exactly the bytes the header
 // claims, before allocating them: a lying header is a td::Error naming the file.
 IdxArray read_idx(const std::string& path, int expected_rank = 0);
+
+// The same from bytes already in memory (a plain or gzipped IDX file); `name` stands for
+// the file in error messages. read_idx reads the file and calls this; so does the fuzz
+// target tests/fuzz/fuzz_idx.cpp.
+IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& name, int expected_rank = 0);
 
 // images: (N, 1, H, W) float32 in [-1, 1] (x = pixel / 127.5 - 1); labels: (N) int64.
 Tensor load_idx_images(const std::string& path);

@@ -12,6 +12,7 @@
 // The resize is bilinear, widened into a tent over the whole footprint when shrinking
 // (like PIL's Image.resize(BILINEAR)), so shrinking averages pixels instead of skipping them.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "diffusion/data/dataset.h"
@@ -24,6 +25,11 @@ namespace td::diffusion {
 // gives its own Y channel, 0.299 R + 0.587 G + 0.114 B) or 3
 // (grey images are repeated into R, G, B); an alpha channel is dropped.
 Tensor load_image(const std::string& path, int64_t size, int64_t channels);
+
+// The same from an image file's bytes already in memory; `name` stands for the file in
+// error messages. load_image reads the file and calls this; so does the fuzz target
+// tests/fuzz/fuzz_image.cpp.
+Tensor decode_image(const uint8_t* data, size_t bytes, const std::string& name, int64_t size, int64_t channels);
 
 // Every image of `dir` (see the layout above): images (N, channels, size, size), labels (N).
 Dataset load_image_folder(const std::string& dir, int64_t size, int64_t channels);

@@ -1,0 +1,42 @@
+// diffusion/guidance.cpp: see guidance.h.
+#include "diffusion/guidance.h"
+
+#include "autograd/node.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace td::diffusion {
+
+// Ho & Salimans 2022, eq. 6 in LDM's form: eps_tilde = eps_u + w (eps_c - eps_u)
+Tensor cfg_combine(const Tensor& eps_uncond, const Tensor& eps_cond, float w) {
+    check(eps_uncond.shape() == eps_cond.shape(), "cfg_combine: eps_uncond ", shape_str(eps_uncond.shape()),
+          " and eps_cond ", shape_str(eps_cond.shape()), " differ in shape");
+    return eps_uncond + (eps_cond - eps_uncond) * w;
+}
+
+Denoiser guided_denoiser(UNet& net, const Tensor& y, float w) {
+    check(net.config().cond != "none", "guided_denoiser: the UNet is unconditional (cond none); "
+                                       "sample it with a plain denoiser");
+    check(y.defined() && y.dim() >= 1 && y.size(0) > 0, "guided_denoiser: y must hold one condition per sample");
+    int64_t B = y.size(0);
+    NoGradGuard no_grad;
+    auto check_batch = [B](const Tensor& x_t) {
+        check(x_t.size(0) == B, "guided_denoiser: x_t has ", x_t.size(0), " samples but y has ", B, " conditions");
+    };
+    if (w == 1.0f || w == 0.0f) {  // one half of the mixture only: no wasted batch
+        UNet::Cond c = net.condition(w == 1.0f ? y : net.null_condition(B));
+        return [&net, c, check_batch](const Tensor& x_t, const Tensor& t) {
+            check_batch(x_t);
+            return net.forward(x_t, t, c);
+        };
+    }
+    // Rows [0, B): the condition y; rows [B, 2B): the null condition.
+    UNet::Cond c2 = net.condition(cat({y, net.null_condition(B)}, 0));
+    return [&net, c2, B, w, check_batch](const Tensor& x_t, const Tensor& t) {
+        check_batch(x_t);
+        Tensor out = net.forward(cat({x_t, x_t}, 0), cat({t, t}, 0), c2);  // (2B, C, H, W)
+        return cfg_combine(out.narrow(0, B, B), out.narrow(0, 0, B), w);
+    };
+}
+
+}  // namespace td::diffusion

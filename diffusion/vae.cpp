@@ -1,0 +1,319 @@
+// diffusion/vae.cpp: the KL autoencoder's config, encoder, decoder, the reparameterisation,
+// its loss and its file (see vae.h for the map).
+#include "diffusion/vae.h"
+
+#include <sstream>
+
+#include "nn/safetensors.h"
+#include "tensor/error.h"
+#include "tensor/nn_ops.h"
+#include "tensor/ops.h"
+
+namespace td::diffusion {
+
+namespace {
+
+std::string join(const std::vector<int64_t>& v) {
+    std::ostringstream o;
+    for (size_t i = 0; i < v.size(); ++i) o << (i ? "," : "") << v[i];
+    return o.str();
+}
+
+// A plain container that gives the state dict its PyTorch names (down.0.block.1, ...).
+struct Container : nn::Module {
+    template <typename M>
+    std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) { return register_module(name, m); }
+    std::string name() const override { return "Container"; }
+};
+
+// Blocks without a time step (temb_dim 0) and without dropout, as in LDM's autoencoder.
+std::shared_ptr<ResBlock> res_block(int64_t in, int64_t out, const VAEConfig& c, Generator& init) {
+    return std::make_shared<ResBlock>(in, out, /*temb_dim=*/0, c.groups, /*dropout=*/0.0f, nullptr, init);
+}
+
+std::shared_ptr<AttnBlock> attn_block(int64_t width, const VAEConfig& c, Generator& init) {
+    return std::make_shared<AttnBlock>(width, /*heads=*/1, c.groups, /*context_dim=*/0, init);
+}
+
+// ---- metadata readers: each error names the file and the key
+
+const std::string& need(const Metadata& m, const std::string& key, const std::string& path) {
+    auto it = m.find(key);
+    check(it != m.end(), path, ": metadata has no '", key, "' (not a VAE written by `diffuse train vae`?)");
+    return it->second;
+}
+
+int64_t to_int(const Metadata& m, const std::string& key, const std::string& path) {
+    const std::string& s = need(m, key, path);
+    try {
+        size_t used = 0;
+        long long v = std::stoll(s, &used);
+        if (used == s.size()) return v;
+    } catch (const std::exception&) {
+    }
+    fail(path, ": metadata '", key, "' = '", s, "' is not an integer");
+}
+
+std::vector<int64_t> to_list(const Metadata& m, const std::string& key, const std::string& path) {
+    std::vector<int64_t> out;
+    std::stringstream ss(need(m, key, path));
+    for (std::string item; std::getline(ss, item, ',');) {
+        try {
+            size_t used = 0;
+            out.push_back(std::stoll(item, &used));
+            if (used != item.size()) throw std::invalid_argument(item);
+        } catch (const std::exception&) {
+            fail(path, ": metadata '", key, "' is not a comma-separated list of integers");
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// VAEConfig
+
+int64_t VAEConfig::factor() const { return mults.empty() ? 1 : (int64_t)1 << (mults.size() - 1); }
+
+int64_t VAEConfig::latent_size() const { return image_size / factor(); }
+
+void VAEConfig::validate() const {
+    check(in_channels > 0, "VAE config: in_channels must be > 0, got ", in_channels);
+    check(image_size > 0, "VAE config: image_size must be > 0, got ", image_size);
+    check(ch > 0, "VAE config: ch must be > 0, got ", ch);
+    check(num_res_blocks > 0, "VAE config: num_res_blocks must be > 0, got ", num_res_blocks);
+    check(z_channels > 0, "VAE config: z_channels must be > 0, got ", z_channels);
+    check(groups > 0, "VAE config: groups must be > 0, got ", groups);
+    check(!mults.empty() && mults.size() <= 6, "VAE config: mults needs 1 to 6 levels, got ", mults.size());
+    for (size_t i = 0; i < mults.size(); ++i) {
+        check(mults[i] > 0, "VAE config: mults must be > 0, got ", join(mults));
+        int64_t width = ch * mults[i];
+        check(width % groups == 0, "VAE config: GroupNorm groups ", groups, " do not divide level ", i, "'s width ",
+              width, " (ch ", ch, " x mult ", mults[i], ")");
+    }
+    check(image_size % factor() == 0, "VAE config: image size ", image_size, " is not divisible by f = ", factor(),
+          " (", mults.size(), " mults halve it ", mults.size() - 1, " times); use fewer mults");
+}
+
+std::string VAEConfig::describe() const {
+    std::ostringstream o;
+    o << "ch " << ch << ", mults " << join(mults) << " (f = " << factor() << ", " << image_size << "x" << image_size
+      << " -> " << latent_size() << "x" << latent_size() << "), " << num_res_blocks << " res block(s), "
+      << z_channels << " latent channels, " << groups << " groups, mid attention " << (mid_attn ? "on" : "off");
+    return o.str();
+}
+
+Metadata to_metadata(const VAEConfig& c) {
+    return {{"model", "vae"},
+            {"vae.in_channels", std::to_string(c.in_channels)},
+            {"vae.image_size", std::to_string(c.image_size)},
+            {"vae.ch", std::to_string(c.ch)},
+            {"vae.mults", join(c.mults)},
+            {"vae.num_res_blocks", std::to_string(c.num_res_blocks)},
+            {"vae.z_channels", std::to_string(c.z_channels)},
+            {"vae.groups", std::to_string(c.groups)},
+            {"vae.mid_attn", c.mid_attn ? "1" : "0"},
+            {"vae.seed", std::to_string(c.seed)}};
+}
+
+VAEConfig vae_config_from_metadata(const Metadata& m, const std::string& path) {
+    const std::string& model = need(m, "model", path);
+    check(model == "vae", path, ": metadata says model '", model, "', not a VAE (`diffuse train vae` writes 'vae')");
+    VAEConfig c;
+    c.in_channels = to_int(m, "vae.in_channels", path);
+    c.image_size = to_int(m, "vae.image_size", path);
+    c.ch = to_int(m, "vae.ch", path);
+    c.mults = to_list(m, "vae.mults", path);
+    c.num_res_blocks = to_int(m, "vae.num_res_blocks", path);
+    c.z_channels = to_int(m, "vae.z_channels", path);
+    c.groups = to_int(m, "vae.groups", path);
+    int64_t attn = to_int(m, "vae.mid_attn", path);
+    check(attn == 0 || attn == 1, path, ": metadata 'vae.mid_attn' must be 0 or 1, got ", attn);
+    c.mid_attn = attn == 1;
+    c.seed = (uint64_t)to_int(m, "vae.seed", path);
+    try {
+        c.validate();
+    } catch (const Error& e) {
+        fail(path, ": ", e.what());
+    }
+    return c;
+}
+
+// ---------------------------------------------------------------------------------
+// Encoder
+
+Encoder::Encoder(const VAEConfig& c, Generator& init) {
+    conv_in = register_module("conv_in", std::make_shared<nn::Conv2d>(c.in_channels, c.ch, 3, 1, 1, 1, true, init));
+    int64_t width = c.ch;
+    auto down_c = register_module("down", std::make_shared<Container>());
+    for (size_t i = 0; i < c.mults.size(); ++i) {
+        auto lvl = down_c->add(std::to_string(i), std::make_shared<Container>());
+        auto blocks = lvl->add("block", std::make_shared<Container>());
+        Level L;
+        for (int64_t j = 0; j < c.num_res_blocks; ++j) {
+            L.blocks.push_back(blocks->add(std::to_string(j), res_block(width, c.ch * c.mults[i], c, init)));
+            width = c.ch * c.mults[i];
+        }
+        if (i + 1 < c.mults.size()) {  // stride-2 3x3 conv: H -> H / 2
+            auto ds = lvl->add("downsample", std::make_shared<Container>());
+            L.downsample = ds->add("conv", std::make_shared<nn::Conv2d>(width, width, 3, 2, 1, 1, true, init));
+        }
+        down.push_back(L);
+    }
+    auto mid = register_module("mid", std::make_shared<Container>());
+    mid_block_1 = mid->add("block_1", res_block(width, width, c, init));
+    if (c.mid_attn) mid_attn_1 = mid->add("attn_1", attn_block(width, c, init));
+    mid_block_2 = mid->add("block_2", res_block(width, width, c, init));
+    norm_out = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
+    // 2 z outputs: the mean and the log-variance of each latent element
+    conv_out = register_module("conv_out", std::make_shared<nn::Conv2d>(width, 2 * c.z_channels, 3, 1, 1, 1, true, init));
+}
+
+Tensor Encoder::forward(const Tensor& x) {
+    Tensor h = conv_in->forward(x);                      // (B, ch, H, W)
+    for (Level& L : down) {
+        for (auto& block : L.blocks) h = block->forward(h);
+        if (L.downsample) h = L.downsample->forward(h);  // (B, width, H / 2, W / 2)
+    }
+    h = mid_block_1->forward(h);                         // (B, width, H / f, W / f)
+    if (mid_attn_1) h = mid_attn_1->forward(h);          // every latent position sees every other
+    h = mid_block_2->forward(h);
+    return conv_out->forward(silu(norm_out->forward(h)));  // (B, 2 z, H / f, W / f)
+}
+
+// ---------------------------------------------------------------------------------
+// Decoder
+
+Decoder::Decoder(const VAEConfig& c, Generator& init) {
+    int64_t width = c.ch * c.mults.back();  // the lowest resolution's width
+    conv_in = register_module("conv_in", std::make_shared<nn::Conv2d>(c.z_channels, width, 3, 1, 1, 1, true, init));
+    auto mid = register_module("mid", std::make_shared<Container>());
+    mid_block_1 = mid->add("block_1", res_block(width, width, c, init));
+    if (c.mid_attn) mid_attn_1 = mid->add("attn_1", attn_block(width, c, init));
+    mid_block_2 = mid->add("block_2", res_block(width, width, c, init));
+
+    // Built from the lowest resolution up, stored by level index so the names match
+    // LDM's (decoder.up.0 is the full-resolution level, run last).
+    auto up_c = register_module("up", std::make_shared<Container>());
+    up.resize(c.mults.size());
+    std::vector<std::shared_ptr<Container>> levels(c.mults.size());
+    for (int64_t i = (int64_t)c.mults.size() - 1; i >= 0; --i) {
+        levels[i] = std::make_shared<Container>();
+        auto blocks = levels[i]->add("block", std::make_shared<Container>());
+        for (int64_t j = 0; j <= c.num_res_blocks; ++j) {  // one more block than the encoder, as LDM
+            up[i].blocks.push_back(blocks->add(std::to_string(j), res_block(width, c.ch * c.mults[i], c, init)));
+            width = c.ch * c.mults[i];
+        }
+        if (i > 0) {  // nearest x2, then a 3x3 conv to smooth the blocky copy
+            auto us = levels[i]->add("upsample", std::make_shared<Container>());
+            up[i].upsample = us->add("conv", std::make_shared<nn::Conv2d>(width, width, 3, 1, 1, 1, true, init));
+        }
+    }
+    for (size_t i = 0; i < levels.size(); ++i) up_c->add(std::to_string(i), levels[i]);
+    norm_out = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
+    conv_out = register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.in_channels, 3, 1, 1, 1, true, init));
+}
+
+Tensor Decoder::forward(const Tensor& z) {
+    Tensor h = conv_in->forward(z);  // (B, widest, h, w)
+    h = mid_block_1->forward(h);
+    if (mid_attn_1) h = mid_attn_1->forward(h);
+    h = mid_block_2->forward(h);
+    for (int64_t i = (int64_t)up.size() - 1; i >= 0; --i) {
+        for (auto& block : up[i].blocks) h = block->forward(h);
+        if (up[i].upsample) h = up[i].upsample->forward(upsample_nearest2d(h, 2));  // (B, width, 2 h, 2 w)
+    }
+    return conv_out->forward(silu(norm_out->forward(h)));  // (B, C, H, W), unbounded (no tanh, as LDM)
+}
+
+// ---------------------------------------------------------------------------------
+// VAE
+
+VAE::VAE(const VAEConfig& config) : config_(config) {
+    config_.validate();
+    const VAEConfig& c = config_;
+    Generator init(c.seed);
+    // Registered in LDM's order: encoder, decoder, quant_conv, post_quant_conv.
+    encoder = register_module("encoder", std::make_shared<Encoder>(c, init));
+    decoder = register_module("decoder", std::make_shared<Decoder>(c, init));
+    quant_conv = register_module("quant_conv", std::make_shared<nn::Conv2d>(2 * c.z_channels, 2 * c.z_channels, 1, 1, 0, 1, true, init));
+    post_quant_conv = register_module("post_quant_conv", std::make_shared<nn::Conv2d>(c.z_channels, c.z_channels, 1, 1, 0, 1, true, init));
+}
+
+VAE::Posterior VAE::from_moments(const Tensor& moments) {
+    check(moments.dim() == 4 && moments.size(1) % 2 == 0, "VAE::from_moments: moments must be (B, 2 z, h, w), got ",
+          shape_str(moments.shape()));
+    int64_t z = moments.size(1) / 2;
+    Tensor mu = moments.narrow(1, 0, z);                                 // (B, z, h, w)
+    Tensor logvar = clamp(moments.narrow(1, z, z), -30.0f, 20.0f);       // (B, z, h, w), see vae.h
+    return {mu, logvar};
+}
+
+VAE::Posterior VAE::encode(const Tensor& x) {
+    const VAEConfig& c = config_;
+    check(x.dim() == 4 && x.size(1) == c.in_channels && x.size(2) == c.image_size && x.size(3) == c.image_size,
+          "VAE::encode: input ", shape_str(x.shape()), " does not match the model (", c.in_channels, " channels, ",
+          c.image_size, "x", c.image_size, ")");
+    return from_moments(quant_conv->forward(encoder->forward(x)));
+}
+
+Tensor VAE::decode(const Tensor& z) {
+    const VAEConfig& c = config_;
+    int64_t s = c.latent_size();
+    check(z.dim() == 4 && z.size(1) == c.z_channels && z.size(2) == s && z.size(3) == s, "VAE::decode: latent ",
+          shape_str(z.shape()), " does not match the model (", c.z_channels, " channels, ", s, "x", s, ")");
+    return decoder->forward(post_quant_conv->forward(z));
+}
+
+// Kingma & Welling eq. 10: z = mu + sigma * eps, sigma = exp(logvar / 2)
+Tensor VAE::reparameterise(const Tensor& mu, const Tensor& logvar, const Tensor& eps) {
+    check(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "VAE::reparameterise: mu ",
+          shape_str(mu.shape()), ", logvar ", shape_str(logvar.shape()), " and eps ", shape_str(eps.shape()),
+          " must have one shape");
+    Tensor sigma = exp(logvar * 0.5f);
+    return mu + sigma * eps;
+}
+
+// ---------------------------------------------------------------------------------
+// The loss
+
+// KL(N(mu, sigma^2) || N(0, I)) = 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2), summed per image, mean over the batch
+Tensor kl_to_standard_normal(const Tensor& mu, const Tensor& logvar) {
+    check(mu.shape() == logvar.shape() && mu.dim() >= 1, "kl_to_standard_normal: mu ", shape_str(mu.shape()),
+          " and logvar ", shape_str(logvar.shape()), " must have one shape (B, ...)");
+    Tensor kl = (mu * mu + exp(logvar) - 1.0f - logvar) * 0.5f;  // (B, ...): one term per latent element
+    return sum(kl) * (1.0f / (float)mu.size(0));
+}
+
+VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta,
+                 const std::string& recon) {
+    check(recon == "l1" || recon == "l2", "vae_loss: recon must be l1 or l2, got '", recon, "'");
+    check(x.shape() == x_hat.shape() && x.dim() >= 1, "vae_loss: x ", shape_str(x.shape()), " and x_hat ",
+          shape_str(x_hat.shape()), " must have one shape (B, C, H, W)");
+    float per_image = 1.0f / (float)x.size(0);
+    Tensor diff = x - x_hat;                                                  // (B, C, H, W)
+    Tensor r = recon == "l1" ? sum(abs(diff)) * per_image : sum(diff * diff) * per_image;  // sum over pixels, mean over B
+    Tensor kl = kl_to_standard_normal(posterior.mu, posterior.logvar);
+    return {r + kl * beta, r, kl};
+}
+
+// ---------------------------------------------------------------------------------
+// The file
+
+LoadedVAE load_vae(const std::string& path) {
+    Metadata meta;
+    std::map<std::string, Tensor> tensors = nn::load_safetensors(path, &meta);
+    VAEConfig config = vae_config_from_metadata(meta, path);
+    auto vae = std::make_shared<VAE>(config);
+    try {
+        vae->load_state_dict(tensors);
+    } catch (const Error& e) {
+        fail(path, ": the weights do not fit the VAE its metadata describes: ", e.what());
+    }
+    vae->eval();
+    auto data = meta.find("data");
+    return {config, vae, data == meta.end() ? "" : data->second, meta};
+}
+
+}  // namespace td::diffusion
