@@ -169,7 +169,8 @@ bench: deps
 # (scripts/install-deps.sh --fuzz, run when clang++ cannot build a fuzzer).
 # `make fuzz-corpus` rewrites the committed seeds tests/fuzz/corpus/ (tests/fuzz/make_corpus.cpp).
 SECONDS      ?= 60
-FUZZ         ?= idx idx_gz cifar npy safetensors image config cli
+FUZZ_KNOWN   := idx idx_gz cifar npy safetensors image config cli
+FUZZ         ?= $(FUZZ_KNOWN)
 FUZZ_BUILD   := build-fuzz
 FUZZ_CXX     ?= clang++
 FUZZ_CFLAGS  := -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -186,6 +187,8 @@ FUZZ_LIB     := $(FUZZ_BUILD)/libparsers.a
 .PHONY: fuzz fuzz-corpus
 fuzz:
 	@case "$(SECONDS)" in ''|*[!0-9]*) echo "make fuzz: SECONDS=$(SECONDS) is not a whole number of seconds" >&2; exit 2;; esac
+	@$(if $(strip $(FUZZ)),,echo "make fuzz: FUZZ is empty (known: $(FUZZ_KNOWN))" >&2; exit 2)
+	@$(if $(filter-out $(FUZZ_KNOWN),$(FUZZ)),echo "make fuzz: unknown FUZZ=$(filter-out $(FUZZ_KNOWN),$(FUZZ)) (known: $(FUZZ_KNOWN))" >&2; exit 2)
 	@echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' | \
 	  $(FUZZ_CXX) -x c++ - -fsanitize=fuzzer -o /dev/null 2>/dev/null || bash scripts/install-deps.sh --fuzz
 	@$(MAKE) --no-print-directory $(foreach t,$(FUZZ),$(FUZZ_BUILD)/fuzz_$(t))

@@ -15,6 +15,9 @@
 #   rejected       share judged "not an image of this data set" (the reject class)
 #   entropy/log10  entropy of the predicted-class histogram / log(number of classes)
 #   FID            classifier FID: Fréchet distance of penultimate features to the held-out set
+#   as requested   conditional runs (train ... --cond class|text): the samples are drawn
+#                  for every class in turn (--class all) with guidance w = $GUIDANCE
+#                  (default 3); the share the classifier puts in the class asked for
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 run=${1:?usage: bench/run_quality.sh RUN CLASSIFIER [N] [STEPS]}
@@ -30,9 +33,19 @@ if [ ! -f "$clf/classifier.safetensors" ]; then
   "$bin" train classifier --data "$data" --out "$clf"
 fi
 
+cond=$(sed -n 's/^cond = //p' "$run/config.txt")
+guidance=${GUIDANCE:-3}
+kind=DDPM
+[ -n "$(sed -n 's/^vae = //p' "$run/config.txt")" ] && kind=LDM
 samples="$run/quality-ddim$steps-$n.npy"
+cond_args=()
+label="$kind samples (DDIM-$steps)"
+if [ -n "$cond" ] && [ "$cond" != none ]; then
+  cond_args=(--class all --guidance "$guidance")
+  label="$kind samples (DDIM-$steps, w $guidance)"
+fi
 start=$(date +%s.%N)
-"$bin" sample --run "$run" --n "$n" --sampler ddim --steps "$steps" --seed 1 --out "$samples" > /dev/null
+"$bin" sample --run "$run" --n "$n" --sampler ddim --steps "$steps" --seed 1 "${cond_args[@]}" --out "$samples" > /dev/null
 secs=$(echo "$(date +%s.%N) - $start" | bc)
 
 # eval_row NAME ARGS...: one table row from `diffuse eval`'s output lines.
@@ -47,19 +60,24 @@ eval_row() {
   e=$(echo "$out" | sed -n 's/^class entropy: *\([0-9.]*\) nats.*/\1/p')
   k=$(echo "$out" | sed -n 's/^class entropy:.*classes: \([0-9.]*\)).*/\1/p')
   f=$(echo "$out" | sed -n 's/^classifier FID: *\([0-9.]*\).*/\1/p')
+  a=$(echo "$out" | sed -n 's/^as requested: *\([0-9.]*\)%.*/\1/p')
   rec[$name]=$r
   local vs="-"
   [ -n "${rec[real]:-}" ] && vs=$(echo "scale=3; $r / ${rec[real]}" | bc)
-  printf "| %-34s | %12s%% | %7s | %8s%% | %13s | %10s |\n" "$name" "$r" "$vs" "${j:-n/a}" \
-    "$(echo "scale=3; $e / $k" | bc)" "$f"
+  printf "| %-34s | %12s%% | %7s | %8s%% | %13s | %10s | %12s |\n" "$name" "$r" "$vs" "${j:-n/a}" \
+    "$(echo "scale=3; $e / $k" | bc)" "$f" "${a:+$a%}"
 }
 
 echo
 echo "Quality of $run ($data), judged by $clf; $n images per row; samples: DDIM-$steps, eta 0, EMA weights ($(printf %.0f "$secs") s to draw)"
 echo
-printf "| %-34s | %13s | %7s | %9s | %13s | %10s |\n" "images" "recognisable" "vs real" "rejected" "entropy/log10" "FID"
-echo "| --- | --- | --- | --- | --- | --- |"
+printf "| %-34s | %13s | %7s | %9s | %13s | %10s | %12s |\n" "images" "recognisable" "vs real" "rejected" "entropy/log10" "FID" "as requested"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 eval_row real --reference real
-eval_row "DDPM samples (DDIM-$steps)" --samples "$samples"
+if [ ${#cond_args[@]} -gt 0 ]; then
+  eval_row "$label" --samples "$samples" --labels "${samples%.npy}.labels.npy"
+else
+  eval_row "$label" --samples "$samples"
+fi
 eval_row "real, blurred (sigma 1.5)" --reference blur
 eval_row "uniform noise" --reference noise

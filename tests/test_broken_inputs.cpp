@@ -220,6 +220,21 @@ TEST_CASE("broken input: a header claiming 10^12 elements fails before allocatin
     check_message(fails(p, png, load_image_file), {p, "cannot read image"});
 }
 
+TEST_CASE("broken input: JPEGs on which Debian's stb_image writes out of bounds are refused") {
+    // Found by tests/fuzz/fuzz_image.cpp; kept in its corpus. A Huffman table (DHT) whose
+    // 16 counts add up to more than 256 codes overflows stbi__build_huffman's arrays in
+    // stb_image 2.27 (diffusion/data/stb_guard.h); the second file hides its start-of-image
+    // marker behind FF fill bytes, which stb accepts.
+    for (const char* f : {"regress-jpeg-dht-257-codes.jpg", "regress-jpeg-fill-bytes-before-soi.jpg"}) {
+        std::string p = std::string("tests/fuzz/corpus/image/") + f;
+        REQUIRE(fs::exists(p));
+        check_message(error_of([&] { load_image(p, 8, 3); }), {p, "damaged JPEG: a Huffman table", "codes"});
+    }
+    // A valid JPEG passes the guard and decodes.
+    Tensor ok = load_image("tests/fuzz/corpus/image/rgb_16x16.jpg", 8, 3);
+    CHECK(ok.shape() == Shape{3, 8, 8});
+}
+
 TEST_CASE("broken input: a 1 x 16384 image costs no more than its crop") {
     // Found by fuzzing: resizing the shorter side to `size` first made a 1-pixel-wide
     // image 16384 * size pixels tall before the center crop threw nearly all of it away

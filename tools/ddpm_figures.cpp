@@ -18,6 +18,14 @@ int64_t display_scale(int64_t H) { return std::clamp<int64_t>(56 / std::max<int6
 
 namespace {
 
+// Clipping the predicted x_0 to [-1, 1] is a prior about pixels. A latent model's x_0 is
+// a unit-variance code with no bounds (a third of its values lie outside [-1, 1]):
+// clipping it wrecks every sample, and LDM's samplers do not clip. So never for latents.
+SamplerOptions for_model(const LoadedModel& m, SamplerOptions o) {
+    if (m.info.latent()) o.clip_x0 = false;
+    return o;
+}
+
 // Rows [a, b) of a condition, or nothing for an unconditional model.
 Tensor rows(const Tensor& y, int64_t a, int64_t b) { return y.defined() ? y.slice(0, a, b) : Tensor(); }
 
@@ -31,8 +39,9 @@ void write_rows(const std::string& path, const std::vector<Tensor>& cols) {
 
 }  // namespace
 
-Tensor draw_samples(const LoadedModel& m, const SamplerOptions& o, int64_t n, Generator& gen, const Tensor& y,
+Tensor draw_samples(const LoadedModel& m, const SamplerOptions& options, int64_t n, Generator& gen, const Tensor& y,
                     float guidance, int64_t batch, const std::function<void(int64_t)>& on_batch) {
+    SamplerOptions o = for_model(m, options);
     check(n >= 1, "draw_samples: n must be >= 1, got ", n);
     if (y.defined()) check(y.size(0) == n, "draw_samples: ", n, " samples but ", y.size(0), " conditions");
     std::vector<Tensor> parts;
@@ -47,8 +56,9 @@ Tensor draw_samples(const LoadedModel& m, const SamplerOptions& o, int64_t n, Ge
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
 }
 
-void write_denoise_strip(const std::string& path, const LoadedModel& m, const SamplerOptions& o, int64_t n,
+void write_denoise_strip(const std::string& path, const LoadedModel& m, const SamplerOptions& options, int64_t n,
                          int64_t columns, Generator& gen, const Tensor& y, float guidance) {
+    SamplerOptions o = for_model(m, options);
     Tensor x_T = randn(m.noise_shape(n), gen);
     int64_t steps = o.steps;
     // keep x after steps k * steps / (columns - 1), k = 1 .. columns-1 (the last is x_0)

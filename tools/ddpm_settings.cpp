@@ -210,7 +210,8 @@ void declare_sampling_options(Args& a) {
     a.option("steps", "50", "sampling steps (model calls); ddpm with fewer than T respaces the process");
     a.option("eta", "0", "DDIM's eta: 0 deterministic, 1 ancestral (eq. 16)");
     a.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta (fixed large) or beta_tilde (fixed small)");
-    a.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally)");
+    a.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally;\n"
+              "latent models are never clipped)");
     a.option("threads", "0", "OpenMP threads (0: all cores)");
 }
 
@@ -241,6 +242,7 @@ SamplingSetup setup_sampling(const Args& args) {
     }
     LoadedModel m = load_model(path, !args.on("raw"));
     o.prediction = m.info.prediction;
+    if (m.info.latent()) o.clip_x0 = false;  // latents are unbounded: never clipped (tools/ddpm_figures.cpp)
     if (o.steps > m.info.T)
         throw ArgError("--steps " + std::to_string(o.steps) + " is more than the model's T = " + std::to_string(m.info.T));
     return {path, std::move(m), o};

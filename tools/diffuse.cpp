@@ -78,6 +78,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Line-buffered even into a file or a pipe (nohup, tee): a long run's log shows its
+    // progress as it goes, not when the process ends.
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
     try {
         return run(argc, argv);
     } catch (const td::cli::ArgError& e) {

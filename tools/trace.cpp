@@ -314,6 +314,7 @@ struct RunSettings {
     TrainOptions options;
     Dataset data;
     int64_t steps = 0;  // the run's --steps (0: a time budget)
+    std::shared_ptr<VAE> first_stage;  // a latent run's autoencoder (its data are latents)
 };
 
 // The run as `diffuse train ddpm` built it, from its config.txt (the keys of kConfigKeys
@@ -331,6 +332,7 @@ RunSettings read_run(const std::string& run) {
         r.info = set.info;
         r.options = set.train;
         r.steps = set.steps;
+        r.first_stage = set.first_stage;
     } catch (const ArgError& e) {
         fail(file, ": ", e.what());
     }
@@ -373,7 +375,7 @@ int trace_train(int argc, char** argv, int first) {
     RunSettings rs = read_run(run);
     auto ckpts = list_checkpoints(run);
     if (step == 0) step = (ckpts.empty() ? 0 : ckpts.back().first) + 1;
-    DdpmTrainer trainer(rs.info, rs.options, rs.data);
+    DdpmTrainer trainer(rs.info, rs.options, rs.data, rs.first_stage);
     // the state before step N is the one after N-1 steps: the latest checkpoint at or
     // before N-1, else the fresh trainer (the same seed gives the same start)
     std::string from = "the initial weights (seed " + std::to_string(rs.options.seed) + ")";
@@ -486,13 +488,15 @@ int trace_sample(int argc, char** argv, int first) {
     const UNetConfig& u = m.unet->config();
     Generator gen((uint64_t)args.integer("seed"));
     Tensor x_T = randn({n, u.in_channels, u.image_size, u.image_size}, gen);
+    // a conditional model is traced unconditionally (its null condition, no guidance)
+    Tensor y = u.cond != "none" ? m.unet->null_condition(n) : Tensor();
     // The Trace lives from the end of step N-1 to the end of step N: the sampler's trace
     // points and the UNet's within that step land in it, nothing else.
     StepRecord r;
     std::optional<Trace> tr;
     if (step == 1) tr.emplace();
     UNet& net = *m.unet;
-    auto model = [&net](const Tensor& x, const Tensor& tt) { return net.forward(x, tt); };
+    Denoiser model = m.denoiser(y, 1.0f);
     try {
         sample(m.schedule, model, x_T, o, gen, [&](int64_t i, int64_t, const Tensor&) {
             if (i == step - 1) tr.emplace();
@@ -527,7 +531,7 @@ int trace_sample(int argc, char** argv, int first) {
             if (e.name == "x_t") x_t = e.value;
         check(x_t.defined(), "trace sample: the step recorded no 'x_t' (diffusion/sampler.cpp's trace points)");
         Tensor tt = Tensor::from_vector_i64(std::vector<int64_t>(n, t), {n});
-        Tensor out = net.forward(x_t, tt);
+        Tensor out = net.forward(x_t, tt, y.defined() ? net.condition(y) : UNet::Cond{});
         std::map<const TensorImpl*, std::string> names = leaf_names_of(net.named_parameters());
         names[x_t.impl()] = "x_t";
         write_graph(graph_file, out, names, "the model call eps_theta(x_t, t) of this step");

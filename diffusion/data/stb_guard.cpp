@@ -42,11 +42,28 @@ void check_dht(const uint8_t* data, size_t size, size_t at, const std::string& n
 // Markers that stand alone, without a length: TEM, SOI, the restart markers RST0..7.
 bool has_no_length(uint8_t m) { return m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7); }
 
-// Walks the segments the way stb does: between segments it skips stray bytes up to the
-// next FF (and FF fill bytes); a segment is skipped by its length. After the first scan
-// starts, where the scan data ends depends on how far stb's decoder gets, so from there
-// on every FF C4 in the file is checked as a DHT. (Valid scan data never holds FF C4:
-// there an FF is followed by 00 or a restart marker.)
+// The entropy-coded data of a scan, from p: returns where the FF of the marker that
+// ends it is (or the end of the file). Inside, FF 00 is a stuffed FF byte and FF D0..D7
+// a restart marker; both belong to the scan. (stb's decoder stops at that same marker,
+// or earlier and then fails: it never reads a segment beyond it that we do not.)
+size_t end_of_scan(const uint8_t* data, size_t size, size_t p) {
+    while (p < size) {
+        if (data[p] == 0xFF) {
+            size_t q = p + 1;
+            while (q < size && data[q] == 0xFF) ++q;  // fill bytes
+            if (q >= size) return size;
+            if (data[q] != 0x00 && !(data[q] >= 0xD0 && data[q] <= 0xD7)) return p;
+            p = q;
+        }
+        ++p;
+    }
+    return size;
+}
+
+// Walks the file the way stb reads it: segments skipped by their length, stray bytes
+// between them skipped up to the next FF (stb skips them too, before the first scan,
+// and stops at them after), and the entropy-coded data after each SOS header skipped up
+// to its end. Every DHT segment met on the way is checked. Linear in the file's size.
 void check_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     // stb takes a file for JPEG when it starts with SOI, FF D8, with any number of FF
     // fill bytes in between (FF FF FF D8 too: a fuzzer input that got past an FF D8 test).
@@ -56,19 +73,17 @@ void check_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     if (p >= size || data[p] != 0xD8) return;
     ++p;
     while (p < size) {
-        if (data[p] != 0xFF) { ++p; continue; }  // stray byte: stb skips it too
+        if (data[p] != 0xFF) { ++p; continue; }   // a stray byte
         while (p < size && data[p] == 0xFF) ++p;  // fill bytes
         if (p >= size) return;
         uint8_t m = data[p];
         if (m == 0xD9) return;  // EOI
         if (has_no_length(m)) { ++p; continue; }
         if (m == 0xC4) check_dht(data, size, p, name);
-        if (m == 0xDA) break;  // SOS: from here on, the scan data (below)
         size_t len = (size_t)byte_at(data, size, p + 1) << 8 | byte_at(data, size, p + 2);
         p += 1 + len;
+        if (m == 0xDA) p = end_of_scan(data, size, p);  // SOS: its header, then the scan's data
     }
-    for (size_t i = p; i + 1 < size; ++i)
-        if (data[i] == 0xFF && data[i + 1] == 0xC4) check_dht(data, size, i + 1, name);
 }
 
 }  // namespace
