@@ -7,6 +7,7 @@
 
 #include "diffusion/latent.h"
 #include "diffusion/model_file.h"
+#include "diffusion/trainer.h"
 #include "nn/safetensors.h"
 #include "tensor/npy.h"
 #include "tests/helpers.h"
@@ -160,4 +161,48 @@ TEST_CASE("ldm: a text-conditional latent model samples from a prompt") {
                                  tdtest::scratch("text.png"));
     INFO(s.output);
     CHECK(s.code == 0);
+}
+
+TEST_CASE("ldm: a conditional trainer drops the condition at p_uncond and resumes bit for bit") {
+    Dataset d = tdtest::bars_dataset(40, 8);
+    d.name = "mnist";  // captions of a data set the text encoder knows
+    d.num_classes = 10;
+    for (const char* cond : {"class", "text"}) {
+        INFO(cond);
+        ModelInfo info = tdtest::tiny_ddpm(50);
+        info.unet.cond = cond;
+        info.unet.num_classes = 10;
+        info.unet.text_dim = 16;
+        info.unet.text_heads = 2;
+        TrainOptions to;
+        to.batch_size = 16;
+        to.total_steps = 6;
+        to.p_uncond = 0.5f;
+
+        // about half the conditions are the null one
+        DdpmTrainer probe(info, to, d);
+        Tensor y = probe.draw_condition(Tensor::from_vector_i64(std::vector<int64_t>(400, 1), {400}));
+        Tensor null = probe.model().null_condition(1);
+        int64_t dropped = 0;
+        for (int64_t i = 0; i < 400; ++i)
+            dropped += y.slice(0, i, i + 1).to_vector_i64() == null.to_vector_i64();
+        CHECK(dropped > 150);
+        CHECK(dropped < 250);
+
+        std::vector<float> straight, resumed;
+        {
+            DdpmTrainer a(info, to, d);
+            for (int i = 0; i < 6; ++i) straight.push_back(a.step().loss);
+        }
+        std::string ckpt = tdtest::scratch(std::string("ldm_resume_") + cond + ".safetensors");
+        {
+            DdpmTrainer b(info, to, d);
+            for (int i = 0; i < 2; ++i) resumed.push_back(b.step().loss);
+            b.save_checkpoint(ckpt);
+        }
+        DdpmTrainer c(info, to, d);
+        c.load_checkpoint(ckpt);
+        for (int i = 2; i < 6; ++i) resumed.push_back(c.step().loss);
+        CHECK(resumed == straight);  // exactly: the dropped conditions and captions come from saved state
+    }
 }
