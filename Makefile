@@ -130,6 +130,20 @@ demo: deps
 	@bash scripts/check-html.sh runs/demo
 	@echo "make demo: done. Open runs/demo/index.html (samples, denoising, forward process, loss)."
 
+# Latent diffusion end to end (README, "Latent diffusion"): an MNIST autoencoder, a
+# class-conditional latent DDPM on its codes, a grid with one row per class and the
+# guidance sweep, all in runs/mnist-vae/ and runs/mnist-ldm-class/.
+.PHONY: demo-ldm
+demo-ldm: deps
+	@bash scripts/install-deps.sh --html
+	@$(MAKE) --no-print-directory all
+	@bash scripts/get-data.sh mnist
+	$(BUILD)/diffuse train vae --config configs/mnist-vae.cfg --out runs/mnist-vae --overwrite
+	$(BUILD)/diffuse train ldm --config configs/mnist-ldm-class.cfg --out runs/mnist-ldm-class --overwrite $(DEMO_ARGS)
+	$(BUILD)/diffuse sample --run runs/mnist-ldm-class --class all --n 100 --guidance 3 --out runs/mnist-ldm-class/by-class.png
+	@bash scripts/check-html.sh runs/mnist-vae runs/mnist-ldm-class
+	@echo "make demo-ldm: done. Open runs/mnist-vae/index.html and runs/mnist-ldm-class/index.html."
+
 .PHONY: check-html check-html-selftest
 
 # make check-html RUN=runs/NAME (or PAGE=a.html, several allowed): loads each page in
@@ -143,15 +157,20 @@ check-html:
 check-html-selftest:
 	@bash scripts/check-html-selftest.sh
 
-# make bench runs the GEMM table, then the layers table (bench/README.md);
-# BENCH=gemm or BENCH=layers runs one of them; BENCH_ARGS go to each script (--quick).
-BENCH      ?= gemm layers unet
-BENCH_KNOWN := gemm layers unet
+# make bench runs the GEMM, layers and UNet tables against PyTorch (bench/README.md), then
+# pixel-space vs latent-space DDPM (bench/run_ldm.sh, on the autoencoder in VAE, trained
+# first with configs/mnist-vae.cfg if missing); BENCH=gemm|layers|unet|ldm runs some of
+# them; BENCH_ARGS go to each PyTorch-side script (--quick).
+BENCH      ?= gemm layers unet ldm
+BENCH_KNOWN := gemm layers unet ldm
+BENCH_BINS := $(filter-out ldm,$(BENCH))
+VAE        ?= runs/mnist-vae
 bench: deps
 	@$(if $(strip $(BENCH)),,echo "make bench: BENCH is empty (known: $(BENCH_KNOWN))" >&2; exit 2)
 	@$(if $(filter-out $(BENCH_KNOWN),$(BENCH)),echo "make bench: unknown BENCH=$(filter-out $(BENCH_KNOWN),$(BENCH)) (known: $(BENCH_KNOWN))" >&2; exit 2)
-	@$(MAKE) --no-print-directory $(foreach b,$(BENCH),$(BUILD)/bench_$(b))
-	@$(foreach b,$(BENCH),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
+	@$(MAKE) --no-print-directory all $(foreach b,$(BENCH_BINS),$(BUILD)/bench_$(b))
+	@$(foreach b,$(BENCH_BINS),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
+	@$(if $(filter ldm,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_ldm.sh $(VAE),true)
 
 # ---- fuzzing (tests/fuzz/) --------------------------------------------------------------
 #

@@ -18,8 +18,12 @@ steps=${2:-120}
 ch=${CH:-32}
 bin=${DIFFUSE:-build/diffuse}
 [ -x "$bin" ] || make --no-print-directory all
-[ -f "$vae/model.safetensors" ] || { echo "run_ldm: $vae/model.safetensors: train one with diffuse train vae" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "run_ldm: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+if [ ! -f "$vae/model.safetensors" ]; then
+  echo "run_ldm: no autoencoder in $vae: training one first (configs/mnist-vae.cfg)" >&2
+  bash scripts/get-data.sh mnist
+  "$bin" train vae --config configs/mnist-vae.cfg --out "$vae" > /dev/null
+fi
+[ -x /usr/bin/time ] || bash scripts/install-deps.sh --bench
 data=$(sed -n 's/^data = //p' "$vae/config.txt")
 nmults=$(sed -n 's/^mults = //p' "$vae/config.txt" | tr ',' '\n' | wc -l)
 f=$((1 << (nmults - 1)))

@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz)
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
+    --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread time) ;;
     # One known font, so that screenshots of a page look the same on every machine.
     --html) packages+=(chromium fonts-dejavu-core) ;;
     # clang: Debian's default clang (clang-14 on Debian 12). libFuzzer and the sanitizer
