@@ -220,8 +220,8 @@ TEST_CASE("broken input: a header claiming 10^12 elements fails before allocatin
     check_message(fails(p, png, load_image_file), {p, "cannot read image"});
 }
 
-TEST_CASE("broken input: JPEGs on which Debian's stb_image writes out of bounds are refused") {
-    // Found by tests/fuzz/fuzz_image.cpp; kept in its corpus. A Huffman table (DHT) whose
+TEST_CASE("broken input: images that Debian's stb_image mishandles are refused first") {
+    // Found by tests/fuzz/fuzz_image.cpp; kept in its corpus. A JPEG Huffman table (DHT) whose
     // 16 counts add up to more than 256 codes overflows stbi__build_huffman's arrays in
     // stb_image 2.27 (diffusion/data/stb_guard.h); the second file hides its start-of-image
     // marker behind FF fill bytes, which stb accepts.
@@ -230,9 +230,17 @@ TEST_CASE("broken input: JPEGs on which Debian's stb_image writes out of bounds 
         REQUIRE(fs::exists(p));
         check_message(error_of([&] { load_image(p, 8, 3); }), {p, "damaged JPEG: a Huffman table", "codes"});
     }
-    // A valid JPEG passes the guard and decodes.
-    Tensor ok = load_image("tests/fuzz/corpus/image/rgb_16x16.jpg", 8, 3);
-    CHECK(ok.shape() == Shape{3, 8, 8});
+    // A PNG whose image data chunk claims 1.6 GB in a 122-byte file: stb would allocate
+    // that much before finding out.
+    std::string p = "tests/fuzz/corpus/image/regress-png-idat-claims-1.6gb.png";
+    check_message(error_of([&] { load_image(p, 8, 3); }),
+                  {p, "truncated PNG: chunk 'IDAT' at byte 33 claims 1610612757 bytes"});
+    // A PGM header whose height has 30 digits: stb's int would overflow reading it.
+    p = "tests/fuzz/corpus/image/regress-pgm-height-30-digits.pgm";
+    check_message(error_of([&] { load_image(p, 8, 3); }), {p, "damaged PNM header: its height has too many digits"});
+    // Valid files pass the guard and decode.
+    for (const char* f : {"rgb_16x16.jpg", "grey_9x11.jpg", "rgb_5x7.png", "rgba_4x4.png", "grey_4x3.pgm", "rgb_2x2.ppm"})
+        CHECK(load_image(std::string("tests/fuzz/corpus/image/") + f, 8, 3).shape() == Shape{3, 8, 8});
 }
 
 TEST_CASE("broken input: a 1 x 16384 image costs no more than its crop") {

@@ -1,7 +1,10 @@
 // diffusion/data/stb_guard.cpp: see stb_guard.h.
 #include "diffusion/data/stb_guard.h"
 
+#include <cstring>
+
 #include "tensor/error.h"
+#include "tensor/file_bytes.h"
 
 namespace td::diffusion {
 
@@ -86,10 +89,63 @@ void check_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     }
 }
 
+// ---- PNG: a chunk claiming more bytes than the file has ------------------------------------
+//
+// A PNG file is the 8-byte signature, then chunks: a 4-byte big-endian length, a 4-byte
+// type ("IHDR", "IDAT", ..., "IEND"), that many data bytes and a 4-byte CRC. stb 2.27's
+// stbi__parse_png_file grows its buffer for the image data to what an IDAT chunk claims
+// before it reads the chunk, so a 122-byte file made it ask for 1.6 GB. Fuzzer input: a
+// valid 4 x 4 PNG whose IDAT length field became 0x60000015 (1,610,612,757 bytes).
+void check_png(const uint8_t* data, size_t size, const std::string& name) {
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (size < 8 || std::memcmp(data, signature, 8) != 0) return;
+    size_t p = 8;
+    while (p + 8 <= size) {
+        uint32_t len = (uint32_t)data[p] << 24 | (uint32_t)data[p + 1] << 16 | (uint32_t)data[p + 2] << 8 | data[p + 3];
+        std::string type(reinterpret_cast<const char*>(data) + p + 4, 4);
+        size_t left = size - (p + 8);
+        if (len > left)  // (not check(): printable() would run for every chunk)
+            fail(name, ": truncated PNG: chunk '", printable(type), "' at byte ", p, " claims ", len,
+                 " bytes, the file has ", left, " more");
+        if (type == "IEND") return;
+        p += 12 + (size_t)len;  // length, type, data, CRC
+    }
+}
+
+// ---- PNM (PGM, PPM): a number in the header too large for an int --------------------------
+//
+// The header is "P5" (grey) or "P6" (RGB), then width, height and the maximum value as
+// decimal numbers separated by whitespace and "# comment" lines. stb 2.27's
+// stbi__pnm_getinteger reads each digit by digit, value * 10 + digit, into an int without
+// a check: a long number overflows it (undefined behaviour). Fuzzer input: "P5 4 399..9",
+// a PGM header whose height had 30 digits. No valid header needs more than 2^24 (stb's
+// own limits are 16384 pixels a side and a maximum value of 65535).
+void check_pnm(const uint8_t* data, size_t size, const std::string& name) {
+    if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return;
+    auto is_space = [](uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+    const char* fields[3] = {"width", "height", "maximum value"};
+    size_t p = 2;
+    for (const char* field : fields) {
+        while (p < size && (is_space(data[p]) || data[p] == '#')) {  // as stbi__pnm_skip_whitespace
+            if (data[p] == '#')
+                while (p < size && data[p] != '\n' && data[p] != '\r') ++p;
+            else
+                ++p;
+        }
+        int64_t value = 0;
+        for (; p < size && data[p] >= '0' && data[p] <= '9'; ++p) {
+            value = value * 10 + (data[p] - '0');
+            if (value > (1 << 24)) fail(name, ": damaged PNM header: its ", field, " has too many digits");
+        }
+    }
+}
+
 }  // namespace
 
 void check_stb_hazards(const uint8_t* data, size_t size, const std::string& name) {
     check_jpeg(data, size, name);
+    check_png(data, size, name);
+    check_pnm(data, size, name);
 }
 
 }  // namespace td::diffusion
