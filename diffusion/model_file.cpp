@@ -10,67 +10,6 @@
 
 namespace td::diffusion {
 
-namespace {
-
-std::string join(const std::vector<int64_t>& v) {
-    std::ostringstream o;
-    for (size_t i = 0; i < v.size(); ++i) o << (i ? "," : "") << v[i];
-    return o.str();
-}
-
-const std::string& need(const Metadata& m, const std::string& key, const std::string& path) {
-    auto it = m.find(key);
-    check(it != m.end(), path, ": metadata has no '", key,
-          "' (not a diffusion model written by `diffuse train ddpm`?)");
-    return it->second;
-}
-
-int64_t to_int(const Metadata& m, const std::string& key, const std::string& path) {
-    const std::string& s = need(m, key, path);
-    try {
-        size_t used = 0;
-        long long v = std::stoll(s, &used);
-        if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    fail(path, ": metadata '", key, "' = '", s, "' is not an integer");
-}
-
-double to_double(const Metadata& m, const std::string& key, const std::string& path) {
-    const std::string& s = need(m, key, path);
-    try {
-        size_t used = 0;
-        double v = std::stod(s, &used);
-        if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    fail(path, ": metadata '", key, "' = '", s, "' is not a number");
-}
-
-// An optional key: files written before it existed load with the default.
-std::string get(const Metadata& m, const std::string& key, const std::string& fallback) {
-    auto it = m.find(key);
-    return it == m.end() ? fallback : it->second;
-}
-
-int64_t to_int_or(const Metadata& m, const std::string& key, int64_t fallback, const std::string& path) {
-    return m.count(key) ? to_int(m, key, path) : fallback;
-}
-
-std::vector<int64_t> to_list(const Metadata& m, const std::string& key, const std::string& path) {
-    std::vector<int64_t> out;
-    std::stringstream ss(need(m, key, path));
-    for (std::string item; std::getline(ss, item, ',');) {
-        try {
-            out.push_back(std::stoll(item));
-        } catch (const std::exception&) {
-            fail(path, ": metadata '", key, "' is not a comma-separated list of integers");
-        }
-    }
-    return out;
-}
-
-}  // namespace
 
 std::string prediction_name(Prediction p) { return p == Prediction::Eps ? "eps" : p == Prediction::X0 ? "x0" : "v"; }
 
@@ -81,9 +20,9 @@ Metadata to_metadata(const ModelInfo& info) {
             {"unet.out_channels", std::to_string(u.out_channels)},
             {"unet.image_size", std::to_string(u.image_size)},
             {"unet.ch", std::to_string(u.ch)},
-            {"unet.mults", join(u.mults)},
+            {"unet.mults", join_ints(u.mults)},
             {"unet.num_res_blocks", std::to_string(u.num_res_blocks)},
-            {"unet.attn_res", join(u.attn_res)},
+            {"unet.attn_res", join_ints(u.attn_res)},
             {"unet.heads", std::to_string(u.heads)},
             {"unet.dropout", std::to_string(u.dropout)},
             {"unet.groups", std::to_string(u.groups)},
@@ -120,37 +59,37 @@ Metadata to_metadata(const ModelInfo& info) {
 ModelInfo model_info_from_metadata(const Metadata& m, const std::string& path) {
     ModelInfo info;
     UNetConfig& u = info.unet;
-    u.in_channels = to_int(m, "unet.in_channels", path);
-    u.out_channels = to_int(m, "unet.out_channels", path);
-    u.image_size = to_int(m, "unet.image_size", path);
-    u.ch = to_int(m, "unet.ch", path);
-    u.mults = to_list(m, "unet.mults", path);
-    u.num_res_blocks = to_int(m, "unet.num_res_blocks", path);
-    u.attn_res = to_list(m, "unet.attn_res", path);
-    u.heads = to_int(m, "unet.heads", path);
-    u.dropout = (float)to_double(m, "unet.dropout", path);
-    u.groups = to_int(m, "unet.groups", path);
-    u.context_dim = to_int(m, "unet.context_dim", path);
-    u.cond = get(m, "unet.cond", "none");
-    u.cond_mode = get(m, "unet.cond_mode", u.cond_mode);
-    u.num_classes = to_int_or(m, "unet.num_classes", u.num_classes, path);
-    u.concat_channels = to_int_or(m, "unet.concat_channels", u.concat_channels, path);
-    u.text_dim = to_int_or(m, "unet.text_dim", u.text_dim, path);
-    u.text_layers = to_int_or(m, "unet.text_layers", u.text_layers, path);
-    u.text_heads = to_int_or(m, "unet.text_heads", u.text_heads, path);
-    u.max_tokens = to_int_or(m, "unet.max_tokens", u.max_tokens, path);
-    info.data = get(m, "data", "");
+    u.in_channels = meta_int(m, "unet.in_channels", path);
+    u.out_channels = meta_int(m, "unet.out_channels", path);
+    u.image_size = meta_int(m, "unet.image_size", path);
+    u.ch = meta_int(m, "unet.ch", path);
+    u.mults = meta_list(m, "unet.mults", path);
+    u.num_res_blocks = meta_int(m, "unet.num_res_blocks", path);
+    u.attn_res = meta_list(m, "unet.attn_res", path);
+    u.heads = meta_int(m, "unet.heads", path);
+    u.dropout = (float)meta_double(m, "unet.dropout", path);
+    u.groups = meta_int(m, "unet.groups", path);
+    u.context_dim = meta_int(m, "unet.context_dim", path);
+    u.cond = meta_or(m, "unet.cond", "none");
+    u.cond_mode = meta_or(m, "unet.cond_mode", u.cond_mode);
+    u.num_classes = meta_int_or(m, "unet.num_classes", u.num_classes, path);
+    u.concat_channels = meta_int_or(m, "unet.concat_channels", u.concat_channels, path);
+    u.text_dim = meta_int_or(m, "unet.text_dim", u.text_dim, path);
+    u.text_layers = meta_int_or(m, "unet.text_layers", u.text_layers, path);
+    u.text_heads = meta_int_or(m, "unet.text_heads", u.text_heads, path);
+    u.max_tokens = meta_int_or(m, "unet.max_tokens", u.max_tokens, path);
+    info.data = meta_or(m, "data", "");
     if (m.count("ldm.scale_factor")) {
-        info.scale_factor = to_double(m, "ldm.scale_factor", path);
+        info.scale_factor = meta_double(m, "ldm.scale_factor", path);
         check(info.scale_factor > 0, path, ": metadata 'ldm.scale_factor' must be > 0");
         Metadata vm = m;
         vm["model"] = "vae";  // the autoencoder's keys, read as its own file would be
         info.vae = vae_config_from_metadata(vm, path);
     }
-    info.schedule = need(m, "schedule", path);
-    info.T = to_int(m, "T", path);
+    info.schedule = meta_need(m, "schedule", path);
+    info.T = meta_int(m, "T", path);
     try {
-        info.prediction = parse_prediction(need(m, "prediction", path));
+        info.prediction = parse_prediction(meta_need(m, "prediction", path));
         u.validate();
         make_betas(info.schedule, info.T);
     } catch (const Error& e) {

@@ -38,7 +38,6 @@ struct ModelInfo {
     bool latent() const { return scale_factor > 0; }
 };
 
-using Metadata = std::map<std::string, std::string>;
 // "unet.ch" = "32", "schedule" = "linear", ...; a conditional UNet adds "unet.cond",
 // "unet.cond_mode" and its conditioner's sizes ("unet.num_classes", "unet.text_dim", ...).
 Metadata to_metadata(const ModelInfo& info);

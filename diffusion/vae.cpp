@@ -13,12 +13,6 @@ namespace td::diffusion {
 
 namespace {
 
-std::string join(const std::vector<int64_t>& v) {
-    std::ostringstream o;
-    for (size_t i = 0; i < v.size(); ++i) o << (i ? "," : "") << v[i];
-    return o.str();
-}
-
 // A plain container that gives the state dict its PyTorch names (down.0.block.1, ...).
 struct Container : nn::Module {
     template <typename M>
@@ -33,40 +27,6 @@ std::shared_ptr<ResBlock> res_block(int64_t in, int64_t out, const VAEConfig& c,
 
 std::shared_ptr<AttnBlock> attn_block(int64_t width, const VAEConfig& c, Generator& init) {
     return std::make_shared<AttnBlock>(width, /*heads=*/1, c.groups, /*context_dim=*/0, init);
-}
-
-// ---- metadata readers: each error names the file and the key
-
-const std::string& need(const Metadata& m, const std::string& key, const std::string& path) {
-    auto it = m.find(key);
-    check(it != m.end(), path, ": metadata has no '", key, "' (not a VAE written by `diffuse train vae`?)");
-    return it->second;
-}
-
-int64_t to_int(const Metadata& m, const std::string& key, const std::string& path) {
-    const std::string& s = need(m, key, path);
-    try {
-        size_t used = 0;
-        long long v = std::stoll(s, &used);
-        if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    fail(path, ": metadata '", key, "' = '", s, "' is not an integer");
-}
-
-std::vector<int64_t> to_list(const Metadata& m, const std::string& key, const std::string& path) {
-    std::vector<int64_t> out;
-    std::stringstream ss(need(m, key, path));
-    for (std::string item; std::getline(ss, item, ',');) {
-        try {
-            size_t used = 0;
-            out.push_back(std::stoll(item, &used));
-            if (used != item.size()) throw std::invalid_argument(item);
-        } catch (const std::exception&) {
-            fail(path, ": metadata '", key, "' is not a comma-separated list of integers");
-        }
-    }
-    return out;
 }
 
 }  // namespace
@@ -87,7 +47,7 @@ void VAEConfig::validate() const {
     check(groups > 0, "VAE config: groups must be > 0, got ", groups);
     check(!mults.empty() && mults.size() <= 6, "VAE config: mults needs 1 to 6 levels, got ", mults.size());
     for (size_t i = 0; i < mults.size(); ++i) {
-        check(mults[i] > 0, "VAE config: mults must be > 0, got ", join(mults));
+        check(mults[i] > 0, "VAE config: mults must be > 0, got ", join_ints(mults));
         int64_t width = ch * mults[i];
         check(width % groups == 0, "VAE config: GroupNorm groups ", groups, " do not divide level ", i, "'s width ",
               width, " (ch ", ch, " x mult ", mults[i], ")");
@@ -98,7 +58,7 @@ void VAEConfig::validate() const {
 
 std::string VAEConfig::describe() const {
     std::ostringstream o;
-    o << "ch " << ch << ", mults " << join(mults) << " (f = " << factor() << ", " << image_size << "x" << image_size
+    o << "ch " << ch << ", mults " << join_ints(mults) << " (f = " << factor() << ", " << image_size << "x" << image_size
       << " -> " << latent_size() << "x" << latent_size() << "), " << num_res_blocks << " res block(s), "
       << z_channels << " latent channels, " << groups << " groups, mid attention " << (mid_attn ? "on" : "off");
     return o.str();
@@ -109,7 +69,7 @@ Metadata to_metadata(const VAEConfig& c) {
             {"vae.in_channels", std::to_string(c.in_channels)},
             {"vae.image_size", std::to_string(c.image_size)},
             {"vae.ch", std::to_string(c.ch)},
-            {"vae.mults", join(c.mults)},
+            {"vae.mults", join_ints(c.mults)},
             {"vae.num_res_blocks", std::to_string(c.num_res_blocks)},
             {"vae.z_channels", std::to_string(c.z_channels)},
             {"vae.groups", std::to_string(c.groups)},
@@ -118,20 +78,20 @@ Metadata to_metadata(const VAEConfig& c) {
 }
 
 VAEConfig vae_config_from_metadata(const Metadata& m, const std::string& path) {
-    const std::string& model = need(m, "model", path);
+    const std::string& model = meta_need(m, "model", path);
     check(model == "vae", path, ": metadata says model '", model, "', not a VAE (`diffuse train vae` writes 'vae')");
     VAEConfig c;
-    c.in_channels = to_int(m, "vae.in_channels", path);
-    c.image_size = to_int(m, "vae.image_size", path);
-    c.ch = to_int(m, "vae.ch", path);
-    c.mults = to_list(m, "vae.mults", path);
-    c.num_res_blocks = to_int(m, "vae.num_res_blocks", path);
-    c.z_channels = to_int(m, "vae.z_channels", path);
-    c.groups = to_int(m, "vae.groups", path);
-    int64_t attn = to_int(m, "vae.mid_attn", path);
+    c.in_channels = meta_int(m, "vae.in_channels", path);
+    c.image_size = meta_int(m, "vae.image_size", path);
+    c.ch = meta_int(m, "vae.ch", path);
+    c.mults = meta_list(m, "vae.mults", path);
+    c.num_res_blocks = meta_int(m, "vae.num_res_blocks", path);
+    c.z_channels = meta_int(m, "vae.z_channels", path);
+    c.groups = meta_int(m, "vae.groups", path);
+    int64_t attn = meta_int(m, "vae.mid_attn", path);
     check(attn == 0 || attn == 1, path, ": metadata 'vae.mid_attn' must be 0 or 1, got ", attn);
     c.mid_attn = attn == 1;
-    c.seed = (uint64_t)to_int(m, "vae.seed", path);
+    c.seed = (uint64_t)meta_int(m, "vae.seed", path);
     try {
         c.validate();
     } catch (const Error& e) {

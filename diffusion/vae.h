@@ -48,14 +48,14 @@
 #include <string>
 #include <vector>
 
+#include "diffusion/metadata.h"
 #include "diffusion/unet.h"
 #include "nn/conv.h"
 #include "nn/norm.h"
 
 namespace td::diffusion {
 
-// A file's "__metadata__" (the same alias as diffusion/model_file.h, which includes this file).
-using Metadata = std::map<std::string, std::string>;
+
 
 struct VAEConfig {
     int64_t in_channels = 1;                 // image channels (1 for MNIST, 3 for CIFAR-10)
