@@ -77,6 +77,11 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
         } else if (it->second.shape() != t.shape()) {
             problems << "\n  shape mismatch: " << n << " is " << shape_str(t.shape()) << " in the model, "
                      << shape_str(it->second.shape()) << " in the state dict";
+        } else if (it->second.dtype() != t.dtype()) {
+            // Refused, not converted: int64 where a weight should be is a broken or foreign
+            // file, and rounding floats into an int64 buffer would lose data silently.
+            problems << "\n  dtype mismatch: " << n << " is " << dtype_name(t.dtype()) << " in the model, "
+                     << dtype_name(it->second.dtype()) << " in the state dict";
         }
     }
     if (strict)
@@ -86,7 +91,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
     NoGradGuard no_grad;
     for (auto& [n, t] : mine) {
         auto it = state.find(n);
-        if (it != state.end()) t.copy_(it->second.to(t.dtype()));
+        if (it != state.end()) t.copy_(it->second);
     }
 }
 

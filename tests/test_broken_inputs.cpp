@@ -292,6 +292,16 @@ TEST_CASE("broken input: wrong dtype") {
     check_message(error_of([&] { nn::load_module(p, lin); }),
                   {p, "dtype mismatch: weight is float32 in the model, int64 in the file"});
 
+    // The same in a whole diffusion model file (load_model goes through load_state_dict).
+    ModelInfo info = tdtest::tiny_ddpm(50);
+    UNet unet(info.unet);
+    std::map<std::string, Tensor> ustate = unet.state_dict();
+    REQUIRE(ustate.count("conv_in.bias"));
+    ustate["conv_in.bias"] = zeros(ustate["conv_in.bias"].shape(), DType::Int64);
+    p = dir + "/model.safetensors";
+    nn::save_safetensors(p, ustate, to_metadata(info));
+    check_message(error_of([&] { load_model(p); }), {p, "dtype mismatch: conv_in.bias is float32", "int64"});
+
     // dtypes the readers do not know
     p = dir + "/a.safetensors";
     check_message(fails(p, safetensors_file("{\"w\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}",

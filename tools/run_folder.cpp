@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "tensor/error.h"
 #include "tools/args.h"
@@ -54,5 +56,21 @@ void catch_sigint() {
 bool interrupted() { return g_interrupted; }
 
 void release_sigint() { std::signal(SIGINT, SIG_DFL); }
+
+double resident_mb() {
+    // statm: total program size, then resident pages, both counted in pages.
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    long long total = 0, resident = 0;
+    int got = std::fscanf(f, "%lld %lld", &total, &resident);
+    std::fclose(f);
+    return got == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0) : 0;
+}
+
+double peak_resident_mb() {
+    struct rusage u {};
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;  // KB on Linux
+}
 
 }  // namespace td::cli

@@ -26,4 +26,11 @@ void catch_sigint();
 bool interrupted();
 void release_sigint();
 
+// This process's resident memory now (/proc/self/statm) and the most it has held so far
+// (getrusage's ru_maxrss), in MB: what metrics.csv's rss_mb column and the end-of-run
+// line report, so a leak shows up as a rising line (bench/run_memory.sh). 0 where /proc
+// cannot be read.
+double resident_mb();
+double peak_resident_mb();
+
 }  // namespace td::cli

@@ -4,11 +4,11 @@
 // al. 2022; --vae, diffusion/latent.h). Either may be conditional (--cond class|text):
 //
 //   runs/NAME/config.txt           every setting of the run (a valid --config file)
-//   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, seconds
+//   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, seconds, skipped, rss_mb
 //   runs/NAME/checkpoints/step-*.safetensors   the last --keep trainer checkpoints (--resume)
 //   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
 //   runs/NAME/progress/step-*.png  sample grids drawn while training
-//   runs/NAME/samples.png, denoise.png, forward.png, loss.png, index.html
+//   runs/NAME/samples.png, denoise.png, forward.png, loss.png, memory.png, index.html
 //   runs/NAME/guidance.png         conditional models: classifier-free guidance at w = 0, 1, 3, 7
 //
 // The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
@@ -28,6 +28,7 @@
 #include "diffusion/trainer.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
+#include "tools/run_folder.h"
 #include "tools/args.h"
 #include "tools/ddpm_settings.h"
 #include "tools/ddpm_figures.h"
@@ -47,15 +48,22 @@ void on_sigint(int) {
     std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
 }
 
+// metrics.csv's columns. rss_mb (resident memory after the step) came last and latest:
+// a run resumed from before it gets the column added, empty in its older rows.
+const char* kMetricsHeader = "step,epoch,loss,grad_norm,lr,seconds,skipped,rss_mb";
+
 // Keeps metrics.csv rows up to `step` (a resumed run rewrites the steps after its checkpoint).
 void truncate_metrics(const std::string& path, int64_t step) {
     std::ifstream in(path);
     if (!in.good()) return;
-    std::string header, line, kept;
+    std::string header, line, kept, pad;
     std::getline(in, header);
-    kept = header + "\n";
+    std::string want = kMetricsHeader;
+    if (header != want && want.rfind(header + ",", 0) == 0)  // an older run: fewer columns
+        pad = std::string(std::count(want.begin(), want.end(), ',') - std::count(header.begin(), header.end(), ','), ',');
+    kept = (pad.empty() ? header : want) + "\n";
     while (std::getline(in, line))
-        if (std::atoll(line.c_str()) <= step) kept += line + "\n";
+        if (std::atoll(line.c_str()) <= step) kept += line + pad + "\n";
     in.close();
     std::ofstream out(path + ".tmp");
     out << kept;
@@ -63,7 +71,9 @@ void truncate_metrics(const std::string& path, int64_t step) {
     check(out.good() && std::rename((path + ".tmp").c_str(), path.c_str()) == 0, path, ": cannot rewrite");
 }
 
-void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<float>& ys) {
+// The loss per step, and the resident memory (MB) of the steps that recorded it.
+void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<float>& ys, std::vector<float>& mem_x,
+                  std::vector<float>& mem_mb) {
     std::ifstream in(path);
     std::string line;
     std::getline(in, line);
@@ -75,7 +85,18 @@ void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<f
             xs.push_back((float)step);
             ys.push_back(loss);
         }
+        size_t last = line.rfind(',');
+        if (std::count(line.begin(), line.end(), ',') == 7 && last + 1 < line.size()) {
+            mem_x.push_back((float)step);
+            mem_mb.push_back(std::strtof(line.c_str() + last + 1, nullptr));
+        }
     }
+}
+
+std::string fmt_mb(double mb) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f MB", mb);
+    return buf;
 }
 
 }  // namespace
@@ -205,7 +226,7 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
     bool metrics_exist = fs::exists(out + "/metrics.csv");
     std::ofstream csv(out + "/metrics.csv", std::ios::app);
     check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    if (!metrics_exist) csv << "step,epoch,loss,grad_norm,lr,seconds,skipped\n";
+    if (!metrics_exist) csv << kMetricsHeader << "\n";
     int64_t planned = steps > 0 ? steps : start_step + 1000000;
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
@@ -250,7 +271,7 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         step = s.step;
         double el = progress.elapsed();
         csv << step << "," << trainer.epoch() + 1 << "," << s.loss << "," << s.grad_norm << "," << s.lr << "," << el
-            << "," << trainer.steps_skipped() << "\n";
+            << "," << trainer.steps_skipped() << "," << std::round(resident_mb() * 10) / 10 << "\n";
         if (s.skipped) {
             std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)step,
                         (long long)trainer.steps_skipped());
@@ -321,11 +342,13 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
     }
     Tensor real = train.images.slice(0, 0, 8);
     write_forward_strip(out + "/forward.png", ema, real, 11, g);
-    std::vector<float> xs, ys;
-    read_metrics(out + "/metrics.csv", xs, ys);
+    std::vector<float> xs, ys, mem_x, mem_mb;
+    read_metrics(out + "/metrics.csv", xs, ys, mem_x, mem_mb);
     std::vector<float> sm(ys.size());
     for (size_t i = 0; i < ys.size(); ++i) sm[i] = i == 0 ? ys[0] : 0.98f * sm[i - 1] + 0.02f * ys[i];
     plot::line_plot(out + "/loss.png", {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, /*log_y=*/true);
+    // (the one-point series draws nothing; it puts 0 MB on the axis, so a flat line looks flat)
+    if (!mem_mb.empty()) plot::line_plot(out + "/memory.png", {{mem_x, mem_mb, 0x2ca02c}, {{mem_x[0]}, {0.0f}}});
 
     std::ofstream html(out + "/index.html.tmp");
     std::string what = std::string(latent ? "Latent diffusion" : "DDPM") +
@@ -364,6 +387,11 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
          << "<h2>The forward process</h2><p>Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly "
             "spaced t up to T.</p><img src=forward.png alt=forward>\n"
          << "<h2>Loss</h2><p>L_simple per step (grey) and smoothed (blue), log scale.</p><img src=loss.png alt=loss>\n"
+         << (mem_mb.empty() ? std::string()
+                            : "<h2>Memory</h2><p>Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
+                              "filled the allocator's cache; a rising line would be a leak. Peak " +
+                                  fmt_mb(peak_resident_mb()) + " (training and these pictures).</p>"
+                                  "<img src=memory.png alt=memory>\n")
          << "<h2>While training</h2><p>The same 16 starting noises, DDIM-" << preview.steps
          << ", EMA weights, at these steps:</p>\n";
     std::vector<std::string> grids;
@@ -377,8 +405,9 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
     html.close();
     check(html.good() && std::rename((out + "/index.html.tmp").c_str(), (out + "/index.html").c_str()) == 0, out,
           "/index.html: cannot write");
-    std::printf("done: %lld steps in %s; wrote %s/{samples.png,denoise.png,forward.png,loss.png,index.html}\n",
-                (long long)step, fmt_seconds(progress.elapsed()).c_str(), out.c_str());
+    std::printf("done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
+                "loss.png,memory.png,index.html}\n",
+                (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt_mb(peak_resident_mb()).c_str(), out.c_str());
     return 0;
 }
 
