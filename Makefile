@@ -51,7 +51,7 @@ ifneq ($(OMP),1)
 endif
 endif
 
-LIB_SRCS  := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp nn/*/*.cpp diffusion/*.cpp diffusion/*/*.cpp)
+LIB_SRCS  := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp nn/*/*.cpp diffusion/*.cpp diffusion/*/*.cpp) cuda/no_cuda.cpp
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/*.cpp)
 # tests/gdb_example.cpp is a program of its own (the test of tools/gdb runs it under gdb).
@@ -65,12 +65,27 @@ ifeq ($(CUDA),0)
   NVCC :=
 endif
 
+# The CUDA backend (cuda/*.cu, issue 6): built whenever nvcc is found, for the A100
+# (sm_80) and Hopper (sm_90) generations, and linked with the static CUDA runtime so the
+# programs run on machines without a driver too (they then see no GPU). Its objects do
+# not depend on a build's host flags (sanitizers, -march), so every build shares them,
+# in build-cuda/. Without nvcc, cuda/no_cuda.cpp answers "no GPU" (tensor/device.h).
+CUDA_BUILD := build-cuda
+ifneq ($(NVCC),)
+  CUDA_OBJS := $(patsubst %.cu,$(CUDA_BUILD)/obj/%.o,$(wildcard cuda/*.cu))
+  NVCCFLAGS := -std=c++20 -O3 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+               -Xcompiler -Wall,-Wextra -MMD -MP
+  CUDA_LIB  := $(firstword $(wildcard $(dir $(NVCC))../lib64 $(dir $(NVCC))../targets/x86_64-linux/lib))
+  LIB_OBJS  := $(filter-out $(BUILD)/obj/cuda/no_cuda.o,$(LIB_OBJS)) $(CUDA_OBJS)
+  LDLIBS    += -L$(CUDA_LIB) -lcudart_static -ldl -lrt -lpthread
+endif
+
 .PHONY: all deps data test demo bench clean info
 all: info $(BUILD)/diffuse $(LIB)
 
 info:
 	@echo "tinydiffusion: build dir $(BUILD), flags $(OPT)"
-	@echo "  nvcc: $(if $(NVCC),$(NVCC) (the CUDA backend is issue 6; nothing to build for it yet),not found: CPU only)"
+	@echo "  nvcc: $(if $(NVCC),$(NVCC): the CUDA backend (cuda/*.cu, sm_80 + sm_90) in $(CUDA_BUILD)/,not found: CPU only (cuda/no_cuda.cpp))"
 
 # Installs the Debian packages the build and tests need, only when one is missing.
 deps:
@@ -83,6 +98,10 @@ data:
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(if $(V),,@echo "  CXX  $<";) $(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(CUDA_BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  NVCC $<";) $(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -117,7 +136,7 @@ $(BUILD)/gdb_example: tests/gdb_example.cpp $(LIB)
 
 # The tests run from the repository root so they find tests/fixtures/.
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example
+	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example $(NB_TEST_BINS)
 	@$(BUILD)/run_tests
 
 # The main job: MNIST, a DDPM trained for ~10 minutes on 2 cores (configs/mnist-demo.cfg),
@@ -159,13 +178,85 @@ check-html:
 check-html-selftest:
 	@bash scripts/check-html-selftest.sh
 
+# ---- notebooks (notebooks-cpp/README.md) -------------------------------------------------
+#
+#   make notebooks                 every notebooks-cpp/NN-name.cpp, into docs/notebooks/
+#   make notebooks NB="01 04"      some of them (a number or a full name each)
+#   make notebooks SCREENSHOTS=1   also keep a screenshot of each page, in $(BUILD)/notebooks/screenshots/
+#
+# Each notebook is compiled from an instrumented copy, $(BUILD)/notebooks/NAME/cells.cpp
+# (nb_render instrument: a marker statement at the top of each code cell, #line
+# directives pointing back at the notebook), into $(BUILD)/notebooks/NAME/notebook; then
+# scripts/notebooks.sh runs it from the repository root with NB_OUT=docs/notebooks/NAME,
+# renders docs/notebooks/NAME.md and .html and the index, prints each run's wall time,
+# and loads every page in headless Chromium (scripts/check-html.sh).
+# `make test` compiles every notebook too (not with SANITIZE=1), so an API change that
+# breaks one fails CI.
+NB_SRCS      := $(sort $(wildcard notebooks-cpp/[0-9][0-9]-*.cpp))
+NB_ALL       := $(NB_SRCS:notebooks-cpp/%.cpp=%)
+NB           ?=
+NB_NAMES     := $(if $(strip $(NB)),$(sort $(foreach n,$(NB),$(filter $(n) $(n)-%,$(NB_ALL)))),$(NB_ALL))
+NB_UNKNOWN   := $(strip $(foreach n,$(NB),$(if $(filter $(n) $(n)-%,$(NB_ALL)),,$(n))))
+NB_BINS      := $(NB_NAMES:%=$(BUILD)/notebooks/%/notebook)
+NB_RENDER_SRCS := $(filter-out notebooks-cpp/render/main.cpp,$(wildcard notebooks-cpp/render/*.cpp))
+NB_RENDER_OBJS := $(NB_RENDER_SRCS:%.cpp=$(BUILD)/obj/%.o)
+NB_TEST_BINS := $(if $(filter 1,$(SANITIZE)),,$(NB_ALL:%=$(BUILD)/notebooks/%/notebook))
+# (the runs the notebooks load, and the command that makes each when it is missing)
+NB_DEMO_RUN  := $(BUILD)/diffuse train ddpm --config configs/mnist-demo.cfg --out runs/demo --overwrite
+NB_VAE_RUN   := $(BUILD)/diffuse train vae --config configs/mnist-vae.cfg --out runs/mnist-vae --overwrite
+NB_LDM_RUN   := $(BUILD)/diffuse train ldm --config configs/mnist-ldm-class.cfg --out runs/mnist-ldm-class --overwrite
+
+.PHONY: notebooks notebooks-build
+notebooks: deps
+	@$(if $(NB_UNKNOWN),echo "make notebooks: no notebooks-cpp/NN-name.cpp for NB=$(NB_UNKNOWN) (have: $(NB_ALL))" >&2; exit 2)
+	@bash scripts/install-deps.sh --html
+	@$(MAKE) --no-print-directory all $(BUILD)/nb_render
+	@bash scripts/get-data.sh mnist
+	@test -f runs/demo/model.safetensors || $(NB_DEMO_RUN)
+	@test -f runs/mnist-vae/model.safetensors || $(NB_VAE_RUN)
+	@test -f runs/mnist-ldm-class/model.safetensors || $(NB_LDM_RUN)
+	@$(MAKE) --no-print-directory $(NB_BINS)
+	@SCREENSHOTS=$(SCREENSHOTS) bash scripts/notebooks.sh $(BUILD) $(NB_NAMES)
+
+# Compiles every notebook without running it (what `make test` adds).
+notebooks-build: $(NB_TEST_BINS)
+
+$(BUILD)/nb_render: $(BUILD)/obj/notebooks-cpp/render/main.o $(NB_RENDER_OBJS)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS)
+
+# GCC 12 at -O3 warns falsely (-Wrestrict, GCC bug 105651) inside std::string when the
+# renderer assigns or prepends short literals; the warning is about libstdc++'s inlined code.
+$(NB_RENDER_OBJS) $(BUILD)/obj/notebooks-cpp/render/main.o: CXXFLAGS += -Wno-restrict
+
+# (tests/test_notebooks.cpp tests the renderer's pieces: they link into run_tests too)
+$(BUILD)/run_tests: $(NB_RENDER_OBJS)
+
+# (nb_render leaves an identical copy untouched, so a new nb_render recompiles nothing)
+$(BUILD)/notebooks/%/cells.cpp: notebooks-cpp/%.cpp $(BUILD)/nb_render
+	@mkdir -p $(dir $@)
+	$(if $(V),,@)$(BUILD)/nb_render instrument $< $@
+
+# -Inotebooks-cpp: `#include "notebook.h"` works as well as "notebooks-cpp/notebook.h".
+$(BUILD)/notebooks/%/notebook.o: $(BUILD)/notebooks/%/cells.cpp
+	$(if $(V),,@echo "  CXX  notebooks-cpp/$*.cpp";) $(CXX) $(CXXFLAGS) -Inotebooks-cpp -c $< -o $@
+
+$(BUILD)/notebooks/%/notebook: $(BUILD)/notebooks/%/notebook.o $(BUILD)/obj/tools/plot.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+.PRECIOUS: $(BUILD)/notebooks/%/cells.cpp $(BUILD)/notebooks/%/notebook.o
+-include $(wildcard $(BUILD)/notebooks/*/notebook.d)
+
 # make bench runs the GEMM, layers and UNet tables against PyTorch (bench/README.md), then
 # pixel-space vs latent-space DDPM (bench/run_ldm.sh, on the autoencoder in VAE, trained
 # first with configs/mnist-vae.cfg if missing); BENCH=gemm|layers|unet|ldm runs some of
-# them; BENCH_ARGS go to each PyTorch-side script (--quick).
+# them; BENCH_ARGS go to each PyTorch-side script (--quick). BENCH=memory (not in the
+# default list: 5,000 demo steps take ~25 minutes) trains the demo model and checks that
+# its resident memory stays flat (bench/run_memory.sh; MEMORY_STEPS, MEMORY_CONFIG).
 BENCH      ?= gemm layers unet ldm
-BENCH_KNOWN := gemm layers unet ldm
-BENCH_BINS := $(filter-out ldm,$(BENCH))
+BENCH_KNOWN := gemm layers unet ldm memory
+BENCH_BINS := $(filter-out ldm memory,$(BENCH))
+MEMORY_STEPS  ?= 5000
+MEMORY_CONFIG ?= configs/mnist-demo.cfg
 VAE        ?= runs/mnist-vae
 bench: deps
 	@$(if $(strip $(BENCH)),,echo "make bench: BENCH is empty (known: $(BENCH_KNOWN))" >&2; exit 2)
@@ -173,6 +264,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(foreach b,$(BENCH_BINS),$(BUILD)/bench_$(b))
 	@$(foreach b,$(BENCH_BINS),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
 	@$(if $(filter ldm,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_ldm.sh $(VAE),true)
+	@$(if $(filter memory,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_memory.sh $(MEMORY_CONFIG) $(MEMORY_STEPS),true)
 
 # ---- fuzzing (tests/fuzz/) --------------------------------------------------------------
 #
@@ -199,7 +291,7 @@ FUZZ_CFLAGS  := -std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,und
 # Only what the parsers need is built: the tensor core (parsers return Tensors; a static
 # library, so each target links only the objects it uses) and the parsers themselves.
 # The library is instrumented for coverage (fuzzer-no-link); the link adds libFuzzer's main.
-FUZZ_LIB_SRCS := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp) nn/module.cpp \
+FUZZ_LIB_SRCS := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp) cuda/no_cuda.cpp nn/module.cpp \
                  nn/safetensors.cpp diffusion/data/idx.cpp diffusion/data/cifar.cpp diffusion/data/image_folder.cpp \
                  diffusion/data/stb_guard.cpp \
                  tools/args.cpp
@@ -249,9 +341,10 @@ assignment:
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
 
 clean:
-	rm -rf build build-portable build-sanitize build-debug build-debug-omp build-fuzz
+	rm -rf build build-portable build-sanitize build-debug build-debug-omp build-fuzz build-cuda
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(CUDA_BUILD)/obj -name '*.d' 2>/dev/null)
 
 # GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsics as
 # Eigen inlines them; the warning is about GCC's header, not our code. Only the files
@@ -262,5 +355,5 @@ $(EIGEN_OBJS): CXXFLAGS += -Wno-maybe-uninitialized
 # Line counts per module: the complexity budget, kept visible.
 .PHONY: lines
 lines:
-	@for d in tensor tensor/cpu tensor/ops autograd nn nn/layers diffusion diffusion/data tools tests bench; do \
-	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h 2>/dev/null | wc -l)"; done
+	@for d in tensor tensor/cpu tensor/ops autograd nn diffusion diffusion/data tools tests bench cuda notebooks-cpp notebooks-cpp/render; do \
+	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h $$d/*.cu $$d/*.cuh 2>/dev/null | wc -l)"; done

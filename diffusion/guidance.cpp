@@ -11,7 +11,11 @@ namespace td::diffusion {
 Tensor cfg_combine(const Tensor& eps_uncond, const Tensor& eps_cond, float w) {
     check(eps_uncond.shape() == eps_cond.shape(), "cfg_combine: eps_uncond ", shape_str(eps_uncond.shape()),
           " and eps_cond ", shape_str(eps_cond.shape()), " differ in shape");
+    // BEGIN SOLUTION cfg: eps_tilde from the two predictions (mind the sign: away from eps_uncond)
+    // STUB: (void)w;
+    // STUB: fail("cfg_combine: not implemented yet (assignment cfg)");
     return eps_uncond + (eps_cond - eps_uncond) * w;
+    // END SOLUTION cfg
 }
 
 Denoiser guided_denoiser(UNet& net, const Tensor& y, float w) {

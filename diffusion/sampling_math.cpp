@@ -66,19 +66,29 @@ Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& e
                                         : ddpm_step_clipped(s, xt, t, eps, v, z, true);
 }
 
+// DDIM eq. 16 (their alpha is our alpha_bar; alpha_bar_prev = 1 at t_prev = -1):
+// sigma_t(eta) = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_prev)
 double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta) {
     s.check_t(t, "ddim_sigma");
     check(t_prev >= -1 && t_prev < t, "ddim_sigma: t_prev ", t_prev, " must be in [-1, t = ", t, ")");
     check(eta >= 0.0, "ddim_sigma: eta must be >= 0, got ", eta);
+    // BEGIN SOLUTION ddim-step: sigma_t of eq. 16 (sigma itself, not sigma^2)
+    // STUB: fail("ddim_sigma: not implemented yet (assignment ddim-step)");
     double ab = s.alpha_bar[t], ab_prev = s.alpha_bar_at(t_prev);
     // eq. 16
     return eta * std::sqrt((1.0 - ab_prev) / (1.0 - ab)) * std::sqrt(1.0 - ab / ab_prev);
+    // END SOLUTION ddim-step
 }
 
+// DDIM eq. 12: x_prev = sqrt(alpha_bar_prev) x0_pred + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z,
+// with x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), clipped to [-1, 1] if clip_x0.
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  const Tensor& z, bool clip_x0) {
     check_same(xt, eps, "ddim_step", "eps");
     double sigma = ddim_sigma(s, t, t_prev, eta);
+    // BEGIN SOLUTION ddim-step: x0_pred, then x_prev by eq. 12 (add_noise adds sigma_t z and checks z)
+    // STUB: (void)sigma, (void)z, (void)clip_x0;
+    // STUB: fail("ddim_step: not implemented yet (assignment ddim-step)");
     double ab = s.alpha_bar[t], ab_prev = s.alpha_bar_at(t_prev);
     // x_0 predicted from eps (eq. 12's "predicted x_0" term)
     Tensor x0 = (xt - eps * (float)std::sqrt(1.0 - ab)) * (float)(1.0 / std::sqrt(ab));
@@ -86,6 +96,7 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
     double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));  // "direction pointing to x_t"
     Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps * (float)dir;      // eq. 12
     return add_noise(x_prev, sigma, z, "ddim_step");
+    // END SOLUTION ddim-step
 }
 
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,

@@ -24,8 +24,13 @@ std::vector<double> linear_betas(int64_t T, double beta_1, double beta_T) {
     return b;
 }
 
+// Improved DDPM eq. 17: alpha_bar_t = f(t) / f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) for
+// paper t = 0..T; beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}, clipped to <= max_beta.
 std::vector<double> cosine_betas(int64_t T, double s, double max_beta) {
     check(T >= 1, "cosine_betas: T must be >= 1, got ", T);
+    // BEGIN SOLUTION cosine-schedule: b[i] = min(1 - f(t) / f(t - 1), max_beta) at code i = paper t - 1, i = 0..T-1
+    // STUB: (void)s, (void)max_beta;
+    // STUB: fail("cosine_betas: not implemented yet (assignment cosine-schedule)");
     const double pi = std::acos(-1.0);
     // eq. 17: f(t) = cos^2(((t/T + s)/(1 + s)) pi/2), paper t in 0..T
     auto f = [&](double t) { double c = std::cos((t / (double)T + s) / (1.0 + s) * pi / 2.0); return c * c; };
@@ -35,6 +40,7 @@ std::vector<double> cosine_betas(int64_t T, double s, double max_beta) {
         b[i] = std::min(beta, max_beta);
     }
     return b;
+    // END SOLUTION cosine-schedule
 }
 
 std::vector<double> scaled_linear_betas(int64_t T, double beta_1, double beta_T) {

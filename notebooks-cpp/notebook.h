@@ -11,6 +11,11 @@
 // that the renderer turns into an inline picture; run by hand, the line simply says
 // where the picture is. The image folder is $NB_OUT when set (the renderer sets it
 // to docs/notebooks/NN-name/), else build/notebooks/NN-name/.
+//
+// Which cell printed what: `make notebooks` compiles a copy of the notebook with a
+// marker statement at the top of each code cell inside main (notebooks-cpp/render/
+// instrument.h); the markers print only when NB_MARKERS=1, so run by hand the program
+// prints exactly what its code prints. See notebooks-cpp/README.md.
 #pragma once
 #include <cmath>
 #include <cstdio>

@@ -18,6 +18,7 @@ namespace td {
 // Elementwise ops of one input; p0, p1 are the op's scalar parameters.
 enum class UnaryOp {
     Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Silu, Gelu,
+    Softplus,   // log(1 + e^(p0 x)) / p0, or x where p0 x > p1 (p0 = beta, p1 = threshold)
     PowScalar,  // x^p0
     Clamp,      // min(max(x, p0), p1)
     AddScalar,  // x + p0

@@ -7,7 +7,7 @@
 //   loss.cpp      cross_entropy, mse_loss
 //   attention.cpp scaled_dot_product_attention
 //   misc.cpp      dropout, embedding
-// The nn/ modules (nn/layers/*.h) hold the weights and call these.
+// The nn/ modules (nn/*.h) hold the weights and call these.
 #pragma once
 #include "tensor/random.h"
 #include "tensor/tensor.h"

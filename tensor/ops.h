@@ -4,7 +4,7 @@
 // the op and the shapes), allocates the output, asks the backend of the input's device
 // for the kernel, and records its backward with autograd::record right beside the
 // forward. Families:
-//   elementwise.cpp  add sub mul div pow neg exp log sqrt abs tanh sigmoid relu silu gelu clamp where
+//   elementwise.cpp  add sub mul div pow neg exp log sqrt abs tanh sigmoid relu silu gelu softplus clamp where
 //   reduce.cpp       sum mean var max argmax
 //   matmul.cpp       matmul (batched, broadcasting batch dims)
 //   views.cpp        view reshape permute transpose narrow slice expand squeeze unsqueeze contiguous
@@ -35,6 +35,9 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor silu(const Tensor& x);
 Tensor gelu(const Tensor& x);  // exact form: x * Phi(x), Phi the normal CDF (PyTorch's default)
+// log(1 + e^(beta x)) / beta, a smooth relu; x itself where beta x > threshold (PyTorch's
+// softplus, same defaults). beta must be > 0. (docs/add-an-op.md adds this op step by step.)
+Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);
 Tensor clamp(const Tensor& x, float lo, float hi);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 picks a
 // comparisons: 1.0 where true, 0.0 where false; not differentiable

@@ -107,6 +107,7 @@ public:
     Tensor contiguous() const;
     Tensor clone() const;   // a copy with its own storage (differentiable)
     Tensor to(DType dtype) const;
+    Tensor to(Device device) const;  // a copy on `device` (differentiable: the gradient moves back)
 
     // autograd
     bool requires_grad() const;

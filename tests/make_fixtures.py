@@ -73,6 +73,11 @@ CASES = [
     Case("relu", [away(3, 4)], lambda a: torch.relu(a)),
     Case("silu", [randn(3, 4)], lambda a: F.silu(a)),
     Case("gelu", [randn(3, 4)], lambda a: F.gelu(a)),  # exact erf form (approximate='none')
+    Case("softplus", [randn(3, 4)], lambda a: F.softplus(a)),
+    # beta 2, threshold 1: the linear branch where 2x > 1, inputs kept away from that seam at x = 0.5
+    Case("softplus_beta_threshold", [away(4, 5, kinks=(0.5,))], lambda a: F.softplus(a, beta=2.0, threshold=1.0)),
+    # inputs in about [-45, 45]: the threshold branch (x > 20) and e^x far below float32's epsilon
+    Case("softplus_wide", [randn(4, 5)], lambda a: F.softplus(a * 15.0)),
     Case("clamp", [away(4, 5, kinks=(-0.5, 0.5))], lambda a: torch.clamp(a, -0.5, 0.5)),
     Case("clamp_wide", [away(4, 5, kinks=(-1.0, 2.0))], lambda a: torch.clamp(a, -1.0, 2.0)),
     Case("where", [mask(2, 3), randn(2, 3), randn(2, 3)], lambda c, a, b: torch.where(c != 0, a, b)),

@@ -93,6 +93,9 @@ const bool kRegistered = [] {
         reg("relu", "elementwise", [](I x) { return td::relu(x[0]); });
         reg("silu", "elementwise", [](I x) { return td::silu(x[0]); });
         reg("gelu", "elementwise", [](I x) { return td::gelu(x[0]); });
+        reg("softplus", "elementwise", [](I x) { return td::softplus(x[0]); });
+        reg("softplus_beta_threshold", "elementwise", [](I x) { return td::softplus(x[0], 2.0f, 1.0f); });
+        reg("softplus_wide", "elementwise", [](I x) { return td::softplus(x[0] * 15.0f); });
         reg("clamp", "elementwise", [](I x) { return td::clamp(x[0], -0.5f, 0.5f); });
         reg("clamp_wide", "elementwise", [](I x) { return td::clamp(x[0], -1.0f, 2.0f); });
         reg("where", "elementwise", [](I x) { return td::where(x[0], x[1], x[2]); });
@@ -364,6 +367,7 @@ TEST_CASE("errors: misuse names the op and the shapes") {
         check_message(error_of([&] { td::sum(a23, {2}); }), {"sum"});
         check_message(error_of([] { td::var(td::zeros({1, 3}), {0}); }), {"var", "[1, 3]"});
         check_message(error_of([&] { td::clamp(a23, 1.0f, -1.0f); }), {"clamp"});
+        check_message(error_of([&] { td::softplus(a23, 0.0f); }), {"softplus", "beta", "> 0"});
         check_message(error_of([&] { a23.expand({4, 3}); }), {"expand", "[2, 3]", "[4, 3]"});
         check_message(error_of([&] { td::where(td::zeros({2}), a23, a23); }), {"where", "[2]", "[2, 3]"});
     }

@@ -28,12 +28,12 @@ std::vector<std::string> manifest() {
     return names;
 }
 
-// in0.npy, in1.npy, ... with requires_grad on those that have a grad_in<k>.npy.
-static Inputs load_inputs(const std::string& name, std::vector<bool>& has_grad) {
+// in0.npy, in1.npy, ... on `device`, with requires_grad on those that have a grad_in<k>.npy.
+static Inputs load_inputs(const std::string& name, std::vector<bool>& has_grad, td::Device device = td::Device::CPU) {
     Inputs in;
     has_grad.clear();
     for (int k = 0; exists(tdtest::fixture_path(name, "in" + std::to_string(k))); ++k) {
-        Tensor x = td::load_npy(tdtest::fixture_path(name, "in" + std::to_string(k)));
+        Tensor x = td::load_npy(tdtest::fixture_path(name, "in" + std::to_string(k))).to(device);
         bool g = exists(tdtest::fixture_path(name, "grad_in" + std::to_string(k)));
         if (g) x.requires_grad_();
         in.push_back(x);
@@ -43,9 +43,11 @@ static Inputs load_inputs(const std::string& name, std::vector<bool>& has_grad) 
 }
 
 // float outputs within tolerance; int64 outputs exactly.
-static void check_output(const Tensor& got, const Tensor& want, float atol, float rtol, const std::string& what) {
+static void check_output(const Tensor& got_on_device, const Tensor& want, float atol, float rtol,
+                         const std::string& what) {
     INFO(what);
-    REQUIRE(got.defined());
+    REQUIRE(got_on_device.defined());
+    Tensor got = got_on_device.detach().to(td::Device::CPU);
     CHECK(td::dtype_name(got.dtype()) == std::string(td::dtype_name(want.dtype())));
     if (want.dtype() == td::DType::Int64) {
         CHECK(td::shape_str(got.shape()) == td::shape_str(want.shape()));
@@ -55,9 +57,9 @@ static void check_output(const Tensor& got, const Tensor& want, float atol, floa
     }
 }
 
-void run_case(const std::string& name, const OpCase& c) {
+void run_case(const std::string& name, const OpCase& c, td::Device device) {
     std::vector<bool> has_grad;
-    Inputs in = load_inputs(name, has_grad);
+    Inputs in = load_inputs(name, has_grad, device);
     REQUIRE_MESSAGE(!in.empty(), "no inputs in tests/fixtures/" << name);
     bool differentiable = false;
     for (bool g : has_grad) differentiable = differentiable || g;
@@ -85,9 +87,12 @@ void run_case(const std::string& name, const OpCase& c) {
             continue;
         }
         INFO("gradient of input " << k);
-        CHECK_CLOSE(in[k].grad(), td::load_npy(tdtest::fixture_path(name, "grad_in" + std::to_string(k))), c.atol,
-                    c.rtol);
+        CHECK_CLOSE(in[k].grad().to(td::Device::CPU),
+                    td::load_npy(tdtest::fixture_path(name, "grad_in" + std::to_string(k))), c.atol, c.rtol);
     }
+    // Finite differences need one exact float per perturbation: the CPU's twin of each
+    // op is checked by them; a device run is checked against the same fixtures instead.
+    if (device != td::Device::CPU) return;
 
     // finite differences, on fresh copies of the same inputs
     Inputs fresh = load_inputs(name, has_grad);
@@ -98,7 +103,7 @@ void run_case(const std::string& name, const OpCase& c) {
 
 // Runs every manifest case of one family, each as its own SUBCASE (so a failure names
 // the case); an exception inside a case fails that case only.
-void run_family(const std::string& family) {
+void run_family(const std::string& family, td::Device device) {
     int ran = 0;
     for (const std::string& name : manifest()) {
         auto it = op_registry().find(name);
@@ -106,7 +111,7 @@ void run_family(const std::string& family) {
         ++ran;
         SUBCASE(name.c_str()) {
             try {
-                run_case(name, it->second);
+                run_case(name, it->second, device);
             } catch (const std::exception& e) {
                 FAIL_CHECK("case " << name << " threw: " << std::string(e.what()));
             }

@@ -32,8 +32,10 @@ std::map<std::string, OpCase>& op_registry();
 
 bool exists(const std::string& path);
 std::vector<std::string> manifest();  // tests/fixtures/MANIFEST.txt
-void run_case(const std::string& name, const OpCase& c);
+// On `device`: inputs are moved there, outputs and gradients compared back on the CPU
+// (the finite-difference check runs on the CPU only).
+void run_case(const std::string& name, const OpCase& c, td::Device device = td::Device::CPU);
 // Runs every manifest case of one family, each as its own SUBCASE.
-void run_family(const std::string& family);
+void run_family(const std::string& family, td::Device device = td::Device::CPU);
 
 }  // namespace tdtest

@@ -89,6 +89,14 @@ static inline float exp_vec(float x) {
     return x != x ? x : e * scale;
 }
 static inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_vec(-x)); }
+// softplus(x) = log(1 + e^(beta x)) / beta, written as (max(v, 0) + log(1 + e^-|v|)) / beta
+// with v = beta x: e^-|v| <= 1 never overflows, where e^v itself would for v > 88 (a
+// threshold above 88). Above the threshold it is x itself, as in PyTorch.
+static inline float softplus_of(float x, float beta, float threshold) {
+    float v = beta * x;
+    if (v > threshold) return x;
+    return (std::fmax(v, 0.0f) + std::log1p(std::exp(-std::fabs(v)))) / beta;
+}
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0, float p1) {
     switch (op) {
@@ -102,6 +110,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0,
         case UnaryOp::Relu:      return map_unary(x, out, [](float v) { return v > 0.0f ? v : 0.0f; });
         case UnaryOp::Silu:      return map_unary(x, out, [](float v) { return v * sigmoid_of(v); });
         case UnaryOp::Gelu:      return map_unary(x, out, [](float v) { return v * normal_cdf(v); });
+        case UnaryOp::Softplus:  return map_unary(x, out, [p0, p1](float v) { return softplus_of(v, p0, p1); });
         case UnaryOp::PowScalar: return map_unary(x, out, [p0](float v) { return std::pow(v, p0); });
         case UnaryOp::Clamp:     return map_unary(x, out, [p0, p1](float v) { return std::fmin(std::fmax(v, p0), p1); });
         case UnaryOp::AddScalar: return map_unary(x, out, [p0](float v) { return v + p0; });
@@ -132,6 +141,9 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, c
         // gelu = x Phi(x);  gelu' = Phi(x) + x phi(x)
         case UnaryOp::Gelu: return map_binary(x, dy, dx, [](float v, float g) {
             return g * (normal_cdf(v) + v * normal_pdf(v)); });
+        // softplus' = sigmoid(beta x), and 1 above the threshold (where the forward is x itself)
+        case UnaryOp::Softplus: return map_binary(x, dy, dx, [p0, p1](float v, float g) {
+            return p0 * v > p1 ? g : g * sigmoid_of(p0 * v); });
         case UnaryOp::PowScalar: return map_binary(x, dy, dx, [p0](float v, float g) {
             return p0 == 0.0f ? 0.0f : g * p0 * std::pow(v, p0 - 1.0f); });
         // gradient passes where lo <= x <= hi (PyTorch's convention at the edges)

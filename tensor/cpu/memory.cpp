@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace td {
@@ -17,7 +18,8 @@ static Backend* g_cuda_backend = nullptr;
 Backend& backend_for(Device device) {
     static CpuBackend cpu;  // built on first use: no static-initialisation-order surprises
     if (device == Device::CPU) return cpu;
-    check(g_cuda_backend != nullptr, "no CUDA backend in this build (rebuild with nvcc found, and run on a GPU)");
+    if (g_cuda_backend == nullptr) cuda_device_count();  // the first ask registers the CUDA backend, if usable
+    check(g_cuda_backend != nullptr, "cuda: ", cuda_description());
     return *g_cuda_backend;
 }
 

@@ -53,6 +53,9 @@ void CpuBackend::group_norm_forward(const Tensor& x, int64_t G, const Tensor& ga
 void CpuBackend::group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& gamma, int64_t G, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) {
+    // BEGIN SOLUTION groupnorm-backward: dx (when defined), dgamma and dbeta by the formulas at the top of this file
+    // STUB: (void)dy, (void)x, (void)mean, (void)rstd, (void)gamma, (void)G, (void)dx, (void)dgamma, (void)dbeta;
+    // STUB: fail("group_norm_backward: not implemented yet (assignment groupnorm-backward)");
     int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G, D = Cg * HW;
     const float* xp = x.data_f32();
     const float* dyp = dy.data_f32();
@@ -97,6 +100,7 @@ void CpuBackend::group_norm_backward(const Tensor& dy, const Tensor& x, const Te
         if (dgamma.defined()) dgamma.data_f32()[c] = (float)sg;
         if (dbeta.defined()) dbeta.data_f32()[c] = (float)sb;
     }
+    // END SOLUTION groupnorm-backward
 }
 
 // ---- LayerNorm: x (M, D), each row normalised; gamma, beta (D) or undefined (no affine)

@@ -1,26 +1,115 @@
 // tensor/ops/attention.cpp: scaled dot-product attention (Vaswani et al. 2017, eq. 1),
-// Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V, composed of two batched matmuls and a
-// softmax, so its backward is theirs. (A fused, flash-attention-style kernel that never
-// stores the (Lq, Lk) score matrix belongs to the CUDA backend.)
+// Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V, as ONE recorded op whose backward is
+// written out here by hand (the llm.c way) instead of being left to the matmuls and the
+// softmax it is made of. Both directions run batched matmuls and a softmax straight on
+// the backend kernels, recording nothing.
+//
+// The leading dims of q, k, v (batch, heads) are one batch of B matrices:
+//   Q (B, Lq, d), K (B, Lk, d), V (B, Lk, dv), scale = 1 / sqrt(d).
+// Forward (P is saved for the backward):
+//   S = Q K^T * scale                (B, Lq, d) x (B, d, Lk) -> (B, Lq, Lk)
+//   P = softmax(S)                   along Lk: each query's distribution over the keys
+//   O = P V                          (B, Lq, Lk) x (B, Lk, dv) -> (B, Lq, dv)
+// Backward, from dO = dL/dO (B, Lq, dv):
+//   dV = P^T dO                      (B, Lk, Lq) x (B, Lq, dv) -> (B, Lk, dv)
+//   dP = dO V^T                      (B, Lq, dv) x (B, dv, Lk) -> (B, Lq, Lk)
+//   dS = P * (dP - rowsum(dP * P))   softmax's backward; rowsum over Lk, one number per query
+//   dQ = dS K * scale                (B, Lq, Lk) x (B, Lk, d) -> (B, Lq, d)
+//   dK = dS^T Q * scale              (B, Lk, Lq) x (B, Lq, d) -> (B, Lk, d)
+// (A fused, flash-attention-style kernel that never stores the (Lq, Lk) matrix P belongs
+// to the CUDA backend.)
 #include <cmath>
 
+#include "autograd/node.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
 #include "tensor/ops.h"
 
 namespace td {
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+namespace {
+
+// t (..., R, C) as a contiguous (B, R, C) tensor, detached (a copy only when t is not
+// contiguous already, e.g. the permuted view split_heads makes).
+Tensor as_matrices(const Tensor& t, int64_t B) {
+    return t.detach().contiguous().view({B, t.size(-2), t.size(-1)});
+}
+
+// a (B, M, K) @ b (B, K, N) -> (B, M, N) on the backend, nothing recorded. a and b may be
+// transposed views (.transpose(1, 2)) of contiguous tensors: the kernel reads them in place.
+Tensor bmm(const Tensor& a, const Tensor& b) {
+    Tensor out = Tensor::empty({a.size(0), a.size(1), b.size(2)}, DType::Float32, a.device());
+    backend_for(a.device()).matmul(a, b, out);
+    return out;
+}
+
+// (B, R, C) -> (B, C, R), a view
+Tensor T(const Tensor& m) { return m.transpose(1, 2); }
+
+// x * s on the backend, nothing recorded
+Tensor scaled(const Tensor& x, float s) {
+    Tensor out = Tensor::empty(x.shape(), DType::Float32, x.device());
+    backend_for(x.device()).unary(UnaryOp::MulScalar, x, out, s, 0.0f);
+    return out;
+}
+
+// P = softmax(S) along the last dim, on the backend
+Tensor softmax_rows(const Tensor& S) {
+    Tensor P = Tensor::empty(S.shape(), DType::Float32, S.device());
+    backend_for(S.device()).softmax_forward(S, P, /*log=*/false);
+    return P;
+}
+
+void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
     check(q.defined() && k.defined() && v.defined() && q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim(),
           "attention: q, k, v must have the same rank >= 2");
+    check(q.dtype() == DType::Float32 && k.dtype() == DType::Float32 && v.dtype() == DType::Float32,
+          "attention: q, k, v must be float32");
+    check(q.device() == k.device() && q.device() == v.device(), "attention: q, k, v on different devices");
     check(q.size(-1) == k.size(-1), "attention: q of shape ", shape_str(q.shape()), " and k of shape ",
           shape_str(k.shape()), " differ in the feature dim");
     check(k.size(-2) == v.size(-2), "attention: k of shape ", shape_str(k.shape()), " and v of shape ",
           shape_str(v.shape()), " differ in sequence length");
-    float scale = 1.0f / std::sqrt((float)q.size(-1));
-    Tensor scores = mul(matmul(q, k.transpose(-1, -2)), scale);  // (..., Lq, Lk)
-    Tensor weights = softmax(scores, -1);                        // each query's distribution over keys
-    return matmul(weights, v);                                   // (..., Lq, dv)
+    for (int64_t i = 0; i + 2 < q.dim(); ++i)
+        check(q.size(i) == k.size(i) && q.size(i) == v.size(i), "attention: q ", shape_str(q.shape()), ", k ",
+              shape_str(k.shape()), " and v ", shape_str(v.shape()), " must have the same batch dims");
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+    check_attention_args(q, k, v);
+    int64_t B = numel_of(Shape(q.shape().begin(), q.shape().end() - 2)), d = q.size(-1);
+    float scale = 1.0f / std::sqrt((float)d);
+    // The scale is folded into Q: (Q / sqrt(d)) K^T is S, at Lq d multiplies instead of Lq Lk.
+    Tensor Qs = scaled(as_matrices(q, B), scale);  // (B, Lq, d), Q * scale
+    Tensor K = as_matrices(k, B);                  // (B, Lk, d)
+    Tensor V = as_matrices(v, B);                  // (B, Lk, dv)
+    Tensor P = softmax_rows(bmm(Qs, T(K)));        // S = Q K^T * scale (B, Lq, Lk); P = softmax(S), saved
+    Tensor O = bmm(P, V);                          // O = P V (B, Lq, dv)
+
+    Shape out_shape = q.shape();
+    out_shape.back() = v.size(-1);
+    return record("scaled_dot_product_attention", O.view(out_shape), {q, k, v},
+                  [q, k, v, Qs, K, V, P, scale](const Tensor& dO_in) -> std::vector<Tensor> {
+        // BEGIN SOLUTION attention-backward: dV, dP, dS, dQ, dK as at the top of this file, on the backend
+        // STUB: (void)dO_in;  // unused until you write the backward
+        // STUB: fail("scaled_dot_product_attention backward: not implemented yet (assignment attention-backward)");
+        Tensor dO = as_matrices(dO_in, P.size(0));  // (B, Lq, dv)
+        // dV = P^T dO: (B, Lk, Lq) x (B, Lq, dv) -> (B, Lk, dv)
+        Tensor dV = v.requires_grad() ? bmm(T(P), dO).view(v.shape()) : Tensor();
+        Tensor dP = bmm(dO, T(V));                  // dP = dO V^T: (B, Lq, dv) x (B, dv, Lk) -> (B, Lq, Lk)
+        // dS = P * (dP - rowsum(dP * P)): softmax's backward, from its saved output P (B, Lq, Lk)
+        Tensor dS = Tensor::empty(P.shape(), DType::Float32, P.device());
+        backend_for(P.device()).softmax_backward(P, dP, dS, /*log=*/false);
+        // dQ = dS K * scale: (B, Lq, Lk) x (B, Lk, d) -> (B, Lq, d)
+        Tensor dQ = q.requires_grad() ? scaled(bmm(dS, K), scale).view(q.shape()) : Tensor();
+        // dK = dS^T Q * scale = dS^T Qs: (B, Lk, Lq) x (B, Lq, d) -> (B, Lk, d)
+        Tensor dK = k.requires_grad() ? bmm(T(dS), Qs).view(k.shape()) : Tensor();
+        return {dQ, dK, dV};
+        // END SOLUTION attention-backward
+    });
 }
 
 }  // namespace td

@@ -169,6 +169,11 @@ Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::Sigmoid, x, 0, 0, "si
 Tensor relu(const Tensor& x) { return unary_op(UnaryOp::Relu, x, 0, 0, "relu"); }
 Tensor silu(const Tensor& x) { return unary_op(UnaryOp::Silu, x, 0, 0, "silu"); }
 Tensor gelu(const Tensor& x) { return unary_op(UnaryOp::Gelu, x, 0, 0, "gelu"); }
+// y = log(1 + e^(beta x)) / beta (x above the threshold);  dx = dy * sigmoid(beta x)
+Tensor softplus(const Tensor& x, float beta, float threshold) {
+    check(beta > 0.0f, "softplus: beta must be > 0, got ", beta);
+    return unary_op(UnaryOp::Softplus, x, beta, threshold, "softplus");
+}
 Tensor clamp(const Tensor& x, float lo, float hi) {
     check(lo <= hi, "clamp: lower bound ", lo, " is above upper bound ", hi);
     return unary_op(UnaryOp::Clamp, x, lo, hi, "clamp");

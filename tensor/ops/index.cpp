@@ -8,10 +8,24 @@
 
 namespace td {
 
+// Every index in range, read on the host (an index on the GPU is copied back first: one
+// small synchronising copy, the price of an error message instead of a wild read).
 static void check_index_range(const Tensor& index, int64_t limit, const char* op, const Shape& x_shape, int64_t dim) {
-    for (int64_t v : index.to_vector_i64())
+    for (int64_t v : index.to(Device::CPU).to_vector_i64())
         check(v >= 0 && v < limit, op, ": index ", v, " is out of range for dim ", dim, " (size ", limit,
               ") of shape ", shape_str(x_shape));
+}
+
+static void check_same_device(const Tensor& x, const Tensor& index, const char* op) {
+    check(index.device() == x.device(), op, ": index is on ", device_name(index.device()), " but x is on ",
+          device_name(x.device()));
+}
+
+// A zero tensor on `device`, for the gradients the backward passes accumulate into.
+static Tensor zeros_on(const Shape& shape, Device device) {
+    Tensor t = Tensor::empty(shape, DType::Float32, device);
+    backend_for(device).fill(t, 0.0);
+    return t;
 }
 
 // y = x.index_select(dim, index): y[.., i, ..] = x[.., index[i], ..]
@@ -21,6 +35,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
           "index_select: index must be a 1-D int64 tensor, got ", index.defined() ? dtype_name(index.dtype()) : "undefined",
           " of shape ", index.defined() ? shape_str(index.shape()) : "[]");
     check(x.dim() > 0, "index_select: cannot index a 0-d tensor");
+    check_same_device(x, index, "index_select");
     int64_t d = wrap_dim(dim, x.shape(), "index_select");
     check_index_range(index, x.size(d), "index_select", x.shape(), d);
     Shape out_shape = x.shape();
@@ -29,7 +44,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     Tensor idx = index.contiguous();
     backend_for(x.device()).index_select(x.detach().contiguous(), d, idx, y);
     return record("index_select", y, {x, index}, [d, idx, xs = x.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = zeros(xs);
+        Tensor dx = zeros_on(xs, dy.device());
         backend_for(dx.device()).index_add(dx, d, idx, dy.contiguous());
         return {dx, Tensor()};
     });
@@ -42,6 +57,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     check(index.dim() == x.dim(), "gather: index of shape ", shape_str(index.shape()),
           " must have as many dims as x of shape ", shape_str(x.shape()));
     check(x.dim() > 0, "gather: cannot gather from a 0-d tensor");
+    check_same_device(x, index, "gather");
     int64_t d = wrap_dim(dim, x.shape(), "gather");
     for (int64_t k = 0; k < x.dim(); ++k)
         check(k == d || index.size(k) <= x.size(k), "gather: index shape ", shape_str(index.shape()),
@@ -52,7 +68,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     Tensor xc = x.detach().contiguous();
     backend_for(x.device()).gather(xc, d, idx, y);
     return record("gather", y, {x, index}, [d, idx, xs = x.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = zeros(xs);
+        Tensor dx = zeros_on(xs, dy.device());
         backend_for(dx.device()).scatter_add(dx, d, idx, dy.contiguous());
         return {dx, Tensor()};
     });

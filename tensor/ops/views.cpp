@@ -7,6 +7,7 @@
 
 #include "autograd/node.h"
 #include "tensor/backend.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -211,6 +212,19 @@ Tensor Tensor::clone() const {
     Tensor y = Tensor::empty(shape(), dtype(), device());
     backend_for(device()).copy(*this, y);
     return record("clone", y, {*this}, [](const Tensor& dy) -> std::vector<Tensor> { return {dy}; });
+}
+
+// Moving between devices. The copy is an op like any other: its backward moves the
+// gradient back to where the input lives, so a loss computed on the GPU still trains
+// parameters that started on the CPU.
+Tensor Tensor::to(Device d) const {
+    check_defined("to");
+    if (d == device()) return *this;
+    Tensor y = Tensor::empty(shape(), dtype(), d);
+    copy_between_devices(*this, y);
+    Device from = device();
+    if (dtype() != DType::Float32) return y;  // int64 tensors carry no gradient
+    return record("to_device", y, {*this}, [from](const Tensor& dy) -> std::vector<Tensor> { return {dy.to(from)}; });
 }
 
 // Converting dtype; int64 results are not differentiable, so nothing is recorded.

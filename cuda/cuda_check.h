@@ -1,0 +1,24 @@
+// cuda/cuda_check.h: CUDA runtime errors become td::Error naming the kernel or call.
+//
+// Every CUDA call returns a cudaError_t; a kernel launch reports through
+// cudaGetLastError() right after it (a bad launch configuration) and, for faults inside
+// the kernel, at the next synchronising call. The engine checks after every launch, so
+// the message names the kernel that failed rather than some later innocent call.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "tensor/error.h"
+
+namespace td::cuda {
+
+inline void check_cuda(cudaError_t err, const char* what) {
+    if (err != cudaSuccess) fail("CUDA error in ", what, ": ", cudaGetErrorString(err), " (", cudaGetErrorName(err), ")");
+}
+
+// After a kernel launch: `kernel` is its name as the message should show it.
+inline void check_launch(const char* kernel) { check_cuda(cudaGetLastError(), kernel); }
+
+// Blocks of `threads` threads covering n work items.
+inline unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
+
+}  // namespace td::cuda

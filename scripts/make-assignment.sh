@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# scripts/make-assignment.sh: a student copy of the tree for one course assignment
+# (docs/assignments.md). `make assignment NAME=...` calls it.
+#
+#   scripts/make-assignment.sh NAME           writes build/assignments/NAME/
+#   scripts/make-assignment.sh                lists the assignments (also for an unknown NAME); exit 2
+#   scripts/make-assignment.sh --check        checks every marker against scripts/assignments.txt
+#   options: --out DIR     write the copy into DIR instead (DIR is replaced if it holds an earlier copy)
+#            --solution    the reference copy: NAME's regions keep their solution, markers removed
+#            --src DIR     the tree to read (default: the repository that holds this script)
+#
+# The copy: the source tree without build*/, runs/, data/ and .git; in it the regions
+# marked `// BEGIN SOLUTION NAME` ... `// END SOLUTION NAME` become a TODO line plus their
+# stub (the region's `// STUB: code` lines, uncommented), and every other assignment's
+# markers are removed (their solutions stay). Plus ASSIGNMENT.md (the task) and grade.sh
+# (builds the tests and runs the grading ones: the filters of scripts/assignments.txt).
+# A file that only lost markers keeps its modification time, so a build folder copied in
+# from the solution tree recompiles only the stubbed files (tests/test_assignments.cpp
+# relies on this). Errors name file:line and exit 1.
+set -euo pipefail
+
+die() { echo "make-assignment: $*" >&2; exit 1; }
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NAME="" OUT="" MODE=stub CHECK=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --src) [ $# -ge 2 ] || die "--src needs a folder"; SRC="$(cd "$2" && pwd)" || die "--src $2: no such folder"; shift 2;;
+        --out) [ $# -ge 2 ] || die "--out needs a folder"; OUT="$2"; shift 2;;
+        --solution) MODE=solution; shift;;
+        --check) CHECK=1; shift;;
+        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
+        -*) die "unknown option $1 (see --help)";;
+        *) [ -z "$NAME" ] || die "one NAME only (got '$NAME' and '$1')"; NAME="$1"; shift;;
+    esac
+done
+MAP="$SRC/scripts/assignments.txt"
+[ -f "$MAP" ] || die "$MAP: no such file (the list of assignments)"
+
+# ---- the list: scripts/assignments.txt -> one line per assignment -------------------------
+# name, title, tests, subcases, line of its name: in the file, separated by US (\037: not a
+# blank, so read keeps an empty field). Checks the file's form.
+read_map() {
+    awk -v file="scripts/assignments.txt" '
+    function err(msg) { printf "%s:%d: %s\n", file, NR, msg > "/dev/stderr"; bad = 1; exit 1 }
+    function flush() {
+        if (name == "") return
+        if (title == "") { NR = at; err("assignment " name " has no title:") }
+        if (tests == "") { NR = at; err("assignment " name " has no tests: (its grading test filter)") }
+        printf "%s\037%s\037%s\037%s\037%d\n", name, title, tests, subcases, at
+        name = ""; title = ""; tests = ""; subcases = ""
+    }
+    /^#/ { next }
+    /^[ \t]*$/ { flush(); next }
+    {
+        key = $0; sub(/:.*$/, "", key); val = $0
+        if (index(val, ":") == 0) err("expected key: value, got \"" $0 "\"")
+        val = substr(val, index(val, ":") + 1); sub(/^ /, "", val)
+        if (key == "name") {
+            if (name != "") err("name: " val " inside the record of " name " (records are separated by a blank line)")
+            if (val !~ /^[a-z0-9][a-z0-9-]*$/) err("name \"" val "\": use a-z, 0-9 and -")
+            if (val in seen) err("assignment " val " listed twice (first at line " seen[val] ")")
+            name = val; seen[val] = NR; at = NR
+        } else if (name == "") err("a record starts with name:")
+        else if (key == "title") title = val
+        else if (key == "tests" || key == "subcases") {
+            if (val ~ /[\047\t\037]/) err(key ": no quotes or tabs in a test filter")
+            if (key == "tests") tests = val; else subcases = val
+        } else if (key != "about") err("unknown key " key ": (name, title, tests, subcases, about)")
+    }
+    END { if (!bad) flush(); exit bad }' "$MAP"
+}
+
+# The about: lines of one assignment, as written (Markdown).
+map_about() {
+    awk -v want="$1" '
+    /^name:/ { v = $0; sub(/^name: ?/, "", v); cur = v; next }
+    /^about:/ && cur == want { v = $0; sub(/^about: ?/, "", v); print v }' "$MAP"
+}
+
+# ---- the markers ---------------------------------------------------------------------------
+# One awk program reads one source file. mode=check prints each region as
+# "name<TAB>file<TAB>line"; mode=rewrite prints the file with the regions named `target`
+# replaced by their stub (stub=1) and every other marker line dropped, and writes to `side`
+# one line per stubbed region: TODO line, excerpt start, excerpt end, the enclosing signature.
+MARKERS_AWK='
+function err(line, msg) { printf "%s:%d: %s\n", file, line, msg > "/dev/stderr"; bad = 1; exit 1 }
+# A printed line, in the output file: remembers where the enclosing function starts (its
+# first column-0 line with a parenthesis, with the comment block right above it).
+function emit(s) {
+    print s; out++
+    if (s ~ /^\/\//) { if (!incomment) cstart = out; incomment = 1; return }
+    if (s ~ /^[A-Za-z_].*\(/) { sigstart = incomment ? cstart : out; sigtext = s }
+    incomment = 0
+}
+{
+    low = tolower($0)
+    begin_like = low ~ /^[ \t]*\/\/[ \t]*begin[ \t]+solution/
+    end_like = low ~ /^[ \t]*\/\/[ \t]*end[ \t]+solution/
+    stub_like = $0 ~ /^[ \t]*\/\/[ \t]*STUB[ \t]*:/  # (a lower-case "stub:" is prose)
+    replacing = mode == "rewrite" && stub && open == target
+}
+begin_like {
+    if ($0 !~ /^[ \t]*\/\/ BEGIN SOLUTION [a-z0-9][a-z0-9-]*(: .*)?[ \t]*$/)
+        err(NR, "malformed marker: write // BEGIN SOLUTION name, or // BEGIN SOLUTION name: hint (name: a-z, 0-9, -)")
+    rest = $0; sub(/^[ \t]*\/\/ BEGIN SOLUTION /, "", rest)
+    name = rest; sub(/[: \t].*$/, "", name)
+    hint = ""; if (index(rest, ": ") > 0) hint = substr(rest, index(rest, ": ") + 2)
+    if (open != "") err(NR, "BEGIN SOLUTION " name " inside region " open " (opened at line " openline "): regions do not nest")
+    open = name; openline = NR; head = 1; nstub = 0
+    indent = $0; sub(/\/\/.*$/, "", indent)
+    if (mode == "check") printf "%s\t%s\t%d\n", name, file, NR
+    if (mode == "rewrite" && stub && name == target) {
+        emit(indent "// TODO(" name "): " (hint != "" ? hint : "write this part"))
+        todo = out
+    }
+    next
+}
+stub_like {
+    if ($0 !~ /^[ \t]*\/\/ STUB:( .*)?$/) err(NR, "malformed marker: write // STUB: code")
+    if (!head) err(NR, "// STUB: outside the head of a region (stub lines come right after // BEGIN SOLUTION)")
+    nstub++
+    if (replacing) { code = $0; sub(/\/\/ STUB: ?/, "", code); emit(code) }
+    next
+}
+end_like {
+    if ($0 !~ /^[ \t]*\/\/ END SOLUTION [a-z0-9][a-z0-9-]*[ \t]*$/)
+        err(NR, "malformed marker: write // END SOLUTION name")
+    name = $0; sub(/^[ \t]*\/\/ END SOLUTION /, "", name); sub(/[ \t]+$/, "", name)
+    if (open == "") err(NR, "END SOLUTION " name " without a BEGIN SOLUTION " name)
+    if (name != open) err(NR, "END SOLUTION " name " closes region " open " (opened at line " openline ")")
+    if (replacing && nstub == 0) emit(indent "td::fail(\"assignment " name ": not implemented yet\");")
+    if (replacing) printf "%d\t%d\t%d\t%s\n", todo, sigstart ? sigstart : todo, out, sigtext > side
+    open = ""; head = 0
+    next
+}
+{
+    head = 0
+    if (mode == "rewrite" && !replacing) emit($0)
+}
+END {
+    if (!bad && open != "") err(openline, "BEGIN SOLUTION " open " has no END SOLUTION " open)
+    exit bad
+}'
+
+# The source files that mention a marker (C, C++ and CUDA; not build*/, runs/, data/).
+marked_files() {
+    (cd "$SRC" && grep -rlIE '^[[:space:]]*//[[:space:]]*([Bb][Ee][Gg][Ii][Nn]|[Ee][Nn][Dd])[[:space:]]+[Ss][Oo][Ll][Uu][Tt][Ii][Oo][Nn]|^[[:space:]]*//[[:space:]]*STUB[[:space:]]*:' \
+        --include='*.cpp' --include='*.h' --include='*.cc' --include='*.hpp' --include='*.cu' --include='*.cuh' \
+        --exclude-dir=build --exclude-dir='build-*' --exclude-dir=runs --exclude-dir=data --exclude-dir=.git . \
+        2>/dev/null | sed 's|^\./||' | LC_ALL=C sort) || true
+}
+
+# Every region in the tree, "name<TAB>file<TAB>line", checking every marker; then that the
+# regions and the list agree (each region's name is listed, each listed name has a region).
+scan() {
+    local f
+    REGIONS=""
+    for f in $(marked_files); do
+        REGIONS+="$(awk -v mode=check -v file="$f" "$MARKERS_AWK" "$SRC/$f")"$'\n' || exit 1
+    done
+    REGIONS="$(printf '%s' "$REGIONS" | sed '/^$/d')"
+    local name file line
+    while IFS=$'\t' read -r name file line; do
+        [ -n "$name" ] || continue
+        printf '%s\n' "$MAP_LINES" | cut -d$'\037' -f1 | grep -qxF "$name" ||
+            die "$file:$line: region $name is not listed in scripts/assignments.txt (add a record for it)"
+    done <<< "$REGIONS"
+    local at
+    while IFS=$'\037' read -r name _ _ _ at; do
+        printf '%s\n' "$REGIONS" | cut -f1 | grep -qxF "$name" ||
+            die "scripts/assignments.txt:$at: assignment $name has no region in the sources (no // BEGIN SOLUTION $name)"
+    done <<< "$MAP_LINES"
+}
+
+files_of() { printf '%s\n' "$REGIONS" | awk -F'\t' -v n="$1" '$1 == n { print $2 ":" $3 }' | paste -sd' ' -; }
+
+list_and_exit() {
+    echo "usage: make assignment NAME=<name>   (scripts/make-assignment.sh NAME; --help for more)" >&2
+    echo "assignments:" >&2
+    local name title
+    while IFS=$'\037' read -r name title _; do
+        printf '  %-20s %s  [%s]\n' "$name" "$title" "$(files_of "$name" | tr ' ' '\n' | sed 's/:[0-9]*$//' | uniq | paste -sd' ' -)" >&2
+    done <<< "$MAP_LINES"
+    exit 2
+}
+
+MAP_LINES="$(read_map)" || exit 1
+scan
+
+if [ "$CHECK" = 1 ]; then
+    echo "make-assignment: $(printf '%s\n' "$MAP_LINES" | wc -l) assignments, $(printf '%s\n' "$REGIONS" | wc -l) regions, every marker well formed"
+    exit 0
+fi
+[ -n "$NAME" ] || list_and_exit
+RECORD="$(printf '%s\n' "$MAP_LINES" | awk -F'\037' -v n="$NAME" '$1 == n')"
+[ -n "$RECORD" ] || { echo "make-assignment: unknown assignment '$NAME'" >&2; list_and_exit; }
+IFS=$'\037' read -r _ TITLE TESTS SUBCASES _ <<< "$RECORD"
+
+# ---- the copy ------------------------------------------------------------------------------
+[ -n "$OUT" ] || OUT="$SRC/build/assignments/$NAME"
+mkdir -p "$(dirname "$OUT")"
+OUT="$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")"
+case "$OUT/" in
+    "$SRC"/build/*|"$SRC"/build-*/*|"$SRC"/runs/*|"$SRC"/data/*) ;;
+    "$SRC"/*) die "--out $OUT is inside the tree it copies (use build/...)";;
+esac
+if [ -e "$OUT" ]; then
+    [ -f "$OUT/ASSIGNMENT.md" ] || [ -z "$(ls -A "$OUT")" ] ||
+        die "$OUT exists and is not an assignment copy (no ASSIGNMENT.md): not replacing it"
+    rm -rf "$OUT"
+fi
+mkdir -p "$OUT"
+shopt -s nullglob dotglob
+for entry in "$SRC"/*; do
+    case "$(basename "$entry")" in build|build-*|runs|data|.git) continue;; esac
+    cp -a "$entry" "$OUT/"
+done
+shopt -u nullglob dotglob
+find "$OUT" -name __pycache__ -type d -prune -exec rm -rf {} +
+find "$OUT" -name '*.tmp' -type f -delete
+
+SIDE="$OUT/.regions.tmp"
+: > "$SIDE"
+STUBBED=()
+for f in $(marked_files); do
+    stub=0
+    [ "$MODE" = stub ] && printf '%s\n' "$REGIONS" | awk -F'\t' -v n="$NAME" -v f="$f" '$1 == n && $2 == f { ok = 1 } END { exit !ok }' && stub=1
+    : > "$SIDE.one"
+    awk -v mode=rewrite -v target="$NAME" -v stub="$stub" -v side="$SIDE.one" -v file="$f" "$MARKERS_AWK" \
+        "$SRC/$f" > "$OUT/$f.tmp" || exit 1
+    mv "$OUT/$f.tmp" "$OUT/$f"
+    if [ "$stub" = 1 ]; then
+        STUBBED+=("$f")
+        sed "s|^|$f\t|" "$SIDE.one" >> "$SIDE"
+    else
+        touch -r "$SRC/$f" "$OUT/$f"  # only markers removed: the solution tree's objects still match
+    fi
+done
+rm -f "$SIDE.one"
+
+# ---- grade.sh ------------------------------------------------------------------------------
+SC_ARG=""
+[ -z "$SUBCASES" ] || SC_ARG=" '-sc=$SUBCASES'"
+cat > "$OUT/grade.sh" <<EOF
+#!/usr/bin/env bash
+# grade.sh: grades the assignment $NAME (ASSIGNMENT.md). Builds the test runner, then runs
+# only the tests that grade the assignment; exit status 0 when they all pass.
+#   bash grade.sh                 build/run_tests
+#   bash grade.sh SANITIZE=1      build-sanitize/run_tests, under ASan + UBSan (any make switch passes)
+#   bash grade.sh BUILD=DIR ...   another build folder
+set -uo pipefail
+cd "\$(dirname "\$0")"
+build=build
+case " \$* " in
+    *" SANITIZE=1 "*) build=build-sanitize;;
+    *" DEBUG=1 "*) case " \$* " in *" OMP=1 "*) build=build-debug-omp;; *) build=build-debug;; esac;;
+    *" PORTABLE=1 "*) build=build-portable;;
+esac
+for a in "\$@"; do case "\$a" in BUILD=*) build="\${a#BUILD=}";; esac; done
+make --no-print-directory -j"\${JOBS:-2}" "\$@" BUILD="\$build" "\$build/run_tests" || { echo "grade: FAIL ($NAME): the build failed"; exit 1; }
+echo "grade: \$build/run_tests '-tc=$TESTS'$SC_ARG"
+"\$build/run_tests" '-tc=$TESTS'$SC_ARG 2>&1 | tee "\$build/grade.log"
+rc=\${PIPESTATUS[0]}
+# a filter that matches nothing passes vacuously: that is a broken grader, not a pass
+grep -q '^0 passed, 0 failed' "\$build/grade.log" && { echo "grade: FAIL ($NAME): no grading test ran"; exit 1; }
+if [ \$rc -eq 0 ]; then echo "grade: PASS ($NAME)"; else echo "grade: FAIL ($NAME)"; fi
+exit \$rc
+EOF
+chmod +x "$OUT/grade.sh"
+
+# ---- ASSIGNMENT.md -------------------------------------------------------------------------
+{
+    echo "# Assignment $NAME: $TITLE"
+    echo
+    [ "$MODE" = stub ] || { echo "(The reference copy: every solution is in place.)"; echo; }
+    map_about "$NAME"
+    echo
+    echo "## Where"
+    echo
+    if [ "$MODE" = stub ]; then
+        while IFS=$'\t' read -r f todo from to sig; do
+            fn="${sig%%(*}"; fn="${fn##* }"
+            echo "- \`$f:$todo\`, in \`$fn\`: the line \`TODO($NAME)\` and the stub under it."
+        done < "$SIDE"
+        echo
+        echo "Replace each stub with your code; keep the signatures (the rest of the engine calls them)."
+        echo "What you start from:"
+        while IFS=$'\t' read -r f todo from to sig; do
+            echo
+            echo "\`$f\`, lines $from-$to:"
+            echo
+            echo '```cpp'
+            sed -n "${from},${to}p" "$OUT/$f"
+            echo '```'
+        done < "$SIDE"
+    else
+        echo "In: $(files_of "$NAME")."
+    fi
+    echo
+    echo "## Grading"
+    echo
+    echo "    bash grade.sh                # builds build/run_tests, runs the grading tests"
+    echo "    bash grade.sh SANITIZE=1     # the same under AddressSanitizer + UBSan (build-sanitize/)"
+    echo
+    echo "It runs \`build/run_tests '-tc=$TESTS'$SC_ARG\` (doctest filters) and ends with"
+    echo "\`grade: PASS\` or \`grade: FAIL\`. Those tests fail on the stub (\"not implemented yet\") and pass"
+    echo "on a correct solution. Do not edit the tests. \`make test\` runs every other test as well: the"
+    echo "ones that use your code fail until it is written. To step through it: \`make DEBUG=1\` and"
+    echo "docs/debugging.md."
+} > "$OUT/ASSIGNMENT.md"
+rm -f "$SIDE"
+
+if [ "$MODE" = stub ]; then
+    echo "make-assignment: wrote ${OUT#"$SRC"/}/ (the stub of $NAME in ${STUBBED[*]})"
+else
+    echo "make-assignment: wrote ${OUT#"$SRC"/}/ (the reference solution of $NAME, markers removed)"
+fi
+echo "  read ${OUT#"$SRC"/}/ASSIGNMENT.md; grade with: (cd ${OUT#"$SRC"/} && bash grade.sh)"

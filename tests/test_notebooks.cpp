@@ -1,0 +1,274 @@
+// tests/test_notebooks.cpp: the notebook renderer (notebooks-cpp/render/, `make notebooks`)
+// on tiny notebooks: splitting into cells, where cell markers go, which cell an output
+// line belongs to, the pages it writes (HTML escaped), and one notebook compiled and run
+// for real. No Chromium here: `make notebooks` loads the real pages in it.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.h"
+#include "notebooks-cpp/render/cells.h"
+#include "notebooks-cpp/render/code_scan.h"
+#include "notebooks-cpp/render/highlight.h"
+#include "notebooks-cpp/render/instrument.h"
+#include "notebooks-cpp/render/markdown.h"
+#include "notebooks-cpp/render/page.h"
+#include "notebooks-cpp/render/run_output.h"
+
+using namespace nbrender;
+using tdtest::contains;
+
+namespace {
+
+// A notebook with every kind of cell: a header comment, a namespace-scope cell with a
+// function and a struct (braces in strings and comments to confuse a naive scanner),
+// main opened in one cell, cells inside it (one beginning with `else`), prose inside
+// main, and code after the last prose without a header.
+const char* kTiny = R"(// tiny.cpp: a test notebook
+// %% [markdown]
+// # 07 Tiny *notebook*
+//
+// The first sentence. The second one.
+
+// %%
+#include <cstdio>
+static const char* brace = "{ not a block }";  // nor this: {
+int twice(int v) {
+    return 2 * v;  /* } */
+}
+struct S {
+    int a = '{';
+// %%
+    int b = 0;
+};
+
+// %%
+int main() {
+    std::printf("from the cell that opens main\n");
+    if (twice(1) == 3) {
+        std::printf("never\n");
+    }
+    // %% [markdown]
+    // Prose inside main: `a < b` and <b>not bold</b>.
+
+    // %%
+    std::printf("cell five says %d\n", twice(21));
+    if (brace[0] == 'x') std::printf("no\n");
+    // %%
+    else std::printf("an else cell\n");
+    std::printf("[[image: pic.png | a <picture> caption]]\n");
+    // %% [markdown]
+    // Last words.
+    return 0;
+}
+)";
+
+std::vector<Cell> tiny_cells() { return split_cells(kTiny); }
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+}  // namespace
+
+TEST_CASE("nb_render: a notebook splits into cells at // %% lines") {
+    std::vector<Cell> c = tiny_cells();
+    REQUIRE(c.size() == 10);
+    CHECK(c[0].hidden);  // the header comment: only comments, not rendered
+    CHECK(c[1].kind == CellKind::Markdown);
+    CHECK(c[1].lines[0] == "# 07 Tiny *notebook*");
+    CHECK(c[1].lines[1] == "");  // a bare "//" is an empty line of prose
+    CHECK(c[2].kind == CellKind::Code);
+    CHECK(c[2].header_line == 7);
+    CHECK(c[2].first_line == 8);
+    CHECK(c[5].kind == CellKind::Markdown);  // indented prose inside main
+    CHECK(c[5].lines[0] == "Prose inside main: `a < b` and <b>not bold</b>.");
+    CHECK(c[9].kind == CellKind::Code);  // `return 0; }` after the last prose: a cell without a header
+    CHECK(c[9].header_line == 0);
+    CHECK(c[9].first_line == 36);
+    CHECK(trimmed_lines(c[9]) == std::vector<std::string>{"    return 0;", "}"});
+    CHECK(dedented(trimmed_lines(c[9])) == trimmed_lines(c[9]));  // "}" has no indentation to share
+    CHECK(dedented(trimmed_lines(c[6]))[0] == "std::printf(\"cell five says %d\\n\", twice(21));");
+}
+
+TEST_CASE("nb_render: markers go only where a statement may start inside a function body") {
+    Notebook nb{"tiny.cpp", "tiny", tiny_cells()};
+    assign_markers(nb);
+    CHECK(nb.cells[2].marker == -1);  // namespace scope: includes, a function, a struct
+    CHECK(nb.cells[3].marker == -1);  // inside the struct's body: a member, not a statement
+    CHECK(nb.cells[4].marker == -1);  // opens main at namespace scope
+    CHECK(nb.cells[6].marker == 6);   // inside main
+    CHECK(nb.cells[7].marker == -1);  // starts with `else`: nothing may come between
+    CHECK(nb.cells[9].marker == 9);   // the headerless closing cell, inside main
+
+    CodeScanner scan;
+    for (const char* line : {"void f() {", "  auto g = [&](int x) { return x; };", "  int a[] = {1, 2,"})
+        scan.feed(line);
+    CHECK(scan.depth() == 2);
+    CHECK_FALSE(scan.at_statement_start());  // inside an initializer list
+    scan.feed("  3};");
+    CHECK(scan.at_statement_start());
+    scan.feed("  const char* s = R\"x(not { a brace )\" )x\";");
+    scan.feed("  char c = '}'; int n = 1'000;");
+    CHECK(scan.depth() == 1);
+    CHECK(scan.at_statement_start());
+    CHECK(first_word({"", "  // a comment", "  else {"}) == "else");
+}
+
+TEST_CASE("nb_render: the instrumented copy keeps the notebook's line numbers") {
+    Notebook nb{"dir/tiny.cpp", "tiny", tiny_cells()};
+    assign_markers(nb);
+    std::string src = instrumented_source(nb);
+    CHECK(contains(src, "#line 1 \"dir/tiny.cpp\"\n// tiny.cpp: a test notebook\n"));
+    CHECK(contains(src, "nb_cell_marker(6);\n#line 29 \"dir/tiny.cpp\"\n    std::printf(\"cell five"));
+    CHECK(contains(src, "nb_cell_marker(9);\n#line 36 \"dir/tiny.cpp\"\n    return 0;"));
+    CHECK_FALSE(contains(src, "nb_cell_marker(7)"));
+}
+
+TEST_CASE("nb_render: output lines go to the cell that printed them") {
+    Notebook nb{"tiny.cpp", "tiny", tiny_cells()};
+    assign_markers(nb);
+    std::string out =
+        "from the cell that opens main\n"
+        "@@nb-cell 6@@\n"
+        "cell five says 42\n"
+        "50%\r100%\n"                    // a progress line redrawn with \r
+        "\x1b[1mbold\x1b[0m no newline"  // colour escapes, and a marker on the same line
+        "@@nb-cell 9@@\n"
+        "[[image: pic.png | a caption]]\n"
+        "after\n";
+    std::vector<std::vector<Piece>> p = attribute_output(out, nb);
+    REQUIRE(p[4].size() == 1);  // before the first marker: the cell that opens main
+    CHECK(p[4][0].text == "from the cell that opens main\n");
+    REQUIRE(p[6].size() == 1);
+    CHECK(p[6][0].text == "cell five says 42\n100%\nbold no newline\n");
+    REQUIRE(p[9].size() == 2);
+    CHECK(p[9][0].is_image);
+    CHECK(p[9][0].file == "pic.png");
+    CHECK(p[9][0].caption == "a caption");
+    CHECK(p[9][1].text == "after\n");
+
+    // A marker the notebook does not have: the binary is older than the source.
+    CHECK(contains(tdtest::error_of([&] { attribute_output("@@nb-cell 7@@\n", nb); }), "which has no marker"));
+
+    std::vector<Piece> long_text{Piece{false, std::string(), "", ""}};
+    for (int i = 0; i < 100; ++i) long_text[0].text += "line " + std::to_string(i) + "\n";
+    shorten_long_text(long_text, 20);
+    CHECK(contains(long_text[0].text, "line 14\n... (80 more lines) ...\nline 95\n"));
+}
+
+TEST_CASE("nb_render: markdown becomes escaped HTML") {
+    CHECK(escape_html("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    CHECK(inline_to_html("a <script>alert(1)</script> & b") == "a &lt;script&gt;alert(1)&lt;/script&gt; &amp; b");
+    CHECK(inline_to_html("*em* and **strong** and `a<b> *not em*`") ==
+          "<em>em</em> and <strong>strong</strong> and <code>a&lt;b&gt; *not em*</code>");
+    CHECK(inline_to_html("alpha_bar_t and x * y * z") == "alpha_bar_t and x * y * z");  // no emphasis there
+    CHECK(inline_to_html("[next](02-autograd.md#top) <https://a.b/?c&d>") ==
+          "<a href=\"02-autograd.html#top\">next</a> <a href=\"https://a.b/?c&amp;d\">https://a.b/?c&amp;d</a>");
+    CHECK(html_link_target("../../notebooks-cpp/README.md") == "../../notebooks-cpp/README.md");
+    CHECK(inline_to_html("![a \"pic\"](d/p.png)") == "<img src=\"d/p.png\" alt=\"a &quot;pic&quot;\">");
+    CHECK(slug("## The closed form, eq. 4") == "the-closed-form-eq-4");
+
+    std::string html = markdown_to_html(
+        "# Title <x>\n\nA paragraph\non two lines.\n\n- one\n- two\n  - nested\n\n1. first\n2. second\n\n"
+        "| a | b |\n| --- | ---: |\n| `x|y` | 2 |\n\n```cpp\nint a = 1; // c\n```\n\n> quoted\n");
+    CHECK(contains(html, "<h1 id=\"title-x\">Title &lt;x&gt;</h1>"));
+    CHECK(contains(html, "<p>A paragraph\non two lines.</p>"));
+    CHECK(contains(html, "<ul>\n<li>one</li>\n<li>two\n<ul>\n<li>nested</li>\n</ul></li>\n</ul>"));
+    CHECK(contains(html, "<ol>\n<li>first</li>\n<li>second</li>\n</ol>"));
+    CHECK(contains(html, "<th style=\"text-align:right\">b</th>"));
+    CHECK(contains(html, "<td><code>x|y</code></td>"));  // a | inside code does not split the cell
+    CHECK(contains(html,
+                   "<pre class=code><code><span class=k>int</span> a = <span class=n>1</span>; "
+                   "<span class=c>// c</span>\n</code></pre>"));
+    CHECK(contains(html, "<blockquote>\n<p>quoted</p>\n</blockquote>"));
+    CHECK(markdown_to_html("Loops:\n\n    for i in <rows>\n\n      body\n\nAfter.\n") ==
+          "<p>Loops:</p>\n<pre class=code><code>for i in &lt;rows&gt;\n\n  body\n</code></pre>\n<p>After.</p>\n");
+    CHECK(markdown_to_html("text\n    lazy, not code\n") == "<p>text\nlazy, not code</p>\n");
+    CHECK(highlight_cpp("x < \"<s>\"") == "x &lt; <span class=s>&quot;&lt;s&gt;&quot;</span>");
+}
+
+TEST_CASE("nb_render: the pages and the index") {
+    namespace fs = std::filesystem;
+    Notebook nb{"notebooks-cpp/07-tiny.cpp", "07-tiny", tiny_cells()};
+    assign_markers(nb);
+    std::vector<std::vector<Piece>> out(nb.cells.size());
+    out[6] = {Piece{false, "x < y && ```\n", "", ""}, Piece{true, "", "pic.png", "a <picture>"}};
+    PageInfo info = page_info(nb, 1.5);
+    CHECK(info.title == "07 Tiny *notebook*");
+    CHECK(info.summary == "The first sentence.");
+
+    std::string md = markdown_page(nb, out, info, "../../notebooks-cpp/07-tiny.cpp");
+    CHECK(contains(md, "wall_s: 1.50\n"));
+    CHECK_FALSE(contains(md, "a test notebook"));           // the hidden header
+    CHECK(contains(md, "````text\nx < y && ```\n````\n"));  // a fence longer than any run inside
+    CHECK(contains(md, "![a <picture>](07-tiny/pic.png)\n\n*a <picture>*\n"));
+    CHECK(contains(md, "```cpp\nstd::printf(\"cell five says %d\\n\", twice(21));\n"));  // dedented
+    PageInfo back;
+    REQUIRE(read_page_info(md, &back));
+    CHECK(back.name == "07-tiny");
+    CHECK(back.wall_s == doctest::Approx(1.5));
+
+    std::string html = html_page(nb, out, info, "../../notebooks-cpp/07-tiny.cpp");
+    CHECK(contains(html, "<pre class=\"out\">x &lt; y &amp;&amp; ```\n</pre>"));
+    CHECK(contains(html, "<img src=\"07-tiny/pic.png\" alt=\"a &lt;picture&gt;\">"));
+    CHECK(contains(html, "Prose inside main: <code>a &lt; b</code> and &lt;b&gt;not bold&lt;/b&gt;."));
+    CHECK(contains(html, "<a href=\"index.html\">"));
+    CHECK_FALSE(contains(html, "<b>"));
+
+    // On disk: a picture the output names must exist; the index lists the page.
+    fs::path docs = tdtest::scratch("nb_docs");
+    fs::remove_all(docs);
+    fs::create_directories(docs / "07-tiny");
+    CHECK(contains(tdtest::error_of([&] { write_pages(nb, out, 1.5, docs.string()); }), "pic.png"));
+    std::ofstream(docs / "07-tiny" / "pic.png") << "not really a png";
+    write_pages(nb, out, 1.5, docs.string());
+    write_index(docs.string());
+    std::string index = read_file((docs / "index.html").string());
+    CHECK(contains(index, "<td>07</td><td><a href=\"07-tiny.html\">Tiny <em>notebook</em></a>"));  // number once
+    CHECK(contains(index, "1.5 s"));
+    CHECK(contains(read_file((docs / "index.md").string()), "| 07 | [Tiny *notebook*](07-tiny.md) |"));
+}
+
+TEST_CASE("nb_render: a notebook compiled from its instrumented copy runs and tells its cells apart") {
+    namespace fs = std::filesystem;
+    fs::path dir = tdtest::scratch("nb_tiny");
+    fs::create_directories(dir);
+    Notebook nb{(dir / "tiny.cpp").string(), "tiny", tiny_cells()};
+    assign_markers(nb);
+    std::ofstream(dir / "tiny.cpp") << kTiny;
+    std::ofstream(dir / "cells.cpp") << instrumented_source(nb);
+    std::string exe = (dir / "tiny").string(), log = (dir / "out.txt").string();
+    std::string cxx = std::getenv("CXX") ? std::getenv("CXX") : "g++";
+    int built = std::system(
+        (cxx + " -std=c++20 -w " + (dir / "cells.cpp").string() + " -o " + exe + " > " + log + " 2>&1").c_str());
+    INFO(read_file(log));
+    REQUIRE(built == 0);
+
+    REQUIRE(std::system(("NB_MARKERS=1 " + exe + " > " + log + " 2>&1").c_str()) == 0);
+    std::vector<std::vector<Piece>> p = attribute_output(read_file(log), nb);
+    REQUIRE(p[4].size() == 1);
+    CHECK(p[4][0].text == "from the cell that opens main\n");
+    REQUIRE(p[6].size() == 2);  // the else cell has no marker: its output stays with cell 6
+    CHECK(p[6][0].text == "cell five says 42\nan else cell\n");
+    CHECK(p[6][1].is_image);
+    CHECK(p[6][1].caption == "a <picture> caption");
+    CHECK(p[9].empty());
+
+    // Run by hand (no NB_MARKERS), it prints only its own output.
+    REQUIRE(std::system((exe + " > " + log + " 2>&1").c_str()) == 0);
+    CHECK_FALSE(contains(read_file(log), "@@nb-cell"));
+
+    // A compiler error points at the notebook's own line, not the instrumented copy's.
+    std::string broken = kTiny;
+    broken.replace(broken.find("twice(21)"), 9, "twice(undeclared)");
+    Notebook bad{(dir / "tiny.cpp").string(), "tiny", split_cells(broken)};
+    assign_markers(bad);
+    std::ofstream(dir / "cells.cpp") << instrumented_source(bad);
+    int status = std::system(
+        (cxx + " -std=c++20 -fsyntax-only " + (dir / "cells.cpp").string() + " > " + log + " 2>&1").c_str());
+    CHECK(status != 0);
+    CHECK(contains(read_file(log), "tiny.cpp:29:"));
+}
