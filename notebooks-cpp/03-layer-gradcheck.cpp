@@ -27,6 +27,14 @@ using namespace td;
 
 const char* NB = "03-layer-gradcheck";
 
+// %% [markdown]
+// ## The layer as loops
+//
+// The forward is the definition of the layer, one multiply-add at a time. The three
+// functions after it are its backward, one per input; where each formula comes from is
+// derived further down ("The backward, derived"), so skip them on a first read.
+
+// %%
 // Linear, forward: y[n][o] = sum_i x[n][i] W[o][i] + b[o], i.e. y = x W^T + b.
 // x: (N, I), W: (O, I), b: (O) -> y: (N, O), each a row-major array of floats.
 std::vector<float> linear_forward(const float* x, const float* W, const float* b, int N, int I, int O) {
@@ -66,6 +74,12 @@ std::vector<float> linear_db(const float* dy, int N, int O) {
     return db;
 }
 
+// %% [markdown]
+// Those loops, turned into an op the engine can differentiate through: the forward
+// computes y, then `record()` hangs the backward closure on it, exactly as every op in
+// `tensor/ops/` does (notebook 02). The `bug` switch plants mistakes for later.
+
+// %%
 // Mistakes to plant in my_linear's backward, to see how each one shows.
 enum class Bug { None, BiasFromFirstSampleOnly, WeightGradTransposed };
 
@@ -91,6 +105,7 @@ Tensor my_linear(const Tensor& x, const Tensor& W, const Tensor& b, Bug bug = Bu
     });
 }
 
+// %%
 // The largest |a - b| over two tensors of the same shape.
 double max_diff(const Tensor& a, const Tensor& b) {
     std::vector<float> u = a.to_vector(), v = b.to_vector();
@@ -123,7 +138,7 @@ void print_result(const char* what, const GradcheckResult& r) {
 }
 
 // %% [markdown]
-// ## The layer, and its forward in loops
+// ## Loops against the module
 //
 // A batch of N = 4 inputs with I = 3 features each goes through `nn::Linear(3, 2)`: a
 // weight W of shape (2, 3) and a bias b of shape (2), initialised as PyTorch does

@@ -199,6 +199,10 @@ TEST_CASE("nb_render: the pages and the index") {
     PageInfo info = page_info(nb, 1.5);
     CHECK(info.title == "07 Tiny *notebook*");
     CHECK(info.summary == "The first sentence.");
+    Notebook cited{"x.cpp", "08-x",
+                   split_cells("// %% [markdown]\n// # T\n// Latent diffusion (Rombach et al. 2022,\n"
+                               "// eq. 1) works on codes, see eq. 2. The rest.\n")};
+    CHECK(page_info(cited, 0).summary == "Latent diffusion (Rombach et al. 2022, eq. 1) works on codes, see eq. 2.");
 
     std::string md = markdown_page(nb, out, info, "../../notebooks-cpp/07-tiny.cpp");
     CHECK(contains(md, "wall_s: 1.50\n"));

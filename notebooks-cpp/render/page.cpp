@@ -2,9 +2,11 @@
 #include "notebooks-cpp/render/page.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "notebooks-cpp/render/highlight.h"
@@ -27,9 +29,26 @@ std::string seconds_str(double s) {
     return buf;
 }
 
-// The first sentence of a paragraph (up to ". " or the end), at most ~200 characters.
+// Whether the word just before position `dot` is an abbreviation ("eq.", "et al.").
+static bool after_abbreviation(const std::string& text, size_t dot) {
+    static const std::set<std::string> words = {"eq", "eqs", "al", "e.g", "i.e", "vs", "sec", "fig", "cf", "etc"};
+    size_t start = text.find_last_of(" (", dot == 0 ? 0 : dot - 1);
+    std::string word =
+        text.substr(start == std::string::npos ? 0 : start + 1, dot - (start == std::string::npos ? 0 : start + 1));
+    for (char& c : word) c = (char)std::tolower((unsigned char)c);
+    return words.count(word) > 0;
+}
+
+// The first sentence of a paragraph: up to the first ". " outside parentheses that does
+// not end an abbreviation, at most ~200 characters.
 static std::string first_sentence(const std::string& text) {
-    size_t end = text.find(". ");
+    int depth = 0;
+    size_t end = std::string::npos;
+    for (size_t i = 0; i + 1 < text.size() && end == std::string::npos; ++i) {
+        if (text[i] == '(') ++depth;
+        if (text[i] == ')' && depth > 0) --depth;
+        if (text[i] == '.' && text[i + 1] == ' ' && depth == 0 && !after_abbreviation(text, i)) end = i;
+    }
     std::string s = end == std::string::npos ? text : text.substr(0, end + 1);
     if (s.size() > 200) s = s.substr(0, s.rfind(' ', 197)) + " ...";
     return s;
