@@ -45,7 +45,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target);
 Tensor mse_loss(const Tensor& a, const Tensor& b);
 
 // ---- attention ----------------------------------------------------------------------------
-// softmax(q k^T / sqrt(d)) v; q: (..., Lq, d), k: (..., Lk, d), v: (..., Lk, dv) -> (..., Lq, dv)
+// softmax(q k^T / sqrt(d)) v; q: (..., Lq, d), k: (..., Lk, d), v: (..., Lk, dv), the same
+// leading dims -> (..., Lq, dv); one recorded op with a hand-written backward (attention.cpp)
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v);
 
 // ---- misc ---------------------------------------------------------------------------------
