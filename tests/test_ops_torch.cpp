@@ -334,6 +334,11 @@ TEST_CASE("errors: misuse names the op and the shapes") {
         check_message(error_of([&] { a23.narrow(1, 2, 2); }), {"narrow", "[2, 3]"});
         check_message(error_of([&] { a23.narrow(2, 0, 1); }), {"narrow"});
     }
+    SUBCASE("normalising an empty input") {  // (the kernels would divide by a group size of 0)
+        Tensor g = td::ones({4}), b = td::zeros({4});
+        check_message(error_of([&] { td::group_norm(td::zeros({0, 4, 3}), 2, g, b); }), {"group_norm", "[0, 4, 3]", "empty"});
+        check_message(error_of([&] { td::layer_norm(td::zeros({0, 4}), {4}, g, b); }), {"layer_norm", "[0, 4]", "empty"});
+    }
     SUBCASE("index_select index out of range") {
         Tensor idx = Tensor::from_vector_i64({0, 5}, {2});
         check_message(error_of([&] { td::index_select(td::zeros({4, 3}), 0, idx); }), {"index_select", "5", "[4, 3]"});

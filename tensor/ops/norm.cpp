@@ -14,6 +14,8 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
     check(x.defined() && x.dtype() == DType::Float32, "group_norm: expected a float32 input");
     check(x.dim() >= 2, "group_norm: input of shape ", shape_str(x.shape()), " needs (N, C, ...)");
     int64_t N = x.size(0), C = x.size(1);
+    // (an empty input has no statistics; the kernels divide by the group size)
+    check(x.numel() > 0, "group_norm: input of shape ", shape_str(x.shape()), " is empty");
     check(groups > 0 && C % groups == 0, "group_norm: ", groups, " groups do not divide ", C, " channels (input ",
           shape_str(x.shape()), ")");
     check(gamma.defined() && beta.defined() && gamma.shape() == Shape{C} && beta.shape() == Shape{C},
@@ -40,6 +42,7 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta,
                   float eps) {
     check(x.defined() && x.dtype() == DType::Float32, "layer_norm: expected a float32 input");
+    check(x.numel() > 0, "layer_norm: input of shape ", shape_str(x.shape()), " is empty");
     int64_t k = (int64_t)normalized_shape.size();
     check(k >= 1 && k <= x.dim() &&
               Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
