@@ -73,12 +73,24 @@ endif
 # in build-cuda/. Without nvcc, cuda/no_cuda.cpp answers "no GPU" (tensor/device.h).
 CUDA_BUILD := build-cuda
 ifneq ($(NVCC),)
+  # The static runtime, by its full path. The nvcc on PATH may be a wrapper script (as
+  # /usr/local/bin/nvcc is on these machines), so its folder says nothing about where
+  # the toolkit is: look in the usual homes of a toolkit and take the first that has it.
+  CUDA_HOMES  := $(CUDA_HOME) $(CUDA_PATH) $(dir $(NVCC)).. /usr/local/cuda $(sort $(wildcard /usr/local/cuda-*))
+  CUDART_A    := $(firstword $(wildcard $(foreach h,$(CUDA_HOMES),$(h)/lib64/libcudart_static.a \
+                   $(h)/lib/libcudart_static.a $(h)/targets/x86_64-linux/lib/libcudart_static.a) \
+                   /usr/lib/x86_64-linux-gnu/libcudart_static.a))
+  ifeq ($(CUDART_A),)
+    $(info tinydiffusion: nvcc ($(NVCC)) found, but no libcudart_static.a next to it: building CPU only (set CUDA_HOME to the toolkit to build the CUDA backend))
+    NVCC :=
+  endif
+endif
+ifneq ($(NVCC),)
   CUDA_OBJS := $(patsubst %.cu,$(CUDA_BUILD)/obj/%.o,$(wildcard cuda/*.cu))
   NVCCFLAGS := -std=c++20 -O3 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
                -Xcompiler -Wall,-Wextra -MMD -MP
-  CUDA_LIB  := $(firstword $(wildcard $(dir $(NVCC))../lib64 $(dir $(NVCC))../targets/x86_64-linux/lib))
   LIB_OBJS  := $(filter-out $(BUILD)/obj/cuda/no_cuda.o,$(LIB_OBJS)) $(CUDA_OBJS)
-  LDLIBS    += -L$(CUDA_LIB) -lcudart_static -ldl -lrt -lpthread
+  LDLIBS    += $(CUDART_A) -ldl -lrt -lpthread
 endif
 
 .PHONY: all deps data test demo bench clean info
@@ -86,7 +98,7 @@ all: info $(BUILD)/diffuse $(LIB)
 
 info:
 	@echo "tinydiffusion: build dir $(BUILD), flags $(OPT)"
-	@echo "  nvcc: $(if $(NVCC),$(NVCC): the CUDA backend (cuda/*.cu, sm_80 + sm_90) in $(CUDA_BUILD)/,not found: CPU only (cuda/no_cuda.cpp))"
+	@echo "  nvcc: $(if $(NVCC),$(NVCC): the CUDA backend (cuda/*.cu, sm_80 + sm_90) in $(CUDA_BUILD)/ with $(CUDART_A),not found: CPU only (cuda/no_cuda.cpp))"
 
 # Installs the Debian packages the build and tests need, only when one is missing.
 deps:
