@@ -10,6 +10,7 @@
 // tensors unless a kernel says otherwise.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "tensor/tensor.h"
 
@@ -113,6 +114,48 @@ struct Backend {
     // y = softmax(x) or log_softmax(x) (log = true); backward from the saved output y.
     virtual void softmax_forward(const Tensor& x, const Tensor& y, bool log) = 0;
     virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) = 0;
+
+    // The entries below came with the CUDA backend (issue 6). Their defaults (tensor/backend.cpp)
+    // throw td::Error naming the backend, so a backend that lacks one fails loudly, not wrongly.
+
+    // ---- raw bytes between this backend's memory and the host's (tensor/device.cpp) --------
+    // What Tensor::to(Device) runs on: CPU memcpy, cudaMemcpy on the GPU.
+    virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes);
+    virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes);
+
+    // ---- fused attention, flash-attention style (tensor/cpu/attention.cpp) -----------------
+    // q (B, Lq, d), k (B, Lk, d), v (B, Lk, dv), all contiguous. out (B, Lq, dv) =
+    // softmax(q k^T * scale) v, computed one query row at a time with an online softmax, never
+    // storing the (Lq, Lk) matrix; lse (B, Lq) = the log-sum-exp of each row of q k^T * scale,
+    // saved so the backward can rebuild P = exp(S - lse) tile by tile.
+    virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                                   const Tensor& out, const Tensor& lse);
+    // dq, dk, dv (shapes of q, k, v; overwritten) from dout (B, Lq, dv), the forward's out and lse.
+    virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, const Tensor& dout, float scale, const Tensor& dq,
+                                    const Tensor& dk, const Tensor& dv);
+
+    // ---- optimizer and EMA updates: in place, one pass over memory (tensor/cpu/optim.cpp) --
+    // One Adam / AdamW step for one parameter (nn/optim.cpp has the equations); param, grad,
+    // m (exp_avg), v (exp_avg_sq) contiguous float32 of one shape, the last three updated.
+    struct AdamStep {
+        float lr, beta1, beta2, eps, weight_decay;
+        bool decoupled;           // AdamW: theta *= 1 - lr wd; Adam: g += wd theta
+        float step_size;          // lr / (1 - beta1^t)
+        float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+    };
+    virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                             const AdamStep& s);
+    // shadow = decay shadow + (1 - decay) param, both contiguous float32 of one shape.
+    virtual void ema_update(const Tensor& shadow, const Tensor& param, float decay);
+
+    // ---- random numbers (tensor/random.cpp) -------------------------------------------------
+    // dst (contiguous float32) element i from Philox 4x32-10 block (first_block + i / 4) under
+    // key `seed`, word i % 4: uniform in [p0, p1), or normal (mean p0, std p1) by Box-Muller on
+    // the block's word pairs. The same numbers on every backend and for any thread count.
+    enum class Distribution { Uniform, Normal };
+    virtual void fill_random(const Tensor& dst, Distribution dist, uint64_t seed, uint64_t first_block,
+                             float p0, float p1);
 };
 
 // The backend that runs tensors on `device`; throws td::Error if none is built in.
