@@ -60,6 +60,9 @@ struct CudaBackend final : Backend {
                              const Tensor& dbeta) override;
     void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
     void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
+    // host copies (memory): copy_from_host, copy_to_host
+    // fused attention: attention_forward, attention_backward
+    // optimizer updates and random numbers: adam_update, ema_update, fill_random
 };
 
 }  // namespace td

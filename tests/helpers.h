@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "td.h"
+#include "tensor/device.h"
 
 namespace tdtest {
 
@@ -88,6 +90,21 @@ inline std::string compare(const td::Tensor& actual, const td::Tensor& expected,
        << rtol << ")\n  first values (actual | expected):";
     for (size_t i = 0; i < std::min<size_t>(a.size(), 6); ++i) os << "\n    " << a[i] << " | " << e[i];
     return os.str();
+}
+
+// For every GPU test case (tests/test_cuda*.cpp): true when there is no GPU to run on.
+// The first call prints the suite's one SKIPPED line, saying why; later calls print nothing,
+// so a machine without a GPU shows one line for all CUDA tests, not one per case.
+inline bool skip_without_gpu() {
+    if (td::cuda_available()) return false;
+    static bool said = false;  // one per process: an inline function's static is shared by every file
+    if (!said) {
+        std::printf("SKIPPED: CUDA tests (every op family, fused kernels and a UNet step on the GPU): %s\n",
+                    td::cuda_description().c_str());
+        std::fflush(stdout);
+        said = true;
+    }
+    return true;
 }
 
 }  // namespace tdtest

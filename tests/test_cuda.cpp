@@ -17,22 +17,7 @@
 
 using namespace td;
 
-namespace {
-
-// Prints the one SKIPPED line (once per process) and says whether to skip.
-bool skip_without_gpu() {
-    if (cuda_available()) return false;
-    static bool said = false;
-    if (!said) {
-        std::printf("SKIPPED: CUDA tests (every op family on the GPU vs the PyTorch fixtures): %s\n",
-                    cuda_description().c_str());
-        std::fflush(stdout);
-        said = true;
-    }
-    return true;
-}
-
-}  // namespace
+using tdtest::skip_without_gpu;
 
 TEST_CASE("cuda: the device API answers the same with or without a GPU") {
     CHECK(cuda_device_count() >= 0);

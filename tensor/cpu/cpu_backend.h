@@ -17,7 +17,7 @@
 
 namespace td {
 
-struct CpuBackend final : Backend {
+struct CpuBackend : Backend {
     const char* name() const override { return "cpu"; }
     void* allocate(size_t nbytes) override;
     void deallocate(void* ptr) override;
@@ -58,6 +58,9 @@ struct CpuBackend final : Backend {
     // softmax.cpp
     void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
     void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
+    // host copies (memory): copy_from_host, copy_to_host
+    // fused attention: attention_forward, attention_backward
+    // optimizer updates and random numbers: adam_update, ema_update, fill_random
 };
 
 // Row-major walk helpers shared by the kernels. A "row" is every index of all dims but
