@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "autograd/node.h"
+#include "nn/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
 #include "tensor/ops.h"
@@ -305,6 +306,52 @@ Tensor reference_images(const std::string& kind, const Tensor& held_out, int64_t
     std::vector<int64_t> idx = random_subset(N, n, seed);
     Tensor real = (index_select(held_out, 0, Tensor::from_vector_i64(idx, {n})) + 1.0f) * 0.5f;  // -> [0, 1]
     return kind == "blur" ? gaussian_blur(real, 1.5f) : real.contiguous();
+}
+
+// ---- loading a trained classifier ---------------------------------------------------------
+
+namespace {
+
+int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
+    auto it = meta.find(key);
+    check(it != meta.end(), path, ": metadata has no '", key, "' (not a classifier written by diffuse train classifier?)");
+    try {
+        size_t used = 0;
+        int64_t v = std::stoll(it->second, &used);
+        check(used == it->second.size() && v > 0, path, ": metadata '", key, "' = '", it->second, "' is not a positive integer");
+        return v;
+    } catch (const std::logic_error&) {
+        fail(path, ": metadata '", key, "' = '", it->second, "' is not an integer");
+    }
+}
+
+// Whether the classifier has a reject class. Files written before the switch existed have
+// no key: they are plain classifiers.
+bool meta_reject_class(const std::map<std::string, std::string>& meta, const std::string& path) {
+    auto it = meta.find("reject_class");
+    if (it == meta.end()) return false;
+    check(it->second == "0" || it->second == "1", path, ": metadata 'reject_class' = '", it->second,
+          "' is not 0 or 1");
+    return it->second == "1";
+}
+
+}  // namespace
+
+std::unique_ptr<Classifier> load_classifier(const std::string& path, std::map<std::string, std::string>* meta_out) {
+    std::map<std::string, std::string> meta;
+    std::map<std::string, Tensor> state = nn::load_safetensors(path, &meta);
+    ClassifierConfig cfg;
+    cfg.in_channels = meta_int(meta, "in_channels", path);
+    cfg.image_size = meta_int(meta, "image_size", path);
+    cfg.num_classes = meta_int(meta, "num_classes", path);
+    cfg.width = meta_int(meta, "width", path);
+    cfg.reject_class = meta_reject_class(meta, path);
+    Generator gen(0);  // every weight is overwritten by the file's
+    auto model = std::make_unique<Classifier>(cfg, gen);
+    model->load_state_dict(state);
+    model->eval();
+    if (meta_out) *meta_out = std::move(meta);
+    return model;
 }
 
 }  // namespace td::diffusion

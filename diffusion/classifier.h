@@ -30,6 +30,7 @@
 // share recognisable within a few points) and still rejects all uniform noise.
 // Ambiguous, digit-like junk needs no reject class: its confidence is spread over classes.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,5 +127,12 @@ SampleStats sample_stats(const Tensor& logits, const Tensor& features, const Ten
 Tensor reference_images(const std::string& kind, const Tensor& held_out, int64_t count, uint64_t seed = 0);
 // Separable Gaussian blur of (N, C, H, W), radius ceil(3 sigma), edges repeated.
 Tensor gaussian_blur(const Tensor& images, float sigma);
+
+// A classifier written by `diffuse train classifier` (classifier.safetensors), rebuilt from
+// the configuration in its file's metadata (in_channels, image_size, num_classes, width,
+// reject_class) and put in eval mode. `meta`, when given, receives the whole metadata
+// (the data set's name, the held-out accuracy). Errors name the file and the bad key.
+std::unique_ptr<Classifier> load_classifier(const std::string& path,
+                                            std::map<std::string, std::string>* meta = nullptr);
 
 }  // namespace td::diffusion

@@ -43,24 +43,6 @@ using namespace td::diffusion;
 
 const char* NB = "08-vae-latent-space";
 
-// The MNIST classifier of runs/mnist-clf, rebuilt from its file's metadata (what
-// `diffuse eval` does in tools/eval.cpp). We use it as a judge of decoded images.
-std::shared_ptr<Classifier> load_judge(const std::string& path) {
-    std::map<std::string, std::string> meta;
-    std::map<std::string, Tensor> state = nn::load_safetensors(path, &meta);
-    ClassifierConfig cfg;
-    cfg.in_channels = std::stoll(meta.at("in_channels"));
-    cfg.image_size = std::stoll(meta.at("image_size"));
-    cfg.num_classes = std::stoll(meta.at("num_classes"));
-    cfg.width = std::stoll(meta.at("width"));
-    cfg.reject_class = meta.count("reject_class") && meta.at("reject_class") == "1";
-    Generator gen(0);
-    auto model = std::make_shared<Classifier>(cfg, gen);
-    model->load_state_dict(state);
-    model->eval();
-    return model;
-}
-
 // Per image of x (N, 1, 28, 28) in [-1, 1]: the classifier's most likely digit and its
 // probability (softmax over all outputs, the reject class included, so junk scores low),
 // and its penultimate features (for the classifier FID).
@@ -292,7 +274,7 @@ int main() {
     // digit" output) says what it sees along each path.
 
     // %%
-    auto judge_model = load_judge("runs/mnist-clf/classifier.safetensors");
+    auto judge_model = load_classifier("runs/mnist-clf/classifier.safetensors");
     {
         const int64_t steps = 9, from = 4, to = 18;  // the first held-out 2 and the second 9
         Tensor x0 = x.narrow(0, from, 1), x1 = x.narrow(0, to, 1);

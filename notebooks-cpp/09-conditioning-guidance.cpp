@@ -42,24 +42,6 @@ using namespace td::diffusion;
 
 const char* NB = "09-conditioning-guidance";
 
-// The MNIST classifier of runs/mnist-clf, rebuilt from its file's metadata (what
-// `diffuse eval` does in tools/eval.cpp).
-std::shared_ptr<Classifier> load_judge(const std::string& path) {
-    std::map<std::string, std::string> meta;
-    std::map<std::string, Tensor> state = nn::load_safetensors(path, &meta);
-    ClassifierConfig cfg;
-    cfg.in_channels = std::stoll(meta.at("in_channels"));
-    cfg.image_size = std::stoll(meta.at("image_size"));
-    cfg.num_classes = std::stoll(meta.at("num_classes"));
-    cfg.width = std::stoll(meta.at("width"));
-    cfg.reject_class = meta.count("reject_class") && meta.at("reject_class") == "1";
-    Generator gen(0);
-    auto model = std::make_shared<Classifier>(cfg, gen);
-    model->load_state_dict(state);
-    model->eval();
-    return model;
-}
-
 // y = (n) int64 labels, every one equal to c.
 Tensor labels_of(int64_t c, int64_t n) { return Tensor::from_vector_i64(std::vector<int64_t>(n, c), {n}); }
 
@@ -288,7 +270,7 @@ int main() {
 
     // %%
     {
-        auto judge = load_judge("runs/mnist-clf/classifier.safetensors");
+        auto judge = load_classifier("runs/mnist-clf/classifier.safetensors");
         const int64_t K = u.num_classes, per_class = 6, n = K * per_class;
         std::vector<int64_t> asked(n);
         for (int64_t i = 0; i < n; ++i) asked[i] = i / per_class;  // 0 x 6, 1 x 6, ...

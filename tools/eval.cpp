@@ -23,48 +23,9 @@ namespace td::cli {
 
 namespace {
 
-int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
-    auto it = meta.find(key);
-    check(it != meta.end(), path, ": metadata has no '", key, "' (not a classifier written by diffuse train classifier?)");
-    try {
-        size_t used = 0;
-        int64_t v = std::stoll(it->second, &used);
-        check(used == it->second.size() && v > 0, path, ": metadata '", key, "' = '", it->second, "' is not a positive integer");
-        return v;
-    } catch (const std::logic_error&) {
-        fail(path, ": metadata '", key, "' = '", it->second, "' is not an integer");
-    }
-}
-
-// Whether the classifier has a reject class. Files written before the switch existed have
-// no key: they are plain classifiers.
-bool meta_reject_class(const std::map<std::string, std::string>& meta, const std::string& path) {
-    auto it = meta.find("reject_class");
-    if (it == meta.end()) return false;
-    check(it->second == "0" || it->second == "1", path, ": metadata 'reject_class' = '", it->second,
-          "' is not 0 or 1");
-    return it->second == "1";
-}
-
 std::string meta_or(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& other) {
     auto it = meta.find(key);
     return it == meta.end() ? other : it->second;
-}
-
-// The model, rebuilt from the configuration in its file's metadata.
-std::unique_ptr<diffusion::Classifier> load_classifier(const std::string& weights,
-                                                       std::map<std::string, std::string>& meta) {
-    std::map<std::string, Tensor> state = nn::load_safetensors(weights, &meta);
-    diffusion::ClassifierConfig cfg;
-    cfg.in_channels = meta_int(meta, "in_channels", weights);
-    cfg.image_size = meta_int(meta, "image_size", weights);
-    cfg.num_classes = meta_int(meta, "num_classes", weights);
-    cfg.width = meta_int(meta, "width", weights);
-    cfg.reject_class = meta_reject_class(meta, weights);
-    Generator gen(0);
-    auto model = std::make_unique<diffusion::Classifier>(cfg, gen);
-    model->load_state_dict(state);
-    return model;
 }
 
 // X.npy, checked against the classifier: float32 (N >= 2, C, H, W), finite, ideally in [0, 1].
@@ -156,7 +117,7 @@ int eval(int argc, char** argv, int first) {
     if (folder.empty()) folder = ".";
 
     std::map<std::string, std::string> meta;
-    std::unique_ptr<diffusion::Classifier> model = load_classifier(weights, meta);
+    std::unique_ptr<diffusion::Classifier> model = diffusion::load_classifier(weights, &meta);
     diffusion::DataOptions dopt;
     dopt.data_dir = args.str("data-dir");
     std::string data = meta_or(meta, "data", "mnist");
