@@ -87,18 +87,67 @@ ifneq ($(NVCC),)
 endif
 ifneq ($(NVCC),)
   CUDA_OBJS := $(patsubst %.cu,$(CUDA_BUILD)/obj/%.o,$(wildcard cuda/*.cu))
-  NVCCFLAGS := -std=c++20 -O3 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+  # (CUDA_ARCHS=90: Hopper alone, as scripts/gpu-check.sh builds it, in a build dir of its own)
+  CUDA_ARCHS ?= 80 90
+  NVCCFLAGS := -std=c++20 -O3 -I. $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
                -Xcompiler -Wall,-Wextra -MMD -MP
   LIB_OBJS  := $(filter-out $(BUILD)/obj/cuda/no_cuda.o,$(LIB_OBJS)) $(CUDA_OBJS)
   LDLIBS    += $(CUDART_A) -ldl -lrt -lpthread
 endif
+
+# Data-parallel training (distributed/, issue 9; docs/distributed.md). MPI is found through
+# pkg-config's mpi-c (Debian's libopenmpi-dev: scripts/install-deps.sh --mpi) and compiled
+# into distributed/mpi.cpp; without it, or with MPI=0, distributed/no_mpi.cpp answers
+# "this build has no MPI", as cuda/no_cuda.cpp does for the GPU. NCCL (GPU tensors) is
+# compiled in with the CUDA backend when nccl.h sits in the toolkit (NCCL=0 skips it):
+# distributed/nccl.cpp loads libnccl.so.2 with dlopen at first use (it says why), so
+# nothing more is linked; else distributed/no_nccl.cpp. Switching MPI=0 back and forth in
+# one build dir can leave a stale library: use BUILD=... for the other one.
+MPI_CFLAGS :=
+MPI_LIBS   :=
+ifneq ($(MPI),0)
+  ifeq ($(shell pkg-config --exists mpi-c 2>/dev/null && echo yes),yes)
+    MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags mpi-c))
+    MPI_LIBS   := $(shell pkg-config --libs mpi-c)
+  endif
+endif
+NCCL_H :=
+ifneq ($(NVCC),)
+ifneq ($(NCCL),0)
+  NCCL_H   := $(firstword $(wildcard $(foreach h,$(CUDA_HOMES),$(h)/include/nccl.h)))
+  NCCL_LIB := $(firstword $(wildcard $(foreach h,$(CUDA_HOMES),$(h)/lib64/libnccl.so.2 $(h)/lib/libnccl.so.2 \
+                $(h)/targets/x86_64-linux/lib/libnccl.so.2)))
+endif
+endif
+DIST_SRCS := distributed/communicator.cpp distributed/bucket.cpp distributed/shard.cpp \
+             $(if $(MPI_LIBS),distributed/mpi.cpp,distributed/no_mpi.cpp) \
+             $(if $(NCCL_H),distributed/nccl.cpp,distributed/no_nccl.cpp)
+LIB_OBJS  += $(DIST_SRCS:%.cpp=$(BUILD)/obj/%.o)
+LDLIBS    += $(MPI_LIBS)
+# (MPI's C API only: mpi.h would otherwise pull in the long-deprecated C++ bindings, which
+# live in another library)
+$(BUILD)/obj/distributed/mpi.o: CXXFLAGS += $(MPI_CFLAGS) -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX
+# (nccl.h includes the CUDA runtime's header; TD_NCCL_LIB_DIR: where dlopen looks when the
+# loader's own search does not find libnccl.so.2)
+$(BUILD)/obj/distributed/nccl.o: CXXFLAGS += -isystem $(dir $(NCCL_H)) \
+  -DTD_NCCL_LIB_DIR='"$(patsubst %/,%,$(dir $(or $(NCCL_LIB),$(dir $(NCCL_H))../lib64/x)))"'
+
+# The program tests/test_distributed.cpp runs under mpirun (tests/mpi/), built with
+# run_tests; and the data-parallel bench (bench/run_distributed.sh).
+$(BUILD)/test_mpi_ranks: $(BUILD)/obj/tests/mpi/ranks.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/run_tests: | $(BUILD)/test_mpi_ranks
+
+$(BUILD)/bench_distributed: $(BUILD)/obj/bench/distributed.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 .PHONY: all deps data test demo bench clean info
 all: info $(BUILD)/diffuse $(LIB)
 
 info:
 	@echo "tinydiffusion: build dir $(BUILD), flags $(OPT)"
-	@echo "  nvcc: $(if $(NVCC),$(NVCC): the CUDA backend (cuda/*.cu, sm_80 + sm_90) in $(CUDA_BUILD)/ with $(CUDART_A),not found: CPU only (cuda/no_cuda.cpp))"
+	@echo "  nvcc: $(if $(NVCC),$(NVCC): the CUDA backend (cuda/*.cu, sm $(CUDA_ARCHS)) in $(CUDA_BUILD)/ with $(CUDART_A),not found: CPU only (cuda/no_cuda.cpp))"
+	@echo "  mpi:  $(if $(MPI_LIBS),$(MPI_LIBS): distributed/mpi.cpp (mpirun ... --distributed),not found: distributed/no_mpi.cpp (bash scripts/install-deps.sh --mpi))"
 
 # Installs the Debian packages the build and tests need, only when one is missing.
 deps:
@@ -148,8 +197,10 @@ $(BUILD)/gdb_example: tests/gdb_example.cpp $(LIB)
 	  -isystem /usr/include/eigen3 $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
 
 # The tests run from the repository root so they find tests/fixtures/.
+# (the GPU benches are compiled by the optimised `make test` too, so CI proves they build on
+# machines without a GPU; they run only under `make gpu-check`)
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example $(NB_TEST_BINS)
+	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example $(NB_TEST_BINS) $(TEST_GPU_BENCHES)
 	@$(BUILD)/run_tests
 
 # The main job: MNIST, a DDPM trained for ~10 minutes on 2 cores (configs/mnist-demo.cfg),
@@ -279,6 +330,58 @@ bench: deps
 	@$(if $(filter ldm,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_ldm.sh $(VAE),true)
 	@$(if $(filter memory,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_memory.sh $(MEMORY_CONFIG) $(MEMORY_STEPS),true)
 
+# ---- the GPU: benches and the one-command check (bench/README.md, "GPU") -----------------
+#
+#   make gpu-check      on a machine with a GPU: builds what it needs (sm_90 only, in
+#                       build-gpu/ and build-gpu-cuda/), runs the CUDA tests and the GPU
+#                       benches, writes one report: bench/results/gpu-check.md, or
+#                       $OUT/gpu-check.md when OUT is set (scripts/gpu-check.sh; GPU_CHECK_ARGS
+#                       go to it: --build-only, --quick, --all-tests). Without a GPU it
+#                       builds, says so in one line and exits 0.
+#   make gpu-benches    the GPU bench programs alone: $(BUILD)/bench_cuda_{gemm,conv,unet,attention}
+#
+# The benches measure our kernels against NVIDIA's libraries: cuBLAS (GEMM) and cuDNN
+# (convolution), linked dynamically into these programs and nowhere else; the engine never
+# calls them. CUDNN_INC and CUDNN_LIBDIR say where cuDNN is when it is not in the toolkit.
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check gpu-benches
+# (MAKEFLAGS emptied: the script runs make itself, with its own -j and build dirs)
+gpu-check:
+	@MAKEFLAGS= MAKELEVEL= bash scripts/gpu-check.sh $(GPU_CHECK_ARGS)
+
+ifneq ($(NVCC),)
+  CUDA_LIBDIR  := $(patsubst %/,%,$(dir $(CUDART_A)))
+  CUDA_INC     ?= $(abspath $(CUDA_LIBDIR)/../include)
+  CUDNN_INC    ?= $(CUDA_INC)
+  CUDNN_LIBDIR ?= $(CUDA_LIBDIR)
+  CUBLAS_SO    := $(firstword $(wildcard $(CUDA_LIBDIR)/libcublas.so $(CUDA_LIBDIR)/libcublas.so.[0-9]*))
+  CUDNN_SO     := $(firstword $(wildcard $(CUDNN_LIBDIR)/libcudnn.so $(CUDNN_LIBDIR)/libcudnn.so.[0-9]*))
+  GPU_BENCHES  := $(BUILD)/bench_cuda_gemm $(BUILD)/bench_cuda_conv $(BUILD)/bench_cuda_unet \
+                  $(if $(wildcard bench/cuda_attention.cu),$(BUILD)/bench_cuda_attention)
+gpu-benches: $(GPU_BENCHES)
+TEST_GPU_BENCHES := $(if $(filter 1,$(SANITIZE)),,$(GPU_BENCHES))
+
+$(CUDA_BUILD)/obj/bench/cuda_conv.o: NVCCFLAGS += -I$(CUDNN_INC)
+$(BUILD)/obj/bench/cuda_unet.o: CXXFLAGS += -isystem $(CUDA_INC)
+
+$(BUILD)/bench_cuda_gemm: $(CUDA_BUILD)/obj/bench/cuda_gemm.o $(LIB)
+	@$(if $(CUBLAS_SO),true,echo "no libcublas.so in $(CUDA_LIBDIR)" >&2; exit 1)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(CUBLAS_SO) -Wl,-rpath,$(CUDA_LIBDIR) $(LDLIBS)
+
+$(BUILD)/bench_cuda_conv: $(CUDA_BUILD)/obj/bench/cuda_conv.o $(LIB)
+	@$(if $(CUDNN_SO),true,echo "no libcudnn.so in $(CUDNN_LIBDIR): set CUDNN_LIBDIR (and CUDNN_INC)" >&2; exit 1)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(CUDNN_SO) -Wl,-rpath,$(CUDNN_LIBDIR) $(LDLIBS)
+
+$(BUILD)/bench_cuda_unet: $(BUILD)/obj/bench/cuda_unet.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench_cuda_attention: $(CUDA_BUILD)/obj/bench/cuda_attention.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+else
+gpu-benches:
+	@echo "make gpu-benches: no nvcc (or CUDA=0): the GPU benches need the CUDA backend" >&2; exit 1
+endif
+
 # ---- fuzzing (tests/fuzz/) --------------------------------------------------------------
 #
 #   make fuzz                           every target, 60 seconds each
@@ -368,5 +471,5 @@ $(EIGEN_OBJS): CXXFLAGS += -Wno-maybe-uninitialized
 # Line counts per module: the complexity budget, kept visible.
 .PHONY: lines
 lines:
-	@for d in tensor tensor/cpu tensor/ops autograd nn diffusion diffusion/data tools tests bench cuda notebooks-cpp notebooks-cpp/render; do \
+	@for d in tensor tensor/cpu tensor/ops autograd nn diffusion diffusion/data distributed tools tests tests/mpi bench cuda notebooks-cpp notebooks-cpp/render; do \
 	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h $$d/*.cu $$d/*.cuh 2>/dev/null | wc -l)"; done

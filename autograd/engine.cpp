@@ -80,10 +80,12 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
     if (!seed.defined()) {
         check(root.numel() == 1, "backward: root of shape ", shape_str(root.shape()),
               " is not a scalar; pass grad_output of the same shape");
-        seed = ones(root.shape());
+        seed = ones(root.shape(), root.device());  // dL/dL = 1, where the root lives
     }
     check(seed.shape() == root.shape(), "backward: grad_output shape ", shape_str(seed.shape()),
           " does not match the root's shape ", shape_str(root.shape()));
+    check(seed.device() == root.device(), "backward: grad_output is on ", device_name(seed.device()),
+          ", the root on ", device_name(root.device()));
 
     NoGradGuard no_grad;  // backward closures compute with plain (unrecorded) ops
     std::shared_ptr<Node> root_node = root.impl()->grad_fn;
@@ -109,6 +111,10 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
             if (!in.defined() || !in.requires_grad() || !grads[i].defined()) continue;
             check(grads[i].shape() == in.shape(), "backward of '", node->name, "': gradient for input ", i,
                   " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(in.shape()));
+            // A gradient lives where its input lives: a backward that made it elsewhere (a
+            // zeros() on the CPU for a GPU input) is a bug in that op, named here.
+            check(grads[i].device() == in.device(), "backward of '", node->name, "': gradient for input ", i,
+                  " is on ", device_name(grads[i].device()), " but the input is on ", device_name(in.device()));
             Node* parent = in.impl()->grad_fn.get();
             if (parent) accumulate_pending(pending[parent], grads[i]);
             else accumulate_leaf(in.impl(), grads[i]);  // a leaf: into .grad

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "bench/timing.h"
+#include "bench/unet_options.h"
 #include "diffusion/forward_process.h"
 #include "diffusion/sampler.h"
 #include "diffusion/schedule.h"
@@ -58,14 +59,6 @@ long peak_rss_kb() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return u.ru_maxrss;  // KB on Linux
-}
-
-std::vector<int64_t> int_list(const std::string& s) {
-    std::vector<std::string> parts;
-    bench::split_list(s, parts);
-    std::vector<int64_t> v;
-    for (const auto& p : parts) v.push_back(std::stoll(p));
-    return v;
 }
 
 void usage(FILE* f) {
@@ -105,24 +98,8 @@ int run(int argc, char** argv) {
             steps = std::stoll(value);
         } else if (bench::option_value(prog, "--threads", argc, argv, i, value)) {
             omp_set_num_threads(std::stoi(value));
-        } else if (bench::option_value(prog, "--ch", argc, argv, i, value)) {
-            c.ch = std::stoll(value);
-        } else if (bench::option_value(prog, "--mults", argc, argv, i, value)) {
-            c.mults = int_list(value);
-        } else if (bench::option_value(prog, "--res-blocks", argc, argv, i, value)) {
-            c.num_res_blocks = std::stoll(value);
-        } else if (bench::option_value(prog, "--attn-res", argc, argv, i, value)) {
-            c.attn_res = int_list(value);
-        } else if (bench::option_value(prog, "--heads", argc, argv, i, value)) {
-            c.heads = std::stoll(value);
-        } else if (bench::option_value(prog, "--dropout", argc, argv, i, value)) {
-            c.dropout = std::stof(value);
-        } else if (bench::option_value(prog, "--groups", argc, argv, i, value)) {
-            c.groups = std::stoll(value);
-        } else if (bench::option_value(prog, "--image-size", argc, argv, i, value)) {
-            c.image_size = std::stoll(value);
-        } else if (bench::option_value(prog, "--in-channels", argc, argv, i, value)) {
-            c.in_channels = std::stoll(value);
+        } else if (bench::unet_config_option(prog, argc, argv, i, c)) {
+            // --ch, --mults, ... (bench/unet_options.h)
         } else {
             return bench::unknown_option(prog, arg.c_str(), usage);
         }

@@ -42,11 +42,10 @@ namespace td {
 namespace {
 
 constexpr int kThreads = 256;                   // 8 warps: any GPU runs it, enough to hide memory latency
-constexpr unsigned kMaxBlocks = 8192;           // grid-stride loops cover the rest
 constexpr int64_t kColsBudget = int64_t(32) << 20;  // floats of column buffers per chunk: 128 MiB
 
 // Blocks for a grid-stride loop over n > 0 items.
-unsigned grid_for(int64_t n) { return std::min(cuda::blocks_for(n, kThreads), kMaxBlocks); }
+unsigned grid_for(int64_t n) { return cuda::grid_stride_blocks(n, kThreads); }
 
 // A 1x1 convolution with stride 1 and no padding needs no im2col: x of one sample,
 // (C, H*W), already is its cols matrix (H*W = OH*OW).

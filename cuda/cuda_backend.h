@@ -13,10 +13,13 @@
 //   conv.cu         conv2d (im2col + GEMM, col2im as a gather), avg_pool2d, upsample
 //   norm.cu         GroupNorm, LayerNorm (two-pass statistics, deterministic backward)
 //   softmax.cu      softmax / log_softmax over the last dim (online max and sum)
+//   attention.cu    fused attention, forward and backward (warp per row, K/V tiles in shared memory)
+//   optim.cu        fused Adam / AdamW and EMA updates (one pass over memory)
+//   random.cu       fill_random: one thread per Philox block, the CPU's numbers
 // The CPU files are the readable reference: each kernel here says in a comment which
 // thread computes which element and why its blocks are shaped as they are.
-// (Issue 6 is in progress: written and compiled, not yet run on a GPU; the ops, modules,
-// optimizers and the trainer are not yet device-aware throughout.)
+// (Compiled in CI, but not yet run on a real GPU: none was lent to this project's sessions.
+// `make gpu-check` runs every CUDA test and bench on a machine that has one.)
 #pragma once
 #include "tensor/backend.h"
 
@@ -60,9 +63,21 @@ struct CudaBackend final : Backend {
                              const Tensor& dbeta) override;
     void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
     void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
-    // host copies (memory): copy_from_host, copy_to_host
-    // fused attention: attention_forward, attention_backward
-    // optimizer updates and random numbers: adam_update, ema_update, fill_random
+    // memory.cu: host copies (cudaMemcpy)
+    void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+    void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+    // attention.cu: fused attention, warp per row (head dims up to 512)
+    void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale, const Tensor& out,
+                           const Tensor& lse) override;
+    void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                            const Tensor& dout, float scale, const Tensor& dq, const Tensor& dk,
+                            const Tensor& dv) override;
+    // optim.cu: fused optimizer and EMA updates; random.cu: Philox random numbers
+    void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                     const AdamStep& s) override;
+    void ema_update(const Tensor& shadow, const Tensor& param, float decay) override;
+    void fill_random(const Tensor& dst, Distribution dist, uint64_t seed, uint64_t first_block, float p0,
+                     float p1) override;
 };
 
 }  // namespace td

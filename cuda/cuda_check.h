@@ -21,4 +21,13 @@ inline void check_launch(const char* kernel) { check_cuda(cudaGetLastError(), ke
 // Blocks of `threads` threads covering n work items.
 inline unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
 
+// Blocks for a grid-stride loop over n items: one thread per item up to `max_blocks` blocks,
+// at least one block. Why a cap: past a few blocks per SM the GPU is full anyway, and each
+// thread's loop (i += gridDim.x * blockDim.x) then covers the rest with fewer launches' worth
+// of block scheduling.
+inline unsigned grid_stride_blocks(int64_t n, int threads, unsigned max_blocks = 8192) {
+    unsigned b = blocks_for(n, threads);
+    return b == 0 ? 1 : (b < max_blocks ? b : max_blocks);
+}
+
 }  // namespace td::cuda

@@ -28,12 +28,7 @@ namespace td {
 namespace {
 
 constexpr int kThreads = 256;      // 8 warps per block
-constexpr unsigned kMaxBlocks = 8192;  // the grid is capped; the loop strides over the rest
-
-unsigned grid_for(int64_t n) {
-    unsigned blocks = cuda::blocks_for(n, kThreads);
-    return blocks < kMaxBlocks ? blocks : kMaxBlocks;
-}
+unsigned grid_for(int64_t n) { return cuda::grid_stride_blocks(n, kThreads); }
 
 // x viewed as (outer, size_along_dim, inner), contiguous (as in tensor/cpu/index.cpp).
 struct ThreeD {

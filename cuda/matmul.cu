@@ -8,8 +8,8 @@
 //   v3 gemm_v3_register_blocked   128 x 128 block tiles, an 8 x 8 patch of C per thread in registers
 //   v4 gemm_v4_tensor_core_tf32   tensor cores (WMMA, TF32 inputs, FP32 sums)
 // gemm() uses v3 (exact FP32), or v4 when the environment says TD_CUDA_TF32=1.
-// Benchmark: make bench BENCH=gemm-cuda (bench/gemm_cuda, still to be written: every rung
-// side by side, cuBLAS as the yardstick; each kernel below names its row).
+// Benchmark: bench/cuda_gemm.cu (run by `make gpu-check`): every rung side by side, cuBLAS
+// as the yardstick; each kernel below names its row.
 //
 // What each computes, for b < batch (cuda/gemm.h): C_b = op(A_b) op(B_b) + beta C_b. The
 // transposes cost nothing: they only change which element of the stored matrix a thread
@@ -75,7 +75,7 @@ __device__ __forceinline__ void store_c(const GemmArgs& g, float* C, int64_t row
 // transaction), and they all read the same op(A)[row, k] (one broadcast). Nothing is
 // shared between threads: 2 loads per multiply-add, 2 M N K loads in all (the L1 and L2
 // caches catch many of them, which is all that keeps v1 from being slower still).
-// Benchmark: make bench BENCH=gemm-cuda, row v1.
+// Benchmark: bench/cuda_gemm.cu, row v1.
 constexpr int kV1Block = 16;
 
 __global__ void __launch_bounds__(kV1Block * kV1Block) gemm_v1_naive(GemmArgs g, int64_t m_first, int64_t b_first) {
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kV1Block * kV1Block) gemm_v1_naive(GemmArgs g,
 //
 // Why 32 x 32: a warp is then exactly one tile row (the story above), 1,024 threads is the
 // most a block may have, and the two tiles take 2 x 32 x 33 x 4 = 8.4 KB of shared memory.
-// Benchmark: make bench BENCH=gemm-cuda, row v2.
+// Benchmark: bench/cuda_gemm.cu, row v2.
 constexpr int kV2Tile = 32;
 
 __global__ void __launch_bounds__(kV2Tile * kV2Tile) gemm_v2_tiled(GemmArgs g, int64_t m_first, int64_t b_first) {
@@ -174,7 +174,7 @@ __global__ void __launch_bounds__(kV2Tile * kV2Tile) gemm_v2_tiled(GemmArgs g, i
 // blocks fit on an SM; 64 accumulators + 16 operands per thread stay below 128 registers
 // (2 blocks of 256 threads per SM). The register arrays are indexed only by fully unrolled
 // loops: with a run-time index they would live in (slow, local) memory instead.
-// Benchmark: make bench BENCH=gemm-cuda, row v3.
+// Benchmark: bench/cuda_gemm.cu, row v3.
 constexpr int kV3BM = 128, kV3BN = 128, kV3BK = 8;           // block tile, K-slice
 constexpr int kV3TM = 8, kV3TN = 8;                           // a thread's patch
 constexpr int kV3Threads = (kV3BM / kV3TM) * (kV3BN / kV3TN);  // 16 x 16 = 256
@@ -285,7 +285,7 @@ __global__ void __launch_bounds__(kV3Threads) gemm_v3_register_blocked(GemmArgs 
 // a time into its own 16 x 16 scratch in shared memory, then its 32 lanes write that to C
 // (bounds-checked, beta applied), 8 elements each, two rows of 16 per instruction.
 // Shared memory: As 10 KB + Bs 4.3 KB + scratch 10 KB.
-// Benchmark: make bench BENCH=gemm-cuda, row v4 (against cuBLAS with TF32 allowed).
+// Benchmark: bench/cuda_gemm.cu, row v4 (against cuBLAS with TF32 allowed).
 namespace wmma = nvcuda::wmma;
 constexpr int kV4BM = 128, kV4BN = 64, kV4BK = 16;        // block tile, K-slice
 constexpr int kV4WarpsM = 4, kV4WarpsN = 2;                // 8 warps, 4 x 2

@@ -1,5 +1,5 @@
 // cuda/memory.cu: GPU memory (a caching allocator), strided copy and fill, and the
-// host <-> device transfers behind Tensor::to(Device). Twin of tensor/cpu/memory.cpp.
+// host <-> device byte copies behind Tensor::to(Device). Twin of tensor/cpu/memory.cpp.
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -7,7 +7,6 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/strided.cuh"
-#include "tensor/device.h"
 
 namespace td {
 
@@ -109,10 +108,7 @@ __global__ void fill_kernel(T* dst, cuda::Strided ld, T value, int64_t n) {
 }
 
 static constexpr int kThreads = 256;  // 8 warps: enough to hide memory latency, any GPU runs it
-static unsigned grid_for(int64_t n) {
-    unsigned b = cuda::blocks_for(n, kThreads);
-    return b < 4096 ? (b == 0 ? 1 : b) : 4096;  // the grid-stride loop does the rest
-}
+static unsigned grid_for(int64_t n) { return cuda::grid_stride_blocks(n, kThreads); }
 
 template <typename Src, typename Dst>
 static void copy_typed(const Tensor& src, const Tensor& dst) {
@@ -145,23 +141,19 @@ void CudaBackend::fill(const Tensor& dst, double value) {
     cuda::check_launch("fill_kernel");
 }
 
-// ---- between host and device -----------------------------------------------------------------
+// ---- between host and device ---------------------------------------------------------------
+//
+// The raw bytes behind Tensor::to(Device): tensor/device.cpp makes the source contiguous
+// and calls these with one block. cudaMemcpy first waits for the kernels queued before it
+// (so it copies their results), and returns once the host buffer has been read (to the
+// device) or filled (to the host): the caller may reuse or read it at once.
 
-void copy_between_devices(const Tensor& src, const Tensor& dst) {
-    check(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "to(device): shapes or dtypes differ: ",
-          shape_str(src.shape()), " and ", shape_str(dst.shape()));
-    check(dst.is_contiguous(), "to(device): the destination must be contiguous");
-    size_t nbytes = (size_t)dst.numel() * dtype_size(dst.dtype());
-    if (nbytes == 0) return;
-    void* d = static_cast<char*>(dst.impl()->storage->data) + dst.offset() * dtype_size(dst.dtype());
-    // cudaMemcpy moves one contiguous block, so a strided source is made contiguous first,
-    // on its own device (the cheap side of the bus).
-    Tensor s = src.detach().contiguous();
-    const void* sp = static_cast<const char*>(s.impl()->storage->data) + s.offset() * dtype_size(s.dtype());
-    cudaMemcpyKind kind = s.device() == Device::CPU
-                              ? (dst.device() == Device::CPU ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
-                              : (dst.device() == Device::CPU ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
-    cuda::check_cuda(cudaMemcpy(d, sp, nbytes, kind), "cudaMemcpy (to(device))");
+void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
+    cuda::check_cuda(cudaMemcpy(dst, host_src, nbytes, cudaMemcpyHostToDevice), "cudaMemcpy host -> device (copy_from_host)");
+}
+
+void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
+    cuda::check_cuda(cudaMemcpy(host_dst, src, nbytes, cudaMemcpyDeviceToHost), "cudaMemcpy device -> host (copy_to_host)");
 }
 
 }  // namespace td

@@ -1,10 +1,12 @@
-// cuda/runtime.cu: is there a GPU, and registering the CUDA backend when there is.
+// cuda/runtime.cu: is there a GPU, and registering the CUDA backend when there is
+// (tensor/gpu_probe.h; tensor/device.cpp adds the host-memory stand-in on top).
 #include <cstdio>
 #include <mutex>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "tensor/device.h"
+#include "tensor/gpu_probe.h"
 
 namespace td {
 
@@ -39,10 +41,11 @@ const Probe& probe() {
 
 }  // namespace
 
-int cuda_device_count() { return probe().count; }
 bool cuda_built() { return true; }
 
-std::string cuda_description() {
+int gpu::device_count() { return probe().count; }
+
+std::string gpu::description() {
     const Probe& p = probe();
     if (p.count == 0) return "no GPU can be used: " + p.why;
     cudaDeviceProp prop{};

@@ -107,7 +107,7 @@ Tensor l_simple(const Tensor& prediction, const Tensor& target) {
 
 Tensor min_snr_weights(const Schedule& s, const Tensor& t, Prediction p, double gamma) {
     check(gamma > 0, "min_snr_weights: gamma must be > 0, got ", gamma);
-    std::vector<int64_t> ts = t.to_vector_i64();
+    std::vector<int64_t> ts = t.to(Device::CPU).to_vector_i64();
     std::vector<float> w(ts.size());
     for (size_t b = 0; b < ts.size(); ++b) {
         s.check_t(ts[b], "min_snr_weights");
@@ -115,7 +115,7 @@ Tensor min_snr_weights(const Schedule& s, const Tensor& t, Prediction p, double 
         double clipped = std::min(snr, gamma);
         w[b] = (float)(p == Prediction::Eps ? clipped / snr : p == Prediction::X0 ? clipped : clipped / (snr + 1.0));
     }
-    return Tensor::from_vector(w, {(int64_t)w.size()});
+    return Tensor::from_vector(w, {(int64_t)w.size()}).to(t.device());  // beside t, where the loss is computed
 }
 
 Tensor l_weighted(const Tensor& prediction, const Tensor& target, const Tensor& weights) {

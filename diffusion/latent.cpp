@@ -21,9 +21,10 @@ Tensor encode_latents(VAE& vae, const Tensor& images, int64_t batch) {
     bool was_training = vae.is_training();
     vae.eval();
     std::vector<Tensor> parts;
+    Device device = vae.device();
     for (int64_t i = 0; i < images.size(0); i += batch) {
-        Tensor x = images.slice(0, i, std::min(images.size(0), i + batch));  // (b, C, H, W)
-        parts.push_back(vae.encode(x).mu);                                   // (b, c, h, w)
+        Tensor x = images.slice(0, i, std::min(images.size(0), i + batch)).to(device);  // (b, C, H, W)
+        parts.push_back(vae.encode(x).mu.to(Device::CPU));                              // (b, c, h, w)
     }
     vae.train(was_training);
     return cat(parts, 0);
@@ -31,7 +32,7 @@ Tensor encode_latents(VAE& vae, const Tensor& images, int64_t batch) {
 
 double latent_scale_factor(const Tensor& latents) {
     // std over every element, in double: 8,000 x 196 floats summed in float would lose digits
-    std::vector<float> v = latents.to_vector();
+    std::vector<float> v = latents.to(Device::CPU).to_vector();
     check(v.size() > 1, "latent_scale_factor: need more than one latent value");
     double mean = 0;
     for (float a : v) mean += a;

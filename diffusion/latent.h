@@ -23,7 +23,8 @@ namespace td::diffusion {
 // (the posterior's mode) rather than a sample: LDM's trainer draws z ~ q(z | x) afresh
 // each step, but with the tiny KL weight those posteriors are narrow (sigma of a few
 // hundredths against a latent std near 1), and a deterministic code is what a cache can
-// hold. images: (N, C, H, W) in [-1, 1] -> (N, z_channels, H / f, W / f).
+// hold. images: (N, C, H, W) in [-1, 1] -> (N, z_channels, H / f, W / f). The batches run
+// on the autoencoder's device; the codes come back to the CPU (a data set's home).
 Tensor encode_latents(VAE& vae, const Tensor& images, int64_t batch = 256);
 
 // 1 / std(z) over every element of the training latents. The diffusion process

@@ -144,6 +144,13 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
     return {info, unet, Schedule::named(info.schedule, info.T), vae};
 }
 
+LoadedModel& LoadedModel::to(Device device) {
+    unet->to(device);
+    if (vae) vae->to(device);
+    schedule.to(device);
+    return *this;
+}
+
 Shape LoadedModel::noise_shape(int64_t n) const {
     const UNetConfig& u = unet->config();
     return {n, u.in_channels, u.image_size, u.image_size};

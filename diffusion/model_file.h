@@ -54,6 +54,11 @@ struct LoadedModel {
     Schedule schedule;
     std::shared_ptr<VAE> vae;    // latent models: the frozen autoencoder (in eval mode); else null
 
+    // Puts the UNet, the autoencoder and the schedule's tables on `device` (in place;
+    // load_model gives them on the CPU). device(): where they are.
+    LoadedModel& to(Device device);
+    Device device() const { return unet->device(); }
+
     // x_T's shape for n samples: (n, C, H, W), pixels or latents.
     Shape noise_shape(int64_t n) const;
     // x_0 in the model's space -> pixels in [-1, 1]: x itself, or D(x / scale_factor).
@@ -63,8 +68,8 @@ struct LoadedModel {
     Denoiser denoiser(const Tensor& y = Tensor(), float w = 1.0f) const;
 };
 // Loads model.safetensors (plain names) or a checkpoint (use_ema: the "ema." weights,
-// else the live "model." ones), and a latent model's autoencoder ("first_stage_model.*").
-// Errors name the file and say what does not match.
+// else the live "model." ones), and a latent model's autoencoder ("first_stage_model.*"),
+// on the CPU (LoadedModel::to moves it). Errors name the file and say what does not match.
 LoadedModel load_model(const std::string& path, bool use_ema = true);
 
 }  // namespace td::diffusion

@@ -33,11 +33,15 @@ std::vector<double> respaced_betas(const Schedule& s, const std::vector<int64_t>
 
 namespace {
 
-Tensor full_t(int64_t B, int64_t t) { return Tensor::from_vector_i64(std::vector<int64_t>(B, t), {B}); }
+// t for every sample of x, on x's device (the model's)
+Tensor full_t(const Tensor& x, int64_t t) {
+    int64_t B = x.size(0);
+    return Tensor::from_vector_i64(std::vector<int64_t>(B, t), {B}).to(x.device());
+}
 
 // eps_theta(x_t, t), whatever the network predicts.
 Tensor eps_of(const Schedule& s, const Denoiser& model, const Tensor& x, int64_t t, Prediction p) {
-    Tensor tt = full_t(x.size(0), t);
+    Tensor tt = full_t(x, t);
     Tensor out = model(x, tt);
     check(out.shape() == x.shape(), "sampler: the model returned ", shape_str(out.shape()), " for x_t ",
           shape_str(x.shape()));
@@ -57,10 +61,10 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
             if (tracing()) trace("x_t", x, "DDIM: the sample at t = " + std::to_string(t));
             Tensor eps = eps_of(s, model, x, t, o.prediction);
             trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
-            if (tracing()) trace("x_0_pred", predict_x0_from_eps(s, x, full_t(x.size(0), t), eps),
+            if (tracing()) trace("x_0_pred", predict_x0_from_eps(s, x, full_t(x, t), eps),
                                  "DDIM eq. 12, the predicted x_0: (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)");
             double sigma = ddim_sigma(s, t, t_prev, o.eta);      // eq. 16
-            Tensor z = sigma > 0.0 ? randn(x.shape(), gen) : Tensor();
+            Tensor z = sigma > 0.0 ? randn(x.shape(), gen, 0.0f, 1.0f, x.device()) : Tensor();
             trace("z", z, "DDIM eq. 12: z ~ N(0, I), scaled by sigma_t (eq. 16); none when eta = 0");
             x = ddim_step(s, x, t, t_prev, eps, o.eta, z, o.clip_x0);  // eq. 12
             if (tracing()) trace("x_prev", x, "DDIM eq. 12: the sample at t_prev = " + std::to_string(t_prev));
@@ -77,7 +81,7 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
         if (tracing()) trace("x_t", x, "DDPM: the sample at t = " + std::to_string(ts[k]));
         Tensor eps = eps_of(s, model, x, ts[k], o.prediction);
         trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
-        Tensor z = i > 0 ? randn(x.shape(), gen) : Tensor();
+        Tensor z = i > 0 ? randn(x.shape(), gen, 0.0f, 1.0f, x.device()) : Tensor();
         trace("z", z, "Algorithm 2, line 3: z ~ N(0, I) if t > 1, else z = 0");
         x = o.clip_x0 ? ddpm_step_clipped(r, x, i, eps, o.variance, z, true)  // eqs. 4 + 7, x_0 clipped
                       : ddpm_step_algorithm2(r, x, i, eps, o.variance, z);    // Algorithm 2, line 4

@@ -44,7 +44,8 @@ using StepCallback = std::function<void(int64_t i, int64_t t, const Tensor& x)>;
 // The timesteps the loop visits, in sampling order (descending).
 std::vector<int64_t> sampling_timesteps(const SamplerOptions& o, int64_t T);
 
-// Runs the loop from x_T (the starting noise, given so a caller can fix it) to x_0.
+// Runs the loop from x_T (the starting noise, given so a caller can fix it) to x_0, on
+// x_T's device: the timesteps and the noise z are made there, and the model must live there.
 // Runs under NoGradGuard: sampling builds no graph.
 Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const SamplerOptions& o, Generator& gen,
               const StepCallback& on_step = {});

@@ -61,7 +61,7 @@ Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const T
 
 Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v, Generator& gen,
                  DdpmForm form) {
-    Tensor z = t > 0 ? randn(xt.shape(), gen) : Tensor();
+    Tensor z = t > 0 ? randn(xt.shape(), gen, 0.0f, 1.0f, xt.device()) : Tensor();
     return form == DdpmForm::Algorithm2 ? ddpm_step_algorithm2(s, xt, t, eps, v, z)
                                         : ddpm_step_clipped(s, xt, t, eps, v, z, true);
 }
@@ -102,7 +102,7 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  Generator& gen) {
     double sigma = ddim_sigma(s, t, t_prev, eta);
-    Tensor z = sigma > 0.0 ? randn(xt.shape(), gen) : Tensor();
+    Tensor z = sigma > 0.0 ? randn(xt.shape(), gen, 0.0f, 1.0f, xt.device()) : Tensor();
     return ddim_step(s, xt, t, t_prev, eps, eta, z);
 }
 

@@ -81,6 +81,13 @@ Schedule::Schedule(std::vector<double> betas) : T((int64_t)betas.size()), beta(s
 
 Schedule Schedule::named(const std::string& name, int64_t T) { return Schedule(make_betas(name, T)); }
 
+Schedule& Schedule::to(Device device) {
+    for (Tensor* t : {&f32.beta, &f32.alpha, &f32.alpha_bar, &f32.alpha_bar_prev, &f32.sqrt_alpha_bar,
+                      &f32.sqrt_one_minus_alpha_bar, &f32.beta_tilde, &f32.mu_coef_x0, &f32.mu_coef_xt})
+        *t = t->to(device);
+    return *this;
+}
+
 void Schedule::check_t(int64_t t, const char* op) const {
     check(t >= 0 && t < T, op, ": timestep ", t, " out of range [0, ", T, ")");
 }
@@ -96,10 +103,11 @@ Tensor Schedule::at(const Tensor& table, const Tensor& t, int64_t rank) {
           shape_str(t.shape()));
     check(rank >= 1, "Schedule::at: rank must be >= 1");
     int64_t n = table.size(0);
-    for (int64_t v : t.to_vector_i64()) check(v >= 0 && v < n, "Schedule::at: timestep ", v, " out of range [0, ", n, ")");
+    for (int64_t v : t.to(Device::CPU).to_vector_i64())
+        check(v >= 0 && v < n, "Schedule::at: timestep ", v, " out of range [0, ", n, ")");
     Shape shape(rank, 1);
     shape[0] = t.size(0);
-    return index_select(table, 0, t).reshape(shape);
+    return index_select(table.to(t.device()), 0, t).reshape(shape);
 }
 
 }  // namespace td::diffusion

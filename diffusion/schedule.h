@@ -56,12 +56,16 @@ struct Schedule {
         Tensor beta, alpha, alpha_bar, alpha_bar_prev, sqrt_alpha_bar, sqrt_one_minus_alpha_bar,
             beta_tilde, mu_coef_x0, mu_coef_xt;
     } f32;
+    // Puts the f32 tables on `device`, beside the batches they scale (the float64 arrays
+    // stay on the host, where the samplers' per-step scalars are read). Returns *this.
+    Schedule& to(Device device);
 
     // alpha_bar at t, with alpha_bar(-1) = 1 (x_0 itself; DDIM's final step).
     double alpha_bar_at(int64_t t) const;
 
     // Gathers table[t] for a (B) int64 t and reshapes to (B, 1, ..., 1) with `rank` dims,
-    // ready to broadcast against a (B, C, H, W) batch. t out of [0, T): td::Error.
+    // ready to broadcast against a (B, C, H, W) batch, on t's device (a table elsewhere is
+    // copied there first: T floats; Schedule::to saves that). t out of [0, T): td::Error.
     static Tensor at(const Tensor& table, const Tensor& t, int64_t rank = 4);
     // Checks 0 <= t < T (td::Error naming `op` otherwise).
     void check_t(int64_t t, const char* op) const;

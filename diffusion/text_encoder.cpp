@@ -106,10 +106,10 @@ SmallTextEncoder::SmallTextEncoder(int64_t dim, int64_t n_layers, int64_t heads,
 }
 
 Tensor SmallTextEncoder::key_mask(const Tensor& tokens) const {
-    std::vector<int64_t> ids = tokens.to_vector_i64();
+    std::vector<int64_t> ids = tokens.to(Device::CPU).to_vector_i64();
     std::vector<float> m(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) m[i] = ids[i] == kPad ? 0.0f : 1.0f;
-    return Tensor::from_vector(m, tokens.shape());
+    return Tensor::from_vector(m, tokens.shape()).to(tokens.device());
 }
 
 Tensor SmallTextEncoder::encode(const Tensor& tokens) {
@@ -118,10 +118,10 @@ Tensor SmallTextEncoder::encode(const Tensor& tokens) {
           "SmallTextEncoder: tokens must be (B, L) int64 with 1 <= L <= max_tokens = ", max_tokens_, ", got ",
           tokens.defined() ? shape_str(tokens.shape()) : "none");
     int64_t V = token_embedding->weight.size(0), L = tokens.size(1);
-    for (int64_t id : tokens.to_vector_i64())
+    for (int64_t id : tokens.to(Device::CPU).to_vector_i64())
         check(id >= 0 && id < V, "SmallTextEncoder: token id ", id, " is outside the vocabulary [0, ", V, ")");
     Tensor mask = key_mask(tokens);                                                   // (B, L)
-    Tensor h = token_embedding->forward(tokens) + position_embedding->forward(arange_i64(L));  // (B, L, dim)
+    Tensor h = token_embedding->forward(tokens) + position_embedding->forward(arange_i64(L, tokens.device()));  // (B, L, dim)
     for (auto& layer : layers) h = layer->forward(h, mask);
     return final_layer_norm->forward(h);                                              // (B, L, dim)
 }
@@ -131,14 +131,15 @@ Tensor SmallTextEncoder::pool(const Tensor& tokens, const Tensor& features) cons
     check(features.dim() == 3 && features.size(0) == B && features.size(1) == L, "SmallTextEncoder::pool: features ",
           shape_str(features.shape()), " do not match tokens ", shape_str(tokens.shape()));
     // Row b's <eos> (the first one), or its last token when truncation by a caller left none.
-    std::vector<int64_t> ids = tokens.to_vector_i64(), rows(B);
+    std::vector<int64_t> ids = tokens.to(Device::CPU).to_vector_i64(), rows(B);
     for (int64_t b = 0; b < B; ++b) {
         int64_t at = L - 1;
         for (int64_t i = 0; i < L; ++i)
             if (ids[b * L + i] == kEos) { at = i; break; }
         rows[b] = b * L + at;  // its row in the (B L, D) view
     }
-    return index_select(features.reshape({B * L, D}), 0, Tensor::from_vector_i64(rows, {B}));  // (B, D)
+    Tensor at = Tensor::from_vector_i64(rows, {B}).to(features.device());
+    return index_select(features.reshape({B * L, D}), 0, at);  // (B, D)
 }
 
 }  // namespace td::diffusion

@@ -43,7 +43,7 @@ namespace td::diffusion {
 
 class TextEncoder : public nn::Module {
 public:
-    // prompts -> token ids (B, max_tokens()) int64
+    // prompts -> token ids (B, max_tokens()) int64, on the CPU (like data: move them to the model's device)
     virtual Tensor tokenize(const std::vector<std::string>& prompts) const = 0;
     // tokens (B, L) int64, L <= max_tokens() -> features (B, L, dim())
     virtual Tensor encode(const Tensor& tokens) = 0;

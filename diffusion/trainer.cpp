@@ -8,6 +8,8 @@
 #include "autograd/trace.h"
 #include "diffusion/captions.h"
 #include "diffusion/text_encoder.h"
+#include "distributed/communicator.h"
+#include "distributed/shard.h"
 #include "nn/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -21,7 +23,9 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
       schedule_(Schedule::named(info.schedule, info.T)),
       model_(std::make_shared<UNet>(info.unet)),
       first_stage_(std::move(first_stage)),
-      batches_(train_set, BatchOptions{.batch_size = options.batch_size, .seed = options.seed, .hflip = options.hflip}),
+      // every rank draws the whole global minibatch (and keeps its slice in step())
+      batches_(train_set, BatchOptions{.batch_size = options.batch_size * (options.comm ? options.comm->size() : 1),
+                                       .seed = options.seed, .hflip = options.hflip}),
       noise_gen_(options.seed + 1),
       dataset_(train_set.name) {
     check(train_set.images.size(1) == info.unet.in_channels && train_set.images.size(2) == info.unet.image_size &&
@@ -37,6 +41,21 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     if (first_stage_) {
         first_stage_->eval();
         for (Tensor& p : first_stage_->parameters()) p.requires_grad_(false);  // frozen (LDM sec. 3)
+        first_stage_->to(options.device);  // it decodes the preview grids
+    }
+    // The model moves before the optimizer and the EMA are built: their state is made
+    // beside the parameters.
+    model_->to(options.device);
+    schedule_.to(options.device);
+    if (ranks() > 1) {
+        // Every rank built the same weights from the same seed; sending rank 0's anyway
+        // costs one collective and rules out any difference (another build, another BLAS).
+        std::vector<Tensor> state;
+        for (auto& [name, p] : model_->named_parameters()) state.push_back(p);
+        for (auto& [name, b] : model_->named_buffers())
+            if (b.dtype() == DType::Float32 || b.dtype() == DType::Int64) state.push_back(b);
+        opt_.comm->broadcast(state);
+        give_rank_its_dropout_stream();
     }
     nn::AdamWOptions aw;
     aw.lr = options.lr;
@@ -58,6 +77,21 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
               train_set.num_classes, " classes but the UNet was built for ", info.unet.num_classes);
 }
 
+int DdpmTrainer::ranks() const { return opt_.comm ? opt_.comm->size() : 1; }
+
+// Dropout masks are drawn by each rank for its own slice from the UNet's generator, which
+// starts in the same state on every rank: rank r > 0 moves to a stream of its own (another
+// Philox key), so that the ranks' masks are independent. (They are still not the masks a
+// 1-rank run would draw for the global batch: with dropout > 0, a P-rank run matches the
+// 1-rank run in distribution, not bit for bit.) Rank 0 keeps the 1-rank stream, and it is
+// rank 0's state that checkpoints store.
+void DdpmTrainer::give_rank_its_dropout_stream() {
+    int r = opt_.comm ? opt_.comm->rank() : 0;
+    if (r == 0) return;
+    Generator& dg = model_->dropout_generator();
+    dg.set_state(dg.seed() + 0x9E3779B97F4A7C15ull * (uint64_t)r, dg.offset());
+}
+
 // Classifier-free guidance, its training half (Ho & Salimans 2022, Algorithm 1): with
 // probability p_uncond the condition is replaced by the null one, so that one network
 // learns both eps(x_t, c) and eps(x_t, empty) and sampling can mix them.
@@ -65,7 +99,7 @@ Tensor DdpmTrainer::draw_condition(const Tensor& labels) {
     const UNetConfig& u = info_.unet;
     if (u.cond == "none") return Tensor();
     int64_t B = labels.size(0);
-    std::vector<int64_t> y = labels.to_vector_i64();
+    std::vector<int64_t> y = labels.to(Device::CPU).to_vector_i64();
     std::vector<float> u01 = rand({B}, noise_gen_).to_vector();  // u < p_uncond: dropped
     if (u.cond == "class") {
         for (int64_t i = 0; i < B; ++i)
@@ -107,7 +141,7 @@ Tensor DdpmTrainer::loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps
 namespace {
 
 bool all_finite(const Tensor& x) {
-    for (float v : x.to_vector())
+    for (float v : x.to(Device::CPU).to_vector())
         if (!std::isfinite(v)) return false;
     return true;
 }
@@ -145,12 +179,27 @@ std::string DdpmTrainer::first_nonfinite_gradient() {
 
 StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
     model_->train();
-    Batch b = batches_.next();
-    const Tensor& x0 = b.x;                                      // (B, C, H, W) in [-1, 1]
-    int64_t B = x0.size(0);
-    Tensor t = randint(schedule_.T, {B}, noise_gen_);            // Algorithm 1, line 3 (0-based t)
-    Tensor eps = randn(x0.shape(), noise_gen_);                  // line 4: eps ~ N(0, I)
+    const Device dev = opt_.device;
+    const int P = ranks(), rank = opt_.comm ? opt_.comm->rank() : 0;
+    // The global minibatch (P * B samples; P = 1: the whole of it), and the draws for all
+    // of it, on every rank: the numbers a 1-rank run with batch P * B draws. Then this
+    // rank's slice of each (a view; distributed/shard.h).
+    Batch b = batches_.next();                                   // on the CPU, where the data set is
+    int64_t G = b.x.size(0);
+    // (t is drawn on the CPU, G integers, and moved; eps on the device itself: the same
+    // Philox numbers either way, tensor/random.h)
+    Tensor t = randint(schedule_.T, {G}, noise_gen_).to(dev);    // Algorithm 1, line 3 (0-based t)
+    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);  // line 4: eps ~ N(0, I)
     Tensor y = draw_condition(b.y);                              // class / caption, or none
+    Tensor x0 = b.x;
+    if (P > 1) {
+        x0 = dist::shard(x0, rank, P);
+        t = dist::shard(t, rank, P);
+        eps = dist::shard(eps, rank, P);
+        if (y.defined()) y = dist::shard(y, rank, P);
+    }
+    x0 = x0.to(dev);                                             // (B, C, H, W) in [-1, 1]
+    if (y.defined()) y = y.to(dev);
     Tensor loss = loss_of(x0, t, eps, y);                        // line 5
     if (before_backward) before_backward(loss);
     float loss_value = loss.item();
@@ -166,11 +215,25 @@ StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_bac
         fail("train ddpm: the ", what, " is ", value, " at step ", step_, "; first non-finite: ", where,
              ". Try a lower --lr or --clip 1, or --skip-nonfinite to drop such steps");
     };
-    if (!std::isfinite(loss_value)) return nonfinite("loss", loss_value, first_nonfinite_forward(x0, t, eps, y));
+    // (distributed: every rank must reach the all-reduce below, so the check waits for
+    // the global loss, which is non-finite on every rank as soon as it is on one)
+    if (P == 1 && !std::isfinite(loss_value))
+        return nonfinite("loss", loss_value, first_nonfinite_forward(x0, t, eps, y));
 
     optim_->zero_grad();
     loss.backward();
     std::vector<Tensor> params = model_->parameters();
+    if (P > 1) {
+        // The mean over the ranks of every gradient (and of the loss, for the record):
+        // the gradient of the global minibatch's mean loss, the same on every rank.
+        std::vector<Tensor> grads;
+        for (const Tensor& p : params) grads.push_back(p.grad());
+        grads.push_back(Tensor::from_vector({loss_value}, {1}).to(dev));
+        opt_.comm->allreduce_mean(grads);
+        loss_value = grads.back().to(Device::CPU).to_vector()[0];
+        if (!std::isfinite(loss_value))
+            return nonfinite("loss", loss_value, first_nonfinite_forward(x0, t, eps, y));
+    }
     float grad_norm = nn::clip_grad_norm(params, opt_.grad_clip > 0 ? opt_.grad_clip : INFINITY);
     if (!std::isfinite(grad_norm)) return nonfinite("gradient norm", grad_norm, first_nonfinite_gradient());
     optim_->set_lr(lr);
@@ -181,6 +244,7 @@ StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_bac
 
 std::shared_ptr<UNet> DdpmTrainer::ema_model() const {
     auto m = std::make_shared<UNet>(info_.unet);
+    m->to(opt_.device);  // beside the EMA's shadow weights
     ema_->copy_to(*m);
     m->eval();
     return m;
@@ -245,10 +309,12 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
     check(a == b, path, ": the checkpoint is of another model (",
           saved.unet.describe(), ", ", saved.schedule, " T=", saved.T, ") than this run's (", info_.unet.describe(),
           ", ", info_.schedule, " T=", info_.T, ")");
+    // The file's tensors are on the CPU: the model's load_state_dict and the optimizer's
+    // copy them beside the parameters; the EMA's shadow is given them there.
     std::map<std::string, Tensor> model_sd, ema_sd, optim_sd;
     for (auto& [k, v] : all) {
         if (k.rfind("model.", 0) == 0) model_sd[k.substr(6)] = v;
-        else if (k.rfind("ema.", 0) == 0) ema_sd[k.substr(4)] = v;
+        else if (k.rfind("ema.", 0) == 0) ema_sd[k.substr(4)] = v.to(opt_.device);
         else if (k.rfind("optim.", 0) == 0) optim_sd[k.substr(6)] = v;
         else if (k.rfind("first_stage_model.", 0) == 0 && first_stage_) continue;  // frozen: the run's own is used
         else fail(path, ": unexpected tensor '", k, "' in a trainer checkpoint");
@@ -268,6 +334,7 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
     }
     noise_gen_.set_state(ng[0], ng[1]);
     model_->dropout_generator().set_state(dg[0], dg[1]);
+    if (ranks() > 1) give_rank_its_dropout_stream();
     step_ = (int64_t)step[0];
     skipped_ = meta.count("steps_skipped") ? (int64_t)numbers(meta, "steps_skipped", 1, path)[0] : 0;
     return meta;

@@ -11,6 +11,20 @@
 // masks (the UNet's generator). With the optimizer moments, the EMA shadow and the step
 // count, that is all the state there is, so a resumed run's losses match an
 // uninterrupted run's bit for bit on the same machine and thread count.
+//
+// Devices: the data set stays on the CPU; the model, its optimizer and EMA, and each
+// step's batch, t, noise and schedule tables live on options.device. The random draws
+// are made on the CPU and moved (the same numbers on every device). Whatever goes to disk
+// (checkpoints, model files) is copied back to the CPU by the writers.
+//
+// Data parallelism (TrainOptions::comm, docs/distributed.md): P ranks, each with this
+// trainer. Every rank draws the same global minibatch of P * B samples, and the same t,
+// eps and conditions for all of it, exactly as a 1-rank run with batch P * B would, and
+// keeps its own contiguous slice of B (distributed/shard.h); after backward the gradients
+// are averaged over the ranks (one bucketed all-reduce), so every rank takes the same
+// optimizer step and the weights, the AdamW moments and the EMA stay identical. The
+// counters a checkpoint stores (data position, noise generator) are the global ones, so a
+// P-rank checkpoint resumes on 1 rank with batch P * B (and the reverse).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -24,10 +38,14 @@
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
 
+namespace td::dist {
+class Communicator;  // distributed/communicator.h
+}
+
 namespace td::diffusion {
 
 struct TrainOptions {
-    int64_t batch_size = 64;
+    int64_t batch_size = 64;             // per rank: the global batch is comm->size() * batch_size
     float lr = 1e-3f;
     std::string lr_schedule = "cosine";  // constant | warmup | cosine (nn/lr_schedule.h)
     int64_t warmup = 100;                // steps of linear warm-up
@@ -41,11 +59,15 @@ struct TrainOptions {
     bool skip_nonfinite = false;         // a non-finite loss / gradient: skip the step (true) or stop (false)
     float p_uncond = 0.1f;               // conditional models: P(condition dropped) (classifier-free guidance)
     uint64_t seed = 0;
+    Device device = Device::CPU;         // where the model, the optimizer and every step's tensors live
+    // Data-parallel training: this rank's communicator (null: one process, as if one rank).
+    // Not owned; it must outlive the trainer. Every rank must call step() equally often.
+    dist::Communicator* comm = nullptr;
 };
 
 struct StepStats {
     int64_t step;     // 1-based number of the step just taken
-    float loss;       // L_simple on this minibatch
+    float loss;       // L_simple on this minibatch (the global one: the mean over the ranks)
     float grad_norm;  // before clipping
     float lr;         // used for this step
     bool skipped = false;  // non-finite and dropped (TrainOptions::skip_nonfinite)
@@ -73,6 +95,8 @@ public:
     Tensor draw_condition(const Tensor& labels);
 
     int64_t steps_done() const { return step_; }
+    int ranks() const;                                  // P (1 without a communicator)
+    int64_t global_batch() const { return opt_.batch_size * ranks(); }
     int64_t steps_skipped() const { return skipped_; }  // non-finite steps dropped (skip_nonfinite)
     int64_t epoch() const { return batches_.epoch(); }
     UNet& model() { return *model_; }
@@ -102,6 +126,7 @@ private:
     Tensor loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y);
     std::string first_nonfinite_forward(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y);
     std::string first_nonfinite_gradient();
+    void give_rank_its_dropout_stream();
 
     ModelInfo info_;
     TrainOptions opt_;

@@ -287,7 +287,7 @@ UNet::Cond UNet::condition(const Tensor& y) {
     Tensor v;  // add / concat: one vector per sample, (B, temb_dim) or (B, concat_channels)
     if (c.cond == "class") {
         check(y.dim() == 1, "UNet::condition: cond class takes labels (B) int64, got ", shape_str(y.shape()));
-        for (int64_t label : y.to_vector_i64())
+        for (int64_t label : y.to(Device::CPU).to_vector_i64())
             check(label >= 0 && label <= c.num_classes, "UNet::condition: label ", label, " is not in [0, ",
                   c.num_classes, "] (", c.num_classes, " is the null label)");
         Tensor e = label_emb_->forward(y);                         // (B, width): one learned vector per class
@@ -313,8 +313,9 @@ Tensor UNet::as_planes(const Tensor& v) const {
 Tensor UNet::null_condition(int64_t B) const {
     const UNetConfig& c = config_;
     check(c.cond != "none", "UNet::null_condition: this UNet is unconditional (cond none)");
-    if (c.cond == "class") return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B});
-    return cond_stage_model_->tokenize(std::vector<std::string>(B, ""));  // the empty prompt
+    // on the UNet's device, ready for condition() and for cat() with conditions already there
+    if (c.cond == "class") return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B}).to(device());
+    return cond_stage_model_->tokenize(std::vector<std::string>(B, "")).to(device());  // the empty prompt
 }
 
 TextEncoder& UNet::text_encoder() {

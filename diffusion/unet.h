@@ -153,7 +153,8 @@ public:
     // in training the conditioner learns with the UNet.
     Cond condition(const Tensor& y);
     // The y that means "no condition", B times: labels num_classes (class), or the
-    // tokens of the empty prompt "" (text). Classifier-free guidance's eps(x_t, empty).
+    // tokens of the empty prompt "" (text), on the UNet's device. Classifier-free
+    // guidance's eps(x_t, empty).
     Tensor null_condition(int64_t B) const;
     // The text encoder of a cond text UNet (tokenize prompts with it); throws otherwise.
     TextEncoder& text_encoder();

@@ -25,6 +25,7 @@ VaeTrainer::VaeTrainer(const VAEConfig& config, const VaeTrainOptions& options, 
     check(options.recon == "l1" || options.recon == "l2", "train vae: recon must be l1 or l2, got '", options.recon,
           "'");
     check(options.warmup >= 0 && options.total_steps >= 0, "train vae: warmup and total_steps must be >= 0");
+    model_->to(options.device);  // before Adam: its moments are made beside the parameters
     nn::AdamOptions adam;  // plain Adam, as LDM's autoencoder (which uses betas (0.5, 0.9) for its GAN's sake)
     adam.lr = options.lr;
     optim_ = std::make_unique<nn::Adam>(model_->named_parameters(), adam);
@@ -37,10 +38,10 @@ VaeTrainer::VaeTrainer(const VAEConfig& config, const VaeTrainOptions& options, 
 
 VaeStepStats VaeTrainer::step() {
     model_->train();
-    Batch b = batches_.next();
-    const Tensor& x = b.x;                                              // (B, C, H, W) in [-1, 1]
+    Batch b = batches_.next();                                          // on the CPU, where the data set is
+    Tensor x = b.x.to(opt_.device);                                     // (B, C, H, W) in [-1, 1]
     VAE::Posterior q = model_->encode(x);                               // q(z | x) = N(mu, sigma^2)
-    Tensor eps = randn(q.mu.shape(), eps_gen_);                         // eps ~ N(0, I)
+    Tensor eps = randn(q.mu.shape(), eps_gen_, 0.0f, 1.0f, opt_.device);  // eps ~ N(0, I)
     Tensor z = VAE::reparameterise(q.mu, q.logvar, eps);                // z = mu + sigma * eps
     Tensor x_hat = model_->decode(z);                                   // (B, C, H, W)
     VaeLoss loss = vae_loss(x, x_hat, q, opt_.beta, opt_.recon);        // recon + beta * KL
@@ -68,9 +69,10 @@ Tensor reconstruct(VAE& vae, const Tensor& x, int64_t batch) {
     vae.eval();
     NoGradGuard no_grad;
     std::vector<Tensor> parts;
+    Device device = vae.device();
     for (int64_t i = 0; i < x.size(0); i += batch) {
-        Tensor xb = x.slice(0, i, std::min(i + batch, x.size(0)));  // (b, C, H, W)
-        parts.push_back(vae.decode(vae.encode(xb).mu));            // z = mu: the posterior's mode
+        Tensor xb = x.slice(0, i, std::min(i + batch, x.size(0))).to(device);  // (b, C, H, W)
+        parts.push_back(vae.decode(vae.encode(xb).mu).to(Device::CPU));        // z = mu: the posterior's mode
     }
     vae.train(was_training);
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
@@ -83,7 +85,7 @@ double mean_psnr(const Tensor& x, const Tensor& x_hat) {
     NoGradGuard no_grad;
     Tensor p = (x + 1.0f) * 0.5f, p_hat = (clamp(x_hat, -1.0f, 1.0f) + 1.0f) * 0.5f;  // [0, 1] pixel values
     Tensor d = p - p_hat;
-    std::vector<float> mse = mean(d * d, {1, 2, 3}).to_vector();  // (N): MSE_i
+    std::vector<float> mse = mean(d * d, {1, 2, 3}).to(Device::CPU).to_vector();  // (N): MSE_i
     double total = 0.0;
     for (float m : mse) total += 10.0 * std::log10(1.0 / std::max((double)m, 1e-10));
     return mse.empty() ? 0.0 : total / (double)mse.size();

@@ -29,6 +29,7 @@ struct VaeTrainOptions {
     float beta = 1e-6f;          // the KL weight (LDM's kl_weight; see vae_loss for the reduction)
     std::string recon = "l1";    // l1 | l2
     uint64_t seed = 0;
+    Device device = Device::CPU; // where the model, Adam's moments and each step's tensors live
 };
 
 struct VaeStepStats {
@@ -68,7 +69,8 @@ private:
 };
 
 // decode(mu) for every image of x (N, C, H, W), in batches, without gradients, in eval
-// mode: the deterministic reconstruction (z = the posterior's mean, its mode).
+// mode: the deterministic reconstruction (z = the posterior's mean, its mode). The
+// batches run on the autoencoder's device; the result is on the CPU.
 Tensor reconstruct(VAE& vae, const Tensor& x, int64_t batch = 250);
 
 // PSNR in dB, mean over images: with both mapped to [0, 1] pixel values (p = (x + 1) / 2,

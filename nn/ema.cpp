@@ -6,6 +6,7 @@
 
 #include "autograd/node.h"
 #include "nn/safetensors.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 
 namespace td::nn {
@@ -45,8 +46,13 @@ void EMA::update(const Module& model) {
     NoGradGuard no_grad;
     const float d = decay_at(num_updates_ + 1);
     for (size_t i = 0; i < params.size(); ++i) {
-        // shadow_t = decay_t shadow_{t-1} + (1 - decay_t) theta_t
-        shadow_params_[i].second.mul_(d).add_(params[i].second, 1.0f - d);
+        const Tensor& shadow = shadow_params_[i].second;
+        Tensor theta = params[i].second.detach();
+        check(theta.device() == shadow.device() && theta.dtype() == DType::Float32, "EMA: parameter '",
+              params[i].first, "' is ", dtype_name(theta.dtype()), " on ", device_name(theta.device()),
+              "; the average is float32 on ", device_name(shadow.device()));
+        // shadow_t = decay_t shadow_{t-1} + (1 - decay_t) theta_t, one fused pass (Backend::ema_update)
+        backend_for(shadow.device()).ema_update(shadow, theta.contiguous(), d);
     }
     for (size_t i = 0; i < buffers.size(); ++i) shadow_buffers_[i].second.copy_(buffers[i].second);
     ++num_updates_;
@@ -61,10 +67,13 @@ void EMA::copy_to(Module& model) const {
     for (size_t i = 0; i < buffers.size(); ++i) buffers[i].second.copy_(shadow_buffers_[i].second);
 }
 
+// A copy in host memory, whatever device t is on: what a file is written from.
+static Tensor host_copy(const Tensor& t) { return t.device() == Device::CPU ? t.clone() : t.to(Device::CPU); }
+
 std::map<std::string, Tensor> EMA::state_dict() const {
     std::map<std::string, Tensor> out;
-    for (const auto& [n, t] : shadow_params_) out[n] = t.clone();
-    for (const auto& [n, t] : shadow_buffers_) out[n] = t.clone();
+    for (const auto& [n, t] : shadow_params_) out[n] = host_copy(t);
+    for (const auto& [n, t] : shadow_buffers_) out[n] = host_copy(t);
     return out;
 }
 
@@ -86,7 +95,7 @@ void EMA::load_state_dict(const std::map<std::string, Tensor>& state, int64_t nu
         if (!mine.count(n)) problems << "\n  unexpected: " << n << " " << shape_str(t.shape());
     check(problems.str().empty(), "EMA::load_state_dict:", problems.str());
     NoGradGuard no_grad;
-    for (auto& [n, t] : mine) t.copy_(state.at(n).to(t.dtype()));
+    for (auto& [n, t] : mine) t.copy_(state.at(n).detach().to(t.dtype()).to(t.device()));
     num_updates_ = num_updates;
 }
 

@@ -31,7 +31,7 @@ namespace td::nn {
 
 class EMA {
 public:
-    // The shadow starts as a copy of the model's current weights.
+    // The shadow starts as a copy of the model's current weights, on the model's device.
     explicit EMA(const Module& model, float decay = 0.9999f, bool warmup = true);
 
     void update(const Module& model);   // one step of the average (after opt.step())
@@ -42,7 +42,7 @@ public:
     float decay() const { return decay_; }
     int64_t num_updates() const { return num_updates_; }
 
-    std::map<std::string, Tensor> state_dict() const;  // copies, under the model's names
+    std::map<std::string, Tensor> state_dict() const;  // copies on the CPU, under the model's names
     // Restores a state_dict() and the update count it was saved at. The names must match
     // the model the EMA was built from, both ways; errors list every mismatch.
     void load_state_dict(const std::map<std::string, Tensor>& state, int64_t num_updates);

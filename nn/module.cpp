@@ -60,6 +60,32 @@ void Module::zero_grad() {
     for (auto& [_, t] : named_parameters()) t.zero_grad();
 }
 
+// In place, handle by handle: the TensorImpl each member holds gets the moved copy's
+// storage and layout, so no member needs to be reassigned. (A tensor registered twice,
+// as a tied weight is, moves once: the second time it is already there.)
+Module& Module::to(Device device) {
+    NamedTensors all = named_parameters(), buffers = named_buffers();
+    all.insert(all.end(), buffers.begin(), buffers.end());
+    for (auto& [n, t] : all) {
+        if (t.device() == device) continue;
+        check(t.grad_fn() == nullptr, name(), "::to: '", n, "' is the output of an op, not a leaf tensor");
+        Tensor moved = t.detach().to(device);  // a contiguous copy with its own storage
+        TensorImpl* impl = t.impl();
+        impl->storage = moved.impl()->storage;
+        impl->strides = moved.strides();
+        impl->offset = 0;
+        impl->is_view = false;
+        impl->grad.reset();  // a gradient of the old storage's values, on the old device
+    }
+    return *this;
+}
+
+Device Module::device() const {
+    for (const NamedTensors& group : {named_parameters(), named_buffers()})
+        if (!group.empty()) return group.front().second.device();
+    return Device::CPU;
+}
+
 std::map<std::string, Tensor> Module::state_dict() const {
     std::map<std::string, Tensor> out;
     for (auto& [n, t] : named_parameters()) out[n] = t;
@@ -91,7 +117,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
     NoGradGuard no_grad;
     for (auto& [n, t] : mine) {
         auto it = state.find(n);
-        if (it != state.end()) t.copy_(it->second);
+        if (it != state.end()) t.copy_(it->second.to(t.device()));  // a file's CPU tensor onto the GPU, if there
     }
 }
 

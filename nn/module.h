@@ -40,11 +40,21 @@ public:
 
     void zero_grad();  // drops the .grad of every parameter
 
+    // Moves every parameter and buffer of this module and its children to `device`, in
+    // place: the same Tensor handles get new storage there, so the layers' members and
+    // anything else holding them keep working; requires_grad stays, any .grad is dropped.
+    // Build optimizers and EMAs after to(), as in PyTorch: their state is made on the
+    // parameters' device when they are built. Returns *this.
+    Module& to(Device device);
+    // Where the module lives: its first parameter's (or buffer's) device; the CPU for a
+    // module with neither. to() keeps them all on one device.
+    Device device() const;
+
     // Parameters and buffers by dotted name (an ordered map: stable file layout).
     std::map<std::string, Tensor> state_dict() const;
-    // Copies values into this module's tensors. strict: every name must match both
-    // ways; any missing, unexpected or mis-shaped entry throws td::Error listing them
-    // (and nothing is modified).
+    // Copies values into this module's tensors, onto each one's device (a state dict from
+    // a file is on the CPU). strict: every name must match both ways; any missing,
+    // unexpected or mis-shaped entry throws td::Error listing them (and nothing is modified).
     void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
     // A readable tree: each child on its own line with its parameters' shapes.

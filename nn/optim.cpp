@@ -1,8 +1,10 @@
 // nn/optim.cpp: SGD, Adam, AdamW and gradient clipping (see optim.h).
 //
 // Each update is written as torch.optim writes it (PyTorch 1.13, the single-tensor
-// path), one tensor op per term of the paper's equation, in place on the parameter
-// under NoGradGuard: the optimizer's arithmetic is not part of the graph.
+// path), in place on the parameter under NoGradGuard: the optimizer's arithmetic is not
+// part of the graph. SGD is one tensor op per term of the paper's equation; Adam and
+// AdamW compute the step's scalars here and run the per-element update as one fused
+// backend kernel (Backend::adam_update), with the same terms in the same order.
 #include "nn/optim.h"
 
 #include <cmath>
@@ -10,6 +12,7 @@
 #include <sstream>
 
 #include "autograd/node.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -37,6 +40,12 @@ void Optimizer::zero_grad() {
     for (auto& [_, p] : params_) p.zero_grad();
 }
 
+// A copy in host memory, whatever device t is on: what a file is written from.
+static Tensor host_copy(const Tensor& t) {
+    Tensor c = t.detach();
+    return c.device() == Device::CPU ? c.clone() : c.to(Device::CPU);
+}
+
 std::map<std::string, Tensor> Optimizer::state_dict() const {
     std::map<std::string, Tensor> out;
     for (size_t i = 0; i < params_.size(); ++i) {
@@ -44,7 +53,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
         if (s.step == 0) continue;  // never stepped: no state yet
         std::string prefix = "state." + params_[i].first + ".";
         out[prefix + "step"] = Tensor::from_vector_i64({s.step}, {});
-        for (const auto& [b, t] : s.buffers) out[prefix + b] = t.clone();
+        for (const auto& [b, t] : s.buffers) out[prefix + b] = host_copy(t);
     }
     return out;
 }
@@ -79,7 +88,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
             if (t.shape() != p.shape())
                 problems << "\n  shape mismatch: " << prefix << b << " is " << shape_str(t.shape())
                          << ", the parameter is " << shape_str(p.shape());
-            else loaded[i].buffers[b] = t.to(DType::Float32).clone();
+            else loaded[i].buffers[b] = t.detach().to(DType::Float32).to(p.device()).clone();  // beside the parameter
         }
     }
     for (const auto& [k, t] : state)
@@ -148,41 +157,52 @@ static AdamOptions as_adam(const AdamWOptions& o) { return {o.lr, o.beta1, o.bet
 AdamW::AdamW(NamedTensors params, AdamWOptions options) : Adam(std::move(params), as_adam(options), true) {}
 AdamW::AdamW(const std::vector<Tensor>& params, AdamWOptions options) : Adam(numbered(params), as_adam(options), true) {}
 
+// The equations are written out here, term by term; the arithmetic itself runs as one
+// fused pass per parameter in the backend (Backend::adam_update: tensor/cpu/optim.cpp,
+// cuda/optim.cu), which reads theta, g, m and v once and writes theta, m and v once,
+// where one tensor op per term would make about ten passes over memory.
 void Adam::step() {
     NoGradGuard no_grad;
     const float beta1 = opt_.beta1, beta2 = opt_.beta2, lambda = opt_.weight_decay;
     for (size_t i = 0; i < params_.size(); ++i) {
+        const std::string& pname = params_[i].first;
         Tensor& theta = params_[i].second;
         Tensor g = theta.grad();
         if (!g.defined()) continue;
+        check(theta.is_contiguous(), name(), ": parameter '", pname, "' is not contiguous; the update is in place");
+        check(g.device() == theta.device(), name(), ": the gradient of '", pname, "' is on ",
+              device_name(g.device()), ", the parameter on ", device_name(theta.device()));
+        g = g.contiguous();  // a no-op for the usual contiguous gradient
         ParamState& s = state_[i];
-        if (s.step == 0) {  // m_0 = 0, v_0 = 0
+        if (s.step == 0) {  // m_0 = 0, v_0 = 0, beside the parameter (zeros_like: on its device)
             s.buffers["exp_avg"] = zeros_like(theta);
             s.buffers["exp_avg_sq"] = zeros_like(theta);
         }
         Tensor& m = s.buffers.at("exp_avg");
         Tensor& v = s.buffers.at("exp_avg_sq");
+        check(m.device() == theta.device() && v.device() == theta.device(), name(), ": the state of '", pname,
+              "' is on ", device_name(m.device()), ", the parameter on ", device_name(theta.device()));
         const int64_t t = ++s.step;
 
-        if (decoupled_weight_decay_) {
-            // AdamW (Loshchilov & Hutter, Alg. 2 line 12): theta <- theta - lr lambda theta, apart from the gradient
-            theta.mul_(1.0f - lr_ * lambda);
-        } else if (lambda != 0) {
-            // Adam with L2 regularisation: g_t = grad + lambda theta_{t-1}
-            g = g + theta * lambda;
-        }
+        Backend::AdamStep a;
+        a.lr = lr_;
+        a.beta1 = beta1;
+        a.beta2 = beta2;
+        a.eps = opt_.eps;
+        a.weight_decay = lambda;
+        // AdamW (Loshchilov & Hutter, Alg. 2 line 12): theta <- theta - lr lambda theta, apart from the gradient;
+        // Adam with L2 regularisation: g_t = grad + lambda theta_{t-1}
+        a.decoupled = decoupled_weight_decay_;
         // Adam (Kingma & Ba, Alg. 1): m_t = beta1 m_{t-1} + (1 - beta1) g_t
-        m.mul_(beta1).add_(g, 1.0f - beta1);
-        // v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
-        v.mul_(beta2).add_(g * g, 1.0f - beta2);
+        //                             v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
         // bias corrections 1 - beta^t (in double, as PyTorch computes them in Python floats)
         const double bias_correction1 = 1.0 - std::pow((double)beta1, (double)t);
         const double bias_correction2 = 1.0 - std::pow((double)beta2, (double)t);
         // theta_t = theta_{t-1} - lr m_hat_t / (sqrt(v_hat_t) + eps), m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t),
         // arranged as PyTorch does: step_size = lr / (1 - beta1^t), denom = sqrt(v_t) / sqrt(1 - beta2^t) + eps
-        const float step_size = (float)(lr_ / bias_correction1);
-        Tensor denom = sqrt(v) / (float)std::sqrt(bias_correction2) + opt_.eps;
-        theta.add_(m / denom, -step_size);
+        a.step_size = (float)(lr_ / bias_correction1);
+        a.bias_correction2_sqrt = (float)std::sqrt(bias_correction2);
+        backend_for(theta.device()).adam_update(theta, g, m, v, a);
     }
 }
 

@@ -20,8 +20,10 @@
 //   "state.<param name>.exp_avg"      Adam / AdamW: m, first moment
 //   "state.<param name>.exp_avg_sq"   Adam / AdamW: v, second moment
 //   "state.<param name>.momentum_buffer"   SGD with momentum
-// so it saves straight into a .safetensors file. Hyperparameters (lr, betas, ...) are
-// not state: they come from the constructor (and set_lr, for a schedule).
+// so it saves straight into a .safetensors file (the copies are in host memory wherever
+// the parameters live; the live state sits beside each parameter, on its device).
+// Hyperparameters (lr, betas, ...) are not state: they come from the constructor (and
+// set_lr, for a schedule).
 #pragma once
 #include <map>
 #include <string>
@@ -48,8 +50,9 @@ public:
     void set_lr(float lr) { lr_ = lr; }  // e.g. from nn/lr_schedule.h before each step (options().lr stays the initial lr)
     const NamedTensors& params() const { return params_; }
 
-    std::map<std::string, Tensor> state_dict() const;  // copies, see the header comment
-    // Restores state saved by state_dict() of the same optimizer over the same parameters.
+    std::map<std::string, Tensor> state_dict() const;  // copies on the CPU, see the header comment
+    // Restores state saved by state_dict() of the same optimizer over the same parameters;
+    // each buffer goes to its parameter's device.
     // Throws td::Error listing unexpected names, mis-shaped tensors and parameters with
     // only part of their state; nothing is changed then.
     void load_state_dict(const std::map<std::string, Tensor>& state);

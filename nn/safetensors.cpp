@@ -545,9 +545,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     for (const auto& [name, t] : tensors) {
         check(name != "__metadata__", "save_safetensors ", path, ": '__metadata__' is reserved, not a tensor name");
         check(t.defined(), "save_safetensors ", path, ": tensor '", name, "' is undefined");
-        check(t.device() == Device::CPU, "save_safetensors ", path, ": tensor '", name, "' is on ",
-              device_name(t.device()), "; copy it to the CPU first");
-        items.emplace_back(name, t.detach().contiguous());
+        items.emplace_back(name, t.detach().to(Device::CPU).contiguous());  // written from host memory, whatever the device
     }
     // The reference writer's order: larger dtypes first (I64 before F32), then by name.
     // Keeping it makes our files byte-identical to safetensors.torch.save_file's.

@@ -43,7 +43,9 @@ std::map<std::string, Tensor> load_safetensors_bytes(const uint8_t* data, size_t
 // Writes float32 tensors as F32 and int64 tensors as I64, in the order and byte layout
 // the reference writer (safetensors.torch.save_file) produces: largest dtype first, then
 // by name; compact JSON; header padded with spaces to a multiple of 8. Written to
-// PATH.tmp and renamed, so an existing file is replaced whole or not at all.
+// PATH.tmp and renamed, so an existing file is replaced whole or not at all. Tensors on
+// the GPU are copied to the CPU first (a file holds no device; loading gives CPU tensors,
+// and load_module / Module::load_state_dict copy them onto each parameter's device).
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

@@ -11,7 +11,8 @@ Tensor timestep_embedding(const Tensor& t, int64_t dim, float max_period) {
     check(t.defined() && t.dim() == 1, "timestep_embedding: t must be 1-D (B), got ",
           t.defined() ? shape_str(t.shape()) : "undefined");
     check(dim >= 4, "timestep_embedding: dim must be at least 4, got ", dim);
-    std::vector<float> tv = t.to_vector();
+    // B * dim sines and cosines, written on the host (B numbers cross the bus each way)
+    std::vector<float> tv = t.to(Device::CPU).to_vector();
     int64_t B = (int64_t)tv.size(), half = dim / 2;
     Tensor emb = Tensor::empty({B, dim});
     float* e = emb.data_f32();
@@ -24,7 +25,7 @@ Tensor timestep_embedding(const Tensor& t, int64_t dim, float max_period) {
         }
         if (dim % 2) e[b * dim + dim - 1] = 0.0f;
     }
-    return emb;
+    return emb.to(t.device());  // beside t, where the network runs
 }
 
 }  // namespace td::nn

@@ -149,7 +149,7 @@ struct Backend {
     // shadow = decay shadow + (1 - decay) param, both contiguous float32 of one shape.
     virtual void ema_update(const Tensor& shadow, const Tensor& param, float decay);
 
-    // ---- random numbers (tensor/random.cpp) -------------------------------------------------
+    // ---- random numbers (tensor/cpu/random.cpp, used by tensor/random.cpp) ----------------
     // dst (contiguous float32) element i from Philox 4x32-10 block (first_block + i / 4) under
     // key `seed`, word i % 4: uniform in [p0, p1), or normal (mean p0, std p1) by Box-Muller on
     // the block's word pairs. The same numbers on every backend and for any thread count.

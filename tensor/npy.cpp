@@ -126,8 +126,7 @@ Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& path
 }
 
 void save_npy(const std::string& path, const Tensor& t) {
-    Tensor c = t.detach().contiguous();
-    check(c.device() == Device::CPU, "save_npy ", path, ": tensor is on ", device_name(c.device()));
+    Tensor c = t.detach().to(Device::CPU).contiguous();  // written from host memory, whatever the device
     std::string shape = "(";
     for (int64_t d : c.shape()) shape += std::to_string(d) + ", ";
     if (c.dim() >= 2) shape.resize(shape.size() - 1), shape.back() = ')';

@@ -25,8 +25,8 @@ Tensor load_npy(const std::string& path);
 // tests/fuzz/fuzz_npy.cpp.
 Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& name);
 
-// Writes C-order '<f4' or '<i8'. Written to PATH.tmp and renamed, so an existing
-// file is replaced whole or not at all.
+// Writes C-order '<f4' or '<i8' (a tensor on the GPU is copied to the CPU first).
+// Written to PATH.tmp and renamed, so an existing file is replaced whole or not at all.
 void save_npy(const std::string& path, const Tensor& t);
 
 }  // namespace td

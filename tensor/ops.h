@@ -93,14 +93,17 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);  // inde
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);        // index: int64, x's rank
 
 // ---- factories -----------------------------------------------------------------------
-Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
-Tensor ones(const Shape& shape);
-Tensor full(const Shape& shape, float value);
-Tensor zeros_like(const Tensor& x);
+// Each makes its tensor on `device` (the CPU unless asked); the *_like ones on x's device,
+// in x's shape. Code that works on a tensor's behalf (a backward pass, a loss) passes that
+// tensor's device, so nothing lands on the CPU when its inputs live on the GPU.
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
+Tensor ones(const Shape& shape, Device device = Device::CPU);
+Tensor full(const Shape& shape, float value, Device device = Device::CPU);
+Tensor zeros_like(const Tensor& x);  // x's dtype too
 Tensor ones_like(const Tensor& x);
-Tensor arange(float start, float end, float step = 1.0f);  // [start, end)
-Tensor arange_i64(int64_t end);                            // 0, 1, ..., end - 1 as int64
-Tensor linspace(float start, float end, int64_t steps);
-Tensor scalar_tensor(float value);  // a 0-d tensor
+Tensor arange(float start, float end, float step = 1.0f, Device device = Device::CPU);  // [start, end)
+Tensor arange_i64(int64_t end, Device device = Device::CPU);  // 0, 1, ..., end - 1 as int64
+Tensor linspace(float start, float end, int64_t steps, Device device = Device::CPU);
+Tensor scalar_tensor(float value, Device device = Device::CPU);  // a 0-d tensor
 
 }  // namespace td

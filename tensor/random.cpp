@@ -1,8 +1,7 @@
 // tensor/random.cpp: Philox 4x32-10 and the random tensors built on it.
 #include "tensor/random.h"
 
-#include <cmath>
-
+#include "tensor/backend.h"
 #include "tensor/error.h"
 
 namespace td {
@@ -22,49 +21,30 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_
 }
 
 // Block number `block` of generator (seed): the counter is the block number, the key the seed.
-static std::array<uint32_t, 4> philox_block(uint64_t seed, uint64_t block) {
+std::array<uint32_t, 4> philox_block(uint64_t seed, uint64_t block) {
     return philox4x32({uint32_t(block), uint32_t(block >> 32), 0u, 0u}, {uint32_t(seed), uint32_t(seed >> 32)});
 }
 
-// 24 random bits -> a float in [0, 1), every value exactly representable.
-static inline float to_unit(uint32_t bits) { return (bits >> 8) * (1.0f / 16777216.0f); }
-
-Tensor rand(const Shape& shape, Generator& gen, float lo, float hi) {
-    Tensor t = Tensor::empty(shape);
-    float* p = t.data_f32();
-    int64_t n = t.numel();
-    int64_t blocks = (n + 3) / 4;  // each block yields 4 numbers
-    uint64_t first = gen.take_blocks(blocks), seed = gen.seed();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t b = 0; b < blocks; ++b) {
-        std::array<uint32_t, 4> r = philox_block(seed, first + b);
-        for (int64_t j = 0; j < 4 && 4 * b + j < n; ++j) p[4 * b + j] = lo + (hi - lo) * to_unit(r[j]);
-    }
+// rand and randn reserve the blocks their numbers need (4 numbers per block) and let the
+// backend of `device` compute them: tensor/cpu/random.cpp is the reference, with the
+// uniform mapping and Box-Muller; cuda/random.cu gives the same numbers on the GPU.
+static Tensor random_tensor(const Shape& shape, Generator& gen, Backend::Distribution dist, float p0, float p1,
+                            Device device) {
+    Tensor t = Tensor::empty(shape, DType::Float32, device);
+    uint64_t blocks = (uint64_t)(t.numel() + 3) / 4;
+    uint64_t first = gen.take_blocks(blocks);
+    if (t.numel() > 0) backend_for(device).fill_random(t, dist, gen.seed(), first, p0, p1);
     return t;
 }
 
-// Box-Muller: two uniforms u1 in (0, 1], u2 in [0, 1) give two independent normals
-//   z0 = sqrt(-2 ln u1) cos(2 pi u2),  z1 = sqrt(-2 ln u1) sin(2 pi u2)
-Tensor randn(const Shape& shape, Generator& gen, float mean, float std) {
-    Tensor t = Tensor::empty(shape);
-    float* p = t.data_f32();
-    int64_t n = t.numel();
-    int64_t blocks = (n + 3) / 4;
-    uint64_t first = gen.take_blocks(blocks), seed = gen.seed();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t b = 0; b < blocks; ++b) {
-        std::array<uint32_t, 4> r = philox_block(seed, first + b);
-        float z[4];
-        for (int pair = 0; pair < 2; ++pair) {
-            float u1 = 1.0f - to_unit(r[2 * pair]);  // (0, 1]: log stays finite
-            float u2 = to_unit(r[2 * pair + 1]);
-            float radius = std::sqrt(-2.0f * std::log(u1));
-            z[2 * pair] = radius * std::cos(6.283185307179586f * u2);
-            z[2 * pair + 1] = radius * std::sin(6.283185307179586f * u2);
-        }
-        for (int64_t j = 0; j < 4 && 4 * b + j < n; ++j) p[4 * b + j] = mean + std * z[j];
-    }
-    return t;
+Tensor rand(const Shape& shape, Generator& gen, float lo, float hi, Device device) {
+    return random_tensor(shape, gen, Backend::Distribution::Uniform, lo, hi, device);
+}
+
+// Normals by Box-Muller on each block's word pairs: z0 = sqrt(-2 ln u1) cos(2 pi u2),
+// z1 = sqrt(-2 ln u1) sin(2 pi u2) (written out in tensor/cpu/random.cpp).
+Tensor randn(const Shape& shape, Generator& gen, float mean, float std, Device device) {
+    return random_tensor(shape, gen, Backend::Distribution::Normal, mean, std, device);
 }
 
 Tensor randint(int64_t high, const Shape& shape, Generator& gen) {

@@ -138,7 +138,7 @@ std::vector<int64_t> Tensor::to_vector_i64() const {
 
 float Tensor::item() const {
     check(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(), " elements, not 1");
-    return to_vector()[0];
+    return detach().to(Device::CPU).to_vector()[0];  // from any device: one value crosses to the host
 }
 
 float Tensor::at(std::initializer_list<int64_t> idx) const {

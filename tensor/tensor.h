@@ -88,7 +88,9 @@ public:
     float* data_f32() const;
     int64_t* data_i64() const;
 
-    // Reading values (CPU tensors; copies through contiguous()).
+    // Reading values (CPU tensors; copies through contiguous()). item() reads from any
+    // device (the one value is copied to the host, like PyTorch's .item()); the others
+    // need .to(Device::CPU) first, so a loop over a GPU tensor's values is never silent.
     float item() const;                              // exactly one element
     float at(std::initializer_list<int64_t> idx) const;  // bounds-checked single element
     std::vector<float> to_vector() const;

@@ -188,6 +188,42 @@ TEST_CASE("optim: bad hyperparameters are refused") {
     CHECK(o.weight_decay == 1e-2f);
 }
 
+TEST_CASE("optim: the fused Adam / AdamW update is the equations written as tensor ops") {
+    // Adam::step runs one fused kernel per parameter (Backend::adam_update); here the same
+    // equations one tensor op per term, as nn/optim.cpp wrote them before the kernel existed.
+    for (bool decoupled : {false, true}) {
+        INFO((decoupled ? "AdamW" : "Adam (L2)"));
+        const float lr = 0.05f, beta1 = 0.85f, beta2 = 0.995f, eps = 1e-7f, lambda = 0.1f;
+        Generator gen(11);
+        Tensor theta = randn({5, 7}, gen).requires_grad_();
+        Tensor ref = theta.detach().clone(), m = zeros({5, 7}), v = zeros({5, 7});
+        std::unique_ptr<nn::Optimizer> opt;
+        if (decoupled) opt = std::make_unique<nn::AdamW>(std::vector<Tensor>{theta}, nn::AdamWOptions{lr, beta1, beta2, eps, lambda});
+        else opt = std::make_unique<nn::Adam>(std::vector<Tensor>{theta}, nn::AdamOptions{lr, beta1, beta2, eps, lambda});
+        for (int t = 1; t <= 3; ++t) {
+            // a transposed (non-contiguous) gradient: the optimizer makes it contiguous first
+            Tensor g = randn({7, 5}, gen).transpose(0, 1);
+            theta.impl()->grad = g.impl_ptr();
+            opt->step();
+
+            Tensor gt = g;
+            if (decoupled) ref = ref * (1.0f - lr * lambda);  // theta <- theta - lr lambda theta
+            else gt = g + ref * lambda;                        // g_t = grad + lambda theta
+            m = m * beta1 + gt * (1.0f - beta1);               // m_t = beta1 m + (1 - beta1) g_t
+            v = v * beta2 + gt * gt * (1.0f - beta2);          // v_t = beta2 v + (1 - beta2) g_t^2
+            const double bc1 = 1.0 - std::pow((double)beta1, t), bc2 = 1.0 - std::pow((double)beta2, t);
+            Tensor denom = sqrt(v) / (float)std::sqrt(bc2) + eps;
+            ref = ref - m / denom * (float)(lr / bc1);
+            INFO("step ", t);
+            // equal up to the FMAs the compiler may form inside the fused loop (tensor/cpu/optim.cpp)
+            CHECK_CLOSE(theta, ref, 1e-6f, 1e-6f);
+            auto state = opt->state_dict();
+            CHECK_CLOSE(state.at("state.0.exp_avg"), m, 1e-7f, 1e-6f);
+            CHECK_CLOSE(state.at("state.0.exp_avg_sq"), v, 1e-7f, 1e-6f);
+        }
+    }
+}
+
 TEST_CASE("optim: clip_grad_norm matches torch.nn.utils.clip_grad_norm_") {
     for (const auto& [c, max_norm] : std::vector<std::pair<std::string, float>>{{"clipped", 1.0f}, {"unclipped", 100.0f}}) {
         INFO("case ", c);
@@ -268,6 +304,24 @@ TEST_CASE("ema: the average matches the fixture, with warm-up and with a fixed d
     ThreeParams other;
     ema.copy_to(other);
     CHECK(bitwise_equal(other.state_dict().at("conv.k"), ema.state_dict().at("conv.k")));
+}
+
+TEST_CASE("ema: one update is decay shadow + (1 - decay) theta, exact where the numbers are") {
+    ThreeParams model;  // zeros: the shadow starts at 0
+    nn::EMA ema(model, 0.75f, /*warmup=*/false);
+    model.set({full({3, 4}, 4.0f), full({4}, -8.0f), full({2, 3, 2}, 1.0f)});
+    ema.update(model);  // 0.75 * 0 + 0.25 * theta
+    auto s = ema.state_dict();
+    CHECK(s.at("w").to_vector() == std::vector<float>(12, 1.0f));
+    CHECK(s.at("b").to_vector() == std::vector<float>(4, -2.0f));
+    CHECK(s.at("conv.k").to_vector() == std::vector<float>(12, 0.25f));
+    model.set({full({3, 4}, 8.0f), full({4}, 0.0f), full({2, 3, 2}, 1.0f)});
+    ema.update(model);  // 0.75 * shadow + 0.25 * theta
+    s = ema.state_dict();
+    CHECK(s.at("w").to_vector() == std::vector<float>(12, 2.75f));
+    CHECK(s.at("b").to_vector() == std::vector<float>(4, -1.5f));
+    CHECK(s.at("conv.k").to_vector() == std::vector<float>(12, 0.4375f));
+    CHECK(s.at("w").device() == Device::CPU);
 }
 
 TEST_CASE("ema: the warm-up formula, and why it matters") {

@@ -80,7 +80,7 @@ void run_case(const std::string& name, const OpCase& c, td::Device device) {
         return;
     }
     REQUIRE(out.requires_grad());
-    out.backward(td::load_npy(tdtest::fixture_path(name, "grad_out")));
+    out.backward(td::load_npy(tdtest::fixture_path(name, "grad_out")).to(device));  // dL/dout where out lives
     for (size_t k = 0; k < in.size(); ++k) {
         if (!has_grad[k]) {
             CHECK_MESSAGE(!in[k].grad().defined(), "input " << k << " got a gradient it should not have");

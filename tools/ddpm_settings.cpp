@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "diffusion/latent.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace td::cli {
@@ -20,13 +21,13 @@ const std::vector<std::string> kDdpmConfigKeys = {
     "data", "image-size", "channels", "ch", "mults", "res-blocks", "attn-res", "heads", "dropout", "groups",
     "schedule", "T", "prediction", "loss-weight", "snr-gamma", "batch", "lr", "lr-schedule", "warmup", "lr-total",
     "weight-decay", "clip", "ema", "flip", "seed", "steps", "minutes", "vae", "cond", "cond-mode", "p-uncond",
-    "text-dim", "text-layers", "guidance", "skip-nonfinite"};
+    "text-dim", "text-layers", "guidance", "skip-nonfinite", "device"};
 
 void declare_ddpm_options(Args& a) {
     a.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
     a.option("steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)");
     a.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
-    a.option("batch", "64", "minibatch size");
+    a.option("batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)");
     a.option("lr", "0.001", "peak learning rate (AdamW)");
     a.option("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine");
     a.option("warmup", "100", "linear warm-up steps");
@@ -59,6 +60,13 @@ void declare_ddpm_options(Args& a) {
     a.option("text-layers", "2", "text conditioning: the text encoder's transformer blocks");
     a.flag("skip-nonfinite", "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping");
     a.option("guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training");
+    a.option("device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)");
+}
+
+Device device_option(const Args& args) {
+    std::string d = args.str("device");
+    if (d != "cuda" && d != "cpu" && d != "auto") throw ArgError("--device must be cuda, cpu or auto, got '" + d + "'");
+    return parse_device(d);  // cuda without a GPU: td::Error saying why
 }
 
 std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& v) {
@@ -155,6 +163,7 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
         std::string vae_file = s.vae;
         if (std::filesystem::is_directory(vae_file)) vae_file += "/model.safetensors";
         LoadedVAE v = load_vae(vae_file);
+        v.vae->to(s.train.device);  // it encodes the data set there once, and decodes the pictures
         s.first_stage = v.vae;
         s.info.vae = v.config;
         check(v.config.in_channels == train.images.size(1) && v.config.image_size == train.images.size(2), vae_file,

@@ -21,9 +21,14 @@ extern const std::vector<std::string> kDdpmConfigKeys;
 // Declares those options (with their defaults and help) on `args`.
 void declare_ddpm_options(Args& args);
 
+// --device (cuda, cpu or auto; `train ddpm|ldm|vae`, `sample`) as a Device: ArgError for
+// another word, td::Error (saying why) for cuda on a machine where no GPU can be used.
+Device device_option(const Args& args);
+
 struct DdpmSettings {
     diffusion::ModelInfo info;         // in_channels / image_size are filled once the data is loaded
-    diffusion::TrainOptions train;     // hflip: on when --flip is given (see resolve_data)
+    diffusion::TrainOptions train;     // hflip: on when --flip is given (see resolve_data); device:
+                                       // the CPU unless the command sets it (device_option)
     std::string data;                  // --data: mnist, fashion, cifar10 or a folder
     diffusion::DataOptions data_options;
     int64_t steps = 0;                 // the step budget (0: none)
@@ -42,8 +47,8 @@ DdpmSettings ddpm_settings(const Args& args);
 // the number of classes of a class-conditional model; flips default on for 3-channel
 // pixel data unless the settings said otherwise); validates the UNet (ArgError) and
 // sets the cosine schedule's end to the step budget if unset. With --vae (latent
-// diffusion) it loads the autoencoder and returns the scaled latents of the training
-// set (diffusion/latent.h) instead of its pixels.
+// diffusion) it loads the autoencoder onto s.train.device and returns the scaled latents
+// of the training set (diffusion/latent.h, on the CPU) instead of its pixels.
 diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
 
 // "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.

@@ -18,6 +18,7 @@
 
 #include "diffusion/data/image_io.h"
 #include "diffusion/model_file.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/npy.h"
 #include "tools/args.h"
@@ -55,6 +56,7 @@ int sample(int argc, char** argv, int first) {
     args.option("guidance", "3", "classifier-free guidance w: eps(x, empty) + w (eps(x, c) - eps(x, empty));\n"
                                  "0 unconditional, 1 plain conditional, > 1 stronger");
     args.flag("sweep", "conditional models: a grid with one row per w = 0, 1, 3, 7 and one column per class");
+    args.option("device", "auto", "where to sample: cuda, cpu, or auto (cuda when a GPU is present)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string out = args.str("out"), strip = args.str("strip");
     if (out.empty()) throw ArgError("--out is required: FILE.png or FILE.npy");
@@ -62,8 +64,11 @@ int sample(int argc, char** argv, int first) {
     if (!strip.empty() && !ends_with(strip, ".png")) throw ArgError("--strip must end in .png");
     int64_t n = args.integer("n"), batch = args.integer("batch");
     if (n < 1 || batch < 1) throw ArgError("need --n >= 1 and --batch >= 1");
+    Device device = device_option(args);
+    std::printf("device: %s\n", device_description(device).c_str());
     SamplingSetup setup = setup_sampling(args);
     LoadedModel& m = setup.model;
+    m.to(device);  // loaded on the CPU; the images come back to it (tools/ddpm_figures.h)
     const SamplerOptions& o = setup.options;
     const std::string& path = setup.weights;
     int64_t steps = o.steps;

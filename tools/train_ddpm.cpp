@@ -13,6 +13,12 @@
 //
 // The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
 // this file is the budget, the bookkeeping and the pictures.
+//
+// --distributed (under mpirun; docs/distributed.md): every rank trains (data parallelism,
+// diffusion/trainer.h), rank 0 alone writes the run folder and prints. The decisions that
+// depend on rank 0's clock (a sample grid now? a checkpoint? out of time?) are sent to
+// the others each step, so every rank takes the same number of steps; while rank 0 works
+// alone, the others wait at a barrier with a long deadline (kRank0AloneSeconds).
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -26,6 +32,8 @@
 #include "diffusion/data/dataset.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/trainer.h"
+#include "distributed/communicator.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "tools/run_folder.h"
@@ -93,6 +101,29 @@ void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<f
     }
 }
 
+// How long the other ranks wait for rank 0 drawing a sample grid, writing a checkpoint or
+// making the final pictures (a run's TD_DIST_TIMEOUT, if longer, wins): generous, since
+// only a rank 0 that hangs without failing would make them wait that long (a rank 0 that
+// fails ends the job at once).
+constexpr double kRank0AloneSeconds = 4 * 3600.0;
+
+// Rank 0's values, on every rank (one small broadcast; nothing to do on one rank).
+std::vector<int64_t> from_rank0(dist::Communicator& comm, const std::vector<int64_t>& values) {
+    if (comm.size() == 1) return values;
+    std::vector<Tensor> t = {Tensor::from_vector_i64(values, {(int64_t)values.size()})};
+    comm.broadcast(t);
+    return t[0].to_vector_i64();
+}
+
+// The other ranks wait here until rank 0 has done its work alone.
+void wait_for_rank0(dist::Communicator& comm) {
+    if (comm.size() == 1) return;
+    double usual = comm.timeout();
+    comm.set_timeout(std::max(usual, kRank0AloneSeconds));
+    comm.barrier();
+    comm.set_timeout(usual);
+}
+
 std::string fmt_mb(double mb) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.0f MB", mb);
@@ -110,6 +141,8 @@ Tensor class_grid_conditions(const LoadedModel& m, int64_t K, int64_t per_class)
     for (int64_t c = 0; c < K; ++c) ys.push_back(class_condition(m, c, per_class));
     return cat(ys, 0);
 }
+
+int run_training(Args& args, dist::Communicator& comm, bool latent);
 
 int train_diffusion(int argc, char** argv, int first, bool latent) {
     Args args(latent ? "diffuse train ldm --vae runs/VAE --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]"
@@ -138,13 +171,38 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
     args.option("keep", "3", "checkpoints to keep");
     args.option("final-samples", "64", "samples in samples.png at the end");
     args.option("final-steps", "50", "DDIM steps for the final samples");
+    args.flag("distributed", "data-parallel training over the ranks of `mpirun -np P` (docs/distributed.md): --batch\n"
+                             "is per rank (global batch P x batch); rank 0 writes the run folder");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.on("distributed")) return run_training(args, *dist::local_communicator(), latent);
 
+    // Join the job first, before anything touches a GPU (init_distributed gives each rank
+    // on a machine its own). A build without MPI throws here, saying how to get it.
+    std::unique_ptr<dist::Communicator> comm = dist::init_distributed();
+    if (!comm->is_root()) check(std::freopen("/dev/null", "w", stdout) != nullptr, "cannot silence rank ", comm->rank());
+    int code = 0;
+    try {
+        code = run_training(args, *comm, latent);
+    } catch (const ArgError& e) {  // every rank, or rank 0 alone (the run folder): end them all
+        comm->abort(std::string("diffuse: ") + e.what(), 2);
+    } catch (const std::exception& e) {  // a td::Error on this rank: the others must not hang
+        comm->abort(std::string("diffuse: error: ") + e.what(), 1);
+    }
+    // the others wait here while rank 0 draws the final pictures
+    comm->set_timeout(std::max(comm->timeout(), kRank0AloneSeconds));
+    comm->finalize();
+    return code;
+}
+
+// The job itself; on one process comm is the one-rank communicator.
+int run_training(Args& args, dist::Communicator& comm, bool latent) {
+    const bool root = comm.is_root();
+    const int P = comm.size();
     std::string out = args.str("out");
     if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist)");
     bool resume = args.on("resume");
     if (resume && args.on("overwrite")) throw ArgError("--resume and --overwrite contradict each other");
-    if (!resume && fs::exists(out + "/config.txt")) {
+    if (root && !resume && fs::exists(out + "/config.txt")) {
         // Nothing already written is lost by accident: starting over must be asked for.
         if (!args.on("overwrite"))
             throw ArgError(out + " already holds a run: --resume continues it, --overwrite starts afresh (deleting it)");
@@ -171,26 +229,50 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         final_steps > set.info.T)
         throw ArgError("bad value: need --threads >= 0, --keep >= 1, --final-samples >= 1, 1 <= --final-steps <= T");
     if (threads > 0) omp_set_num_threads((int)threads);
-    Dataset train = resolve_data(set, args);
+    set.train.device = device_option(args);  // before the data: a latent run encodes it there
+    set.train.comm = &comm;
+    if (P > 1) std::printf("distributed: %s\n", comm.description().c_str());
+    std::printf("device: %s\n", device_description(set.train.device).c_str());
+    Dataset train;
+    if (latent && P > 1) {
+        // rank 0 encodes the data set and writes the latent cache; then the others read it
+        if (root) train = resolve_data(set, args);
+        wait_for_rank0(comm);
+        if (!root) train = resolve_data(set, args);
+    } else {
+        train = resolve_data(set, args);
+    }
+    if (set.train.batch_size * P > train.size())
+        throw ArgError("the global batch, " + std::to_string(P) + " ranks x --batch " +
+                       std::to_string(set.train.batch_size) + ", is larger than the data set (" +
+                       std::to_string(train.size()) + " images)");
     ModelInfo info = set.info;
     TrainOptions& to = set.train;
     const UNetConfig& u = set.info.unet;
 
     std::error_code ec;
-    fs::create_directories(out + "/checkpoints", ec);
-    fs::create_directories(out + "/progress", ec);
-    check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
+    if (root) {
+        fs::create_directories(out + "/checkpoints", ec);
+        fs::create_directories(out + "/progress", ec);
+        check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
+    }
 
-    DdpmTrainer trainer(info, to, train, set.first_stage);
+    DdpmTrainer trainer(info, to, train, set.first_stage);  // (distributed: rank 0's weights everywhere)
     info = trainer.info();
     int64_t start_step = 0;
+    std::string resumed_from;
     if (resume) {
         auto ckpts = list_checkpoints(out);
         check(!ckpts.empty(), out, "/checkpoints: no checkpoint to resume from");
-        trainer.load_checkpoint(ckpts.back().second);
+        resumed_from = ckpts.back().second;
+        trainer.load_checkpoint(resumed_from);  // every rank reads the same file
         start_step = trainer.steps_done();
-        truncate_metrics(out + "/metrics.csv", start_step);
-        std::printf("resumed %s at step %lld (epoch %lld)\n", ckpts.back().second.c_str(),
+    }
+    // Every rank has read config.txt and the checkpoint: from here on rank 0 may rewrite them.
+    comm.barrier();
+    if (resume) {
+        if (root) truncate_metrics(out + "/metrics.csv", start_step);
+        std::printf("resumed %s at step %lld (epoch %lld)\n", resumed_from.c_str(),
                     (long long)start_step, (long long)trainer.epoch() + 1);
         if (steps > 0 && start_step >= steps) {
             std::printf("the run already has %lld >= --steps %lld steps; nothing to train\n", (long long)start_step,
@@ -198,11 +280,17 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         }
     }
     auto write_config = [&] {
+        if (!root) return;
         std::ofstream cfg(out + "/config.txt.tmp");
         cfg << "# diffuse train " << (latent ? "ldm" : "ddpm") << ": the settings of this run (a valid --config file)\n";
+        if (P > 1)  // a comment, not a setting: a resumed run may use any number of ranks
+            cfg << "# distributed: " << P << " ranks x batch " << to.batch_size << " = global batch "
+                << trainer.global_batch() << " (resuming on 1 process: --batch " << trainer.global_batch()
+                << " continues the same trajectory)\n";
         for (const std::string& key : kDdpmConfigKeys) {  // resolved values where the run decided them
             if (key == "vae" && set.vae.empty()) continue;  // a pixel model: no autoencoder
             if (key == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
+            else if (key == "device") cfg << "device = " << device_name(to.device) << "\n";  // as resolved from auto
             else if (key == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
             else cfg << args.to_config({key});
         }
@@ -217,16 +305,22 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
     std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s%s\n", u.describe().c_str(),
                 (long long)trainer.model().num_parameters(), info.schedule.c_str(), (long long)info.T,
                 prediction_name(info.prediction).c_str(), latent ? " (in the autoencoder's latent space)" : "");
+    if (P > 1)
+        std::printf("data parallel: %d ranks x batch %lld = global batch %lld\n", P, (long long)to.batch_size,
+                    (long long)trainer.global_batch());
     std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s%s%s\n",
                 (long long)to.batch_size, to.lr, to.lr_schedule.c_str(), (long long)to.warmup, to.grad_clip,
                 to.ema_decay, omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
                 steps && minutes ? " or " : "", minutes ? (std::to_string(minutes) + " min").c_str() : "");
 
     // ---- the loop
-    bool metrics_exist = fs::exists(out + "/metrics.csv");
-    std::ofstream csv(out + "/metrics.csv", std::ios::app);
-    check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    if (!metrics_exist) csv << kMetricsHeader << "\n";
+    std::ofstream csv;  // rank 0's
+    if (root) {
+        bool metrics_exist = fs::exists(out + "/metrics.csv");
+        csv.open(out + "/metrics.csv", std::ios::app);
+        check(csv.good(), out, "/metrics.csv: cannot open for writing");
+        if (!metrics_exist) csv << kMetricsHeader << "\n";
+    }
     int64_t planned = steps > 0 ? steps : start_step + 1000000;
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
@@ -256,13 +350,13 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         last_sample_s = progress.elapsed();
     };
     int64_t step = start_step;
-    bool stopped_by_time = false;
-    while (!g_interrupted && (steps == 0 || step < steps)) {
+    bool stopped_by_time = false, interrupted = false;
+    while (!interrupted && (steps == 0 || step < steps)) {
         StepStats s;
         try {
             s = trainer.step();
         } catch (const Error& e) {  // a non-finite loss: the checkpoints on disk are the last good ones
-            csv.close();
+            if (root) csv.close();
             auto ckpts = list_checkpoints(out);
             fail(e.what(), ckpts.empty() ? std::string(". No checkpoint was written yet.")
                                          : ". The last good checkpoint, " + ckpts.back().second +
@@ -270,8 +364,9 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         }
         step = s.step;
         double el = progress.elapsed();
-        csv << step << "," << trainer.epoch() + 1 << "," << s.loss << "," << s.grad_norm << "," << s.lr << "," << el
-            << "," << trainer.steps_skipped() << "," << std::round(resident_mb() * 10) / 10 << "\n";
+        if (root)
+            csv << step << "," << trainer.epoch() + 1 << "," << s.loss << "," << s.grad_norm << "," << s.lr << ","
+                << el << "," << trainer.steps_skipped() << "," << std::round(resident_mb() * 10) / 10 << "\n";
         if (s.skipped) {
             std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)step,
                         (long long)trainer.steps_skipped());
@@ -280,8 +375,22 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         }
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it in config.txt.
-        if (steps == 0 && step == start_step + 20) {
-            int64_t est = start_step + (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6));
+        int64_t est = steps == 0 && step == start_step + 20
+                          ? start_step + (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6)) : 0;
+        // rank 0's clock and Ctrl-C decide for every rank
+        int64_t budget_steps = steps > 0 ? steps - start_step : 0;
+        bool want_sample = sample_every > 0 ? step % sample_every == 0
+                           : budget_steps > 0 ? (step - start_step) % std::max<int64_t>(1, budget_steps / 6) == 0
+                                              : el - last_sample_s >= std::max(60.0, minutes * 60.0 / 6);
+        bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
+        std::vector<int64_t> agreed =
+            from_rank0(comm, {est, want_sample, want_ckpt, progress.out_of_time(), g_interrupted.load()});
+        est = agreed[0];
+        want_sample = agreed[1];
+        want_ckpt = agreed[2];
+        bool out_of_time = agreed[3];
+        interrupted = agreed[4];
+        if (est > 0) {
             progress.set_total(est);
             if (to.lr_schedule == "cosine" && to.total_steps == 0) {
                 std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n",
@@ -294,24 +403,21 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
         char fields[96];
         std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g", (long long)trainer.epoch() + 1,
                       s.loss, smoothed, s.lr);
-        progress.report(step, fields, 25);
-        int64_t budget_steps = steps > 0 ? steps - start_step : 0;
-        bool want_sample = sample_every > 0 ? step % sample_every == 0
-                           : budget_steps > 0 ? (step - start_step) % std::max<int64_t>(1, budget_steps / 6) == 0
-                                              : el - last_sample_s >= std::max(60.0, minutes * 60.0 / 6);
-        if (want_sample) preview_grid(step);
-        bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
-        if (want_ckpt) { csv.flush(); save_ckpt(step); }
-        if (progress.out_of_time()) { stopped_by_time = true; break; }
+        if (root) progress.report(step, fields, 25);
+        if (root && want_sample) preview_grid(step);
+        if (root && want_ckpt) { csv.flush(); save_ckpt(step); }
+        if (want_sample || want_ckpt) wait_for_rank0(comm);
+        if (out_of_time) { stopped_by_time = true; break; }
     }
+    std::signal(SIGINT, SIG_DFL);
+    if (!root) return interrupted ? 130 : 0;  // the files and the pictures are rank 0's
     progress.done();
     csv.close();
-    std::signal(SIGINT, SIG_DFL);
     if (step > start_step || list_checkpoints(out).empty()) save_ckpt(step);
-    if (g_interrupted) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
+    if (interrupted) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
     else if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
     trainer.save_ema_model(out + "/model.safetensors");
-    if (g_interrupted) return 130;
+    if (interrupted) return 130;
 
     // ---- pictures and the report
     std::printf("drawing %lld samples with DDIM-%lld from the EMA weights...\n", (long long)final_n,
@@ -369,7 +475,9 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
          << "<h1>" << what << " on " << train.name << "</h1>\n"
          << "<p>UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << info.schedule
          << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
-         << " steps at batch " << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr
+         << " steps at batch " << trainer.global_batch()
+         << (P > 1 ? " (" + std::to_string(P) + " ranks x " + std::to_string(to.batch_size) + ")" : std::string())
+         << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr
          << ", EMA " << to.ema_decay << ". Final loss (smoothed): " << (sm.empty() ? 0.0f : sm.back()) << "."
          << latent_text << cond_text << "</p>\n";
     if (!conditional)

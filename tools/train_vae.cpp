@@ -25,6 +25,7 @@
 #include "diffusion/data/dataset.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/vae_trainer.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "tools/args.h"
@@ -44,7 +45,7 @@ namespace {
 // The keys config.txt holds, in the order it writes them.
 const std::vector<std::string> kVaeConfigKeys = {"data",  "image-size", "channels", "ch",     "mults", "res-blocks",
                                                  "z-channels", "groups", "mid-attn", "batch", "lr",    "warmup",
-                                                 "beta",  "recon",      "seed",     "steps",  "minutes"};
+                                                 "beta",  "recon",      "seed",     "steps",  "minutes", "device"};
 
 // What the run folder holds that --overwrite deletes (latents/: `train ldm`'s cache of
 // this autoencoder's codes, stale once the weights change).
@@ -85,7 +86,7 @@ LatentStats latent_stats(VAE& vae, const Tensor& images) {
     vae.eval();
     std::vector<Tensor> mus, sigmas;
     for (int64_t i = 0; i < images.size(0); i += 250) {
-        VAE::Posterior q = vae.encode(images.slice(0, i, std::min(i + 250, images.size(0))));
+        VAE::Posterior q = vae.encode(images.slice(0, i, std::min(i + 250, images.size(0))).to(vae.device()));
         mus.push_back(q.mu.reshape({-1}));
         sigmas.push_back(exp(q.logvar * 0.5f).reshape({-1}));
     }
@@ -148,6 +149,7 @@ int train_vae(int argc, char** argv, int first) {
     args.option("threads", "0", "OpenMP threads (0: all cores)");
     args.option("sample-every", "0", "draw the reconstruction grid every this many steps (0: about 6 in a run)");
     args.option("eval-images", "1000", "held-out images the PSNR is computed on");
+    args.option("device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
 
     std::string out = args.str("out");
@@ -183,6 +185,8 @@ int train_vae(int argc, char** argv, int first) {
         throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --beta >= 0, --threads >= 0, "
                        "--sample-every >= 0, --eval-images >= 1");
     if (threads > 0) omp_set_num_threads((int)threads);
+    to.device = device_option(args);
+    std::printf("device: %s\n", device_description(to.device).c_str());
 
     // ---- data, model, folder
     std::string data = args.str("data");
@@ -209,7 +213,8 @@ int train_vae(int argc, char** argv, int first) {
     VaeTrainer trainer(vc, to, train);
     auto write_config = [&] {
         std::string text = "# diffuse train vae: the settings of this run (a valid --config file)\n";
-        for (const std::string& key : kVaeConfigKeys) text += args.to_config({key});
+        for (const std::string& key : kVaeConfigKeys)  // the device as resolved from auto
+            text += key == "device" ? "device = " + std::string(device_name(to.device)) + "\n" : args.to_config({key});
         write_text_file(out + "/config.txt", text);
     };
     write_config();
@@ -294,7 +299,8 @@ int train_vae(int argc, char** argv, int first) {
     {
         NoGradGuard no_grad;
         vae.eval();
-        prior = clamp(vae.decode(randn({32, vc.z_channels, s, s}, g)), -1.0f, 1.0f);  // z ~ N(0, I)
+        Tensor z = randn({32, vc.z_channels, s, s}, g, 0.0f, 1.0f, to.device);  // z ~ N(0, I)
+        prior = clamp(vae.decode(z), -1.0f, 1.0f);
     }
     write_png_grid(out + "/samples-from-prior.png", prior, 8, display_scale(vc.image_size));
     std::vector<float> xs, ys;

@@ -23,7 +23,7 @@ Tensor make_grid(const Tensor& images, int64_t ncol, int64_t pad, float backgrou
     int64_t cols = std::min(ncol, std::max<int64_t>(N, 1)), rows = (N + cols - 1) / cols;
     int64_t GH = rows * (H + pad) + pad, GW = cols * (W + pad) + pad;
     Tensor grid = full({C, GH, GW}, background);
-    Tensor src = images.contiguous();
+    Tensor src = images.detach().to(Device::CPU).contiguous();  // read on the host, from any device
     const float* s = src.data_f32();
     float* g = grid.data_f32();
     for (int64_t n = 0; n < N; ++n) {
@@ -41,7 +41,7 @@ void write_png(const std::string& path, const Tensor& image, int64_t scale) {
           path, ": write_png expects a float32 (1 or 3, H, W) image, got ", shape_str(image.shape()));
     check(scale >= 1 && scale <= 16, path, ": write_png scale must be in [1, 16], got ", scale);
     int64_t C = image.size(0), H = image.size(1), W = image.size(2), OH = H * scale, OW = W * scale;
-    Tensor src = image.contiguous();
+    Tensor src = image.detach().to(Device::CPU).contiguous();  // read on the host, from any device
     const float* s = src.data_f32();
     std::vector<unsigned char> px((size_t)(OH * OW * C));
     for (int64_t y = 0; y < OH; ++y)

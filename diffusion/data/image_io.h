@@ -5,6 +5,7 @@
 // diffusion/data/pixels.h); they are mapped back with pixel = round((x + 1) * 127.5),
 // clipped to [0, 255]. 1-channel images are written grey, 3-channel ones RGB.
 // Every file is written to PATH.tmp and renamed: an existing image is replaced whole.
+// Images on the GPU are copied to the CPU first; make_grid's result is on the CPU.
 #pragma once
 #include <string>
 #include <vector>

@@ -8,6 +8,9 @@
 //   conv.cpp         conv2d (im2col + GEMM), avg_pool2d, upsample_nearest2d
 //   norm.cpp         GroupNorm, LayerNorm (fused, saving mean and rstd)
 //   softmax.cpp      softmax / log_softmax over the last dim
+//   attention.cpp    fused attention, forward and backward (online softmax, flash style)
+//   optim.cpp        fused Adam / AdamW and EMA updates
+//   random.cpp       fill_random: Philox numbers for rand / randn
 // Parallelism is OpenMP over independent rows. Elementwise ops, reductions (fixed-size
 // chunks summed in a fixed order) and random numbers give the same bits for any thread
 // count; a single large square GEMM does not (Eigen's blocking depends on the thread
@@ -58,9 +61,21 @@ struct CpuBackend : Backend {
     // softmax.cpp
     void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
     void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
-    // host copies (memory): copy_from_host, copy_to_host
-    // fused attention: attention_forward, attention_backward
-    // optimizer updates and random numbers: adam_update, ema_update, fill_random
+    // memory.cpp: host copies (a memcpy: CPU memory is host memory)
+    void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+    void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+    // attention.cpp: fused attention (online softmax; the backward rebuilds P from lse)
+    void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale, const Tensor& out,
+                           const Tensor& lse) override;
+    void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                            const Tensor& dout, float scale, const Tensor& dq, const Tensor& dk,
+                            const Tensor& dv) override;
+    // optim.cpp: fused optimizer and EMA updates; random.cpp: Philox random numbers
+    void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                     const AdamStep& s) override;
+    void ema_update(const Tensor& shadow, const Tensor& param, float decay) override;
+    void fill_random(const Tensor& dst, Distribution dist, uint64_t seed, uint64_t first_block, float p0,
+                     float p1) override;
 };
 
 // Row-major walk helpers shared by the kernels. A "row" is every index of all dims but

@@ -23,6 +23,8 @@ Backend& backend_for(Device device) {
     return *g_cuda_backend;
 }
 
+// The CUDA backend (cuda/runtime.cu, on finding a GPU) or the host-memory stand-in
+// (tensor/device.cpp); nullptr unregisters (stop_host_standin_for_cuda).
 void register_backend(Device device, Backend* backend) {
     check(device == Device::CUDA, "register_backend: the CPU backend is built in");
     g_cuda_backend = backend;
@@ -173,5 +175,10 @@ void CpuBackend::fill(const Tensor& dst, double value) {
     if (dst.dtype() == DType::Float32) fill_typed<float>(dst, (float)value);
     else fill_typed<int64_t>(dst, (int64_t)value);
 }
+
+// ---- to and from the host: CPU memory is host memory, so a plain memcpy ----------------------
+
+void CpuBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) { std::memcpy(dst, host_src, nbytes); }
+void CpuBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) { std::memcpy(host_dst, src, nbytes); }
 
 }  // namespace td

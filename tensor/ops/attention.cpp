@@ -1,9 +1,10 @@
 // tensor/ops/attention.cpp: scaled dot-product attention (Vaswani et al. 2017, eq. 1),
 // Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V, as ONE recorded op whose backward is
 // written out here by hand (the llm.c way) instead of being left to the matmuls and the
-// softmax it is made of. Both directions run batched matmuls and a softmax straight on
-// the backend kernels, recording nothing.
+// softmax it is made of. Both directions run straight on the backend kernels, recording
+// nothing, along one of two paths:
 //
+// The COMPOSED path: batched matmuls and a softmax.
 // The leading dims of q, k, v (batch, heads) are one batch of B matrices:
 //   Q (B, Lq, d), K (B, Lk, d), V (B, Lk, dv), scale = 1 / sqrt(d).
 // Forward (P is saved for the backward):
@@ -16,9 +17,25 @@
 //   dS = P * (dP - rowsum(dP * P))   softmax's backward; rowsum over Lk, one number per query
 //   dQ = dS K * scale                (B, Lq, Lk) x (B, Lk, d) -> (B, Lq, d)
 //   dK = dS^T Q * scale              (B, Lk, Lq) x (B, Lq, d) -> (B, Lk, d)
-// (A fused, flash-attention-style kernel that never stores the (Lq, Lk) matrix P belongs
-// to the CUDA backend.)
+//
+// The FUSED path (flash-attention style): the backend's attention_forward and
+// attention_backward (tensor/backend.h; the math in tensor/cpu/attention.cpp, the GPU
+// kernels in cuda/attention.cu). They compute the same O and gradients one row at a time
+// with an online softmax and never store the (Lq, Lk) matrix P: the forward saves only
+// lse (B, Lq), each row's log-sum-exp, and the backward rebuilds P = exp(S - lse) as it
+// goes. Memory O(L) instead of O(L^2), and one pass over K and V instead of three kernels.
+//
+// Which path runs:
+//   on the CPU        composed (Eigen's GEMMs beat the fused loops there; P fits in memory)
+//   on other devices  fused, unless d or dv > 512 (the CUDA kernels keep a row's d / 32
+//                     elements per lane in registers, at most 16): then composed
+// and the environment variable TD_ATTENTION, read once, at the first call, overrides it:
+//   TD_ATTENTION=fused      fused on the CPU too (the GPU keeps its limit of 512)
+//   TD_ATTENTION=composed   composed everywhere
+// Both paths record the same op, "scaled_dot_product_attention", with the same inputs.
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "autograd/node.h"
 #include "tensor/backend.h"
@@ -76,21 +93,72 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
               shape_str(k.shape()), " and v ", shape_str(v.shape()), " must have the same batch dims");
 }
 
+// The fused CUDA kernels take head dims up to this (cuda/attention.cu, kMaxHeadDim).
+constexpr int64_t kMaxFusedHeadDim = 512;
+
+enum class AttentionSetting { Default, Fused, Composed };
+
+// TD_ATTENTION, read once (at the first attention of the process): unset or empty is the
+// default; anything but fused or composed is an error (a typo must not pass unnoticed).
+AttentionSetting attention_setting() {
+    static const AttentionSetting setting = [] {
+        const char* env = std::getenv("TD_ATTENTION");
+        std::string value = env ? env : "";
+        if (value.empty()) return AttentionSetting::Default;
+        if (value == "fused") return AttentionSetting::Fused;
+        if (value == "composed") return AttentionSetting::Composed;
+        fail("TD_ATTENTION=", value, ": expected fused or composed (or leave it unset)");
+    }();
+    return setting;
+}
+
+// Whether q, k, v on `device` with head dims d, dv take the fused path (the table at the top).
+bool use_fused(Device device, int64_t d, int64_t dv) {
+    AttentionSetting setting = attention_setting();
+    if (setting == AttentionSetting::Composed) return false;
+    if (device == Device::CPU) return setting == AttentionSetting::Fused;
+    return d <= kMaxFusedHeadDim && dv <= kMaxFusedHeadDim;
+}
+
+// The fused path: O and lse from the backend's attention_forward; the backward calls its
+// attention_backward on the saved Q, K, V, O and lse. One recorded op, as the composed path.
+Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t B, float scale,
+                       const Shape& out_shape) {
+    Tensor Q = as_matrices(q, B);  // (B, Lq, d)
+    Tensor K = as_matrices(k, B);  // (B, Lk, d)
+    Tensor V = as_matrices(v, B);  // (B, Lk, dv)
+    Tensor O = Tensor::empty({B, Q.size(1), V.size(2)}, DType::Float32, q.device());
+    Tensor lse = Tensor::empty({B, Q.size(1)}, DType::Float32, q.device());  // saved instead of P
+    backend_for(q.device()).attention_forward(Q, K, V, scale, O, lse);
+    return record("scaled_dot_product_attention", O.view(out_shape), {q, k, v},
+                  [q, k, v, Q, K, V, O, lse, scale](const Tensor& dO_in) -> std::vector<Tensor> {
+        Tensor dO = as_matrices(dO_in, Q.size(0));  // (B, Lq, dv)
+        Tensor dQ = Tensor::empty(Q.shape(), DType::Float32, Q.device());
+        Tensor dK = Tensor::empty(K.shape(), DType::Float32, K.device());
+        Tensor dV = Tensor::empty(V.shape(), DType::Float32, V.device());
+        backend_for(Q.device()).attention_backward(Q, K, V, O, lse, dO, scale, dQ, dK, dV);
+        return {q.requires_grad() ? dQ.view(q.shape()) : Tensor(), k.requires_grad() ? dK.view(k.shape()) : Tensor(),
+                v.requires_grad() ? dV.view(v.shape()) : Tensor()};
+    });
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
     check_attention_args(q, k, v);
     int64_t B = numel_of(Shape(q.shape().begin(), q.shape().end() - 2)), d = q.size(-1);
     float scale = 1.0f / std::sqrt((float)d);
+    Shape out_shape = q.shape();
+    out_shape.back() = v.size(-1);
+    if (use_fused(q.device(), d, v.size(-1))) return fused_attention(q, k, v, B, scale, out_shape);
+
+    // The composed path.
     // The scale is folded into Q: (Q / sqrt(d)) K^T is S, at Lq d multiplies instead of Lq Lk.
     Tensor Qs = scaled(as_matrices(q, B), scale);  // (B, Lq, d), Q * scale
     Tensor K = as_matrices(k, B);                  // (B, Lk, d)
     Tensor V = as_matrices(v, B);                  // (B, Lk, dv)
     Tensor P = softmax_rows(bmm(Qs, T(K)));        // S = Q K^T * scale (B, Lq, Lk); P = softmax(S), saved
     Tensor O = bmm(P, V);                          // O = P V (B, Lq, dv)
-
-    Shape out_shape = q.shape();
-    out_shape.back() = v.size(-1);
     return record("scaled_dot_product_attention", O.view(out_shape), {q, k, v},
                   [q, k, v, Qs, K, V, P, scale](const Tensor& dO_in) -> std::vector<Tensor> {
         // BEGIN SOLUTION attention-backward: dV, dP, dS, dQ, dK as at the top of this file, on the backend

@@ -124,7 +124,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     Tensor y = binary_forward(BinaryOp::Pow, a, b, "pow");
     return record("pow", y, {a, b}, [a, b, y = y.detach()](const Tensor& dy) -> std::vector<Tensor> {
         Tensor da, db;
-        if (a.requires_grad()) da = sum_to(mul(dy, mul(b.detach(), pow(a.detach(), sub(b.detach(), ones({}))))), a.shape());
+        if (a.requires_grad()) da = sum_to(mul(dy, mul(b.detach(), pow(a.detach(), sub(b.detach(), ones({}, dy.device()))))), a.shape());
         if (b.requires_grad()) db = sum_to(mul(dy, mul(y, log(a.detach()))), b.shape());
         return {da, db};
     });
@@ -146,7 +146,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     Tensor y = Tensor::empty(shape, DType::Float32, a.device());
     backend_for(a.device()).where(c.expand(shape), a.detach().expand(shape), b.detach().expand(shape), y);
     return record("where", y, {cond, a, b}, [c, sa = a.shape(), sb = b.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor zero = zeros({});
+        Tensor zero = zeros({}, DType::Float32, dy.device());  // on dy's device, like everything a backward makes
         return {Tensor(), sum_to(where(c, dy, zero), sa), sum_to(where(c, zero, dy), sb)};
     });
 }

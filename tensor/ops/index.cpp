@@ -21,13 +21,6 @@ static void check_same_device(const Tensor& x, const Tensor& index, const char* 
           device_name(x.device()));
 }
 
-// A zero tensor on `device`, for the gradients the backward passes accumulate into.
-static Tensor zeros_on(const Shape& shape, Device device) {
-    Tensor t = Tensor::empty(shape, DType::Float32, device);
-    backend_for(device).fill(t, 0.0);
-    return t;
-}
-
 // y = x.index_select(dim, index): y[.., i, ..] = x[.., index[i], ..]
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     check(x.defined() && x.dtype() == DType::Float32, "index_select: expected a float32 tensor");
@@ -44,7 +37,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     Tensor idx = index.contiguous();
     backend_for(x.device()).index_select(x.detach().contiguous(), d, idx, y);
     return record("index_select", y, {x, index}, [d, idx, xs = x.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = zeros_on(xs, dy.device());
+        Tensor dx = zeros(xs, DType::Float32, dy.device());  // accumulated into, on dy's device
         backend_for(dx.device()).index_add(dx, d, idx, dy.contiguous());
         return {dx, Tensor()};
     });
@@ -68,7 +61,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     Tensor xc = x.detach().contiguous();
     backend_for(x.device()).gather(xc, d, idx, y);
     return record("gather", y, {x, index}, [d, idx, xs = x.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = zeros_on(xs, dy.device());
+        Tensor dx = zeros(xs, DType::Float32, dy.device());  // accumulated into, on dy's device
         backend_for(dx.device()).scatter_add(dx, d, idx, dy.contiguous());
         return {dx, Tensor()};
     });

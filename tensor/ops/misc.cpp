@@ -11,7 +11,9 @@ namespace td {
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
     check(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
     if (!training || p == 0.0f) return x;
-    Tensor keep = gt(rand(x.shape(), gen), full({}, p));  // 1 with probability 1 - p
+    // the mask on x's device: 1 with probability 1 - p
+    Tensor u = rand(x.shape(), gen, 0.0f, 1.0f, x.device());
+    Tensor keep = gt(u, full({}, p, x.device()));
     return mul(x, mul(keep, 1.0f / (1.0f - p)));
 }
 

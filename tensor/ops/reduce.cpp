@@ -96,7 +96,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
         indices = indices.reshape(p.kept_shape);
     }
     values = record("max", values, {x}, [p, d, idx_keep, xs = x.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = zeros(xs);
+        Tensor dx = zeros(xs, DType::Float32, dy.device());
         backend_for(dx.device()).scatter_add(dx, d, idx_keep, dy.reshape(p.keepdim_shape).contiguous());
         return {dx};
     });

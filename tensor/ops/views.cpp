@@ -140,7 +140,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
     st[d] = strides()[d] * step;
     Tensor y = make_view(*this, sh, st, offset() + start * strides()[d]);
     return record("slice", y, {*this}, [xs = shape(), d, start, end, step](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = zeros(xs);
+        Tensor dx = zeros(xs, DType::Float32, dy.device());
         dx.slice(d, start, end, step).copy_(dy);
         return {dx};
     });
