@@ -316,9 +316,11 @@ $(BUILD)/notebooks/%/notebook: $(BUILD)/notebooks/%/notebook.o $(BUILD)/obj/tool
 # them; BENCH_ARGS go to each PyTorch-side script (--quick). BENCH=memory (not in the
 # default list: 5,000 demo steps take ~25 minutes) trains the demo model and checks that
 # its resident memory stays flat (bench/run_memory.sh; MEMORY_STEPS, MEMORY_CONFIG).
+# BENCH=distributed (not in the default list: it needs Open MPI, scripts/install-deps.sh
+# --mpi) times diffuse train ddpm on 1 and 2 ranks (bench/run_distributed.sh).
 BENCH      ?= gemm layers unet ldm
-BENCH_KNOWN := gemm layers unet ldm memory
-BENCH_BINS := $(filter-out ldm memory,$(BENCH))
+BENCH_KNOWN := gemm layers unet ldm memory distributed
+BENCH_BINS := $(filter-out ldm memory distributed,$(BENCH))
 MEMORY_STEPS  ?= 5000
 MEMORY_CONFIG ?= configs/mnist-demo.cfg
 VAE        ?= runs/mnist-vae
@@ -329,6 +331,7 @@ bench: deps
 	@$(foreach b,$(BENCH_BINS),bash bench/run_$(b).sh $(BUILD)/bench_$(b) $(BENCH_ARGS) &&) true
 	@$(if $(filter ldm,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_ldm.sh $(VAE),true)
 	@$(if $(filter memory,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_memory.sh $(MEMORY_CONFIG) $(MEMORY_STEPS),true)
+	@$(if $(filter distributed,$(BENCH)),bash bench/run_distributed.sh $(BUILD)/diffuse,true)
 
 # ---- the GPU: benches and the one-command check (bench/README.md, "GPU") -----------------
 #

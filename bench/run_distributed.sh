@@ -20,7 +20,7 @@
 # below.
 # --steps-only: the bare training step of bench/distributed.cpp instead (BENCH_BINARY
 # default build/bench_distributed), which also reports the all-reduce time on its own.
-# Environment: ROUNDS (default 3; the best round is shown), WAIT_IDLE as in bench/common.sh,
+# Environment: ROUNDS (default 3; the round with the median img/s is shown: this machine is noisy), WAIT_IDLE as in bench/common.sh,
 #              RANKS (default "1 2"; e.g. "1 2 4" on a larger machine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,18 +59,26 @@ if [ "$MODE" = steps ]; then
   print_title "Data-parallel training steps (bench/distributed.cpp), CPU, 1 OpenMP thread per rank"
   echo "network: $(sed -n 's/^# config //p' "$LOG/plain.1.txt")"
   echo "mpi:     $(sed -n 's/^# comm //p' "$LOG/np${RANKS##* }.1.txt")"
-  echo "method:  median step time over the timed steps (after 2 warm-up steps); $ROUNDS round(s), best shown; ranks bound to a core each"
+  echo "method:  median step time over the timed steps (after 2 warm-up steps); $ROUNDS round(s), the median round shown; ranks bound to a core each"
   print_idle "BUSY MACHINE: other work shares the cores, the numbers are slow and noisy"
 
   # One row per configuration; each file's 'result P B STEP_S ALLREDUCE_S STEPS' line.
   awk '
     FNR == 1 { name = FILENAME; sub(/.*\//, "", name); sub(/\.[0-9]+\.txt$/, "", name) }
     $1 == "result" {
-      ips = $2 * $3 / $4
-      if (!(name in best) || ips > best[name]) { best[name] = ips; P[name] = $2; B[name] = $3; step[name] = $4; ar[name] = $5 }
+      # every round kept; the END block shows the round with the median img/s
+      j = ++rounds[name]
+      ips_r[name, j] = $2 * $3 / $4; P_r[name, j] = $2; B_r[name, j] = $3; step_r[name, j] = $4; ar_r[name, j] = $5
       if (!(name in seen)) { seen[name] = 1; order[++n] = name }
     }
     END {
+      for (i = 1; i <= n; ++i) {
+        k = order[i]; m = rounds[k]
+        for (a = 1; a <= m; ++a) idx[a] = a
+        for (a = 2; a <= m; ++a) for (c = a; c > 1 && ips_r[k, idx[c - 1]] > ips_r[k, idx[c]]; --c) { t = idx[c]; idx[c] = idx[c - 1]; idx[c - 1] = t }
+        j = idx[int((m + 1) / 2)]
+        best[k] = ips_r[k, j]; P[k] = P_r[k, j]; B[k] = B_r[k, j]; step[k] = step_r[k, j]; ar[k] = ar_r[k, j]
+      }
       print "| setup | ranks | batch/rank | global batch | step ms | all-reduce ms | img/s | scaling efficiency |"
       print "|---|---:|---:|---:|---:|---:|---:|---:|"
       base = best["plain"]
@@ -136,15 +144,22 @@ idle_after=$(cpu_idle_pct)
 print_title "Data-parallel training with diffuse train ddpm --distributed, CPU, 1 OpenMP thread per rank"
 echo "network: $(sed -n 's/^model: //p' "$LOG/plain.1.txt")"
 echo "mpi:     $(sed -n 's/^distributed: //p' "$LOG/np${RANKS##* }.1.txt")"
-echo "method:  img/s over steps 5..$STEPS of each run (metrics.csv); $ROUNDS round(s), best shown; ranks bound to a core each"
+echo "method:  img/s over steps 5..$STEPS of each run (metrics.csv); $ROUNDS round(s), the median round shown; ranks bound to a core each"
 print_idle "BUSY MACHINE: other work shares the cores, the numbers are slow and noisy"
 
 awk -v b="$B" '
   $1 == "result" {
-    if (!($2 in best) || $4 > best[$2]) { best[$2] = $4; P[$2] = $3 }
+    # every round kept; the END block takes the median img/s of each setup
+    j = ++rounds[$2]; ips_r[$2, j] = $4; P[$2] = $3
     if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
   }
   END {
+    for (i = 1; i <= n; ++i) {
+      k = order[i]; m = rounds[k]
+      for (a = 1; a <= m; ++a) v[a] = ips_r[k, a]
+      for (a = 2; a <= m; ++a) for (c = a; c > 1 && v[c - 1] > v[c]; --c) { t = v[c]; v[c] = v[c - 1]; v[c - 1] = t }
+      best[k] = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
     print "| setup | ranks | batch/rank | global batch | img/s | scaling efficiency |"
     print "|---|---:|---:|---:|---:|---:|"
     base = best["plain"]

@@ -64,15 +64,15 @@ __global__ void fill_random_kernel(float* dst, int64_t n, bool normal, uint64_t 
         Words r = philox4x32(uint32_t(block), uint32_t(block >> 32), 0u, 0u, uint32_t(seed), uint32_t(seed >> 32));
         float out[4];
         if (!normal) {
-            for (int j = 0; j < 4; ++j) out[j] = p0 + (p1 - p0) * to_unit(r.w[j]);
+            for (int j = 0; j < 4; ++j) out[j] = fmaf(p1 - p0, to_unit(r.w[j]), p0);  // one rounding, as the CPU's std::fma
         } else {
             // Box-Muller: z0 = sqrt(-2 ln u1) cos(2 pi u2), z1 = sqrt(-2 ln u1) sin(2 pi u2)
             for (int pair = 0; pair < 2; ++pair) {
                 float u1 = 1.0f - to_unit(r.w[2 * pair]);  // (0, 1]: log stays finite
                 float u2 = to_unit(r.w[2 * pair + 1]);
                 float radius = sqrtf(-2.0f * logf(u1));
-                out[2 * pair] = p0 + p1 * (radius * cosf(6.283185307179586f * u2));
-                out[2 * pair + 1] = p0 + p1 * (radius * sinf(6.283185307179586f * u2));
+                out[2 * pair] = fmaf(p1, radius * cosf(6.283185307179586f * u2), p0);
+                out[2 * pair + 1] = fmaf(p1, radius * sinf(6.283185307179586f * u2), p0);
             }
         }
         for (int j = 0; j < 4; ++j)

@@ -16,6 +16,12 @@ namespace td {
 
 static constexpr int64_t kParallelMin = 65536;  // numbers; below this, threads cost more than they save
 
+// Why std::fma for lo + (hi - lo) u and mean + std z: written as a plain multiply-add, the
+// compiler may fuse it into one FMA instruction (one rounding) or not (two roundings)
+// depending on the flags (-march=native fuses, the sanitizer build does not), and nvcc
+// fuses by default. An explicit fma rounds once on every build and on the GPU
+// (cuda/random.cu uses fmaf), so the numbers are the same bits everywhere.
+
 // 24 random bits -> a float in [0, 1), every value exactly representable.
 static inline float to_unit(uint32_t bits) { return (bits >> 8) * (1.0f / 16777216.0f); }
 
@@ -44,14 +50,14 @@ void CpuBackend::fill_random(const Tensor& dst, Distribution dist, uint64_t seed
 #pragma omp parallel for if (n > kParallelMin)
         for (int64_t b = 0; b < blocks; ++b) {
             std::array<uint32_t, 4> r = philox_block(seed, first_block + b);
-            for (int64_t j = 0; j < 4 && 4 * b + j < n; ++j) p[4 * b + j] = lo + (hi - lo) * to_unit(r[j]);
+            for (int64_t j = 0; j < 4 && 4 * b + j < n; ++j) p[4 * b + j] = std::fma(hi - lo, to_unit(r[j]), lo);
         }
     } else {
         const float mean = p0, std = p1;
 #pragma omp parallel for if (n > kParallelMin)
         for (int64_t b = 0; b < blocks; ++b) {
             std::array<float, 4> z = box_muller(philox_block(seed, first_block + b));
-            for (int64_t j = 0; j < 4 && 4 * b + j < n; ++j) p[4 * b + j] = mean + std * z[j];
+            for (int64_t j = 0; j < 4 && 4 * b + j < n; ++j) p[4 * b + j] = std::fma(std, z[j], mean);
         }
     }
 }
