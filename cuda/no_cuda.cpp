@@ -12,6 +12,7 @@ namespace gpu {
 
 int device_count() { return 0; }
 std::string description() { return "no CUDA backend in this build (nvcc was not found, or CUDA=0)"; }
+void select_device(int) {}
 
 }  // namespace gpu
 

@@ -45,15 +45,22 @@ bool cuda_built() { return true; }
 
 int gpu::device_count() { return probe().count; }
 
+void gpu::select_device(int local_rank) {
+    const Probe& p = probe();
+    if (p.count > 1) cuda::check_cuda(cudaSetDevice(local_rank % p.count), "cudaSetDevice");
+}
+
 std::string gpu::description() {
     const Probe& p = probe();
     if (p.count == 0) return "no GPU can be used: " + p.why;
+    int dev = 0;
+    cuda::check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
     cudaDeviceProp prop{};
-    cuda::check_cuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    cuda::check_cuda(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
     char buf[512];  // prop.name is at most 256 bytes
     std::snprintf(buf, sizeof buf, "%.256s, compute capability %d.%d, %.0f GiB, %d SMs%s", prop.name, prop.major,
                   prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount,
-                  p.count > 1 ? " (using device 0)" : "");
+                  p.count > 1 ? (" (using device " + std::to_string(dev) + " of " + std::to_string(p.count) + ")").c_str() : "");
     return buf;
 }
 

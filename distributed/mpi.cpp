@@ -25,6 +25,7 @@
 #include "distributed/communicator.h"
 #include "distributed/nccl.h"
 #include "distributed/poll.h"
+#include "tensor/gpu_probe.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
 
@@ -311,6 +312,9 @@ std::unique_ptr<Communicator> init_distributed(const Options& options) {
     // (the user's choice wins) and before CUDA starts, which reads it once.
     if (comm->local_size() > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
         setenv("CUDA_VISIBLE_DEVICES", std::to_string(comm->local_rank()).c_str(), 0);
+    // And when the launcher showed every rank all the GPUs (SLURM --gres, a user's export):
+    // local rank i takes GPU i % count, or NCCL would find two ranks on one GPU.
+    if (comm->local_size() > 1) gpu::select_device(comm->local_rank());
     return comm;
 }
 
