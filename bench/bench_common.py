@@ -14,15 +14,21 @@ import sys
 import time
 
 
+def clock():
+    """Seconds: the wall clock, or with BENCH_CLOCK=cpu the process's CPU time (as
+    bench/timing.h: with one thread, immune to what else the machine runs)."""
+    return time.process_time() if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter()
+
+
 def measure(target, prep, call):
     """prep() before each call, untimed; call() timed; its result freed after the clock stops.
     Returns (median seconds, reps, fastest seconds)."""
 
     def once():
         prep()
-        t0 = time.perf_counter()
+        t0 = clock()
         keep = call()
-        t = time.perf_counter() - t0
+        t = clock() - t0
         del keep
         return t
 

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/cpu/conv_fast.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/lane_sum.h"
 #include "tensor/error.h"
@@ -36,6 +37,12 @@ namespace td {
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixMap = Eigen::Map<RowMatrix>;             // a row-major matrix over our memory
 using ConstMatrixMap = Eigen::Map<const RowMatrix>;  // the same, read-only
+
+// ---- the fast-path switch (conv_fast.h) ---------------------------------------------------
+
+static bool g_fast_paths = true;
+void set_conv_fast_paths(bool on) { g_fast_paths = on; }
+bool conv_fast_paths_enabled() { return g_fast_paths; }
 
 // ---- helpers ----------------------------------------------------------------------------
 
@@ -140,6 +147,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     const float* wp = w.data_f32();
     const float* bp = bias.defined() ? bias.data_f32() : nullptr;
     float* yp = y.data_f32();
+    if (conv3x3_fast_path_applies(g)) return conv3x3_forward(xp, wp, bp, yp, g);
     // One work item per (sample, group): each is an independent GEMM writing its own
     // block of y, so threads never touch the same memory.
 #pragma omp parallel
@@ -199,6 +207,9 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     // threads share the batch). dx needs no sum across samples: without dW, one piece
     // per sample.
     const int64_t pieces = dw.defined() ? std::min(N, kMaxBatchPieces) : N;
+    if (conv3x3_fast_path_applies(g))
+        return conv3x3_backward(x.defined() ? x.data_f32() : nullptr, wp, dyp, dx.defined() ? dx.data_f32() : nullptr,
+                                dw.defined() ? dw.data_f32() : nullptr, g, pieces);
     std::vector<float> partial(dw.defined() ? pieces * g.K * CRS : 0, 0.0f);  // (pieces, K, CRS)
     const float* xp = x.defined() ? x.data_f32() : nullptr;
     float* dxp = dx.defined() ? dx.data_f32() : nullptr;

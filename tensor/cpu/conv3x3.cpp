@@ -1,0 +1,277 @@
+// tensor/cpu/conv3x3.cpp: the fast path for the UNet's workhorse, the 3x3 convolution with
+// stride 1 and padding 1, forward and backward, without im2col.
+//
+// conv.cpp's im2col + GEMM is the reference: read it first. This file computes the same
+// sums (tests/test_conv_fast.cpp holds the two equal on awkward shapes) and differs in
+// three ways, each a saving that showed up in the profile of a training step:
+//
+// 1. No 9x copy of the input. Each input plane is copied once into a zero-bordered plane
+//    with row stride Wp = W + 2 ("padded"). There, output position q = oh * Wp + ow reads
+//    tap (r, s) at q + r * Wp + s: the nine taps are nine fixed offsets, so 16 neighbouring
+//    outputs read 16 neighbouring inputs per tap, one vector load, whatever the row
+//    boundaries. The two columns per row that are not outputs (ow = W, W + 1) are computed
+//    and thrown away: 2 / Wp of the work, far less than im2col's copies.
+// 2. A register-blocked micro-kernel: KB output channels x NV vectors of 16 outputs live in
+//    registers while all C * 9 (channel, tap) pairs stream past. Per pair: NV loads, KB
+//    weight broadcasts, KB * NV fused multiply-adds. Eigen, given the im2col matrix,
+//    would first pack it again into panels of its own (a third copy of the input).
+// 3. The backward pass reuses the layout. With stride 1 and padding 1,
+//        dx = conv3x3(dy, w flipped: (r, s) -> (2 - r, 2 - s), channel axes swapped),
+//    the same kernel; and, because dy padded the same way holds zeros exactly in the
+//    thrown-away columns,
+//        dW[k, c, r, s] = sum over n, q of dy[n, k, q] * xpad[n, c, q + r * Wp + s]
+//    is nine dot products per (k, c) pair, computed together in one pass over dy and x,
+//    16 output channels k per vector (see dw_image for why that way round).
+//
+// Vectors are GCC vector types (v16: 16 floats): `acc + w * x` on them is one AVX-512
+// fused multiply-add with -march=native (four SSE ones without), and gdb prints them
+// as arrays. Parallelism and the order of every sum are those of conv.cpp: one image per
+// work item forward; the dW sum over the batch in fixed pieces of the batch added in
+// order, so the results are the same bits for any thread count.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "tensor/cpu/conv_fast.h"
+
+namespace td {
+
+namespace {
+
+typedef float v16 __attribute__((vector_size(64)));
+constexpr int64_t kLanes = 16;  // floats in a v16
+constexpr int64_t kMaxKB = 16;  // output channels per micro-kernel call, at most (forward, dx)
+
+v16 load16(const float* p) {
+    v16 v;
+    std::memcpy(&v, p, sizeof v);  // an unaligned vector load
+    return v;
+}
+void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+v16 splat(float a) { return v16{} + a; }  // all 16 lanes = a
+
+// The padded geometry of one H x W plane.
+struct Padded {
+    int64_t H, W;
+    int64_t Wp;  // row stride: W + 2 (a zero column each side)
+    int64_t L;   // outputs computed per plane: H rows of Wp (2 thrown away per row)
+    int64_t NV;  // vectors of 16 outputs per micro-kernel call: 1, 2 or 3
+    int64_t KB;  // output channels per call: 8, or 16 when NV = 1, so that there are always
+                 // 16 to 24 independent accumulators to hide the multiply-add latency
+    int64_t Lv;  // L rounded up to whole calls (NV * 16 outputs)
+    int64_t PS;  // floats per padded plane: every read of every call stays inside
+};
+
+Padded padded_geometry(int64_t H, int64_t W) {
+    Padded p{H, W, W + 2, H * (W + 2), 3, 8, 0, 0};
+    // NV with the least rounding waste (28x28: 3, 14x14: 2, 7x7: 1), the larger on a tie.
+    int64_t best = -1;
+    for (int64_t nv = 3; nv >= 1; --nv) {
+        int64_t step = nv * kLanes, lv = (p.L + step - 1) / step * step;
+        if (best < 0 || lv < best) { best = lv; p.NV = nv; }
+    }
+    p.Lv = best;
+    p.KB = p.NV == 1 ? 16 : 8;
+    // the last call reads up to Lv - 1 + 2 Wp + 2 (tap (2, 2)); dW reads dy from Wp + 1 on
+    p.PS = (p.Lv + 2 * p.Wp + 2 + kLanes - 1) / kLanes * kLanes;
+    return p;
+}
+
+// planes (count, H, W) -> padded (count, PS): pixel (h, w) at (h + 1) * Wp + (w + 1), zeros elsewhere.
+void pad_planes(const float* src, int64_t count, const Padded& p, float* dst) {
+    for (int64_t i = 0; i < count; ++i) {
+        float* d = dst + i * p.PS;
+        const float* s = src + i * p.H * p.W;
+        std::fill(d, d + p.PS, 0.0f);
+        for (int64_t h = 0; h < p.H; ++h) std::copy(s + h * p.W, s + (h + 1) * p.W, d + (h + 1) * p.Wp + 1);
+    }
+}
+
+// The offset of tap (r, s) in a padded plane, tap = r * 3 + s.
+int64_t tap_offset(const Padded& p, int64_t tap) { return (tap / 3) * p.Wp + tap % 3; }
+
+// The micro-kernel: out[k][q0 + i] = sum over c, tap of w[c][tap][k] * in[c][q0 + i + offset(tap)]
+// for k < KB and i < NV * 16. in: C padded planes; w: (C, 9, KB); out: (KB, Lv).
+// (NV and KB are template parameters so that acc is a fixed-size array the compiler keeps
+// in registers; the three versions are the same loop.)
+template <int64_t NV, int64_t KB>
+void micro_kernel(const float* in, int64_t C, const float* w, const Padded& p, int64_t q0, float* out) {
+    int64_t off[9];
+    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
+    v16 acc[KB][NV] = {};
+    for (int64_t c = 0; c < C; ++c) {
+        const float* plane = in + c * p.PS + q0;
+        const float* wc = w + c * 9 * KB;
+        for (int64_t tap = 0; tap < 9; ++tap) {
+            v16 xv[NV];
+            for (int64_t j = 0; j < NV; ++j) xv[j] = load16(plane + off[tap] + j * kLanes);
+            for (int64_t k = 0; k < KB; ++k) {
+                v16 wk = splat(wc[tap * KB + k]);
+                for (int64_t j = 0; j < NV; ++j) acc[k][j] += wk * xv[j];
+            }
+        }
+    }
+    for (int64_t k = 0; k < KB; ++k)
+        for (int64_t j = 0; j < NV; ++j) store16(out + k * p.Lv + q0 + j * kLanes, acc[k][j]);
+}
+
+// One output block: KB channels of one image over the whole plane, into out (KB, Lv).
+void conv_block(const float* in, int64_t C, const float* w, const Padded& p, float* out) {
+    const int64_t step = p.NV * kLanes;
+    for (int64_t q0 = 0; q0 < p.Lv; q0 += step) {
+        if (p.NV == 3) micro_kernel<3, 8>(in, C, w, p, q0, out);
+        else if (p.NV == 2) micro_kernel<2, 8>(in, C, w, p, q0, out);
+        else micro_kernel<1, 16>(in, C, w, p, q0, out);
+    }
+}
+
+// Weights for the micro-kernel, a block of KB output channels at a time:
+// packed[block][c][tap][kk] = w_out_in(block * KB + kk, c, tap), 0 past the last channel.
+// Forward: w_out_in(k, c, tap) = w[k, c, tap]. For dx: outputs are x's channels and inputs
+// dy's, w_out_in(c, k, tap) = w[k, c, 8 - tap] (the kernel flipped).
+std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB, bool for_dx) {
+    const int64_t outs = for_dx ? C : K, ins = for_dx ? K : C;
+    const int64_t blocks = (outs + KB - 1) / KB;
+    std::vector<float> packed(blocks * ins * 9 * KB, 0.0f);
+    for (int64_t o = 0; o < outs; ++o)
+        for (int64_t i = 0; i < ins; ++i)
+            for (int64_t tap = 0; tap < 9; ++tap) {
+                float v = for_dx ? w[(i * C + o) * 9 + (8 - tap)] : w[(o * C + i) * 9 + tap];
+                packed[(((o / KB) * ins + i) * 9 + tap) * KB + o % KB] = v;
+            }
+    return packed;
+}
+
+// dst (outs, H, W) of one image = the computed planes, every block of KB (+ bias).
+void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, int64_t outs, const float* bias,
+                const Padded& p, float* out_buf, float* dst) {
+    const int64_t KB = p.KB;
+    const int64_t blocks = (outs + KB - 1) / KB;
+    for (int64_t b = 0; b < blocks; ++b) {
+        conv_block(in, ins, packed.data() + b * ins * 9 * KB, p, out_buf);
+        for (int64_t kk = 0; kk < KB && b * KB + kk < outs; ++kk) {
+            const int64_t k = b * KB + kk;
+            const float bk = bias ? bias[k] : 0.0f;
+            for (int64_t h = 0; h < p.H; ++h) {  // keep the W real columns of each row
+                const float* src = out_buf + kk * p.Lv + h * p.Wp;
+                float* d = dst + (k * p.H + h) * p.W;
+                for (int64_t w = 0; w < p.W; ++w) d[w] = src[w] + bk;
+            }
+        }
+    }
+}
+
+// dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16:
+//     dW[k, c, tap] = sum over q of dy[k, q] * xpad[c, q + offset(tap)]
+// Vectorised over k, 16 output channels per vector, so that the x side is a broadcast
+// (one 4-byte load) and the dy side one aligned load per q: dyT (Lv, K16) is dy transposed,
+// zero in the thrown-away columns and past channel K. (Vectorised over q instead, every
+// tap would be an unaligned 64-byte load, and those, not the multiply-adds, set the pace.)
+// CB = 3 channels x 9 taps = 27 accumulators, of the 32 vector registers.
+constexpr int64_t CB = 3;
+void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const float* zero_plane, const Padded& p,
+              float* partial) {
+    int64_t off[9];
+    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
+    for (int64_t k0 = 0; k0 < K16; k0 += kLanes) {
+        for (int64_t c0 = 0; c0 < C; c0 += CB) {
+            const int64_t cn = std::min(CB, C - c0);
+            const float* xc[CB];  // past the last channel: a plane of zeros
+            for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
+            v16 acc[CB][9] = {};
+            for (int64_t q = 0; q < p.Lv; ++q) {
+                const v16 dyv = load16(dyT + q * K16 + k0);  // dy[k0 .. k0 + 15, q]
+                for (int64_t cc = 0; cc < CB; ++cc)
+                    for (int64_t tap = 0; tap < 9; ++tap) acc[cc][tap] += splat(xc[cc][q + off[tap]]) * dyv;
+            }
+            for (int64_t cc = 0; cc < cn; ++cc)
+                for (int64_t tap = 0; tap < 9; ++tap) {
+                    float* dst = partial + ((c0 + cc) * 9 + tap) * K16 + k0;
+                    store16(dst, load16(dst) + acc[cc][tap]);
+                }
+        }
+    }
+}
+
+// dy of one image (K, H, W) -> dyT (Lv, K16): dyT[q][k] = dy[k, q / Wp, q % Wp] for the
+// real columns, 0 in the thrown-away ones, past the last row and past channel K.
+void transpose_dy(const float* dy, int64_t K, int64_t K16, const Padded& p, float* dyT) {
+    std::fill(dyT, dyT + p.Lv * K16, 0.0f);
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t h = 0; h < p.H; ++h)
+            for (int64_t w = 0; w < p.W; ++w) dyT[(h * p.Wp + w) * K16 + k] = dy[(k * p.H + h) * p.W + w];
+}
+
+// A growable buffer per thread and slot, kept between calls (as conv.cpp's).
+float* thread_buffer(int slot, int64_t floats) {
+    thread_local std::vector<float> buffers[4];
+    if ((int64_t)buffers[slot].size() < floats) buffers[slot].resize(floats);
+    return buffers[slot].data();
+}
+
+}  // namespace
+
+bool conv3x3_fast_path_applies(const Conv2dShape& g) {
+    // From 4 input channels on: below that (an RGB or grey conv_in) the 8-channel blocks
+    // of the input gradient are mostly padding, and im2col's columns are short anyway.
+    return conv_fast_paths_enabled() && g.R == 3 && g.S == 3 && g.stride == 1 && g.pad == 1 && g.groups == 1 &&
+           g.N > 0 && g.C >= 4 && g.K > 0;
+}
+
+void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g) {
+    const Padded p = padded_geometry(g.H, g.W);
+    const std::vector<float> packed = pack_weights(w, g.K, g.C, p.KB, /*for_dx=*/false);
+#pragma omp parallel
+    {
+        float* xpad = thread_buffer(0, g.C * p.PS);
+        float* out = thread_buffer(1, kMaxKB * p.Lv);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < g.N; ++n) {
+            pad_planes(x + n * g.C * g.H * g.W, g.C, p, xpad);
+            conv_image(xpad, g.C, packed, g.K, bias, p, out, y + n * g.K * g.H * g.W);
+        }
+    }
+}
+
+void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, const Conv2dShape& g,
+                      int64_t pieces) {
+    const Padded p = padded_geometry(g.H, g.W);
+    const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kLanes - 1) / kLanes * kLanes;
+    const std::vector<float> packed = dx ? pack_weights(w, K, C, p.KB, /*for_dx=*/true) : std::vector<float>();
+    std::vector<float> partial(dw ? pieces * C * 9 * K16 : 0, 0.0f);  // (pieces, C, 9, K16)
+    const std::vector<float> zero_plane(p.PS, 0.0f);
+#pragma omp parallel
+    {
+        float* dypad = dx ? thread_buffer(0, K * p.PS) : nullptr;
+        float* xpad = dw ? thread_buffer(1, C * p.PS) : nullptr;
+        float* out = dx ? thread_buffer(2, kMaxKB * p.Lv) : nullptr;
+        float* dyT = dw ? thread_buffer(3, p.Lv * K16) : nullptr;
+#pragma omp for schedule(static)
+        for (int64_t piece = 0; piece < pieces; ++piece) {
+            for (int64_t n = piece * N / pieces; n < (piece + 1) * N / pieces; ++n) {
+                if (dw) {
+                    pad_planes(x + n * C * HW, C, p, xpad);
+                    transpose_dy(dy + n * K * HW, K, K16, p, dyT);
+                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, partial.data() + piece * C * 9 * K16);
+                }
+                if (dx) {
+                    pad_planes(dy + n * K * HW, K, p, dypad);
+                    conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
+                }
+            }
+        }
+    }
+    if (!dw) return;
+    // dw = partial[0] + partial[1] + ... in that order (in double), as conv.cpp does.
+    // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k].
+    const int64_t numel = C * 9 * K16;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t ct = 0; ct < C * 9; ++ct) {
+            double s = 0.0;
+            for (int64_t piece = 0; piece < pieces; ++piece) s += partial[piece * numel + ct * K16 + k];
+            dw[k * C * 9 + ct] = (float)s;
+        }
+}
+
+}  // namespace td

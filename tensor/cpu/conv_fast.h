@@ -1,0 +1,26 @@
+// tensor/cpu/conv_fast.h: fast paths beside the reference convolution of conv.cpp.
+//
+// CpuBackend::conv2d_forward / conv2d_backward (conv.cpp) take a fast path when one
+// applies to the shape and fall back to im2col + GEMM otherwise:
+//   conv3x3.cpp   3x3, stride 1, padding 1, one group: the UNet's ResBlock convolutions
+//                 (no im2col; a register-blocked micro-kernel; see its header)
+// set_conv_fast_paths(false) turns every fast path off, so tests and benches can run the
+// reference on the same inputs and compare (tests/test_conv_fast.cpp).
+#pragma once
+#include <cstdint>
+
+#include "tensor/backend.h"
+
+namespace td {
+
+void set_conv_fast_paths(bool on);  // default on
+bool conv_fast_paths_enabled();
+
+bool conv3x3_fast_path_applies(const Conv2dShape& g);
+// Contiguous float32 buffers in the layouts of conv.cpp; bias may be null.
+void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
+// dx and/or dw (null: not wanted); dw is summed over `pieces` fixed pieces of the batch.
+void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, const Conv2dShape& g,
+                      int64_t pieces);
+
+}  // namespace td

@@ -1,0 +1,84 @@
+// tests/test_conv_fast.cpp: the convolution fast paths (tensor/cpu/conv_fast.h) against the
+// reference im2col + GEMM of tensor/cpu/conv.cpp, on the same inputs, forward and backward.
+// The PyTorch fixtures (tests/test_conv_torch.cpp) already run through whichever path a
+// shape takes; these cases add the awkward shapes: widths that leave a ragged last vector
+// (7, 9, 13), channel counts that are not a multiple of the 8-channel block, batch 1, 3-channel
+// 32x32 (CIFAR), 1x1 and stride 2 beside them (which must keep using the reference).
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include "tensor/cpu/conv_fast.h"
+#include "tests/helpers.h"
+
+using namespace td;
+
+namespace {
+
+struct Result {
+    Tensor y, dx, dw, db;
+};
+
+Result run_conv(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& gy, int64_t stride, int64_t pad,
+                bool fast) {
+    set_conv_fast_paths(fast);
+    Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+    Tensor y = conv2d(x, w, b, stride, pad);
+    y.backward(gy);
+    set_conv_fast_paths(true);
+    return {y.detach(), x.grad(), w.grad(), b.grad()};
+}
+
+struct Geometry {
+    Shape x;
+    int64_t K, R, stride, pad;
+};
+
+}  // namespace
+
+TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
+    const Geometry cases[] = {
+        {{2, 16, 28, 28}, 16, 3, 1, 1},   // the demo UNet's first level
+        {{3, 5, 7, 7}, 11, 3, 1, 1},      // 7x7: one vector per row pair; 5 -> 11 channels
+        {{1, 3, 32, 32}, 13, 3, 1, 1},    // batch 1, CIFAR's 3 channels
+        {{19, 4, 9, 13}, 6, 3, 1, 1},     // 19 > 16 samples: dW in unequal batch pieces; non-square
+        {{2, 9, 14, 14}, 1, 3, 1, 1},     // one output channel (conv_out)
+        {{2, 4, 5, 3}, 8, 3, 1, 1},       // four input channels (the fewest the fast path takes), tiny plane
+        {{2, 1, 5, 3}, 8, 3, 1, 1},       // one input channel: reference path either way
+        {{2, 6, 9, 9}, 4, 3, 2, 1},       // stride 2: reference path either way
+        {{2, 6, 9, 9}, 4, 1, 1, 0},       // 1x1: reference path either way
+        {{2, 6, 8, 8}, 4, 3, 1, 0},       // padding 0: reference path either way
+    };
+    for (const Geometry& geo : cases) {
+        CAPTURE(shape_str(geo.x));
+        CAPTURE(geo.K);
+        Generator gen(11);
+        Tensor x = randn(geo.x, gen), w = randn({geo.K, geo.x[1], geo.R, geo.R}, gen), b = randn({geo.K}, gen);
+        Tensor probe = conv2d(x, w, b, geo.stride, geo.pad);
+        Tensor gy = randn(probe.shape(), gen);
+        Result ref = run_conv(x, w, b, gy, geo.stride, geo.pad, false);
+        Result fast = run_conv(x, w, b, gy, geo.stride, geo.pad, true);
+        CHECK_CLOSE(fast.y, ref.y, 1e-4, 1e-4);
+        CHECK_CLOSE(fast.dx, ref.dx, 1e-4, 1e-4);
+        CHECK_CLOSE(fast.dw, ref.dw, 1e-3, 1e-4);
+        CHECK_CLOSE(fast.db, ref.db, 1e-4, 1e-4);
+    }
+}
+
+TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
+    auto run = [](int threads) {
+        omp_set_num_threads(threads);
+        Generator gen(5);
+        Tensor x = randn({21, 10, 14, 14}, gen), w = randn({12, 10, 3, 3}, gen), b = randn({12}, gen);
+        Tensor gy = randn({21, 12, 14, 14}, gen);
+        Result r = run_conv(x, w, b, gy, 1, 1, true);
+        return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(),
+                                               r.db.to_vector()};
+    };
+    int saved = omp_get_max_threads();
+    auto one = run(1), two = run(2);
+    omp_set_num_threads(saved);
+    CHECK(one[0] == two[0]);
+    CHECK(one[1] == two[1]);
+    CHECK(one[2] == two[2]);
+    CHECK(one[3] == two[3]);
+}
