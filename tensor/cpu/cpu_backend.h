@@ -16,6 +16,8 @@
 // count; a single large square GEMM does not (Eigen's blocking depends on the thread
 // count), so bitwise reproducibility holds for the same thread count.
 #pragma once
+#include <initializer_list>
+
 #include "tensor/backend.h"
 
 namespace td {
@@ -89,5 +91,10 @@ struct RowLayout {
 };
 RowLayout row_layout(const Tensor& t);
 int64_t row_offset(const RowLayout& layout, int64_t row);
+// Merges neighbouring dims that every layout walks as one (stride[d] = stride[d + 1] *
+// shape[d + 1] in all of them), so that rows get as long as the memory allows: a slice
+// (N, C, H, W) of a concatenation is N rows of C*H*W instead of N*C*H rows of W. The
+// layouts must have the same shape; the elements are visited in the same order.
+void coalesce(std::initializer_list<RowLayout*> layouts);
 
 }  // namespace td

@@ -28,6 +28,7 @@ static void map_unary(const Tensor& x, const Tensor& out, F f) {
         return;
     }
     RowLayout lx = row_layout(x), lo = row_layout(out);
+    coalesce({&lx, &lo});
     int64_t rows = lo.rows(), len = lo.row_len(), sx = lx.strides.back(), so = lo.strides.back();
 #pragma omp parallel for if (rows * len > kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
@@ -50,6 +51,7 @@ static void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f)
         return;
     }
     RowLayout la = row_layout(a), lb = row_layout(b), lo = row_layout(out);
+    coalesce({&la, &lb, &lo});
     int64_t rows = lo.rows(), len = lo.row_len();
     int64_t sa = la.strides.back(), sb = lb.strides.back(), so = lo.strides.back();
 #pragma omp parallel for if (rows * len > kParallelMin)
@@ -175,6 +177,7 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
     const float* bp = b.data_f32();
     float* op = out.data_f32();
     RowLayout lc = row_layout(cond), la = row_layout(a), lb = row_layout(b), lo = row_layout(out);
+    coalesce({&lc, &la, &lb, &lo});
     int64_t rows = lo.rows(), len = lo.row_len();
     int64_t sc = lc.strides.back(), sa = la.strides.back(), sb = lb.strides.back(), so = lo.strides.back();
 #pragma omp parallel for if (rows * len > kParallelMin)

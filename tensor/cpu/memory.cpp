@@ -56,6 +56,21 @@ int64_t row_offset(const RowLayout& layout, int64_t row) {
     return off;
 }
 
+void coalesce(std::initializer_list<RowLayout*> layouts) {
+    RowLayout* first = *layouts.begin();
+    for (int64_t d = (int64_t)first->shape.size() - 2; d >= 0; --d) {
+        bool mergeable = true;
+        for (RowLayout* l : layouts)
+            mergeable = mergeable && (l->shape[d] == 1 || l->strides[d] == l->strides[d + 1] * l->shape[d + 1]);
+        if (!mergeable) continue;
+        for (RowLayout* l : layouts) {  // dim d folds into d + 1, which keeps its stride
+            l->shape[d + 1] *= l->shape[d];
+            l->shape.erase(l->shape.begin() + d);
+            l->strides.erase(l->strides.begin() + d);
+        }
+    }
+}
+
 // ---- memory -------------------------------------------------------------------------------
 
 // A caching allocator. A training step allocates the same buffers every time (im2col
@@ -144,6 +159,7 @@ static void copy_typed(const Tensor& src, const Tensor& dst) {
         return;
     }
     RowLayout ls = row_layout(src), ld = row_layout(dst);
+    coalesce({&ls, &ld});
     int64_t rows = ls.rows(), len = ls.row_len();
     int64_t ss = ls.strides.back(), ds = ld.strides.back();
 #pragma omp parallel for if (rows * len > 32768)
@@ -167,6 +183,7 @@ template <typename T>
 static void fill_typed(const Tensor& dst, T value) {
     T* d = static_cast<T*>(dst.impl()->storage->data) + dst.offset();
     RowLayout l = row_layout(dst);
+    coalesce({&l});
     int64_t rows = l.rows(), len = l.row_len(), st = l.strides.back();
 #pragma omp parallel for if (rows * len > 32768)
     for (int64_t r = 0; r < rows; ++r) {
