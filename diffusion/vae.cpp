@@ -139,7 +139,7 @@ Tensor Encoder::forward(const Tensor& x) {
     h = mid_block_1->forward(h);                         // (B, width, H / f, W / f)
     if (mid_attn_1) h = mid_attn_1->forward(h);          // every latent position sees every other
     h = mid_block_2->forward(h);
-    return conv_out->forward(silu(norm_out->forward(h)));  // (B, 2 z, H / f, W / f)
+    return conv_out->forward(norm_out->forward_silu(h));  // (B, 2 z, H / f, W / f)
 }
 
 // ---------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ Tensor Decoder::forward(const Tensor& z) {
         for (auto& block : up[i].blocks) h = block->forward(h);
         if (up[i].upsample) h = up[i].upsample->forward(upsample_nearest2d(h, 2));  // (B, width, 2 h, 2 w)
     }
-    return conv_out->forward(silu(norm_out->forward(h)));  // (B, C, H, W), unbounded (no tanh, as LDM)
+    return conv_out->forward(norm_out->forward_silu(h));  // (B, C, H, W), unbounded (no tanh, as LDM)
 }
 
 // ---------------------------------------------------------------------------------

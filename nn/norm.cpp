@@ -15,6 +15,7 @@ GroupNorm::GroupNorm(int64_t num_groups, int64_t num_channels, float eps_) : gro
 }
 
 Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, groups, weight, bias, eps); }
+Tensor GroupNorm::forward_silu(const Tensor& x) { return group_norm_silu(x, groups, weight, bias, eps); }
 
 LayerNorm::LayerNorm(int64_t dim_, float eps_, bool affine) : dim(dim_), eps(eps_) {
     check(dim > 0, "LayerNorm: dim must be positive, got ", dim);

@@ -8,6 +8,7 @@ class GroupNorm : public UnaryModule {
 public:
     GroupNorm(int64_t num_groups, int64_t num_channels, float eps = 1e-5f);
     Tensor forward(const Tensor& x) override;  // (N, C, ...) -> same
+    Tensor forward_silu(const Tensor& x);      // silu(forward(x)), fused (td::group_norm_silu)
     std::string name() const override { return "GroupNorm"; }
     Tensor weight, bias;
     int64_t groups;

@@ -7,6 +7,27 @@
 
 namespace td {
 
+// SiLU(GroupNorm(x)), composed from the unfused entries. The backward rebuilds z = GroupNorm(x)
+// (the same kernel, so the same bits as the forward's), takes dz = dy * silu'(z), then
+// runs GroupNorm's backward on dz.
+void Backend::group_norm_silu_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                                      float eps, const Tensor& y, const Tensor& mean, const Tensor& rstd) {
+    group_norm_forward(x, groups, gamma, beta, eps, y, mean, rstd);
+    unary(UnaryOp::Silu, y, y, 0.0f, 0.0f);
+}
+void Backend::group_norm_silu_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                       const Tensor& gamma, const Tensor& beta, int64_t groups, float eps,
+                                       const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+    // z again: the same kernel on the same input gives the forward's bits (and statistics)
+    Tensor z = Tensor::empty(x.shape(), DType::Float32, x.device());
+    Tensor m2 = Tensor::empty(mean.shape(), DType::Float32, x.device());
+    Tensor r2 = Tensor::empty(rstd.shape(), DType::Float32, x.device());
+    group_norm_forward(x, groups, gamma, beta, eps, z, m2, r2);
+    Tensor dz = Tensor::empty(x.shape(), DType::Float32, x.device());
+    unary_backward(UnaryOp::Silu, z, dy, dz, 0.0f, 0.0f);
+    group_norm_backward(dz, x, mean, rstd, gamma, groups, dx, dgamma, dbeta);
+}
+
 void Backend::copy_from_host(void*, const void*, size_t) { fail(name(), " backend: copy_from_host is not implemented"); }
 void Backend::copy_to_host(void*, const void*, size_t) { fail(name(), " backend: copy_to_host is not implemented"); }
 

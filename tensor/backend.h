@@ -103,6 +103,15 @@ struct Backend {
     virtual void group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& gamma, int64_t groups, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) = 0;
+    // SiLU(GroupNorm(x)) in one pass, the pair every ResBlock applies. y = silu(z) with
+    // z = GroupNorm(x); z is not kept: the backward recomputes it from x, mean and rstd.
+    // The defaults (tensor/backend.cpp) compose the two entries above with unary / unary_backward,
+    // so every backend has them; the CPU backend fuses them (tensor/cpu/norm.cpp).
+    virtual void group_norm_silu_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                                         float eps, const Tensor& y, const Tensor& mean, const Tensor& rstd);
+    virtual void group_norm_silu_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                          const Tensor& gamma, const Tensor& beta, int64_t groups, float eps,
+                                          const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
     // LayerNorm over the last D = gamma.numel() elements: x viewed as (M, D); mean, rstd: (M).
     virtual void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                                     const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;

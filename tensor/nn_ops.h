@@ -2,7 +2,7 @@
 // Like tensor/ops.h, each op checks its arguments, calls a backend kernel and records
 // its backward next to its forward, in tensor/ops/<family>.cpp:
 //   conv.cpp      conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d
-//   norm.cpp      group_norm, layer_norm
+//   norm.cpp      group_norm, group_norm_silu, layer_norm
 //   softmax.cpp   softmax, log_softmax
 //   loss.cpp      cross_entropy, mse_loss
 //   attention.cpp scaled_dot_product_attention
@@ -30,6 +30,8 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t s);
 // ---- normalisation ------------------------------------------------------------------------
 // GroupNorm (Wu & He 2018): x (N, C, *), gamma, beta: (C)
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// silu(group_norm(x, ...)) as one op (one pass over memory each way; GroupNorm's output is not kept)
+Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
 // LayerNorm (Ba et al. 2016) over the last dims of shape gamma.shape(); gamma, beta may be undefined
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta,
                   float eps = 1e-5f);

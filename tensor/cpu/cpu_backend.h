@@ -55,6 +55,11 @@ struct CpuBackend : Backend {
     void group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                              const Tensor& gamma, int64_t groups, const Tensor& dx, const Tensor& dgamma,
                              const Tensor& dbeta) override;
+    void group_norm_silu_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps,
+                                 const Tensor& y, const Tensor& mean, const Tensor& rstd) override;
+    void group_norm_silu_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& gamma, const Tensor& beta, int64_t groups, float eps, const Tensor& dx,
+                                  const Tensor& dgamma, const Tensor& dbeta) override;
     void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& y,
                             const Tensor& mean, const Tensor& rstd) override;
     void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/fast_exp.h"
 #include "tensor/cpu/lane_sum.h"
 #include "tensor/error.h"
 
@@ -101,6 +102,67 @@ void CpuBackend::group_norm_backward(const Tensor& dy, const Tensor& x, const Te
         if (dbeta.defined()) dbeta.data_f32()[c] = (float)sb;
     }
     // END SOLUTION groupnorm-backward
+}
+
+// ---- SiLU(GroupNorm(x)), fused: z = GroupNorm(x) never goes to memory ----------------------
+// The forward writes y = silu(z) straight from x; the backward rebuilds z from the saved
+// mean and rstd (the forward's own scale and shift, so the same bits), forms
+// dz = dy * silu'(z) with silu' = s (1 + z (1 - s)), s = sigmoid(z), and hands dz to
+// GroupNorm's backward above. Saved for the backward: x, mean, rstd (not z, not y).
+
+// y = x * scale + shift per channel of block (n, g): GroupNorm with its affine folded in
+static void block_affine(int64_t ng, int64_t G, int64_t Cg, const float* gamma, const float* beta, const float* mean,
+                         const float* rstd, int64_t c, float& scale, float& shift) {
+    int64_t g = ng % G;
+    scale = rstd[ng] * gamma[g * Cg + c];
+    shift = beta[g * Cg + c] - mean[ng] * scale;
+}
+
+void CpuBackend::group_norm_silu_forward(const Tensor& x, int64_t G, const Tensor& gamma, const Tensor& beta,
+                                         float eps, const Tensor& y, const Tensor& mean, const Tensor& rstd) {
+    int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G;
+    const float* xp = x.data_f32();
+    float* yp = y.data_f32();
+    float* mp = mean.data_f32();
+    float* rp = rstd.data_f32();
+#pragma omp parallel for
+    for (int64_t ng = 0; ng < N * G; ++ng) {
+        const float* xb = xp + ng * Cg * HW;  // block (n, g): (Cg, HW), contiguous
+        float* yb = yp + ng * Cg * HW;
+        moments(xb, Cg * HW, eps, mp[ng], rp[ng]);
+        for (int64_t c = 0; c < Cg; ++c) {
+            float scale, shift;
+            block_affine(ng, G, Cg, gamma.data_f32(), beta.data_f32(), mp, rp, c, scale, shift);
+            for (int64_t i = 0; i < HW; ++i) {
+                float z = xb[c * HW + i] * scale + shift;
+                yb[c * HW + i] = z * sigmoid_of(z);
+            }
+        }
+    }
+}
+
+void CpuBackend::group_norm_silu_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                          const Tensor& gamma, const Tensor& beta, int64_t G, float,
+                                          const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+    int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G;
+    const float* xp = x.data_f32();
+    const float* dyp = dy.data_f32();
+    Tensor dz = Tensor::empty(x.shape(), DType::Float32, x.device());
+    float* dzp = dz.data_f32();
+#pragma omp parallel for
+    for (int64_t ng = 0; ng < N * G; ++ng) {
+        for (int64_t c = 0; c < Cg; ++c) {
+            float scale, shift;
+            block_affine(ng, G, Cg, gamma.data_f32(), beta.data_f32(), mean.data_f32(), rstd.data_f32(), c, scale,
+                         shift);
+            const int64_t base = (ng * Cg + c) * HW;
+            for (int64_t i = 0; i < HW; ++i) {
+                float z = xp[base + i] * scale + shift, s = sigmoid_of(z);
+                dzp[base + i] = dyp[base + i] * s * (1.0f + z * (1.0f - s));
+            }
+        }
+    }
+    group_norm_backward(dz, x, mean, rstd, gamma, G, dx, dgamma, dbeta);
 }
 
 // ---- LayerNorm: x (M, D), each row normalised; gamma, beta (D) or undefined (no affine)

@@ -10,16 +10,22 @@ namespace td {
 
 // GroupNorm (Wu & He 2018): y = (x - mu_g) / sqrt(var_g + eps) * gamma + beta, the
 // statistics taken over each group of C / G channels and all positions of a sample.
-Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps) {
-    check(x.defined() && x.dtype() == DType::Float32, "group_norm: expected a float32 input");
-    check(x.dim() >= 2, "group_norm: input of shape ", shape_str(x.shape()), " needs (N, C, ...)");
-    int64_t N = x.size(0), C = x.size(1);
+static void check_group_norm_args(const char* op, const Tensor& x, int64_t groups, const Tensor& gamma,
+                                  const Tensor& beta) {
+    check(x.defined() && x.dtype() == DType::Float32, op, ": expected a float32 input");
+    check(x.dim() >= 2, op, ": input of shape ", shape_str(x.shape()), " needs (N, C, ...)");
+    int64_t C = x.size(1);
     // (an empty input has no statistics; the kernels divide by the group size)
-    check(x.numel() > 0, "group_norm: input of shape ", shape_str(x.shape()), " is empty");
-    check(groups > 0 && C % groups == 0, "group_norm: ", groups, " groups do not divide ", C, " channels (input ",
+    check(x.numel() > 0, op, ": input of shape ", shape_str(x.shape()), " is empty");
+    check(groups > 0 && C % groups == 0, op, ": ", groups, " groups do not divide ", C, " channels (input ",
           shape_str(x.shape()), ")");
     check(gamma.defined() && beta.defined() && gamma.shape() == Shape{C} && beta.shape() == Shape{C},
-          "group_norm: gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
+          op, ": gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
+}
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps) {
+    check_group_norm_args("group_norm", x, groups, gamma, beta);
+    int64_t N = x.size(0);
     Tensor xc = x.detach().contiguous();
     Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
     Tensor mean = Tensor::empty({N, groups}, DType::Float32, x.device());  // saved for backward
@@ -33,6 +39,29 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
         Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
         backend_for(x.device()).group_norm_backward(dy.contiguous(), xc, mean, rstd, gamma.detach().contiguous(),
                                                     groups, dx, dgamma, dbeta);
+        return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
+    });
+}
+
+// SiLU(GroupNorm(x)), the pair a ResBlock applies before each convolution, as one op:
+// the same numbers as silu(group_norm(x, ...)) (tests/test_norm_silu.cpp holds them equal),
+// without writing GroupNorm's output to memory or keeping it for the backward.
+Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps) {
+    check_group_norm_args("group_norm_silu", x, groups, gamma, beta);
+    int64_t N = x.size(0);
+    Tensor xc = x.detach().contiguous();
+    Tensor g = gamma.detach().contiguous(), b = beta.detach().contiguous();
+    Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
+    Tensor mean = Tensor::empty({N, groups}, DType::Float32, x.device());
+    Tensor rstd = Tensor::empty({N, groups}, DType::Float32, x.device());
+    backend_for(x.device()).group_norm_silu_forward(xc, groups, g, b, eps, y, mean, rstd);
+    return record("group_norm_silu", y, {x, gamma, beta},
+                  [x, xc, g, b, gamma, beta, mean, rstd, groups, eps](const Tensor& dy) -> std::vector<Tensor> {
+        Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
+        Tensor dgamma = Tensor::empty(gamma.shape(), DType::Float32, x.device());
+        Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
+        backend_for(x.device()).group_norm_silu_backward(dy.contiguous(), xc, mean, rstd, g, b, groups, eps, dx,
+                                                         dgamma, dbeta);
         return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
     });
 }
