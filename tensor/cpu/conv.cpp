@@ -302,8 +302,15 @@ void CpuBackend::upsample_nearest2d(const Tensor& x, int64_t s, const Tensor& y)
     float* yp = y.data_f32();
 #pragma omp parallel for schedule(static) if (planes * OH * OW > 32768)
     for (int64_t pl = 0; pl < planes; ++pl)
-        for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) yp[(pl * OH + oh) * OW + ow] = xp[(pl * H + oh / s) * W + ow / s];
+        for (int64_t ih = 0; ih < H; ++ih) {
+            // output row ih * s is input row ih with every pixel repeated s times; the
+            // other s - 1 output rows of the block are copies of it (no division per pixel)
+            const float* src = xp + (pl * H + ih) * W;
+            float* row = yp + (pl * OH + ih * s) * OW;
+            for (int64_t iw = 0; iw < W; ++iw)
+                for (int64_t j = 0; j < s; ++j) row[iw * s + j] = src[iw];
+            for (int64_t i = 1; i < s; ++i) std::copy(row, row + OW, row + i * OW);
+        }
 }
 
 // dx[ih, iw] = sum of dy over the s x s block that pixel was copied to.

@@ -197,9 +197,11 @@ void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const
 // real columns, 0 in the thrown-away ones, past the last row and past channel K.
 void transpose_dy(const float* dy, int64_t K, int64_t K16, const Padded& p, float* dyT) {
     std::fill(dyT, dyT + p.Lv * K16, 0.0f);
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t h = 0; h < p.H; ++h)
-            for (int64_t w = 0; w < p.W; ++w) dyT[(h * p.Wp + w) * K16 + k] = dy[(k * p.H + h) * p.W + w];
+    for (int64_t h = 0; h < p.H; ++h)  // k innermost: each position's K16 floats are written together
+        for (int64_t w = 0; w < p.W; ++w) {
+            float* row = dyT + (h * p.Wp + w) * K16;
+            for (int64_t k = 0; k < K; ++k) row[k] = dy[(k * p.H + h) * p.W + w];
+        }
 }
 
 // A growable buffer per thread and slot, kept between calls (as conv.cpp's).
