@@ -64,11 +64,13 @@ struct Padded {
 
 Padded padded_geometry(int64_t H, int64_t W) {
     Padded p{H, W, W + 2, H * (W + 2), 3, 8, 0, 0};
-    // NV with the least rounding waste (28x28: 3, 14x14: 2, 7x7: 1), the larger on a tie.
+    // The largest NV whose rounding wastes at most 1/32 of the plane more than NV = 1's
+    // (28x28: 3, 14x14: 2, 7x7: 1): more vectors per call reuse each weight broadcast more.
     int64_t best = -1;
+    const int64_t lv1 = (p.L + kLanes - 1) / kLanes * kLanes;
     for (int64_t nv = 3; nv >= 1; --nv) {
         int64_t step = nv * kLanes, lv = (p.L + step - 1) / step * step;
-        if (best < 0 || lv < best) { best = lv; p.NV = nv; }
+        if (lv * 32 <= lv1 * 33) { best = lv; p.NV = nv; break; }
     }
     p.Lv = best;
     p.KB = p.NV == 1 ? 16 : 8;
