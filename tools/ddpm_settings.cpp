@@ -217,6 +217,9 @@ void declare_sampling_options(Args& a) {
     a.flag("raw", "from a checkpoint, use the live weights instead of the EMA ones");
     a.option("sampler", "ddim", "ddpm or ddim");
     a.option("steps", "50", "sampling steps (model calls); ddpm with fewer than T respaces the process");
+    a.option("spacing", "auto", "which of the T steps they visit: trailing (T-1 down by T/steps), linspace (both ends\n"
+                                "kept, Improved DDPM) or leading (0 up by T/steps, the DDIM paper's); auto: trailing for\n"
+                                "ddim, linspace for ddpm (which does not take leading)");
     a.option("eta", "0", "DDIM's eta: 0 deterministic, 1 ancestral (eq. 16)");
     a.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta (fixed large) or beta_tilde (fixed small)");
     a.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally;\n"
@@ -224,16 +227,43 @@ void declare_sampling_options(Args& a) {
     a.option("threads", "0", "OpenMP threads (0: all cores)");
 }
 
+std::string describe_steps(const SamplerOptions& o, int64_t T) {
+    std::vector<int64_t> ts = sampling_timesteps(o, T);  // descending
+    std::string list;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        if (ts.size() > 4 && i == 2) {  // the first two and the last: the spacing shows
+            list += ", ...";
+            i = ts.size() - 1;
+        }
+        list += (i ? ", " : "") + std::to_string(ts[i]);
+    }
+    return std::to_string(o.steps) + (o.steps == 1 ? " step, " : " steps, ") + spacing_name(sampler_spacing(o)) +
+           " spacing: t = " + list;
+}
+
 SamplingSetup setup_sampling(const Args& args) {
     std::string run = args.str("run"), ckpt = args.str("ckpt");
     if (run.empty() && ckpt.empty()) throw ArgError("--run (or --ckpt) is required");
     SamplerOptions o;
     o.sampler = args.str("sampler");
+    o.spacing = args.str("spacing");
     o.steps = args.integer("steps");
     o.eta = args.number("eta");
     o.clip_x0 = !args.on("no-clip");
     int64_t threads = args.integer("threads");
     if (o.sampler != "ddpm" && o.sampler != "ddim") throw ArgError("--sampler must be ddpm or ddim, got '" + o.sampler + "'");
+    if (o.spacing != "auto") {
+        std::string list;
+        for (const std::string& c : spacing_choices(o.sampler)) list += (list.empty() ? "" : ", ") + c;
+        if (o.spacing != "leading" && o.spacing != "trailing" && o.spacing != "linspace")
+            throw ArgError("--spacing must be leading, trailing, linspace or auto, got '" + o.spacing + "'");
+        try {
+            sampler_spacing(o);
+        } catch (const Error&) {
+            throw ArgError("--spacing " + o.spacing + " does not fit --sampler " + o.sampler + ": " + o.sampler +
+                           " takes " + list + " (or auto: " + spacing_choices(o.sampler).front() + ")");
+        }
+    }
     if (o.steps < 1 || o.eta < 0 || threads < 0) throw ArgError("need --steps >= 1, --eta >= 0, --threads >= 0");
     try {
         o.variance = parse_variance(args.str("variance"));

@@ -69,6 +69,9 @@ struct SamplingSetup {
 // (--steps more than the model's T among them), td::Error for a bad file.
 SamplingSetup setup_sampling(const Args& args);
 
+// "50 steps, trailing spacing: t = 999, 979, ..., 19": what a run's output says of the walk.
+std::string describe_steps(const diffusion::SamplerOptions& o, int64_t T);
+
 // A run folder's checkpoints, (step, path), oldest first.
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);
 std::string checkpoint_name(int64_t step);  // "step-00001000.safetensors"
