@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "diffusion/latent.h"
+#include "diffusion/metadata.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
 
@@ -37,9 +38,11 @@ void declare_ddpm_options(Args& a) {
     a.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
     a.option("seed", "0", "random seed (weights, data order, noise)");
     a.option("ch", "32", "UNet base channels");
-    a.option("mults", "1,2,2", "channel multiplier per resolution level");
+    a.option("mults", "auto", "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
+                              "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents)");
     a.option("res-blocks", "2", "ResBlocks per level");
-    a.option("attn-res", "7", "resolutions with self-attention, comma separated (none: no attention)");
+    a.option("attn-res", "auto", "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
+                                 "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)");
     a.option("heads", "1", "attention heads");
     a.option("dropout", "0.1", "dropout in the ResBlocks");
     a.option("groups", "8", "GroupNorm groups (each must hold 2+ channels; 4+ is better)");
@@ -87,9 +90,11 @@ DdpmSettings ddpm_settings(const Args& args) {
     DdpmSettings s;
     UNetConfig& u = s.info.unet;
     u.ch = args.integer("ch");
-    u.mults = parse_int_list("mults", args.str("mults"));
+    s.auto_mults = args.str("mults") == "auto";  // chosen by resolve_data, once the input size is known
+    s.auto_attn_res = args.str("attn-res") == "auto";
+    if (!s.auto_mults) u.mults = parse_int_list("mults", args.str("mults"));
     u.num_res_blocks = args.integer("res-blocks");
-    u.attn_res = parse_int_list("attn-res", args.str("attn-res"));
+    if (!s.auto_attn_res) u.attn_res = parse_int_list("attn-res", args.str("attn-res"));
     u.heads = args.integer("heads");
     u.dropout = (float)args.number("dropout");
     u.groups = args.integer("groups");
@@ -146,6 +151,44 @@ DdpmSettings ddpm_settings(const Args& args) {
     return s;
 }
 
+std::vector<int64_t> default_mults(int64_t size) {
+    std::vector<int64_t> mults = {1};
+    // A level halves the resolution: only an even size halves exactly, and below 4 x 4 a
+    // 3 x 3 convolution sees mostly padding.
+    for (int64_t res = size; mults.size() < 3 && res % 2 == 0 && res / 2 >= 4; res /= 2) mults.push_back(2);
+    return mults;
+}
+
+namespace {
+
+// Fills what --mults and --attn-res left to auto; says what it chose and why ("" if nothing).
+std::string choose_unet_defaults(DdpmSettings& s) {
+    UNetConfig& u = s.info.unet;
+    if (!s.auto_mults && !s.auto_attn_res) return "";
+    std::string what = std::to_string(u.in_channels) + " x " + std::to_string(u.image_size) + " x " +
+                       std::to_string(u.image_size) + (s.vae.empty() ? " images" : " latents");
+    std::string said;
+    if (s.auto_mults) {
+        u.mults = default_mults(u.image_size);
+        std::string levels = std::to_string(u.image_size);
+        for (size_t i = 1, r = u.image_size; i < u.mults.size(); ++i) levels += " -> " + std::to_string(r /= 2);
+        std::string n = std::to_string(u.image_size);
+        said += "--mults " + join_ints(u.mults) + " (" +
+                (u.mults.size() > 1 ? "resolutions " + levels
+                 : u.image_size % 2 ? "one level: " + n + " is odd, it cannot be halved"
+                                    : "one level: " + n + " halved would be under 4") + ")";
+    }
+    if (s.auto_attn_res) {
+        int64_t lowest = u.image_size >> (u.mults.empty() ? 0 : u.mults.size() - 1);
+        u.attn_res = {lowest};
+        said += std::string(said.empty() ? "" : ", ") + "--attn-res " + std::to_string(lowest) +
+                " (the lowest resolution, where attention is cheapest)";
+    }
+    return "UNet for " + what + ": " + said + " (defaults; set either by a flag or in --config)";
+}
+
+}  // namespace
+
 Dataset resolve_data(DdpmSettings& s, const Args& args) {
     Dataset train = load_dataset(s.data, "train", s.data_options);
     s.info.data = train.name;
@@ -179,6 +222,8 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     u.in_channels = train.images.size(1);
     u.image_size = train.images.size(2);
     s.train.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3 && s.vae.empty());
+    std::string chosen = choose_unet_defaults(s);  // what was left to auto, now that the size is known
+    if (!chosen.empty()) std::printf("%s\n", chosen.c_str());
     try {
         u.validate();
     } catch (const Error& e) {

@@ -31,6 +31,7 @@
 
 #include "diffusion/data/dataset.h"
 #include "diffusion/data/image_io.h"
+#include "diffusion/metadata.h"
 #include "diffusion/trainer.h"
 #include "distributed/communicator.h"
 #include "tensor/device.h"
@@ -292,6 +293,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             if (key == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
             else if (key == "device") cfg << "device = " << device_name(to.device) << "\n";  // as resolved from auto
             else if (key == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
+            else if (key == "mults") cfg << "mults = " << join_ints(u.mults) << "\n";  // as chosen for the input size
+            else if (key == "attn-res") cfg << "attn-res = " << (u.attn_res.empty() ? "none" : join_ints(u.attn_res)) << "\n";
             else cfg << args.to_config({key});
         }
         cfg.close();
