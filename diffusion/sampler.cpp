@@ -1,6 +1,8 @@
 // diffusion/sampler.cpp: the DDPM and DDIM loops (see sampler.h).
 #include "diffusion/sampler.h"
 
+#include <algorithm>
+
 #include "autograd/node.h"
 #include "autograd/trace.h"
 #include "tensor/error.h"
@@ -8,15 +10,32 @@
 
 namespace td::diffusion {
 
+std::vector<std::string> spacing_choices(const std::string& sampler) {
+    if (sampler == "ddim") return {"trailing", "linspace", "leading"};
+    if (sampler == "ddpm") return {"linspace", "trailing"};
+    fail("sampler: unknown sampler '", sampler, "' (ddpm, ddim)");
+}
+
+Spacing sampler_spacing(const SamplerOptions& o) {
+    std::vector<std::string> choices = spacing_choices(o.sampler);
+    if (o.spacing == "auto") return parse_spacing(choices.front());
+    std::string list;
+    for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
+    check(std::find(choices.begin(), choices.end(), o.spacing) != choices.end(), "sampler: spacing '", o.spacing,
+          "' does not fit ", o.sampler, " (", o.sampler, " takes ", list, ", or auto: ", choices.front(), ")");
+    return parse_spacing(o.spacing);
+}
+
 void check_sampler_options(const SamplerOptions& o, int64_t T) {
     check(o.sampler == "ddpm" || o.sampler == "ddim", "sampler: unknown sampler '", o.sampler, "' (ddpm, ddim)");
     check(o.steps >= 1 && o.steps <= T, "sampler: steps must be in [1, T = ", T, "], got ", o.steps);
     check(o.eta >= 0.0, "sampler: eta must be >= 0, got ", o.eta);
+    sampler_spacing(o);
 }
 
 std::vector<int64_t> sampling_timesteps(const SamplerOptions& o, int64_t T) {
     check_sampler_options(o, T);
-    std::vector<int64_t> ts = ddim_timesteps(T, o.steps);  // ascending; all of 0..T-1 when steps = T
+    std::vector<int64_t> ts = spaced_timesteps(sampler_spacing(o), T, o.steps);  // ascending; every t when steps = T
     return {ts.rbegin(), ts.rend()};
 }
 
@@ -56,8 +75,11 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
     std::vector<int64_t> ts = sampling_timesteps(o, s.T);  // descending
     Tensor x = x_T;
     if (o.sampler == "ddim") {
-        for (size_t i = 0; i < ts.size(); ++i) {
-            int64_t t = ts[i], t_prev = i + 1 < ts.size() ? ts[i + 1] : -1;  // -1: step to x_0
+        int64_t i = 0;
+        // The last pair is (t_0, -1): after its lowest kept step (19 for trailing, 0 for
+        // leading) the walk lands on x_0 itself, eq. 12 with alpha_bar_prev = 1 (the paper's
+        // alpha_0 = 1), where sigma = 0 and x_prev is the predicted x_0.
+        for (auto [t, t_prev] : ddim_step_pairs({ts.rbegin(), ts.rend()})) {
             if (tracing()) trace("x_t", x, "DDIM: the sample at t = " + std::to_string(t));
             Tensor eps = eps_of(s, model, x, t, o.prediction);
             trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
@@ -68,7 +90,7 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
             trace("z", z, "DDIM eq. 12: z ~ N(0, I), scaled by sigma_t (eq. 16); none when eta = 0");
             x = ddim_step(s, x, t, t_prev, eps, o.eta, z, o.clip_x0);  // eq. 12
             if (tracing()) trace("x_prev", x, "DDIM eq. 12: the sample at t_prev = " + std::to_string(t_prev));
-            if (on_step) on_step((int64_t)i + 1, t, x);
+            if (on_step) on_step(++i, t, x);
         }
         return x;
     }

@@ -5,8 +5,13 @@
 //         With steps = T it visits every t; with fewer it uses the "respaced" process of
 //         Improved DDPM (Nichol & Dhariwal 2021, sec. 4): on a sub-sequence t_1 < ... < t_S,
 //         beta_i = 1 - alpha_bar(t_i) / alpha_bar(t_{i-1}), a DDPM of its own over S steps.
-//   ddim  DDIM (Song et al. 2021, eq. 12) on the sub-sequence of ddim_timesteps(T, S),
-//         eta = 0 deterministic, eta = 1 ancestral (eq. 16).
+//         Its sub-sequence keeps both ends by default (linspace, Improved DDPM's rounding).
+//   ddim  DDIM (Song et al. 2021, eq. 12) on a sub-sequence of the T steps, trailing by
+//         default (999, 979, ..., 19 for S = 50), eta = 0 deterministic, eta = 1 ancestral (eq. 16).
+//
+// The sub-sequences are in sampling_math.h (leading, trailing, linspace). Whatever the
+// spacing, the first model call should be at T - 1: only there is x_t pure noise, as the
+// x_T the loop starts from is.
 //
 // The model is any function from (x_t, t) to the network's raw output (eps, x0 or v, as
 // SamplerOptions::prediction says); it is turned into eps for the step. That keeps this
@@ -28,6 +33,7 @@ using Denoiser = std::function<Tensor(const Tensor& x_t, const Tensor& t)>;
 
 struct SamplerOptions {
     std::string sampler = "ddim";          // "ddpm" or "ddim"
+    std::string spacing = "auto";          // "leading", "trailing", "linspace"; auto: the sampler's own (sampler_spacing)
     int64_t steps = 50;                    // model calls; 1 <= steps <= T
     double eta = 0.0;                      // ddim only
     Variance variance = Variance::BetaTilde;  // ddpm only: sigma_t^2
@@ -36,6 +42,14 @@ struct SamplerOptions {
 };
 // Checks the options against a schedule (td::Error naming the bad one).
 void check_sampler_options(const SamplerOptions& o, int64_t T);
+
+// The spacings a sampler takes, its default first: ddim trailing, linspace, leading (the
+// DDIM paper's own, kept to compare with); ddpm linspace, trailing. Not leading for ddpm:
+// its respaced process is a DDPM over the kept steps, whose top step must be T - 1 to
+// start from N(0, I).
+std::vector<std::string> spacing_choices(const std::string& sampler);
+// o.spacing, with auto resolved to the sampler's default.
+Spacing sampler_spacing(const SamplerOptions& o);
 
 // Called after each step with (i, t, x): i counts steps done (1..steps), t is the
 // timestep just denoised (0-based), x the new, less noisy sample.

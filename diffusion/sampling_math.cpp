@@ -106,17 +106,68 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
     return ddim_step(s, xt, t, t_prev, eps, eta, z);
 }
 
-std::vector<int64_t> ddim_timesteps(int64_t T, int64_t S) {
-    check(T >= 1 && S >= 1 && S <= T, "ddim_timesteps: need 1 <= S <= T, got S = ", S, ", T = ", T);
+Spacing parse_spacing(const std::string& name) {
+    if (name == "leading") return Spacing::Leading;
+    if (name == "trailing") return Spacing::Trailing;
+    if (name == "linspace") return Spacing::Linspace;
+    fail("parse_spacing: unknown spacing '", name, "' (leading, trailing, linspace)");
+}
+
+std::string spacing_name(Spacing s) {
+    return s == Spacing::Leading ? "leading" : s == Spacing::Trailing ? "trailing" : "linspace";
+}
+
+namespace {
+
+void check_counts(int64_t T, int64_t S, const char* op) {
+    check(T >= 1 && S >= 1 && S <= T, op, ": need 1 <= S <= T, got S = ", S, ", T = ", T);
+}
+
+// num / den rounded to the nearest integer, halves to the even one (numpy's and Python's round)
+int64_t round_half_even(int64_t num, int64_t den) {
+    int64_t q = num / den, r2 = 2 * (num % den);
+    return r2 > den || (r2 == den && q % 2 == 1) ? q + 1 : q;
+}
+
+}  // namespace
+
+std::vector<int64_t> leading_timesteps(int64_t T, int64_t S) {
+    check_counts(T, S, "leading_timesteps");
     std::vector<int64_t> ts(S);
     for (int64_t i = 0; i < S; ++i) ts[i] = i * T / S;  // floor(i T / S)
     return ts;
 }
 
-std::vector<std::pair<int64_t, int64_t>> ddim_step_pairs(int64_t T, int64_t S) {
-    std::vector<int64_t> ts = ddim_timesteps(T, S);
+std::vector<int64_t> trailing_timesteps(int64_t T, int64_t S) {
+    check_counts(T, S, "trailing_timesteps");
+    std::vector<int64_t> ts(S);
+    for (int64_t i = 0; i < S; ++i) ts[S - 1 - i] = round_half_even(T * (S - i), S) - 1;  // round(T (S - i) / S) - 1
+    return ts;
+}
+
+std::vector<int64_t> linspace_timesteps(int64_t T, int64_t S) {
+    check_counts(T, S, "linspace_timesteps");
+    if (S == 1) return {T - 1};  // the one step must see x_T as it is: pure noise
+    // round(i (T - 1) / (S - 1)), the stride summed in double as Improved DDPM's code sums
+    // it: where i (T - 1) / (S - 1) is a half, that sum's last bit picks the same step theirs does
+    double stride = (double)(T - 1) / (double)(S - 1), at = 0.0;
+    std::vector<int64_t> ts(S);
+    for (int64_t i = 0; i < S; ++i, at += stride) ts[i] = (int64_t)std::nearbyint(at);  // halves to even
+    return ts;
+}
+
+std::vector<int64_t> spaced_timesteps(Spacing spacing, int64_t T, int64_t S) {
+    switch (spacing) {
+        case Spacing::Leading: return leading_timesteps(T, S);
+        case Spacing::Trailing: return trailing_timesteps(T, S);
+        case Spacing::Linspace: return linspace_timesteps(T, S);
+    }
+    fail("spaced_timesteps: unknown spacing");
+}
+
+std::vector<std::pair<int64_t, int64_t>> ddim_step_pairs(const std::vector<int64_t>& ts) {
     std::vector<std::pair<int64_t, int64_t>> pairs;
-    for (int64_t i = S - 1; i >= 0; --i) pairs.push_back({ts[i], i > 0 ? ts[i - 1] : -1});
+    for (int64_t i = (int64_t)ts.size() - 1; i >= 0; --i) pairs.push_back({ts[i], i > 0 ? ts[i - 1] : -1});
     return pairs;
 }
 

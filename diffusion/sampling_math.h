@@ -56,12 +56,32 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  Generator& gen);
 
-// The DDIM sub-sequence for S steps out of T: evenly spaced t_i = floor(i * T / S),
-// i = 0..S-1, ascending ("leading" spacing: starts at 0, so for T = 1000, S = 50 it is
-// 0, 20, ..., 980; S = T gives every step). Sample by walking it backwards, each t_i
-// stepping to t_{i-1}, and t_0 stepping to -1 (x_0). 1 <= S <= T, else td::Error.
-std::vector<int64_t> ddim_timesteps(int64_t T, int64_t S);
-// The same walk as (t, t_prev) pairs in sampling order: (t_{S-1}, t_{S-2}), ..., (t_0, -1).
-std::vector<std::pair<int64_t, int64_t>> ddim_step_pairs(int64_t T, int64_t S);
+// ---- which S of the T timesteps a sampler visits (its "spacing")
+//
+// Each returns S distinct timesteps, ascending; S = T gives every step 0..T-1; 1 <= S <= T,
+// else td::Error. A sampler walks them backwards from x_T ~ N(0, I), so the largest one is
+// the t the model is first asked about: it should be T - 1, the only t at which x_t is pure
+// noise (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed").
+enum class Spacing { Leading, Trailing, Linspace };
+// "leading", "trailing", "linspace"; td::Error listing them for anything else.
+Spacing parse_spacing(const std::string& name);
+std::string spacing_name(Spacing s);
+
+// DDIM sec. 4.2 (and its code): t_i = floor(i T / S), i = 0..S-1. Starts at 0 and never
+// reaches T - 1: for T = 1000, S = 50 it is 0, 20, ..., 980, so the first model call sees
+// pure noise labelled t = 980; S = 1 is t = 0 alone, and returns the noise.
+std::vector<int64_t> leading_timesteps(int64_t T, int64_t S);
+// Lin et al. 2024, Table 2: t_i = round(T (S - i) / S) - 1, i = 0..S-1 (halves to even,
+// as numpy). Ends at T - 1: T = 1000, S = 50 is 999, 979, ..., 19; S = 1 is 999.
+std::vector<int64_t> trailing_timesteps(int64_t T, int64_t S);
+// Improved DDPM's space_timesteps with one section: t_i = round(i (T - 1) / (S - 1)),
+// keeping both ends (T = 1000, S = 10 is 0, 111, ..., 999). S = 1 keeps T - 1, where
+// the reference keeps 0 (which would leave x_T as it is).
+std::vector<int64_t> linspace_timesteps(int64_t T, int64_t S);
+std::vector<int64_t> spaced_timesteps(Spacing spacing, int64_t T, int64_t S);
+
+// DDIM's walk over ascending timesteps ts as (t, t_prev) pairs in sampling order:
+// (ts[S-1], ts[S-2]), ..., (ts[0], -1), the last step landing on x_0 (alpha_bar = 1).
+std::vector<std::pair<int64_t, int64_t>> ddim_step_pairs(const std::vector<int64_t>& ts);
 
 }  // namespace td::diffusion

@@ -113,13 +113,18 @@ int main() {
     // ## One step of each, by hand
     //
     // Before running the loops, check one step of each against its equation, written out
-    // here with tensors, at t = 999 (the paper's t = T). eps_theta is one call of the
-    // network. For DDPM, sigma_t^2 = beta_tilde_t (eq. 7, "fixed small", the engine's
-    // default) and one draw of z.
+    // here with tensors, at the first step of DDIM's 50-step walk. `sampling_timesteps`
+    // gives the walk the sampler itself takes: t = 999 (the paper's t = T, where x_t is
+    // pure noise, as our x_T), then 979, ..., 19 (trailing spacing, `docs/equations.md`).
+    // eps_theta is one call of the network. For DDPM, sigma_t^2 = beta_tilde_t (eq. 7,
+    // "fixed small", the engine's default) and one draw of z.
 
     // %%
     const Schedule& s = m.schedule;
-    const int64_t t = 999;
+    SamplerOptions ddim_opt;
+    ddim_opt.sampler = "ddim", ddim_opt.steps = 50, ddim_opt.eta = 0.0;  // spacing: auto, trailing for ddim
+    std::vector<int64_t> walk = sampling_timesteps(ddim_opt, s.T);      // 999, 979, ..., 19
+    const int64_t t = walk[0], t_prev = walk[1];
     Tensor eps = [&] {
         NoGradGuard no_grad;
         return m.denoiser()(x_T, Tensor::from_vector_i64(std::vector<int64_t>(N, t), {N}));
@@ -130,15 +135,15 @@ int main() {
     // eq. 11 and Algorithm 2, line 4: x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) + sigma_t z
     Tensor ddpm_by_hand = (x_T - eps * (b / std::sqrt(1.0f - ab))) / std::sqrt(a) + z * sigma;
     Tensor ddpm_engine = ddpm_step_algorithm2(s, x_T, t, eps, Variance::BetaTilde, z);
-    std::printf("DDPM step, t = 999: sigma_t = %.5f; |by hand - ddpm_step_algorithm2| max = %.2e\n", sigma,
-                max_abs_diff(ddpm_by_hand, ddpm_engine));
-    // DDIM eq. 12 with sigma = 0, from t = 999 straight to t_prev = 979
-    const int64_t t_prev = 979;
+    std::printf("DDPM step, t = %lld: sigma_t = %.5f; |by hand - ddpm_step_algorithm2| max = %.2e\n", (long long)t,
+                sigma, max_abs_diff(ddpm_by_hand, ddpm_engine));
+    // DDIM eq. 12 with sigma = 0, from t straight to the walk's next step t_prev
     float ab_prev = (float)s.alpha_bar[t_prev];
     Tensor x0_pred = (x_T - eps * std::sqrt(1.0f - ab)) / std::sqrt(ab);
     Tensor ddim_by_hand = x0_pred * std::sqrt(ab_prev) + eps * std::sqrt(1.0f - ab_prev);
     Tensor ddim_engine = ddim_step(s, x_T, t, t_prev, eps, 0.0, Tensor());
-    std::printf("DDIM step, 999 -> 979: |by hand - ddim_step| max = %.2e\n", max_abs_diff(ddim_by_hand, ddim_engine));
+    std::printf("DDIM step, %lld -> %lld: |by hand - ddim_step| max = %.2e\n", (long long)t, (long long)t_prev,
+                max_abs_diff(ddim_by_hand, ddim_engine));
     nb::describe("eps_theta", eps);
     nb::describe("x0_pred", x0_pred);
 
@@ -155,20 +160,20 @@ int main() {
     // ## Ancestral sampling, 1000 steps, and DDIM, 50 steps
     //
     // Same x_T, two samplers. DDPM visits every t = 999, 998, ..., 0: 1000 network calls.
-    // DDIM with 50 steps visits t = 980, 960, ..., 20, 0 (`ddim_timesteps`: evenly spaced,
-    // starting at 0) and then x_0: 50 calls. DDPM's 1000 calls are most of this
+    // DDIM with 50 steps visits t = 999, 979, ..., 39, 19 (`trailing_timesteps`: evenly
+    // spaced, starting at T - 1, where x_T is) and then x_0: 50 calls. The DDIM paper's
+    // own grid, 980, 960, ..., 0 ("leading", `--spacing leading`), would start by telling the
+    // network that pure noise is x_980. DDPM's 1000 calls are most of this
     // notebook's running time, so it draws only the first 8 of the 16 starting noises.
     // Along the way we keep the first four samples at a few timesteps for the strips
     // below.
 
     // %%
-    std::vector<int64_t> levels = {800, 600, 400, 300, 200, 100, 40, -1};  // -1: x_0
+    std::vector<int64_t> levels = {799, 599, 399, 299, 199, 99, 39, -1};  // on both walks; -1: x_0
     SamplerOptions ddpm_opt;
     ddpm_opt.sampler = "ddpm", ddpm_opt.steps = 1000;  // sigma_t^2 = beta_tilde, x_0 clipped (the defaults)
     const int64_t N_ddpm = 8;
     Run ddpm = run_sampler(m, x_T.narrow(0, 0, N_ddpm).contiguous(), ddpm_opt, 1, levels);
-    SamplerOptions ddim_opt;
-    ddim_opt.sampler = "ddim", ddim_opt.steps = 50, ddim_opt.eta = 0.0;
     Run ddim = run_sampler(m, x_T, ddim_opt, 1, levels);
     std::printf("DDPM, 1000 steps: %.1f s for %lld images (%.3f s per image)\n", ddpm.seconds, (long long)N_ddpm,
                 ddpm.seconds / N_ddpm);
@@ -193,14 +198,14 @@ int main() {
     // %% [markdown]
     // ## Denoising strips
     //
-    // Four of the samples, each row one sample, at the timesteps t = 999 (x_T), 800, 600,
-    // 400, 300, 200, 100, 40 and at the end (x_0): the top four rows are DDPM's, the bottom
+    // Four of the samples, each row one sample, at the timesteps t = 999 (x_T), 799, 599,
+    // 399, 299, 199, 99, 39 and at the end (x_0): the top four rows are DDPM's, the bottom
     // four DDIM's.
 
     // %%
     nb::show_grid(NB, "strips.png", cat({strip_rows(ddpm.strip), strip_rows(ddim.strip)}, 0), (int64_t)levels.size() + 1,
-                  "Rows 1-4: DDPM (1000 steps); rows 5-8: DDIM (50 steps). Columns: x_t at t = 999, 800, 600, 400, "
-                  "300, 200, 100, 40, then x_0.", 2);
+                  "Rows 1-4: DDPM (1000 steps); rows 5-8: DDIM (50 steps). Columns: x_t at t = 999, 799, 599, 399, "
+                  "299, 199, 99, 39, then x_0.", 2);
     Dataset real = load_dataset("mnist", "test");
     std::printf("std of real MNIST pixels (2,000 held-out digits, in [-1, 1]): %.3f\n",
                 std::sqrt(var(real.images).item()));
@@ -211,8 +216,8 @@ int main() {
 
     // %% [markdown]
     // Both strips show the digit emerging the way notebook 04's forward process hid it,
-    // in reverse: nothing to see at t = 800 and 600, a hint at 400, the shape at 300 and
-    // 200 (this linear schedule's SNR crosses 1 at t = 259), then clean strokes. The
+    // in reverse: nothing to see at t = 799 and 599, a hint at 399, the shape at 299 and
+    // 199 (this linear schedule's SNR crosses 1 at t = 259), then clean strokes. The
     // printed std of x_t falls from 1 (pure noise) to about 0.65, close to the spread of
     // real MNIST pixels printed above it: the samplers take away the variance the forward
     // process added, no more and no less.

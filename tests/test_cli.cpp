@@ -46,6 +46,22 @@ TEST_CASE("bad usage exits 2 with a message") {
     CHECK(run("").code == 2);
 }
 
+TEST_CASE("--spacing: an unknown value, or one the sampler does not take, exits 2 naming the choices") {
+    // refused while reading the flags, before any model is loaded
+    std::string out = tdtest::scratch("spacing.png");
+    Run u = run("sample --run runs/nowhere --spacing uniform --out " + out);
+    CHECK(u.code == 2);
+    CHECK(tdtest::contains(u.output, "--spacing must be leading, trailing, linspace or auto, got 'uniform'"));
+    Run d = run("sample --run runs/nowhere --sampler ddpm --spacing leading --out " + out);
+    CHECK(d.code == 2);
+    CHECK(tdtest::contains(d.output, "--spacing leading does not fit --sampler ddpm: ddpm takes linspace, trailing "
+                                     "(or auto: linspace)"));
+    Run t = run("trace sample --run runs/nowhere --spacing sideways");
+    CHECK(t.code == 2);
+    CHECK(tdtest::contains(t.output, "--spacing must be leading, trailing, linspace or auto"));
+    CHECK(tdtest::contains(run("sample --help").output, "--spacing"));
+}
+
 TEST_CASE("train toy fits its curve and writes the run folder") {
     std::string dir = tdtest::scratch("test_run_toy");
     std::filesystem::remove_all(dir);

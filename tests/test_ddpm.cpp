@@ -64,10 +64,10 @@ TEST_CASE("ancestral sampling (full and respaced) with the true noise recovers x
 TEST_CASE("sampling steps: descending, the requested count, and respaced betas keep alpha_bar") {
     SamplerOptions o;
     o.steps = 50;
-    std::vector<int64_t> ts = sampling_timesteps(o, 1000);
+    std::vector<int64_t> ts = sampling_timesteps(o, 1000);  // ddim, trailing
     REQUIRE(ts.size() == 50);
-    CHECK(ts.front() == 980);
-    CHECK(ts.back() == 0);
+    CHECK(ts.front() == 999);
+    CHECK(ts.back() == 19);
     for (size_t i = 1; i < ts.size(); ++i) CHECK(ts[i] < ts[i - 1]);
 
     Schedule s = Schedule::named("cosine", 1000);
@@ -81,6 +81,87 @@ TEST_CASE("sampling steps: descending, the requested count, and respaced betas k
     o.steps = 10;
     o.sampler = "euler";
     CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }), "unknown sampler 'euler'"));
+}
+
+TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the steps are the rule's") {
+    for (int64_t T : {1000, 50}) {
+        Schedule s = Schedule::named("linear", T);
+        for (const char* sampler : {"ddim", "ddpm"})
+            for (const char* spacing : {"auto", "trailing", "linspace", "leading"})
+                for (int64_t S : {int64_t(1), int64_t(7), T / 2, T}) {
+                    SamplerOptions o;
+                    o.sampler = sampler, o.spacing = spacing, o.steps = S;
+                    CAPTURE(T);
+                    CAPTURE(o.sampler);
+                    CAPTURE(o.spacing);
+                    CAPTURE(S);
+                    if (o.sampler == "ddpm" && o.spacing == "leading") {
+                        CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, T); }),
+                                               "spacing 'leading' does not fit ddpm (ddpm takes linspace, trailing"));
+                        continue;
+                    }
+                    std::vector<int64_t> calls;  // the t of every model call, in order
+                    Denoiser record = [&](const Tensor& x, const Tensor& t) {
+                        calls.push_back(t.to_vector_i64()[0]);
+                        return zeros(x.shape());
+                    };
+                    Generator g(0);
+                    sample(s, record, randn({1, 1, 2, 2}, g), o, g);
+                    std::vector<int64_t> want = sampling_timesteps(o, T);
+                    CHECK(calls == want);
+                    Spacing sp = sampler_spacing(o);
+                    std::vector<int64_t> rule = spaced_timesteps(sp, T, S);
+                    CHECK(std::vector<int64_t>(rule.rbegin(), rule.rend()) == want);
+                    if (sp != Spacing::Leading) CHECK(calls.front() == T - 1);
+                    if (o.spacing == "auto") CHECK(sp == (o.sampler == "ddim" ? Spacing::Trailing : Spacing::Linspace));
+                }
+    }
+    SamplerOptions o;
+    o.spacing = "uniform";
+    CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }),
+                           "spacing 'uniform' does not fit ddim (ddim takes trailing, linspace, leading, or auto: trailing)"));
+}
+
+namespace {
+
+// The best possible denoiser for data x_0 ~ N(mu, s^2 I), in closed form: with x_t =
+// sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps, E[x_0 | x_t] = mu + k (x_t - sqrt(alpha_bar) mu),
+// k = sqrt(alpha_bar) s^2 / (alpha_bar s^2 + 1 - alpha_bar); its eps is eq. 4 solved for eps.
+// Unlike the oracle it does not know the sample: like a trained network, it is right only
+// about x_t that look like the forward process's at the t it is told.
+Denoiser gaussian_ideal(const Schedule& sch, float mu, float s) {
+    return [&sch, mu, s](const Tensor& x_t, const Tensor& t) {
+        double ab = sch.alpha_bar[t.to_vector_i64()[0]];
+        double k = std::sqrt(ab) * s * s / (ab * s * s + 1.0 - ab);
+        Tensor x0 = (x_t - (float)(std::sqrt(ab) * mu)) * (float)k + mu;  // E[x_0 | x_t]
+        return (x_t - x0 * (float)std::sqrt(ab)) * (float)(1.0 / std::sqrt(1.0 - ab));
+    };
+}
+
+}  // namespace
+
+TEST_CASE("spacing: one step from x_T draws from the data, not the noise (trailing, linspace)") {
+    Schedule s = Schedule::named("linear", 1000);
+    const float mu = 0.5f, sd = 0.1f;  // the data: N(0.5, 0.01 I)
+    Generator g(5);
+    Tensor x_T = randn({4, 1, 16, 16}, g);
+    auto mean_std = [](const Tensor& x) { return std::pair<double, double>{mean(x).item(), std::sqrt(var(x).item())}; };
+    for (const char* sampler : {"ddim", "ddpm"}) {
+        for (int64_t S : {1, 2, 10}) {
+            SamplerOptions o;
+            o.sampler = sampler, o.steps = S;  // spacing auto: ddim trailing, ddpm linspace
+            CAPTURE(o.sampler);
+            CAPTURE(S);
+            auto [m, sd_x] = mean_std(sample(s, gaussian_ideal(s, mu, sd), x_T, o, g));
+            CHECK(m == doctest::Approx(mu).epsilon(0.05));
+            CHECK(sd_x < 0.2);  // the data's spread is 0.1; the noise's is 1
+        }
+    }
+    // leading with one step asks about t = 0 and gets x_T back: the flaw trailing fixes
+    SamplerOptions o;
+    o.spacing = "leading", o.steps = 1, o.clip_x0 = false;  // (clipping would only cut the noise to [-1, 1])
+    auto [m, sd_x] = mean_std(sample(s, gaussian_ideal(s, mu, sd), x_T, o, g));
+    CHECK(sd_x > 0.9);
 }
 
 TEST_CASE("a short DDPM training run: the loss falls and samples come out image-shaped") {

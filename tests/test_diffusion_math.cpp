@@ -192,17 +192,63 @@ TEST_CASE("diffusion sampling: DDIM eq. 16 golden variance and timestep sub-sequ
     CHECK(ddim_sigma(s, 5, -1, 1.0) == 0.0);  // to x_0: alpha_bar_prev = 1
     CHECK_THROWS_AS(ddim_sigma(s, 400, 420, 1.0), Error);
 
-    CHECK(ddim_timesteps(1000, 50).front() == 0);
-    CHECK(ddim_timesteps(1000, 50)[1] == 20);
-    CHECK(ddim_timesteps(1000, 50).back() == 980);
-    CHECK(ddim_timesteps(10, 3) == std::vector<int64_t>{0, 3, 6});
-    CHECK(ddim_timesteps(7, 7) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
-    auto pairs = ddim_step_pairs(10, 3);
+}
+
+TEST_CASE("diffusion sampling: spacing, the timesteps each rule keeps (golden lists)") {
+    using V = std::vector<int64_t>;
+    // leading (DDIM's code): floor(i T / S), from 0, never T - 1
+    CHECK(leading_timesteps(1000, 50).front() == 0);
+    CHECK(leading_timesteps(1000, 50)[1] == 20);
+    CHECK(leading_timesteps(1000, 50).back() == 980);
+    CHECK(leading_timesteps(10, 3) == V{0, 3, 6});
+    CHECK(leading_timesteps(1000, 1) == V{0});
+    // trailing (Lin et al. 2024, Table 2): round(T (S - i) / S) - 1; the lists are numpy's
+    // np.round(np.arange(T, 0, -T / S)) - 1, reversed
+    V t50 = trailing_timesteps(1000, 50);
+    REQUIRE(t50.size() == 50);
+    for (int64_t i = 0; i < 50; ++i) CHECK(t50[i] == 19 + 20 * i);  // 19, 39, ..., 999
+    CHECK(trailing_timesteps(1000, 10) == V{99, 199, 299, 399, 499, 599, 699, 799, 899, 999});
+    CHECK(trailing_timesteps(10, 3) == V{2, 6, 9});
+    CHECK(trailing_timesteps(1000, 16) == V{61, 124, 187, 249, 311, 374, 437, 499, 561, 624, 687, 749, 811, 874, 937, 999});
+    CHECK(trailing_timesteps(1000, 1) == V{999});
+    // linspace: Improved DDPM's space_timesteps(T, [S]) (improved_diffusion/respace.py), lists
+    // from running it; round halves to even (11, 5: 2.5 -> 2, 7.5 -> 8), and its stride summed
+    // in floats (22, 21: 10 x 1.05 sums to just over 10.5, so 11 where exact arithmetic gives 10)
+    CHECK(linspace_timesteps(1000, 10) == V{0, 111, 222, 333, 444, 555, 666, 777, 888, 999});
+    CHECK(linspace_timesteps(100, 10) == V{0, 11, 22, 33, 44, 55, 66, 77, 88, 99});
+    CHECK(linspace_timesteps(10, 4) == V{0, 3, 6, 9});
+    CHECK(linspace_timesteps(11, 5) == V{0, 2, 5, 8, 10});
+    CHECK(linspace_timesteps(22, 21) == V{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
+    CHECK(linspace_timesteps(1000, 25) == V{0,   42,  83,  125, 166, 208, 250, 291, 333, 375, 416, 458, 500,
+                                            541, 583, 624, 666, 708, 749, 791, 832, 874, 916, 957, 999});
+    CHECK(linspace_timesteps(1000, 50) ==
+          V{0,   20,  41,  61,  82,  102, 122, 143, 163, 183, 204, 224, 245, 265, 285, 306, 326,
+            347, 367, 387, 408, 428, 449, 469, 489, 510, 530, 550, 571, 591, 612, 632, 652, 673,
+            693, 714, 734, 754, 775, 795, 816, 836, 856, 877, 897, 917, 938, 958, 979, 999});
+    CHECK(linspace_timesteps(1000, 1) == V{999});  // the reference keeps 0 here, leaving x_T as noise
+    // every rule: S distinct steps, ascending, all of 0..T-1 when S = T
+    for (Spacing sp : {Spacing::Leading, Spacing::Trailing, Spacing::Linspace}) {
+        CAPTURE(spacing_name(sp));
+        CHECK(parse_spacing(spacing_name(sp)) == sp);
+        CHECK(spaced_timesteps(sp, 7, 7) == V{0, 1, 2, 3, 4, 5, 6});
+        for (int64_t T : {1, 7, 50, 1000})
+            for (int64_t S = 1; S <= T; S += T / 7 + 1) {
+                V ts = spaced_timesteps(sp, T, S);
+                REQUIRE(ts.size() == (size_t)S);
+                CHECK(ts.front() >= 0);
+                CHECK(ts.back() <= T - 1);
+                for (size_t i = 1; i < ts.size(); ++i) CHECK(ts[i] > ts[i - 1]);
+                if (sp != Spacing::Leading) CHECK(ts.back() == T - 1);
+            }
+        CHECK_THROWS_AS(spaced_timesteps(sp, 10, 11), Error);
+        CHECK_THROWS_AS(spaced_timesteps(sp, 10, 0), Error);
+    }
+    CHECK(tdtest::contains(tdtest::error_of([] { parse_spacing("uniform"); }), "(leading, trailing, linspace)"));
+    auto pairs = ddim_step_pairs(trailing_timesteps(10, 3));
     REQUIRE(pairs.size() == 3);
-    CHECK(pairs[0] == std::pair<int64_t, int64_t>{6, 3});
-    CHECK(pairs[2] == std::pair<int64_t, int64_t>{0, -1});
-    CHECK_THROWS_AS(ddim_timesteps(10, 11), Error);
-    CHECK_THROWS_AS(ddim_timesteps(10, 0), Error);
+    CHECK(pairs[0] == std::pair<int64_t, int64_t>{9, 6});
+    CHECK(pairs[1] == std::pair<int64_t, int64_t>{6, 2});
+    CHECK(pairs[2] == std::pair<int64_t, int64_t>{2, -1});  // the last step lands on x_0
 }
 
 TEST_CASE("diffusion sampling: DDIM eta = 0 with the true eps inverts q_sample exactly") {
@@ -222,7 +268,7 @@ TEST_CASE("diffusion sampling: DDIM eta = 0 with the true eps inverts q_sample e
         // a whole 50-step walk from the last step (linear: alpha_bar_999 ~ 4e-5) to t = -1
         int64_t t0 = 980;
         Tensor x = q_sample(s, x0, ts({t0, t0}), eps);
-        for (auto [t, tp] : ddim_step_pairs(1000, 50)) x = ddim_step(s, x, t, tp, eps, 0.0, gen);
+        for (auto [t, tp] : ddim_step_pairs(leading_timesteps(1000, 50))) x = ddim_step(s, x, t, tp, eps, 0.0, gen);
         CHECK(max_abs_diff(x, x0) < (std::string(name) == "cosine" ? 5e-3 : 2e-4));
     }
     // t_prev = -1 directly returns x0

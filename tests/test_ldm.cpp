@@ -146,6 +146,51 @@ TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sw
     CHECK(tdtest::contains(uc.output, "unconditional model"));
 }
 
+TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7: one level, attention at 7)") {
+    // 28 x 28 images through an f = 4 autoencoder: MNIST's 7 x 7 latents, which the pixel
+    // defaults (mults 1,2,2) cannot halve
+    std::string data = tdtest::scratch("bars28_ldm"), vae = tdtest::scratch("run_ldm_vae28"),
+                ldm = tdtest::scratch("run_ldm_auto"), other = tdtest::scratch("run_ldm_auto_bad");
+    fs::create_directories(data);
+    for (auto d : {vae, ldm, other}) fs::remove_all(d);
+    tdtest::write_bars(data, "train", 32, 28);
+    tdtest::write_bars(data, "test", 8, 28);
+    using tdtest::run_diffuse;
+    auto v = run_diffuse("train vae --data " + data + " --out " + vae +
+                         " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 2 --batch 8 --threads 1 --eval-images 8");
+    INFO(v.output);
+    REQUIRE(v.code == 0);
+    std::string budget = " --steps 2 --batch 8 --threads 1 --final-samples 2 --final-steps 2";
+    auto l = run_diffuse("train ldm --vae " + vae + " --data " + data + " --out " + ldm + " --cond class" + budget);
+    INFO(l.output);
+    REQUIRE(l.code == 0);
+    CHECK(tdtest::contains(l.output, "UNet for 2 x 7 x 7 latents: --mults 1 (one level: 7 is odd, it cannot be halved), "
+                                     "--attn-res 7 (the lowest resolution"));
+    LoadedModel m = load_model(ldm + "/model.safetensors");
+    CHECK(m.info.unet.mults == std::vector<int64_t>{1});
+    CHECK(m.info.unet.attn_res == std::vector<int64_t>{7});
+    // config.txt holds the chosen values, so --resume rebuilds the same UNet without choosing again
+    std::ifstream cfg(ldm + "/config.txt");
+    std::string config((std::istreambuf_iterator<char>(cfg)), {});
+    CHECK(tdtest::contains(config, "\nmults = 1\n"));
+    CHECK(tdtest::contains(config, "\nattn-res = 7\n"));
+    auto r = run_diffuse("train ldm --out " + ldm + " --resume --steps 3 --threads 1 --final-samples 2 --final-steps 2");
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK_FALSE(tdtest::contains(r.output, "UNet for"));
+
+    // a choice the user made is kept: mults 1,2 halves 7, which is refused with the reason (exit 2);
+    // attention alone left to auto follows the user's levels
+    auto bad = run_diffuse("train ldm --vae " + vae + " --data " + data + " --out " + other + " --mults 1,2" + budget);
+    CHECK(bad.code == 2);
+    CHECK(tdtest::contains(bad.output, "image size 7 cannot be halved 1 times"));
+    auto pix = run_diffuse("train ddpm --data " + data + " --out " + other + " --ch 8 --groups 4 --res-blocks 1 --mults 1,2 "
+                           "--T 50" + budget);
+    INFO(pix.output);
+    CHECK(pix.code == 0);
+    CHECK(tdtest::contains(pix.output, "UNet for 1 x 28 x 28 images: --attn-res 14 (the lowest resolution"));
+}
+
 TEST_CASE("ldm: a text-conditional latent model samples from a prompt") {
     std::string data = tdtest::scratch("bars16_ldm"), vae = tdtest::scratch("run_ldm_vae"),
                 ldm = tdtest::scratch("run_ldm_text");

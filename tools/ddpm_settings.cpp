@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "diffusion/latent.h"
+#include "diffusion/metadata.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
 
@@ -37,9 +38,11 @@ void declare_ddpm_options(Args& a) {
     a.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
     a.option("seed", "0", "random seed (weights, data order, noise)");
     a.option("ch", "32", "UNet base channels");
-    a.option("mults", "1,2,2", "channel multiplier per resolution level");
+    a.option("mults", "auto", "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
+                              "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents)");
     a.option("res-blocks", "2", "ResBlocks per level");
-    a.option("attn-res", "7", "resolutions with self-attention, comma separated (none: no attention)");
+    a.option("attn-res", "auto", "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
+                                 "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)");
     a.option("heads", "1", "attention heads");
     a.option("dropout", "0.1", "dropout in the ResBlocks");
     a.option("groups", "8", "GroupNorm groups (each must hold 2+ channels; 4+ is better)");
@@ -87,9 +90,11 @@ DdpmSettings ddpm_settings(const Args& args) {
     DdpmSettings s;
     UNetConfig& u = s.info.unet;
     u.ch = args.integer("ch");
-    u.mults = parse_int_list("mults", args.str("mults"));
+    s.auto_mults = args.str("mults") == "auto";  // chosen by resolve_data, once the input size is known
+    s.auto_attn_res = args.str("attn-res") == "auto";
+    if (!s.auto_mults) u.mults = parse_int_list("mults", args.str("mults"));
     u.num_res_blocks = args.integer("res-blocks");
-    u.attn_res = parse_int_list("attn-res", args.str("attn-res"));
+    if (!s.auto_attn_res) u.attn_res = parse_int_list("attn-res", args.str("attn-res"));
     u.heads = args.integer("heads");
     u.dropout = (float)args.number("dropout");
     u.groups = args.integer("groups");
@@ -146,6 +151,44 @@ DdpmSettings ddpm_settings(const Args& args) {
     return s;
 }
 
+std::vector<int64_t> default_mults(int64_t size) {
+    std::vector<int64_t> mults = {1};
+    // A level halves the resolution: only an even size halves exactly, and below 4 x 4 a
+    // 3 x 3 convolution sees mostly padding.
+    for (int64_t res = size; mults.size() < 3 && res % 2 == 0 && res / 2 >= 4; res /= 2) mults.push_back(2);
+    return mults;
+}
+
+namespace {
+
+// Fills what --mults and --attn-res left to auto; says what it chose and why ("" if nothing).
+std::string choose_unet_defaults(DdpmSettings& s) {
+    UNetConfig& u = s.info.unet;
+    if (!s.auto_mults && !s.auto_attn_res) return "";
+    std::string what = std::to_string(u.in_channels) + " x " + std::to_string(u.image_size) + " x " +
+                       std::to_string(u.image_size) + (s.vae.empty() ? " images" : " latents");
+    std::string said;
+    if (s.auto_mults) {
+        u.mults = default_mults(u.image_size);
+        std::string levels = std::to_string(u.image_size);
+        for (size_t i = 1, r = u.image_size; i < u.mults.size(); ++i) levels += " -> " + std::to_string(r /= 2);
+        std::string n = std::to_string(u.image_size);
+        said += "--mults " + join_ints(u.mults) + " (" +
+                (u.mults.size() > 1 ? "resolutions " + levels
+                 : u.image_size % 2 ? "one level: " + n + " is odd, it cannot be halved"
+                                    : "one level: " + n + " halved would be under 4") + ")";
+    }
+    if (s.auto_attn_res) {
+        int64_t lowest = u.image_size >> (u.mults.empty() ? 0 : u.mults.size() - 1);
+        u.attn_res = {lowest};
+        said += std::string(said.empty() ? "" : ", ") + "--attn-res " + std::to_string(lowest) +
+                " (the lowest resolution, where attention is cheapest)";
+    }
+    return "UNet for " + what + ": " + said + " (defaults; set either by a flag or in --config)";
+}
+
+}  // namespace
+
 Dataset resolve_data(DdpmSettings& s, const Args& args) {
     Dataset train = load_dataset(s.data, "train", s.data_options);
     s.info.data = train.name;
@@ -179,6 +222,8 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     u.in_channels = train.images.size(1);
     u.image_size = train.images.size(2);
     s.train.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3 && s.vae.empty());
+    std::string chosen = choose_unet_defaults(s);  // what was left to auto, now that the size is known
+    if (!chosen.empty()) std::printf("%s\n", chosen.c_str());
     try {
         u.validate();
     } catch (const Error& e) {
@@ -217,6 +262,9 @@ void declare_sampling_options(Args& a) {
     a.flag("raw", "from a checkpoint, use the live weights instead of the EMA ones");
     a.option("sampler", "ddim", "ddpm or ddim");
     a.option("steps", "50", "sampling steps (model calls); ddpm with fewer than T respaces the process");
+    a.option("spacing", "auto", "which of the T steps they visit: trailing (T-1 down by T/steps), linspace (both ends\n"
+                                "kept, Improved DDPM) or leading (0 up by T/steps, the DDIM paper's); auto: trailing for\n"
+                                "ddim, linspace for ddpm (which does not take leading)");
     a.option("eta", "0", "DDIM's eta: 0 deterministic, 1 ancestral (eq. 16)");
     a.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta (fixed large) or beta_tilde (fixed small)");
     a.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally;\n"
@@ -224,16 +272,43 @@ void declare_sampling_options(Args& a) {
     a.option("threads", "0", "OpenMP threads (0: all cores)");
 }
 
+std::string describe_steps(const SamplerOptions& o, int64_t T) {
+    std::vector<int64_t> ts = sampling_timesteps(o, T);  // descending
+    std::string list;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        if (ts.size() > 4 && i == 2) {  // the first two and the last: the spacing shows
+            list += ", ...";
+            i = ts.size() - 1;
+        }
+        list += (i ? ", " : "") + std::to_string(ts[i]);
+    }
+    return std::to_string(o.steps) + (o.steps == 1 ? " step, " : " steps, ") + spacing_name(sampler_spacing(o)) +
+           " spacing: t = " + list;
+}
+
 SamplingSetup setup_sampling(const Args& args) {
     std::string run = args.str("run"), ckpt = args.str("ckpt");
     if (run.empty() && ckpt.empty()) throw ArgError("--run (or --ckpt) is required");
     SamplerOptions o;
     o.sampler = args.str("sampler");
+    o.spacing = args.str("spacing");
     o.steps = args.integer("steps");
     o.eta = args.number("eta");
     o.clip_x0 = !args.on("no-clip");
     int64_t threads = args.integer("threads");
     if (o.sampler != "ddpm" && o.sampler != "ddim") throw ArgError("--sampler must be ddpm or ddim, got '" + o.sampler + "'");
+    if (o.spacing != "auto") {
+        std::string list;
+        for (const std::string& c : spacing_choices(o.sampler)) list += (list.empty() ? "" : ", ") + c;
+        if (o.spacing != "leading" && o.spacing != "trailing" && o.spacing != "linspace")
+            throw ArgError("--spacing must be leading, trailing, linspace or auto, got '" + o.spacing + "'");
+        try {
+            sampler_spacing(o);
+        } catch (const Error&) {
+            throw ArgError("--spacing " + o.spacing + " does not fit --sampler " + o.sampler + ": " + o.sampler +
+                           " takes " + list + " (or auto: " + spacing_choices(o.sampler).front() + ")");
+        }
+    }
     if (o.steps < 1 || o.eta < 0 || threads < 0) throw ArgError("need --steps >= 1, --eta >= 0, --threads >= 0");
     try {
         o.variance = parse_variance(args.str("variance"));

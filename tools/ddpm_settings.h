@@ -35,6 +35,8 @@ struct DdpmSettings {
     double minutes = 0;                // the time budget (0: none)
     float guidance = 3;                // conditional models: w of the grids drawn by the trainer
     std::string vae;                   // --vae: latent diffusion on this autoencoder's codes ("" pixels)
+    bool auto_mults = false;           // --mults / --attn-res auto: resolve_data picks them for the
+    bool auto_attn_res = false;        // size of what the UNet denoises (pixels or latents)
     // filled by resolve_data:
     diffusion::Dataset pixels;                       // the training images (also for a latent model)
     std::shared_ptr<diffusion::VAE> first_stage;     // the frozen autoencoder of a latent model, or null
@@ -45,18 +47,23 @@ DdpmSettings ddpm_settings(const Args& args);
 
 // Loads the training set and completes the settings from it (image channels and size;
 // the number of classes of a class-conditional model; flips default on for 3-channel
-// pixel data unless the settings said otherwise); validates the UNet (ArgError) and
+// pixel data unless the settings said otherwise; --mults and --attn-res left to auto, for
+// the size of what the UNet denoises, printed with the reason); validates the UNet (ArgError) and
 // sets the cosine schedule's end to the step budget if unset. With --vae (latent
 // diffusion) it loads the autoencoder onto s.train.device and returns the scaled latents
 // of the training set (diffusion/latent.h, on the CPU) instead of its pixels.
 diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
+
+// The UNet's levels when --mults is auto, for size x size inputs: 1,2,2 (28: 28 -> 14 -> 7),
+// fewer where the size cannot be halved evenly to 4 or more (14: 1,2; 7: 1).
+std::vector<int64_t> default_mults(int64_t size);
 
 // "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
 std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);
 
 // ---- sampling from a run (`diffuse sample`, `diffuse trace sample`)
 
-// Declares --run, --ckpt, --raw, --sampler, --steps, --eta, --variance, --no-clip, --threads.
+// Declares --run, --ckpt, --raw, --sampler, --spacing, --steps, --eta, --variance, --no-clip, --threads.
 void declare_sampling_options(Args& args);
 
 struct SamplingSetup {
@@ -68,6 +75,9 @@ struct SamplingSetup {
 // model.safetensors; else its latest checkpoint) and loads it. ArgError for bad values
 // (--steps more than the model's T among them), td::Error for a bad file.
 SamplingSetup setup_sampling(const Args& args);
+
+// "50 steps, trailing spacing: t = 999, 979, ..., 19": what a run's output says of the walk.
+std::string describe_steps(const diffusion::SamplerOptions& o, int64_t T);
 
 // A run folder's checkpoints, (step, path), oldest first.
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);

@@ -44,7 +44,7 @@ int sample(int argc, char** argv, int first) {
               "array [N, C, H, W] with pixel values in [0, 1]. ddpm is ancestral sampling (Algorithm 2;\n"
               "with --steps < T, on the respaced process of Improved DDPM sec. 4); ddim is eq. 12 of\n"
               "DDIM, deterministic with --eta 0.");
-    declare_sampling_options(args);  // --run --ckpt --raw --sampler --steps --eta --variance --no-clip --threads
+    declare_sampling_options(args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
     args.option("n", "64", "how many images");
     args.option("seed", "0", "seed of the starting noise and the sampler's noise");
     args.option("batch", "128", "images per forward pass");
@@ -71,11 +71,10 @@ int sample(int argc, char** argv, int first) {
     m.to(device);  // loaded on the CPU; the images come back to it (tools/ddpm_figures.h)
     const SamplerOptions& o = setup.options;
     const std::string& path = setup.weights;
-    int64_t steps = o.steps;
     double eta = o.eta;
-    std::printf("model: %s (%s, %lld parameters%s); %s, %lld steps%s\n", path.c_str(), m.info.unet.describe().c_str(),
-                (long long)m.unet->num_parameters(), m.info.latent() ? ", latent" : "", o.sampler.c_str(), (long long)steps,
-                o.sampler == "ddim" ? (", eta " + std::to_string(eta)).c_str() : "");
+    std::printf("model: %s (%s, %lld parameters%s); %s, %s%s\n", path.c_str(), m.info.unet.describe().c_str(),
+                (long long)m.unet->num_parameters(), m.info.latent() ? ", latent" : "", o.sampler.c_str(),
+                describe_steps(o, m.info.T).c_str(), o.sampler == "ddim" ? (", eta " + std::to_string(eta)).c_str() : "");
 
     // ---- the condition: checked against what the model was trained with
     const std::string cond = m.info.unet.cond, klass = args.str("class"), prompt = args.str("prompt");

@@ -462,7 +462,7 @@ int trace_sample(int argc, char** argv, int first) {
               "shows every tensor of that step: x_t, the UNet's internals, eps_theta, the predicted x_0\n"
               "(DDIM) or the noise z (DDPM), and x_prev, each with shape, mean, std, min, max and its\n"
               "equation. Writes trace.safetensors and index.html into --out.");
-    declare_sampling_options(args);  // --run --ckpt --raw --sampler --steps --eta --variance --no-clip --threads
+    declare_sampling_options(args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
     args.option("step", "1", "the sampling step to trace, 1..K (K = --steps)");
     args.option("n", "4", "images in the batch");
     args.option("seed", "0", "seed of x_T and the sampler's noise (as `diffuse sample`)");
@@ -480,8 +480,9 @@ int trace_sample(int argc, char** argv, int first) {
     const std::string& path = setup.weights;
     std::vector<int64_t> ts = sampling_timesteps(o, m.info.T);  // descending
     int64_t t = ts[step - 1], t_prev = step < (int64_t)ts.size() ? ts[step] : -1;
-    std::printf("trace sample: %s, %s with %lld steps%s; step %lld: t = %lld -> %s\n", path.c_str(), o.sampler.c_str(),
-                (long long)o.steps, o.sampler == "ddim" ? (", eta " + num_plain(o.eta)).c_str() : "",
+    std::printf("trace sample: %s, %s with %lld steps (%s spacing)%s; step %lld: t = %lld -> %s\n", path.c_str(),
+                o.sampler.c_str(), (long long)o.steps, spacing_name(sampler_spacing(o)).c_str(),
+                o.sampler == "ddim" ? (", eta " + num_plain(o.eta)).c_str() : "",
                 (long long)step, (long long)t, t_prev >= 0 ? ("t = " + std::to_string(t_prev)).c_str() : "x_0");
 
     // x_T as `diffuse sample --seed S` draws it, so the traced images are the ones it shows
@@ -510,6 +511,7 @@ int trace_sample(int argc, char** argv, int first) {
     }
     make_names_unique(r.entries);
     r.meta = {{"kind", "sample"}, {"weights", path}, {"sampler", o.sampler}, {"steps", std::to_string(o.steps)},
+              {"spacing", spacing_name(sampler_spacing(o))},
               {"step", std::to_string(step)}, {"t", std::to_string(t)}, {"t_prev", std::to_string(t_prev)}};
 
     std::printf("tensors of sampling step %lld, in the order they were recorded:\n", (long long)step);

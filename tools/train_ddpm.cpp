@@ -31,6 +31,7 @@
 
 #include "diffusion/data/dataset.h"
 #include "diffusion/data/image_io.h"
+#include "diffusion/metadata.h"
 #include "diffusion/trainer.h"
 #include "distributed/communicator.h"
 #include "tensor/device.h"
@@ -292,6 +293,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             if (key == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
             else if (key == "device") cfg << "device = " << device_name(to.device) << "\n";  // as resolved from auto
             else if (key == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
+            else if (key == "mults") cfg << "mults = " << join_ints(u.mults) << "\n";  // as chosen for the input size
+            else if (key == "attn-res") cfg << "attn-res = " << (u.attn_res.empty() ? "none" : join_ints(u.attn_res)) << "\n";
             else cfg << args.to_config({key});
         }
         cfg.close();
@@ -325,7 +328,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
     SamplerOptions preview;                         // the grids drawn while training
-    preview.sampler = "ddim";
+    preview.sampler = "ddim";                       // spacing auto: trailing, as `diffuse sample`
     preview.steps = std::min<int64_t>(25, info.T);
     preview.prediction = info.prediction;
     double last_ckpt_s = 0, last_sample_s = 0;
@@ -420,11 +423,11 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     if (interrupted) return 130;
 
     // ---- pictures and the report
-    std::printf("drawing %lld samples with DDIM-%lld from the EMA weights...\n", (long long)final_n,
-                (long long)final_steps);
-    LoadedModel ema = trainer.sampling_model();
     SamplerOptions fin = preview;
     fin.steps = final_steps;
+    std::printf("drawing %lld samples with DDIM (%s) from the EMA weights...\n", (long long)final_n,
+                describe_steps(fin, info.T).c_str());
+    LoadedModel ema = trainer.sampling_model();
     Generator g(0);
     int64_t H = set.pixels.images.size(2);
     if (!conditional) {
@@ -481,11 +484,11 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
          << ", EMA " << to.ema_decay << ". Final loss (smoothed): " << (sm.empty() ? 0.0f : sm.back()) << "."
          << latent_text << cond_text << "</p>\n";
     if (!conditional)
-        html << "<h2>Samples</h2><p>" << final_n << " samples, DDIM with " << final_steps
-             << " steps (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n";
+        html << "<h2>Samples</h2><p>" << final_n << " samples, DDIM with " << describe_steps(fin, info.T)
+             << " (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n";
     else
         html << "<h2>Samples</h2><p>One row per class, classifier-free guidance w = " << set.guidance << ", DDIM with "
-             << final_steps << " steps (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n"
+             << describe_steps(fin, info.T) << " (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n"
              << "<h2>Guidance</h2><p>eps = eps(x, empty) + w (eps(x, c) - eps(x, empty)): one row per w = 0 "
                 "(unconditional), 1 (conditional), 3, 7; one column per class, the same x_T down a column.</p>"
                 "<img src=guidance.png alt=guidance>\n";
@@ -500,7 +503,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                               "filled the allocator's cache; a rising line would be a leak. Peak " +
                                   fmt_mb(peak_resident_mb()) + " (training and these pictures).</p>"
                                   "<img src=memory.png alt=memory>\n")
-         << "<h2>While training</h2><p>The same 16 starting noises, DDIM-" << preview.steps
+         << "<h2>While training</h2><p>The same 16 starting noises, DDIM with " << describe_steps(preview, info.T)
          << ", EMA weights, at these steps:</p>\n";
     std::vector<std::string> grids;
     for (auto& e : fs::directory_iterator(out + "/progress", ec)) grids.push_back(e.path().filename().string());
