@@ -91,15 +91,20 @@ struct Profile {
     // Times one collective of `kind` for as long as it lives (nothing without a profile).
     struct Scope {
         Profile* p;
+        Kind* kind = nullptr;
+        Kind* outer = nullptr;  // the collective this one runs inside, if any
         double t0 = seconds_now();
-        Scope(Profile* profile, Kind Profile::*kind) : p(profile) {
-            if (p) p->current = &(p->*kind);
+        Scope(Profile* profile, Kind Profile::*k) : p(profile) {
+            if (!p) return;
+            kind = &(p->*k);
+            outer = p->current;
+            p->current = kind;
         }
         ~Scope() {
             if (!p) return;
-            p->current->calls++;
-            p->current->total_s += seconds_now() - t0;
-            p->current = nullptr;
+            kind->calls++;
+            kind->total_s += seconds_now() - t0;
+            p->current = outer;
         }
     };
 
