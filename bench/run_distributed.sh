@@ -12,6 +12,7 @@
 #   plain      one process, no MPI, --batch B: the baseline
 #   1 rank     mpirun -np 1 ... --distributed, --batch B: the same plus the communicator
 #   2 ranks    mpirun -np 2 ... --distributed, --batch B per rank (global batch 2B)
+#   2 at once  two plain runs at the same time, one per core: the most 2 ranks could get
 # img/s = global batch x steps / their time, from metrics.csv's seconds column, from
 # step 5 (after the warm-up) to the last step (sample grids and checkpoints are off until
 # the end, which is not timed). Scaling efficiency = img/s at P ranks / (P x img/s of the
@@ -22,6 +23,9 @@
 # default build/bench_distributed), which also reports the all-reduce time on its own.
 # Environment: ROUNDS (default 3; the round with the median img/s is shown: this machine is noisy), WAIT_IDLE as in bench/common.sh,
 #              RANKS (default "1 2"; e.g. "1 2 4" on a larger machine).
+# Each rank's TD_DIST_PROFILE line (distributed/communicator.h: its CPU time, its time
+# waiting for a core, in the collectives and waiting in them) goes to the raw outputs;
+# the report shows those of the largest run's first round.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -30,6 +34,7 @@ MODE=trainer
 if [ "${1:-}" = "--steps-only" ]; then MODE=steps; shift; fi
 if [ "$MODE" = steps ]; then bench_args build/bench_distributed "$@"; else bench_args build/diffuse "$@"; fi
 RANKS=${RANKS:-1 2}
+export TD_DIST_PROFILE=1
 export OMP_WAIT_POLICY=passive  # (OMP_NUM_THREADS=1 is set per run: nproc, in the report, obeys it)
 
 if ! command -v mpirun > /dev/null; then
@@ -134,9 +139,30 @@ run() {
     "$out/metrics.csv" >> "$LOG/results.txt"
 }
 
+# apart P: P plain runs at the same time, run i bound to core i, no MPI: what P processes
+# get out of this machine when they never wait for each other (shared caches, memory,
+# a core busier than another). A P-rank run cannot beat it; the gap between the two is
+# what data parallelism itself costs (the all-reduce, waiting for the slowest rank).
+apart() {
+  local p=$1 name="apart$1" i pids=()
+  echo "round $r/$ROUNDS: $name" >&2
+  for ((i = 0; i < p; ++i)); do
+    OMP_NUM_THREADS=1 taskset -c $((i % $(nproc))) "$BIN" "${TRAIN[@]}" --out "$LOG/$name.$r.$i" \
+      > "$LOG/$name.$r.$i.txt" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || { echo "$SELF: $name failed: see $LOG/$name.$r.*.txt" >&2; exit 1; }; done
+  for ((i = 0; i < p; ++i)); do
+    awk -F, -v b="$B" 'NR > 1 && $1 == 5 { s0 = $6 } NR > 1 { last = $1; s1 = $6 }
+      END { if (s1 > s0) print b * (last - 5) / (s1 - s0) }' "$LOG/$name.$r.$i/metrics.csv"
+  done | awk -v name="$name" -v p="$p" '{ sum += $1 } END { print "result", name, p, sum }' >> "$LOG/results.txt"
+}
+
 wait_for_idle
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
   run plain 0
+  [ "${RANKS##* }" -gt 1 ] && apart "${RANKS##* }"
   for p in $RANKS; do run "np$p" "$p"; done
 done
 idle_after=$(cpu_idle_pct)
@@ -145,6 +171,7 @@ print_title "Data-parallel training with diffuse train ddpm --distributed, CPU, 
 echo "network: $(sed -n 's/^model: //p' "$LOG/plain.1.txt")"
 echo "mpi:     $(sed -n 's/^distributed: //p' "$LOG/np${RANKS##* }.1.txt")"
 echo "method:  img/s over steps 5..$STEPS of each run (metrics.csv); $ROUNDS round(s), the median round shown; ranks bound to a core each"
+echo "load:    $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (load average: 1, 5, 15 min)"
 print_idle "BUSY MACHINE: other work shares the cores, the numbers are slow and noisy"
 
 awk -v b="$B" '
@@ -165,10 +192,25 @@ awk -v b="$B" '
     base = best["plain"]
     for (i = 1; i <= n; ++i) {
       k = order[i]
-      label = (k == "plain") ? "diffuse train ddpm (no MPI)" : "mpirun -np " P[k] " ... --distributed"
+      label = (k == "plain") ? "diffuse train ddpm (no MPI)" \
+            : (k ~ /^apart/) ? P[k] " of those at once, a core each (no MPI)" : "mpirun -np " P[k] " ... --distributed"
       eff = (base > 0) ? sprintf("%.2f", best[k] / (P[k] * base)) : "-"
       printf "| %s | %d | %d | %d | %.1f | %s |\n", label, P[k], b, P[k] * b, best[k], eff
     }
+    # The rounds alternate the setups, so a round compares runs made minutes apart at
+    # most: on a noisy machine its own ratio is steadier than a ratio of medians.
+    print ""
+    for (i = 1; i <= n; ++i) {
+      k = order[i]
+      if (k == "plain") continue
+      line = ""
+      for (a = 1; a <= rounds[k] && a <= rounds["plain"]; ++a)
+        line = line sprintf(" %.2f", ips_r[k, a] / (P[k] * ips_r["plain", a]))
+      print "scaling efficiency of " k ", round by round:" line
+    }
   }' "$LOG/results.txt"
+echo
+echo "where the time went, mpirun -np ${RANKS##* } round 1 (TD_DIST_PROFILE):"
+grep '^rank [0-9]*: ' "$LOG/np${RANKS##* }.1.txt" | sort -n -k2 | sed 's/^/  /'
 echo
 echo "scaling efficiency = img/s / (ranks x img/s of the plain run); raw outputs in $LOG"

@@ -47,6 +47,8 @@ Tensor slot_view(const Tensor& flat, const BucketSlot& s, const Shape& shape) {
     return flat.narrow(0, s.offset, s.numel).view(shape);
 }
 
+// (The messages are built only on failure: a pack runs once per tensor every training
+// step, and formatting a shape for a message that is not shown cost more than the copy.)
 void check_flat(const Bucket& bucket, const std::vector<Tensor>& tensors, const Tensor& flat, const char* op) {
     check(flat.defined() && flat.dim() == 1 && flat.is_contiguous() && flat.numel() >= bucket.numel, op,
           ": the flat buffer must be a contiguous 1-D tensor of at least ", bucket.numel, " elements");
@@ -56,9 +58,9 @@ void check_flat(const Bucket& bucket, const std::vector<Tensor>& tensors, const 
         check(s.tensor < tensors.size() && tensors[s.tensor].defined(), op, ": tensor ", s.tensor,
               " of the plan is missing or undefined");
         const Tensor& t = tensors[s.tensor];
-        check(t.numel() == s.numel && t.dtype() == bucket.dtype && t.device() == flat.device(), op, ": tensor ",
-              s.tensor, " (", shape_str(t.shape()), ", ", dtype_name(t.dtype()), ", ", device_name(t.device()),
-              ") does not match the plan it was made with");
+        if (t.numel() != s.numel || t.dtype() != bucket.dtype || t.device() != flat.device())
+            fail(op, ": tensor ", s.tensor, " (", shape_str(t.shape()), ", ", dtype_name(t.dtype()), ", ",
+                 device_name(t.device()), ") does not match the plan it was made with");
     }
 }
 

@@ -68,6 +68,8 @@ Options Options::from_env() {
     o.timeout_s = positive_from_env("TD_DIST_TIMEOUT", o.timeout_s);
     double mb = positive_from_env("TD_DIST_BUCKET_MB", (double)o.bucket_bytes / (1 << 20));
     o.bucket_bytes = std::max<size_t>(4, (size_t)(mb * (1 << 20)));  // at least one float
+    const char* profile = std::getenv("TD_DIST_PROFILE");
+    o.profile = profile && *profile && std::string(profile) != "0";
     return o;
 }
 

@@ -38,9 +38,15 @@ struct Options {
     // stretch one rank works alone while the others wait at the next collective (rank 0
     // writing samples, for instance). Environment: TD_DIST_TIMEOUT (seconds).
     double timeout_s = 300.0;
+    // Where a rank's time went, printed by each rank on stderr when it finalizes: its
+    // time in the collectives (and, of it, waiting inside MPI: mostly for the slower
+    // rank), the CPU time it got and the time it was ready to run but waited for a core
+    // (docs/distributed.md, "Where the time goes"). Environment: TD_DIST_PROFILE=1.
+    bool profile = false;
 
-    // The defaults above, overridden by TD_DIST_TIMEOUT and TD_DIST_BUCKET_MB when set;
-    // throws td::Error on a value that is not a positive number.
+    // The defaults above, overridden by TD_DIST_TIMEOUT, TD_DIST_BUCKET_MB and
+    // TD_DIST_PROFILE (unset, empty or 0: off) when set; throws td::Error on a timeout or
+    // bucket size that is not a positive number.
     static Options from_env();
 };
 

@@ -15,11 +15,15 @@
 // checks of their own.
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
+#include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "distributed/bucket.h"
 #include "distributed/communicator.h"
@@ -52,9 +56,79 @@ std::vector<int64_t> layout_key(const std::vector<Tensor>& tensors) {
     return {(int64_t)tensors.size(), total, device, (int64_t)(h >> 1)};
 }
 
+double seconds_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The CPU time this process was given, in seconds (all its threads).
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// How long this process's main thread was ready to run but waited for a core, in seconds:
+// the second field of Linux's /proc/self/schedstat (nanoseconds); -1 elsewhere. Large
+// when other work shares the cores: a rank then computes slower than its CPU time says.
+double seconds_waiting_for_a_core() {
+    std::ifstream f("/proc/self/schedstat");
+    unsigned long long on_cpu = 0, waiting = 0;
+    if (!(f >> on_cpu >> waiting)) return -1;
+    return 1e-9 * (double)waiting;
+}
+
+// TD_DIST_PROFILE: the time of each kind of collective, summed over the run. It wraps the
+// collectives from outside; the algorithm does not know it is there.
+struct Profile {
+    struct Kind {
+        int64_t calls = 0;
+        double total_s = 0, in_mpi_s = 0;  // in_mpi_s: waiting for MPI (wait()), part of total_s
+    };
+    Kind allreduce, broadcast, barrier;
+    Kind* current = nullptr;  // the collective being timed, if any
+    double start_s = seconds_now(), cpu0_s = process_cpu_seconds(), queued0_s = seconds_waiting_for_a_core();
+
+    // Times one collective of `kind` for as long as it lives (nothing without a profile).
+    struct Scope {
+        Profile* p;
+        Kind* kind = nullptr;
+        Kind* outer = nullptr;  // the collective this one runs inside, if any
+        double t0 = seconds_now();
+        Scope(Profile* profile, Kind Profile::*k) : p(profile) {
+            if (!p) return;
+            kind = &(p->*k);
+            outer = p->current;
+            p->current = kind;
+        }
+        ~Scope() {
+            if (!p) return;
+            kind->calls++;
+            kind->total_s += seconds_now() - t0;
+            p->current = outer;
+        }
+    };
+
+    std::string report(int rank) const {
+        char buf[512];
+        double queued = seconds_waiting_for_a_core();
+        int n = std::snprintf(buf, sizeof buf, "rank %d: %.2f s since init, %.2f s of CPU, ", rank,
+                              seconds_now() - start_s, process_cpu_seconds() - cpu0_s);
+        n += queued < 0 ? std::snprintf(buf + n, sizeof buf - n, "time waiting for a core unknown")
+                        : std::snprintf(buf + n, sizeof buf - n, "%.2f s ready but waiting for a core",
+                                        queued - queued0_s);
+        const std::pair<const char*, const Kind*> kinds[] = {
+            {"all-reduces", &allreduce}, {"broadcasts", &broadcast}, {"barriers", &barrier}};
+        for (auto& [name, k] : kinds)
+            n += std::snprintf(buf + n, sizeof buf - n, "; %lld %s %.1f ms (waiting in MPI %.1f ms)",
+                               (long long)k->calls, name, 1e3 * k->total_s, 1e3 * k->in_mpi_s);
+        return buf;
+    }
+};
+
 class MpiCommunicator final : public Communicator {
 public:
     explicit MpiCommunicator(const Options& options) : opt_(options) {
+        if (opt_.profile) profile_ = std::make_unique<Profile>();
         MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
         MPI_Comm_size(MPI_COMM_WORLD, &size_);
         // The ranks that share this machine's memory: their rank among them picks the GPU.
@@ -93,6 +167,7 @@ public:
     }
 
     void allreduce_mean(std::vector<Tensor>& tensors) override {
+        Profile::Scope timed(profile_.get(), &Profile::allreduce);
         for (size_t i = 0; i < tensors.size(); ++i) {
             check(tensors[i].defined(), "allreduce_mean: tensor ", i, " is undefined (a parameter without a gradient?)");
             check(tensors[i].dtype() == DType::Float32, "allreduce_mean: tensor ", i, " is ",
@@ -120,13 +195,21 @@ public:
     }
 
     void broadcast(std::vector<Tensor>& tensors) override {
+        Profile::Scope timed(profile_.get(), &Profile::broadcast);
         for (size_t i = 0; i < tensors.size(); ++i) {
             check(tensors[i].defined(), "broadcast: tensor ", i, " is undefined");
             check(tensors[i].dtype() == DType::Float32 || tensors[i].dtype() == DType::Int64, "broadcast: tensor ", i,
                   " is ", dtype_name(tensors[i].dtype()));
         }
-        agree_on_layout(layout_key(tensors), "broadcast");  // rare (start, resume): always checked
-        std::vector<Bucket> plan = plan_buckets(tensors, opt_.bucket_bytes);
+        // Checked and planned once per list of shapes, as in allreduce_mean: the trainer
+        // broadcasts rank 0's decisions every step, and the check is a collective of its own.
+        std::vector<int64_t> key = layout_key(tensors);
+        if (key != broadcast_key_) {
+            agree_on_layout(key, "broadcast");
+            broadcast_plan_ = plan_buckets(tensors, opt_.bucket_bytes);
+            broadcast_key_ = key;
+        }
+        const std::vector<Bucket>& plan = broadcast_plan_;
         for (size_t k = 0; k < plan.size(); ++k) {
             const Bucket& b = plan[k];
             Tensor flat = buffer(tensors[0].device(), b.dtype, max_bucket_numel(plan));
@@ -137,6 +220,7 @@ public:
     }
 
     void barrier() override {
+        Profile::Scope timed(profile_.get(), &Profile::barrier);
         MPI_Request req;
         MPI_Ibarrier(MPI_COMM_WORLD, &req);
         wait(req, "barrier");
@@ -151,6 +235,10 @@ public:
     void finalize() override {
         if (finalized_) return;
         barrier();  // a rank missing here is reported after the deadline, not waited for forever
+        if (profile_) {
+            std::fprintf(stderr, "%s\n", profile_->report(rank_).c_str());
+            std::fflush(stderr);
+        }
         nccl_.reset();
         MPI_Finalize();
         finalized_ = true;
@@ -166,6 +254,7 @@ public:
 private:
     // Waits for a non-blocking MPI call; past the deadline, ends the job.
     void wait(MPI_Request& req, const std::string& what) {
+        double t0 = profile_ ? seconds_now() : 0;
         bool done = poll_until(
             [&req] {
                 int flag = 0;
@@ -174,6 +263,7 @@ private:
             },
             opt_.timeout_s);
         if (!done) abort(what + timeout_reason(), 3);
+        if (profile_ && profile_->current) profile_->current->in_mpi_s += seconds_now() - t0;
     }
 
     std::string timeout_reason() const {
@@ -281,9 +371,12 @@ private:
     bool finalized_ = false;
     std::vector<int64_t> plan_key_;
     std::vector<Bucket> plan_;
+    std::vector<int64_t> broadcast_key_;  // the same for broadcast
+    std::vector<Bucket> broadcast_plan_;
     Tensor buffers_[4];  // (CPU, CUDA) x (float32, int64)
     bool nccl_tried_ = false;
     std::unique_ptr<Nccl> nccl_;
+    std::unique_ptr<Profile> profile_;  // TD_DIST_PROFILE; null: off
 };
 
 }  // namespace

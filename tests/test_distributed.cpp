@@ -77,6 +77,12 @@ TEST_CASE("distributed: a build without MPI says how to get it; options come fro
     dist::Options o = dist::Options::from_env();
     CHECK(o.timeout_s == 5.0);
     CHECK(o.bucket_bytes == size_t(512) * 1024);
+    CHECK(!o.profile);
+    setenv("TD_DIST_PROFILE", "0", 1);
+    CHECK(!dist::Options::from_env().profile);
+    setenv("TD_DIST_PROFILE", "1", 1);
+    CHECK(dist::Options::from_env().profile);
+    unsetenv("TD_DIST_PROFILE");
     setenv("TD_DIST_TIMEOUT", "soon", 1);
     CHECK(contains(error_of([] { dist::Options::from_env(); }), "TD_DIST_TIMEOUT=soon: expected a positive number"));
     unsetenv("TD_DIST_TIMEOUT");
