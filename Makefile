@@ -23,9 +23,10 @@
 # The first rule below is not the default: plain `make` builds the library and diffuse.
 .DEFAULT_GOAL := all
 
-# Every core unless a -j was given: a from-scratch build is minutes even in parallel.
-# (GNU make 4.3 and later take a -j added to MAKEFLAGS here; older ones ignore it.)
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+# Every core: a from-scratch build is minutes even in parallel. A -j on the command line
+# still wins (`make -j1`). Only the top-level make asks: the makes it starts share its
+# jobs. (GNU make 4.3 and later take a -j added to MAKEFLAGS here; older ones ignore it.)
+ifeq ($(MAKELEVEL),0)
   MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
 endif
 
@@ -451,7 +452,7 @@ install: all
 # temporary prefix, examples/ built against it with pkg-config and with CMake, one run.
 .PHONY: check-install
 check-install:
-	@bash scripts/check-install.sh
+	+@bash scripts/check-install.sh
 
 # ---- fuzzing (tests/fuzz/) --------------------------------------------------------------
 #

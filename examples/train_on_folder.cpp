@@ -6,7 +6,7 @@
 // center-cropped to 32x32 RGB. A few hundred steps already give blurry shapes of the
 // right colours; thousands give recognisable ones. `diffuse train ddpm --data DIR` is the
 // same trainer with checkpoints, resume and a report page.
-#include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
         info.unet.attn_res = {8};
         info.unet.groups = 4;
         TrainOptions options;
-        options.batch_size = 32;
+        options.batch_size = std::min<int64_t>(32, images.images.size(0));  // (a folder may hold fewer)
         options.total_steps = steps;  // where the cosine learning-rate schedule ends
         options.hflip = true;
 
