@@ -13,7 +13,6 @@
 #include "nn/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
-#include "version.h"
 
 namespace td::diffusion {
 
@@ -267,7 +266,6 @@ void DdpmTrainer::save_checkpoint(const std::string& path, const Metadata& extra
     BatchState bs = batches_.state();
     Generator& dg = model_->dropout_generator();
     meta["checkpoint"] = "ddpm-trainer";
-    meta["tinydiffusion.version"] = kVersion;
     meta["step"] = std::to_string(step_);
     meta["steps_skipped"] = std::to_string(skipped_);
     meta["ema_num_updates"] = std::to_string(ema_->num_updates());
@@ -353,7 +351,6 @@ void DdpmTrainer::save_ema_model(const std::string& path) const {
     for (auto& [k, v] : first_stage_->state_dict()) all["first_stage_model." + k] = v;
     Metadata meta = to_metadata(info_);
     meta["format"] = "pt";
-    meta["tinydiffusion.version"] = kVersion;  // (what save_module adds for a pixel model)
     nn::save_safetensors(path, all, meta);
 }
 

@@ -22,7 +22,6 @@
 
 #include "tensor/error.h"
 #include "tensor/file_bytes.h"
-#include "version.h"
 
 namespace td::nn {
 
@@ -599,7 +598,6 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 void save_module(const std::string& path, const Module& module, const std::map<std::string, std::string>& metadata) {
     std::map<std::string, std::string> meta = metadata;
     meta.emplace("format", "pt");  // kept if the caller set it
-    meta.emplace("tinydiffusion.version", kVersion);  // which engine wrote it, when a file misbehaves later
     save_safetensors(path, module.state_dict(), meta);
 }
 

@@ -51,7 +51,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 // A module's state_dict() (parameters and buffers, PyTorch's dotted names) to a file,
 // with "format": "pt" in the metadata (the tag Hugging Face's loaders look for; our
-// names and layouts are PyTorch's) and "tinydiffusion.version", plus any `metadata` given.
+// names and layouts are PyTorch's) plus any `metadata` given.
 void save_module(const std::string& path, const Module& module,
                  const std::map<std::string, std::string>& metadata = {});
 

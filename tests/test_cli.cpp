@@ -187,6 +187,9 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     CHECK(t.output.find("held-out negatives rejected") != std::string::npos);
     for (const char* f : {"classifier.safetensors", "reference_features.npy", "metrics.csv", "loss.png", "index.html"})
         CHECK(std::filesystem::exists(rundir + "/" + f));
+    std::map<std::string, std::string> meta;
+    td::nn::load_safetensors(rundir + "/classifier.safetensors", &meta);
+    CHECK(meta["tinydiffusion.version"] == td::kVersion);
 
     // samples: the test images themselves, as [0, 1] pixels -> confident, none rejected, FID near 0
     td::diffusion::Dataset test = td::diffusion::load_dataset(data, "test");
