@@ -36,11 +36,13 @@ done
 if ! command -v dpkg-query >/dev/null 2>&1; then
   # Another system: its packages have other names, so ask the compiler instead.
   eigen=$(pkg-config --cflags eigen3 2>/dev/null || echo -I/usr/include/eigen3)
-  probe='#include <Eigen/Core>
+  # (doctest's own main: its header alone leaves symbols for a test binary to define)
+  probe='#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <Eigen/Core>
 #include <doctest/doctest.h>
 #include <stb/stb_image.h>
 #include <zlib.h>
-int main() { return 0; }'
+static const char* zlib = zlibVersion();'
   # shellcheck disable=SC2086  # (the flags are words)
   if echo "$probe" | "${CXX:-g++}" -std=c++20 -fopenmp $eigen -x c++ - -o /dev/null -lz 2>/dev/null; then
     echo "deps: no dpkg here; the compiler finds Eigen, doctest, stb, zlib and OpenMP (optional extras are not checked)"
