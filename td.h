@@ -8,3 +8,4 @@
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 #include "tensor/nn_ops.h"
+#include "version.h"

@@ -48,24 +48,30 @@ start=$(date +%s.%N)
 "$bin" sample --run "$run" --n "$n" --sampler ddim --steps "$steps" --seed 1 "${cond_args[@]}" --out "$samples" > /dev/null
 secs=$(echo "$(date +%s.%N) - $start" | bc)
 
-# eval_row NAME ARGS...: one table row from `diffuse eval`'s output lines.
+# json KEY: the value of KEY in `diffuse eval --json`'s object (one key per line) on stdin.
+json() { sed -n "s/^  \"$1\": \(.*\)/\1/p" | sed 's/,$//'; }
+# pct FRACTION: a share as a percentage with 2 decimals ("" for null).
+# (awk, not bc: JSON numbers may have an exponent)
+pct() { awk -v x="$1" 'BEGIN { if (x != "null" && x != "") printf "%.2f", x * 100 }'; }
+
+# eval_row NAME ARGS...: one table row from `diffuse eval --json`.
 declare -A rec
 eval_row() {
   local name=$1; shift
   local out
-  out=$("$bin" eval --classifier "$clf" --count "$n" "$@")
-  local r j e k f
-  r=$(echo "$out" | sed -n 's/^confidence > 0.9: *\([0-9.]*\)%.*/\1/p')
-  j=$(echo "$out" | sed -n 's/^rejected: *\([0-9.]*\)%.*/\1/p')
-  e=$(echo "$out" | sed -n 's/^class entropy: *\([0-9.]*\) nats.*/\1/p')
-  k=$(echo "$out" | sed -n 's/^class entropy:.*classes: \([0-9.]*\)).*/\1/p')
-  f=$(echo "$out" | sed -n 's/^classifier FID: *\([0-9.]*\).*/\1/p')
-  a=$(echo "$out" | sed -n 's/^as requested: *\([0-9.]*\)%.*/\1/p')
+  out=$("$bin" eval --classifier "$clf" --count "$n" --json "$@")
+  local r j e k f a
+  r=$(pct "$(echo "$out" | json recognisable)")
+  j=$(pct "$(echo "$out" | json rejected)")
+  e=$(echo "$out" | json class_entropy)
+  k=$(echo "$out" | json max_class_entropy)
+  f=$(printf "%.4f" "$(echo "$out" | json classifier_fid)")
+  a=$(pct "$(echo "$out" | json as_requested)")
   rec[$name]=$r
   local vs="-"
   [ -n "${rec[real]:-}" ] && vs=$(echo "scale=3; $r / ${rec[real]}" | bc)
   printf "| %-34s | %12s%% | %7s | %8s%% | %13s | %10s | %12s |\n" "$name" "$r" "$vs" "${j:-n/a}" \
-    "$(echo "scale=3; $e / $k" | bc)" "$f" "${a:+$a%}"
+    "$(awk -v e="$e" -v k="$k" 'BEGIN { printf "%.3f", e / k }')" "$f" "${a:+$a%}"
 }
 
 echo

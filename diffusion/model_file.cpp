@@ -7,6 +7,7 @@
 #include "diffusion/guidance.h"
 #include "nn/safetensors.h"
 #include "tensor/error.h"
+#include "version.h"
 
 namespace td::diffusion {
 
@@ -16,6 +17,7 @@ std::string prediction_name(Prediction p) { return p == Prediction::Eps ? "eps" 
 Metadata to_metadata(const ModelInfo& info) {
     const UNetConfig& u = info.unet;
     Metadata m = {{"model", "ddpm-unet"},
+            {"tinydiffusion.version", kVersion},  // which engine wrote it (ignored when loading)
             {"unet.in_channels", std::to_string(u.in_channels)},
             {"unet.out_channels", std::to_string(u.out_channels)},
             {"unet.image_size", std::to_string(u.image_size)},

@@ -8,6 +8,7 @@
 #include "nn/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
+#include "version.h"
 
 namespace td::diffusion {
 
@@ -59,6 +60,7 @@ VaeStepStats VaeTrainer::step() {
 
 void VaeTrainer::save_model(const std::string& path, const Metadata& extra) const {
     Metadata meta = to_metadata(model_->config());
+    meta["tinydiffusion.version"] = kVersion;  // (as every model file of ours)
     for (auto& [k, v] : extra) meta[k] = v;
     nn::save_module(path, *model_, meta);
 }

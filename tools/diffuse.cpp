@@ -7,6 +7,7 @@
 
 #include "tensor/error.h"
 #include "tools/args.h"
+#include "version.h"
 
 namespace td::cli {
 int train_toy(int argc, char** argv, int first);
@@ -22,7 +23,7 @@ int trace(int argc, char** argv, int first);
 namespace {
 
 const char* kUsage =
-    "usage: diffuse <command> [options]\n"
+    "usage: diffuse <command> [options]    (diffuse --version: the version)\n"
     "\n"
     "tinydiffusion: DDPM, DDIM and latent diffusion from scratch, in C++.\n"
     "\n"
@@ -35,16 +36,8 @@ const char* kUsage =
     "  sample             draw samples from a trained run with DDPM or DDIM\n"
     "  eval               judge images (.npy) with a trained classifier\n"
     "  trace              one training or sampling step, every tensor in it (see docs/debugging.md)\n"
-    "  bench              time the engine's kernels (see `make bench` meanwhile)\n"
     "\n"
     "`diffuse <command> --help` describes a command's options.\n";
-
-// Jobs of later milestones: say plainly that this build does not have them yet.
-int not_yet(const std::string& what) {
-    std::fprintf(stderr, "diffuse: '%s' is not part of this build yet; see `diffuse --help` for what it has\n",
-                 what.c_str());
-    return 2;
-}
 
 int run(int argc, char** argv) {
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
@@ -52,6 +45,10 @@ int run(int argc, char** argv) {
         return argc < 2 ? 2 : 0;
     }
     std::string cmd = argv[1];
+    if (cmd == "--version") {
+        std::printf("diffuse (tinydiffusion) %s\n", td::kVersion);
+        return 0;
+    }
     if (cmd == "train") {
         if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
             std::printf("usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
@@ -71,7 +68,8 @@ int run(int argc, char** argv) {
     if (cmd == "eval") return td::cli::eval(argc, argv, 2);
     if (cmd == "sample") return td::cli::sample(argc, argv, 2);
     if (cmd == "trace") return td::cli::trace(argc, argv, 2);
-    if (cmd == "bench") return not_yet(cmd);
+    // (the benches are programs of their own, against PyTorch: not a diffuse command)
+    if (cmd == "bench") throw td::cli::ArgError("unknown command 'bench': the benchmarks are `make bench` (bench/README.md)");
     throw td::cli::ArgError("unknown command '" + cmd + "'");
 }
 

@@ -7,7 +7,8 @@
 // class (the default of `diffuse train classifier`) it also says how many images are
 // "not an image of this data set", and no such image counts as recognisable.
 // `--reference real|noise|blur` judges held-out real images, uniform noise or blurred
-// held-out images instead: the reference rows of a quality table.
+// held-out images instead: the reference rows of a quality table. `--json` prints the
+// same figures as one JSON object, for scripts (bench/run_quality.sh reads it).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -81,6 +82,53 @@ void print_stats(const diffusion::SampleStats& s, const std::string& source, con
                 s.frechet, (long long)reference_count);
 }
 
+// A JSON string literal: quotes, backslashes and control bytes escaped (paths can hold any of them).
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += (char)c;
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += (char)c;
+        }
+    }
+    return out + "\"";
+}
+
+// The figures of print_stats as one JSON object, one key per line. Shares are fractions
+// in [0, 1], not percentages; what does not apply (no reject class, no --labels) is null.
+// `as_requested` < 0: no --labels.
+void print_json(const diffusion::SampleStats& s, const std::string& source, const std::string& weights,
+                const std::map<std::string, std::string>& meta, int64_t reference_count, double as_requested) {
+    auto number = [](double x) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.17g", x);
+        return std::string(buf);
+    };
+    std::string histogram;
+    for (int64_t c : s.histogram) histogram += (histogram.empty() ? "" : ", ") + std::to_string(c);
+    std::printf("{\n");
+    std::printf("  \"images\": %lld,\n", (long long)s.n);
+    std::printf("  \"source\": %s,\n", json_string(source).c_str());
+    std::printf("  \"classifier\": %s,\n", json_string(weights).c_str());
+    std::printf("  \"data\": %s,\n", json_string(meta_or(meta, "data", "?")).c_str());
+    std::printf("  \"mean_confidence\": %s,\n", number(s.mean_confidence).c_str());
+    std::printf("  \"recognisable\": %s,\n", number(s.share_confident).c_str());
+    std::printf("  \"rejected\": %s,\n", s.has_reject ? number(s.share_rejected).c_str() : "null");
+    std::printf("  \"class_histogram\": [%s],\n", histogram.c_str());
+    std::printf("  \"class_entropy\": %s,\n", number(s.class_entropy).c_str());
+    std::printf("  \"max_class_entropy\": %s,\n", number(std::log((double)s.histogram.size())).c_str());
+    std::printf("  \"classifier_fid\": %s,\n", number(s.frechet).c_str());
+    std::printf("  \"reference_images\": %lld,\n", (long long)reference_count);
+    std::printf("  \"as_requested\": %s\n", as_requested >= 0 ? number(as_requested).c_str() : "null");
+    std::printf("}\n");
+}
+
 }  // namespace
 
 int eval(int argc, char** argv, int first) {
@@ -104,6 +152,7 @@ int eval(int argc, char** argv, int first) {
                               "writes X.labels.npy): reports the share classified as that class");
     args.option("count", "1000", "images in a --reference set (at most the held-out set's size)");
     args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
+    args.flag("json", "print the figures as one JSON object (shares as fractions in [0, 1]) instead of text");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string run = args.str("classifier"), samples_path = args.str("samples"), reference = args.str("reference");
     if (run.empty() || samples_path.empty() == reference.empty())
@@ -145,7 +194,7 @@ int eval(int argc, char** argv, int first) {
     Tensor logits, feats;
     diffusion::classify(*model, x * 2.0f - 1.0f, logits, feats);  // [0, 1] -> the model's [-1, 1]
     diffusion::SampleStats s = diffusion::sample_stats(logits, feats, ref, model->cfg.reject_class);
-    print_stats(s, source, weights, meta, ref.size(0));
+    int64_t hits = 0, asked_for = 0;  // --labels: samples classified as the class they were drawn for
     if (!args.str("labels").empty()) {
         // conditional samples: did the model draw what it was asked for? A rejected
         // image (the classifier's extra class) counts as a miss.
@@ -155,11 +204,18 @@ int eval(int argc, char** argv, int first) {
               ": expected int64 labels [", x.size(0), "] (one per sample), got ", dtype_name(want.dtype()), " ",
               shape_str(want.shape()));
         std::vector<int64_t> got = argmax(logits, 1).to_vector_i64(), asked = want.to_vector_i64();
-        int64_t hits = 0;
         for (size_t i = 0; i < got.size(); ++i) hits += got[i] == asked[i];
-        std::printf("as requested:         %.2f%% (%lld of %lld classified as the class they were drawn for)\n",
-                    100.0 * (double)hits / (double)got.size(), (long long)hits, (long long)got.size());
+        asked_for = (int64_t)got.size();
     }
+    double as_requested = asked_for > 0 ? (double)hits / (double)asked_for : -1.0;
+    if (args.on("json")) {
+        print_json(s, source, weights, meta, ref.size(0), as_requested);
+        return 0;
+    }
+    print_stats(s, source, weights, meta, ref.size(0));
+    if (asked_for > 0)
+        std::printf("as requested:         %.2f%% (%lld of %lld classified as the class they were drawn for)\n",
+                    100.0 * as_requested, (long long)hits, (long long)asked_for);
     return 0;
 }
 

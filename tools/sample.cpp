@@ -4,7 +4,8 @@
 //   diffuse sample --run runs/demo --n 64 --sampler ddim --steps 50 --out samples.png
 //   diffuse sample --run runs/demo --n 1000 --sampler ddim --steps 50 --out samples.npy
 //
-// FILE.png: a grid; FILE.npy: float32 [N, C, H, W] with pixel values in [0, 1].
+// FILE.png: a grid; FILE.npy: float32 [N, C, H, W] with pixel values in [0, 1]; DIR/: one
+// PNG per image at its own size, the folder layout FID tools (pytorch-fid, clean-fid) read.
 // Latent models (diffuse train ldm) are sampled the same way: the loop runs on latents
 // and the run's own autoencoder decodes them. Conditional models take --class or
 // --prompt and --guidance (classifier-free guidance, diffusion/guidance.h):
@@ -15,6 +16,7 @@
 //   diffuse sample --run runs/ldm-class --sweep --out sweep.png  (rows w = 0, 1, 3, 7)
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "diffusion/data/image_io.h"
 #include "diffusion/model_file.h"
@@ -36,12 +38,24 @@ bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+// DIR/000000.png, DIR/000001.png, ...: each image at its own size (a FID tool resizes
+// as it needs), named so that the files sort in the order they were drawn.
+void write_png_folder(const std::string& dir, const Tensor& images) {
+    std::filesystem::create_directories(dir);
+    for (int64_t i = 0; i < images.size(0); ++i) {
+        char name[32];
+        std::snprintf(name, sizeof name, "%06lld.png", (long long)i);
+        write_png((std::filesystem::path(dir) / name).string(), images.narrow(0, i, 1).squeeze(0));
+    }
+}
+
 }  // namespace
 
 int sample(int argc, char** argv, int first) {
     Args args("diffuse sample --run runs/NAME [--ckpt FILE] --n N --sampler ddpm|ddim --steps K [--eta E] [--seed S] --out FILE",
               "Draws N images from a trained DDPM. --out FILE.png writes a grid, --out FILE.npy a float32\n"
-              "array [N, C, H, W] with pixel values in [0, 1]. ddpm is ancestral sampling (Algorithm 2;\n"
+              "array [N, C, H, W] with pixel values in [0, 1], --out DIR/ one PNG per image (for FID tools).\n"
+              "ddpm is ancestral sampling (Algorithm 2;\n"
               "with --steps < T, on the respaced process of Improved DDPM sec. 4); ddim is eq. 12 of\n"
               "DDIM, deterministic with --eta 0.");
     declare_sampling_options(args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
@@ -49,7 +63,7 @@ int sample(int argc, char** argv, int first) {
     args.option("seed", "0", "seed of the starting noise and the sampler's noise");
     args.option("batch", "128", "images per forward pass");
     args.option("strip", "", "also write a denoising strip (x_T ... x_0 of 8 samples) to this PNG");
-    args.option("out", "", "FILE.png (a grid) or FILE.npy (float32 [N, C, H, W] in [0, 1])");
+    args.option("out", "", "FILE.png (a grid), FILE.npy (float32 [N, C, H, W] in [0, 1]) or DIR/ (DIR/000000.png, ...)");
     args.option("class", "", "conditional models: the class to draw (0-based), or 'all' (N spread over the classes,\n"
                              "one row each in a grid; FILE.npy comes with FILE.labels.npy)");
     args.option("prompt", "", "text-conditional models: the caption to draw, e.g. \"a handwritten seven\"");
@@ -59,8 +73,11 @@ int sample(int argc, char** argv, int first) {
     args.option("device", "auto", "where to sample: cuda, cpu, or auto (cuda when a GPU is present)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string out = args.str("out"), strip = args.str("strip");
-    if (out.empty()) throw ArgError("--out is required: FILE.png or FILE.npy");
-    if (!ends_with(out, ".png") && !ends_with(out, ".npy")) throw ArgError("--out must end in .png or .npy, got '" + out + "'");
+    if (out.empty()) throw ArgError("--out is required: FILE.png, FILE.npy or DIR/");
+    // (a folder is asked for by the trailing slash, or by naming one that exists)
+    bool to_folder = ends_with(out, "/") || std::filesystem::is_directory(out);
+    if (!to_folder && !ends_with(out, ".png") && !ends_with(out, ".npy"))
+        throw ArgError("--out must end in .png or .npy, or in / for a folder of PNGs, got '" + out + "'");
     if (!strip.empty() && !ends_with(strip, ".png")) throw ArgError("--strip must end in .png");
     int64_t n = args.integer("n"), batch = args.integer("batch");
     if (n < 1 || batch < 1) throw ArgError("need --n >= 1 and --batch >= 1");
@@ -134,7 +151,9 @@ int sample(int argc, char** argv, int first) {
     }
     progress.done();
     int64_t H = x.size(2);
-    if (ends_with(out, ".png")) {
+    if (to_folder) {
+        write_png_folder(out, x);
+    } else if (ends_with(out, ".png")) {
         write_png_grid(out, x, ncol, display_scale(H));
     } else {
         save_npy(out, to_unit_range(x));

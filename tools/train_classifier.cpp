@@ -23,6 +23,7 @@
 #include "tools/args.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
+#include "version.h"
 
 namespace td::cli {
 
@@ -230,7 +231,8 @@ int train_classifier(int argc, char** argv, int first) {
         {"held_out_accuracy", std::to_string(held.accuracy)},
         {"held_out_rejected", std::to_string(held.rejected)},
         {"negatives_rejected", std::to_string(held.negatives_rejected)},
-        {"steps", std::to_string(step)}};
+        {"steps", std::to_string(step)},
+        {"tinydiffusion.version", kVersion}};
     nn::save_module(out + "/classifier.safetensors", model, meta);
     Tensor logits, feats;
     diffusion::classify(model, test.images, logits, feats);
