@@ -239,7 +239,7 @@ if { [ "$HAVE_GPU" = 0 ] && [ "$STANDIN" = 0 ]; } || [ "$MODE" = build-only ]; t
          "command: $(show "${MAKE_CMD[@]}")" >&2
     exit 1
   fi
-  echo "gpu-check: $why: built run_tests and the GPU benches in $B/ (${BUILD_S}s, sm_$ARCHS), ran nothing"
+  echo "gpu-check: $why: built run_tests, diffuse and the GPU benches in $B/ (${BUILD_S}s, sm_$ARCHS), ran nothing"
   exit 0
 fi
 
