@@ -223,8 +223,15 @@ if [ "$BUILD_STEP" = 1 ] && [ "$MODE" = full ] && [ -f "$DEPS/programs.stamp" ] 
     for p in "${PROGRAMS[@]}"; do [ -x "$DEPS/bin/$p" ] && cp "$DEPS/bin/$p" "$B/"; done
     # (libgomp beside them: the OpenMP runtime they were linked with, wherever this machine has its own)
     export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$ROOT/$DEPS/bin"
+    # (the benches find cuBLAS and cuDNN where the toolkit was on the machine that built
+    # them; a cuDNN found elsewhere here, above, is added to the search)
+    [ -n "${CUDNN_LIBDIR:-}" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$CUDNN_LIBDIR"
     BUILD_STEP=0
     PREBUILT_NOTE="programs prebuilt by --prepare (sources match stamp $(cat "$DEPS/programs.stamp")), copied into $B/: no build"
+    for p in "${PROGRAMS[@]}"; do
+      lost=$([ -x "$B/$p" ] && ldd "$B/$p" 2>/dev/null | awk '/not found/ { print $1 }' | tr '\n' ' ')
+      [ -n "$lost" ] && PREBUILT_NOTE+="; $p will not start here: ${lost% } not found"
+    done
   fi
 fi
 
