@@ -365,11 +365,12 @@ bench: deps
 # ---- the GPU: benches and the one-command check (bench/README.md, "GPU") -----------------
 #
 #   make gpu-check      on a machine with a GPU: builds what it needs (sm_90 only, in
-#                       build-gpu/ and build-gpu-cuda/), runs the CUDA tests and the GPU
-#                       benches, writes one report: bench/results/gpu-check.md, or
-#                       $OUT/gpu-check.md when OUT is set (scripts/gpu-check.sh; GPU_CHECK_ARGS
-#                       go to it: --build-only, --quick, --all-tests). Without a GPU it
-#                       builds, says so in one line and exits 0.
+#                       build-gpu/ and build-gpu-cuda/: run_tests, diffuse, the benches),
+#                       runs each CUDA test case in a process of its own and the GPU benches
+#                       (each checks its results), writes one report: bench/results/gpu-check.md,
+#                       or $OUT/gpu-check.md when OUT is set (scripts/gpu-check.sh; GPU_CHECK_ARGS
+#                       go to it: --build-only, --quick, --all-tests, --tests-only, --standin,
+#                       --prepare). Without a GPU it builds, says so in one line and exits 0.
 #   make gpu-benches    the GPU bench programs alone: $(BUILD)/bench_cuda_{gemm,conv,unet,attention}
 #
 # The benches measure our kernels against NVIDIA's libraries: cuBLAS (GEMM) and cuDNN

@@ -10,17 +10,23 @@
 //
 // Shapes: the DDPM UNet's attention at 16 x 16 (B x heads = 128, L = 256, d = 256) and a long
 // sequence with small heads (B x heads = 64, L = 1024, d = 64). Each variant runs 3 times
-// untimed, then 20 times, each timed alone with CUDA events; the table shows the median.
-// The last column is the largest |O_fused - O_naive|, a check that both computed the same.
+// untimed, then 20 times, each timed alone with CUDA events (the L2 cache flushed before
+// each); the table shows the median.
+// Checks: "max abs diff" is the largest |fused - naive| (O forward; dQ, dK, dV backward);
+// "vs CPU" the fused kernels' relative error against the CPU's (tensor/cpu/attention.cpp) on
+// batch entry 0. "check" is ok when both are within tolerance (FP32 1e-4, TF32 1e-2 of the
+// reference's largest element, bench/cuda_timing.h); otherwise the bench exits 3.
 //
 //   build/bench_cuda_attention        (needs a GPU; without one it says so and exits 0)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench/cuda_timing.h"
 #include "cuda/cuda_check.h"
 #include "cuda/gemm.h"
 #include "tensor/backend.h"
@@ -42,6 +48,7 @@ double median_ms(const std::function<void()>& fn) {
     for (int i = 0; i < kWarmup; ++i) fn();
     std::vector<double> ms;
     for (int i = 0; i < kReps; ++i) {
+        bench::flush_l2();  // queued before the start event: not timed (bench/cuda_timing.h)
         cuda::check_cuda(cudaEventRecord(start), "cudaEventRecord");
         fn();
         cuda::check_cuda(cudaEventRecord(stop), "cudaEventRecord");
@@ -61,7 +68,13 @@ struct Case {
     int64_t B, L, d;
 };
 
-void run(const Case& c) {
+// TD_CUDA_TF32=1: the naive form's GEMMs run on tensor cores (cuda/gemm.h), checked at 1e-2.
+bool tf32_gemm() {
+    const char* v = std::getenv("TD_CUDA_TF32");
+    return v != nullptr && std::string(v) == "1";
+}
+
+void run(const Case& c, bench::Checks& checks) {
     const int64_t B = c.B, L = c.L, d = c.d;
     const Device dev = Device::CUDA;
     const float scale = 1.0f / std::sqrt((float)d);
@@ -119,8 +132,38 @@ void run(const Case& c) {
     };
     double diff_fwd = max_diff(O_f, O_n);
     double diff_bwd = std::max({max_diff(dQ_f, dQ_n), max_diff(dK_f, dK_n), max_diff(dV_f, dV_n)});
-    std::printf("| %s | forward | %.3f | %.3f | %.2f | %.1e |\n", c.name, ff, nf, nf / ff, diff_fwd);
-    std::printf("| %s | forward + backward | %.3f | %.3f | %.2f | %.1e |\n", c.name, ffb, nfb, nfb / ffb, diff_bwd);
+    // The fused kernels against the CPU's, on batch entry 0 (one keeps the CPU's share short):
+    // out and lse forward, dq, dk, dv backward, relative to each reference's largest element.
+    Backend& cpu = backend_for(Device::CPU);
+    auto first = [](const Tensor& t) { return t.narrow(0, 0, 1).to(Device::CPU); };
+    Tensor q0 = first(Q), k0 = first(K), v0 = first(V), do0 = first(dO);
+    auto cpu_empty = [](const Shape& s) { return Tensor::empty(s, DType::Float32, Device::CPU); };
+    Tensor o0 = cpu_empty({1, L, d}), lse0 = cpu_empty({1, L}), dq0 = cpu_empty({1, L, d}), dk0 = cpu_empty({1, L, d}),
+           dv0 = cpu_empty({1, L, d});
+    cpu.attention_forward(q0, k0, v0, scale, o0, lse0);
+    cpu.attention_backward(q0, k0, v0, o0, lse0, do0, scale, dq0, dk0, dv0);
+    const double tol = bench::tolerance(tf32_gemm());
+    const double err_fwd = std::max(bench::max_rel_error(first(O_f), o0), bench::max_rel_error(first(lse), lse0));
+    const double err_bwd = std::max({bench::max_rel_error(first(dQ_f), dq0), bench::max_rel_error(first(dK_f), dk0),
+                                     bench::max_rel_error(first(dV_f), dv0)});
+    // and the naive form (our GEMMs and softmax) against the fused one, relative likewise
+    auto max_abs = [](const Tensor& t) {
+        double m = 0.0;
+        for (float v : t.to(Device::CPU).to_vector()) m = std::max(m, (double)std::fabs(v));
+        return m;
+    };
+    auto rel = [&](double diff, const Tensor& ref) { return diff / std::max(max_abs(ref), 1e-30); };
+    const char* v_fwd = checks.add(std::string(c.name) + ", forward: fused vs the CPU", err_fwd, tol);
+    const char* v_bwd = checks.add(std::string(c.name) + ", backward: fused vs the CPU", err_bwd, tol);
+    const char* n_fwd = checks.add(std::string(c.name) + ", forward: naive vs fused", rel(diff_fwd, O_f), tol);
+    const char* n_bwd = checks.add(std::string(c.name) + ", backward: naive vs fused",
+                                   std::max({rel(max_diff(dQ_f, dQ_n), dQ_f), rel(max_diff(dK_f, dK_n), dK_f),
+                                             rel(max_diff(dV_f, dV_n), dV_f)}),
+                                   tol);
+    std::printf("| %s | forward | %.3f | %.3f | %.2f | %.1e | %.1e | %s |\n", c.name, ff, nf, nf / ff, diff_fwd, err_fwd,
+                std::string(v_fwd) == "ok" && std::string(n_fwd) == "ok" ? "ok" : "**FAIL**");
+    std::printf("| %s | forward + backward | %.3f | %.3f | %.2f | %.1e | %.1e | %s |\n", c.name, ffb, nfb, nfb / ffb,
+                diff_bwd, err_bwd, std::string(v_bwd) == "ok" && std::string(n_bwd) == "ok" ? "ok" : "**FAIL**");
     std::fflush(stdout);
 }
 
@@ -133,14 +176,15 @@ int main() {
     }
     try {
         std::printf("# fused vs naive attention, float32, %s\n", cuda_description().c_str());
-        std::printf("| shape | pass | fused ms | naive ms | naive / fused | max abs diff |\n");
-        std::printf("|---|---|---|---|---|---|\n");
+        std::printf("| shape | pass | fused ms | naive ms | naive / fused | max abs diff | vs CPU | check |\n");
+        std::printf("|---|---|---|---|---|---|---|---|\n");
+        bench::Checks checks;
         for (const Case& c : {Case{"B*h=128, L=256 (16x16), d=256", 128, 256, 256},
                               Case{"B*h=64, L=1024, d=64", 64, 1024, 64}})
-            run(c);
+            run(c, checks);
+        return checks.report("bench_cuda_attention");
     } catch (const Error& e) {
         std::fprintf(stderr, "bench_cuda_attention: %s\n", e.what());
         return 1;
     }
-    return 0;
 }

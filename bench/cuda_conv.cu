@@ -14,7 +14,8 @@
 //
 // Method (bench/cuda_timing.h): warm-up, then 3-30 calls timed with CUDA events, median.
 // Each of our results is compared with cuDNN's: max |ours - cuDNN| / max |cuDNN| for y,
-// dx, dw (the largest of the three is shown).
+// dx, dw, db (the largest is shown), and cuDNN's forward with the CPU's on sample 0. The
+// "check" column: within tolerance (FP32 1e-4, TF32 1e-2); past it, the bench exits 3.
 // cuDNN appears here, in a bench, never in the engine.
 //
 // Output: markdown (notes lines, then a table); ratio = ours / cuDNN (below 1: we are faster).
@@ -160,8 +161,8 @@ int run(int argc, char** argv) {
                 "ratio = ours / cuDNN (below 1: ours is faster)\n\n",
                 (long long)N, target);
     std::printf("| row | x -> y (kernel, stride) | fwd ours ms | fwd cuDNN ms | fwd ratio | bwd ours ms | bwd cuDNN ms "
-                "| bwd ratio | max rel. error | cuDNN algos (fwd, data, filter) |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+                "| bwd ratio | max rel. error | check | cuDNN algos (fwd, data, filter) |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
 
     td::Backend& ours = td::backend_for(td::Device::CUDA);
@@ -169,6 +170,7 @@ int run(int argc, char** argv) {
     const auto dev = td::Device::CUDA;
     const float one = 1.0f, zero = 0.0f;
     double sum[4] = {0, 0, 0, 0};  // fwd ours, fwd cuDNN, bwd ours, bwd cuDNN
+    bench::Checks checks;
     for (const ConvRow& r : kRows) {
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), r.name) == wanted.end()) continue;
         const int64_t OH = (r.H + 2 * r.pad - r.k) / r.stride + 1;
@@ -251,15 +253,26 @@ int run(int argc, char** argv) {
         for (int i = 0; i < 4; ++i) sum[i] += t[i];
         const double err = std::max({bench::max_rel_error(y, y_ref), bench::max_rel_error(dx, dx_ref),
                                      bench::max_rel_error(dw, dw_ref), bench::max_rel_error(db, db_ref)});
+        const double tol = bench::tolerance(tf32);
+        const char* verdict = checks.add(std::string(r.name) + ": ours vs cuDNN (y, dx, dw, db)", err, tol);
+        {  // cuDNN itself, against the CPU: sample 0's forward (one sample keeps the CPU's share short)
+            const td::Conv2dShape g1{1, r.C, r.H, r.H, r.K, r.k, r.k, r.stride, r.pad, 1, OH, OH};
+            const td::Tensor x0 = x.narrow(0, 0, 1).to(td::Device::CPU), wc = w.to(td::Device::CPU),
+                             bc = b.to(td::Device::CPU);
+            td::Tensor y0 = td::Tensor::empty({1, r.K, OH, OH}, td::DType::Float32, td::Device::CPU);
+            td::backend_for(td::Device::CPU).conv2d_forward(x0, wc, bc, y0, g1);
+            checks.add(std::string(r.name) + ": cuDNN vs the CPU (sample 0's y)", bench::max_rel_error(y_ref.narrow(0, 0, 1), y0),
+                       tol);
+        }
         std::printf("| %s | %lldx%lldx%lld -> %lldx%lldx%lld (%lldx%lld, s%lld) | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f "
-                    "| %.1e | %d, %d, %d |\n",
+                    "| %.1e | %s | %d, %d, %d |\n",
                     r.name, (long long)r.C, (long long)r.H, (long long)r.H, (long long)r.K, (long long)OH, (long long)OH,
                     (long long)r.k, (long long)r.k, (long long)r.stride, t[0] * 1e3, t[1] * 1e3, t[0] / t[1], t[2] * 1e3,
-                    t[3] * 1e3, t[2] / t[3], err, (int)dnn.fwd.algo, (int)dnn.bwd_data.algo, (int)dnn.bwd_filter.algo);
+                    t[3] * 1e3, t[2] / t[3], err, verdict, (int)dnn.fwd.algo, (int)dnn.bwd_data.algo, (int)dnn.bwd_filter.algo);
         std::fflush(stdout);
     }
     if (sum[1] > 0)
-        std::printf("| **sum** | | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | | |\n", sum[0] * 1e3, sum[1] * 1e3,
+        std::printf("| **sum** | | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f | | | |\n", sum[0] * 1e3, sum[1] * 1e3,
                     sum[0] / sum[1], sum[2] * 1e3, sum[3] * 1e3, sum[2] / sum[3]);
     if (dnn.workspace) cudaFree(dnn.workspace);
     cudnnDestroyConvolutionDescriptor(dnn.conv);
@@ -268,7 +281,7 @@ int run(int argc, char** argv) {
     cudnnDestroyTensorDescriptor(dnn.y);
     cudnnDestroyTensorDescriptor(dnn.x);
     cudnnDestroy(dnn.h);
-    return 0;
+    return checks.report("bench_cuda_conv");
 }
 
 int main(int argc, char** argv) {

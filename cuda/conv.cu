@@ -25,8 +25,12 @@
 // - dW is a sum over the batch. Rather than summing per-sample products, the chunk's
 //   cols are laid out (C*R*S, samples, OH*OW) and dy is copied to (K, samples, OH*OW),
 //   so the sum over samples and positions is the inner dimension of ONE GEMM per group;
-//   chunks then add onto dW in order (GEMM beta = 1). No atomics anywhere, so every run
-//   gives the same bits.
+//   chunks then add onto dW in order. That GEMM is long and thin: (K/G) x (C/G*R*S)
+//   outputs, 1 to 72 tiles of 128 x 128 for the UNet's convs, over an inner dimension of
+//   up to millions. One block per tile would leave most of the GPU's 132 SMs idle, so the
+//   inner dimension is cut into pieces (split-K, cuda/split_plan.h): one batched GEMM
+//   computes every piece's partial dW side by side, and a small kernel adds the partials
+//   up in piece order. No atomics anywhere, so every run gives the same bits.
 //
 // The layouts, all contiguous row-major (tensor/ops/conv.cpp made them so):
 //     x (N, C, H, W), w (K, C/G, R, S) = G blocks of (K/G, C/G*R*S), y (N, K, OH, OW)
@@ -36,6 +40,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/gemm.h"
+#include "cuda/split_plan.h"
 
 namespace td {
 
@@ -160,6 +165,41 @@ __global__ void swap_batch_channel_kernel(const float* src, int64_t nb, int64_t 
     }
 }
 
+// dw[i] (+)= part[0][i] + part[1][i] + ... + part[pieces - 1][i]: split-K's second pass,
+// one thread per element of dW, the partials added in piece order (the same bits every
+// run). `accumulate`: a later chunk of the batch adds onto what the earlier ones left.
+// Consecutive threads take consecutive i, so each of the `pieces` reads is coalesced.
+__global__ void add_partials_kernel(const float* part, int64_t pieces, int64_t count, bool accumulate, float* dw) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count; i += (int64_t)gridDim.x * blockDim.x) {
+        float s = part[i];
+        for (int64_t p = 1; p < pieces; ++p) s += part[p * count + i];
+        dw[i] = accumulate ? dw[i] + s : s;
+    }
+}
+
+// dW (M, N) (+)= A (M, K) @ B^T, B stored (N, K), both with row stride ld (they are column
+// ranges of the chunk's (rows, samples x positions) buffers). With a plan of one piece, one
+// GEMM (beta adds onto dW). Otherwise piece p is the GEMM of columns [p piece, (p + 1)
+// piece) of A and B: the full pieces as ONE batched GEMM whose batch stride is a piece's
+// width (its matrices are side by side in the same rows), the shorter last piece as one
+// more GEMM, each into its own slice of `part`; then add_partials_kernel.
+void dw_gemm(const float* A, const float* B, int64_t ld, int64_t M, int64_t N, int64_t K, float* dw, bool accumulate,
+             const cuda::SplitPlan& plan, float* part) {
+    if (plan.pieces <= 1) {
+        cuda::gemm(false, true, M, N, K, A, ld, 0, B, ld, 0, dw, N, 0, 1, accumulate ? 1.0f : 0.0f);
+        return;
+    }
+    const int64_t full = K / plan.piece, rest = K - full * plan.piece;  // full pieces, the last one's length
+    if (full > 0)
+        cuda::gemm(false, true, M, N, plan.piece, A, ld, plan.piece, B, ld, plan.piece, part, N, M * N, full, 0.0f);
+    if (rest > 0)
+        cuda::gemm(false, true, M, N, rest, A + full * plan.piece, ld, 0, B + full * plan.piece, ld, 0,
+                   part + full * M * N, N, 0, 1, 0.0f);
+    const int64_t pieces = full + (rest > 0 ? 1 : 0);
+    add_partials_kernel<<<grid_for(M * N), kThreads>>>(part, pieces, M * N, accumulate, dw);
+    cuda::check_launch("add_partials_kernel");
+}
+
 // Sum of v over the block, left in thread 0 (warp shuffles, then the 8 warp totals
 // through shared memory, in a fixed order). Every thread of the block must call it.
 __device__ float block_sum(float v) {
@@ -266,6 +306,13 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
     Tensor cols = need_cols ? Tensor::empty({nb * rows * P}, DType::Float32, Device::CUDA) : Tensor();
     Tensor dyt = dw.defined() ? Tensor::empty({g.K, nb, P}, DType::Float32, Device::CUDA) : Tensor();
     float* colp = need_cols ? cols.data_f32() : nullptr;
+    // dW's split-K partials, sized for the most pieces a chunk plans (chunks have nb
+    // samples, the last one maybe fewer). One buffer serves every group and chunk: the GPU
+    // runs their kernels in order on the one stream.
+    const int64_t most_pieces = std::max(cuda::plan_split_k(Kg, CRS, nb * P).pieces,
+                                         cuda::plan_split_k(Kg, CRS, (N % nb == 0 ? nb : N % nb) * P).pieces);
+    Tensor part = dw.defined() && most_pieces > 1 ? Tensor::empty({most_pieces, Kg, CRS}, DType::Float32, Device::CUDA)
+                                                  : Tensor();
 
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
         const int64_t nc = std::min(nb, N - n0);  // samples in this chunk
@@ -276,12 +323,13 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
             im2col(x.data_f32() + n0 * g.C * g.H * g.W, g, nc, colp, P, nc * P);  // (C*R*S, nc, P)
             swap_batch_channel_kernel<<<grid_for(nc * g.K * P), kThreads>>>(dyn, nc, g.K, P, dyt.data_f32());
             cuda::check_launch("swap_batch_channel_kernel");
+            const cuda::SplitPlan plan = cuda::plan_split_k(Kg, CRS, nc * P);
             for (int64_t grp = 0; grp < G; ++grp)
-                cuda::gemm(false, true, Kg, CRS, nc * P,                     //
-                           dyt.data_f32() + grp * Kg * nc * P, nc * P, 0,    // (Kg, nc*P)
-                           colp + grp * CRS * nc * P, nc * P, 0,             // stored (CRS, nc*P): transposed
-                           dw.data_f32() + grp * Kg * CRS, CRS, 0, 1,        //
-                           n0 == 0 ? 0.0f : 1.0f);                           // the first chunk overwrites
+                dw_gemm(dyt.data_f32() + grp * Kg * nc * P,  // (Kg, nc*P)
+                        colp + grp * CRS * nc * P,           // stored (CRS, nc*P): transposed
+                        nc * P, Kg, CRS, nc * P, dw.data_f32() + grp * Kg * CRS,
+                        n0 > 0,  // the first chunk overwrites
+                        plan, part.defined() ? part.data_f32() : nullptr);
         }
         if (dx.defined()) {
             // for each sample n: dcols[n, grp] (CRS, P) = W_grp^T (CRS, Kg) @ dY[n, grp] (Kg, P);

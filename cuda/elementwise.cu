@@ -4,11 +4,20 @@
 //
 // The kernel: thread t of block b handles the flat indices i = (b * blockDim + t) and
 // every gridDim * blockDim after it (a grid-stride loop), computing out[i] from up to
-// three inputs. Broadcast inputs arrive already expanded (stride 0), so the one strided
-// path serves them. When every operand is contiguous and 16-byte aligned, the same
-// kernel instead gives each thread 4 consecutive elements read as one float4: a warp
-// then moves 512 bytes per instruction instead of 128, which is what a memory-bound op
-// needs to approach the GPU's bandwidth.
+// three inputs. Three paths, the fastest that the operands allow (launch_map):
+//   vec4     every operand contiguous and at the same offset from a 16-byte boundary:
+//            each thread takes 4 consecutive elements read as one float4 (128-bit loads),
+//            so a warp moves 512 bytes per instruction instead of 128, which is what a
+//            memory-bound op needs to approach the GPU's bandwidth. Operands that start
+//            1-3 floats past a boundary (a view from row 1 of a matrix) first have those
+//            elements done one by one, then the rest is aligned.
+//   flat     every operand contiguous, not equally aligned: out[i] = f(x[i]), no index math.
+//   strided  anything else (transposed views; broadcast inputs, which arrive expanded with
+//            stride 0): each operand's offset is computed from i, a div and a mod per dim.
+//            A 64-bit division is a software routine of dozens of instructions on the GPU,
+//            a 32-bit one a few, so when every index fits 32 bits (n < 2^31, which is
+//            every tensor of the UNet) the kernel is instantiated with 32-bit indices.
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/cuda_backend.h"
@@ -104,15 +113,24 @@ __device__ float apply(const MapOp& m, float x0, float x1, float x2) {
     return __int_as_float(0x7fc00000);
 }
 
-// Strided: any layouts. Unused inputs are passed as x0 (never read twice in a way that matters).
+// Strided: any layouts. Unused inputs are passed as x0 (never read twice in a way that
+// matters). Index: int64_t, or uint32_t when every index fits (see the header).
+template <typename Index>
 __global__ void map_kernel(MapOp m, int n_in, const float* x0, cuda::Strided l0, const float* x1, cuda::Strided l1,
-                           const float* x2, cuda::Strided l2, float* out, cuda::Strided lo, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float a = x0[l0.at(i)];
-        float b = n_in > 1 ? x1[l1.at(i)] : 0.0f;
-        float c = n_in > 2 ? x2[l2.at(i)] : 0.0f;
-        out[lo.at(i)] = apply(m, a, b, c);
+                           const float* x2, cuda::Strided l2, float* out, cuda::Strided lo, Index n) {
+    for (Index i = blockIdx.x * (Index)blockDim.x + threadIdx.x; i < n; i += (Index)gridDim.x * blockDim.x) {
+        float a = x0[l0.at<Index>(i)];
+        float b = n_in > 1 ? x1[l1.at<Index>(i)] : 0.0f;
+        float c = n_in > 2 ? x2[l2.at<Index>(i)] : 0.0f;
+        out[lo.at<Index>(i)] = apply(m, a, b, c);
     }
+}
+
+// Contiguous, any alignment: element i of every operand is at offset i.
+__global__ void map_kernel_flat(MapOp m, int n_in, const float* x0, const float* x1, const float* x2, float* out,
+                                int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = apply(m, x0[i], n_in > 1 ? x1[i] : 0.0f, n_in > 2 ? x2[i] : 0.0f);
 }
 
 // Contiguous and 16-byte aligned: 4 elements per thread per iteration, as float4; the
@@ -136,7 +154,8 @@ __global__ void map_kernel_vec4(MapOp m, int n_in, const float* x0, const float*
         out[i] = apply(m, x0[i], n_in > 1 ? x1[i] : 0.0f, n_in > 2 ? x2[i] : 0.0f);
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+// Bytes past the last 16-byte boundary.
+unsigned misalignment(const void* p) { return (unsigned)(reinterpret_cast<uintptr_t>(p) & 15); }
 
 // Launches the right kernel for out = m(inputs...).
 void launch_map(const MapOp& m, const char* what, std::initializer_list<Tensor> inputs, const Tensor& out) {
@@ -145,20 +164,44 @@ void launch_map(const MapOp& m, const char* what, std::initializer_list<Tensor> 
     const Tensor* in[3] = {nullptr, nullptr, nullptr};
     int n_in = 0;
     for (const Tensor& t : inputs) in[n_in++] = &t;
-    bool fast = out.is_contiguous() && aligned16(out.data_f32());
-    for (int k = 0; k < n_in; ++k) fast = fast && in[k]->is_contiguous() && aligned16(in[k]->data_f32());
+    bool contiguous = out.is_contiguous(), same_alignment = true;
+    for (int k = 0; k < n_in; ++k) {
+        contiguous = contiguous && in[k]->is_contiguous();
+        same_alignment = same_alignment && misalignment(in[k]->data_f32()) == misalignment(out.data_f32());
+    }
     const float* p[3];
     for (int k = 0; k < 3; ++k) p[k] = (k < n_in ? in[k] : in[0])->data_f32();
+    float* o = out.data_f32();
     const int threads = 256;  // 8 warps per block; the grid is capped and the loop strides
-    if (fast) {
-        unsigned blocks = cuda::blocks_for((n + 3) / 4, threads);
-        map_kernel_vec4<<<blocks < 8192 ? blocks : 8192, threads>>>(m, n_in, p[0], p[1], p[2], out.data_f32(), n);
+    if (contiguous && same_alignment) {
+        // The first `head` elements (0-3) bring every pointer to a 16-byte boundary; a float
+        // pointer is 4-byte aligned, so the misalignment is 0, 4, 8 or 12 bytes.
+        const int64_t head = std::min<int64_t>(n, (16 - misalignment(o)) % 16 / 4);
+        if (head > 0) {
+            map_kernel_flat<<<1, 32>>>(m, n_in, p[0], p[1], p[2], o, head);
+            cuda::check_launch(what);
+        }
+        if (n > head) {
+            unsigned blocks = cuda::blocks_for((n - head + 3) / 4, threads);
+            map_kernel_vec4<<<blocks < 8192 ? blocks : 8192, threads>>>(m, n_in, p[0] + head, p[1] + head, p[2] + head,
+                                                                        o + head, n - head);
+        }
+    } else if (contiguous) {
+        map_kernel_flat<<<cuda::grid_stride_blocks(n, threads), threads>>>(m, n_in, p[0], p[1], p[2], o, n);
     } else {
         cuda::Strided l[3];
         for (int k = 0; k < 3; ++k) l[k] = cuda::strided(*(k < n_in ? in[k] : in[0]));
-        unsigned blocks = cuda::blocks_for(n, threads);
-        map_kernel<<<blocks < 8192 ? blocks : 8192, threads>>>(m, n_in, p[0], l[0], p[1], l[1], p[2], l[2],
-                                                               out.data_f32(), cuda::strided(out), n);
+        const cuda::Strided lo = cuda::strided(out);
+        unsigned blocks = cuda::grid_stride_blocks(n, threads);
+        // 32-bit indices when n and every offset an operand can reach fit (the loop's
+        // i + gridDim * blockDim too: hence the margin of one grid below 2^32).
+        bool fits32 = n + (int64_t)blocks * threads < (int64_t(1) << 32);
+        for (int k = 0; k < n_in; ++k) fits32 = fits32 && l[k].max_offset() < (int64_t(1) << 31);
+        fits32 = fits32 && lo.max_offset() < (int64_t(1) << 31);
+        if (fits32)
+            map_kernel<uint32_t><<<blocks, threads>>>(m, n_in, p[0], l[0], p[1], l[1], p[2], l[2], o, lo, (uint32_t)n);
+        else
+            map_kernel<int64_t><<<blocks, threads>>>(m, n_in, p[0], l[0], p[1], l[1], p[2], l[2], o, lo, n);
     }
     cuda::check_launch(what);
 }

@@ -21,15 +21,25 @@ struct Strided {
     int64_t stride[kMaxDims];
 
     // Offset (in elements) of flat row-major index i from element (0, ..., 0), which is
-    // where Tensor::data_f32() points.
-    __host__ __device__ int64_t at(int64_t i) const {
-        int64_t off = 0;
+    // where Tensor::data_f32() points. Index = uint32_t does the div and mod in 32 bits
+    // (a few instructions, not a 64-bit software division): only for a caller that has
+    // checked that i and every offset fit (max_offset() < 2^31; strides >= 0).
+    template <typename Index = int64_t>
+    __host__ __device__ Index at(Index i) const {
+        Index off = 0;
         for (int d = rank - 1; d >= 0; --d) {
-            int64_t s = size[d];
-            off += (i % s) * stride[d];
+            Index s = (Index)size[d];
+            off += (i % s) * (Index)stride[d];
             i /= s;
         }
         return off;
+    }
+
+    // The largest offset of any element (strides are >= 0: views here never reverse a dim).
+    int64_t max_offset() const {
+        int64_t m = 0;
+        for (int d = 0; d < rank; ++d) m += (size[d] - 1) * stride[d];
+        return m;
     }
 };
 

@@ -4,51 +4,77 @@
 #
 #   1. the machine: nvidia-smi -L, the driver, nvcc, the cores
 #   2. build (make -j$(nproc), CUDA for sm_90 only, in build-gpu/ and build-gpu-cuda/ so the
-#      default build dirs, made for sm_80 + sm_90, are never mixed with it): run_tests and
-#      the GPU benches, nothing else
-#   3. the CUDA tests: run_tests -tc='*cuda*,*gpu*,*device*' (doctest filters ignore case)
+#      default build dirs, made for sm_80 + sm_90, are never mixed with it): run_tests, the
+#      diffuse CLI (the device tests run it) and the GPU benches, nothing else; or nothing,
+#      when --prepare built them beforehand (below)
+#   3. the CUDA tests, each test case in a process of its own: run_tests -ltc lists the cases
+#      matching -tc='*cuda*,*gpu*,*device*' (doctest filters ignore case), then each runs
+#      alone, under a timeout. A kernel that faults (an illegal address) leaves a sticky
+#      error that fails every later CUDA call of its process: alone, it fails its own case
+#      and no other. The report has one row per case: passed, failed, crashed (a signal),
+#      timed out, skipped (the case printed SKIPPED), or not reached (the time budget)
 #   4. the benches: our GEMM ladder vs cuBLAS (FP32, TF32); conv2d vs cuDNN (FP32, then
 #      TF32 on both sides); fused attention vs the naive 3-kernel form (when
 #      bench/cuda_attention.cu exists); a DDPM training step with the DDPM paper's CIFAR-10
 #      UNet at batch 128, ours (FP32, TF32) and PyTorch's on the same GPU when a python3
-#      there imports a torch that sees the GPU
+#      there imports a torch that sees the GPU. Every bench checks its results (against
+#      cuBLAS, cuDNN or the CPU; FP32 within 1e-4, TF32 within 1e-2, relative) and exits 3
+#      past the tolerance: "ok" in the report means ran AND checked (bench/cuda_timing.h).
+#      Timed calls start with a flushed L2 cache.
 #
 # The report: $OUT/gpu-check.md when OUT is set (the device tool's output folder), else
 # bench/results/gpu-check.md; everything the commands printed goes to gpu-check.log beside
 # it. Each section gives its exact command, its time and its output; the report is written
 # as it goes, so a run stopped early still leaves what it did. The whole run keeps to a
 # time budget (BUDGET seconds, default 540: the device tool stops a command at 600 s), and
-# each step to a timeout of its own.
+# each step to a timeout of its own; what the budget did not reach is listed at the end
+# ("Not done").
 #
 # Without a GPU it builds the same (a check that everything compiles), prints one line
-# saying there is no GPU, and exits 0.
+# saying there is no GPU, and exits 0 (or 1 when the build fails). With --standin it goes
+# on instead, on the host-memory stand-in for the GPU (TD_CUDA_STANDIN=1): the per-case
+# test runner and the report, benches skipped: how a machine without a GPU tests this script.
 #
 #   bash scripts/gpu-check.sh                 build, tests, benches, report
 #   bash scripts/gpu-check.sh --quick         shorter benches (fewer sizes and steps)
 #   bash scripts/gpu-check.sh --build-only    build and stop
 #   bash scripts/gpu-check.sh --no-build      use the binaries already in $GPU_BUILD
-#   bash scripts/gpu-check.sh --all-tests     every test of run_tests, not only the GPU ones
-#   bash scripts/gpu-check.sh --prepare       (on the machine you start from) copy the headers
-#                                             the build needs (Eigen, doctest, stb, zlib) and
-#                                             libz.a into build-gpu-deps/, for a GPU machine
-#                                             that lacks them; carry that folder there
+#   bash scripts/gpu-check.sh --all-tests     every test case of run_tests, not only the GPU ones
+#   bash scripts/gpu-check.sh --tests-only    the tests, no benches
+#   bash scripts/gpu-check.sh --standin       no GPU here: the tests on the stand-in (see above)
+#   bash scripts/gpu-check.sh --prepare       (on the machine you start from) everything the GPU
+#                                             machine would otherwise spend its minutes on, in
+#                                             build-gpu-deps/: the headers the build needs
+#                                             (Eigen, doctest, stb, zlib) and libz.a, for a
+#                                             machine that lacks them; and the programs,
+#                                             built here for sm_90 (portable x86-64, no
+#                                             -march=native) with a stamp of the sources they
+#                                             were built from. Carry that folder there: a
+#                                             run whose sources match the stamp, and whose
+#                                             programs start there, skips the build.
 #   make gpu-check GPU_CHECK_ARGS=--quick     the same through make
 #
+# On the GPU machine, the device tool's one command (prepared here first, carry
+# ["build-gpu-deps"]):   bash scripts/gpu-check.sh
+#
 # Environment: GPU_BUILD (build-gpu), GPU_CUDA_BUILD (build-gpu-cuda), CUDA_ARCHS (90),
-# JOBS (all cores), BUDGET (540), REPORT (the report's path), PYTHON (tried first for the
-# PyTorch side), CUDNN_INC / CUDNN_LIBDIR (cuDNN outside the toolkit, passed to make; when
-# unset and the toolkit has no cuDNN, the script looks in /usr/lib, /usr/local and /opt).
+# JOBS (all cores), BUDGET (540), CASE_TIMEOUT (120: one test case), REPORT (the report's
+# path), PYTHON (tried first for the PyTorch side), CUDNN_INC / CUDNN_LIBDIR (cuDNN outside
+# the toolkit, passed to make; when unset and the toolkit has no cuDNN, the script looks in
+# /usr/lib, /usr/local and /opt).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
-MODE=full QUICK=0 ALL_TESTS=0 BUILD_STEP=1
+MODE=full QUICK=0 ALL_TESTS=0 BUILD_STEP=1 BENCHES=1 STANDIN=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --build-only) MODE=build-only ;;
     --no-build) BUILD_STEP=0 ;;
     --all-tests) ALL_TESTS=1 ;;
+    --tests-only) BENCHES=0 ;;
+    --standin) STANDIN=1 ;;
     --prepare) MODE=prepare ;;
     -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown option '$arg' (see --help)" >&2; exit 2 ;;
@@ -60,21 +86,54 @@ CB=${GPU_CUDA_BUILD:-build-gpu-cuda}
 ARCHS=${CUDA_ARCHS:-90}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 BUDGET=${BUDGET:-540}
+CASE_TIMEOUT=${CASE_TIMEOUT:-120}
 DEPS=build-gpu-deps
 START=$(date +%s)
 unset TD_CUDA_TF32 NVIDIA_TF32_OVERRIDE TD_CUDA_STANDIN  # each command below says its own precision
 export PYTHONUNBUFFERED=1  # a Python step stopped by its timeout still leaves what it printed
 
-# ---- --prepare: the build's system headers, for a machine that has none ------------------
+# The programs a check runs (in $B/), and what --prepare packs of them.
+PROGRAMS=(run_tests diffuse test_mpi_ranks bench_cuda_gemm bench_cuda_conv bench_cuda_unet bench_cuda_attention)
+
+# A fingerprint of everything the programs are compiled from: a prepared build is used only
+# where the sources are the ones it was built from (the device machine gets a copy of the
+# working tree, without .git: so the files themselves, not a commit id).
+source_stamp() {
+  find Makefile td.h autograd bench cuda diffusion distributed nn notebooks-cpp/render tensor tests tools \
+       -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name Makefile \) \
+       -not -path 'tests/fixtures/*' 2>/dev/null | LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-16
+}
+
+# ---- --prepare: what the GPU machine would otherwise spend its minutes on ------------------
 if [ "$MODE" = prepare ]; then
-  rm -rf "$DEPS" && mkdir -p "$DEPS/include" "$DEPS/lib" || exit 1
+  rm -rf "$DEPS" && mkdir -p "$DEPS/include" "$DEPS/lib" "$DEPS/bin" || exit 1
   for h in eigen3 doctest stb zlib.h zconf.h; do
     [ -e "/usr/include/$h" ] || { echo "gpu-check --prepare: no /usr/include/$h here" >&2; exit 1; }
     cp -a "/usr/include/$h" "$DEPS/include/" || exit 1
   done
   libz=$(gcc -print-file-name=libz.a)
   [ -f "$libz" ] && cp "$libz" "$DEPS/lib/"
-  echo "gpu-check --prepare: $(du -sh "$DEPS" | cut -f1) in $DEPS/; name it in the device tool's carry: [\"$DEPS\"]"
+  # The programs, for sm_90, without -march=native (PORTABLE=1: this machine's CPU need not
+  # be the GPU machine's), in $B/ as a run there would build them.
+  mkdir -p "$B" || exit 1
+  t0=$(date +%s)
+  if ! make --no-print-directory -j"$JOBS" PORTABLE=1 BUILD="$B" CUDA_BUILD="$CB" CUDA_ARCHS="$ARCHS" MPI=0 \
+         "${PROGRAMS[@]/#/$B/}" > "$B/prepare-build.log" 2>&1; then
+    tail -n 30 "$B/prepare-build.log" >&2
+    echo "gpu-check --prepare: the build FAILED ($B/prepare-build.log); $DEPS/ has the headers only" >&2
+    exit 1
+  fi
+  for p in "${PROGRAMS[@]}"; do
+    [ -x "$B/$p" ] && { cp "$B/$p" "$DEPS/bin/" && strip "$DEPS/bin/$p" || exit 1; }
+  done
+  # libgomp (OpenMP) is the one library the programs take from the compiler's installation
+  gomp=$(gcc -print-file-name=libgomp.so.1)
+  [ -f "$gomp" ] && cp -L "$gomp" "$DEPS/bin/"
+  # packed: the device tool carries at most 64 MiB, and the programs compress to a third
+  tar -czf "$DEPS/programs.tar.gz" -C "$DEPS" bin && rm -rf "$DEPS/bin" || exit 1
+  source_stamp > "$DEPS/programs.stamp"
+  echo "gpu-check --prepare: built in $(( $(date +%s) - t0 ))s; $(du -sh "$DEPS" | cut -f1) in $DEPS/" \
+       "(programs $(du -sh "$DEPS/programs.tar.gz" | cut -f1)); name it in the device tool's carry: [\"$DEPS\"]"
   exit 0
 fi
 
@@ -125,7 +184,7 @@ if [ -z "${CUDNN_LIBDIR:-}" ] && ! ls /usr/local/cuda/lib64/libcudnn.so* > /dev/
 fi
 
 MAKE_CMD=(make --no-print-directory -k -j"$JOBS" BUILD="$B" CUDA_BUILD="$CB" CUDA_ARCHS="$ARCHS" MPI=0
-          "$B/run_tests" gpu-benches)
+          "$B/run_tests" "$B/diffuse" gpu-benches)
 [ -n "${CUDNN_INC:-}" ] && MAKE_CMD+=(CUDNN_INC="$CUDNN_INC")
 [ -n "${CUDNN_LIBDIR:-}" ] && MAKE_CMD+=(CUDNN_LIBDIR="$CUDNN_LIBDIR")
 
@@ -149,10 +208,37 @@ run_build() {
   BUILD_S=$(( $(date +%s) - t0 ))
 }
 
-# ---- no GPU: build, say so, stop ------------------------------------------------------------
-if [ "$HAVE_GPU" = 0 ] || [ "$MODE" = build-only ]; then
+# ---- the programs --prepare built, when they fit this tree and start here --------------------
+PREBUILT_NOTE=""
+if [ "$BUILD_STEP" = 1 ] && [ "$MODE" = full ] && [ -f "$DEPS/programs.stamp" ] && [ -f "$DEPS/programs.tar.gz" ]; then
+  if [ "$(cat "$DEPS/programs.stamp")" != "$(source_stamp)" ]; then
+    PREBUILT_NOTE="the programs in $DEPS/ were built from other sources (stamp differs): building here"
+  elif ! rm -rf "$DEPS/bin" || ! tar -xzf "$DEPS/programs.tar.gz" -C "$DEPS"; then
+    PREBUILT_NOTE="$DEPS/programs.tar.gz did not unpack: building here"
+  elif ! LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$ROOT/$DEPS/bin" "$DEPS/bin/run_tests" -ltc \
+         -tc='no such case' > /dev/null 2>&1; then
+    PREBUILT_NOTE="the programs in $DEPS/bin/ do not start here: building here"
+  else
+    mkdir -p "$B" || exit 1
+    for p in "${PROGRAMS[@]}"; do [ -x "$DEPS/bin/$p" ] && cp "$DEPS/bin/$p" "$B/"; done
+    # (libgomp beside them: the OpenMP runtime they were linked with, wherever this machine has its own)
+    export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$ROOT/$DEPS/bin"
+    # (the benches find cuBLAS and cuDNN where the toolkit was on the machine that built
+    # them; a cuDNN found elsewhere here, above, is added to the search)
+    [ -n "${CUDNN_LIBDIR:-}" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$CUDNN_LIBDIR"
+    BUILD_STEP=0
+    PREBUILT_NOTE="programs prebuilt by --prepare (sources match stamp $(cat "$DEPS/programs.stamp")), copied into $B/: no build"
+    for p in "${PROGRAMS[@]}"; do
+      lost=$([ -x "$B/$p" ] && ldd "$B/$p" 2>/dev/null | awk '/not found/ { print $1 }' | tr '\n' ' ')
+      [ -n "$lost" ] && PREBUILT_NOTE+="; $p will not start here: ${lost% } not found"
+    done
+  fi
+fi
+
+# ---- no GPU: build, say so, stop (unless --standin) -----------------------------------------
+if { [ "$HAVE_GPU" = 0 ] && [ "$STANDIN" = 0 ]; } || [ "$MODE" = build-only ]; then
   why="no GPU here (nvidia-smi -L lists none)"; [ "$HAVE_GPU" = 1 ] && why="--build-only"
-  if [ "$BUILD_STEP" = 0 ]; then echo "gpu-check: $why; --no-build: nothing done"; exit 0; fi
+  if [ "$BUILD_STEP" = 0 ]; then echo "gpu-check: $why; ${PREBUILT_NOTE:---no-build}: nothing built, nothing run"; exit 0; fi
   run_build
   if [ "$BUILD_RC" != 0 ]; then
     tail -n 40 "$WORK/build.log" >&2
@@ -160,8 +246,15 @@ if [ "$HAVE_GPU" = 0 ] || [ "$MODE" = build-only ]; then
          "command: $(show "${MAKE_CMD[@]}")" >&2
     exit 1
   fi
-  echo "gpu-check: $why: built run_tests and the GPU benches in $B/ (${BUILD_S}s, sm_$ARCHS), ran nothing"
+  echo "gpu-check: $why: built run_tests, diffuse and the GPU benches in $B/ (${BUILD_S}s, sm_$ARCHS), ran nothing"
   exit 0
+fi
+
+# --standin without a GPU: every cuda tensor lives on the host stand-in; no benches
+if [ "$HAVE_GPU" = 0 ]; then
+  export TD_CUDA_STANDIN=1
+  BENCHES=0
+  GPU_LIST="none: --standin, the host-memory stand-in (TD_CUDA_STANDIN=1); benches skipped"
 fi
 
 # ---- the report -----------------------------------------------------------------------------
@@ -170,6 +263,7 @@ say() { printf '%s\n' "$*" >> "$REPORT"; }
 progress() { echo "gpu-check [$(( $(date +%s) - START ))s]: $*"; }
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 SUMMARY=()
+NOT_DONE=()  # what the budget (or a missing program) kept from running, for the last section
 
 # step NAME LIMIT_S FORMAT CMD...: runs CMD (from the repository root) under `timeout`, at
 # most LIMIT_S seconds and never past the budget; writes a section with the command, the
@@ -183,7 +277,7 @@ step() {
   say "\`\`\`"; say "$(show "$@")"; say "\`\`\`"; say ""
   if [ "$remaining" -lt 20 ]; then
     say "**skipped**: the time budget (${BUDGET}s) is spent."
-    SUMMARY+=("| $name | skipped (time budget) | |"); STEP_RC=124; return
+    SUMMARY+=("| $name | skipped (time budget) | |"); NOT_DONE+=("$name"); STEP_RC=124; return
   fi
   [ "$limit" -gt "$remaining" ] && limit=$remaining
   progress "$name (at most ${limit}s)"
@@ -195,6 +289,7 @@ step() {
     echo "---- stderr"; cat "$WORK/$id.err"; echo "---- rc $STEP_RC, ${s}s"; } >> "$LOG"
   case $STEP_RC in
     0) status="ok" ;;
+    3) status="**wrong results** (exit code 3: past the tolerance)" ;;
     124|137) status="**timed out** after ${limit}s" ;;
     *) status="**failed** (exit code $STEP_RC)" ;;
   esac
@@ -237,6 +332,7 @@ step() {
   nproc
   echo '```'
   [ -n "$deps_note" ] && echo "" && echo "Build note: $deps_note."
+  [ -n "$PREBUILT_NOTE" ] && echo "" && echo "Build note: $PREBUILT_NOTE."
 } > "$REPORT"
 progress "GPU: $GPU_LIST"
 progress "report: $REPORT (log: $LOG)"
@@ -257,23 +353,89 @@ if [ "$BUILD_STEP" = 1 ]; then
     SUMMARY+=("| Build | **failed** (rc $BUILD_RC) | ${BUILD_S}s |")
   fi
 else
-  say "skipped (--no-build): the binaries already in $B/."
+  say "skipped: ${PREBUILT_NOTE:-(--no-build) the binaries already in $B/}."
 fi
 have() { [ -x "$B/$1" ]; }
 missing() {  # a section for a program the build did not produce
   say ""; say "## $1"; say ""; say "**not run**: $B/$2 was not built (see Build)."
-  SUMMARY+=("| $1 | **not built** | |")
+  SUMMARY+=("| $1 | **not built** | |"); NOT_DONE+=("$1 (not built)")
 }
 
 # ---- tests ----------------------------------------------------------------------------------
+# run_cases TITLE FILTER: every test case that FILTER selects, each in a process of its own
+# (see the header), one row per case in the report; the output of each case that did not
+# pass, its last 40 lines, below the table. Sets TESTS_FAILED.
+run_cases() {
+  local title=$1 filter=$2 names=() name pat out rc s t0 t_all status limit failed_out=()
+  local n=0 passed=0 bad=0 skipped=0 late=0
+  say ""; say "## $title"; say ""
+  say "Each case alone: \`$B/run_tests -tc=NAME\` (commas in NAME written ?, since doctest splits filters"
+  say "at commas), at most ${CASE_TIMEOUT}s each; the list from \`$(show "$B/run_tests" -ltc "-tc=$filter")\`."
+  say ""
+  # doctest -ltc: the names sit between the two lines of '=' after "listing all test case names"
+  mapfile -t names < <("$B/run_tests" -ltc "-tc=$filter" 2>> "$LOG" |
+                       awk '/listing all test case names/ { seen = 1; next }
+                            seen && /^=+$/ { bar++; next } seen && bar == 1 && NF { print }')
+  if [ ${#names[@]} = 0 ]; then
+    say "**failed**: no test case matches (run_tests -ltc listed none)."
+    SUMMARY+=("| $title | **failed** (no cases listed) | |"); TESTS_FAILED=1; return
+  fi
+  progress "$title: ${#names[@]} cases, one process each"
+  say "| # | test case | result | time |"; say "|---|---|---|---|"
+  t_all=$(date +%s)
+  for name in "${names[@]}"; do
+    n=$((n + 1))
+    if [ $(( $(left) - 15 )) -lt 20 ]; then
+      say "| $n | $name | not reached (time budget) | |"; late=$((late + 1)); NOT_DONE+=("test case: $name"); continue
+    fi
+    limit=$CASE_TIMEOUT; [ "$limit" -gt $(( $(left) - 15 )) ] && limit=$(( $(left) - 15 ))
+    pat=${name//,/?}
+    out="$WORK/case_$n.out"
+    t0=$(date +%s)
+    timeout --kill-after=10 "$limit" "$B/run_tests" "-tc=$pat" > "$out" 2>&1
+    rc=$?; s=$(( $(date +%s) - t0 ))
+    { echo "==== test case $n: $name (rc $rc, ${s}s)"; cat "$out"; } >> "$LOG"
+    if [ $rc = 0 ] && grep -q '^SKIPPED' "$out"; then
+      status="skipped: $(grep -m1 '^SKIPPED' "$out" | cut -c10-170)"; skipped=$((skipped + 1))
+    elif [ $rc = 0 ] && grep -q '^1 passed, 0 failed' "$out"; then
+      status="passed"; passed=$((passed + 1))
+    elif [ $rc = 0 ]; then
+      status="**not run** (the filter found no case; see the log)"; bad=$((bad + 1))
+    elif [ $rc = 124 ] || [ $rc = 137 ]; then
+      status="**timed out** after ${limit}s"; bad=$((bad + 1))
+    elif [ $rc -gt 128 ]; then
+      status="**crashed** (signal $((rc - 128)))"; bad=$((bad + 1))
+    else
+      status="**failed** (exit code $rc)"; bad=$((bad + 1))
+    fi
+    [[ "$status" == passed || "$status" == skipped* ]] || failed_out+=("$n")
+    say "| $n | $name | $status | ${s}s |"
+    progress "  [$n/${#names[@]}] $status (${s}s): $name"
+  done
+  for n in "${failed_out[@]}"; do
+    say ""; say "Case $n, ${names[$((n - 1))]}: the last 40 lines of its output"; say '```'
+    tail -n 40 "$WORK/case_$n.out" >> "$REPORT"; say '```'
+  done
+  s=$(( $(date +%s) - t_all ))
+  say ""; say "$passed passed, $bad failed, $skipped skipped, $late not reached, of ${#names[@]} cases (${s}s)."
+  if [ $bad -gt 0 ]; then status="**$bad of ${#names[@]} failed**"
+  elif [ $late -gt 0 ]; then status="$passed passed, **$late not reached** (time budget)"
+  else status="ok ($passed passed, $skipped skipped)"
+  fi
+  SUMMARY+=("| $title | $status | ${s}s |")
+  TESTS_FAILED=$bad
+}
+
+TESTS_FAILED=0
 if have run_tests; then
   if [ "$ALL_TESTS" = 1 ]; then
-    step "Tests: every test case" 300 text "$B/run_tests"
+    run_cases "Tests: every test case" "*"
   else
-    step "Tests: the CUDA cases" 180 text "$B/run_tests" "-tc=*cuda*,*gpu*,*device*"
+    run_cases "Tests: the CUDA cases" "*cuda*,*gpu*,*device*"
   fi
 else
   missing "Tests" run_tests
+  TESTS_FAILED=1
 fi
 
 # ---- benches --------------------------------------------------------------------------------
@@ -289,6 +451,11 @@ else
   UNET_ARGS=(--steps 10 --warmup 2 --max-time 25)
 fi
 
+if [ "$BENCHES" = 0 ]; then
+  why="--tests-only"; [ "$HAVE_GPU" = 0 ] && why="--standin: no GPU"
+  say ""; say "## Benches"; say ""; say "skipped ($why)."
+  SUMMARY+=("| Benches | skipped ($why) | |")
+else
 if have bench_cuda_gemm; then
   step "GEMM: our ladder vs cuBLAS" 120 md "$B/bench_cuda_gemm" "${GEMM_ARGS[@]}"
 else
@@ -352,12 +519,22 @@ for line in "${UNET_ROWS[@]}"; do [ -n "$line" ] && say "$line"; done
 if have bench_cuda_conv; then
   step "conv2d vs cuDNN, TF32 on both sides" 120 md TD_CUDA_TF32=1 "$B/bench_cuda_conv" "${CONV_ARGS[@]}"
 fi
+fi  # BENCHES
 
 # ---- summary --------------------------------------------------------------------------------
 say ""; say "## Summary"; say ""
 say "| step | status | time |"; say "|---|---|---|"
 for line in "${SUMMARY[@]}"; do say "$line"; done
-say ""; say "Total: $(( $(date +%s) - START ))s."
+say ""; say "Total: $(( $(date +%s) - START ))s of a ${BUDGET}s budget."
+say ""; say "## Not done"; say ""
+if [ ${#NOT_DONE[@]} = 0 ]; then
+  say "Nothing: every step ran."
+else
+  say "Kept from running by the time budget (BUDGET=${BUDGET}s) or a failed build; rerun them alone:"
+  for x in "${NOT_DONE[@]}"; do say "- $x"; done
+fi
 progress "done: $REPORT"
 echo
 cat "$REPORT"
+# Exit 0 when every test case passed or skipped; the benches' verdicts are in the report.
+[ "$TESTS_FAILED" = 0 ]
