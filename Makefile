@@ -346,10 +346,12 @@ $(BUILD)/notebooks/%/notebook: $(BUILD)/notebooks/%/notebook.o $(BUILD)/obj/tool
 # default list: 5,000 demo steps take ~25 minutes) trains the demo model and checks that
 # its resident memory stays flat (bench/run_memory.sh; MEMORY_STEPS, MEMORY_CONFIG).
 # BENCH=distributed (not in the default list: it needs Open MPI, scripts/install-deps.sh
-# --mpi) times diffuse train ddpm on 1 and 2 ranks (bench/run_distributed.sh).
+# --mpi) times diffuse train ddpm on 1 and 2 ranks (bench/run_distributed.sh). BENCH=scaling
+# (not in the default list: ~10 minutes) tabulates images/s and peak memory vs batch and
+# image size for both UNets (bench/run_scaling.sh).
 BENCH      ?= gemm layers unet ldm
-BENCH_KNOWN := gemm layers unet ldm memory distributed
-BENCH_BINS := $(filter-out ldm memory distributed,$(BENCH))
+BENCH_KNOWN := gemm layers unet ldm memory distributed scaling
+BENCH_BINS := $(filter-out ldm memory distributed scaling,$(BENCH))
 MEMORY_STEPS  ?= 5000
 MEMORY_CONFIG ?= configs/mnist-demo.cfg
 VAE        ?= runs/mnist-vae
@@ -361,6 +363,7 @@ bench: deps
 	@$(if $(filter ldm,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_ldm.sh $(VAE),true)
 	@$(if $(filter memory,$(BENCH)),DIFFUSE=$(BUILD)/diffuse bash bench/run_memory.sh $(MEMORY_CONFIG) $(MEMORY_STEPS),true)
 	@$(if $(filter distributed,$(BENCH)),bash bench/run_distributed.sh $(BUILD)/diffuse,true)
+	@$(if $(filter scaling,$(BENCH)),$(MAKE) --no-print-directory $(BUILD)/bench_unet && bash bench/run_scaling.sh,true)
 
 # ---- the GPU: benches and the one-command check (bench/README.md, "GPU") -----------------
 #

@@ -4,11 +4,13 @@
 #
 #   bash bench/run_unet.sh [BENCH_BINARY] [--quick] [--ch 64 --mults 1,2,2,2 ...]
 #   make bench BENCH=unet           (= bash bench/run_unet.sh build/bench_unet)
+# Without a network flag it reports two networks, one after the other: the demo UNet
+# (configs/mnist-demo.cfg) and the reference UNet (ch 32, 2 res blocks, dropout 0.1).
 #
 # Every option after the binary goes to both programs (bench/unet.cpp and
 # bench/unet_torch_bench.py take the same): --quick, --min-time S, and the network's
 # --ch --mults --res-blocks --attn-res --heads --dropout --groups --image-size --in-channels
-# (default: the demo config).
+# (default: both networks, see below).
 #
 # Configurations, each run in a process of its own (so its peak memory is its own):
 #   train B   one training step at batch B (forward, L_simple, backward, Adam), for B in
@@ -29,6 +31,23 @@ cd "$(dirname "$0")/.."
 
 rounds_given=${ROUNDS:-}
 bench_args build/bench_unet "$@"
+
+# No network flag given: both networks, one report each. The demo UNet is
+# configs/mnist-demo.cfg's; the reference UNet is the DDPM paper's shape at MNIST size.
+DEMO_NET=(--ch 16 --mults 1,2,2 --res-blocks 1 --attn-res 7 --heads 1 --dropout 0 --groups 4)
+REFERENCE_NET=(--ch 32 --mults 1,2,2 --res-blocks 2 --attn-res 7 --heads 1 --dropout 0.1 --groups 8)
+net_given=0
+for a in "${ARGS[@]}"; do
+  case "$a" in --ch|--mults|--res-blocks|--attn-res|--heads|--dropout|--groups) net_given=1 ;; esac
+done
+if [ $net_given = 0 ]; then
+  echo "== the demo UNet (configs/mnist-demo.cfg)"
+  bash "$0" "$BIN" "${ARGS[@]}" "${DEMO_NET[@]}" || exit 1
+  echo
+  echo "== the reference UNet (ch 32, mults 1,2,2, 2 res blocks, attention at 7x7, dropout 0.1)"
+  bash "$0" "$BIN" "${ARGS[@]}" "${REFERENCE_NET[@]}" || exit 1
+  exit 0
+fi
 quick=0
 for a in "${ARGS[@]}"; do [ "$a" = --quick ] && quick=1; done
 [ $quick = 1 ] && [ -z "$rounds_given" ] && ROUNDS=1
@@ -55,7 +74,7 @@ fi
 
 configs=()
 for b in $TRAIN_BATCHES; do configs+=("train $b"); done
-configs+=("sample $SAMPLE_BATCH")
+[ "$SAMPLE_BATCH" != 0 ] && configs+=("sample $SAMPLE_BATCH")  # SAMPLE_BATCH=0: training only
 for r in $(seq 1 "$ROUNDS"); do
   for i in "${!configs[@]}"; do
     cfg=${configs[$i]}

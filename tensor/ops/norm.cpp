@@ -8,8 +8,7 @@
 
 namespace td {
 
-// GroupNorm (Wu & He 2018): y = (x - mu_g) / sqrt(var_g + eps) * gamma + beta, the
-// statistics taken over each group of C / G channels and all positions of a sample.
+// What group_norm and group_norm_silu refuse, in messages that name the op and the shapes.
 static void check_group_norm_args(const char* op, const Tensor& x, int64_t groups, const Tensor& gamma,
                                   const Tensor& beta) {
     check(x.defined() && x.dtype() == DType::Float32, op, ": expected a float32 input");
@@ -23,6 +22,8 @@ static void check_group_norm_args(const char* op, const Tensor& x, int64_t group
           op, ": gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
 }
 
+// GroupNorm (Wu & He 2018): y = (x - mu_g) / sqrt(var_g + eps) * gamma + beta, the
+// statistics taken over each group of C / G channels and all positions of a sample.
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps) {
     check_group_norm_args("group_norm", x, groups, gamma, beta);
     int64_t N = x.size(0);
