@@ -549,3 +549,11 @@ $(EIGEN_OBJS): override CXXFLAGS += -Wno-maybe-uninitialized
 lines:
 	@for d in tensor tensor/cpu tensor/ops autograd nn diffusion diffusion/data distributed tools tests tests/mpi bench cuda notebooks-cpp notebooks-cpp/render; do \
 	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h $$d/*.cu $$d/*.cuh 2>/dev/null | wc -l)"; done
+
+# For editors: clangd reads compile_flags.txt at the repository root. The flags the library
+# is compiled with (this build's switches: DEBUG=1 etc.), one per line, `-isystem DIR` as one
+# word, without make's dependency-file flags. Git ignores the file.
+.PHONY: compile_flags.txt
+compile_flags.txt:
+	@printf '%s\n' $(filter-out -MMD -MP,$(subst -isystem ,-isystem,$(CXXFLAGS) $(MPI_CFLAGS))) > $@
+	@echo "wrote $@"
