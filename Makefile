@@ -88,7 +88,7 @@ ifeq ($(CUDA),0)
   NVCC :=
 endif
 
-# The CUDA backend (cuda/*.cu, issue 6): built whenever nvcc is found, for the A100
+# The CUDA backend (cuda/*.cu; docs/architecture.md, section 6): built whenever nvcc is found, for the A100
 # (sm_80) and Hopper (sm_90) generations, and linked with the static CUDA runtime so the
 # programs run on machines without a driver too (they then see no GPU). Its objects do
 # not depend on a build's host flags (sanitizers, -march), so every build shares them,
@@ -117,7 +117,7 @@ ifneq ($(NVCC),)
   override LDLIBS += $(CUDART_A) -ldl -lrt -lpthread
 endif
 
-# Data-parallel training (distributed/, issue 9; docs/distributed.md). MPI is found through
+# Data-parallel training (distributed/; docs/distributed.md). MPI is found through
 # pkg-config's mpi-c (Debian's libopenmpi-dev: scripts/install-deps.sh --mpi) and compiled
 # into distributed/mpi.cpp; without it, or with MPI=0, distributed/no_mpi.cpp answers
 # "this build has no MPI", as cuda/no_cuda.cpp does for the GPU. NCCL (GPU tensors) is
@@ -549,3 +549,11 @@ $(EIGEN_OBJS): override CXXFLAGS += -Wno-maybe-uninitialized
 lines:
 	@for d in tensor tensor/cpu tensor/ops autograd nn diffusion diffusion/data distributed tools tests tests/mpi bench cuda notebooks-cpp notebooks-cpp/render; do \
 	  printf "%-12s %6s lines\n" $$d "$$(cat $$d/*.cpp $$d/*.h $$d/*.cu $$d/*.cuh 2>/dev/null | wc -l)"; done
+
+# For editors: clangd reads compile_flags.txt at the repository root. The flags the library
+# is compiled with (this build's switches: DEBUG=1 etc.), one per line, `-isystem DIR` as one
+# word, without make's dependency-file flags. Git ignores the file.
+.PHONY: compile_flags.txt
+compile_flags.txt:
+	@printf '%s\n' $(filter-out -MMD -MP,$(subst -isystem ,-isystem,$(CXXFLAGS) $(MPI_CFLAGS))) > $@
+	@echo "wrote $@"

@@ -10,7 +10,7 @@
 //   v4 TF32 wmma     gemm_with(GemmKernel::TensorCoreTF32): what gemm() runs with TD_CUDA_TF32=1
 //   gemm() default   gemm_with(GemmKernel::Best): the dispatch the engine uses
 // Our FP32 rows are compared with cuBLAS FP32, v4 with cuBLAS TF32 (the same precision);
-// the issue's target is >= 70 % of cuBLAS for v3 and v4.
+// the target is >= 70 % of cuBLAS for v3 and v4.
 //
 // cuBLAS is column-major. A row-major (n, n) matrix is the column-major view of its
 // transpose, so C = A B row-major is C^T = B^T A^T column-major: cuBLAS is called with

@@ -18,8 +18,8 @@
 //   random.cu       fill_random: one thread per Philox block, the CPU's numbers
 // The CPU files are the readable reference: each kernel here says in a comment which
 // thread computes which element and why its blocks are shaped as they are.
-// (Compiled in CI, but not yet run on a real GPU: none was lent to this project's sessions.
-// `make gpu-check` runs every CUDA test and bench on a machine that has one.)
+// (Compiled in CI; no run on a real GPU is recorded yet. `make gpu-check` runs every CUDA
+// test and bench on a machine that has one.)
 #pragma once
 #include "tensor/backend.h"
 

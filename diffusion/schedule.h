@@ -8,7 +8,7 @@
 //   alpha_bar_0 = 1 (no noise yet). In DDIM, a "previous" step of t = -1 means "x_0":
 //   alpha_bar = 1 there.
 //   This is the convention of the reference code (and of diffusers), and it is the one
-//   the golden numbers of /work/shared/PAPERS.md are stated in: beta_tilde at code
+//   the golden numbers of tests/test_diffusion_math.cpp are stated in: beta_tilde at code
 //   index 487 = 0.0097916 (index 486 gives 0.0097716), at code index 999 = 0.0199999.
 //
 // Every array exists twice: float64 vectors (exact, for scalar sampling steps and

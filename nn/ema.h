@@ -10,7 +10,7 @@
 // Why the warm-up: the shadow starts as the random initial weights, and after n updates
 // those still carry the weight prod_t decay_t. With a fixed decay of 0.9999 that is
 // 0.9999^n: 0.99 after 100 steps, 0.90 after 1000, so a short run's EMA model is still
-// mostly noise and samples from it are noise (PAPERS.md, "traps"). With the warm-up the
+// mostly noise and samples from it are noise (a classic trap of short runs). With the warm-up the
 // product is 10! (n+1)! / (n+10)!: 6e-5 after 10 updates, 2e-12 after 100. The warm-up
 // stops mattering once (1 + t) / (10 + t) > decay, after about 90,000 updates for 0.9999.
 //

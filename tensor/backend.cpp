@@ -1,11 +1,40 @@
-// tensor/backend.cpp: the defaults of the Backend entries that not every backend had from
-// the start (tensor/backend.h). Each throws a td::Error naming the backend and the entry, so
-// a missing kernel is a clear message, never a silent fallback to another device.
+// tensor/backend.cpp: the backend registry (which backend runs which device) and the
+// defaults of the optional Backend entries (tensor/backend.h). Each default throws a
+// td::Error naming the backend and the entry, so a missing kernel is a clear message,
+// never a silent fallback to another device.
 #include "tensor/backend.h"
 
+#include <atomic>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace td {
+
+// ---- registry: which backend runs which device -------------------------------------------
+
+// Atomic: the stand-in (tensor/device.h) may register or unregister itself while another
+// thread asks for a backend.
+static std::atomic<Backend*> g_cuda_backend{nullptr};
+
+Backend& backend_for(Device device) {
+    static CpuBackend cpu;  // built on first use: no static-initialisation-order surprises
+    if (device == Device::CPU) return cpu;
+    if (g_cuda_backend.load() == nullptr) cuda_device_count();  // the first ask registers the CUDA backend, if usable
+    Backend* cuda = g_cuda_backend.load();
+    check(cuda != nullptr, "cuda: ", cuda_description());
+    return *cuda;
+}
+
+// The CUDA backend (cuda/runtime.cu, on finding a GPU) or the host-memory stand-in
+// (tensor/device.cpp); nullptr unregisters (stop_host_standin_for_cuda).
+void register_backend(Device device, Backend* backend) {
+    check(device == Device::CUDA, "register_backend: the CPU backend is built in");
+    g_cuda_backend.store(backend);
+}
+
+// ---- defaults of the optional entries ------------------------------------------------------
 
 // SiLU(GroupNorm(x)), composed from the unfused entries. The backward rebuilds z = GroupNorm(x)
 // (the same kernel, so the same bits as the forward's), takes dz = dy * silu'(z), then

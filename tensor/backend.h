@@ -124,8 +124,9 @@ struct Backend {
     virtual void softmax_forward(const Tensor& x, const Tensor& y, bool log) = 0;
     virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) = 0;
 
-    // The entries below came with the CUDA backend (issue 6). Their defaults (tensor/backend.cpp)
-    // throw td::Error naming the backend, so a backend that lacks one fails loudly, not wrongly.
+    // The entries below are optional: a backend overrides those it has kernels for. Their
+    // defaults (tensor/backend.cpp) throw td::Error naming the backend, so a backend that lacks
+    // one fails loudly, not wrongly.
 
     // ---- raw bytes between this backend's memory and the host's (tensor/device.cpp) --------
     // What Tensor::to(Device) runs on: CPU memcpy, cudaMemcpy on the GPU.
@@ -167,9 +168,11 @@ struct Backend {
                              float p0, float p1);
 };
 
-// The backend that runs tensors on `device`; throws td::Error if none is built in.
+// The registry (tensor/backend.cpp). The backend that runs tensors on `device`; throws
+// td::Error if none is usable. The CPU backend is built in.
 Backend& backend_for(Device device);
-// Called once by a backend at start-up (the CPU backend registers itself).
+// Makes `backend` the one for Device::CUDA (nullptr: none): the CUDA backend calls it on
+// finding a GPU, the host-memory stand-in when it starts and stops.
 void register_backend(Device device, Backend* backend);
 
 }  // namespace td

@@ -1,7 +1,7 @@
 // tests/test_broken_inputs.cpp: deliberately broken inputs, one kind of damage per test
 // case, through the loaders' public APIs and through the `diffuse` command line.
 //
-// What every case checks (issue 8): the failure is a td::Error (exit code 1 from the
+// What every case checks: the failure is a td::Error (exit code 1 from the
 // CLI; 2 for a usage error), its message names the file and says what is wrong, a size
 // claimed by a header is checked before anything that large is allocated (a header
 // claiming 10^12 elements must fail at once, not with std::bad_alloc), and nothing is

@@ -1,4 +1,4 @@
-// tests/test_conditioning.cpp: the conditional UNet (issue 5) the llm.c way.
+// tests/test_conditioning.cpp: the conditional UNet the llm.c way.
 //
 // Against PyTorch twins (bench/unet_torch.py) with identical weights, fixtures written by
 // tests/make_fixtures_cond.py: the spatial transformer's output and every gradient, the

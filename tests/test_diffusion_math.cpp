@@ -1,5 +1,5 @@
 // tests/test_diffusion_math.cpp: the schedule, the forward process and single sampling
-// steps against closed forms and the golden numbers of /work/shared/PAPERS.md.
+// steps against closed forms and golden numbers computed from the papers' equations.
 // Timesteps are 0-based (code t = 0..T-1 is the paper's 1..T; diffusion/schedule.h).
 #include <cmath>
 
@@ -50,8 +50,8 @@ TEST_CASE("diffusion schedule: linear betas, first and last step, 0-based conven
     CHECK_THROWS_AS(Schedule::named("quadratic", 10), Error);
 }
 
-TEST_CASE("diffusion schedule: PAPERS.md golden beta_tilde, at 0-based code indices 487 and 999") {
-    // PAPERS.md's "t = 487 ~ 0.00979, t = 999 ~ 0.02" are 0-based code indices (paper
+TEST_CASE("diffusion schedule: golden beta_tilde, at 0-based code indices 487 and 999") {
+    // The golden "t = 487 ~ 0.00979, t = 999 ~ 0.02" are at 0-based code indices (paper
     // t = 488 and t = 1000): index 487 gives 0.0097916, whereas index 486 (paper 487
     // read 1-based) gives 0.0097716, which does not round to 0.00979.
     Schedule s = Schedule::named("linear", 1000);
@@ -177,7 +177,7 @@ TEST_CASE("diffusion forward: eps, x0 and v targets and their inverses round-tri
 
 TEST_CASE("diffusion sampling: DDIM eq. 16 golden variance and timestep sub-sequence") {
     Schedule s = Schedule::named("linear", 1000);
-    // PAPERS.md's 0.14771 is sigma^2 (not sigma = 0.38434) between 0-based code
+    // The golden 0.14771 is sigma^2 (not sigma = 0.38434) between 0-based code
     // indices t = 420 and t_prev = 400, eta = 1 (indices 419 -> 399 give 0.14735).
     double sigma = ddim_sigma(s, 420, 400, 1.0);
     CHECK(std::fabs(sigma * sigma - 0.14771) < 2e-5);  // 0.1477195

@@ -1,5 +1,5 @@
-// tensor/cpu/memory.cpp: CPU memory, strided copy and fill, and the backend registry.
-#include <atomic>
+// tensor/cpu/memory.cpp: CPU memory, strided copy and fill. (Which backend runs which
+// device, backend_for, is in tensor/backend.cpp.)
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -7,32 +7,9 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace td {
-
-// ---- registry: which backend runs which device -------------------------------------------
-
-// Atomic: the stand-in (tensor/device.h) may register or unregister itself while another
-// thread asks for a backend.
-static std::atomic<Backend*> g_cuda_backend{nullptr};
-
-Backend& backend_for(Device device) {
-    static CpuBackend cpu;  // built on first use: no static-initialisation-order surprises
-    if (device == Device::CPU) return cpu;
-    if (g_cuda_backend.load() == nullptr) cuda_device_count();  // the first ask registers the CUDA backend, if usable
-    Backend* cuda = g_cuda_backend.load();
-    check(cuda != nullptr, "cuda: ", cuda_description());
-    return *cuda;
-}
-
-// The CUDA backend (cuda/runtime.cu, on finding a GPU) or the host-memory stand-in
-// (tensor/device.cpp); nullptr unregisters (stop_host_standin_for_cuda).
-void register_backend(Device device, Backend* backend) {
-    check(device == Device::CUDA, "register_backend: the CPU backend is built in");
-    g_cuda_backend.store(backend);
-}
 
 // ---- row walking ----------------------------------------------------------------------
 
