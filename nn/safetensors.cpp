@@ -463,6 +463,8 @@ Tensor make_tensor(const Entry& e, const std::function<void(char*, int64_t)>& fe
     return t;
 }
 
+}  // namespace
+
 // A JSON string literal, escaped as serde_json (the reference writer's JSON library) does.
 std::string json_quote(const std::string& s) {
     std::string out = "\"";
@@ -487,8 +489,6 @@ std::string json_quote(const std::string& s) {
     }
     return out + "\"";
 }
-
-}  // namespace
 
 // ---- reading -------------------------------------------------------------------------------------
 

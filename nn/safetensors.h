@@ -62,4 +62,8 @@ void save_module(const std::string& path, const Module& module,
 // float parameter); on error the module is left unchanged.
 void load_module(const std::string& path, Module& module, bool strict = true);
 
+// A JSON string literal, quotes included, escaped as serde_json does (safetensors headers,
+// and anything else that writes JSON, such as diffuse eval --json).
+std::string json_quote(const std::string& s);
+
 }  // namespace td::nn

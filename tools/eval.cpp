@@ -82,23 +82,9 @@ void print_stats(const diffusion::SampleStats& s, const std::string& source, con
                 s.frechet, (long long)reference_count);
 }
 
-// A JSON string literal: quotes, backslashes and control bytes escaped (paths can hold any of them).
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += (char)c;
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += (char)c;
-        }
-    }
-    return out + "\"";
-}
+// A JSON string literal (quotes, backslashes and control bytes escaped: paths can hold
+// any of them), written by the same function that writes safetensors headers.
+std::string json_string(const std::string& s) { return nn::json_quote(s); }
 
 // The figures of print_stats as one JSON object, one key per line. Shares are fractions
 // in [0, 1], not percentages; what does not apply (no reject class, no --labels) is null.
