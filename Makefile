@@ -298,6 +298,7 @@ NB_TEST_BINS := $(if $(filter 1,$(SANITIZE)),,$(NB_ALL:%=$(BUILD)/notebooks/%/no
 NB_DEMO_RUN  := $(BUILD)/diffuse train ddpm --config configs/mnist-demo.cfg --out runs/demo --overwrite
 NB_VAE_RUN   := $(BUILD)/diffuse train vae --config configs/mnist-vae.cfg --out runs/mnist-vae --overwrite
 NB_LDM_RUN   := $(BUILD)/diffuse train ldm --config configs/mnist-ldm-class.cfg --out runs/mnist-ldm-class --overwrite
+NB_CLF_RUN   := $(BUILD)/diffuse train classifier --data mnist --out runs/mnist-clf
 
 .PHONY: notebooks notebooks-build
 notebooks: deps
@@ -308,6 +309,7 @@ notebooks: deps
 	@test -f runs/demo/model.safetensors || $(NB_DEMO_RUN)
 	@test -f runs/mnist-vae/model.safetensors || $(NB_VAE_RUN)
 	@test -f runs/mnist-ldm-class/model.safetensors || $(NB_LDM_RUN)
+	@test -f runs/mnist-clf/classifier.safetensors -a -f runs/mnist-clf/reference_features.npy || $(NB_CLF_RUN)
 	@$(MAKE) --no-print-directory $(NB_BINS)
 	@SCREENSHOTS=$(SCREENSHOTS) bash scripts/notebooks.sh $(BUILD) $(NB_NAMES)
 

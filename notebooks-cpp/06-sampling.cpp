@@ -1,6 +1,8 @@
 // %% [markdown]
 // # 06 Ancestral sampling vs DDIM
 //
+// Drawing digits from the trained demo network two ways, DDPM's ancestral sampling (1000
+// steps) and DDIM (50 or fewer), step by step and side by side.
 // Notebook 05 trained eps_theta(x_t, t) to name the noise in x_t. Sampling uses it to run
 // the forward process of notebook 04 backwards: start from pure noise x_T ~ N(0, I) and
 // remove a little noise at a time until an image is left. Two ways to take those steps:

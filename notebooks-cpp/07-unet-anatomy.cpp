@@ -1,6 +1,8 @@
 // %% [markdown]
 // # 07 The UNet's anatomy
 //
+// The UNet behind eps_theta opened up: one forward pass level by level, where its
+// parameters are, and its timestep embedding.
 // Notebooks 05 and 06 called eps_theta(x_t, t) as a black box: an image and a
 // timestep in, an image-shaped noise estimate out. This notebook opens it. The network
 // is DDPM's (Ho et al. 2020, appendix B), a UNet in the style of PixelCNN++: a path

@@ -231,6 +231,32 @@ TEST_CASE("data: CIFAR-10 binary batches read back as (N, 3, 32, 32) and labels"
     CHECK_ERROR_MENTIONS(load_cifar10(bad, "train"), "cs.toronto.edu");  // missing: where to get it
 }
 
+// configs/cifar10-ddpm.cfg trains on CIFAR-10's own file layout: a folder of binary
+// batches (data_batch_1.bin .. data_batch_5.bin, test_batch.bin), given as --data DIR.
+TEST_CASE("data: train ddpm with configs/cifar10-ddpm.cfg on a folder of CIFAR-10 batches") {
+    std::string dir = fresh_dir("data_cifar_ddpm");
+    std::string batches = dir + "/cifar-10-batches-bin";
+    fs::create_directories(batches);
+    for (int k = 1; k <= 5; ++k) {
+        Bytes file;
+        for (int r = 0; r < 2; ++r) {  // 2 records a batch: 10 training images
+            Bytes rec = cifar_record((uint8_t)((2 * k + r) % 10));
+            file.insert(file.end(), rec.begin(), rec.end());
+        }
+        REQUIRE(file.size() == 2 * 3073);
+        write_file(batches + "/data_batch_" + std::to_string(k) + ".bin", file);
+    }
+    write_file(batches + "/test_batch.bin", cifar_record(3));
+    std::string out = dir + "/run";
+    tdtest::CliRun r = tdtest::run_diffuse("train ddpm --config configs/cifar10-ddpm.cfg --data " + batches +
+                                           " --out " + out +
+                                           " --steps 2 --batch 4 --final-samples 2 --final-steps 2 --threads 1" +
+                                           " --ch 8 --groups 4 --T 50");  // the config's levels and attention, small
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK(fs::exists(out + "/model.safetensors"));
+}
+
 // ---- folders of images ---------------------------------------------------------------
 
 TEST_CASE("data: a folder of PNG and JPG images: classes, resize, center crop, channels") {

@@ -4,8 +4,12 @@
 // for real. No Chromium here: `make notebooks` loads the real pages in it.
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "helpers.h"
 #include "notebooks-cpp/render/cells.h"
@@ -275,4 +279,37 @@ TEST_CASE("nb_render: a notebook compiled from its instrumented copy runs and te
         (cxx + " -std=c++20 -fsyntax-only " + (dir / "cells.cpp").string() + " > " + log + " 2>&1").c_str());
     CHECK(status != 0);
     CHECK(contains(read_file(log), "tiny.cpp:29:"));
+}
+
+// `make notebooks` on a fresh clone trains every run a notebook loads: each "runs/NAME/..."
+// string in notebooks-cpp/NN-*.cpp needs a command in the Makefile's notebooks recipe (or
+// in scripts/notebooks.sh) that writes --out runs/NAME, run when `test -f runs/NAME/...`
+// finds it missing.
+TEST_CASE("make notebooks trains every run a notebook loads") {
+    namespace fs = std::filesystem;
+    std::string makers = read_file("Makefile") + read_file("scripts/notebooks.sh");
+    REQUIRE(contains(makers, "notebooks:"));
+    std::vector<fs::path> sources;
+    for (const fs::directory_entry& e : fs::directory_iterator("notebooks-cpp")) {
+        std::string f = e.path().filename().string();
+        if (f.size() > 3 && std::isdigit((unsigned char)f[0]) && f[2] == '-' && e.path().extension() == ".cpp")
+            sources.push_back(e.path());
+    }
+    REQUIRE(sources.size() >= 10);
+    std::set<std::string> runs;
+    for (const fs::path& src : sources) {
+        std::string text = read_file(src.string());
+        for (size_t at = text.find("\"runs/"); at != std::string::npos; at = text.find("\"runs/", at + 1)) {
+            size_t name_end = text.find_first_of("/\" ", at + 6);
+            if (name_end == std::string::npos || text[name_end] != '/') continue;  // "runs/x was ..." in a message
+            std::string run = text.substr(at + 1, name_end - at - 1);
+            INFO(src.string() << " loads " << text.substr(at + 1, text.find('"', at + 1) - at - 1));
+            bool trained = contains(makers, "--out " + run + " ") || contains(makers, "--out " + run + "\n");
+            CHECK_MESSAGE(trained, "nothing in the Makefile or scripts/notebooks.sh trains " << run);
+            CHECK_MESSAGE(contains(makers, "test -f " + run + "/"), "make notebooks never checks for " << run);
+            runs.insert(run);
+        }
+    }
+    CHECK(runs.count("runs/demo"));  // the scan found what the notebooks load
+    CHECK(runs.count("runs/mnist-clf"));
 }
