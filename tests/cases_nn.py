@@ -52,6 +52,9 @@ CASES = [
          lambda x, g, b: F.group_norm(x, 4, g, b, eps=1e-5)),
     Case("group_norm_const_affine", [randn(2, 4, 3, 3), nograd(randn(4)), nograd(randn(4))],
          lambda x, g, b: F.group_norm(x, 2, g, b, eps=1e-5)),
+    # group_norm_silu: SiLU(GroupNorm(x)) as one op (the ResBlock's pair)
+    Case("group_norm_silu", [randn(2, 6, 3, 4), randn(6), randn(6)],
+         lambda x, g, b: F.silu(F.group_norm(x, 3, g, b, eps=1e-5))),
     Case("layer_norm_last", [randn(2, 3, 5), randn(5), randn(5)],
          lambda x, g, b: F.layer_norm(x, (5,), g, b, eps=1e-5)),
     Case("layer_norm_two_dims", [randn(2, 3, 4), randn(3, 4), randn(3, 4)],
