@@ -232,7 +232,7 @@ test: deps
 check_pages = if command -v $${CHROMIUM:-chromium} >/dev/null 2>&1; then bash scripts/check-html.sh $(1); \
   else echo "(no Chromium: the pages of $(1) are not checked; bash scripts/install-deps.sh --html installs it)"; fi
 
-# The main job: MNIST, a DDPM trained for ~5 minutes on 2 cores (configs/mnist-demo.cfg),
+# The main job: MNIST, a DDPM trained for ~10 minutes on 2 cores (configs/mnist-demo.cfg),
 # 64 samples drawn with DDIM-50, everything in runs/demo/ (open runs/demo/index.html).
 DEMO_ARGS ?=
 demo: deps
