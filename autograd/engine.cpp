@@ -1,5 +1,6 @@
 // autograd/engine.cpp: record() builds the graph during the forward pass;
 // backward() walks it once in reverse topological order.
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -15,6 +16,37 @@ bool grad_mode_enabled() { return g_grad_mode; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
 NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
 
+// A tensor with a shape, a device and no data: what a graph edge points into (below).
+// One per device, made once and never freed, like the allocator's cache.
+static std::shared_ptr<Storage> no_data(Device device) {
+    static std::mutex mu;
+    static std::unordered_map<int, std::shared_ptr<Storage>> per_device;
+    std::lock_guard<std::mutex> lock(mu);
+    std::shared_ptr<Storage>& s = per_device[(int)device];
+    if (!s) s = std::shared_ptr<Storage>(new Storage(device, 0), [](Storage*) {});
+    return s;
+}
+
+// What the graph keeps of an op's input. The sweep needs, of an input made by another
+// op, only its shape, device and grad_fn; its data is what the closure chose to save.
+// Holding the whole tensor here would keep every intermediate of the forward pass alive
+// until the backward reached it (a ResBlock's conv1 output, the sum before a norm, ...),
+// whether or not any backward needs its values. So such an input becomes an edge: a
+// tensor of the same shape and grad_fn whose storage holds no data. Leaves stay as they
+// are: a parameter's .grad is filled through its own TensorImpl, and graph dumps name
+// parameters and constants by that pointer.
+static Tensor graph_edge(const Tensor& x) {
+    if (!x.defined() || !x.impl()->grad_fn) return x;
+    auto e = std::make_shared<TensorImpl>();
+    e->storage = no_data(x.device());
+    e->shape = x.shape();
+    e->strides = x.strides();
+    e->dtype = x.dtype();
+    e->requires_grad = x.requires_grad();
+    e->grad_fn = x.impl()->grad_fn;
+    return Tensor(e);
+}
+
 Tensor record(const char* name, Tensor output, std::vector<Tensor> inputs, BackwardFn backward_fn) {
     if (!grad_mode_enabled()) return output;
     bool any = false;
@@ -22,6 +54,7 @@ Tensor record(const char* name, Tensor output, std::vector<Tensor> inputs, Backw
     if (!any) return output;
     auto node = std::make_shared<Node>();
     node->name = name;
+    for (Tensor& x : inputs) x = graph_edge(x);
     node->inputs = std::move(inputs);
     node->backward = std::move(backward_fn);
     node->output_shape = output.shape();

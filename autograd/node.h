@@ -25,7 +25,8 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>
 
 struct Node {
     std::string name;            // "mul", "matmul", ... (shows in errors and graph dumps)
-    std::vector<Tensor> inputs;  // the op's inputs, in the order backward returns grads
+    std::vector<Tensor> inputs;  // the op's inputs, in the order backward returns grads; one made by
+                                 // another op is kept as an edge: shape and grad_fn, no data (engine.cpp)
     BackwardFn backward;         // cleared after backward() unless retain_graph
     Shape output_shape;          // to check what flows in and out
 };

@@ -132,14 +132,13 @@ ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_dim, int64_t groups, fl
 }
 
 Tensor ResBlock::forward(const Tensor& x, const Tensor& temb) {
-    Tensor h = conv1->forward(norm1->forward_silu(x));                     // (B, out, H, W); SiLU(GroupNorm(x))
+    Tensor h = norm1->forward_silu_conv(x, *conv1);                         // (B, out, H, W); conv1(SiLU(GroupNorm(x)))
     if (temb_proj) {
         Tensor t = temb_proj->forward(silu(temb));                         // (B, out)
         h = h + t.reshape({t.size(0), t.size(1), 1, 1});                   // the step, in every block
     }
-    h = norm2->forward_silu(h);  // SiLU(GroupNorm(h))
-    if (dropout > 0.0f) h = td::dropout(h, dropout, is_training(), *dropout_gen);
-    h = conv2->forward(h);
+    float p = is_training() ? dropout : 0.0f;
+    h = norm2->forward_silu_conv(h, *conv2, p, dropout_gen);  // conv2(dropout(SiLU(GroupNorm(h))))
     return (nin_shortcut ? nin_shortcut->forward(x) : x) + h;
 }
 
@@ -391,7 +390,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
             tr("up", i, "upsample", 0, h);
         }
     }
-    Tensor out = conv_out_->forward(norm_out_->forward_silu(h));  // SiLU(GroupNorm(h))
+    Tensor out = norm_out_->forward_silu_conv(h, *conv_out_);  // conv_out(SiLU(GroupNorm(h)))
     trace("unet.out", out, "conv_out(SiLU(norm_out(h))): the UNet's prediction");
     return out;
 }

@@ -3,6 +3,7 @@
 // its backward next to its forward, in tensor/ops/<family>.cpp:
 //   conv.cpp      conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d
 //   norm.cpp      group_norm, group_norm_silu, layer_norm
+//   norm_conv.cpp group_norm_silu_conv2d (a ResBlock's norm, SiLU, dropout and conv as one op)
 //   softmax.cpp   softmax, log_softmax
 //   loss.cpp      cross_entropy, mse_loss
 //   attention.cpp scaled_dot_product_attention
@@ -32,6 +33,12 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t s);
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
 // silu(group_norm(x, ...)) as one op (one pass over memory each way; GroupNorm's output is not kept)
 Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// conv2d(dropout(silu(group_norm(x)))) as one op, with the same numbers; the convolution's
+// input is recomputed in the backward instead of kept. w (K, C, R, S), groups 1; no dropout
+// when dropout_p is 0 (gen may be null then)
+Tensor group_norm_silu_conv2d(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps,
+                              const Tensor& w, const Tensor& bias, int64_t stride = 1, int64_t padding = 0,
+                              float dropout_p = 0.0f, Generator* gen = nullptr);
 // LayerNorm (Ba et al. 2016) over the last dims of shape gamma.shape(); gamma, beta may be undefined
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta,
                   float eps = 1e-5f);
@@ -55,6 +62,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // Inverted dropout: zero each element with probability p, scale the rest by 1 / (1 - p).
 // The identity when !training or p == 0.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
+// dropout's mask (u > p) / (1 - p), u ~ U[0, 1) drawn from gen: the same for the same (seed, offset)
+Tensor dropout_mask(const Shape& shape, Generator& gen, float p, Device device);
 // weight (num, dim), indices int64 of any shape -> (*indices.shape, dim)
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 

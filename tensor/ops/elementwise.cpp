@@ -98,12 +98,16 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 // y = a * b;  da = dy * b, db = dy * a
+// Each factor is saved only when the other one needs a gradient: x * mask keeps the mask,
+// not x.
 Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor y = binary_forward(BinaryOp::Mul, a, b, "mul");
-    return record("mul", y, {a, b}, [a, b](const Tensor& dy) -> std::vector<Tensor> {
+    bool need_da = a.requires_grad(), need_db = b.requires_grad();
+    Tensor a_saved = need_db ? a.detach() : Tensor(), b_saved = need_da ? b.detach() : Tensor();
+    return record("mul", y, {a, b}, [a_saved, b_saved, sa = a.shape(), sb = b.shape()](const Tensor& dy) -> std::vector<Tensor> {
         Tensor da, db;
-        if (a.requires_grad()) da = sum_to(mul(dy, b.detach()), a.shape());
-        if (b.requires_grad()) db = sum_to(mul(dy, a.detach()), b.shape());
+        if (b_saved.defined()) da = sum_to(mul(dy, b_saved), sa);
+        if (a_saved.defined()) db = sum_to(mul(dy, a_saved), sb);
         return {da, db};
     });
 }
