@@ -141,7 +141,7 @@ ifneq ($(NCCL),0)
                 $(h)/targets/x86_64-linux/lib/libnccl.so.2)))
 endif
 endif
-DIST_SRCS := distributed/communicator.cpp distributed/bucket.cpp distributed/shard.cpp \
+DIST_SRCS := distributed/communicator.cpp distributed/bucket.cpp distributed/shard.cpp distributed/data_parallel.cpp \
              $(if $(MPI_LIBS),distributed/mpi.cpp,distributed/no_mpi.cpp) \
              $(if $(NCCL_H),distributed/nccl.cpp,distributed/no_nccl.cpp)
 LIB_OBJS  += $(DIST_SRCS:%.cpp=$(BUILD)/obj/%.o)
