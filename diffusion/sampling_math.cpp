@@ -59,7 +59,7 @@ Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const T
                          const Tensor& z, bool clip) {
     s.check_t(t, "ddpm_step_clipped");
     check_same(xt, eps, "ddpm_step_clipped", "eps");
-    Tensor x0 = predict_x0_from_eps(s, xt, t, eps);
+    Tensor x0 = predict_x0_from_eps(s, xt, t, eps);  // eq. 4 solved for x_0
     if (clip) x0 = clamp(x0, -1.0f, 1.0f);
     Tensor mean = x0 * (float)s.mu_coef_x0[t] + xt * (float)s.mu_coef_xt[t];  // eq. 7
     return add_noise(mean, std::sqrt(ddpm_sigma2(s, t, v)), z, "ddpm_step_clipped");
