@@ -141,7 +141,7 @@ ifneq ($(NCCL),0)
                 $(h)/targets/x86_64-linux/lib/libnccl.so.2)))
 endif
 endif
-DIST_SRCS := distributed/communicator.cpp distributed/bucket.cpp distributed/shard.cpp \
+DIST_SRCS := distributed/communicator.cpp distributed/bucket.cpp distributed/shard.cpp distributed/data_parallel.cpp \
              $(if $(MPI_LIBS),distributed/mpi.cpp,distributed/no_mpi.cpp) \
              $(if $(NCCL_H),distributed/nccl.cpp,distributed/no_nccl.cpp)
 LIB_OBJS  += $(DIST_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -316,8 +316,11 @@ notebooks: deps
 # Compiles every notebook without running it (what `make test` adds).
 notebooks-build: $(NB_TEST_BINS)
 
+# The renderer's Markdown parser: md4c (Debian's libmd4c-dev, scripts/install-deps.sh).
+MD4C_LIBS := $(or $(shell pkg-config --libs md4c 2>/dev/null),-lmd4c)
+
 $(BUILD)/nb_render: $(BUILD)/obj/notebooks-cpp/render/main.o $(NB_RENDER_OBJS)
-	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(MD4C_LIBS)
 
 # GCC 12 at -O3 warns falsely (-Wrestrict, GCC bug 105651) inside std::string when the
 # renderer assigns or prepends short literals; the warning is about libstdc++'s inlined code.
@@ -325,6 +328,7 @@ $(NB_RENDER_OBJS) $(BUILD)/obj/notebooks-cpp/render/main.o: override CXXFLAGS +=
 
 # (tests/test_notebooks.cpp tests the renderer's pieces: they link into run_tests too)
 $(BUILD)/run_tests: $(NB_RENDER_OBJS)
+$(BUILD)/run_tests: override LDLIBS += $(MD4C_LIBS)
 
 # (nb_render leaves an identical copy untouched, so a new nb_render recompiles nothing)
 $(BUILD)/notebooks/%/cells.cpp: notebooks-cpp/%.cpp $(BUILD)/nb_render

@@ -38,6 +38,13 @@ double ddpm_sigma2(const Schedule& s, int64_t t, Variance v) {
     return v == Variance::Beta ? s.beta[t] : s.beta_tilde[t];
 }
 
+// eq. 4 solved for x_0 (times the reciprocal of sqrt(alpha_bar_t), one scalar for the batch)
+Tensor predict_x0_from_eps(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps) {
+    s.check_t(t, "predict_x0_from_eps");
+    check_same(xt, eps, "predict_x0_from_eps", "eps");
+    return (xt - eps * (float)s.sqrt_one_minus_alpha_bar[t]) * (float)(1.0 / s.sqrt_alpha_bar[t]);
+}
+
 Tensor ddpm_step_algorithm2(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
                             const Tensor& z) {
     s.check_t(t, "ddpm_step_algorithm2");
@@ -52,8 +59,7 @@ Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const T
                          const Tensor& z, bool clip) {
     s.check_t(t, "ddpm_step_clipped");
     check_same(xt, eps, "ddpm_step_clipped", "eps");
-    // eq. 4 solved for x_0
-    Tensor x0 = (xt - eps * (float)s.sqrt_one_minus_alpha_bar[t]) * (float)(1.0 / s.sqrt_alpha_bar[t]);
+    Tensor x0 = predict_x0_from_eps(s, xt, t, eps);  // eq. 4 solved for x_0
     if (clip) x0 = clamp(x0, -1.0f, 1.0f);
     Tensor mean = x0 * (float)s.mu_coef_x0[t] + xt * (float)s.mu_coef_xt[t];  // eq. 7
     return add_noise(mean, std::sqrt(ddpm_sigma2(s, t, v)), z, "ddpm_step_clipped");
@@ -89,9 +95,8 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
     // BEGIN SOLUTION ddim-step: x0_pred, then x_prev by eq. 12 (add_noise adds sigma_t z and checks z)
     // STUB: (void)sigma, (void)z, (void)clip_x0;
     // STUB: fail("ddim_step: not implemented yet (assignment ddim-step)");
-    double ab = s.alpha_bar[t], ab_prev = s.alpha_bar_at(t_prev);
-    // x_0 predicted from eps (eq. 12's "predicted x_0" term)
-    Tensor x0 = (xt - eps * (float)std::sqrt(1.0 - ab)) * (float)(1.0 / std::sqrt(ab));
+    double ab_prev = s.alpha_bar_at(t_prev);
+    Tensor x0 = predict_x0_from_eps(s, xt, t, eps);  // eq. 12's "predicted x_0"
     if (clip_x0) x0 = clamp(x0, -1.0f, 1.0f);
     double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));  // "direction pointing to x_t"
     Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps * (float)dir;      // eq. 12

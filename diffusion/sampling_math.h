@@ -23,6 +23,12 @@ Variance parse_variance(const std::string& name);  // "beta" / "fixedlarge", "be
 // sigma_t^2 for the chosen variance; 0 at t = 0 (z = 0 at the last step).
 double ddpm_sigma2(const Schedule& s, int64_t t, Variance v);
 
+// Eq. 4 solved for x_0, with one t for the whole batch:
+//   x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+// The predicted x_0 of both loops (DDPM's clipped form, DDIM eq. 12). (forward_process.h
+// has the same equation for a t per sample, as training draws them.)
+Tensor predict_x0_from_eps(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps);
+
 // Which ancestral step. ClippedX0 is the DEFAULT (the DDPM reference code's and
 // diffusers' form): x_0 = predict_x0_from_eps, clipped to [-1, 1], then the posterior
 // mean of eq. 7, plus sigma_t z. Algorithm2 is the paper's line 4 literally. Without

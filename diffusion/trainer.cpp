@@ -4,12 +4,10 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/node.h"
 #include "autograd/trace.h"
 #include "diffusion/captions.h"
+#include "diffusion/nonfinite.h"
 #include "diffusion/text_encoder.h"
-#include "distributed/communicator.h"
-#include "distributed/shard.h"
 #include "nn/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -23,8 +21,9 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
       schedule_(Schedule::named(info.schedule, info.T)),
       model_(std::make_shared<UNet>(info.unet)),
       first_stage_(std::move(first_stage)),
-      // every rank draws the whole global minibatch (and keeps its slice in step())
-      batches_(train_set, BatchOptions{.batch_size = options.batch_size * (options.comm ? options.comm->size() : 1),
+      parallel_(options.comm),
+      // every rank draws the whole global minibatch (and keeps its slice in draw())
+      batches_(train_set, BatchOptions{.batch_size = options.batch_size * parallel_.ranks(),
                                        .seed = options.seed, .hflip = options.hflip}),
       noise_gen_(options.seed + 1),
       dataset_(train_set.name) {
@@ -47,16 +46,8 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     // beside the parameters.
     model_->to(options.device);
     schedule_.to(options.device);
-    if (ranks() > 1) {
-        // Every rank built the same weights from the same seed; sending rank 0's anyway
-        // costs one collective and rules out any difference (another build, another BLAS).
-        std::vector<Tensor> state;
-        for (auto& [name, p] : model_->named_parameters()) state.push_back(p);
-        for (auto& [name, b] : model_->named_buffers())
-            if (b.dtype() == DType::Float32 || b.dtype() == DType::Int64) state.push_back(b);
-        opt_.comm->broadcast(state);
-        give_rank_its_dropout_stream();
-    }
+    parallel_.start_identical(*model_);
+    give_rank_its_dropout_stream();
     nn::AdamWOptions aw;
     aw.lr = options.lr;
     aw.weight_decay = options.weight_decay;
@@ -77,7 +68,7 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
               train_set.num_classes, " classes but the UNet was built for ", info.unet.num_classes);
 }
 
-int DdpmTrainer::ranks() const { return opt_.comm ? opt_.comm->size() : 1; }
+int DdpmTrainer::ranks() const { return parallel_.ranks(); }
 
 // Dropout masks are drawn by each rank for its own slice from the UNet's generator, which
 // starts in the same state on every rank: rank r > 0 moves to a stream of its own (another
@@ -86,7 +77,7 @@ int DdpmTrainer::ranks() const { return opt_.comm ? opt_.comm->size() : 1; }
 // 1-rank run in distribution, not bit for bit.) Rank 0 keeps the 1-rank stream, and it is
 // rank 0's state that checkpoints store.
 void DdpmTrainer::give_rank_its_dropout_stream() {
-    int r = opt_.comm ? opt_.comm->rank() : 0;
+    int r = parallel_.rank();
     if (r == 0) return;
     Generator& dg = model_->dropout_generator();
     dg.set_state(dg.seed() + 0x9E3779B97F4A7C15ull * (uint64_t)r, dg.offset());
@@ -114,8 +105,26 @@ Tensor DdpmTrainer::draw_condition(const Tensor& labels) {
     return model_->text_encoder().tokenize(prompts);
 }
 
-// Algorithm 1, lines 2-5, given the draws: the loss and its autograd graph.
-Tensor DdpmTrainer::loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y) {
+// Algorithm 1, lines 2-4: x_0, t and eps for the global minibatch (P * B samples; P = 1:
+// the whole of it), on every rank: the numbers a 1-rank run with batch P * B draws. Then
+// this rank's slice of each (a view; distributed/shard.h), on the device.
+DdpmTrainer::Draws DdpmTrainer::draw() {
+    const Device dev = opt_.device;
+    Batch b = batches_.next();  // on the CPU, where the data set is
+    // (t is drawn on the CPU, G integers, and moved; eps on the device itself: the same
+    // Philox numbers either way, tensor/random.h)
+    Tensor t = randint(schedule_.T, {b.x.size(0)}, noise_gen_).to(dev);  // line 3 (0-based t)
+    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);          // line 4: eps ~ N(0, I)
+    Tensor y = draw_condition(b.y);                                        // class / caption, or none
+    Draws d{parallel_.my_slice(b.x).to(dev), parallel_.my_slice(t), parallel_.my_slice(eps),
+            parallel_.my_slice(y)};                                        // x_0: (B, C, H, W) in [-1, 1]
+    if (d.y.defined()) d.y = d.y.to(dev);
+    return d;
+}
+
+// Algorithm 1, line 5, given the draws: the loss and its autograd graph.
+Tensor DdpmTrainer::loss_of(const Draws& d) {
+    const Tensor &x0 = d.x0, &t = d.t, &eps = d.eps, &y = d.y;
     Tensor x_t = q_sample(schedule_, x0, t, eps);                // eq. 4
     if (tracing()) {  // diffuse trace: the inputs of the step, before the UNet's own entries
         trace("x_0", x0, "Algorithm 1, line 2: x_0 ~ q(x_0), a minibatch of training images");
@@ -138,107 +147,46 @@ Tensor DdpmTrainer::loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps
     return loss;
 }
 
-namespace {
-
-bool all_finite(const Tensor& x) {
-    for (float v : x.to(Device::CPU).to_vector())
-        if (!std::isfinite(v)) return false;
-    return true;
-}
-
-}  // namespace
-
 // Where a non-finite loss came from: a weight already broken, or else the first tensor
 // of the forward pass (in the order diffuse trace lists them) that is not finite.
-std::string DdpmTrainer::first_nonfinite_forward(const Tensor& x0, const Tensor& t, const Tensor& eps,
-                                                 const Tensor& y) {
-    for (auto& [name, p] : model_->named_parameters())
-        if (!all_finite(p)) return "the weight " + name;
-    Generator& dg = model_->dropout_generator();
-    uint64_t seed = dg.seed(), offset = dg.offset();  // the re-run must not move the run's randomness
-    Trace tr;
-    {
-        NoGradGuard no_grad;
-        loss_of(x0, t, eps, y);
-    }
-    dg.set_state(seed, offset);
-    for (const TraceEntry& e : tr.entries)
-        if (!all_finite(e.value)) return e.name + (e.equation.empty() ? "" : " (" + e.equation + ")");
-    return "no traced tensor (the loss itself)";
+std::string DdpmTrainer::first_nonfinite_forward(const Draws& d) {
+    std::string weight = first_nonfinite_weight(*model_);
+    if (!weight.empty()) return weight;
+    return first_nonfinite_traced([&] { loss_of(d); }, model_->dropout_generator());
 }
 
-// The gradients that are not finite, nearest the loss first (backward's order).
-std::string DdpmTrainer::first_nonfinite_gradient() {
-    auto named = model_->named_parameters();
-    std::vector<std::string> bad;
-    for (auto it = named.rbegin(); it != named.rend(); ++it)
-        if (it->second.grad().defined() && !all_finite(it->second.grad())) bad.push_back(it->first);
-    if (bad.empty()) return "none (the norm overflowed)";
-    return "the gradient of " + bad[0] + (bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more)" : "");
+// A step whose `what` is not finite: stop naming where it went bad, or, with
+// --skip-nonfinite, drop the minibatch (nothing changes but the counters).
+StepStats DdpmTrainer::nonfinite(const std::string& what, float value, const std::function<std::string()>& where,
+                                 float loss, float lr) {
+    if (!opt_.skip_nonfinite)
+        fail("train ddpm: the ", what, " is ", value, " at step ", step_, "; first non-finite: ", where(),
+             ". Try a lower --lr or --clip 1, or --skip-nonfinite to drop such steps");
+    ++skipped_;
+    optim_->zero_grad();
+    return {step_, loss, NAN, lr, true};
 }
 
+// Algorithm 1, one pass of its loop. With several ranks each runs it on its own slice of
+// the minibatch, and averaging the gradients makes their steps one.
 StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
     model_->train();
-    const Device dev = opt_.device;
-    const int P = ranks(), rank = opt_.comm ? opt_.comm->rank() : 0;
-    // The global minibatch (P * B samples; P = 1: the whole of it), and the draws for all
-    // of it, on every rank: the numbers a 1-rank run with batch P * B draws. Then this
-    // rank's slice of each (a view; distributed/shard.h).
-    Batch b = batches_.next();                                   // on the CPU, where the data set is
-    int64_t G = b.x.size(0);
-    // (t is drawn on the CPU, G integers, and moved; eps on the device itself: the same
-    // Philox numbers either way, tensor/random.h)
-    Tensor t = randint(schedule_.T, {G}, noise_gen_).to(dev);    // Algorithm 1, line 3 (0-based t)
-    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);  // line 4: eps ~ N(0, I)
-    Tensor y = draw_condition(b.y);                              // class / caption, or none
-    Tensor x0 = b.x;
-    if (P > 1) {
-        x0 = dist::shard(x0, rank, P);
-        t = dist::shard(t, rank, P);
-        eps = dist::shard(eps, rank, P);
-        if (y.defined()) y = dist::shard(y, rank, P);
-    }
-    x0 = x0.to(dev);                                             // (B, C, H, W) in [-1, 1]
-    if (y.defined()) y = y.to(dev);
-    Tensor loss = loss_of(x0, t, eps, y);                        // line 5
+    Draws d = draw();                                   // lines 2-4: x_0, t, eps
+    Tensor loss = loss_of(d);                           // line 5: || eps - eps_theta(x_t, t) ||^2
     if (before_backward) before_backward(loss);
-    float loss_value = loss.item();
-    ++step_;
-    float lr = lr_.at(step_);
-    auto nonfinite = [&](const std::string& what, float value, const std::string& where) -> StepStats {
-        // --skip-nonfinite: this minibatch is dropped, nothing changes but the counters
-        if (opt_.skip_nonfinite) {
-            ++skipped_;
-            optim_->zero_grad();
-            return {step_, loss_value, NAN, lr, true};
-        }
-        fail("train ddpm: the ", what, " is ", value, " at step ", step_, "; first non-finite: ", where,
-             ". Try a lower --lr or --clip 1, or --skip-nonfinite to drop such steps");
-    };
-    // (distributed: every rank must reach the all-reduce below, so the check waits for
-    // the global loss, which is non-finite on every rank as soon as it is on one)
-    if (P == 1 && !std::isfinite(loss_value))
-        return nonfinite("loss", loss_value, first_nonfinite_forward(x0, t, eps, y));
-
+    const float lr = lr_.at(++step_);
     optim_->zero_grad();
-    loss.backward();
+    loss.backward();                                    // line 5: its gradient
     std::vector<Tensor> params = model_->parameters();
-    if (P > 1) {
-        // The mean over the ranks of every gradient (and of the loss, for the record):
-        // the gradient of the global minibatch's mean loss, the same on every rank.
-        std::vector<Tensor> grads;
-        for (const Tensor& p : params) grads.push_back(p.grad());
-        grads.push_back(Tensor::from_vector({loss_value}, {1}).to(dev));
-        opt_.comm->allreduce_mean(grads);
-        loss_value = grads.back().to(Device::CPU).to_vector()[0];
-        if (!std::isfinite(loss_value))
-            return nonfinite("loss", loss_value, first_nonfinite_forward(x0, t, eps, y));
-    }
+    float loss_value = parallel_.average_gradients(params, loss.item());  // the mean over the ranks
+    if (!std::isfinite(loss_value))
+        return nonfinite("loss", loss_value, [&] { return first_nonfinite_forward(d); }, loss_value, lr);
     float grad_norm = nn::clip_grad_norm(params, opt_.grad_clip > 0 ? opt_.grad_clip : INFINITY);
-    if (!std::isfinite(grad_norm)) return nonfinite("gradient norm", grad_norm, first_nonfinite_gradient());
+    if (!std::isfinite(grad_norm))
+        return nonfinite("gradient norm", grad_norm, [&] { return first_nonfinite_gradient(*model_); }, loss_value, lr);
     optim_->set_lr(lr);
-    optim_->step();
-    ema_->update(*model_);
+    optim_->step();                                     // line 5: the gradient descent step
+    ema_->update(*model_);                              // the EMA of the weights (appendix B): what samples use
     return {step_, loss_value, grad_norm, lr};
 }
 

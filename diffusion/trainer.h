@@ -21,7 +21,7 @@
 // trainer. Every rank draws the same global minibatch of P * B samples, and the same t,
 // eps and conditions for all of it, exactly as a 1-rank run with batch P * B would, and
 // keeps its own contiguous slice of B (distributed/shard.h); after backward the gradients
-// are averaged over the ranks (one bucketed all-reduce), so every rank takes the same
+// are averaged over the ranks (one bucketed all-reduce, distributed/data_parallel.h), so every rank takes the same
 // optimizer step and the weights, the AdamW moments and the EMA stay identical. The
 // counters a checkpoint stores (data position, noise generator) are the global ones, so a
 // P-rank checkpoint resumes on 1 rank with batch P * B (and the reverse).
@@ -34,6 +34,7 @@
 
 #include "diffusion/data/batches.h"
 #include "diffusion/model_file.h"
+#include "distributed/data_parallel.h"
 #include "nn/ema.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
@@ -123,9 +124,16 @@ public:
     void save_ema_model(const std::string& path) const;
 
 private:
-    Tensor loss_of(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y);
-    std::string first_nonfinite_forward(const Tensor& x0, const Tensor& t, const Tensor& eps, const Tensor& y);
-    std::string first_nonfinite_gradient();
+    // Algorithm 1's random draws for one step: this rank's slice, on options.device.
+    struct Draws {
+        Tensor x0, t, eps;  // lines 2-4
+        Tensor y;           // the condition (undefined for an unconditional model)
+    };
+    Draws draw();
+    Tensor loss_of(const Draws& d);
+    std::string first_nonfinite_forward(const Draws& d);
+    StepStats nonfinite(const std::string& what, float value, const std::function<std::string()>& where,
+                        float loss, float lr);
     void give_rank_its_dropout_stream();
 
     ModelInfo info_;
@@ -135,6 +143,7 @@ private:
     std::shared_ptr<VAE> first_stage_;  // latent models: the frozen autoencoder, else null
     std::unique_ptr<nn::Optimizer> optim_;
     std::unique_ptr<nn::EMA> ema_;
+    dist::DataParallel parallel_;  // the ranks' hooks (no-ops on one process)
     BatchIterator batches_;
     Generator noise_gen_;  // t and eps, and which conditions are dropped
     std::string dataset_;  // the training set's name: the captions of a text-conditional model

@@ -181,37 +181,37 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
     auto transformer = [&](int64_t width) {  // crossattn: LDM's SpatialTransformer in the AttnBlock's place
         return std::make_shared<nn::SpatialTransformer>(width, c.heads, width / c.heads, c.context_dim, c.groups, init);
     };
-    // Level L's attention after block j, under attns.j (down.i.attn.j, up.i.attn.j)
-    auto add_attention = [&](Level& L, Container& attns, int64_t j, int64_t width) {
-        if (crossattn) L.transformers.push_back(attns.add(std::to_string(j), transformer(width)));
-        else L.attns.push_back(attns.add(std::to_string(j), attn_block(width)));
+    // Level L's attention after its next block, under attns.j (down.i.attn.j, up.i.attn.j)
+    auto add_attention = [&](Level& L, nn::ModuleList& attns, int64_t width) {
+        if (crossattn) L.transformers.push_back(attns.push_back(transformer(width)));
+        else L.attns.push_back(attns.push_back(attn_block(width)));
     };
 
-    auto temb_c = register_module("temb", std::make_shared<Container>());
-    auto dense = temb_c->add("dense", std::make_shared<Container>());
-    temb_dense0_ = dense->add("0", std::make_shared<nn::Linear>(c.ch, temb, true, init));
-    temb_dense1_ = dense->add("1", std::make_shared<nn::Linear>(temb, temb, true, init));
+    auto temb_c = register_module("temb", std::make_shared<nn::ModuleDict>());
+    auto dense = temb_c->add("dense", std::make_shared<nn::ModuleList>());
+    temb_dense0_ = dense->push_back(std::make_shared<nn::Linear>(c.ch, temb, true, init));
+    temb_dense1_ = dense->push_back(std::make_shared<nn::Linear>(temb, temb, true, init));
     int64_t in = c.in_channels + (concat ? c.concat_channels : 0);  // concat: x_t and the condition's planes
     conv_in_ = register_module("conv_in", std::make_shared<nn::Conv2d>(in, c.ch, 3, 1, 1, 1, true, init));
 
     // Down path: remember each output's width; the up path concatenates them back.
     std::vector<int64_t> skip_widths = {c.ch};
     int64_t width = c.ch, res = c.image_size;
-    auto down_c = register_module("down", std::make_shared<Container>());
+    auto down_c = register_module("down", std::make_shared<nn::ModuleList>());
     for (size_t i = 0; i < c.mults.size(); ++i) {
-        auto lvl = down_c->add(std::to_string(i), std::make_shared<Container>());
-        auto blocks = lvl->add("block", std::make_shared<Container>());
-        auto attns = is_attn(res) ? lvl->add("attn", std::make_shared<Container>()) : nullptr;
+        auto lvl = down_c->push_back(std::make_shared<nn::ModuleDict>());
+        auto blocks = lvl->add("block", std::make_shared<nn::ModuleList>());
+        auto attns = is_attn(res) ? lvl->add("attn", std::make_shared<nn::ModuleList>()) : nullptr;
         Level L;
         int64_t out = c.ch * c.mults[i];
         for (int64_t j = 0; j < c.num_res_blocks; ++j) {
-            L.blocks.push_back(blocks->add(std::to_string(j), res_block(width, out)));
+            L.blocks.push_back(blocks->push_back(res_block(width, out)));
             width = out;
-            if (attns) add_attention(L, *attns, j, width);
+            if (attns) add_attention(L, *attns, width);
             skip_widths.push_back(width);
         }
         if (i + 1 < c.mults.size()) {  // stride-2 3x3 conv: H -> H / 2
-            auto ds = lvl->add("downsample", std::make_shared<Container>());
+            auto ds = lvl->add("downsample", std::make_shared<nn::ModuleDict>());
             L.resample = ds->add("conv", std::make_shared<nn::Conv2d>(width, width, 3, 2, 1, 1, true, init));
             skip_widths.push_back(width);
             res /= 2;
@@ -219,7 +219,7 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
         down_.push_back(L);
     }
 
-    auto mid = register_module("mid", std::make_shared<Container>());
+    auto mid = register_module("mid", std::make_shared<nn::ModuleDict>());
     mid_block_1_ = mid->add("block_1", res_block(width, width));
     if (crossattn) mid_transformer_ = mid->add("attn_1", transformer(width));
     else mid_attn_1_ = mid->add("attn_1", attn_block(width));
@@ -227,30 +227,30 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
 
     // Up path, built from the lowest resolution back up; stored by level index so the
     // names match the reference (up.0 is the full-resolution level).
-    auto up_c = register_module("up", std::make_shared<Container>());
+    auto up_c = register_module("up", std::make_shared<nn::ModuleList>());
     up_.resize(c.mults.size());
-    std::vector<std::shared_ptr<Container>> up_levels(c.mults.size());
+    std::vector<std::shared_ptr<nn::ModuleDict>> up_levels(c.mults.size());
     for (int64_t i = (int64_t)c.mults.size() - 1; i >= 0; --i) {
-        auto lvl = std::make_shared<Container>();
+        auto lvl = std::make_shared<nn::ModuleDict>();
         up_levels[i] = lvl;
-        auto blocks = lvl->add("block", std::make_shared<Container>());
-        auto attns = is_attn(res) ? lvl->add("attn", std::make_shared<Container>()) : nullptr;
+        auto blocks = lvl->add("block", std::make_shared<nn::ModuleList>());
+        auto attns = is_attn(res) ? lvl->add("attn", std::make_shared<nn::ModuleList>()) : nullptr;
         Level& L = up_[i];
         int64_t out = c.ch * c.mults[i];
         for (int64_t j = 0; j <= c.num_res_blocks; ++j) {
             int64_t skip = skip_widths.back();
             skip_widths.pop_back();
-            L.blocks.push_back(blocks->add(std::to_string(j), res_block(width + skip, out)));
+            L.blocks.push_back(blocks->push_back(res_block(width + skip, out)));
             width = out;
-            if (attns) add_attention(L, *attns, j, width);
+            if (attns) add_attention(L, *attns, width);
         }
         if (i > 0) {  // nearest x2, then a 3x3 conv to smooth the blocky copy
-            auto us = lvl->add("upsample", std::make_shared<Container>());
+            auto us = lvl->add("upsample", std::make_shared<nn::ModuleDict>());
             L.resample = us->add("conv", std::make_shared<nn::Conv2d>(width, width, 3, 1, 1, 1, true, init));
             res *= 2;
         }
     }
-    for (size_t i = 0; i < up_levels.size(); ++i) up_c->add(std::to_string(i), up_levels[i]);
+    for (auto& lvl : up_levels) up_c->push_back(lvl);  // up.0 first
 
     norm_out_ = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
     conv_out_ = register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.out_channels, 3, 1, 1, 1, true, init));

@@ -163,12 +163,6 @@ public:
     Generator& dropout_generator() { return dropout_gen_; }  // its state goes into checkpoints
 
 private:
-    // Plain containers that give the state dict its PyTorch names (down.0.block.1...).
-    struct Container : nn::Module {
-        template <typename M>
-        std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) { return register_module(name, m); }
-        std::string name() const override { return "Container"; }
-    };
     struct Level {  // one resolution of the down or up path
         std::vector<std::shared_ptr<ResBlock>> blocks;
         std::vector<std::shared_ptr<AttnBlock>> attns;  // one per block, or none

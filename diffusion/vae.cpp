@@ -13,13 +13,6 @@ namespace td::diffusion {
 
 namespace {
 
-// A plain container that gives the state dict its PyTorch names (down.0.block.1, ...).
-struct Container : nn::Module {
-    template <typename M>
-    std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) { return register_module(name, m); }
-    std::string name() const override { return "Container"; }
-};
-
 // Blocks without a time step (temb_dim 0) and without dropout, as in LDM's autoencoder.
 std::shared_ptr<ResBlock> res_block(int64_t in, int64_t out, const VAEConfig& c, Generator& init) {
     return std::make_shared<ResBlock>(in, out, /*temb_dim=*/0, c.groups, /*dropout=*/0.0f, nullptr, init);
@@ -106,22 +99,22 @@ VAEConfig vae_config_from_metadata(const Metadata& m, const std::string& path) {
 Encoder::Encoder(const VAEConfig& c, Generator& init) {
     conv_in = register_module("conv_in", std::make_shared<nn::Conv2d>(c.in_channels, c.ch, 3, 1, 1, 1, true, init));
     int64_t width = c.ch;
-    auto down_c = register_module("down", std::make_shared<Container>());
+    auto down_c = register_module("down", std::make_shared<nn::ModuleList>());
     for (size_t i = 0; i < c.mults.size(); ++i) {
-        auto lvl = down_c->add(std::to_string(i), std::make_shared<Container>());
-        auto blocks = lvl->add("block", std::make_shared<Container>());
+        auto lvl = down_c->push_back(std::make_shared<nn::ModuleDict>());
+        auto blocks = lvl->add("block", std::make_shared<nn::ModuleList>());
         Level L;
         for (int64_t j = 0; j < c.num_res_blocks; ++j) {
-            L.blocks.push_back(blocks->add(std::to_string(j), res_block(width, c.ch * c.mults[i], c, init)));
+            L.blocks.push_back(blocks->push_back(res_block(width, c.ch * c.mults[i], c, init)));
             width = c.ch * c.mults[i];
         }
         if (i + 1 < c.mults.size()) {  // stride-2 3x3 conv: H -> H / 2
-            auto ds = lvl->add("downsample", std::make_shared<Container>());
+            auto ds = lvl->add("downsample", std::make_shared<nn::ModuleDict>());
             L.downsample = ds->add("conv", std::make_shared<nn::Conv2d>(width, width, 3, 2, 1, 1, true, init));
         }
         down.push_back(L);
     }
-    auto mid = register_module("mid", std::make_shared<Container>());
+    auto mid = register_module("mid", std::make_shared<nn::ModuleDict>());
     mid_block_1 = mid->add("block_1", res_block(width, width, c, init));
     if (c.mid_attn) mid_attn_1 = mid->add("attn_1", attn_block(width, c, init));
     mid_block_2 = mid->add("block_2", res_block(width, width, c, init));
@@ -148,29 +141,29 @@ Tensor Encoder::forward(const Tensor& x) {
 Decoder::Decoder(const VAEConfig& c, Generator& init) {
     int64_t width = c.ch * c.mults.back();  // the lowest resolution's width
     conv_in = register_module("conv_in", std::make_shared<nn::Conv2d>(c.z_channels, width, 3, 1, 1, 1, true, init));
-    auto mid = register_module("mid", std::make_shared<Container>());
+    auto mid = register_module("mid", std::make_shared<nn::ModuleDict>());
     mid_block_1 = mid->add("block_1", res_block(width, width, c, init));
     if (c.mid_attn) mid_attn_1 = mid->add("attn_1", attn_block(width, c, init));
     mid_block_2 = mid->add("block_2", res_block(width, width, c, init));
 
     // Built from the lowest resolution up, stored by level index so the names match
     // LDM's (decoder.up.0 is the full-resolution level, run last).
-    auto up_c = register_module("up", std::make_shared<Container>());
+    auto up_c = register_module("up", std::make_shared<nn::ModuleList>());
     up.resize(c.mults.size());
-    std::vector<std::shared_ptr<Container>> levels(c.mults.size());
+    std::vector<std::shared_ptr<nn::ModuleDict>> levels(c.mults.size());
     for (int64_t i = (int64_t)c.mults.size() - 1; i >= 0; --i) {
-        levels[i] = std::make_shared<Container>();
-        auto blocks = levels[i]->add("block", std::make_shared<Container>());
+        levels[i] = std::make_shared<nn::ModuleDict>();
+        auto blocks = levels[i]->add("block", std::make_shared<nn::ModuleList>());
         for (int64_t j = 0; j <= c.num_res_blocks; ++j) {  // one more block than the encoder, as LDM
-            up[i].blocks.push_back(blocks->add(std::to_string(j), res_block(width, c.ch * c.mults[i], c, init)));
+            up[i].blocks.push_back(blocks->push_back(res_block(width, c.ch * c.mults[i], c, init)));
             width = c.ch * c.mults[i];
         }
         if (i > 0) {  // nearest x2, then a 3x3 conv to smooth the blocky copy
-            auto us = levels[i]->add("upsample", std::make_shared<Container>());
+            auto us = levels[i]->add("upsample", std::make_shared<nn::ModuleDict>());
             up[i].upsample = us->add("conv", std::make_shared<nn::Conv2d>(width, width, 3, 1, 1, 1, true, init));
         }
     }
-    for (size_t i = 0; i < levels.size(); ++i) up_c->add(std::to_string(i), levels[i]);
+    for (auto& lvl : levels) up_c->push_back(lvl);  // up.0 first
     norm_out = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
     conv_out = register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.in_channels, 3, 1, 1, 1, true, init));
 }

@@ -142,4 +142,8 @@ Tensor Sequential::forward(const Tensor& x) {
     return h;
 }
 
+void ModuleDict::check_new_key(const std::string& key) const {
+    for (const auto& [n, child] : children()) check(n != key, "ModuleDict: '", key, "' added twice");
+}
+
 }  // namespace td::nn

@@ -118,4 +118,20 @@ private:
     size_t size_ = 0;
 };
 
+// Children under names the owner picks, in the order added (PyTorch's nn.ModuleDict): the
+// nesting that gives a state dict its names (mid.block_1, down.0.downsample.conv) while
+// the owner keeps typed handles to the children and calls them itself.
+class ModuleDict : public Module {
+public:
+    template <typename M>
+    std::shared_ptr<M> add(const std::string& key, std::shared_ptr<M> m) {
+        check_new_key(key);
+        return register_module(key, m);
+    }
+    std::string name() const override { return "ModuleDict"; }
+
+private:
+    void check_new_key(const std::string& key) const;  // td::Error for a key already there
+};
+
 }  // namespace td::nn

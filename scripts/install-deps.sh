@@ -15,7 +15,8 @@ set -euo pipefail
 
 # graphviz: `dot` renders the autograd graphs of `diffuse trace --graph` (and its test).
 # pkg-config: how the Makefile finds Eigen (and MPI), and how programs find an installed tinydiffusion.
-packages=(g++ make pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz)
+# libmd4c-dev: md4c, the Markdown parser of the notebook renderer (make notebooks, make test).
+packages=(g++ make pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz libmd4c-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread time) ;;
@@ -42,13 +43,14 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 #include <doctest/doctest.h>
 #include <stb/stb_image.h>
 #include <zlib.h>
+#include <md4c.h>
 static const char* zlib = zlibVersion();'
   # shellcheck disable=SC2086  # (the flags are words)
-  if echo "$probe" | "${CXX:-g++}" -std=c++20 -fopenmp $eigen -x c++ - -o /dev/null -lz 2>/dev/null; then
-    echo "deps: no dpkg here; the compiler finds Eigen, doctest, stb, zlib and OpenMP (optional extras are not checked)"
+  if echo "$probe" | "${CXX:-g++}" -std=c++20 -fopenmp $eigen -x c++ - -o /dev/null -lz -lmd4c 2>/dev/null; then
+    echo "deps: no dpkg here; the compiler finds Eigen, doctest, stb, zlib, md4c and OpenMP (optional extras are not checked)"
     exit 0
   fi
-  echo "deps: no dpkg here, and ${CXX:-g++} cannot build a program with Eigen 3, doctest, stb (<stb/stb_image.h>)," >&2
+  echo "deps: no dpkg here, and ${CXX:-g++} cannot build a program with Eigen 3, doctest, stb (<stb/stb_image.h>), md4c," >&2
   echo "      zlib and OpenMP: install them with your package manager (then \`make DEPS=0\` skips this check)" >&2
   exit 1
 fi

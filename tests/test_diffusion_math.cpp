@@ -288,6 +288,19 @@ TEST_CASE("diffusion sampling: DDIM eta = 0 with the true eps inverts q_sample e
     CHECK(max_abs_diff(with, det + z * (float)sg) < 1e-4);
 }
 
+TEST_CASE("diffusion sampling: predict_x0_from_eps with one t is eq. 4 solved for x_0, as with a t per sample") {
+    Schedule s = Schedule::named("linear", 1000);
+    Generator gen(11);
+    Tensor x0 = rand({2, 1, 3, 3}, gen, -1.0f, 1.0f), eps = randn({2, 1, 3, 3}, gen);
+    for (int64_t t : {0, 420, 999}) {
+        CAPTURE(t);
+        Tensor xt = q_sample(s, x0, ts({t, t}), eps);
+        CHECK(max_abs_diff(predict_x0_from_eps(s, xt, t, eps), predict_x0_from_eps(s, xt, ts({t, t}), eps)) < 1e-5);
+        CHECK(max_abs_diff(predict_x0_from_eps(s, xt, t, eps), x0) < (t == 999 ? 1e-3 : 1e-4));
+    }
+    CHECK_THROWS_AS(predict_x0_from_eps(s, x0, 1000, eps), Error);  // t out of range
+}
+
 TEST_CASE("diffusion sampling: ancestral step, both forms and both variances") {
     Schedule s = Schedule::named("linear", 1000);
     Generator gen(12);

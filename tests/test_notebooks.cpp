@@ -174,6 +174,7 @@ TEST_CASE("nb_render: markdown becomes escaped HTML") {
     CHECK(html_link_target("../../notebooks-cpp/README.md") == "../../notebooks-cpp/README.md");
     CHECK(inline_to_html("![a \"pic\"](d/p.png)") == "<img src=\"d/p.png\" alt=\"a &quot;pic&quot;\">");
     CHECK(slug("## The closed form, eq. 4") == "the-closed-form-eq-4");
+    CHECK(inline_to_html("1. <not> a list") == "1. &lt;not&gt; a list");  // a title that would start a block
 
     std::string html = markdown_to_html(
         "# Title <x>\n\nA paragraph\non two lines.\n\n- one\n- two\n  - nested\n\n1. first\n2. second\n\n"

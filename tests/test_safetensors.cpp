@@ -65,9 +65,6 @@ struct Leaf : nn::Module {  // zero-initialised parameters of the given names an
         for (const auto& [n, s] : params) register_parameter(n, zeros(s));
     }
 };
-struct List : nn::Module {  // children "0", "1", ... like torch.nn.ModuleList
-    void add(std::shared_ptr<nn::Module> m) { register_module(std::to_string(children().size()), m); }
-};
 struct Block : nn::Module {
     Block() {
         register_module("conv1", std::make_shared<Leaf>(std::vector<std::pair<std::string, Shape>>{
@@ -78,8 +75,8 @@ struct Block : nn::Module {
 };
 struct Net : nn::Module {
     Net() {
-        auto down = std::make_shared<List>();
-        down->add(std::make_shared<Block>());
+        auto down = std::make_shared<nn::ModuleList>();
+        down->push_back(std::make_shared<Block>());
         register_module("down", down);
         register_module("out", std::make_shared<Leaf>(std::vector<std::pair<std::string, Shape>>{
                                    {"weight", {2, 4}}, {"bias", {2}}}));
@@ -254,6 +251,20 @@ TEST_CASE("safetensors: load_module fills a Module by PyTorch's dotted names") {
     nn::load_module(buffer_path, wb2);
     check_same(wb2.state_dict().at("num_batches"), wb.state_dict().at("num_batches"));
     check_same(wb2.state_dict().at("weight").detach(), wb.state_dict().at("weight").detach());
+}
+
+TEST_CASE("safetensors: ModuleList and ModuleDict nest names as PyTorch's containers do") {
+    auto leaf = [] { return std::make_shared<Leaf>(std::vector<std::pair<std::string, Shape>>{{"weight", {2}}}); };
+    nn::ModuleDict level;
+    auto blocks = level.add("block", std::make_shared<nn::ModuleList>());
+    blocks->push_back(leaf());
+    blocks->push_back(leaf());
+    level.add("downsample", std::make_shared<nn::ModuleDict>())->add("conv", leaf());
+    std::vector<std::string> names;
+    for (auto& [n, p] : level.named_parameters()) names.push_back(n);
+    CHECK(names == std::vector<std::string>{"block.0.weight", "block.1.weight", "downsample.conv.weight"});
+    CHECK(blocks->size() == 2);
+    CHECK(tdtest::contains(tdtest::error_of([&] { level.add("block", leaf()); }), "'block' added twice"));
 }
 
 TEST_CASE("safetensors: load_module reports mismatches with the file name and leaves the module unchanged") {

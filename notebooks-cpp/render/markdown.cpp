@@ -1,255 +1,205 @@
-// notebooks-cpp/render/markdown.cpp: see markdown.h. The blocks: a loop over lines that
-// asks, at each line, which kind of block starts there, and hands each block's text to
-// inline_to_html (markdown_inline.cpp).
+// notebooks-cpp/render/markdown.cpp: see markdown.h. md4c (CommonMark, with GitHub's
+// tables) parses; the callbacks below write the HTML, in the page's own classes: headings
+// get an id, ```cpp fences are highlighted, and raw HTML is text like everything else.
 #include "notebooks-cpp/render/markdown.h"
 
+#include <md4c.h>
+
 #include <cctype>
-#include <sstream>
 
 #include "notebooks-cpp/render/highlight.h"
 
 namespace nbrender {
 
-using Lines = std::vector<std::string>;
-
-static std::string trim(const std::string& s) {
-    size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-    return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-static bool blank(const std::string& s) { return trim(s).empty(); }
-static size_t indent_of(const std::string& s) {
-    size_t i = s.find_first_not_of(' ');
-    return i == std::string::npos ? s.size() : i;
-}
-
-// A list item's marker at the start of `line`: sets whether it is ordered and the column
-// where the item's text starts; false when the line is not an item.
-static bool list_marker(const std::string& line, bool* ordered, size_t* content) {
-    size_t i = indent_of(line);
-    if (i + 1 < line.size() && (line[i] == '-' || line[i] == '*' || line[i] == '+') && line[i + 1] == ' ') {
-        *ordered = false;
-        *content = i + 2;
-        return true;
-    }
-    size_t j = i;
-    while (j < line.size() && std::isdigit((unsigned char)line[j])) ++j;
-    if (j > i && j - i <= 9 && j + 1 < line.size() && (line[j] == '.' || line[j] == ')') && line[j + 1] == ' ') {
-        *ordered = true;
-        *content = j + 2;
-        return true;
-    }
-    return false;
-}
-
-static bool fence_start(const std::string& line) {
-    std::string t = trim(line);
-    return t.compare(0, 3, "```") == 0 || t.compare(0, 3, "~~~") == 0;
-}
-static bool is_heading(const std::string& line) {
-    std::string t = trim(line);
-    size_t n = t.find_first_not_of('#');
-    return n >= 1 && n <= 6 && n < t.size() && t[n] == ' ';
-}
-static bool is_rule(const std::string& line) {
-    std::string t;
-    for (char c : line)
-        if (c != ' ') t += c;
-    return t.size() >= 3 &&
-           (t.find_first_not_of('-') == std::string::npos || t.find_first_not_of('*') == std::string::npos ||
-            t.find_first_not_of('_') == std::string::npos);
-}
-static bool is_table_separator(const std::string& line) {
-    std::string t = trim(line);
-    return !t.empty() && t.find('-') != std::string::npos && t.find_first_not_of("|:- ") == std::string::npos;
-}
-static bool table_start(const Lines& lines, size_t i) {
-    return trim(lines[i]).compare(0, 1, "|") == 0 && i + 1 < lines.size() && is_table_separator(lines[i + 1]);
-}
-static bool starts_block(const Lines& lines, size_t i) {
-    bool ordered;
-    size_t content;
-    const std::string& l = lines[i];
-    return fence_start(l) || is_heading(l) || is_rule(l) || trim(l).compare(0, 1, ">") == 0 ||
-           list_marker(l, &ordered, &content) || table_start(lines, i);
-}
-
-// "| a | b |" -> {"a", "b"} (a | inside `code` or written \| stays inside its cell)
-static std::vector<std::string> table_cells(const std::string& line) {
-    std::string t = trim(line);
-    if (!t.empty() && t.front() == '|') t.erase(0, 1);
-    if (!t.empty() && t.back() == '|' && (t.size() < 2 || t[t.size() - 2] != '\\')) t.pop_back();
-    std::vector<std::string> cells;
-    std::string cur;
-    bool in_code = false;
-    for (size_t i = 0; i < t.size(); ++i) {
-        if (t[i] == '`') in_code = !in_code;
-        if (t[i] == '\\' && i + 1 < t.size() && t[i + 1] == '|') {
-            cur += '|';
-            ++i;
-        } else if (t[i] == '|' && !in_code) {
-            cells.push_back(trim(cur));
-            cur.clear();
-        } else
-            cur += t[i];
-    }
-    cells.push_back(trim(cur));
-    return cells;
-}
-
-static std::string blocks_to_html(const Lines& lines, bool tight);
-
-static std::string fence_html(const Lines& lines, size_t& i) {
-    std::string open = trim(lines[i]);
-    char ch = open[0];
-    size_t n = open.find_first_not_of(ch);
-    n = n == std::string::npos ? open.size() : n;
-    std::string lang = trim(open.substr(n));
-    std::string code;
-    for (++i; i < lines.size(); ++i) {
-        std::string t = trim(lines[i]);
-        if (t.size() >= n && t.find_first_not_of(ch) == std::string::npos) {
-            ++i;
-            break;
-        }
-        code += lines[i] + "\n";
-    }
-    bool cpp = lang == "cpp" || lang == "c++" || lang == "c";
-    return "<pre class=code><code>" + (cpp ? highlight_cpp(code) : escape_html(code)) + "</code></pre>\n";
-}
-
-// Lines indented by 4 spaces or more (blank lines between them included): code, shown as
-// it is without those 4 spaces.
-static std::string indented_code_html(const Lines& lines, size_t& i) {
-    std::string code, blanks;
-    for (; i < lines.size(); ++i) {
-        if (blank(lines[i])) {
-            blanks += "\n";  // kept only if more code follows
-        } else if (indent_of(lines[i]) >= 4) {
-            code += blanks + lines[i].substr(4) + "\n";
-            blanks.clear();
-        } else {
-            break;
-        }
-    }
-    return "<pre class=code><code>" + escape_html(code) + "</code></pre>\n";
-}
-
-static std::string table_html(const Lines& lines, size_t& i) {
-    std::vector<std::string> head = table_cells(lines[i]), seps = table_cells(lines[i + 1]);
-    std::vector<std::string> align;
-    for (const std::string& sp : seps) {
-        bool l = !sp.empty() && sp.front() == ':', r = !sp.empty() && sp.back() == ':';
-        align.push_back(l && r ? " style=\"text-align:center\"" : r ? " style=\"text-align:right\"" : "");
-    }
-    auto row = [&](const std::vector<std::string>& cells, const char* tag) {
-        std::string out = "<tr>";
-        for (size_t k = 0; k < cells.size(); ++k)
-            out += std::string("<") + tag + (k < align.size() ? align[k] : "") + ">" + inline_to_html(cells[k]) + "</" +
-                   tag + ">";
-        return out + "</tr>\n";
-    };
-    std::string out = "<table>\n<thead>" + row(head, "th") + "</thead>\n<tbody>\n";
-    for (i += 2; i < lines.size() && trim(lines[i]).compare(0, 1, "|") == 0; ++i)
-        out += row(table_cells(lines[i]), "td");
-    return out + "</tbody>\n</table>\n";
-}
-
-// A list: items with the same kind of marker, each item's lines re-indented and rendered
-// as blocks of their own (so lists nest). Tight (no blank line between items): no <p>.
-static std::string list_html(const Lines& lines, size_t& i) {
-    bool ordered;
-    size_t content;
-    list_marker(lines[i], &ordered, &content);
-    size_t marker_indent = indent_of(lines[i]);
-    std::vector<Lines> items;
-    bool tight = true;
-    while (i < lines.size()) {
-        bool o;
-        size_t c;
-        const std::string& l = lines[i];
-        if (list_marker(l, &o, &c) && indent_of(l) == marker_indent && o == ordered) {
-            items.push_back({l.substr(c)});
-            content = c;
-        } else if (blank(l)) {
-            size_t k = i + 1;  // a blank line goes on the list only if the list goes on after it
-            if (k >= lines.size() || blank(lines[k])) break;
-            bool more = indent_of(lines[k]) >= content ||
-                        (list_marker(lines[k], &o, &c) && indent_of(lines[k]) == marker_indent && o == ordered);
-            if (!more) break;
-            items.back().push_back("");
-            tight = false;
-        } else if (indent_of(l) >= content) {
-            items.back().push_back(l.substr(content));
-        } else if (!blank(items.back().back()) && !starts_block(lines, i)) {
-            items.back().push_back(trim(l));  // a lazy continuation of the item's paragraph
-        } else {
-            break;
-        }
-        ++i;
-    }
-    std::string tag = ordered ? "ol" : "ul", out = "<" + tag + ">\n";
-    for (const Lines& item : items) {
-        std::string body = blocks_to_html(item, tight);
-        while (!body.empty() && body.back() == '\n') body.pop_back();
-        out += "<li>" + body + "</li>\n";
-    }
-    return out + "</" + tag + ">\n";
-}
-
-static std::string blocks_to_html(const Lines& lines, bool tight) {
+std::string escape_html(const std::string& s) {
     std::string out;
-    size_t i = 0;
-    while (i < lines.size()) {
-        const std::string& l = lines[i];
-        bool ordered;
-        size_t content;
-        if (blank(l)) {
-            ++i;
-        } else if (indent_of(l) >= 4) {
-            out += indented_code_html(lines, i);
-        } else if (fence_start(l)) {
-            out += fence_html(lines, i);
-        } else if (is_heading(l)) {
-            std::string t = trim(l);
-            size_t n = t.find_first_not_of('#');
-            std::string text = trim(t.substr(n));
-            std::string h = "h" + std::to_string(n);
-            out += "<" + h + " id=\"" + slug(text) + "\">" + inline_to_html(text) + "</" + h + ">\n";
-            ++i;
-        } else if (is_rule(l)) {
-            out += "<hr>\n";
-            ++i;
-        } else if (trim(l).compare(0, 1, ">") == 0) {
-            Lines quote;
-            for (; i < lines.size() && trim(lines[i]).compare(0, 1, ">") == 0; ++i) {
-                std::string t = trim(lines[i]).substr(1);
-                quote.push_back(!t.empty() && t[0] == ' ' ? t.substr(1) : t);
-            }
-            out += "<blockquote>\n" + blocks_to_html(quote, false) + "</blockquote>\n";
-        } else if (table_start(lines, i)) {
-            out += table_html(lines, i);
-        } else if (list_marker(l, &ordered, &content)) {
-            out += list_html(lines, i);
-        } else {
-            std::string text = trim(l);
-            for (++i; i < lines.size() && !blank(lines[i]) && !starts_block(lines, i); ++i)
-                text += "\n" + trim(lines[i]);
-            out += tight ? inline_to_html(text) + "\n" : "<p>" + inline_to_html(text) + "</p>\n";
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out += c;
         }
     }
     return out;
 }
 
-std::string markdown_to_html(const std::string& markdown) {
-    Lines lines;
-    std::istringstream in(markdown);
-    for (std::string l; std::getline(in, l);) {
-        if (!l.empty() && l.back() == '\r') l.pop_back();
-        std::string expanded;  // tabs as 4 spaces, so indentation is counted one way
-        for (char c : l) expanded += c == '\t' ? std::string(4, ' ') : std::string(1, c);
-        lines.push_back(expanded);
+std::string html_link_target(const std::string& href) {
+    if (href.find("://") != std::string::npos || href.compare(0, 7, "mailto:") == 0) return href;
+    size_t hash = href.find('#');
+    std::string path = href.substr(0, hash), rest = hash == std::string::npos ? "" : href.substr(hash);
+    if (path.find('/') != std::string::npos) return href;  // not a page beside this one: no .html twin
+    if (path.size() > 3 && path.compare(path.size() - 3, 3, ".md") == 0) path.replace(path.size() - 3, 3, ".html");
+    return path + rest;
+}
+
+std::string slug(const std::string& heading) {
+    std::string out;
+    for (char c : heading) {
+        if (std::isalnum((unsigned char)c))
+            out += (char)std::tolower((unsigned char)c);
+        else if (!out.empty() && out.back() != '-')
+            out += '-';
     }
-    return blocks_to_html(lines, false);
+    while (!out.empty() && out.back() == '-') out.pop_back();
+    return out;
+}
+
+namespace {
+
+// The HTML written so far, and what a block or span being read holds back until its end:
+// a heading (its id is made from its whole text), a code block (highlighted whole), an
+// image's alt text (an attribute, not markup).
+struct Writer {
+    std::string out;
+    bool in_heading = false, in_code = false;
+    std::string heading, heading_text, code, code_lang;
+    int in_image = 0;
+    std::string alt, image_src;
+
+    std::string& sink() { return in_heading ? heading : out; }
+    void new_line() {  // every block tag starts a line
+        if (!out.empty() && out.back() != '\n') out += '\n';
+    }
+};
+
+std::string text_of(const MD_ATTRIBUTE& a) { return std::string(a.text, a.size); }
+
+std::string lang_of(const MD_BLOCK_CODE_DETAIL* d) { return d->lang.text ? text_of(d->lang) : ""; }
+
+const char* align_style(MD_ALIGN a) {
+    return a == MD_ALIGN_CENTER ? " style=\"text-align:center\"" : a == MD_ALIGN_RIGHT ? " style=\"text-align:right\"" : "";
+}
+
+int enter_block(MD_BLOCKTYPE type, void* detail, void* user) {
+    Writer& w = *(Writer*)user;
+    switch (type) {
+        case MD_BLOCK_QUOTE: w.new_line(), w.out += "<blockquote>\n"; break;
+        case MD_BLOCK_UL: w.new_line(), w.out += "<ul>\n"; break;
+        case MD_BLOCK_OL: w.new_line(), w.out += "<ol>\n"; break;
+        case MD_BLOCK_LI: w.out += "<li>"; break;
+        case MD_BLOCK_HR: w.new_line(), w.out += "<hr>\n"; break;
+        case MD_BLOCK_H: w.new_line(), w.in_heading = true, w.heading.clear(), w.heading_text.clear(); break;
+        case MD_BLOCK_CODE:
+            w.new_line(), w.in_code = true, w.code.clear(), w.code_lang = lang_of((MD_BLOCK_CODE_DETAIL*)detail);
+            break;
+        case MD_BLOCK_P: w.new_line(), w.out += "<p>"; break;
+        case MD_BLOCK_TABLE: w.new_line(), w.out += "<table>\n"; break;
+        case MD_BLOCK_THEAD: w.out += "<thead>"; break;
+        case MD_BLOCK_TBODY: w.out += "<tbody>\n"; break;
+        case MD_BLOCK_TR: w.out += "<tr>"; break;
+        case MD_BLOCK_TH: w.out += std::string("<th") + align_style(((MD_BLOCK_TD_DETAIL*)detail)->align) + ">"; break;
+        case MD_BLOCK_TD: w.out += std::string("<td") + align_style(((MD_BLOCK_TD_DETAIL*)detail)->align) + ">"; break;
+        default: break;  // the document itself; raw HTML blocks are off (MD_FLAG_NOHTML)
+    }
+    return 0;
+}
+
+int leave_block(MD_BLOCKTYPE type, void* detail, void* user) {
+    Writer& w = *(Writer*)user;
+    switch (type) {
+        case MD_BLOCK_QUOTE: w.new_line(), w.out += "</blockquote>\n"; break;
+        case MD_BLOCK_UL: w.out += "</ul>"; break;
+        case MD_BLOCK_OL: w.out += "</ol>"; break;
+        case MD_BLOCK_LI: w.out += "</li>\n"; break;
+        case MD_BLOCK_H: {
+            std::string h = "h" + std::to_string(((MD_BLOCK_H_DETAIL*)detail)->level);
+            w.in_heading = false;
+            w.out += "<" + h + " id=\"" + slug(w.heading_text) + "\">" + w.heading + "</" + h + ">\n";
+            break;
+        }
+        case MD_BLOCK_CODE: {
+            bool cpp = w.code_lang == "cpp" || w.code_lang == "c++" || w.code_lang == "c";
+            w.in_code = false;
+            w.out += "<pre class=code><code>" + (cpp ? highlight_cpp(w.code) : escape_html(w.code)) + "</code></pre>\n";
+            break;
+        }
+        case MD_BLOCK_P: w.out += "</p>\n"; break;
+        case MD_BLOCK_TABLE: w.out += "</table>\n"; break;
+        case MD_BLOCK_THEAD: w.out += "</thead>\n"; break;
+        case MD_BLOCK_TBODY: w.out += "</tbody>\n"; break;
+        case MD_BLOCK_TR: w.out += "</tr>\n"; break;
+        case MD_BLOCK_TH: w.out += "</th>"; break;
+        case MD_BLOCK_TD: w.out += "</td>"; break;
+        default: break;
+    }
+    return 0;
+}
+
+int enter_span(MD_SPANTYPE type, void* detail, void* user) {
+    Writer& w = *(Writer*)user;
+    if (w.in_image) return 0;  // inside an alt text only the words count
+    switch (type) {
+        case MD_SPAN_EM: w.sink() += "<em>"; break;
+        case MD_SPAN_STRONG: w.sink() += "<strong>"; break;
+        case MD_SPAN_CODE: w.sink() += "<code>"; break;
+        case MD_SPAN_DEL: w.sink() += "<del>"; break;
+        case MD_SPAN_A:
+            w.sink() += "<a href=\"" + escape_html(html_link_target(text_of(((MD_SPAN_A_DETAIL*)detail)->href))) + "\">";
+            break;
+        case MD_SPAN_IMG: w.image_src = text_of(((MD_SPAN_IMG_DETAIL*)detail)->src), w.alt.clear(); break;
+        default: break;
+    }
+    if (type == MD_SPAN_IMG) ++w.in_image;
+    return 0;
+}
+
+int leave_span(MD_SPANTYPE type, void*, void* user) {
+    Writer& w = *(Writer*)user;
+    if (type == MD_SPAN_IMG && --w.in_image == 0)
+        w.sink() += "<img src=\"" + escape_html(w.image_src) + "\" alt=\"" + escape_html(w.alt) + "\">";
+    if (w.in_image) return 0;
+    switch (type) {
+        case MD_SPAN_EM: w.sink() += "</em>"; break;
+        case MD_SPAN_STRONG: w.sink() += "</strong>"; break;
+        case MD_SPAN_CODE: w.sink() += "</code>"; break;
+        case MD_SPAN_DEL: w.sink() += "</del>"; break;
+        case MD_SPAN_A: w.sink() += "</a>"; break;
+        default: break;
+    }
+    return 0;
+}
+
+int text(MD_TEXTTYPE type, const MD_CHAR* chars, MD_SIZE size, void* user) {
+    Writer& w = *(Writer*)user;
+    std::string s(chars, size);
+    if (type == MD_TEXT_NULLCHAR) s = "\xEF\xBF\xBD";  // U+FFFD, as CommonMark says
+    if (type == MD_TEXT_SOFTBR) s = "\n";
+    if (w.in_code) {
+        w.code += s;
+    } else if (w.in_image) {
+        w.alt += type == MD_TEXT_SOFTBR ? " " : s;
+    } else {
+        if (w.in_heading) w.heading_text += s;
+        // an entity (&amp;) is markup already; everything else is text
+        w.sink() += type == MD_TEXT_BR ? "<br>\n" : type == MD_TEXT_ENTITY ? s : escape_html(s);
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::string markdown_to_html(const std::string& markdown) {
+    MD_PARSER parser{};
+    parser.flags = MD_FLAG_TABLES | MD_FLAG_STRIKETHROUGH | MD_FLAG_NOHTML;
+    parser.enter_block = enter_block;
+    parser.leave_block = leave_block;
+    parser.enter_span = enter_span;
+    parser.leave_span = leave_span;
+    parser.text = text;
+    Writer w;
+    md_parse(markdown.data(), (MD_SIZE)markdown.size(), &parser, &w);
+    w.new_line();
+    return w.out == "\n" ? "" : w.out;
+}
+
+std::string inline_to_html(const std::string& text) {
+    std::string html = markdown_to_html(text);
+    // one paragraph: its inside; text that would start a block ("1. x", "# x") stays text
+    if (html.compare(0, 3, "<p>") != 0 || html.find("<p>", 3) != std::string::npos) return escape_html(text);
+    return html.substr(3, html.size() - 3 - 5);
 }
 
 }  // namespace nbrender

@@ -1,13 +1,9 @@
 // notebooks-cpp/render/markdown.h: the markdown the notebooks' prose is written in,
-// turned into HTML. A small subset of CommonMark, enough for lessons:
+// turned into HTML. CommonMark with GitHub's tables, parsed by md4c (Debian's
+// libmd4c-dev); what is ours is the HTML it becomes: headings with an id (slug below),
+// ```cpp fences highlighted (highlight.h), code in <pre class=code>.
 //
-//   blocks   # headings, paragraphs, - * + and 1. lists (nested by indentation),
-//            ``` code fences (```cpp is highlighted), code indented by 4 spaces,
-//            > quotes, | tables |, ---
-//   inline   *em* _em_ **strong**, `code`, [links](url), ![images](src), \escapes,
-//            <https://autolinks>
-//
-// Everything else is text, and all text is HTML-escaped: a notebook cannot inject
+// Raw HTML is not markup here: all text is HTML-escaped, so a notebook cannot inject
 // markup into its page (math like `a < b` stays readable). A link to a .md page in
 // the same folder (another notebook: "02-autograd.md") points to its .html twin.
 #pragma once
@@ -18,7 +14,8 @@ namespace nbrender {
 
 std::string markdown_to_html(const std::string& markdown);
 
-// One line or paragraph of inline markdown (no blocks).
+// One line or paragraph of inline markdown (no blocks: text that would start one, such
+// as "1. x", comes back escaped as it is).
 std::string inline_to_html(const std::string& text);
 
 // & < > " ' as entities: safe in element text and in quoted attributes.
