@@ -81,12 +81,12 @@ TEST_CASE("non-finite: diffuse train ddpm with a huge lr stops (exit 1) or skips
     std::ifstream csv(dir + "/metrics.csv");
     std::string header, line, last;
     std::getline(csv, header);
-    CHECK(header == "step,epoch,loss,grad_norm,lr,seconds,skipped,rss_mb");
+    CHECK(header == "step,epoch,loss,grad_norm,lr,seconds,skipped,rss_mb,wall_clock");
     while (std::getline(csv, line)) last = line;
     std::vector<std::string> fields;
     std::stringstream row(last);
     for (std::string f; std::getline(row, f, ',');) fields.push_back(f);
-    REQUIRE(fields.size() == 8);
+    REQUIRE(fields.size() == 9);
     CHECK(std::atoi(fields[6].c_str()) > 0);  // skipped steps were counted
     CHECK(std::atof(fields[7].c_str()) > 1.0);  // and the resident memory (MB) recorded
 }

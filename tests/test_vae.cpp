@@ -409,7 +409,7 @@ TEST_CASE("diffuse train vae on a synthetic data set: the run folder, the PSNR, 
     std::ifstream csv(dir + "/metrics.csv");
     std::string line;
     std::getline(csv, line);
-    CHECK(line == "step,loss,recon,kl,lr,seconds");
+    CHECK(line == "step,loss,recon,kl,lr,seconds,wall_clock");
     int rows = 0;
     while (std::getline(csv, line)) ++rows;
     CHECK(rows == 6);

@@ -26,8 +26,7 @@ const std::vector<std::string> kDdpmConfigKeys = {
 
 void declare_ddpm_options(Args& a) {
     a.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
-    a.option("steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)");
-    a.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
+    declare_common_settings(a, "stop after this many steps in all (0: no step limit; with --resume: the total)");
     a.option("batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)");
     a.option("lr", "0.001", "peak learning rate (AdamW)");
     a.option("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine");
@@ -36,7 +35,6 @@ void declare_ddpm_options(Args& a) {
     a.option("weight-decay", "0", "AdamW decoupled weight decay");
     a.option("clip", "1", "gradient clipping: max global norm (0: off)");
     a.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
-    a.option("seed", "0", "random seed (weights, data order, noise)");
     a.option("ch", "32", "UNet base channels");
     a.option("mults", "auto", "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
                               "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents)");
@@ -63,7 +61,6 @@ void declare_ddpm_options(Args& a) {
     a.option("text-layers", "2", "text conditioning: the text encoder's transformer blocks");
     a.flag("skip-nonfinite", "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping");
     a.option("guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training");
-    a.option("device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)");
 }
 
 Device device_option(const Args& args) {
@@ -234,26 +231,6 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
                        std::to_string(train.size()) + " images)");
     if (s.train.lr_schedule == "cosine" && s.train.total_steps == 0 && s.steps > 0) s.train.total_steps = s.steps;
     return train;
-}
-
-std::string checkpoint_name(int64_t step) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "step-%08lld.safetensors", (long long)step);
-    return buf;
-}
-
-std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run) {
-    std::vector<std::pair<int64_t, std::string>> out;
-    std::error_code ec;
-    for (auto& e : std::filesystem::directory_iterator(run + "/checkpoints", ec)) {
-        std::string n = e.path().filename().string();
-        long long step = 0;
-        char tail[32] = {0};
-        if (std::sscanf(n.c_str(), "step-%lld.%31s", &step, tail) == 2 && std::string(tail) == "safetensors")
-            out.push_back({step, e.path().string()});
-    }
-    std::sort(out.begin(), out.end());
-    return out;
 }
 
 void declare_sampling_options(Args& a) {

@@ -12,6 +12,7 @@
 #include "diffusion/trainer.h"
 #include "diffusion/vae.h"
 #include "tools/args.h"
+#include "tools/training_run.h"  // list_checkpoints
 
 namespace td::cli {
 
@@ -78,9 +79,5 @@ SamplingSetup setup_sampling(const Args& args);
 
 // "50 steps, trailing spacing: t = 999, 979, ..., 19": what a run's output says of the walk.
 std::string describe_steps(const diffusion::SamplerOptions& o, int64_t T);
-
-// A run folder's checkpoints, (step, path), oldest first.
-std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);
-std::string checkpoint_name(int64_t step);  // "step-00001000.safetensors"
 
 }  // namespace td::cli

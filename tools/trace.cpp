@@ -39,6 +39,7 @@
 #include "tensor/ops.h"
 #include "tools/args.h"
 #include "tools/ddpm_settings.h"
+#include "tools/html_page.h"
 
 namespace td::cli {
 
@@ -151,18 +152,6 @@ void write_trace_file(const std::string& path, const StepRecord& r) {
     nn::save_safetensors(path, all, meta);
 }
 
-std::string html_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '&') out += "&amp;";
-        else if (c == '<') out += "&lt;";
-        else if (c == '>') out += "&gt;";
-        else if (c == '"') out += "&quot;";
-        else out += c;
-    }
-    return out;
-}
-
 std::string file_safe(const std::string& name) {
     std::string out = name;
     for (char& c : out)
@@ -203,45 +192,39 @@ std::string write_entry_png(const std::string& path, const Tensor& v) {
 void write_html(const std::string& dir, const std::string& title, const std::string& intro, const StepRecord& r,
                 const std::string& graph_file) {
     fs::create_directories(dir + "/img");
+    HtmlPage page(title, "body{max-width:72em}code,.num{font-family:monospace;background:none}"
+                         "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}"
+                         "tr:nth-child(even){background:#f4f4f4}.eq{color:#555}");
+    page.p(intro);
     std::ostringstream h;
-    h << "<!doctype html><meta charset=utf-8><title>" << html_escape(title) << "</title>\n"
-      << "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}"
-         "img{image-rendering:pixelated;max-width:100%}code,.num{font-family:monospace}"
-         "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}"
-         "tr:nth-child(even){background:#f4f4f4}.eq{color:#555}</style>\n"
-      << "<h1>" << html_escape(title) << "</h1>\n<p>" << html_escape(intro) << "</p>\n"
-      << "<p>Every tensor is also in <a href=trace.safetensors>trace.safetensors</a> under its name "
+    h << "<p>Every tensor is also in <a href=trace.safetensors>trace.safetensors</a> under its name "
          "(<code>safetensors.numpy.load_file</code>).</p>\n";
     h << "<h2>Tensors, in the order the step made them</h2>\n";
     for (const TraceEntry& e : r.entries) {
         Stats s = stats_of(e.value);
-        h << "<h3><code>" << html_escape(e.name) << "</code> <span class=num>" << shape_str(e.value.shape())
+        h << "<h3><code>" << escape_html(e.name) << "</code> <span class=num>" << shape_str(e.value.shape())
           << "</span></h3>\n";
-        if (!e.equation.empty()) h << "<p class=eq>" << html_escape(e.equation) << "</p>\n";
+        if (!e.equation.empty()) h << "<p class=eq>" << escape_html(e.equation) << "</p>\n";
         h << "<p class=num>mean " << num(s.mean) << " &nbsp; std " << num(s.std) << " &nbsp; min " << num(s.min)
           << " &nbsp; max " << num(s.max) << "</p>\n";
         if (is_image(e.value)) {
             std::string png = "img/" + file_safe(e.name) + ".png";
             std::string what = write_entry_png(dir + "/" + png, e.value);
-            h << "<p><img src=\"" << png << "\" alt=\"" << html_escape(e.name) << "\"><br><small>" << html_escape(what)
+            h << "<p><img src=\"" << png << "\" alt=\"" << escape_html(e.name) << "\"><br><small>" << escape_html(what)
               << "</small></p>\n";
         }
     }
     if (!r.grads.empty()) {
-        h << "<h2>Gradients</h2>\n<p>" << html_escape(r.meta.at("grads")) << "</p>\n<table><tr><th>parameter<th>shape<th>norm\n";
+        h << "<h2>Gradients</h2>\n<p>" << escape_html(r.meta.at("grads")) << "</p>\n<table><tr><th>parameter<th>shape<th>norm\n";
         for (const Grad& g : r.grads)
-            h << "<tr><td><code>" << html_escape(g.name) << "</code><td class=num>" << shape_str(g.value.shape())
+            h << "<tr><td><code>" << escape_html(g.name) << "</code><td class=num>" << shape_str(g.value.shape())
               << "<td class=num>" << num(g.norm) << "\n";
         h << "</table>\n";
     }
     if (!graph_file.empty())
-        h << "<h2>Autograd graph</h2><p>Written to <code>" << html_escape(graph_file)
+        h << "<h2>Autograd graph</h2><p>Written to <code>" << escape_html(graph_file)
           << "</code>; render it with <code>dot -Tsvg graph.dot &gt; graph.svg</code>.</p>\n";
-    std::ofstream f(dir + "/index.html.tmp");
-    f << h.str();
-    f.close();
-    check(f.good() && std::rename((dir + "/index.html.tmp").c_str(), (dir + "/index.html").c_str()) == 0, dir,
-          "/index.html: cannot write");
+    page.html(h.str()).write(dir + "/index.html");
 }
 
 // Writes dot text made by graph_to_dot (autograd/graph_dot.h) and says what is in it.
@@ -339,20 +322,6 @@ RunSettings read_run(const std::string& run) {
     return r;
 }
 
-// The loss metrics.csv recorded for `step`, if it has that row.
-std::optional<double> logged_loss(const std::string& run, int64_t step) {
-    std::ifstream in(run + "/metrics.csv");
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-        long long s = 0;
-        int epoch = 0;
-        double loss = 0;
-        if (std::sscanf(line.c_str(), "%lld,%d,%lf", &s, &epoch, &loss) == 3 && s == step) return loss;
-    }
-    return std::nullopt;
-}
-
 int trace_train(int argc, char** argv, int first) {
     Args args("diffuse trace train --run runs/NAME [--step N] [--out DIR] [--graph [FILE.dot]]",
               "Replays one training step of a run (Algorithm 1 of DDPM) and shows every tensor it makes:\n"
@@ -433,7 +402,8 @@ int trace_train(int argc, char** argv, int first) {
     std::printf("tensors of step %lld, in the order they were recorded:\n", (long long)step);
     print_table(r.entries);
     std::printf("loss %.6g, lr %.3g", st.loss, st.lr);
-    if (auto logged = logged_loss(run, step)) std::printf(" (metrics.csv has %.6g for this step)", *logged);
+    double logged = read_metrics(run + "/metrics.csv").at_step(step, "loss");
+    if (std::isfinite(logged)) std::printf(" (metrics.csv has %.6g for this step)", logged);
     std::printf("\n%s\n", gline);
     print_grads(r.grads);
 

@@ -6,11 +6,9 @@
 // diffusion/classifier.h for why and which negatives).
 // The run folder gets the weights (classifier.safetensors, with the configuration in
 // its metadata), the held-out set's features (reference_features.npy, for the
-// classifier FID of `diffuse eval`), metrics.csv, loss.png and index.html.
+// classifier FID of `diffuse eval`), config.txt, metrics.csv, loss.png and index.html.
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "autograd/node.h"
 #include "diffusion/classifier.h"
@@ -19,15 +17,32 @@
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
+#include "tensor/device.h"
 #include "td.h"
 #include "tools/args.h"
-#include "tools/plot.h"
+#include "tools/ddpm_settings.h"
+#include "tools/html_page.h"
 #include "tools/progress.h"
+#include "tools/training_run.h"
 #include "version.h"
 
 namespace td::cli {
 
 namespace {
+
+// The run folder: what --overwrite deletes, and metrics.csv's columns (a row per step,
+// then one per epoch with the held-out figures).
+const RunLayout kLayout = {"train classifier",
+                           {"config.txt", "metrics.csv", "classifier.safetensors", "reference_features.npy", "loss.png",
+                            "index.html"},
+                           {},
+                           {"step", "epoch", "loss", "lr", "held_out_accuracy", "held_out_rejected",
+                            "negatives_rejected", "seconds"},
+                           /*resumable=*/false};
+
+// The keys config.txt holds, in the order it writes them.
+const std::vector<std::string> kConfigKeys = {"data", "data-dir", "epochs", "batch", "lr", "width", "shift",
+                                              "reject-class", "seed", "steps", "minutes", "device"};
 
 // How the model does on held-out data, after each epoch.
 struct HeldOut {
@@ -38,21 +53,22 @@ struct HeldOut {
 
 // Share of rows of `logits` (N, outputs) whose argmax is want[row].
 double share_predicted(const Tensor& logits, const std::vector<int64_t>& want) {
-    std::vector<int64_t> p = argmax(logits, 1).to_vector_i64();
+    std::vector<int64_t> p = argmax(logits, 1).to(Device::CPU).to_vector_i64();
     int64_t hits = 0;
     for (size_t i = 0; i < p.size(); ++i) hits += p[i] == want[i];
     return p.empty() ? 0.0 : (double)hits / (double)p.size();
 }
 
 // negatives: a fixed set of synthetic negatives (undefined without a reject class).
-HeldOut evaluate(diffusion::Classifier& model, const diffusion::Dataset& data, const Tensor& negatives) {
+// images and negatives: on the model's device.
+HeldOut evaluate(diffusion::Classifier& model, const Tensor& images, const Tensor& labels, const Tensor& negatives) {
     HeldOut h;
     Tensor logits, feats;
-    diffusion::classify(model, data.images, logits, feats);
-    h.accuracy = share_predicted(logits, data.labels.to_vector_i64());
+    diffusion::classify(model, images, logits, feats);
+    h.accuracy = share_predicted(logits, labels.to_vector_i64());
     if (!model.cfg.reject_class) return h;
     int64_t reject = model.cfg.num_classes;
-    h.rejected = share_predicted(logits, std::vector<int64_t>(data.size(), reject));
+    h.rejected = share_predicted(logits, std::vector<int64_t>(images.size(0), reject));
     diffusion::classify(model, negatives, logits, feats);
     h.negatives_rejected = share_predicted(logits, std::vector<int64_t>(negatives.size(0), reject));
     return h;
@@ -103,31 +119,34 @@ int train_classifier(int argc, char** argv, int first) {
               "being confident on noise. Blurred, faint or slightly noisy images are never\n"
               "negatives: they are judged on their own merit (see diffusion/classifier.h).\n"
               "--reject-class 0 gives the plain classifier.");
+    declare_run_options(args);  // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
+    declare_common_settings(args, "stop after this many steps, whatever --epochs says (0: --epochs decides)");
     args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)");
     args.option("data-dir", "", "where the data set's files are (default data/<name>/)");
-    args.option("out", "", "run folder (required)");
     args.option("epochs", "0", "epochs to train (0: 20 for mnist, 8 for fashion, 20 otherwise)");
-    args.option("minutes", "0", "stop after this many minutes, whatever --epochs says (0: no limit)");
     args.option("batch", "128", "batch size");
     args.option("lr", "0.002", "peak learning rate (AdamW, warmup then cosine)");
     args.option("width", "32", "channels of the first conv (then 2x and 4x)");
     args.option("shift", "2", "augmentation: random shifts of up to this many pixels (0: none)");
     args.option("reject-class", "1", "1: add the output 'not an image of this data set' (see above); 0: plain classifier");
-    args.option("seed", "0", "random seed (weights, batch order, negatives)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
-    std::string out = args.str("out"), name = args.str("data");
-    if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist-classifier)");
-    int64_t shift = args.integer("shift");
+    TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
+    const std::string& out = run.out();
+    std::string name = args.str("data");
+    int64_t shift = args.integer("shift"), max_steps = args.integer("steps");
     int64_t epochs = args.integer("epochs"), batch = args.integer("batch"), width = args.integer("width");
     double minutes = args.number("minutes");
     float lr = (float)args.number("lr");
     uint64_t seed = (uint64_t)args.integer("seed");
-    if (epochs < 0 || batch < 1 || width < 8 || width % 4 != 0 || !(lr > 0) || minutes < 0)
-        throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0");
+    if (epochs < 0 || batch < 1 || width < 8 || width % 4 != 0 || !(lr > 0) || minutes < 0 || max_steps < 0)
+        throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0, "
+                       "--steps >= 0");
     if (shift < 0) throw ArgError("--shift must be >= 0");
     int64_t reject_flag = args.integer("reject-class");
     if (reject_flag != 0 && reject_flag != 1) throw ArgError("--reject-class must be 0 or 1");
     if (epochs == 0) epochs = name == "mnist" ? 20 : name.rfind("fashion", 0) == 0 ? 8 : 20;
+    Device device = device_option(args);
+    std::printf("device: %s\n", device_description(device).c_str());
 
     diffusion::DataOptions dopt;
     dopt.data_dir = args.str("data-dir");
@@ -138,9 +157,11 @@ int train_classifier(int argc, char** argv, int first) {
                 shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str(),
                 (long long)train.num_classes);
 
-    std::error_code ec;
-    std::filesystem::create_directories(out, ec);
-    check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
+    run.begin();  // the settings and the data are good: now an earlier run may be deleted (--overwrite)
+    std::string config = "# diffuse train classifier: the settings of this run (a valid --config file)\n";
+    for (const std::string& key : kConfigKeys)  // the device as resolved from auto
+        config += key == "device" ? "device = " + std::string(device_name(device)) + "\n" : args.to_config({key});
+    run.write_config(config);
 
     diffusion::ClassifierConfig cfg;
     cfg.in_channels = train.images.size(1);
@@ -150,6 +171,7 @@ int train_classifier(int argc, char** argv, int first) {
     cfg.reject_class = reject_flag == 1;
     Generator gen(seed);
     diffusion::Classifier model(cfg, gen);
+    model.to(device);
     std::printf("model: %lld parameters\n", (long long)model.num_parameters());
 
     diffusion::BatchOptions bopt;
@@ -158,10 +180,14 @@ int train_classifier(int argc, char** argv, int first) {
     bopt.hflip = cfg.in_channels == 3;  // flipping digits or clothes changes what they are; CIFAR's objects not
     diffusion::BatchIterator batches(train, bopt);
     int64_t steps_per_epoch = batches.batches_per_epoch(), total = epochs * steps_per_epoch;
+    if (max_steps > 0) {  // the step budget wins; the learning rate's cosine ends there
+        total = max_steps;
+        epochs = (total + steps_per_epoch - 1) / steps_per_epoch;
+    }
     nn::AdamWOptions aopt;
     aopt.lr = lr;
     aopt.weight_decay = 1e-4f;
-    nn::AdamW opt(model.named_parameters(), aopt);
+    nn::AdamW opt(model.named_parameters(), aopt);  // (after model.to: the moments live beside the weights)
     int64_t warmup = std::min<int64_t>(100, total / 10);
     Generator aug_gen(seed + 1), neg_gen(seed + 2);
     // held-out negatives: made once from the held-out images, the same every epoch
@@ -169,25 +195,26 @@ int train_classifier(int argc, char** argv, int first) {
     if (cfg.reject_class) {
         Generator test_neg_gen(seed + 3);
         test_negatives = diffusion::make_negatives(std::min<int64_t>(test.size(), 1000), test.images, test_neg_gen);
+        test_negatives = test_negatives.to(device);
     }
+    Tensor test_images = test.images.to(device);
 
-    std::ofstream csv(out + "/metrics.csv");
-    check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    csv << "step,epoch,loss,lr,held_out_accuracy,held_out_rejected,negatives_rejected\n";
-    std::vector<float> xs, losses, acc_x, accs;
+    run.metrics.start(out + "/metrics.csv");
+    std::vector<float> accs;
     Progress progress(total, minutes * 60.0);
     HeldOut held;
     int64_t step = 0;
     bool stopped_early = false;
+    catch_sigint();
     for (int64_t epoch = 0; epoch < epochs && !stopped_early; ++epoch) {
         double epoch_loss = 0.0;
         int64_t epoch_steps = 0;
-        for (int64_t i = 0; i < steps_per_epoch; ++i) {
+        for (int64_t i = 0; i < steps_per_epoch && step < total; ++i) {
             diffusion::Batch b = batches.next();
             opt.set_lr(nn::cosine_lr(step + 1, lr, warmup, total));  // t counts from 1
             Tensor x = shift > 0 ? random_shift(b.x, shift, aug_gen) : b.x, y = b.y;
             if (cfg.reject_class) add_negatives(x, y, cfg.num_classes, neg_gen);
-            Tensor loss = cross_entropy(model.forward(x), y);
+            Tensor loss = cross_entropy(model.forward(x.to(device)), y.to(device));
             opt.zero_grad();
             loss.backward();
             opt.step();
@@ -196,19 +223,17 @@ int train_classifier(int argc, char** argv, int first) {
             check(std::isfinite(l), "train classifier: loss became ", l, " at step ", step, "; lower --lr");
             epoch_loss += l;
             ++epoch_steps;
-            xs.push_back((float)step);
-            losses.push_back(l);
-            csv << step << "," << epoch + 1 << "," << l << "," << opt.lr() << ",,,\n";
+            run.metrics.row({std::to_string(step), std::to_string(epoch + 1), cell(l), cell(opt.lr()), "", "", "",
+                             run.metrics.seconds(progress.elapsed())});
             char fields[80];
             std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f", (long long)epoch + 1, l);
             progress.report(step, fields, 20);
-            if (progress.out_of_time()) { stopped_early = true; break; }
+            if (progress.out_of_time() || interrupted()) { stopped_early = true; break; }
         }
-        held = evaluate(model, test, test_negatives);
-        acc_x.push_back((float)step);
+        held = evaluate(model, test_images, test.labels, test_negatives);
         accs.push_back((float)held.accuracy);
-        csv << step << "," << epoch + 1 << ",,," << held.accuracy << "," << held.rejected << "," << held.negatives_rejected << "\n";
-        csv.flush();
+        run.metrics.row({std::to_string(step), std::to_string(epoch + 1), "", "", cell(held.accuracy), cell(held.rejected),
+                         cell(held.negatives_rejected), run.metrics.seconds(progress.elapsed())});
         progress.done();
         std::printf("epoch %lld: mean loss %.4f, held-out accuracy %.2f%%", (long long)epoch + 1,
                     epoch_loss / std::max<int64_t>(epoch_steps, 1), 100.0 * held.accuracy);
@@ -217,7 +242,10 @@ int train_classifier(int argc, char** argv, int first) {
                         100.0 * held.negatives_rejected);
         std::printf(" (%s)\n", fmt_seconds(progress.elapsed()).c_str());
     }
-    if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", minutes, (long long)step);
+    release_sigint();
+    run.metrics.close();
+    if (interrupted()) std::printf("interrupted after %lld steps: the weights so far are saved\n", (long long)step);
+    else if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", minutes, (long long)step);
 
     // weights, with what `diffuse eval` needs to rebuild the model
     std::map<std::string, std::string> meta = {
@@ -235,26 +263,31 @@ int train_classifier(int argc, char** argv, int first) {
         {"tinydiffusion.version", kVersion}};
     nn::save_module(out + "/classifier.safetensors", model, meta);
     Tensor logits, feats;
-    diffusion::classify(model, test.images, logits, feats);
-    save_npy(out + "/reference_features.npy", feats);
+    diffusion::classify(model, test_images, logits, feats);
+    save_npy(out + "/reference_features.npy", feats.to(Device::CPU));
 
-    plot::line_plot(out + "/loss.png", {{xs, losses, 0x1f77b4}}, /*log_y=*/true);
-    std::ofstream html(out + "/index.html");
-    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: classifier " << name << "</title>\n"
-         << "<h1>Classifier on " << name << "</h1>\n<p>" << model.num_parameters() << " parameters, " << step
-         << " steps of AdamW (peak lr " << lr << ", batch " << batch << "), " << fmt_seconds(progress.elapsed())
-         << ". Held-out accuracy: <b>" << 100.0 * held.accuracy << "%</b> on " << test.size() << " images.</p>\n";
-    if (cfg.reject_class)
-        html << "<p>Reject class (\"not a " << name << " image\", trained on synthetic negatives): "
-             << 100.0 * held.rejected << "% of the held-out images rejected, " << 100.0 * held.negatives_rejected << "% of "
-             << test_negatives.size(0) << " held-out negatives rejected.</p>\n";
-    html << "<h2>Training loss (log scale)</h2><img src=loss.png>\n<h2>Held-out accuracy per epoch</h2><ul>\n";
-    for (size_t i = 0; i < accs.size(); ++i) html << "<li>epoch " << i + 1 << ": " << 100.0 * accs[i] << "%</li>\n";
-    html << "</ul><p>Files: classifier.safetensors, reference_features.npy (penultimate features of the held-out "
-         << "set, for <code>diffuse eval</code>), <a href=metrics.csv>metrics.csv</a>.</p>\n";
+    plot_loss(out + "/loss.png", read_metrics(out + "/metrics.csv"), "loss");
+    std::ostringstream about, reject, list;
+    about << model.num_parameters() << " parameters, " << step << " steps of AdamW (peak lr " << lr << ", batch "
+          << batch << "), " << fmt_seconds(progress.elapsed()) << ". Held-out accuracy: ";
+    reject << "Reject class (\"not a " << name << " image\", trained on synthetic negatives): " << 100.0 * held.rejected
+           << "% of the held-out images rejected, " << 100.0 * held.negatives_rejected << "% of "
+           << (cfg.reject_class ? test_negatives.size(0) : 0) << " held-out negatives rejected.";
+    for (size_t i = 0; i < accs.size(); ++i) list << "<li>epoch " << i + 1 << ": " << 100.0 * accs[i] << "%</li>\n";
+    HtmlPage page("Classifier on " + name);
+    page.html("<p>" + escape_html(about.str()) + "<b>" + cell(100.0 * held.accuracy) + "%</b> on " +
+              std::to_string(test.size()) + " images.</p>\n");
+    if (cfg.reject_class) page.p(reject.str());
+    page.h2("Training loss (log scale)")
+        .image("loss.png", "loss")
+        .h2("Held-out accuracy per epoch")
+        .html("<ul>\n" + list.str() + "</ul>\n")
+        .html("<p>Files: classifier.safetensors, reference_features.npy (penultimate features of the held-out set, "
+              "for <code>diffuse eval</code>), <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>.</p>\n")
+        .write(out + "/index.html");
     std::printf("held-out accuracy %.2f%%; wrote %s/{classifier.safetensors,reference_features.npy,metrics.csv,"
                 "loss.png,index.html}\n", 100.0 * held.accuracy, out.c_str());
-    return 0;
+    return interrupted() ? 130 : 0;  // (a Ctrl-C: the weights and the page are still written)
 }
 
 }  // namespace td::cli

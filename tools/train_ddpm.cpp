@@ -4,7 +4,7 @@
 // al. 2022; --vae, diffusion/latent.h). Either may be conditional (--cond class|text):
 //
 //   runs/NAME/config.txt           every setting of the run (a valid --config file)
-//   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, seconds, skipped, rss_mb
+//   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, skipped, rss_mb, seconds, wall_clock
 //   runs/NAME/checkpoints/step-*.safetensors   the last --keep trainer checkpoints (--resume)
 //   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
 //   runs/NAME/progress/step-*.png  sample grids drawn while training
@@ -37,12 +37,13 @@
 #include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
-#include "tools/run_folder.h"
 #include "tools/args.h"
 #include "tools/ddpm_settings.h"
 #include "tools/ddpm_figures.h"
+#include "tools/html_page.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
+#include "tools/training_run.h"
 
 namespace td::cli {
 
@@ -50,57 +51,6 @@ namespace fs = std::filesystem;
 using namespace td::diffusion;
 
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) {
-    g_interrupted = true;
-    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
-}
-
-// metrics.csv's columns. rss_mb (resident memory after the step) came last and latest:
-// a run resumed from before it gets the column added, empty in its older rows.
-const char* kMetricsHeader = "step,epoch,loss,grad_norm,lr,seconds,skipped,rss_mb";
-
-// Keeps metrics.csv rows up to `step` (a resumed run rewrites the steps after its checkpoint).
-void truncate_metrics(const std::string& path, int64_t step) {
-    std::ifstream in(path);
-    if (!in.good()) return;
-    std::string header, line, kept, pad;
-    std::getline(in, header);
-    std::string want = kMetricsHeader;
-    if (header != want && want.rfind(header + ",", 0) == 0)  // an older run: fewer columns
-        pad = std::string(std::count(want.begin(), want.end(), ',') - std::count(header.begin(), header.end(), ','), ',');
-    kept = (pad.empty() ? header : want) + "\n";
-    while (std::getline(in, line))
-        if (std::atoll(line.c_str()) <= step) kept += line + pad + "\n";
-    in.close();
-    std::ofstream out(path + ".tmp");
-    out << kept;
-    out.close();
-    check(out.good() && std::rename((path + ".tmp").c_str(), path.c_str()) == 0, path, ": cannot rewrite");
-}
-
-// The loss per step, and the resident memory (MB) of the steps that recorded it.
-void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<float>& ys, std::vector<float>& mem_x,
-                  std::vector<float>& mem_mb) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-        long long step = 0;
-        int epoch = 0;
-        float loss = 0;
-        if (std::sscanf(line.c_str(), "%lld,%d,%f", &step, &epoch, &loss) == 3 && std::isfinite(loss)) {
-            xs.push_back((float)step);
-            ys.push_back(loss);
-        }
-        size_t last = line.rfind(',');
-        if (std::count(line.begin(), line.end(), ',') == 7 && last + 1 < line.size()) {
-            mem_x.push_back((float)step);
-            mem_mb.push_back(std::strtof(line.c_str() + last + 1, nullptr));
-        }
-    }
-}
 
 // How long the other ranks wait for rank 0 drawing a sample grid, writing a checkpoint or
 // making the final pictures (a run's TD_DIST_TIMEOUT, if longer, wins): generous, since
@@ -161,12 +111,8 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
                        "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
                        "--cond class|text makes it conditional (see `diffuse train ldm --help`).\n"
                        "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
-    args.option("out", "", "run folder (required)");
-    args.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
-    args.flag("resume", "continue the run in --out from its latest checkpoint");
-    args.flag("overwrite", "start afresh in a run folder that already holds a run (its checkpoints are deleted)");
+    declare_run_options(args);   // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
     declare_ddpm_options(args);  // the model, the process, training, the budget (tools/ddpm_settings.h)
-    args.option("threads", "0", "OpenMP threads (0: all cores)");
     args.option("sample-every", "0", "draw a 16-sample grid every this many steps (0: about 6 in a run)");
     args.option("ckpt-every", "0", "write a checkpoint every this many steps (0: every 2 minutes)");
     args.option("keep", "3", "checkpoints to keep");
@@ -199,37 +145,26 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
 int run_training(Args& args, dist::Communicator& comm, bool latent) {
     const bool root = comm.is_root();
     const int P = comm.size();
-    std::string out = args.str("out");
-    if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist)");
-    bool resume = args.on("resume");
-    if (resume && args.on("overwrite")) throw ArgError("--resume and --overwrite contradict each other");
-    if (root && !resume && fs::exists(out + "/config.txt")) {
-        // Nothing already written is lost by accident: starting over must be asked for.
-        if (!args.on("overwrite"))
-            throw ArgError(out + " already holds a run: --resume continues it, --overwrite starts afresh (deleting it)");
-        std::error_code rm;
-        for (const char* sub : {"checkpoints", "progress"}) fs::remove_all(out + "/" + sub, rm);
-        for (const char* f : {"metrics.csv", "config.txt", "model.safetensors"}) fs::remove(out + "/" + f, rm);
-    }
-    if (resume) {
-        check(fs::exists(out + "/config.txt"), out, "/config.txt: no run to resume here (start one without --resume)");
-        args.apply_config(out + "/config.txt");  // the run's own settings, under any flags given now
-    }
-    if (!args.str("config").empty()) args.apply_config(args.str("config"));
+    // the folder claimed and locked; with --resume, the run's config.txt under the flags
+    TrainingRun run(args, {latent ? "train ldm" : "train ddpm",
+                           {"checkpoints", "progress", "metrics.csv", "config.txt", "model.safetensors"},
+                           {"checkpoints", "progress"},
+                           {"step", "epoch", "loss", "grad_norm", "lr", "seconds", "skipped", "rss_mb"},
+                           /*resumable=*/true},
+                    root);
+    const std::string& out = run.out();
 
     // ---- settings and data
     DdpmSettings set = ddpm_settings(args);
     if (latent && set.vae.empty()) throw ArgError("train ldm needs --vae runs/VAE (a run of `diffuse train vae`)");
     if (!latent && !set.vae.empty()) throw ArgError("--vae is for `diffuse train ldm` (latent diffusion), not train ddpm");
-    int64_t steps = set.steps, threads = args.integer("threads"), keep = args.integer("keep");
+    int64_t steps = set.steps, keep = args.integer("keep");
     double minutes = set.minutes;
     int64_t sample_every = args.integer("sample-every"), ckpt_every = args.integer("ckpt-every");
     int64_t final_n = args.integer("final-samples"), final_steps = args.integer("final-steps");
     if (steps == 0 && minutes == 0) throw ArgError("give a budget: --steps S and/or --minutes M (not both 0)");
-    if (threads < 0 || keep < 1 || sample_every < 0 || ckpt_every < 0 || final_n < 1 || final_steps < 1 ||
-        final_steps > set.info.T)
-        throw ArgError("bad value: need --threads >= 0, --keep >= 1, --final-samples >= 1, 1 <= --final-steps <= T");
-    if (threads > 0) omp_set_num_threads((int)threads);
+    if (keep < 1 || sample_every < 0 || ckpt_every < 0 || final_n < 1 || final_steps < 1 || final_steps > set.info.T)
+        throw ArgError("bad value: need --keep >= 1, --final-samples >= 1, 1 <= --final-steps <= T");
     set.train.device = device_option(args);  // before the data: a latent run encodes it there
     set.train.comm = &comm;
     if (P > 1) std::printf("distributed: %s\n", comm.description().c_str());
@@ -251,28 +186,22 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     TrainOptions& to = set.train;
     const UNetConfig& u = set.info.unet;
 
-    std::error_code ec;
-    if (root) {
-        fs::create_directories(out + "/checkpoints", ec);
-        fs::create_directories(out + "/progress", ec);
-        check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
-    }
+    run.begin();  // the settings and the data are good: now an earlier run may be deleted (--overwrite)
 
     DdpmTrainer trainer(info, to, train, set.first_stage);  // (distributed: rank 0's weights everywhere)
     info = trainer.info();
     int64_t start_step = 0;
     std::string resumed_from;
-    if (resume) {
-        auto ckpts = list_checkpoints(out);
-        check(!ckpts.empty(), out, "/checkpoints: no checkpoint to resume from");
-        resumed_from = ckpts.back().second;
-        trainer.load_checkpoint(resumed_from);  // every rank reads the same file
+    if (run.resuming()) {
+        // every rank reads the same files: the newest checkpoint that loads
+        resumed_from = run.resume_from([&](const std::string& path) { trainer.load_checkpoint(path); });
         start_step = trainer.steps_done();
     }
     // Every rank has read config.txt and the checkpoint: from here on rank 0 may rewrite them.
     comm.barrier();
-    if (resume) {
-        if (root) truncate_metrics(out + "/metrics.csv", start_step);
+    if (root && run.resuming()) run.metrics.resume(out + "/metrics.csv", start_step);
+    else if (root) run.metrics.start(out + "/metrics.csv");
+    if (run.resuming()) {
         std::printf("resumed %s at step %lld (epoch %lld)\n", resumed_from.c_str(),
                     (long long)start_step, (long long)trainer.epoch() + 1);
         if (steps > 0 && start_step >= steps) {
@@ -281,8 +210,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         }
     }
     auto write_config = [&] {
-        if (!root) return;
-        std::ofstream cfg(out + "/config.txt.tmp");
+        std::ostringstream cfg;
         cfg << "# diffuse train " << (latent ? "ldm" : "ddpm") << ": the settings of this run (a valid --config file)\n";
         if (P > 1)  // a comment, not a setting: a resumed run may use any number of ranks
             cfg << "# distributed: " << P << " ranks x batch " << to.batch_size << " = global batch "
@@ -297,9 +225,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             else if (key == "attn-res") cfg << "attn-res = " << (u.attn_res.empty() ? "none" : join_ints(u.attn_res)) << "\n";
             else cfg << args.to_config({key});
         }
-        cfg.close();
-        check(cfg.good() && std::rename((out + "/config.txt.tmp").c_str(), (out + "/config.txt").c_str()) == 0, out,
-              "/config.txt: cannot write");
+        run.write_config(cfg.str());
     };
     write_config();
 
@@ -317,13 +243,6 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                 steps && minutes ? " or " : "", minutes ? (std::to_string(minutes) + " min").c_str() : "");
 
     // ---- the loop
-    std::ofstream csv;  // rank 0's
-    if (root) {
-        bool metrics_exist = fs::exists(out + "/metrics.csv");
-        csv.open(out + "/metrics.csv", std::ios::app);
-        check(csv.good(), out, "/metrics.csv: cannot open for writing");
-        if (!metrics_exist) csv << kMetricsHeader << "\n";
-    }
     int64_t planned = steps > 0 ? steps : start_step + 1000000;
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
@@ -333,11 +252,9 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     preview.prediction = info.prediction;
     double last_ckpt_s = 0, last_sample_s = 0;
     double smoothed = 0;
-    std::signal(SIGINT, on_sigint);
+    catch_sigint();
     auto save_ckpt = [&](int64_t step) {
-        trainer.save_checkpoint(out + "/checkpoints/" + checkpoint_name(step));
-        auto ckpts = list_checkpoints(out);
-        for (size_t i = 0; i + keep < ckpts.size(); ++i) fs::remove(ckpts[i].second, ec);
+        run.save_checkpoint(step, keep, [&](const std::string& path) { trainer.save_checkpoint(path); });
         last_ckpt_s = progress.elapsed();
     };
     bool conditional = u.cond != "none";
@@ -353,14 +270,14 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         last_sample_s = progress.elapsed();
     };
     int64_t step = start_step;
-    bool stopped_by_time = false, interrupted = false;
-    while (!interrupted && (steps == 0 || step < steps)) {
+    bool stopped_by_time = false, ctrl_c = false;
+    while (!ctrl_c && (steps == 0 || step < steps)) {
         StepStats s;
         try {
             s = trainer.step();
         } catch (const Error& e) {  // a non-finite loss: the checkpoints on disk are the last good ones
-            if (root) csv.close();
-            auto ckpts = list_checkpoints(out);
+            run.metrics.close();
+            auto ckpts = run.checkpoints();
             fail(e.what(), ckpts.empty() ? std::string(". No checkpoint was written yet.")
                                          : ". The last good checkpoint, " + ckpts.back().second +
                                                ", is kept: --resume continues from it (with other settings)");
@@ -368,8 +285,9 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         step = s.step;
         double el = progress.elapsed();
         if (root)
-            csv << step << "," << trainer.epoch() + 1 << "," << s.loss << "," << s.grad_norm << "," << s.lr << ","
-                << el << "," << trainer.steps_skipped() << "," << std::round(resident_mb() * 10) / 10 << "\n";
+            run.metrics.row({std::to_string(step), std::to_string(trainer.epoch() + 1), cell(s.loss), cell(s.grad_norm),
+                             cell(s.lr), run.metrics.seconds(el), std::to_string(trainer.steps_skipped()),
+                             cell(std::round(resident_mb() * 10) / 10)});
         if (s.skipped) {
             std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)step,
                         (long long)trainer.steps_skipped());
@@ -387,12 +305,12 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                                               : el - last_sample_s >= std::max(60.0, minutes * 60.0 / 6);
         bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
         std::vector<int64_t> agreed =
-            from_rank0(comm, {est, want_sample, want_ckpt, progress.out_of_time(), g_interrupted.load()});
+            from_rank0(comm, {est, want_sample, want_ckpt, progress.out_of_time(), interrupted()});
         est = agreed[0];
         want_sample = agreed[1];
         want_ckpt = agreed[2];
         bool out_of_time = agreed[3];
-        interrupted = agreed[4];
+        ctrl_c = agreed[4];
         if (est > 0) {
             progress.set_total(est);
             if (to.lr_schedule == "cosine" && to.total_steps == 0) {
@@ -408,19 +326,19 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                       s.loss, smoothed, s.lr);
         if (root) progress.report(step, fields, 25);
         if (root && want_sample) preview_grid(step);
-        if (root && want_ckpt) { csv.flush(); save_ckpt(step); }
+        if (root && want_ckpt) save_ckpt(step);
         if (want_sample || want_ckpt) wait_for_rank0(comm);
         if (out_of_time) { stopped_by_time = true; break; }
     }
-    std::signal(SIGINT, SIG_DFL);
-    if (!root) return interrupted ? 130 : 0;  // the files and the pictures are rank 0's
+    release_sigint();
+    if (!root) return ctrl_c ? 130 : 0;  // the files and the pictures are rank 0's
     progress.done();
-    csv.close();
-    if (step > start_step || list_checkpoints(out).empty()) save_ckpt(step);
-    if (interrupted) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
+    run.metrics.close();
+    if (step > start_step || run.checkpoints().empty()) save_ckpt(step);
+    if (ctrl_c) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
     else if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
     trainer.save_ema_model(out + "/model.safetensors");
-    if (interrupted) return 130;
+    if (ctrl_c) return 130;
 
     // ---- pictures and the report
     SamplerOptions fin = preview;
@@ -451,15 +369,13 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     }
     Tensor real = train.images.slice(0, 0, 8);
     write_forward_strip(out + "/forward.png", ema, real, 11, g);
-    std::vector<float> xs, ys, mem_x, mem_mb;
-    read_metrics(out + "/metrics.csv", xs, ys, mem_x, mem_mb);
-    std::vector<float> sm(ys.size());
-    for (size_t i = 0; i < ys.size(); ++i) sm[i] = i == 0 ? ys[0] : 0.98f * sm[i - 1] + 0.02f * ys[i];
-    plot::line_plot(out + "/loss.png", {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, /*log_y=*/true);
+    MetricsTable metrics = read_metrics(out + "/metrics.csv");
+    float final_loss = plot_loss(out + "/loss.png", metrics, "loss");
+    std::vector<float> mem_x, mem_mb;
+    metrics.series("rss_mb", mem_x, mem_mb);
     // (the one-point series draws nothing; it puts 0 MB on the axis, so a flat line looks flat)
     if (!mem_mb.empty()) plot::line_plot(out + "/memory.png", {{mem_x, mem_mb, 0x2ca02c}, {{mem_x[0]}, {0.0f}}});
 
-    std::ofstream html(out + "/index.html.tmp");
     std::string what = std::string(latent ? "Latent diffusion" : "DDPM") +
                        (u.cond == "class" ? ", class-conditional," : u.cond == "text" ? ", text-conditional," : "");
     std::string cond_text =
@@ -472,50 +388,47 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                 : " The UNet works on the " + shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())) +
                       " latents of a frozen autoencoder (" + info.vae.describe() + "), scaled by 1/std = " +
                       std::to_string(info.scale_factor) + "; pictures are decoded.";
-    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: " << what << " on " << train.name << "</title>\n"
-         << "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-            "img{image-rendering:pixelated;max-width:100%}code{background:#eee}</style>\n"
-         << "<h1>" << what << " on " << train.name << "</h1>\n"
-         << "<p>UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << info.schedule
-         << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
-         << " steps at batch " << trainer.global_batch()
-         << (P > 1 ? " (" + std::to_string(P) + " ranks x " + std::to_string(to.batch_size) + ")" : std::string())
-         << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr
-         << ", EMA " << to.ema_decay << ". Final loss (smoothed): " << (sm.empty() ? 0.0f : sm.back()) << "."
-         << latent_text << cond_text << "</p>\n";
-    if (!conditional)
-        html << "<h2>Samples</h2><p>" << final_n << " samples, DDIM with " << describe_steps(fin, info.T)
-             << " (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n";
-    else
-        html << "<h2>Samples</h2><p>One row per class, classifier-free guidance w = " << set.guidance << ", DDIM with "
-             << describe_steps(fin, info.T) << " (eta 0) from the EMA weights.</p><img src=samples.png alt=samples>\n"
-             << "<h2>Guidance</h2><p>eps = eps(x, empty) + w (eps(x, c) - eps(x, empty)): one row per w = 0 "
-                "(unconditional), 1 (conditional), 3, 7; one column per class, the same x_T down a column.</p>"
-                "<img src=guidance.png alt=guidance>\n";
-    html
-         << "<h2>Denoising</h2><p>Left to right: x_T ~ N(0, I), then x_t along the sampler's steps, down to "
-            "x_0.</p><img src=denoise.png alt=denoising>\n"
-         << "<h2>The forward process</h2><p>Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly "
-            "spaced t up to T.</p><img src=forward.png alt=forward>\n"
-         << "<h2>Loss</h2><p>L_simple per step (grey) and smoothed (blue), log scale.</p><img src=loss.png alt=loss>\n"
-         << (mem_mb.empty() ? std::string()
-                            : "<h2>Memory</h2><p>Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
-                              "filled the allocator's cache; a rising line would be a leak. Peak " +
-                                  fmt_mb(peak_resident_mb()) + " (training and these pictures).</p>"
-                                  "<img src=memory.png alt=memory>\n")
-         << "<h2>While training</h2><p>The same 16 starting noises, DDIM with " << describe_steps(preview, info.T)
-         << ", EMA weights, at these steps:</p>\n";
-    std::vector<std::string> grids;
-    for (auto& e : fs::directory_iterator(out + "/progress", ec)) grids.push_back(e.path().filename().string());
-    std::sort(grids.begin(), grids.end());
-    for (auto& gname : grids)
-        if (gname.size() > 4 && gname.substr(gname.size() - 4) == ".png")
-            html << "<p>step " << std::atoll(gname.substr(5, 8).c_str()) << "<br><img src=progress/" << gname << " alt=" << gname << "></p>\n";
-    html << "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
-            "(EMA weights), checkpoints/.</p>\n";
-    html.close();
-    check(html.good() && std::rename((out + "/index.html.tmp").c_str(), (out + "/index.html").c_str()) == 0, out,
-          "/index.html: cannot write");
+    std::ostringstream summary;
+    summary << "UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << info.schedule
+            << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
+            << " steps at batch " << trainer.global_batch()
+            << (P > 1 ? " (" + std::to_string(P) + " ranks x " + std::to_string(to.batch_size) + ")" : std::string())
+            << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr << ", EMA " << to.ema_decay
+            << ". Final loss (smoothed): " << final_loss << "." << latent_text << cond_text;
+    HtmlPage page(what + " on " + train.name);
+    page.p(summary.str()).h2("Samples");
+    if (!conditional) {
+        page.image("samples.png", "samples", std::to_string(final_n) + " samples, DDIM with " +
+                                                 describe_steps(fin, info.T) + " (eta 0) from the EMA weights.");
+    } else {
+        std::ostringstream w;
+        w << set.guidance;
+        page.image("samples.png", "samples", "One row per class, classifier-free guidance w = " + w.str() +
+                                                 ", DDIM with " + describe_steps(fin, info.T) +
+                                                 " (eta 0) from the EMA weights.")
+            .h2("Guidance")
+            .image("guidance.png", "guidance",
+                   "eps = eps(x, empty) + w (eps(x, c) - eps(x, empty)): one row per w = 0 (unconditional), "
+                   "1 (conditional), 3, 7; one column per class, the same x_T down a column.");
+    }
+    page.h2("Denoising")
+        .image("denoise.png", "denoising", "Left to right: x_T ~ N(0, I), then x_t along the sampler's steps, down to x_0.")
+        .h2("The forward process")
+        .image("forward.png", "forward",
+               "Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly spaced t up to T.")
+        .h2("Loss")
+        .image("loss.png", "loss", "L_simple per step (grey) and smoothed (blue), log scale.");
+    if (!mem_mb.empty())
+        page.h2("Memory").image("memory.png", "memory",
+                                "Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
+                                "filled the allocator's cache; a rising line would be a leak. Peak " +
+                                    fmt_mb(peak_resident_mb()) + " (training and these pictures).");
+    page.h2("While training")
+        .p("The same 16 starting noises, DDIM with " + describe_steps(preview, info.T) + ", EMA weights, at these steps:")
+        .progress_grids(out)
+        .html("<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
+              "(EMA weights), checkpoints/.</p>\n")
+        .write(out + "/index.html");
     std::printf("done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
                 "loss.png,memory.png,index.html}\n",
                 (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt_mb(peak_resident_mb()).c_str(), out.c_str());

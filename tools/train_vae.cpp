@@ -3,7 +3,7 @@
 // `diffuse train ldm --vae runs/NAME` can build on:
 //
 //   runs/NAME/config.txt              every setting of the run (a valid --config file)
-//   runs/NAME/metrics.csv             step, loss, recon, kl, lr, seconds
+//   runs/NAME/metrics.csv             step, loss, recon, kl, lr, seconds, wall_clock
 //   runs/NAME/model.safetensors       the weights (CompVis' names), the VAEConfig, the data
 //                                     set's name and the held-out PSNR in the metadata
 //   runs/NAME/reconstructions.png     held-out images (top rows) and their reconstructions
@@ -31,9 +31,10 @@
 #include "tools/args.h"
 #include "tools/ddpm_figures.h"
 #include "tools/ddpm_settings.h"
+#include "tools/html_page.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
-#include "tools/run_folder.h"
+#include "tools/training_run.h"
 
 namespace td::cli {
 
@@ -47,11 +48,14 @@ const std::vector<std::string> kVaeConfigKeys = {"data",  "image-size", "channel
                                                  "z-channels", "groups", "mid-attn", "batch", "lr",    "warmup",
                                                  "beta",  "recon",      "seed",     "steps",  "minutes", "device"};
 
-// What the run folder holds that --overwrite deletes (latents/: `train ldm`'s cache of
-// this autoencoder's codes, stale once the weights change).
-const std::vector<std::string> kRunFiles = {"config.txt", "metrics.csv", "model.safetensors", "reconstructions.png",
-                                            "samples-from-prior.png", "loss.png", "index.html", "progress",
-                                            "latents"};
+// The run folder: what --overwrite deletes (latents/: `train ldm`'s cache of this
+// autoencoder's codes, stale once the weights change), and metrics.csv's columns.
+const RunLayout kLayout = {"train vae",
+                           {"config.txt", "metrics.csv", "model.safetensors", "reconstructions.png",
+                            "samples-from-prior.png", "loss.png", "index.html", "progress", "latents"},
+                           {"progress"},
+                           {"step", "loss", "recon", "kl", "lr", "seconds"},
+                           /*resumable=*/false};
 
 const int64_t kShown = 16;  // held-out images in reconstructions.png: 2 rows of 8, their reconstructions below
 
@@ -95,20 +99,6 @@ LatentStats latent_stats(VAE& vae, const Tensor& images) {
     return {std::sqrt((double)var(mu).item()), (double)mean(sigma).item()};
 }
 
-void read_metrics(const std::string& path, std::vector<float>& xs, std::vector<float>& ys) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-        long long step = 0;
-        float loss = 0;
-        if (std::sscanf(line.c_str(), "%lld,%f", &step, &loss) == 2) {
-            xs.push_back((float)step);
-            ys.push_back(loss);
-        }
-    }
-}
-
 std::string fmt(const char* format, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, format, v);
@@ -126,14 +116,11 @@ int train_vae(int argc, char** argv, int first) {
               "Writes model.safetensors, metrics.csv, reconstructions of held-out images, decoded\n"
               "prior samples, a loss curve and index.html, and reports the held-out PSNR.\n"
               "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
-    args.option("out", "", "run folder (required)");
-    args.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
-    args.flag("overwrite", "start afresh in a run folder that already holds a run (deleting it)");
+    declare_run_options(args);  // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
+    declare_common_settings(args, "stop after this many steps (0: no step limit)");  // and --minutes, --seed, --device
     args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
     args.option("image-size", "32", "folders of images only: resize + center crop to this size");
     args.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
-    args.option("steps", "0", "stop after this many steps (0: no step limit)");
-    args.option("minutes", "0", "stop after this many minutes (0: no time limit)");
     args.option("batch", "64", "minibatch size");
     args.option("lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)");
     args.option("warmup", "100", "linear warm-up steps");
@@ -145,16 +132,12 @@ int train_vae(int argc, char** argv, int first) {
     args.option("z-channels", "4", "latent channels");
     args.option("groups", "8", "GroupNorm groups (must divide ch * every mult)");
     args.option("mid-attn", "1", "1: self-attention between the mid ResBlocks; 0: none");
-    args.option("seed", "0", "random seed (weights, data order, eps)");
-    args.option("threads", "0", "OpenMP threads (0: all cores)");
     args.option("sample-every", "0", "draw the reconstruction grid every this many steps (0: about 6 in a run)");
     args.option("eval-images", "1000", "held-out images the PSNR is computed on");
-    args.option("device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
 
-    std::string out = args.str("out");
-    if (out.empty()) throw ArgError("--out is required (e.g. --out runs/mnist-vae)");
-    if (!args.str("config").empty()) args.apply_config(args.str("config"));
+    TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
+    const std::string& out = run.out();
 
     // ---- settings
     VAEConfig vc;
@@ -173,18 +156,16 @@ int train_vae(int argc, char** argv, int first) {
     to.beta = (float)args.number("beta");
     to.recon = args.str("recon");
     to.seed = vc.seed;
-    int64_t steps = args.integer("steps"), threads = args.integer("threads");
+    int64_t steps = args.integer("steps");
     int64_t sample_every = args.integer("sample-every"), eval_n = args.integer("eval-images");
     double minutes = args.number("minutes");
     if (mid_attn != 0 && mid_attn != 1) throw ArgError("--mid-attn must be 0 or 1");
     if (to.recon != "l1" && to.recon != "l2") throw ArgError("--recon must be l1 or l2, got '" + to.recon + "'");
     if (steps < 0 || minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
     if (steps == 0 && minutes == 0) throw ArgError("give a budget: --steps N and/or --minutes M (not both 0)");
-    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || !(to.beta >= 0) || threads < 0 || sample_every < 0 ||
-        eval_n < 1)
-        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --beta >= 0, --threads >= 0, "
-                       "--sample-every >= 0, --eval-images >= 1");
-    if (threads > 0) omp_set_num_threads((int)threads);
+    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || !(to.beta >= 0) || sample_every < 0 || eval_n < 1)
+        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --beta >= 0, --sample-every >= 0, "
+                       "--eval-images >= 1");
     to.device = device_option(args);
     std::printf("device: %s\n", device_description(to.device).c_str());
 
@@ -208,14 +189,14 @@ int train_vae(int argc, char** argv, int first) {
     Tensor held = held_out_images(data, dopt, train, eval_n, held_note);
     Tensor shown = held.slice(0, 0, std::min<int64_t>(kShown, held.size(0)));
 
-    claim_run_folder(out, args.on("overwrite"), kRunFiles, {"progress"});
+    run.begin();  // the settings and the data are good: now an earlier run may be deleted (--overwrite)
     if (steps > 0) to.total_steps = steps;
     VaeTrainer trainer(vc, to, train);
     auto write_config = [&] {
         std::string text = "# diffuse train vae: the settings of this run (a valid --config file)\n";
         for (const std::string& key : kVaeConfigKeys)  // the device as resolved from auto
             text += key == "device" ? "device = " + std::string(device_name(to.device)) + "\n" : args.to_config({key});
-        write_text_file(out + "/config.txt", text);
+        run.write_config(text);
     };
     write_config();
 
@@ -231,9 +212,7 @@ int train_vae(int argc, char** argv, int first) {
                 steps && minutes ? " or " : "", minutes ? (fmt("%g", minutes) + " min").c_str() : "");
 
     // ---- the loop
-    std::ofstream csv(out + "/metrics.csv");
-    check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    csv << "step,loss,recon,kl,lr,seconds\n";
+    run.metrics.start(out + "/metrics.csv");
     Progress progress(steps > 0 ? steps : 1000000, minutes * 60.0);
     if (steps == 0) progress.set_total(0);  // unknown until the speed is measured
     double last_sample_s = 0, smoothed = 0;
@@ -250,7 +229,7 @@ int train_vae(int argc, char** argv, int first) {
         VaeStepStats s = trainer.step();
         step = s.step;
         double el = progress.elapsed();
-        csv << step << "," << s.loss << "," << s.recon << "," << s.kl << "," << s.lr << "," << el << "\n";
+        run.metrics.row({std::to_string(step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr), run.metrics.seconds(el)});
         smoothed = step == 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it.
@@ -272,7 +251,7 @@ int train_vae(int argc, char** argv, int first) {
         if (progress.out_of_time()) { stopped_by_time = true; break; }
     }
     progress.done();
-    csv.close();
+    run.metrics.close();
     release_sigint();
     Metadata meta = {{"data", train.name}, {"steps", std::to_string(step)}, {"recon", to.recon},
                      {"beta", fmt("%g", to.beta)}};
@@ -303,48 +282,39 @@ int train_vae(int argc, char** argv, int first) {
         prior = clamp(vae.decode(z), -1.0f, 1.0f);
     }
     write_png_grid(out + "/samples-from-prior.png", prior, 8, display_scale(vc.image_size));
-    std::vector<float> xs, ys;
-    read_metrics(out + "/metrics.csv", xs, ys);
-    std::vector<float> sm(ys.size());
-    for (size_t i = 0; i < ys.size(); ++i) sm[i] = i == 0 ? ys[0] : 0.98f * sm[i - 1] + 0.02f * ys[i];
-    plot::line_plot(out + "/loss.png", {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, /*log_y=*/true);
+    plot_loss(out + "/loss.png", read_metrics(out + "/metrics.csv"), "loss");
 
-    std::ostringstream html;
-    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: VAE on " << train.name << "</title>\n"
-         << "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-            "img{image-rendering:pixelated;max-width:100%}code{background:#eee}</style>\n"
-         << "<h1>KL autoencoder (VAE) on " << train.name << "</h1>\n"
-         << "<p>" << vc.describe() << ": " << vae.num_parameters() << " parameters. " << step << " steps at batch "
-         << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr << ", loss = "
-         << to.recon << " (sum over pixels) + " << to.beta << " KL, in " << fmt_seconds(progress.elapsed())
-         << ".</p>\n"
-         << "<p><b>PSNR " << fmt("%.2f", psnr) << " dB</b> on " << held.size(0) << " " << held_note
-         << ": PSNR = 10 log10(1 / MSE) per image with pixels in [0, 1] (reconstruction clamped to the pixel "
-            "range), averaged over the images; reconstructions decode z = mu.</p>\n"
-         << "<p>Latents (" << vc.z_channels << " x " << s << " x " << s << " per image): mu has std "
-         << fmt("%.3f", ls.mu_std) << " over the held-out images (latent diffusion divides by it, as Stable "
-         << "Diffusion's 0.18215 does), the encoder's sigma averages " << fmt("%.3g", ls.mean_sigma) << ".</p>\n"
-         << "<h2>Reconstructions</h2><p>Top rows: held-out images; below them, their reconstructions in the same "
-            "order.</p><img src=reconstructions.png alt=reconstructions>\n"
-         << "<h2>Samples from the prior</h2><p>decode(z) for z ~ N(0, I). With a small beta the codes of real "
-            "images are not spread like N(0, I), so these are mostly not images: that is why latent diffusion "
-            "learns the distribution of the latents instead of trusting the prior.</p>"
-            "<img src=samples-from-prior.png alt=\"samples from the prior\">\n"
-         << "<h2>Loss</h2><p>recon + beta KL per step (grey) and smoothed (blue), log scale.</p>"
-            "<img src=loss.png alt=loss>\n"
-         << "<h2>While training</h2><p>The same held-out images and their reconstructions at these steps:</p>\n";
-    std::vector<std::string> grids;
-    std::error_code ec;
-    for (auto& e : fs::directory_iterator(out + "/progress", ec)) grids.push_back(e.path().filename().string());
-    std::sort(grids.begin(), grids.end());
-    for (auto& gname : grids)
-        if (gname.size() > 4 && gname.substr(gname.size() - 4) == ".png")
-            html << "<p>step " << std::atoll(gname.substr(5, 8).c_str()) << "<br><img src=progress/" << gname
-                 << " alt=" << gname << "></p>\n";
-    html << "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
-            "(weights, config in the metadata; <code>diffuse train ldm --vae "
-         << out << "</code> builds on it).</p>\n";
-    write_text_file(out + "/index.html", html.str());
+    std::ostringstream about, latents;
+    about << vc.describe() << ": " << vae.num_parameters() << " parameters. " << step << " steps at batch "
+          << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr << ", loss = " << to.recon
+          << " (sum over pixels) + " << to.beta << " KL, in " << fmt_seconds(progress.elapsed()) << ".";
+    latents << "Latents (" << vc.z_channels << " x " << s << " x " << s << " per image): mu has std "
+            << fmt("%.3f", ls.mu_std) << " over the held-out images (latent diffusion divides by it, as Stable "
+            << "Diffusion's 0.18215 does), the encoder's sigma averages " << fmt("%.3g", ls.mean_sigma) << ".";
+    HtmlPage("KL autoencoder (VAE) on " + train.name)
+        .p(about.str())
+        .html("<p><b>PSNR " + fmt("%.2f", psnr) + " dB</b> on " + std::to_string(held.size(0)) + " " +
+              escape_html(held_note) +
+              ": PSNR = 10 log10(1 / MSE) per image with pixels in [0, 1] (reconstruction clamped to the pixel "
+              "range), averaged over the images; reconstructions decode z = mu.</p>\n")
+        .p(latents.str())
+        .h2("Reconstructions")
+        .image("reconstructions.png", "reconstructions",
+               "Top rows: held-out images; below them, their reconstructions in the same order.")
+        .h2("Samples from the prior")
+        .image("samples-from-prior.png", "samples from the prior",
+               "decode(z) for z ~ N(0, I). With a small beta the codes of real images are not spread like N(0, I), "
+               "so these are mostly not images: that is why latent diffusion learns the distribution of the latents "
+               "instead of trusting the prior.")
+        .h2("Loss")
+        .image("loss.png", "loss", "recon + beta KL per step (grey) and smoothed (blue), log scale.")
+        .h2("While training")
+        .p("The same held-out images and their reconstructions at these steps:")
+        .progress_grids(out)
+        .html("<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
+              "(weights, config in the metadata; <code>diffuse train ldm --vae " + escape_html(out) +
+              "</code> builds on it).</p>\n")
+        .write(out + "/index.html");
     std::printf("held-out PSNR %.2f dB on %lld %s (latent mu std %.3f, mean sigma %.3g)\n", psnr,
                 (long long)held.size(0), held_note.c_str(), ls.mu_std, ls.mean_sigma);
     std::printf("done: %lld steps in %s; wrote %s/{model.safetensors,reconstructions.png,samples-from-prior.png,"

@@ -1,0 +1,107 @@
+// tools/training_run.h: a training run's life, written once for every `diffuse train`
+// command: claiming runs/NAME/ (--overwrite, --resume, and a lock so that a second
+// process on the same folder is refused while the first runs), config.txt, metrics.csv
+// (tools/metrics.h), checkpoints (rotated, written whole or not at all, a damaged newest
+// one passed over on --resume), Ctrl-C, and the flags every training command shares.
+//
+//   TrainingRun run(args, layout);          // flags read, folder locked, configs applied
+//   ... settings checked, data loaded ...
+//   run.begin();                            // a fresh run: the earlier one deleted (--overwrite)
+//   run.write_config(text);  run.metrics.start(...) or resume(...)
+//   while (...) { step; run.metrics.row(...); run.save_checkpoint(step, save); }
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tools/args.h"
+#include "tools/metrics.h"
+
+namespace td::cli {
+
+// The flags of every `diffuse train` command that are about the run, not the model:
+// --out, --config, --overwrite, --resume, --threads.
+void declare_run_options(Args& a);
+// The settings every training command shares, which config.txt records: --steps,
+// --minutes, --seed, --device. `steps_help` says what a step is for the command.
+void declare_common_settings(Args& a, const std::string& steps_help);
+
+// What a command keeps in its run folder.
+struct RunLayout {
+    std::string command;                // "train ddpm": in messages
+    std::vector<std::string> files;     // what --overwrite deletes (files or folders, relative to the run)
+    std::vector<std::string> dirs;      // the sub-folders a run needs
+    std::vector<std::string> columns;   // metrics.csv's columns, `seconds` among them (wall_clock follows)
+    bool resumable = false;             // writes checkpoints/ that --resume continues from
+};
+
+// A run folder's checkpoints, (step, path), oldest first.
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);
+std::string checkpoint_name(int64_t step);  // "step-00001000.safetensors"
+
+class TrainingRun {
+public:
+    // Reads --out, --resume, --overwrite (ArgError for a missing --out, both at once, a
+    // folder that holds a run without either, --resume of a command without checkpoints)
+    // and --threads; with --resume applies the run's config.txt under the flags given
+    // now, then --config. The writer (rank 0 of a distributed run; the only process
+    // otherwise) creates the folder and locks it: td::Error when another process holds it.
+    TrainingRun(Args& args, RunLayout layout, bool writer = true);
+    ~TrainingRun();
+    TrainingRun(const TrainingRun&) = delete;
+    TrainingRun& operator=(const TrainingRun&) = delete;
+
+    const std::string& out() const { return out_; }
+    std::string path(const std::string& name) const { return out_ + "/" + name; }
+    bool resuming() const { return resume_; }
+
+    // A fresh run: deletes what an earlier run left (--overwrite) and makes the
+    // sub-folders. Called once the settings and data are known to be good, so a mistake
+    // in the flags never costs an earlier run. (A resumed run only makes the folders.)
+    void begin();
+
+    // config.txt, whole or not at all.
+    void write_config(const std::string& text) const;
+
+    // Loads the newest checkpoint that `load` accepts (load throws td::Error for a
+    // damaged or foreign file), saying which it passed over and why; the writer renames
+    // those to *.damaged, out of the rotation. Returns the path loaded; td::Error when
+    // none loads.
+    std::string resume_from(const std::function<void(const std::string& path)>& load);
+
+    // Writes checkpoints/step-N.safetensors through `save` (which writes PATH.tmp and
+    // renames it: no .tmp is left behind when it fails) and keeps the newest `keep`.
+    void save_checkpoint(int64_t step, int64_t keep, const std::function<void(const std::string& path)>& save);
+    std::vector<std::pair<int64_t, std::string>> checkpoints() const { return list_checkpoints(out_); }
+
+    MetricsWriter metrics;
+
+private:
+    RunLayout layout_;
+    std::string out_;
+    bool resume_ = false, overwrite_ = false, writer_ = true;
+    int lock_fd_ = -1;
+    std::vector<std::string> damaged_;  // checkpoints passed over by resume_from
+};
+
+// Writes `text` to PATH.tmp and renames it to PATH: readers see the old file or the new
+// one, never half of one, and a failed write leaves no PATH.tmp. td::Error naming PATH.
+void write_text_file(const std::string& path, const std::string& text);
+
+// Ctrl-C as a request: after catch_sigint(), the first SIGINT sets interrupted() and
+// restores the default handler (a second Ctrl-C ends the process at once);
+// release_sigint() restores it when the loop is over.
+void catch_sigint();
+bool interrupted();
+void release_sigint();
+
+// This process's resident memory now (/proc/self/statm) and the most it has held so far
+// (getrusage's ru_maxrss), in MB: what metrics.csv's rss_mb column and the end-of-run
+// line report, so a leak shows up as a rising line (bench/run_memory.sh). 0 where /proc
+// cannot be read.
+double resident_mb();
+double peak_resident_mb();
+
+}  // namespace td::cli
