@@ -5,6 +5,7 @@
 #   scripts/make-assignment.sh NAME           writes build/assignments/NAME/
 #   scripts/make-assignment.sh                lists the assignments (also for an unknown NAME); exit 2
 #   scripts/make-assignment.sh --check        checks every marker against scripts/assignments.txt
+#   scripts/make-assignment.sh --files NAME   prints the files a student edits for NAME, one a line
 #   options: --out DIR     write the copy into DIR instead (DIR is replaced if it holds an earlier copy)
 #            --solution    the reference copy: NAME's regions keep their solution, markers removed
 #            --src DIR     the tree to read (default: the repository that holds this script)
@@ -25,13 +26,14 @@ set -euo pipefail
 die() { echo "make-assignment: $*" >&2; exit 1; }
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NAME="" OUT="" MODE=stub CHECK=0
+NAME="" OUT="" MODE=stub CHECK=0 FILES=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --src) [ $# -ge 2 ] || die "--src needs a folder"; SRC="$(cd "$2" && pwd)" || die "--src $2: no such folder"; shift 2;;
         --out) [ $# -ge 2 ] || die "--out needs a folder"; OUT="$2"; shift 2;;
         --solution) MODE=solution; shift;;
         --check) CHECK=1; shift;;
+        --files) FILES=1; shift;;
         -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
         -*) die "unknown option $1 (see --help)";;
         *) [ -z "$NAME" ] || die "one NAME only (got '$NAME' and '$1')"; NAME="$1"; shift;;
@@ -218,6 +220,7 @@ fi
 RECORD="$(printf '%s\n' "$MAP_LINES" | awk -F'\037' -v n="$NAME" '$1 == n')"
 [ -n "$RECORD" ] || { echo "make-assignment: unknown assignment '$NAME'" >&2; list_and_exit; }
 IFS=$'\037' read -r _ TITLE _ <<< "$RECORD"
+if [ "$FILES" = 1 ]; then files_of "$NAME" | tr ' ' '\n' | sed 's/:[0-9]*$//' | uniq; exit 0; fi
 # The graded parts, "points|name|-tc filter|-sc filter", blanks around the bars dropped.
 PARTS="$(map_key "$NAME" part | sed 's/[[:space:]]*|[[:space:]]*/|/g; s/[[:space:]]*$//')"
 TOTAL="$(printf '%s\n' "$PARTS" | awk -F'|' '{ n += $1 } END { print n }')"
