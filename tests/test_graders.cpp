@@ -6,6 +6,7 @@
 // equations outside the engine: a grader that recomputed the formula here would hand the
 // student the answer (a student copy holds this file). Tolerances are float32's.
 #include <cmath>
+#include <memory>
 
 #include "diffusion/forward_process.h"
 #include "diffusion/guidance.h"
@@ -231,14 +232,14 @@ TEST_CASE("grade timestep-embedding: an odd dim and another max_period") {
 
 TEST_CASE("grade timestep-embedding: the step conditions a ResBlock, one sample at a time") {
     Generator init(8);
-    ResBlock block(4, 4, 8, 2, 0.0f, nullptr, init);
+    auto block = std::make_shared<ResBlock>(4, 4, 8, 2, 0.0f, nullptr, init);
     {
         NoGradGuard no_grad;
-        block.conv2->weight.copy_(randn(block.conv2->weight.shape(), init) * 0.2f);  // not the identity at init
+        block->conv2->weight.copy_(randn(block->conv2->weight.shape(), init) * 0.2f);  // not the identity at init
     }
     Generator gen(9);
     Tensor x = randn({2, 4, 3, 3}, gen), temb = randn({2, 8}, gen).requires_grad_();
-    Tensor out = block.forward(x, temb);
+    Tensor out = block->forward(x, temb);
     CHECK(out.shape() == Shape{2, 4, 3, 3});
     sum(out * out).backward();
     REQUIRE(temb.grad().defined());
@@ -250,7 +251,7 @@ TEST_CASE("grade timestep-embedding: the step conditions a ResBlock, one sample 
         temb2.narrow(0, 0, 1).copy_(randn({1, 8}, gen));
     }
     NoGradGuard no_grad;
-    Tensor a = block.forward(x, temb.detach()), b = block.forward(x, temb2);
+    Tensor a = block->forward(x, temb.detach()), b = block->forward(x, temb2);
     CHECK(max_abs_diff(a.narrow(0, 0, 1), b.narrow(0, 0, 1)) > 1e-4f);
     CHECK(max_abs_diff(a.narrow(0, 1, 1), b.narrow(0, 1, 1)) == 0.0f);
 }
