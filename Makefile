@@ -536,6 +536,13 @@ $(FUZZ_BUILD)/make_corpus: $(FUZZ_BUILD)/obj/tests/fuzz/make_corpus.o $(FUZZ_LIB
 assignment:
 	@bash scripts/make-assignment.sh "$(NAME)"
 
+# make grade-all DIR=submissions: grades every student copy (a folder or .tgz per student)
+# in DIR with the course's own tests; build/grade-all/grades.csv gets one row per student
+# (scripts/grade-all.sh; docs/assignments.md).
+.PHONY: grade-all
+grade-all:
+	@bash scripts/grade-all.sh "$(DIR)"
+
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
 
 clean:

@@ -109,6 +109,7 @@ void run(const Case& c, bench::Checks& checks) {
     };
     auto naive_fwd_bwd = [&] {
         naive_fwd();
+        // BEGIN HIDE attention-backward
         // dV = P^T dO: P stored (L, L), transposed
         cuda::gemm(true, false, L, d, L, P.data_f32(), L, sLL, dO.data_f32(), d, sLd, dV_n.data_f32(), d, sLd, B, 0.0f);
         // dP = dO V^T: V stored (L, d), transposed
@@ -119,6 +120,7 @@ void run(const Case& c, bench::Checks& checks) {
         be.unary(UnaryOp::MulScalar, dQ_raw, dQ_n, scale, 0.0f);
         // dK = dS^T Qs: dS stored (L, L), transposed
         cuda::gemm(true, false, L, d, L, dS.data_f32(), L, sLL, Qs.data_f32(), d, sLd, dK_n.data_f32(), d, sLd, B, 0.0f);
+        // END HIDE attention-backward
     };
 
     double ff = median_ms(fused_fwd), nf = median_ms(naive_fwd);

@@ -3,7 +3,10 @@
 //     xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps)  (var: population variance)
 //     y    = xhat * gamma + beta
 //     dxhat = dy * gamma
+// BEGIN HIDE groupnorm-backward
+// STUB: //     dx    = (left out of this copy: the assignment groupnorm-backward derives it)
 //     dx    = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))   (means over the block)
+// END HIDE groupnorm-backward
 //     dgamma = sum of dy * xhat,  dbeta = sum of dy   (over everything gamma was broadcast over)
 // A "block" of the normalisation is D contiguous floats: a group (C/G channels x HW
 // positions of one sample) for GroupNorm, a row of the last D elements for LayerNorm.

@@ -21,8 +21,12 @@ Tensor coef(const Tensor& table, const Tensor& t, const Tensor& x, const char* o
 
 Tensor q_sample(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
     check(x0.shape() == eps.shape(), "q_sample: x0 ", shape_str(x0.shape()), " and eps ", shape_str(eps.shape()));
+    // BEGIN SOLUTION q-sample: x_t of q(x_t | x_0) with this eps, one coefficient pair per sample (coef)
+    // STUB: (void)s, (void)t;
+    // STUB: fail("q_sample: not implemented yet (assignment q-sample)");
     return coef(s.f32.sqrt_alpha_bar, t, x0, "q_sample") * x0 +
            coef(s.f32.sqrt_one_minus_alpha_bar, t, x0, "q_sample") * eps;  // eq. 4
+    // END SOLUTION q-sample
 }
 
 Tensor posterior_mean(const Schedule& s, const Tensor& x0, const Tensor& xt, const Tensor& t) {
@@ -50,8 +54,12 @@ Tensor predict_eps_from_x0(const Schedule& s, const Tensor& xt, const Tensor& t,
 }
 
 Tensor v_target(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
+    // BEGIN SOLUTION q-sample: v = d x_t / d phi, in terms of alpha_bar_t
+    // STUB: (void)s, (void)x0, (void)t, (void)eps;
+    // STUB: fail("v_target: not implemented yet (assignment q-sample)");
     return coef(s.f32.sqrt_alpha_bar, t, x0, "v_target") * eps -
            coef(s.f32.sqrt_one_minus_alpha_bar, t, x0, "v_target") * x0;
+    // END SOLUTION q-sample
 }
 
 Tensor predict_x0_from_v(const Schedule& s, const Tensor& xt, const Tensor& t, const Tensor& v) {
@@ -101,8 +109,11 @@ Tensor model_eps(Prediction p, const Schedule& s, const Tensor& xt, const Tensor
 Tensor l_simple(const Tensor& prediction, const Tensor& target) {
     check(prediction.shape() == target.shape(), "l_simple: prediction ", shape_str(prediction.shape()),
           " and target ", shape_str(target.shape()));
+    // BEGIN SOLUTION q-sample: L_simple (eq. 14), the mean over all elements
+    // STUB: fail("l_simple: not implemented yet (assignment q-sample)");
     Tensor d = prediction - target;
     return mean(d * d);  // eq. 14
+    // END SOLUTION q-sample
 }
 
 Tensor min_snr_weights(const Schedule& s, const Tensor& t, Prediction p, double gamma) {

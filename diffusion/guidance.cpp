@@ -7,7 +7,10 @@
 
 namespace td::diffusion {
 
+// BEGIN HIDE cfg
+// STUB: // Ho & Salimans 2022, eq. 6 in LDM's form (the assignment cfg)
 // Ho & Salimans 2022, eq. 6 in LDM's form: eps_tilde = eps_u + w (eps_c - eps_u)
+// END HIDE cfg
 Tensor cfg_combine(const Tensor& eps_uncond, const Tensor& eps_cond, float w) {
     check(eps_uncond.shape() == eps_cond.shape(), "cfg_combine: eps_uncond ", shape_str(eps_uncond.shape()),
           " and eps_cond ", shape_str(eps_cond.shape()), " differ in shape");

@@ -34,8 +34,12 @@ Variance parse_variance(const std::string& name) {
 
 double ddpm_sigma2(const Schedule& s, int64_t t, Variance v) {
     s.check_t(t, "ddpm_sigma2");
+    // BEGIN SOLUTION ancestral-step: sigma_t^2 for the variance v (and at the last step)
+    // STUB: (void)v;
+    // STUB: fail("ddpm_sigma2: not implemented yet (assignment ancestral-step)");
     if (t == 0) return 0.0;  // z = 0 at the last step
     return v == Variance::Beta ? s.beta[t] : s.beta_tilde[t];
+    // END SOLUTION ancestral-step
 }
 
 // eq. 4 solved for x_0 (times the reciprocal of sqrt(alpha_bar_t), one scalar for the batch)
@@ -49,10 +53,14 @@ Tensor ddpm_step_algorithm2(const Schedule& s, const Tensor& xt, int64_t t, cons
                             const Tensor& z) {
     s.check_t(t, "ddpm_step_algorithm2");
     check_same(xt, eps, "ddpm_step_algorithm2", "eps");
+    // BEGIN SOLUTION ancestral-step: mu_theta(x_t, t) from x_t and eps, then add sigma_t z (add_noise)
+    // STUB: (void)v, (void)z;
+    // STUB: fail("ddpm_step_algorithm2: not implemented yet (assignment ancestral-step)");
     double c_eps = s.beta[t] / s.sqrt_one_minus_alpha_bar[t];  // (1 - alpha_t) / sqrt(1 - alpha_bar_t)
     double c_out = 1.0 / std::sqrt(s.alpha[t]);                // 1 / sqrt(alpha_t)
     Tensor mean = (xt - eps * (float)c_eps) * (float)c_out;
     return add_noise(mean, std::sqrt(ddpm_sigma2(s, t, v)), z, "ddpm_step_algorithm2");
+    // END SOLUTION ancestral-step
 }
 
 Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
@@ -73,7 +81,9 @@ Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& e
 }
 
 // DDIM eq. 16 (their alpha is our alpha_bar; alpha_bar_prev = 1 at t_prev = -1):
+// BEGIN HIDE ddim-step
 // sigma_t(eta) = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_prev)
+// END HIDE ddim-step
 double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta) {
     s.check_t(t, "ddim_sigma");
     check(t_prev >= -1 && t_prev < t, "ddim_sigma: t_prev ", t_prev, " must be in [-1, t = ", t, ")");
@@ -86,8 +96,11 @@ double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta) {
     // END SOLUTION ddim-step
 }
 
+// BEGIN HIDE ddim-step
+// STUB: // DDIM eq. 12: x_prev from x0_pred (clipped to [-1, 1] if clip_x0), eps and sigma_t z.
 // DDIM eq. 12: x_prev = sqrt(alpha_bar_prev) x0_pred + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z,
 // with x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), clipped to [-1, 1] if clip_x0.
+// END HIDE ddim-step
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  const Tensor& z, bool clip_x0) {
     check_same(xt, eps, "ddim_step", "eps");

@@ -47,12 +47,18 @@ Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& e
 
 // DDIM (Song et al.; their alpha is our alpha_bar). t_prev < t is the next timestep of
 // the sub-sequence; t_prev = -1 means x_0 (alpha_bar = 1).
+// BEGIN HIDE ddim-step
+// STUB: // Eq. 16: sigma_t(eta), DDPM's posterior standard deviation at eta = 1 (the assignment ddim-step).
 // Eq. 16: sigma_t(eta) = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_prev)
+// END HIDE ddim-step
 // Returns sigma itself (not squared). Golden: linear T = 1000, t = 420 -> t_prev = 400
 // (0-based code indices), eta = 1: sigma^2 = 0.147720 (sigma = 0.38434).
 double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta);
+// BEGIN HIDE ddim-step
+// STUB: // Eq. 12: x_prev from the predicted x_0, eps and sigma_t z (the assignment ddim-step).
 // Eq. 12: x_prev = sqrt(alpha_bar_prev) (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
 //                  + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z
+// END HIDE ddim-step
 // z may be undefined when sigma_t = 0 (eta = 0, or t_prev = -1). clip_x0: clip the
 // predicted x_0 to [-1, 1] before using it (not in the paper; diffusers' clip_sample, on by
 // default there too): a small model's slightly wrong eps at large t otherwise predicts

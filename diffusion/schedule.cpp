@@ -25,7 +25,10 @@ std::vector<double> linear_betas(int64_t T, double beta_1, double beta_T) {
 }
 
 // Improved DDPM eq. 17: alpha_bar_t = f(t) / f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) for
+// BEGIN HIDE cosine-schedule
+// STUB: // paper t = 0..T; beta_t from alpha_bar (the assignment cosine-schedule), clipped to <= max_beta.
 // paper t = 0..T; beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}, clipped to <= max_beta.
+// END HIDE cosine-schedule
 std::vector<double> cosine_betas(int64_t T, double s, double max_beta) {
     check(T >= 1, "cosine_betas: T must be >= 1, got ", T);
     // BEGIN SOLUTION cosine-schedule: b[i] = min(1 - f(t) / f(t - 1), max_beta) at code i = paper t - 1, i = 0..T-1

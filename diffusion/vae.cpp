@@ -219,24 +219,36 @@ Tensor VAE::decode(const Tensor& z) {
     return decoder->forward(post_quant_conv->forward(z));
 }
 
+// BEGIN HIDE vae-loss
+// STUB: // Kingma & Welling eq. 10: z from mu, logvar and eps (the assignment vae-loss)
 // Kingma & Welling eq. 10: z = mu + sigma * eps, sigma = exp(logvar / 2)
+// END HIDE vae-loss
 Tensor VAE::reparameterise(const Tensor& mu, const Tensor& logvar, const Tensor& eps) {
     check(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "VAE::reparameterise: mu ",
           shape_str(mu.shape()), ", logvar ", shape_str(logvar.shape()), " and eps ", shape_str(eps.shape()),
           " must have one shape");
+    // BEGIN SOLUTION vae-loss: z, a sample of N(mu, exp(logvar)) through which gradients reach mu and logvar
+    // STUB: fail("VAE::reparameterise: not implemented yet (assignment vae-loss)");
     Tensor sigma = exp(logvar * 0.5f);
     return mu + sigma * eps;
+    // END SOLUTION vae-loss
 }
 
 // ---------------------------------------------------------------------------------
 // The loss
 
+// BEGIN HIDE vae-loss
+// STUB: // KL(N(mu, sigma^2) || N(0, I)) in closed form, summed per image, mean over the batch
 // KL(N(mu, sigma^2) || N(0, I)) = 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2), summed per image, mean over the batch
+// END HIDE vae-loss
 Tensor kl_to_standard_normal(const Tensor& mu, const Tensor& logvar) {
     check(mu.shape() == logvar.shape() && mu.dim() >= 1, "kl_to_standard_normal: mu ", shape_str(mu.shape()),
           " and logvar ", shape_str(logvar.shape()), " must have one shape (B, ...)");
+    // BEGIN SOLUTION vae-loss: the KL of each latent element, summed per image, averaged over the batch
+    // STUB: fail("kl_to_standard_normal: not implemented yet (assignment vae-loss)");
     Tensor kl = (mu * mu + exp(logvar) - 1.0f - logvar) * 0.5f;  // (B, ...): one term per latent element
     return sum(kl) * (1.0f / (float)mu.size(0));
+    // END SOLUTION vae-loss
 }
 
 VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta,

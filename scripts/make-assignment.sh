@@ -5,15 +5,19 @@
 #   scripts/make-assignment.sh NAME           writes build/assignments/NAME/
 #   scripts/make-assignment.sh                lists the assignments (also for an unknown NAME); exit 2
 #   scripts/make-assignment.sh --check        checks every marker against scripts/assignments.txt
+#   scripts/make-assignment.sh --files NAME   prints the files a student edits for NAME, one a line
 #   options: --out DIR     write the copy into DIR instead (DIR is replaced if it holds an earlier copy)
 #            --solution    the reference copy: NAME's regions keep their solution, markers removed
 #            --src DIR     the tree to read (default: the repository that holds this script)
 #
 # The copy: the source tree without build*/, runs/, data/ and .git; in it the regions
 # marked `// BEGIN SOLUTION NAME` ... `// END SOLUTION NAME` become a TODO line plus their
-# stub (the region's `// STUB: code` lines, uncommented), and every other assignment's
-# markers are removed (their solutions stay). Plus ASSIGNMENT.md (the task) and grade.sh
-# (builds the tests and runs the grading ones: the filters of scripts/assignments.txt).
+# stub (the region's `// STUB: code` lines, uncommented), the regions marked
+# `// BEGIN HIDE NAME` ... `// END HIDE NAME` (code elsewhere that holds the same formula)
+# become their stub lines alone, and every other assignment's markers are removed (their
+# solutions stay). Plus ASSIGNMENT.md (the task and its written question), hints.md (three
+# tiers, the formula in the last) and grade.sh (builds the tests, runs each graded part,
+# prints "score: X/N"). The copy's scripts/assignments.txt keeps no hints or fingerprints.
 # A file that only lost markers keeps its modification time, so a build folder copied in
 # from the solution tree recompiles only the stubbed files (tests/test_assignments.cpp
 # relies on this). Errors name file:line and exit 1.
@@ -22,13 +26,14 @@ set -euo pipefail
 die() { echo "make-assignment: $*" >&2; exit 1; }
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NAME="" OUT="" MODE=stub CHECK=0
+NAME="" OUT="" MODE=stub CHECK=0 FILES=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --src) [ $# -ge 2 ] || die "--src needs a folder"; SRC="$(cd "$2" && pwd)" || die "--src $2: no such folder"; shift 2;;
         --out) [ $# -ge 2 ] || die "--out needs a folder"; OUT="$2"; shift 2;;
         --solution) MODE=solution; shift;;
         --check) CHECK=1; shift;;
+        --files) FILES=1; shift;;
         -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
         -*) die "unknown option $1 (see --help)";;
         *) [ -z "$NAME" ] || die "one NAME only (got '$NAME' and '$1')"; NAME="$1"; shift;;
@@ -38,17 +43,19 @@ MAP="$SRC/scripts/assignments.txt"
 [ -f "$MAP" ] || die "$MAP: no such file (the list of assignments)"
 
 # ---- the list: scripts/assignments.txt -> one line per assignment -------------------------
-# name, title, tests, subcases, line of its name: in the file, separated by US (\037: not a
-# blank, so read keeps an empty field). Checks the file's form.
+# name, title, line of its name: in the file, separated by US (\037: not a blank, so read
+# keeps an empty field). Checks the file's form.
 read_map() {
     awk -v file="scripts/assignments.txt" '
     function err(msg) { printf "%s:%d: %s\n", file, NR, msg > "/dev/stderr"; bad = 1; exit 1 }
     function flush() {
         if (name == "") return
         if (title == "") { NR = at; err("assignment " name " has no title:") }
-        if (tests == "") { NR = at; err("assignment " name " has no tests: (its grading test filter)") }
-        printf "%s\037%s\037%s\037%s\037%d\n", name, title, tests, subcases, at
-        name = ""; title = ""; tests = ""; subcases = ""
+        if (!parts) { NR = at; err("assignment " name " has no part: (a graded part: points | name | -tc filter | -sc filter)") }
+        if (!question) { NR = at; err("assignment " name " has no question: (its written question)") }
+        if (!hint3) { NR = at; err("assignment " name " has no hint3: (the last hint tier: the formula)") }
+        printf "%s\037%s\037%d\n", name, title, at
+        name = ""; title = ""; parts = 0; question = 0; hint3 = 0
     }
     /^#/ { next }
     /^[ \t]*$/ { flush(); next }
@@ -63,26 +70,40 @@ read_map() {
             name = val; seen[val] = NR; at = NR
         } else if (name == "") err("a record starts with name:")
         else if (key == "title") title = val
-        else if (key == "tests" || key == "subcases") {
-            if (val ~ /[\047\t\037]/) err(key ": no quotes or tabs in a test filter")
-            if (key == "tests") tests = val; else subcases = val
-        } else if (key != "about") err("unknown key " key ": (name, title, tests, subcases, about)")
+        else if (key == "part") {
+            n = split(val, f, /[ ]*[|][ ]*/)
+            if (n != 4 || f[1] !~ /^[1-9][0-9]*$/ || f[2] == "" || f[3] == "")
+                err("part: write points | name | -tc filter | -sc filter (the last may be empty), got \"" val "\"")
+            if ((f[3] f[4]) ~ /[\047"\t\037]/) err("part: no quotes or tabs in a test filter")
+            parts++
+        } else if (key == "question") question = 1
+        else if (key == "hint3") hint3 = 1
+        else if (key == "fingerprint") { if (val == "") err("fingerprint: an empty string") }
+        else if (key == "strip") {
+            n = split(val, f, / :: /)
+            if (n < 2 || n > 3 || f[1] == "" || f[2] == "")
+                err("strip: write path :: first line :: last line (the last may be left out: one line), got \"" val "\"")
+        }
+        else if (key != "about" && key != "hint1" && key != "hint2")
+            err("unknown key " key ": (name, title, part, about, question, hint1, hint2, hint3, fingerprint, strip)")
     }
     END { if (!bad) flush(); exit bad }' "$MAP"
 }
 
-# The about: lines of one assignment, as written (Markdown).
-map_about() {
-    awk -v want="$1" '
+# The KEY: lines of one assignment (about, question, hint1, part, ...), as written.
+map_key() {
+    awk -v want="$1" -v key="$2" '
     /^name:/ { v = $0; sub(/^name: ?/, "", v); cur = v; next }
-    /^about:/ && cur == want { v = $0; sub(/^about: ?/, "", v); print v }' "$MAP"
+    index($0, key ":") == 1 && cur == want { v = substr($0, length(key) + 2); sub(/^ /, "", v); print v }' "$MAP"
 }
 
 # ---- the markers ---------------------------------------------------------------------------
 # One awk program reads one source file. mode=check prints each region as
-# "name<TAB>file<TAB>line"; mode=rewrite prints the file with the regions named `target`
-# replaced by their stub (stub=1) and every other marker line dropped, and writes to `side`
-# one line per stubbed region: TODO line, excerpt start, excerpt end, the enclosing signature.
+# "name<TAB>file<TAB>line<TAB>kind" (kind: SOLUTION or HIDE); mode=rewrite prints the file
+# with the regions named `target` replaced by their stub (stub=1) and every other marker
+# line dropped, and writes to `side` one line per stubbed SOLUTION region: TODO line,
+# excerpt start, excerpt end, the enclosing signature. A HIDE region becomes its stub lines
+# alone: no TODO, no default stub.
 MARKERS_AWK='
 function err(line, msg) { printf "%s:%d: %s\n", file, line, msg > "/dev/stderr"; bad = 1; exit 1 }
 # A printed line, in the output file: remembers where the enclosing function starts (its
@@ -95,22 +116,23 @@ function emit(s) {
 }
 {
     low = tolower($0)
-    begin_like = low ~ /^[ \t]*\/\/[ \t]*begin[ \t]+solution/
-    end_like = low ~ /^[ \t]*\/\/[ \t]*end[ \t]+solution/
+    begin_like = low ~ /^[ \t]*\/\/[ \t]*begin[ \t]+(solution|hide)/
+    end_like = low ~ /^[ \t]*\/\/[ \t]*end[ \t]+(solution|hide)/
     stub_like = $0 ~ /^[ \t]*\/\/[ \t]*STUB[ \t]*:/  # (a lower-case "stub:" is prose)
     replacing = mode == "rewrite" && stub && open == target
 }
 begin_like {
-    if ($0 !~ /^[ \t]*\/\/ BEGIN SOLUTION [a-z0-9][a-z0-9-]*(: .*)?[ \t]*$/)
-        err(NR, "malformed marker: write // BEGIN SOLUTION name, or // BEGIN SOLUTION name: hint (name: a-z, 0-9, -)")
-    rest = $0; sub(/^[ \t]*\/\/ BEGIN SOLUTION /, "", rest)
+    if ($0 !~ /^[ \t]*\/\/ BEGIN (SOLUTION|HIDE) [a-z0-9][a-z0-9-]*(: .*)?[ \t]*$/)
+        err(NR, "malformed marker: write // BEGIN SOLUTION name, // BEGIN SOLUTION name: hint or // BEGIN HIDE name (name: a-z, 0-9, -)")
+    rest = $0; sub(/^[ \t]*\/\/ BEGIN /, "", rest)
+    k = rest; sub(/ .*$/, "", k); sub(/^[A-Z]+ /, "", rest)
     name = rest; sub(/[: \t].*$/, "", name)
     hint = ""; if (index(rest, ": ") > 0) hint = substr(rest, index(rest, ": ") + 2)
-    if (open != "") err(NR, "BEGIN SOLUTION " name " inside region " open " (opened at line " openline "): regions do not nest")
-    open = name; openline = NR; head = 1; nstub = 0
+    if (open != "") err(NR, "BEGIN " k " " name " inside region " open " (opened at line " openline "): regions do not nest")
+    open = name; openline = NR; head = 1; nstub = 0; kind = k
     indent = $0; sub(/\/\/.*$/, "", indent)
-    if (mode == "check") printf "%s\t%s\t%d\n", name, file, NR
-    if (mode == "rewrite" && stub && name == target) {
+    if (mode == "check") printf "%s\t%s\t%d\t%s\n", name, file, NR, kind
+    if (mode == "rewrite" && stub && name == target && kind == "SOLUTION") {
         emit(indent "// TODO(" name "): " (hint != "" ? hint : "write this part"))
         todo = out
     }
@@ -124,13 +146,14 @@ stub_like {
     next
 }
 end_like {
-    if ($0 !~ /^[ \t]*\/\/ END SOLUTION [a-z0-9][a-z0-9-]*[ \t]*$/)
-        err(NR, "malformed marker: write // END SOLUTION name")
-    name = $0; sub(/^[ \t]*\/\/ END SOLUTION /, "", name); sub(/[ \t]+$/, "", name)
-    if (open == "") err(NR, "END SOLUTION " name " without a BEGIN SOLUTION " name)
-    if (name != open) err(NR, "END SOLUTION " name " closes region " open " (opened at line " openline ")")
-    if (replacing && nstub == 0) emit(indent "td::fail(\"assignment " name ": not implemented yet\");")
-    if (replacing) printf "%d\t%d\t%d\t%s\n", todo, sigstart ? sigstart : todo, out, sigtext > side
+    if ($0 !~ /^[ \t]*\/\/ END (SOLUTION|HIDE) [a-z0-9][a-z0-9-]*[ \t]*$/)
+        err(NR, "malformed marker: write // END SOLUTION name or // END HIDE name")
+    k = $0; sub(/^[ \t]*\/\/ END /, "", k); name = k; sub(/ .*$/, "", k)
+    sub(/^[A-Z]+ /, "", name); sub(/[ \t]+$/, "", name)
+    if (open == "") err(NR, "END " k " " name " without a BEGIN " k " " name)
+    if (name != open || k != kind) err(NR, "END " k " " name " closes region " kind " " open " (opened at line " openline ")")
+    if (replacing && kind == "SOLUTION" && nstub == 0) emit(indent "td::fail(\"assignment " name ": not implemented yet\");")
+    if (replacing && kind == "SOLUTION") printf "%d\t%d\t%d\t%s\n", todo, sigstart ? sigstart : todo, out, sigtext > side
     open = ""; head = 0
     next
 }
@@ -139,20 +162,21 @@ end_like {
     if (mode == "rewrite" && !replacing) emit($0)
 }
 END {
-    if (!bad && open != "") err(openline, "BEGIN SOLUTION " open " has no END SOLUTION " open)
+    if (!bad && open != "") err(openline, "BEGIN " kind " " open " has no END " kind " " open)
     exit bad
 }'
 
 # The source files that mention a marker (C, C++ and CUDA; not build*/, runs/, data/).
 marked_files() {
-    (cd "$SRC" && grep -rlIE '^[[:space:]]*//[[:space:]]*([Bb][Ee][Gg][Ii][Nn]|[Ee][Nn][Dd])[[:space:]]+[Ss][Oo][Ll][Uu][Tt][Ii][Oo][Nn]|^[[:space:]]*//[[:space:]]*STUB[[:space:]]*:' \
+    (cd "$SRC" && grep -rlIE '^[[:space:]]*//[[:space:]]*([Bb][Ee][Gg][Ii][Nn]|[Ee][Nn][Dd])[[:space:]]+([Ss][Oo][Ll][Uu][Tt][Ii][Oo][Nn]|[Hh][Ii][Dd][Ee])|^[[:space:]]*//[[:space:]]*STUB[[:space:]]*:' \
         --include='*.cpp' --include='*.h' --include='*.cc' --include='*.hpp' --include='*.cu' --include='*.cuh' \
         --exclude-dir=build --exclude-dir='build-*' --exclude-dir=runs --exclude-dir=data --exclude-dir=.git . \
         2>/dev/null | sed 's|^\./||' | LC_ALL=C sort) || true
 }
 
-# Every region in the tree, "name<TAB>file<TAB>line", checking every marker; then that the
-# regions and the list agree (each region's name is listed, each listed name has a region).
+# Every region in the tree, "name<TAB>file<TAB>line<TAB>kind", checking every marker; then
+# that the regions and the list agree (each region's name is listed, each listed name has a
+# SOLUTION region).
 scan() {
     local f
     REGIONS=""
@@ -161,19 +185,19 @@ scan() {
     done
     REGIONS="$(printf '%s' "$REGIONS" | sed '/^$/d')"
     local name file line
-    while IFS=$'\t' read -r name file line; do
+    while IFS=$'\t' read -r name file line _; do
         [ -n "$name" ] || continue
         printf '%s\n' "$MAP_LINES" | cut -d$'\037' -f1 | grep -qxF "$name" ||
             die "$file:$line: region $name is not listed in scripts/assignments.txt (add a record for it)"
     done <<< "$REGIONS"
     local at
-    while IFS=$'\037' read -r name _ _ _ at; do
-        printf '%s\n' "$REGIONS" | cut -f1 | grep -qxF "$name" ||
+    while IFS=$'\037' read -r name _ at; do
+        printf '%s\n' "$REGIONS" | awk -F'\t' '$4 == "SOLUTION"' | cut -f1 | grep -qxF "$name" ||
             die "scripts/assignments.txt:$at: assignment $name has no region in the sources (no // BEGIN SOLUTION $name)"
     done <<< "$MAP_LINES"
 }
 
-files_of() { printf '%s\n' "$REGIONS" | awk -F'\t' -v n="$1" '$1 == n { print $2 ":" $3 }' | paste -sd' ' -; }
+files_of() { printf '%s\n' "$REGIONS" | awk -F'\t' -v n="$1" '$1 == n && $4 == "SOLUTION" { print $2 ":" $3 }' | paste -sd' ' -; }
 
 list_and_exit() {
     echo "usage: make assignment NAME=<name>   (scripts/make-assignment.sh NAME; --help for more)" >&2
@@ -195,7 +219,11 @@ fi
 [ -n "$NAME" ] || list_and_exit
 RECORD="$(printf '%s\n' "$MAP_LINES" | awk -F'\037' -v n="$NAME" '$1 == n')"
 [ -n "$RECORD" ] || { echo "make-assignment: unknown assignment '$NAME'" >&2; list_and_exit; }
-IFS=$'\037' read -r _ TITLE TESTS SUBCASES _ <<< "$RECORD"
+IFS=$'\037' read -r _ TITLE _ <<< "$RECORD"
+if [ "$FILES" = 1 ]; then files_of "$NAME" | tr ' ' '\n' | sed 's/:[0-9]*$//' | uniq; exit 0; fi
+# The graded parts, "points|name|-tc filter|-sc filter", blanks around the bars dropped.
+PARTS="$(map_key "$NAME" part | sed 's/[[:space:]]*|[[:space:]]*/|/g; s/[[:space:]]*$//')"
+TOTAL="$(printf '%s\n' "$PARTS" | awk -F'|' '{ n += $1 } END { print n }')"
 
 # ---- the copy ------------------------------------------------------------------------------
 [ -n "$OUT" ] || OUT="$SRC/build/assignments/$NAME"
@@ -239,42 +267,115 @@ for f in $(marked_files); do
 done
 rm -f "$SIDE.one"
 
+# strip: lines of files that cannot hold markers (docs, rendered notebooks) that state the
+# answer: from the first line that contains `first` to the next one after it that contains
+# `last` (without a last: that one line), gone from the student copy. An anchor that no longer matches is an error: the leak would be back.
+if [ "$MODE" = stub ]; then
+    while IFS= read -r spec; do
+        [ -n "$spec" ] || continue
+        IFS=$'\037' read -r spath first last <<< "$(printf '%s' "$spec" | sed 's/ :: /\x1f/g')"
+        [ -f "$OUT/$spath" ] || die "scripts/assignments.txt: strip: $spath: no such file (assignment $NAME)"
+        awk -v a="$first" -v b="$last" '
+            state == 0 && index($0, a) { state = b == "" ? 2 : 1; next }
+            state == 1 { if (index($0, b)) state = 2; next }
+            { print }
+            END { exit state == 2 ? 0 : state == 0 ? 3 : 4 }' "$OUT/$spath" > "$OUT/$spath.tmp" || {
+            rc=$?; rm -f "$OUT/$spath.tmp"
+            [ $rc = 3 ] && die "scripts/assignments.txt: strip: $spath has no line with \"$first\" (assignment $NAME)"
+            die "scripts/assignments.txt: strip: $spath has no line with \"$last\" after \"$first\" (assignment $NAME)"
+        }
+        mv "$OUT/$spath.tmp" "$OUT/$spath"
+    done <<< "$(map_key "$NAME" strip)"
+fi
+
+# The copy's list keeps no hints and no fingerprints (the answers, in other words).
+sed -i -E '/^(hint[123]|fingerprint|strip):/d' "$OUT/scripts/assignments.txt"
+
 # ---- grade.sh ------------------------------------------------------------------------------
-SC_ARG=""
-[ -z "$SUBCASES" ] || SC_ARG=" '-sc=$SUBCASES'"
-cat > "$OUT/grade.sh" <<EOF
+{
+cat <<EOF
 #!/usr/bin/env bash
 # grade.sh: grades the assignment $NAME (ASSIGNMENT.md). Builds the test runner, then runs
-# only the tests that grade the assignment; exit status 0 when they all pass.
+# the tests of each graded part; a part scores its points when all its tests pass. Prints
+# one "part NAME: P/POINTS" line per part, then "score: X/$TOTAL"; exit status 0 on full
+# marks only.
 #   bash grade.sh                 build/run_tests
 #   bash grade.sh SANITIZE=1      build-sanitize/run_tests, under ASan + UBSan (any make switch passes)
 #   bash grade.sh BUILD=DIR ...   another build folder
 set -uo pipefail
 cd "\$(dirname "\$0")"
+# points|part|doctest -tc filter|doctest -sc filter (may be empty)
+parts=(
+EOF
+printf '%s\n' "$PARTS" | sed "s/'/'\\\\''/g; s/^/    '/; s/\$/'/"
+cat <<'EOF'
+)
 build=build
-case " \$* " in
+case " $* " in
     *" SANITIZE=1 "*) build=build-sanitize;;
-    *" DEBUG=1 "*) case " \$* " in *" OMP=1 "*) build=build-debug-omp;; *) build=build-debug;; esac;;
+    *" DEBUG=1 "*) case " $* " in *" OMP=1 "*) build=build-debug-omp;; *) build=build-debug;; esac;;
     *" PORTABLE=1 "*) build=build-portable;;
 esac
-for a in "\$@"; do case "\$a" in BUILD=*) build="\${a#BUILD=}";; esac; done
-make --no-print-directory -j"\${JOBS:-2}" "\$@" BUILD="\$build" "\$build/run_tests" || { echo "grade: FAIL ($NAME): the build failed"; exit 1; }
-echo "grade: \$build/run_tests '-tc=$TESTS'$SC_ARG"
-"\$build/run_tests" '-tc=$TESTS'$SC_ARG 2>&1 | tee "\$build/grade.log"
-rc=\${PIPESTATUS[0]}
-# a filter that matches nothing passes vacuously: that is a broken grader, not a pass
-grep -q '^0 passed, 0 failed' "\$build/grade.log" && { echo "grade: FAIL ($NAME): no grading test ran"; exit 1; }
-if [ \$rc -eq 0 ]; then echo "grade: PASS ($NAME)"; else echo "grade: FAIL ($NAME)"; fi
-exit \$rc
+for a in "$@"; do case "$a" in BUILD=*) build="${a#BUILD=}";; esac; done
 EOF
+cat <<EOF
+if ! make --no-print-directory -j"\${JOBS:-2}" "\$@" BUILD="\$build" "\$build/run_tests"; then
+    echo "score: 0/$TOTAL"
+    echo "grade: FAIL ($NAME): the build failed"
+    exit 1
+fi
+EOF
+cat <<'EOF'
+: > "$build/grade.log"
+got=0 total=0
+for p in "${parts[@]}"; do
+    IFS='|' read -r points part tc sc <<< "$p"
+    args=("-tc=$tc")
+    [ -z "$sc" ] || args+=("-sc=$sc")
+    "$build/run_tests" "${args[@]}" > "$build/grade-part.log" 2>&1
+    rc=$?
+    { echo "== part $part: run_tests ${args[*]}"; cat "$build/grade-part.log"; } >> "$build/grade.log"
+    total=$((total + points))
+    # a filter that matches nothing passes vacuously: that is a broken grader, not a pass
+    if grep -q '^0 passed, 0 failed' "$build/grade-part.log"; then
+        echo "part $part: 0/$points (no test ran: the grader is broken, tell the course staff)"
+    elif [ $rc -eq 0 ]; then
+        got=$((got + points))
+        echo "part $part: $points/$points"
+    else
+        tail -n 30 "$build/grade-part.log" | sed 's/^/    /'
+        echo "part $part: 0/$points"
+    fi
+done
+echo "score: $got/$total"
+EOF
+cat <<EOF
+if [ "\$got" -eq "\$total" ]; then echo "grade: PASS ($NAME)"; exit 0; fi
+echo "grade: FAIL ($NAME) (the whole log: \$build/grade.log)"
+exit 1
+EOF
+} > "$OUT/grade.sh"
 chmod +x "$OUT/grade.sh"
 
-# ---- ASSIGNMENT.md -------------------------------------------------------------------------
+# ---- ASSIGNMENT.md and hints.md ------------------------------------------------------------
 {
     echo "# Assignment $NAME: $TITLE"
     echo
     [ "$MODE" = stub ] || { echo "(The reference copy: every solution is in place.)"; echo; }
-    map_about "$NAME"
+    map_key "$NAME" about
+    echo
+    echo "## What you hand in"
+    echo
+    echo "1. **The derivation**, in \`ANSWERS.md\` at the top of this folder: derive the formula"
+    echo "   you implement from the definitions above before you write code. \`hints.md\` holds"
+    echo "   three tiers of hints; read them in order and only as far as you need (tier 3 states"
+    echo "   the formula: say in ANSWERS.md if you read it)."
+    echo "2. **The code**, in place of each stub listed under Where. \`bash grade.sh\` checks it."
+    echo "3. **The answer to the written question** below, in \`ANSWERS.md\`."
+    echo
+    echo "## Written question"
+    echo
+    map_key "$NAME" question
     echo
     echo "## Where"
     echo
@@ -300,15 +401,38 @@ chmod +x "$OUT/grade.sh"
     echo
     echo "## Grading"
     echo
-    echo "    bash grade.sh                # builds build/run_tests, runs the grading tests"
+    echo "    bash grade.sh                # builds build/run_tests, runs the graded parts"
     echo "    bash grade.sh SANITIZE=1     # the same under AddressSanitizer + UBSan (build-sanitize/)"
     echo
-    echo "It runs \`build/run_tests '-tc=$TESTS'$SC_ARG\` (doctest filters) and ends with"
-    echo "\`grade: PASS\` or \`grade: FAIL\`. Those tests fail on the stub (\"not implemented yet\") and pass"
-    echo "on a correct solution. Do not edit the tests. \`make test\` runs every other test as well: the"
-    echo "ones that use your code fail until it is written. To step through it: \`make DEBUG=1\` and"
-    echo "docs/debugging.md."
+    echo "A part scores its points when all of its tests pass (doctest filters of \`build/run_tests\`):"
+    echo
+    echo "| part | points | tests |"
+    echo "| --- | --- | --- |"
+    while IFS='|' read -r points part tc sc; do
+        echo "| $part | $points | \`-tc=\"$tc\"\`${sc:+ \`-sc=\"$sc\"\`} |"
+    done <<< "$PARTS"
+    echo
+    echo "grade.sh prints one line per part, then \`score: X/$TOTAL\`, then \`grade: PASS\` (full marks) or"
+    echo "\`grade: FAIL\`. The stub scores 0: its tests fail with \"not implemented yet\". Do not edit"
+    echo "the tests: the course grades your copy with its own. \`make test\` runs every other test as"
+    echo "well: the ones that use your code fail until it is written. To step through it:"
+    echo "\`make DEBUG=1\` and docs/debugging.md."
 } > "$OUT/ASSIGNMENT.md"
+{
+    echo "# Hints for $NAME"
+    echo
+    echo "Read one tier at a time, and try again before you read the next."
+    for tier in 1 2 3; do
+        echo
+        case $tier in
+            1) echo "## Tier 1: where to start";;
+            2) echo "## Tier 2: the key step";;
+            3) echo "## Tier 3: the formula";;
+        esac
+        echo
+        map_key "$NAME" "hint$tier"
+    done
+} > "$OUT/hints.md"
 rm -f "$SIDE"
 
 if [ "$MODE" = stub ]; then

@@ -3,17 +3,20 @@
 // For each assignment of scripts/assignments.txt, scripts/make-assignment.sh writes two
 // copies of the tree under <build>/assignment-test/: the student's (its regions replaced
 // by their stubs) and the reference (solutions kept, markers removed). Each copy gets this
-// build's objects, timestamps kept, so make recompiles only the stubbed files and relinks;
-// then the copy's own grade.sh runs the grading tests. They must FAIL on the stub, with the
-// stub's "not implemented yet", and PASS on the solution. About 7 s per assignment in the
-// optimised build on 2 cores; under SANITIZE=1 one assignment goes end to end (the test says
-// which), the others get the marker checks only. One assignment alone: -sc=NAME.
+// build's objects and test runner, timestamps kept, so make recompiles only the files the
+// copy changed (the stubbed ones, and those that lost a HIDE region) and relinks; then the
+// copy's own grade.sh runs the graded parts. The stub must score 0 of every part, with the
+// stub's "not implemented yet", the solution full marks; and no fingerprint of the solution
+// (scripts/assignments.txt) may appear anywhere in the student copy but its hints.md.
+// Under SANITIZE=1 one assignment goes end to end (the test says which), the others get the
+// marker checks only. One assignment alone: -sc=NAME.
 //
 // Then the script itself: the list (exit 2), its error messages with file:line on a small
 // tree of bad markers, and what a stub and a stripped region look like. Last, a grading test
 // of attention-backward: the fused op's gradients against finite differences.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -25,9 +28,11 @@ using namespace td;
 
 namespace {
 
-// The six every copy of the course must offer; scripts/assignments.txt may list more.
+// The ones every copy of the course must offer; scripts/assignments.txt may list more.
 const std::vector<std::string> kRequired = {"groupnorm-backward", "attention-backward", "cosine-schedule",
-                                            "ddim-step",          "cfg",                "tiled-gemm"};
+                                            "ddim-step",          "cfg",                "tiled-gemm",
+                                            "q-sample",           "ancestral-step",     "timestep-embedding",
+                                            "vae-loss"};
 
 struct Run {
     int code;
@@ -65,6 +70,42 @@ std::vector<std::string> assignment_names() {
     for (std::string line; std::getline(in, line);)
         if (line.rfind("name: ", 0) == 0) names.push_back(line.substr(6));
     return names;
+}
+
+// The values of one key of one assignment in scripts/assignments.txt ("fingerprint", "part").
+std::vector<std::string> assignment_key(const std::string& name, const std::string& key) {
+    std::vector<std::string> values;
+    std::ifstream in("scripts/assignments.txt");
+    std::string current;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("name: ", 0) == 0) current = line.substr(6);
+        else if (current == name && line.rfind(key + ": ", 0) == 0) values.push_back(line.substr(key.size() + 2));
+    }
+    return values;
+}
+
+// The points of an assignment: the sum over its parts (the first field of each).
+int total_points(const std::string& name) {
+    int total = 0;
+    for (const std::string& part : assignment_key(name, "part")) total += std::atoi(part.c_str());
+    return total;
+}
+
+// The files under `dir` (not its build folders, runs/, data/ or .git, not hints.md) that
+// contain `text`, one a line.
+std::string files_containing(const fs::path& dir, const std::string& text) {
+    std::string found;
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+        const std::string base = it->path().filename().string();
+        if (it->is_directory() && (base == "build" || base.rfind("build-", 0) == 0 || base == "runs" ||
+                                   base == "data" || base == ".git")) {
+            it.disable_recursion_pending();
+            continue;
+        }
+        if (it->is_symlink() || !it->is_regular_file() || base == "hints.md" || base == ".git") continue;
+        if (read_file(it->path()).find(text) != std::string::npos) found += it->path().string() + "\n";
+    }
+    return found;
 }
 
 // This binary's build folder, relative to the repository root (build, build-sanitize, ...),
@@ -107,7 +148,8 @@ Run make_and_grade(const std::string& name, bool solution, const fs::path& dir) 
     if (made.code != 0) return {-100, "make-assignment.sh failed:\n" + made.output};
     // The library's objects: <build>/obj, and the CUDA backend's in the Makefile's CUDA_BUILD
     // (build-cuda/, shared by all builds) when nvcc built them.
-    Run seeded = shell("mkdir -p " + (dir / b).string() + " && cp -a " + b + "/obj " + b + "/libtinydiffusion.a " +
+    Run seeded = shell("mkdir -p " + (dir / b).string() + " && cp -a " + b + "/obj " + b + "/libtinydiffusion.a " + b +
+                       "/run_tests " +
                        (dir / b).string() + "/ && cuda=$(sed -n \"s/^CUDA_BUILD *:= *//p\" Makefile) && " +
                        "if [ -n \"$cuda\" ] && [ -d \"$cuda/obj\" ]; then cp -a \"$cuda\" " + dir.string() + "/; fi");
     if (seeded.code != 0) return {-100, "copying the objects failed:\n" + seeded.output};
@@ -116,7 +158,7 @@ Run make_and_grade(const std::string& name, bool solution, const fs::path& dir) 
 
 }  // namespace
 
-TEST_CASE("assignments: the list names the six, every marker is well formed") {
+TEST_CASE("assignments: the list names the required ones, every marker is well formed") {
     if (fs::exists("ASSIGNMENT.md")) {
         MESSAGE("a student copy (ASSIGNMENT.md): the assignment machinery is checked in the course's tree only");
         return;
@@ -159,25 +201,40 @@ TEST_CASE("assignments: each fails on its stub and passes on its solution") {
         if (!end_to_end.count(name)) continue;
         SUBCASE(name.c_str()) {
             const fs::path stub_dir = root / name, solution_dir = root / (name + "-solution");
+            const int total = total_points(name);
+            REQUIRE_MESSAGE(total > 0, name << " has no part: in scripts/assignments.txt");
+            const std::string zero = "score: 0/" + std::to_string(total), full = "score: " + std::to_string(total) +
+                                                                                 "/" + std::to_string(total);
             Run stub = make_and_grade(name, false, stub_dir);
+            // every part fails: each one's tests reach the stub
             const bool stub_fails = summary(stub.output).second >= 1 && stub.code != 0 &&
-                                    tdtest::contains(stub.output, "grade: FAIL (" + name + ")");
+                                    tdtest::contains(stub.output, zero + "\ngrade: FAIL (" + name + ")");
             const bool stub_named = tdtest::contains(stub.output, "not implemented yet");
             {
                 INFO("the stubbed copy " << stub_dir.string() << ", grade.sh said:\n" << tail(stub.output));
-                CHECK_MESSAGE(stub_fails, "the grading tests did not fail on the stub (or did not run)");
+                CHECK_MESSAGE(stub_fails, "the stub did not score " << zero << " (or no part ran)");
                 CHECK_MESSAGE(stub_named, "the failure does not come from the stub (no \"not implemented yet\")");
+            }
+            // no fingerprint of the solution in the student copy (hints.md holds the formula on purpose)
+            bool sealed = true;
+            for (const std::string& fp : assignment_key(name, "fingerprint")) {
+                CAPTURE(fp);
+                CHECK_MESSAGE(!files_containing(".", fp).empty(),
+                              "the fingerprint is nowhere in the course's tree: it fingerprints nothing");
+                std::string leaks = files_containing(stub_dir, fp);
+                CHECK_MESSAGE(leaks.empty(), "the student copy holds the solution's fingerprint in:\n" << leaks);
+                sealed = sealed && leaks.empty();
             }
             Run solved = make_and_grade(name, true, solution_dir);
             const auto [passed, failed] = summary(solved.output);
             const bool solution_passes = solved.code == 0 && passed >= 1 && failed == 0 &&
-                                         tdtest::contains(solved.output, "grade: PASS (" + name + ")");
+                                         tdtest::contains(solved.output, full + "\ngrade: PASS (" + name + ")");
             {
                 INFO("the reference copy " << solution_dir.string() << ", grade.sh said:\n" << tail(solved.output));
-                CHECK_MESSAGE(solution_passes, "the grading tests did not pass on the solution");
+                CHECK_MESSAGE(solution_passes, "the solution did not score " << full);
             }
             // Kept when something failed, to look at; else removed (each copy holds a build).
-            if (stub_fails && stub_named && solution_passes) {
+            if (stub_fails && stub_named && solution_passes && sealed) {
                 fs::remove_all(stub_dir);
                 fs::remove_all(solution_dir);
             }
@@ -200,7 +257,8 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
     const fs::path tree = fs::absolute(fs::path(build_dir()) / "assignment-test" / "markers");
     fs::remove_all(tree);
     write_file(tree / "scripts/assignments.txt",
-               "name: demo\ntitle: a demo\ntests: demo*\nabout: Write f.\n");
+               "name: demo\ntitle: a demo\npart: 2 | the demo | demo* |\nabout: Write f.\nquestion: Why?\n"
+               "hint1: Look.\nhint3: f = 42\nfingerprint: 42 + a\n");
     struct Bad {
         std::string source, where, what;
     };
@@ -208,7 +266,9 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
         {"int f() {\n    // BEGIN SOLUTION demo\n    return 1;\n}\n", "f.cpp:2:", "has no END SOLUTION demo"},
         {"int f() {\n    return 1;\n    // END SOLUTION demo\n}\n", "f.cpp:3:", "without a BEGIN"},
         {"// BEGIN SOLUTION demo\n// BEGIN SOLUTION demo\n// END SOLUTION demo\n", "f.cpp:2:", "do not nest"},
-        {"// BEGIN SOLUTION demo\nint x;\n// END SOLUTION other\n", "f.cpp:3:", "closes region demo"},
+        {"// BEGIN SOLUTION demo\nint x;\n// END SOLUTION other\n", "f.cpp:3:", "closes region SOLUTION demo"},
+        {"// BEGIN HIDE demo\nint x;\n// END SOLUTION demo\n// BEGIN SOLUTION demo\n// END SOLUTION demo\n", "f.cpp:3:",
+         "closes region HIDE demo"},
         {"int x;\n//BEGIN SOLUTION demo\n", "f.cpp:2:", "malformed marker"},
         {"// BEGIN SOLUTION Demo_1\n", "f.cpp:1:", "malformed marker"},
         {"// BEGIN SOLUTION demo\nint x;\n// STUB: int x = 0;\n// END SOLUTION demo\n", "f.cpp:3:",
@@ -241,6 +301,9 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
                "    h();\n"
                "    // END SOLUTION demo\n"
                "}\n");
+    // a HIDE region: in the student copy its stub lines alone, in the reference its code
+    write_file(tree / "src/g.cpp", "int g() {\n    // BEGIN HIDE demo\n    // STUB: return 0;  // left out\n"
+                                   "    return 42;\n    // END HIDE demo\n}\n");
     Run stubbed = shell("bash scripts/make-assignment.sh --src " + tree.string() + " demo");
     INFO(stubbed.output);
     REQUIRE(stubbed.code == 0);
@@ -255,15 +318,27 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
                "    // TODO(demo): write this part\n"
                "    td::fail(\"assignment demo: not implemented yet\");\n"
                "}\n");
+    CHECK(read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 0;  // left out\n}\n");
     std::string md = read_file(tree / "build/assignments/demo/ASSIGNMENT.md");
+    CHECK(!tdtest::contains(md, "g.cpp"));  // a HIDE region is no task
     CHECK(tdtest::contains(md, "Write f."));
     CHECK(tdtest::contains(md, "`src/f.cpp:3`, in `f`"));
-    CHECK(tdtest::contains(read_file(tree / "build/assignments/demo/grade.sh"), "'-tc=demo*'"));
+    CHECK(tdtest::contains(md, "## Written question\n\nWhy?"));
+    CHECK(tdtest::contains(md, "| the demo | 2 |"));
+    CHECK(tdtest::contains(read_file(tree / "build/assignments/demo/grade.sh"), "'2|the demo|demo*|'"));
+    std::string hints = read_file(tree / "build/assignments/demo/hints.md");
+    CHECK(tdtest::contains(hints, "## Tier 1: where to start\n\nLook."));
+    CHECK(tdtest::contains(hints, "## Tier 3: the formula\n\nf = 42"));
+    // the copy's list keeps no hint and no fingerprint
+    std::string list = read_file(tree / "build/assignments/demo/scripts/assignments.txt");
+    CHECK(!tdtest::contains(list, "hint3:"));
+    CHECK(!tdtest::contains(list, "fingerprint:"));
     CHECK(!fs::exists(tree / "build/assignments/demo/build"));  // the copy holds no build folder
     Run reference = shell("bash scripts/make-assignment.sh --solution --src " + tree.string() + " demo");
     REQUIRE(reference.code == 0);
     CHECK(read_file(tree / "build/assignments/demo/src/f.cpp") ==
           "// f: the answer\nint f(int a) {\n    return 42 + a * 0;\n}\nvoid g() {\n    h();\n}\n");
+    CHECK(read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 42;\n}\n");
     // --out refuses to replace a folder that is not an earlier copy
     write_file(tree / "build/precious/keep.txt", "mine");
     Run refused = shell("bash scripts/make-assignment.sh --src " + tree.string() + " --out " +

@@ -359,7 +359,9 @@ TEST_CASE("cond: classifier-free guidance: the combination and the batched denoi
     Tensor c = Tensor::from_vector({3.0f, 0.0f, 0.5f}, {3});
     CHECK_CLOSE(diffusion::cfg_combine(u, c, 0.0f), u, 0.0f, 0.0f);  // w = 0: unconditional
     CHECK_CLOSE(diffusion::cfg_combine(u, c, 1.0f), c, 0.0f, 0.0f);  // w = 1: conditional
+    // BEGIN HIDE cfg
     // w = 3: u + 3 (c - u) = 3 c - 2 u, away from the unconditional prediction (the sign)
+    // END HIDE cfg
     CHECK_CLOSE(diffusion::cfg_combine(u, c, 3.0f), Tensor::from_vector({7.0f, 4.0f, 0.5f}, {3}), 1e-6f, 0.0f);
     tdtest::check_message(tdtest::error_of([&] { diffusion::cfg_combine(u, ones({2}), 2.0f); }), {"cfg_combine"});
 

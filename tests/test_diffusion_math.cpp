@@ -71,6 +71,7 @@ TEST_CASE("diffusion schedule: golden beta_tilde, at 0-based code indices 487 an
     CHECK_THROWS_AS(Schedule::at(s.f32.beta, ts({-1})), Error);
 }
 
+// BEGIN HIDE cosine-schedule
 TEST_CASE("diffusion schedule: cosine (eq. 17) and scaled_linear") {
     const int64_t T = 1000;
     Schedule c = Schedule::named("cosine", T);
@@ -97,7 +98,9 @@ TEST_CASE("diffusion schedule: cosine (eq. 17) and scaled_linear") {
     CHECK(std::sqrt(b[1]) == doctest::Approx(0.15).epsilon(1e-12));
     CHECK(b[1] != doctest::Approx(0.025));  // not plain linear
 }
+// END HIDE cosine-schedule
 
+// BEGIN HIDE q-sample
 TEST_CASE("diffusion forward: q_sample with a fixed eps is the closed form (eq. 4)") {
     Schedule s = Schedule::named("linear", 1000);
     Generator gen(3);
@@ -120,6 +123,7 @@ TEST_CASE("diffusion forward: q_sample with a fixed eps is the closed form (eq. 
     CHECK(var(x).item() == doctest::Approx(1 - s.alpha_bar[300]).epsilon(0.06));
     CHECK_THROWS_AS(q_sample(s, x0, ts({1, 2}), eps), Error);
 }
+// END HIDE q-sample
 
 TEST_CASE("diffusion forward: posterior (eqs. 6-7) from x0 and from eps agree") {
     Schedule s = Schedule::named("linear", 1000);
@@ -301,6 +305,7 @@ TEST_CASE("diffusion sampling: predict_x0_from_eps with one t is eq. 4 solved fo
     CHECK_THROWS_AS(predict_x0_from_eps(s, x0, 1000, eps), Error);  // t out of range
 }
 
+// BEGIN HIDE ancestral-step
 TEST_CASE("diffusion sampling: ancestral step, both forms and both variances") {
     Schedule s = Schedule::named("linear", 1000);
     Generator gen(12);
@@ -345,3 +350,4 @@ TEST_CASE("diffusion sampling: ancestral step, both forms and both variances") {
     CHECK(parse_variance("fixedsmall") == Variance::BetaTilde);
     CHECK_THROWS_AS(parse_variance("learned"), Error);
 }
+// END HIDE ancestral-step

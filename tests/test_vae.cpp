@@ -161,6 +161,7 @@ TEST_CASE("vae: CompVis' parameter names, and latents f times smaller (28 -> 7, 
                           {"VAE::decode", "[2, 3, 7, 7]", "4 channels, 7x7"});
 }
 
+// BEGIN HIDE vae-loss
 TEST_CASE("vae: the KL in closed form matches a Monte-Carlo estimate") {
     // KL(q || p) = E_{z ~ q}[log q(z) - log p(z)]. With z = mu + sigma eps, the log
     // densities of N(mu, sigma^2) and N(0, 1) differ by 0.5 (z^2 - eps^2 - logvar) per
@@ -202,7 +203,9 @@ TEST_CASE("vae: the KL in closed form matches a Monte-Carlo estimate") {
     CHECK(diffusion::kl_to_standard_normal(mu2, lv2).item() == doctest::Approx(closed / 2).epsilon(1e-6));
     CHECK(diffusion::kl_to_standard_normal(zeros({3, 4, 2, 2}), zeros({3, 4, 2, 2})).item() == 0.0f);
 }
+// END HIDE vae-loss
 
+// BEGIN HIDE vae-loss
 TEST_CASE("vae: the reparameterisation's gradient, and finite differences of the loss") {
     Generator gen(7);
     Tensor mu = randn({2, 3, 2, 2}, gen).requires_grad_(), logvar = randn({2, 3, 2, 2}, gen).requires_grad_();
@@ -233,6 +236,7 @@ TEST_CASE("vae: the reparameterisation's gradient, and finite differences of the
     tdtest::check_message(tdtest::error_of([&] { VAE::reparameterise(mu, logvar, zeros({2, 3})); }),
                           {"reparameterise", "[2, 3, 2, 2]", "[2, 3]"});
 }
+// END HIDE vae-loss
 
 TEST_CASE("vae: from_moments splits mu / logvar and clamps logvar to [-30, 20]") {
     // moments (1, 4, 1, 1): mu = (1, 2), logvar = (50, -40) -> clamped to (20, -30)

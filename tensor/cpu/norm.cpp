@@ -3,9 +3,12 @@
 // Both normalise blocks of D contiguous elements: xhat = (x - mean) * rstd with
 // rstd = 1 / sqrt(var + eps) (var: the population variance, as PyTorch), then
 // y = xhat * gamma + beta. The forward saves mean and rstd per block for the backward:
+// BEGIN HIDE groupnorm-backward
+// STUB: // (the backward's formulas: derived in the assignment groupnorm-backward)
 //     dxhat = dy * gamma
 //     dx    = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))   (means over the block)
 //     dgamma = sum of dy * xhat,  dbeta = sum of dy   (over everything gamma was broadcast over)
+// END HIDE groupnorm-backward
 // Sums accumulate in double. dgamma/dbeta are summed per block first, then over blocks
 // in a fixed order, so results do not depend on the thread count.
 #include <cmath>
@@ -54,7 +57,7 @@ void CpuBackend::group_norm_forward(const Tensor& x, int64_t G, const Tensor& ga
 void CpuBackend::group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& gamma, int64_t G, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) {
-    // BEGIN SOLUTION groupnorm-backward: dx (when defined), dgamma and dbeta by the formulas at the top of this file
+    // BEGIN SOLUTION groupnorm-backward: dx (when defined), dgamma and dbeta, by the formulas you derived
     // STUB: (void)dy, (void)x, (void)mean, (void)rstd, (void)gamma, (void)G, (void)dx, (void)dgamma, (void)dbeta;
     // STUB: fail("group_norm_backward: not implemented yet (assignment groupnorm-backward)");
     int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G, D = Cg * HW;
@@ -191,6 +194,9 @@ void CpuBackend::layer_norm_forward(const Tensor& x, const Tensor& gamma, const 
 void CpuBackend::layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& gamma, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) {
+    // BEGIN HIDE groupnorm-backward
+    // STUB: (void)dy, (void)x, (void)mean, (void)rstd, (void)gamma, (void)dx, (void)dgamma, (void)dbeta;
+    // STUB: fail("layer_norm_backward: left out of this copy (the same formula as the assignment groupnorm-backward)");
     int64_t M = mean.numel(), D = x.numel() / std::max<int64_t>(M, 1);
     const float* xp = x.data_f32();
     const float* dyp = dy.data_f32();
@@ -226,6 +232,7 @@ void CpuBackend::layer_norm_backward(const Tensor& dy, const Tensor& x, const Te
         if (dgamma.defined()) dgamma.data_f32()[d] = (float)sg;
         if (dbeta.defined()) dbeta.data_f32()[d] = (float)sb;
     }
+    // END HIDE groupnorm-backward
 }
 
 }  // namespace td

@@ -12,11 +12,14 @@
 //   P = softmax(S)                   along Lk: each query's distribution over the keys
 //   O = P V                          (B, Lq, Lk) x (B, Lk, dv) -> (B, Lq, dv)
 // Backward, from dO = dL/dO (B, Lq, dv):
+// BEGIN HIDE attention-backward
+// STUB: //   (derived in the assignment attention-backward)
 //   dV = P^T dO                      (B, Lk, Lq) x (B, Lq, dv) -> (B, Lk, dv)
 //   dP = dO V^T                      (B, Lq, dv) x (B, dv, Lk) -> (B, Lq, Lk)
 //   dS = P * (dP - rowsum(dP * P))   softmax's backward; rowsum over Lk, one number per query
 //   dQ = dS K * scale                (B, Lq, Lk) x (B, Lk, d) -> (B, Lq, d)
 //   dK = dS^T Q * scale              (B, Lk, Lq) x (B, Lq, d) -> (B, Lk, d)
+// END HIDE attention-backward
 //
 // The FUSED path (flash-attention style): the backend's attention_forward and
 // attention_backward (tensor/backend.h; the math in tensor/cpu/attention.cpp, the GPU
@@ -161,7 +164,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     Tensor O = bmm(P, V);                          // O = P V (B, Lq, dv)
     return record("scaled_dot_product_attention", O.view(out_shape), {q, k, v},
                   [q, k, v, Qs, K, V, P, scale](const Tensor& dO_in) -> std::vector<Tensor> {
-        // BEGIN SOLUTION attention-backward: dV, dP, dS, dQ, dK as at the top of this file, on the backend
+        // BEGIN SOLUTION attention-backward: dV, dP, dS (softmax's backward), dQ, dK, on the backend
         // STUB: (void)dO_in;  // unused until you write the backward
         // STUB: fail("scaled_dot_product_attention backward: not implemented yet (assignment attention-backward)");
         Tensor dO = as_matrices(dO_in, P.size(0));  // (B, Lq, dv)
