@@ -5,8 +5,7 @@
 // [x_t, sinusoidal(t)], trained by Algorithm 1 with our autograd, and the samplers
 // (ancestral DDPM and DDIM with eta = 0) walk a cloud of points back from N(0, I).
 // In two dimensions every quantity can be drawn: the points at each t, the learned
-// score field as arrows, each sample's whole path. Used by `diffuse train toy` and
-// the notebooks (notebooks-cpp/05-toy-2d.cpp and after).
+// score field as arrows, each sample's whole path. `diffuse train toy` runs it.
 //
 // Timesteps follow the engine's convention (diffusion/schedule.h): code t = 0..T-1.
 #pragma once

@@ -60,7 +60,7 @@ inline void show_grid(const std::string& notebook, const std::string& file, cons
     announce_image(file, caption);
 }
 
-// A line plot (tools/plot.h draws no text: say in the caption what the axes are).
+// A line plot with tick numbers on both axes (tools/plot.h; say in the caption what the axes are).
 inline void show_plot(const std::string& notebook, const std::string& file, const std::vector<td::plot::Series>& series,
                       const std::string& caption, bool log_y = false) {
     td::plot::line_plot(out_dir(notebook) + "/" + file, series, log_y);
