@@ -43,15 +43,20 @@ Tensor two_moons(int64_t n, Generator& gen, double noise) {
 Tensor spiral(int64_t n, Generator& gen, double noise) {
     check(n >= 1, "spiral: need at least 1 point, got ", n);
     // Angle a uniform in [pi/2, 4 pi], radius a / (2 pi): from near the centre out to 2.
-    // The square root spreads the points evenly along the arm's length.
+    // The square root spreads the points evenly along the arm's length. The arm is not
+    // symmetric about the origin (its centre of mass is near (0.05, -0.33)), so the points
+    // are centred on their own mean.
     Tensor u = rand({n}, gen), jitter = randn({n, 2}, gen);
     std::vector<float> uv = u.to_vector(), j = jitter.to_vector(), xy(2 * n);
     const double a0 = 0.5 * kPi, a1 = 4.0 * kPi;
+    double mean_x = 0, mean_y = 0;
     for (int64_t i = 0; i < n; ++i) {
         double a = std::sqrt(a0 * a0 + uv[i] * (a1 * a1 - a0 * a0)), r = a / (2 * kPi);
         xy[2 * i] = (float)(r * std::cos(a) + noise * j[2 * i]);
         xy[2 * i + 1] = (float)(r * std::sin(a) + noise * j[2 * i + 1]);
+        mean_x += xy[2 * i] / (double)n, mean_y += xy[2 * i + 1] / (double)n;
     }
+    for (int64_t i = 0; i < n; ++i) xy[2 * i] -= (float)mean_x, xy[2 * i + 1] -= (float)mean_y;
     return Tensor::from_vector(xy, {n, 2});
 }
 
