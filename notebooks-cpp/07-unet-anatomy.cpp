@@ -246,20 +246,23 @@ int main() {
     // `emb(t) = [sin(t freq_0), ..., sin(t freq_{half-1}), cos(t freq_0), ..., cos(t freq_{half-1})]`.
     // The first frequency is 1 radian per step (it distinguishes t from t + 1), the last
     // 1/10000 (it changes slowly across all 1000 steps), so near timesteps get similar
-    // vectors and far ones different vectors. The picture: one column per t = 0, 2, ...,
-    // 998, one band per dimension (the demo's ch = 16: 8 sines above 8 cosines), white = +1,
-    // black = -1.
+    // vectors and far ones different vectors. The picture: t = 0..319 left to right, each t
+    // a column 3 pixels wide, one band 8 pixels tall per dimension (the demo's ch = 16: 8
+    // sines above 8 cosines), white = +1, black = -1. Every t gets whole pixels on purpose:
+    // the fastest sine turns 1 radian per step, and drawn at one pixel per two steps (or
+    // scaled down by a browser) it aliases into stripes that are not in the embedding.
 
     // %%
     const int64_t ch = unet.config().ch;
     std::vector<float> ts;
-    for (int64_t k = 0; k < 1000; k += 2) ts.push_back((float)k);
-    const int64_t n_t = (int64_t)ts.size(), band = 8;                                  // each dimension 8 pixels tall
-    Tensor emb_all = nn::timestep_embedding(Tensor::from_vector(ts, {n_t}), ch);      // (500, ch)
-    Tensor picture = emb_all.transpose(0, 1).unsqueeze(1).expand({ch, band, n_t}).reshape({1, ch * band, n_t});
+    for (int64_t k = 0; k < 320; ++k) ts.push_back((float)k);
+    const int64_t n_t = (int64_t)ts.size(), band = 8, width = 3;  // each dimension 8 pixels tall, each t 3 wide
+    Tensor emb_all = nn::timestep_embedding(Tensor::from_vector(ts, {n_t}), ch);      // (320, ch)
+    Tensor cells = emb_all.transpose(0, 1).unsqueeze(1).unsqueeze(3);                 // (ch, 1, 320, 1)
+    Tensor picture = cells.expand({ch, band, n_t, width}).reshape({1, ch * band, n_t * width});  // nearest neighbour
     nb::show_image(NB, "timestep-embedding.png", picture,
                    "The sinusoidal embedding, ch = 16: one band per dimension (8 sines, then 8 cosines, fastest "
-                   "frequency at the top of each half), t = 0..998 left to right. White +1, black -1.", 1);
+                   "frequency at the top of each half), t = 0..319 left to right, 3 pixels per t. White +1, black -1.", 1);
     Tensor probe = nn::timestep_embedding(Tensor::from_vector({500, 499, 490, 400, 100, 0}, {6}), ch);  // (6, ch)
     auto cosine = [&](int64_t i, int64_t j) {
         Tensor a = probe.narrow(0, i, 1), b = probe.narrow(0, j, 1);

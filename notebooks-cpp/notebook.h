@@ -18,6 +18,7 @@
 // prints exactly what its code prints. See notebooks-cpp/README.md.
 #pragma once
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -60,10 +61,26 @@ inline void show_grid(const std::string& notebook, const std::string& file, cons
     announce_image(file, caption);
 }
 
-// A line plot (tools/plot.h draws no text: say in the caption what the axes are).
+// A line plot with tick numbers on its axes; `axes` adds a title and axis labels
+// (tools/plot.h).
+inline void show_plot(const std::string& notebook, const std::string& file, const std::vector<td::plot::Series>& series,
+                      const std::string& caption, const td::plot::Axes& axes) {
+    td::plot::line_plot(out_dir(notebook) + "/" + file, series, axes);
+    announce_image(file, caption);
+}
 inline void show_plot(const std::string& notebook, const std::string& file, const std::vector<td::plot::Series>& series,
                       const std::string& caption, bool log_y = false) {
-    td::plot::line_plot(out_dir(notebook) + "/" + file, series, log_y);
+    td::plot::Axes axes;
+    axes.log_y = log_y;
+    show_plot(notebook, file, series, caption, axes);
+}
+
+// Points in the plane, with lines (paths) and arrows (a vector field) under them.
+inline void show_scatter(const std::string& notebook, const std::string& file,
+                         const std::vector<td::plot::Points>& points, const std::vector<td::plot::Series>& lines,
+                         const std::vector<td::plot::Arrows>& arrows, const std::string& caption,
+                         const td::plot::Axes& axes, int width = 480, int height = 480) {
+    td::plot::scatter_plot(out_dir(notebook) + "/" + file, points, lines, arrows, axes, width, height);
     announce_image(file, caption);
 }
 
@@ -85,5 +102,31 @@ inline void describe(const std::string& name, const td::Tensor& t) {
                 td::shape_str(t.shape()).c_str(), mean, var > 0 ? std::sqrt(var) : 0.0, lo, hi);
     std::fflush(stdout);
 }
+
+// printf into a std::string (for the text of a check).
+inline std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+inline std::string fmt(const char* format, ...) {
+    char buf[512];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(buf, sizeof buf, format, args);
+    va_end(args);
+    return buf;
+}
+
+// A numerical check: prints "PASS: what" or "FAIL: what", and counts the failures so
+// that main can `return nb::failures();`, which makes `make notebooks` stop on a notebook
+// whose derivation and numbers no longer agree.
+inline int& failure_count() {
+    static int count = 0;
+    return count;
+}
+inline bool expect(bool ok, const std::string& what) {
+    std::printf("%s: %s\n", ok ? "PASS" : "FAIL", what.c_str());
+    std::fflush(stdout);
+    if (!ok) ++failure_count();
+    return ok;
+}
+inline int failures() { return failure_count() == 0 ? 0 : 1; }
 
 }  // namespace nb

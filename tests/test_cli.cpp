@@ -147,25 +147,37 @@ TEST_CASE("--spacing: an unknown value, or one the sampler does not take, exits 
     CHECK(tdtest::contains(run("sample --help").output, "--spacing"));
 }
 
-TEST_CASE("train toy fits its curve and writes the run folder") {
+TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder") {
     std::string dir = tdtest::scratch("test_run_toy");
     std::filesystem::remove_all(dir);
-    Run r = run("train toy --steps 300 --hidden 16 --out " + dir);
+    Run r = run("train toy --steps 600 --hidden 32 --out " + dir);
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(r.output.find("gradcheck of the MLP") != std::string::npos);
     CHECK(r.output.find(": ok") != std::string::npos);
     CHECK(r.output.find("it/s") != std::string::npos);
-    for (const char* f : {"metrics.csv", "loss.png", "fit.png", "index.html"})
+    for (const char* f : {"metrics.csv", "loss.png", "forward.png", "score.png", "samples.png", "trajectories.png",
+                          "index.html"})
         CHECK(std::filesystem::exists(dir + "/" + f));
-    // the loss fell: compare the first and last rows of metrics.csv
+    // the loss fell: the mean of the first and of the last 100 rows of metrics.csv
     std::ifstream csv(dir + "/metrics.csv");
-    std::string line, first, last;
+    std::string line;
+    std::vector<float> losses;
     std::getline(csv, line);  // header
-    std::getline(csv, first);
-    while (std::getline(csv, line)) last = line;
-    float l0 = std::stof(first.substr(first.find(',') + 1)), l1 = std::stof(last.substr(last.find(',') + 1));
-    CHECK(l1 < 0.2f * l0);
+    while (std::getline(csv, line)) losses.push_back(std::stof(line.substr(line.find(',') + 1)));
+    REQUIRE(losses.size() == 600);
+    double first = 0, last = 0;
+    for (int i = 0; i < 100; ++i) first += losses[i], last += losses[500 + i];
+    CHECK(last < 0.8 * first);
+    // and the samples are nearer the data than the noise they started from
+    size_t at = r.output.find("mean distance to the nearest data point: x_T ");
+    REQUIRE(at != std::string::npos);
+    float noise = 0, ddpm = 0, ddim = 0;
+    REQUIRE(std::sscanf(r.output.c_str() + at, "mean distance to the nearest data point: x_T %f, DDPM samples %f, "
+                        "DDIM-50 samples %f", &noise, &ddpm, &ddim) == 3);
+    CHECK(ddpm < 0.5f * noise);
+    CHECK(ddim < 0.5f * noise);
+    CHECK(run("train toy --data circles --out " + dir).code == 2);
     std::filesystem::remove_all(dir);
 }
 

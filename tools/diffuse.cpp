@@ -30,7 +30,7 @@ const char* kUsage =
     "commands:\n"
     "  train ddpm         train a DDPM (UNet, L_simple) on MNIST, Fashion-MNIST, CIFAR-10 or a folder\n"
     "  train classifier   train the CNN that judges samples (MNIST, Fashion-MNIST, CIFAR-10)\n"
-    "  train toy          fit a small MLP with the engine's autograd (a first look at training)\n"
+    "  train toy          diffusion on 2-D points in seconds (a first look at the whole method)\n"
     "  train vae          train the KL autoencoder of latent diffusion (reconstructions, held-out PSNR)\n"
     "  train ldm          latent diffusion: a DDPM on a VAE's latents, optionally class- or text-conditional\n"
     "  sample             draw samples from a trained run with DDPM or DDIM\n"
@@ -52,7 +52,7 @@ int run(int argc, char** argv) {
     if (cmd == "train") {
         if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
             std::printf("usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
-                        "  ddpm: a diffusion model; classifier: the sample judge; toy: a small MLP;\n"
+                        "  ddpm: a diffusion model; classifier: the sample judge; toy: 2-D points;\n"
                         "  vae: the latent-diffusion autoencoder; ldm: a DDPM on its latents.\n"
                         "  `diffuse train MODEL --help` for options.\n");
             return argc < 3 ? 2 : 0;

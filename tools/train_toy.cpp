@@ -1,17 +1,18 @@
-// tools/train_toy.cpp: `diffuse train toy`, the smallest end-to-end job of the engine.
+// tools/train_toy.cpp: `diffuse train toy`, diffusion on 2-D points in seconds.
 //
-// A 3-layer MLP y = W3 silu(W2 silu(W1 x + b1) + b2) + b3 learns the curve
-// f(x) = sin(3x) exp(-x^2) on [-2, 2] from 256 points, by L2 loss and Adam, every
-// gradient coming from our autograd. Before training, gradcheck() compares those
-// gradients with finite differences, so a broken backward stops the demo loudly.
-// It runs in seconds, so it is the quickest check that ops, autograd and the optimizer
-// work together (`make demo` runs the DDPM job instead).
+// The whole of DDPM on a picture you can see at once: 2,000 points of a two-moons (or
+// spiral) set, the forward process blurring them into N(0, I), a small MLP denoiser
+// (diffusion/toy2d.h) trained by Algorithm 1 with our autograd and Adam, and both
+// samplers (ancestral DDPM, DDIM with eta = 0) walking fresh noise back onto the set.
+// Before training, gradcheck() compares the MLP's gradients with finite differences,
+// so a broken backward stops the job loudly. It is the quickest end-to-end check of
+// ops, autograd, optimizer and samplers together (`make demo` trains the MNIST DDPM).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include "nn/optim.h"
+#include "diffusion/toy2d.h"
 #include "td.h"
 #include "tools/args.h"
 #include "tools/plot.h"
@@ -21,109 +22,159 @@ namespace td::cli {
 
 namespace {
 
-struct Mlp {
-    std::vector<Tensor> params;  // W1 b1 W2 b2 W3 b3
+using diffusion::Schedule;
+namespace toy = diffusion::toy2d;
 
-    // PyTorch's nn.Linear default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b.
-    static Tensor uniform(const Shape& shape, int64_t fan_in, Generator& gen) {
-        float bound = 1.0f / std::sqrt((float)fan_in);
-        return rand(shape, gen, -bound, bound).requires_grad_();
+constexpr unsigned kData = 0xbbbbbb, kBlue = 0x1f77b4, kOrange = 0xff7f0e, kRed = 0xd62728;
+
+// The scatter plots' common frame: the data's square, a little wider.
+plot::Axes square(const std::string& title) {
+    plot::Axes a;
+    a.title = title, a.xlabel = "x[0]", a.ylabel = "x[1]";
+    a.xmin = a.ymin = -3.0f, a.xmax = a.ymax = 3.0f;
+    a.equal_aspect = true;
+    return a;
+}
+
+// The pictures of the run page, each a PNG in `out`.
+void draw(const std::string& out, toy::Mlp& model, const Schedule& s, const Tensor& data, uint64_t seed) {
+    Generator gen(seed + 1);
+    // the forward process: the data, then x_t at three t (eq. 4)
+    std::vector<plot::Points> fwd = {plot::points_xy(data.to_vector(), kData)};
+    unsigned colours[] = {kBlue, kOrange, kRed};
+    int k = 0;
+    for (int64_t t : {50, 200, 999}) {
+        int64_t n = data.shape()[0];
+        Tensor xt = diffusion::q_sample(s, data, Tensor::from_vector_i64(std::vector<int64_t>(n, t), {n}),
+                                        randn({n, 2}, gen));
+        fwd.push_back(plot::points_xy(xt.narrow(0, 0, 400).to_vector(), colours[k++]));
     }
-    Mlp(int64_t hidden, Generator& gen) {
-        params = {uniform({1, hidden}, 1, gen),      uniform({hidden}, 1, gen),
-                  uniform({hidden, hidden}, hidden, gen), uniform({hidden}, hidden, gen),
-                  uniform({hidden, 1}, hidden, gen),  uniform({1}, hidden, gen)};
-    }
-    // x: (N, 1) -> (N, 1)
-    static Tensor forward(const std::vector<Tensor>& p, const Tensor& x) {
-        Tensor h = silu(matmul(x, p[0]) + p[1]);  // (N, H)
-        h = silu(matmul(h, p[2]) + p[3]);         // (N, H)
-        return matmul(h, p[4]) + p[5];            // (N, 1)
-    }
-};
+    plot::scatter_plot(out + "/forward.png", fwd, {}, {}, square("x_0 (grey), x_t at t = 50, 200, 999"));
+    // the learned score at t = 50, a 21 x 21 grid of arrows (scaled to fit the grid)
+    Tensor grid = toy::grid_points(-2.5f, 2.5f, 21);
+    Tensor sc = toy::score(model, diffusion::Prediction::Eps, s, grid, 50);
+    std::vector<float> g = grid.to_vector(), v = sc.to_vector();
+    float longest = 1e-6f;
+    for (size_t i = 0; i + 1 < v.size(); i += 2) longest = std::max(longest, std::hypot(v[i], v[i + 1]));
+    plot::Arrows arrows;
+    for (size_t i = 0; i + 1 < v.size(); i += 2)
+        arrows.x.push_back(g[i]), arrows.y.push_back(g[i + 1]), arrows.dx.push_back(0.3f * v[i] / longest),
+            arrows.dy.push_back(0.3f * v[i + 1] / longest);
+    plot::scatter_plot(out + "/score.png", {plot::points_xy(data.to_vector(), kData)}, {}, {arrows},
+                       square("the learned score at t = 50"));
+    // samples and the paths of 24 of them
+    Tensor x_T = randn({1000, 2}, gen);
+    std::vector<Tensor> ddpm_path, ddim_path;
+    Tensor ddpm = toy::sample_ddpm(model, diffusion::Prediction::Eps, s, x_T, gen, &ddpm_path, 10);
+    Tensor ddim = toy::sample_ddim(model, diffusion::Prediction::Eps, s, x_T, 50, &ddim_path);
+    plot::scatter_plot(out + "/samples.png",
+                       {plot::points_xy(data.to_vector(), kData), plot::points_xy(ddpm.to_vector(), kRed),
+                        plot::points_xy(ddim.to_vector(), kBlue)},
+                       {}, {}, square("data (grey), DDPM (red), DDIM-50 (blue)"));
+    std::vector<plot::Series> paths;
+    for (int64_t i = 0; i < 24; ++i)
+        for (auto [path, rgb] : {std::pair{&ddpm_path, kRed}, std::pair{&ddim_path, kBlue}}) {
+            std::vector<float> xy;
+            for (const Tensor& x : *path) xy.push_back(x.at({i, 0})), xy.push_back(x.at({i, 1}));
+            paths.push_back(plot::series_xy(xy, rgb));
+        }
+    plot::scatter_plot(out + "/trajectories.png", {plot::points_xy(data.to_vector(), kData)}, paths, {},
+                       square("24 paths x_T -> x_0: DDPM (red), DDIM-50 (blue)"));
+    std::printf("mean distance to the nearest data point: x_T %.3f, DDPM samples %.3f, DDIM-50 samples %.3f\n",
+                toy::mean_nearest_distance(x_T, data), toy::mean_nearest_distance(ddpm, data),
+                toy::mean_nearest_distance(ddim, data));
+}
 
 }  // namespace
 
 int train_toy(int argc, char** argv, int first) {
     Args args("diffuse train toy [options]",
-              "Fits a small MLP to f(x) = sin(3x) exp(-x^2) with the engine's autograd and Adam,\n"
-              "after checking its gradients against finite differences. Writes metrics.csv,\n"
-              "loss.png, fit.png and index.html into the run folder.");
+              "Trains a small MLP denoiser on 2,000 points of a 2-D set (DDPM, T = 1000, linear\n"
+              "schedule, eps prediction) with the engine's autograd and Adam, after checking its\n"
+              "gradients against finite differences, then samples with DDPM and DDIM. Writes\n"
+              "metrics.csv, loss.png, forward.png, score.png, samples.png, trajectories.png and\n"
+              "index.html into the run folder.");
     args.option("out", "runs/toy", "run folder");
-    args.option("steps", "1500", "training steps");
-    args.option("hidden", "64", "hidden width");
-    args.option("lr", "0.005", "Adam learning rate");
+    args.option("data", "moons", "the points: moons or spiral");
+    args.option("steps", "3000", "training steps");
+    args.option("batch", "256", "points per training step");
+    args.option("hidden", "128", "hidden width of the MLP");
+    args.option("lr", "0.003", "Adam learning rate (cosine-decayed to 0)");
     args.option("seed", "0", "random seed");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
-    int64_t steps = args.integer("steps"), hidden = args.integer("hidden"), seed = args.integer("seed");
+    int64_t steps = args.integer("steps"), hidden = args.integer("hidden"), batch = args.integer("batch");
+    int64_t seed = args.integer("seed");
     float lr = (float)args.number("lr");
-    if (steps < 1 || hidden < 1 || !(lr > 0)) throw ArgError("--steps and --hidden must be >= 1 and --lr > 0");
+    std::string data_name = args.str("data");
+    if (steps < 1 || hidden < 1 || batch < 1 || !(lr > 0))
+        throw ArgError("--steps, --batch and --hidden must be >= 1 and --lr > 0");
+    if (data_name != "moons" && data_name != "spiral")
+        throw ArgError("--data must be moons or spiral, got '" + data_name + "'");
     std::string out = args.str("out");
     std::error_code ec;
     std::filesystem::create_directories(out, ec);
     check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
 
-    // data: x (256, 1) on [-2, 2], target f(x)
-    Tensor x = linspace(-2.0f, 2.0f, 256).reshape({256, 1});
-    std::vector<float> fx;
-    for (float v : x.to_vector()) fx.push_back(std::sin(3.0f * v) * std::exp(-v * v));
-    Tensor target = Tensor::from_vector(fx, {256, 1});
     Generator gen((uint64_t)seed);
-    Mlp model(hidden, gen);
+    Tensor data = toy::make_points(data_name, 2000, gen);
+    Schedule s = Schedule::named("linear", 1000);
+    toy::Mlp model(hidden, gen);
 
-    // 1. gradients checked on a few points before any training
-    Tensor xs = x.slice(0, 0, 256, 32);  // 8 of the points
-    GradcheckResult gc = gradcheck(
-        [&](const std::vector<Tensor>& p) { return Mlp::forward(p, xs); }, model.params);
+    // 1. gradients checked on a few noisy points before any training
+    Tensor xs = data.narrow(0, 0, 4), ts = Tensor::from_vector_i64({0, 10, 500, 999}, {4});
+    GradcheckResult gc = gradcheck([&](const std::vector<Tensor>&) { return model.forward(xs, ts); },
+                                   model.parameters());
     std::printf("gradcheck of the MLP (%lld parameters): %s, max |analytic - numeric| = %.2e\n",
-                (long long)[&] { int64_t n = 0; for (auto& p : model.params) n += p.numel(); return n; }(),
-                gc.ok ? "ok" : "FAILED", gc.max_abs_error);
+                (long long)model.num_parameters(), gc.ok ? "ok" : "FAILED", gc.max_abs_error);
     if (!gc.ok) { std::fprintf(stderr, "%s\n", gc.message.c_str()); return 1; }
-    for (Tensor& p : model.params) p.zero_grad();
+    model.zero_grad();
 
-    // 2. training
-    nn::AdamOptions aopt;
-    aopt.lr = lr;
-    nn::Adam opt(model.params, aopt);
+    // 2. training (Algorithm 1)
     std::ofstream csv(out + "/metrics.csv");
     check(csv.good(), out, "/metrics.csv: cannot open for writing");
     csv << "step,loss\n";
-    std::vector<float> curve_x, curve_y;
+    toy::TrainOptions topt;
+    topt.steps = steps, topt.batch = batch, topt.lr = lr, topt.seed = (uint64_t)seed;
     Progress progress(steps);
-    for (int64_t step = 1; step <= steps; ++step) {
-        Tensor diff = Mlp::forward(model.params, x) - target;
-        Tensor loss = mean(diff * diff);  // L2
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        float l = loss.item();
-        check(std::isfinite(l), "train toy: loss became ", l, " at step ", step, "; lower --lr");
+    std::vector<float> losses = toy::train(model, s, data, topt, [&](int64_t step, float l) {
         csv << step << "," << l << "\n";
-        curve_x.push_back((float)step);
-        curve_y.push_back(l);
         char fields[64];
         std::snprintf(fields, sizeof fields, "loss %.5f", l);
-        progress.report(step, fields, 100);
-    }
+        progress.report(step, fields, 250);
+    });
     progress.done();
     csv.close();
 
     // 3. pictures and a page
-    Tensor pred;
-    { NoGradGuard ng; pred = Mlp::forward(model.params, x); }
-    std::vector<float> xv = x.to_vector();
-    plot::line_plot(out + "/loss.png", {{curve_x, curve_y, 0x1f77b4}}, /*log_y=*/true);
-    plot::line_plot(out + "/fit.png", {{xv, target.to_vector(), 0x999999}, {xv, pred.to_vector(), 0xd62728}});
+    std::vector<float> step_axis, smooth;  // the loss, averaged over 50 steps (one step's is noisy)
+    for (size_t i = 0; i < losses.size(); ++i) {
+        size_t from = i >= 49 ? i - 49 : 0;
+        double sum = 0;
+        for (size_t j = from; j <= i; ++j) sum += losses[j];
+        step_axis.push_back((float)(i + 1));
+        smooth.push_back((float)(sum / (double)(i - from + 1)));
+    }
+    plot::Axes la;
+    la.title = "L_simple per step (grey), its 50-step mean (blue)", la.xlabel = "step", la.ylabel = "loss", la.log_y = true;
+    plot::line_plot(out + "/loss.png", {{step_axis, losses, 0xcccccc}, {step_axis, smooth, kBlue}}, la);
+    draw(out, model, s, data, (uint64_t)seed);
     std::ofstream html(out + "/index.html");
-    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: toy fit</title>\n"
-         << "<h1>Toy fit: an MLP learns sin(3x) exp(-x&sup2;)</h1>\n"
-         << "<p>" << steps << " steps of Adam (lr " << lr << "), hidden width " << hidden << ", seed " << seed
-         << ". Final L2 loss: " << curve_y.back() << ". Gradient check before training: "
-         << (gc.ok ? "passed" : "failed") << " (max abs error " << gc.max_abs_error << ").</p>\n"
-         << "<h2>Loss (log scale) per step</h2><img src=loss.png>\n"
-         << "<h2>Target (grey) and the model (red) on [-2, 2]</h2><img src=fit.png>\n"
+    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: 2-D toy diffusion</title>\n"
+         << "<h1>Diffusion on 2-D points (" << data_name << ")</h1>\n"
+         << "<p>2,000 points; DDPM with T = 1000 (linear schedule), an MLP denoiser of " << model.num_parameters()
+         << " parameters (hidden width " << hidden << ") predicting eps; " << steps << " steps of Adam (lr " << lr
+         << ", batch " << batch << "), seed " << seed << ". Loss over the last 50 steps: " << smooth.back()
+         << ". Gradient check before training: " << (gc.ok ? "passed" : "failed") << " (max abs error "
+         << gc.max_abs_error << ").</p>\n"
+         << "<h2>The forward process</h2><img src=forward.png>\n"
+         << "<h2>Loss</h2><img src=loss.png>\n"
+         << "<h2>The learned score</h2><p>-eps_theta(x, t) / sqrt(1 - alpha_bar_t) at t = 50 on a grid: it points "
+            "back towards the data.</p><img src=score.png>\n"
+         << "<h2>Samples</h2><p>1,000 points from the same x_T by each sampler.</p><img src=samples.png>\n"
+         << "<h2>Trajectories</h2><img src=trajectories.png>\n"
          << "<p>Raw numbers: <a href=metrics.csv>metrics.csv</a></p>\n";
-    std::printf("final loss %.5f; wrote %s/{metrics.csv,loss.png,fit.png,index.html}\n", curve_y.back(), out.c_str());
+    std::printf("final loss (50-step mean) %.5f; wrote %s/{metrics.csv,loss.png,forward.png,score.png,samples.png,"
+                "trajectories.png,index.html}\n", smooth.back(), out.c_str());
     return 0;
 }
 
