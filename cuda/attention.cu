@@ -41,6 +41,7 @@
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
+#include "tensor/error.h"
 
 namespace td {
 

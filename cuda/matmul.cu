@@ -31,6 +31,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/gemm.h"
+#include "tensor/error.h"
 
 namespace td::cuda {
 

@@ -109,7 +109,7 @@ std::vector<float> train(Mlp& model, const Schedule& s, const Tensor& data, cons
         Tensor loss = o.min_snr            ? l_weighted(out, target, min_snr_weights(s, t, o.prediction, o.snr_gamma))
                       : t_weights.defined() ? l_weighted(out, target, index_select(t_weights, 0, t))
                                             : l_simple(out, target);
-        opt.set_lr(nn::cosine_lr(step, o.lr, 0, o.steps));
+        opt.set_lr(nn::cosine_lr(step + 1, o.lr, 0, o.steps));  // t counts from 1
         opt.zero_grad();
         loss.backward();
         opt.step();

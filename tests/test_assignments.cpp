@@ -128,17 +128,6 @@ std::string make_switches() {
     return s;
 }
 
-// "N passed, M failed", the runner's last line (tests/main.cpp); {-1, -1} when absent.
-std::pair<int, int> summary(const std::string& output) {
-    size_t at = output.rfind(" passed, ");
-    if (at == std::string::npos) return {-1, -1};
-    size_t start = output.rfind('\n', at);
-    start = start == std::string::npos ? 0 : start + 1;
-    int passed = -1, failed = -1;
-    if (std::sscanf(output.c_str() + start, "%d passed, %d failed", &passed, &failed) != 2) return {-1, -1};
-    return {passed, failed};
-}
-
 // Writes the copy (stub or reference) of one assignment, seeds it with this build's
 // objects and library (cp -a: timestamps kept), and runs its grade.sh.
 Run make_and_grade(const std::string& name, bool solution, const fs::path& dir) {
@@ -207,8 +196,9 @@ TEST_CASE("assignments: each fails on its stub and passes on its solution") {
                                                                                  "/" + std::to_string(total);
             Run stub = make_and_grade(name, false, stub_dir);
             // every part fails: each one's tests reach the stub
-            const bool stub_fails = summary(stub.output).second >= 1 && stub.code != 0 &&
-                                    tdtest::contains(stub.output, zero + "\ngrade: FAIL (" + name + ")");
+            // (grade.sh prints a score, not doctest's counts: a part whose filter matched no
+            // test scores 0 and says so, so "full marks" means every part's tests ran and passed)
+            const bool stub_fails = stub.code != 0 && tdtest::contains(stub.output, zero + "\ngrade: FAIL (" + name + ")");
             const bool stub_named = tdtest::contains(stub.output, "not implemented yet");
             {
                 INFO("the stubbed copy " << stub_dir.string() << ", grade.sh said:\n" << tail(stub.output));
@@ -226,9 +216,8 @@ TEST_CASE("assignments: each fails on its stub and passes on its solution") {
                 sealed = sealed && leaks.empty();
             }
             Run solved = make_and_grade(name, true, solution_dir);
-            const auto [passed, failed] = summary(solved.output);
-            const bool solution_passes = solved.code == 0 && passed >= 1 && failed == 0 &&
-                                         tdtest::contains(solved.output, full + "\ngrade: PASS (" + name + ")");
+            const bool solution_passes =
+                solved.code == 0 && tdtest::contains(solved.output, full + "\ngrade: PASS (" + name + ")");
             {
                 INFO("the reference copy " << solution_dir.string() << ", grade.sh said:\n" << tail(solved.output));
                 CHECK_MESSAGE(solution_passes, "the solution did not score " << full);

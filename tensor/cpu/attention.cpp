@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/error.h"
 
 namespace td {
 
