@@ -223,9 +223,12 @@ $(BUILD)/gdb_example: tests/gdb_example.cpp $(LIB)
 # The tests run from the repository root so they find tests/fixtures/.
 # (the GPU benches are compiled by the optimised `make test` too, so CI proves they build on
 # machines without a GPU; they run only under `make gpu-check`)
+# TEST_ARGS go to the runner (doctest's filters: TEST_ARGS='-tce=assignments*' leaves out
+# the test cases whose names match).
+TEST_ARGS ?=
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example $(NB_TEST_BINS) $(TEST_GPU_BENCHES)
-	@$(BUILD)/run_tests
+	@$(BUILD)/run_tests $(TEST_ARGS)
 
 # The demos end by loading their pages in headless Chromium (scripts/check-html.sh). Where
 # there is none (DEPS=0, not Debian) the run itself is still good: one line says so.

@@ -1,6 +1,5 @@
 // autograd/engine.cpp: record() builds the graph during the forward pass;
 // backward() walks it once in reverse topological order.
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -16,16 +15,10 @@ bool grad_mode_enabled() { return g_grad_mode; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
 NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
 
-// A tensor with a shape, a device and no data: what a graph edge points into (below).
-// One per device, made once and never freed, like the allocator's cache.
-static std::shared_ptr<Storage> no_data(Device device) {
-    static std::mutex mu;
-    static std::unordered_map<int, std::shared_ptr<Storage>> per_device;
-    std::lock_guard<std::mutex> lock(mu);
-    std::shared_ptr<Storage>& s = per_device[(int)device];
-    if (!s) s = std::shared_ptr<Storage>(new Storage(device, 0), [](Storage*) {});
-    return s;
-}
+// The storage of a graph edge (below): no data. A fresh one per edge, freed with the
+// graph (one shared per device would outlive every graph, and a device's allocator
+// would count it as still in use).
+static std::shared_ptr<Storage> no_data(Device device) { return std::make_shared<Storage>(device, 0); }
 
 // What the graph keeps of an op's input. The sweep needs, of an input made by another
 // op, only its shape, device and grad_fn; its data is what the closure chose to save.

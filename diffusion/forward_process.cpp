@@ -19,6 +19,7 @@ Tensor coef(const Tensor& table, const Tensor& t, const Tensor& x, const char* o
 
 }  // namespace
 
+// eq. 4: the forward process in one jump, q(x_t | x_0), sampled with the given eps
 Tensor q_sample(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
     check(x0.shape() == eps.shape(), "q_sample: x0 ", shape_str(x0.shape()), " and eps ", shape_str(eps.shape()));
     // BEGIN SOLUTION q-sample: x_t of q(x_t | x_0) with this eps, one coefficient pair per sample (coef)

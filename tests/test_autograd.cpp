@@ -67,9 +67,10 @@ TEST_CASE("the graph is freed after backward unless retained") {
 TEST_CASE("freeing the graph releases saved tensors") {
     Tensor x = ones({1000}).requires_grad_();
     Tensor h = exp(x);
-    std::weak_ptr<TensorImpl> saved = h.impl_ptr();
+    // (the backward keeps h's data, through a detached handle of its own: watch the storage)
+    std::weak_ptr saved(h.impl()->storage);
     Tensor y = sum(h * h);
-    h = Tensor();  // our handle is gone; the graph still holds it
+    h = Tensor();  // our handle is gone; the graph still holds its data
     CHECK_FALSE(saved.expired());
     y.backward();
     CHECK(saved.expired());

@@ -150,7 +150,7 @@ TEST_CASE("--spacing: an unknown value, or one the sampler does not take, exits 
 TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder") {
     std::string dir = tdtest::scratch("test_run_toy");
     std::filesystem::remove_all(dir);
-    Run r = run("train toy --steps 600 --hidden 32 --out " + dir);
+    Run r = run("train toy --steps 3000 --hidden 64 --out " + dir);  // ~6 s on 2 cores
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(r.output.find("gradcheck of the MLP") != std::string::npos);
@@ -165,9 +165,9 @@ TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder") {
     std::vector<float> losses;
     std::getline(csv, line);  // header
     while (std::getline(csv, line)) losses.push_back(std::stof(line.substr(line.find(',') + 1)));
-    REQUIRE(losses.size() == 600);
+    REQUIRE(losses.size() == 3000);
     double first = 0, last = 0;
-    for (int i = 0; i < 100; ++i) first += losses[i], last += losses[500 + i];
+    for (int i = 0; i < 100; ++i) first += losses[i], last += losses[2900 + i];
     CHECK(last < 0.8 * first);
     // and the samples are nearer the data than the noise they started from
     size_t at = r.output.find("mean distance to the nearest data point: x_T ");

@@ -120,7 +120,7 @@ TEST_CASE("grade cfg: the combination at w = 0, 1, 3, 7.5 and -0.5") {
     check_golden(cfg_combine(u, c, 1.0f), {3.0, 0.0, 0.5}, 1e-6, 0.0);
     check_golden(cfg_combine(u, c, 3.0f), {7.0, 4.0, 0.5}, 1e-6, 0.0);
     check_golden(cfg_combine(u, c, 7.5f), {16.0, 13.0, 0.5}, 1e-5, 0.0);
-    check_golden(cfg_combine(u, c, -0.5f), {0.0, -1.0, 0.5}, 1e-6, 0.0);
+    check_golden(cfg_combine(u, c, -0.5f), {0.0, -3.0, 0.5}, 1e-6, 0.0);
 }
 
 TEST_CASE("grade cfg: gradients through the combination, and a shape mismatch") {
