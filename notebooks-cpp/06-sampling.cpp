@@ -104,7 +104,7 @@ int main() {
     // %%
     LoadedModel m = load_model("runs/demo/model.safetensors");
     std::printf("model: %s, %lld parameters; schedule %s, T = %lld, predicts %s\n", m.info.unet.describe().c_str(),
-                (long long)m.unet->num_parameters(), m.beta_schedule_name(info.schedule).c_str(), (long long)m.info.T,
+                (long long)m.unet->num_parameters(), beta_schedule_name(m.info.schedule).c_str(), (long long)m.info.T,
                 prediction_name(m.info.prediction).c_str());
     const int64_t N = 16;
     Generator noise(0);
