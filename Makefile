@@ -568,8 +568,10 @@ lines:
 
 # For editors: clangd reads compile_flags.txt at the repository root. The flags the library
 # is compiled with (this build's switches: DEBUG=1 etc.), one per line, `-isystem DIR` as one
-# word, without make's dependency-file flags. Git ignores the file.
+# word, without make's dependency-file flags. Every build writes it (only when the flags
+# change, so its date says when they did). Git ignores the file.
+all: compile_flags.txt
 .PHONY: compile_flags.txt
 compile_flags.txt:
-	@printf '%s\n' $(filter-out -MMD -MP,$(subst -isystem ,-isystem,$(CXXFLAGS) $(MPI_CFLAGS))) > $@
-	@echo "wrote $@"
+	@printf '%s\n' $(filter-out -MMD -MP,$(subst -isystem ,-isystem,$(CXXFLAGS) $(MPI_CFLAGS))) > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@ && echo "wrote $@"; fi

@@ -151,7 +151,7 @@ int run(int argc, char** argv) {
     } else {
         model.eval();
         td::diffusion::SamplerOptions o;
-        o.sampler = "ddim";
+        o.sampler = td::diffusion::Sampler::Ddim;
         o.steps = steps;
         td::diffusion::Denoiser eps_model = [&](const td::Tensor& x, const td::Tensor& t) { return model.forward(x, t); };
         td::Tensor x_T = td::randn(shape, gen);

@@ -292,20 +292,27 @@ static std::vector<int64_t> random_subset(int64_t N, int64_t n, uint64_t seed) {
     return idx;
 }
 
-Tensor reference_images(const std::string& kind, const Tensor& held_out, int64_t count, uint64_t seed) {
+Reference parse_reference(const std::string& name) {
+    if (name == "real") return Reference::Real;
+    if (name == "noise") return Reference::Noise;
+    if (name == "blur") return Reference::Blur;
+    fail("unknown reference '", name, "' (real, noise, blur)");
+}
+
+std::string reference_name(Reference r) { return r == Reference::Real ? "real" : r == Reference::Noise ? "noise" : "blur"; }
+
+Tensor reference_images(Reference kind, const Tensor& held_out, int64_t count, uint64_t seed) {
     check(held_out.dim() == 4 && held_out.size(0) >= 1 && count >= 1,
           "reference_images: need held-out images (N >= 1, C, H, W) and count >= 1, got ",
           shape_str(held_out.shape()), " and ", count);
     int64_t N = held_out.size(0), n = std::min(count, N);
-    if (kind == "noise") {
+    if (kind == Reference::Noise) {
         Generator gen(seed);
         return rand(with_batch(n, held_out.shape()), gen);
     }
-    check(kind == "real" || kind == "blur", "reference_images: unknown reference '", kind,
-          "' (expected real, noise or blur)");
     std::vector<int64_t> idx = random_subset(N, n, seed);
     Tensor real = (index_select(held_out, 0, Tensor::from_vector_i64(idx, {n})) + 1.0f) * 0.5f;  // -> [0, 1]
-    return kind == "blur" ? gaussian_blur(real, 1.5f) : real.contiguous();
+    return kind == Reference::Blur ? gaussian_blur(real, 1.5f) : real.contiguous();
 }
 
 // ---- loading a trained classifier ---------------------------------------------------------

@@ -124,7 +124,10 @@ SampleStats sample_stats(const Tensor& logits, const Tensor& features, const Ten
 //   noise  uniform noise in [0, 1], from Generator(seed)
 //   blur   the same held-out images as "real", Gaussian-blurred with sigma 1.5 pixels
 // held_out: (N, C, H, W) in [-1, 1] (a Dataset's images). count is capped at N.
-Tensor reference_images(const std::string& kind, const Tensor& held_out, int64_t count, uint64_t seed = 0);
+enum class Reference { Real, Noise, Blur };
+Reference parse_reference(const std::string& name);  // "real", "noise", "blur"; td::Error listing them
+std::string reference_name(Reference r);
+Tensor reference_images(Reference kind, const Tensor& held_out, int64_t count, uint64_t seed = 0);
 // Separable Gaussian blur of (N, C, H, W), radius ceil(3 sigma), edges repeated.
 Tensor gaussian_blur(const Tensor& images, float sigma);
 

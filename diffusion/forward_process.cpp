@@ -77,7 +77,7 @@ Prediction parse_prediction(const std::string& name) {
     if (name == "eps") return Prediction::Eps;
     if (name == "x0") return Prediction::X0;
     if (name == "v") return Prediction::V;
-    fail("parse_prediction: unknown prediction '", name, "' (eps, x0, v)");
+    fail("unknown prediction '", name, "' (eps, x0, v)");
 }
 
 Tensor training_target(Prediction p, const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {

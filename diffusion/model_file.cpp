@@ -29,7 +29,7 @@ Metadata to_metadata(const ModelInfo& info) {
             {"unet.dropout", std::to_string(u.dropout)},
             {"unet.groups", std::to_string(u.groups)},
             {"unet.context_dim", std::to_string(u.context_dim)},
-            {"schedule", info.schedule},
+            {"schedule", beta_schedule_name(info.schedule)},
             {"T", std::to_string(info.T)},
             {"prediction", prediction_name(info.prediction)}};
     if (!info.data.empty()) m["data"] = info.data;
@@ -43,12 +43,12 @@ Metadata to_metadata(const ModelInfo& info) {
     }
     // Conditioning: written only for a conditional UNet, so an unconditional model's file
     // stays what it was (and files without these keys load as cond none).
-    if (u.cond != "none") {
-        m["unet.cond"] = u.cond;
-        m["unet.cond_mode"] = u.cond_mode;
-        if (u.cond == "class") m["unet.num_classes"] = std::to_string(u.num_classes);
-        if (u.cond_mode == "concat") m["unet.concat_channels"] = std::to_string(u.concat_channels);
-        if (u.cond == "text") {
+    if (u.cond != Conditioning::None) {
+        m["unet.cond"] = conditioning_name(u.cond);
+        m["unet.cond_mode"] = cond_mode_name(u.cond_mode);
+        if (u.cond == Conditioning::Class) m["unet.num_classes"] = std::to_string(u.num_classes);
+        if (u.cond_mode == CondMode::Concat) m["unet.concat_channels"] = std::to_string(u.concat_channels);
+        if (u.cond == Conditioning::Text) {
             m["unet.text_dim"] = std::to_string(u.text_dim);
             m["unet.text_layers"] = std::to_string(u.text_layers);
             m["unet.text_heads"] = std::to_string(u.text_heads);
@@ -72,8 +72,6 @@ ModelInfo model_info_from_metadata(const Metadata& m, const std::string& path) {
     u.dropout = (float)meta_double(m, "unet.dropout", path);
     u.groups = meta_int(m, "unet.groups", path);
     u.context_dim = meta_int(m, "unet.context_dim", path);
-    u.cond = meta_or(m, "unet.cond", "none");
-    u.cond_mode = meta_or(m, "unet.cond_mode", u.cond_mode);
     u.num_classes = meta_int_or(m, "unet.num_classes", u.num_classes, path);
     u.concat_channels = meta_int_or(m, "unet.concat_channels", u.concat_channels, path);
     u.text_dim = meta_int_or(m, "unet.text_dim", u.text_dim, path);
@@ -88,9 +86,11 @@ ModelInfo model_info_from_metadata(const Metadata& m, const std::string& path) {
         vm["model"] = "vae";  // the autoencoder's keys, read as its own file would be
         info.vae = vae_config_from_metadata(vm, path);
     }
-    info.schedule = meta_need(m, "schedule", path);
     info.T = meta_int(m, "T", path);
     try {
+        u.cond = parse_conditioning(meta_or(m, "unet.cond", "none"));
+        u.cond_mode = parse_cond_mode(meta_or(m, "unet.cond_mode", cond_mode_name(u.cond_mode)));
+        info.schedule = parse_beta_schedule(meta_need(m, "schedule", path));
         info.prediction = parse_prediction(meta_need(m, "prediction", path));
         u.validate();
         make_betas(info.schedule, info.T);
@@ -166,7 +166,7 @@ Tensor LoadedModel::decode(const Tensor& x) const {
 
 Denoiser LoadedModel::denoiser(const Tensor& y, float w) const {
     if (y.defined()) return guided_denoiser(*unet, y, w);
-    check(info.unet.cond == "none", "sampling a conditional model needs a condition (or its null_condition)");
+    check(info.unet.cond == Conditioning::None, "sampling a conditional model needs a condition (or its null_condition)");
     std::shared_ptr<UNet> net = unet;
     return [net](const Tensor& x_t, const Tensor& t) { return net->forward(x_t, t); };
 }

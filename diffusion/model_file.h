@@ -26,7 +26,7 @@ namespace td::diffusion {
 
 struct ModelInfo {
     UNetConfig unet;
-    std::string schedule = "linear";  // diffusion/schedule.h: linear, cosine, scaled_linear
+    BetaSchedule schedule = BetaSchedule::Linear;
     int64_t T = 1000;
     Prediction prediction = Prediction::Eps;
     std::string data;  // the training set's name ("mnist", ...): a text model's captions come from it; "" = unknown
@@ -40,9 +40,10 @@ struct ModelInfo {
 
 // "unet.ch" = "32", "schedule" = "linear", ...; a conditional UNet adds "unet.cond",
 // "unet.cond_mode" and its conditioner's sizes ("unet.num_classes", "unet.text_dim", ...).
+// The enums are written as their words (beta_schedule_name, conditioning_name, ...).
 Metadata to_metadata(const ModelInfo& info);
-// Throws td::Error naming `path` and the missing or malformed key. Keys added since the
-// first release (unet.cond*, unet.text_*, data) are optional: older files load as cond none.
+// Throws td::Error naming `path` and the missing or malformed key. The conditioning keys
+// (unet.cond*, unet.text_*, ...) and data are optional: a file without them is cond none.
 ModelInfo model_info_from_metadata(const Metadata& meta, const std::string& path);
 std::string prediction_name(Prediction p);    // "eps", "x0", "v"
 

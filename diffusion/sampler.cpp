@@ -10,24 +10,31 @@
 
 namespace td::diffusion {
 
-std::vector<std::string> spacing_choices(const std::string& sampler) {
-    if (sampler == "ddim") return {"trailing", "linspace", "leading"};
-    if (sampler == "ddpm") return {"linspace", "trailing"};
-    fail("sampler: unknown sampler '", sampler, "' (ddpm, ddim)");
+Sampler parse_sampler(const std::string& name) {
+    if (name == "ddpm") return Sampler::Ddpm;
+    if (name == "ddim") return Sampler::Ddim;
+    fail("unknown sampler '", name, "' (ddpm, ddim)");
+}
+
+std::string sampler_name(Sampler s) { return s == Sampler::Ddpm ? "ddpm" : "ddim"; }
+
+std::vector<Spacing> spacing_choices(Sampler sampler) {
+    if (sampler == Sampler::Ddim) return {Spacing::Trailing, Spacing::Linspace, Spacing::Leading};
+    return {Spacing::Linspace, Spacing::Trailing};
 }
 
 Spacing sampler_spacing(const SamplerOptions& o) {
-    std::vector<std::string> choices = spacing_choices(o.sampler);
-    if (o.spacing == "auto") return parse_spacing(choices.front());
+    std::vector<Spacing> choices = spacing_choices(o.sampler);
+    if (!o.spacing) return choices.front();
     std::string list;
-    for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
-    check(std::find(choices.begin(), choices.end(), o.spacing) != choices.end(), "sampler: spacing '", o.spacing,
-          "' does not fit ", o.sampler, " (", o.sampler, " takes ", list, ", or auto: ", choices.front(), ")");
-    return parse_spacing(o.spacing);
+    for (Spacing c : choices) list += (list.empty() ? "" : ", ") + spacing_name(c);
+    check(std::find(choices.begin(), choices.end(), *o.spacing) != choices.end(), "sampler: spacing '",
+          spacing_name(*o.spacing), "' does not fit ", sampler_name(o.sampler), " (", sampler_name(o.sampler), " takes ",
+          list, ", or auto: ", spacing_name(choices.front()), ")");
+    return *o.spacing;
 }
 
 void check_sampler_options(const SamplerOptions& o, int64_t T) {
-    check(o.sampler == "ddpm" || o.sampler == "ddim", "sampler: unknown sampler '", o.sampler, "' (ddpm, ddim)");
     check(o.steps >= 1 && o.steps <= T, "sampler: steps must be in [1, T = ", T, "], got ", o.steps);
     check(o.eta >= 0.0, "sampler: eta must be >= 0, got ", o.eta);
     sampler_spacing(o);
@@ -61,7 +68,7 @@ Tensor full_t(const Tensor& x, int64_t t) {
 // eps_theta(x_t, t), whatever the network predicts. Its input and output are trace
 // points, around the network's own (diffuse trace sample lists them in this order).
 Tensor eps_theta(const Schedule& s, const Denoiser& model, const Tensor& x, int64_t t, const SamplerOptions& o) {
-    if (tracing()) trace("x_t", x, (o.sampler == "ddim" ? "DDIM" : "DDPM") + std::string(": the sample at t = ") +
+    if (tracing()) trace("x_t", x, (o.sampler == Sampler::Ddim ? "DDIM" : "DDPM") + std::string(": the sample at t = ") +
                                        std::to_string(t));
     Tensor tt = full_t(x, t);
     Tensor out = model(x, tt);
@@ -83,7 +90,7 @@ struct Step {
 // sample), then the caller's on_step (progress, intermediate images).
 void after_step(const Schedule& s, const SamplerOptions& o, const Step& st, const StepCallback& on_step) {
     if (tracing()) {
-        const bool ddim = o.sampler == "ddim";
+        const bool ddim = o.sampler == Sampler::Ddim;
         if (ddim)
             trace("x_0_pred", predict_x0_from_eps(s, st.x_t, st.t, st.eps),
                   "DDIM eq. 12, the predicted x_0: (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)");
@@ -139,7 +146,7 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
               const StepCallback& on_step) {
     NoGradGuard no_grad;
     std::vector<int64_t> ts = sampling_timesteps(o, s.T);  // descending
-    return o.sampler == "ddim" ? ddim_loop(s, model, x_T, ts, o, gen, on_step)
+    return o.sampler == Sampler::Ddim ? ddim_loop(s, model, x_T, ts, o, gen, on_step)
                                : ddpm_loop(s, model, x_T, ts, o, gen, on_step);
 }
 

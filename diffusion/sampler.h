@@ -19,6 +19,7 @@
 // calls (classifier-free guidance) all plug in.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,14 @@ namespace td::diffusion {
 // x_t (B, ...) and t (B) int64 -> the network's output, shaped like x_t.
 using Denoiser = std::function<Tensor(const Tensor& x_t, const Tensor& t)>;
 
+// The two loops above. Words: "ddpm", "ddim".
+enum class Sampler { Ddpm, Ddim };
+Sampler parse_sampler(const std::string& name);  // td::Error listing the words
+std::string sampler_name(Sampler s);
+
 struct SamplerOptions {
-    std::string sampler = "ddim";          // "ddpm" or "ddim"
-    std::string spacing = "auto";          // "leading", "trailing", "linspace"; auto: the sampler's own (sampler_spacing)
+    Sampler sampler = Sampler::Ddim;
+    std::optional<Spacing> spacing;        // empty ("auto"): the sampler's own (sampler_spacing)
     int64_t steps = 50;                    // model calls; 1 <= steps <= T
     double eta = 0.0;                      // ddim only
     Variance variance = Variance::BetaTilde;  // ddpm only: sigma_t^2
@@ -47,8 +53,9 @@ void check_sampler_options(const SamplerOptions& o, int64_t T);
 // DDIM paper's own, kept to compare with); ddpm linspace, trailing. Not leading for ddpm:
 // its respaced process is a DDPM over the kept steps, whose top step must be T - 1 to
 // start from N(0, I).
-std::vector<std::string> spacing_choices(const std::string& sampler);
-// o.spacing, with auto resolved to the sampler's default.
+std::vector<Spacing> spacing_choices(Sampler sampler);
+// o.spacing, with auto resolved to the sampler's default; td::Error for a spacing the
+// sampler does not take.
 Spacing sampler_spacing(const SamplerOptions& o);
 
 // Called after each step with (i, t, x): i counts steps done (1..steps), t is the

@@ -29,7 +29,7 @@ Tensor add_noise(const Tensor& x, double sigma, const Tensor& z, const char* op)
 Variance parse_variance(const std::string& name) {
     if (name == "beta" || name == "fixedlarge") return Variance::Beta;
     if (name == "beta_tilde" || name == "fixedsmall") return Variance::BetaTilde;
-    fail("parse_variance: unknown variance '", name, "' (beta, beta_tilde)");
+    fail("unknown variance '", name, "' (beta, beta_tilde)");
 }
 
 double ddpm_sigma2(const Schedule& s, int64_t t, Variance v) {
@@ -128,7 +128,7 @@ Spacing parse_spacing(const std::string& name) {
     if (name == "leading") return Spacing::Leading;
     if (name == "trailing") return Spacing::Trailing;
     if (name == "linspace") return Spacing::Linspace;
-    fail("parse_spacing: unknown spacing '", name, "' (leading, trailing, linspace)");
+    fail("unknown spacing '", name, "' (leading, trailing, linspace)");
 }
 
 std::string spacing_name(Spacing s) {

@@ -52,11 +52,24 @@ std::vector<double> scaled_linear_betas(int64_t T, double beta_1, double beta_T)
     return r;
 }
 
-std::vector<double> make_betas(const std::string& name, int64_t T) {
-    if (name == "linear") return linear_betas(T);
-    if (name == "cosine") return cosine_betas(T);
-    if (name == "scaled_linear") return scaled_linear_betas(T);
-    fail("make_betas: unknown schedule '", name, "' (linear, cosine, scaled_linear)");
+BetaSchedule parse_beta_schedule(const std::string& name) {
+    if (name == "linear") return BetaSchedule::Linear;
+    if (name == "cosine") return BetaSchedule::Cosine;
+    if (name == "scaled_linear") return BetaSchedule::ScaledLinear;
+    fail("unknown schedule '", name, "' (linear, cosine, scaled_linear)");
+}
+
+std::string beta_schedule_name(BetaSchedule s) {
+    return s == BetaSchedule::Linear ? "linear" : s == BetaSchedule::Cosine ? "cosine" : "scaled_linear";
+}
+
+std::vector<double> make_betas(BetaSchedule s, int64_t T) {
+    switch (s) {
+        case BetaSchedule::Linear: return linear_betas(T);
+        case BetaSchedule::Cosine: return cosine_betas(T);
+        case BetaSchedule::ScaledLinear: return scaled_linear_betas(T);
+    }
+    fail("make_betas: not a schedule");
 }
 
 Schedule::Schedule(std::vector<double> betas) : T((int64_t)betas.size()), beta(std::move(betas)) {
@@ -82,7 +95,8 @@ Schedule::Schedule(std::vector<double> betas) : T((int64_t)betas.size()), beta(s
            to_f32(sqrt_one_minus_alpha_bar), to_f32(beta_tilde), to_f32(mu_coef_x0), to_f32(mu_coef_xt)};
 }
 
-Schedule Schedule::named(const std::string& name, int64_t T) { return Schedule(make_betas(name, T)); }
+Schedule Schedule::named(BetaSchedule s, int64_t T) { return Schedule(make_betas(s, T)); }
+Schedule Schedule::named(const std::string& name, int64_t T) { return named(parse_beta_schedule(name), T); }
 
 Schedule& Schedule::to(Device device) {
     for (Tensor* t : {&f32.beta, &f32.alpha, &f32.alpha_bar, &f32.alpha_bar_prev, &f32.sqrt_alpha_bar,

@@ -30,13 +30,19 @@ std::vector<double> linear_betas(int64_t T, double beta_1 = 1e-4, double beta_T 
 std::vector<double> cosine_betas(int64_t T, double s = 0.008, double max_beta = 0.999);
 // LDM / Stable Diffusion "scaled_linear": sqrt(beta) linear from sqrt(beta_1) to sqrt(beta_T).
 std::vector<double> scaled_linear_betas(int64_t T, double beta_1 = 0.00085, double beta_T = 0.012);
-// By name: "linear", "cosine", "scaled_linear" (td::Error otherwise).
-std::vector<double> make_betas(const std::string& name, int64_t T);
+// The schedules by name: DDPM's linear, Improved DDPM's cosine, LDM's scaled_linear.
+enum class BetaSchedule { Linear, Cosine, ScaledLinear };
+// "linear", "cosine", "scaled_linear" (the model file's and the CLI's words); td::Error
+// listing them for any other word.
+BetaSchedule parse_beta_schedule(const std::string& name);
+std::string beta_schedule_name(BetaSchedule s);
+std::vector<double> make_betas(BetaSchedule s, int64_t T);
 
 struct Schedule {
     // From any betas (each in (0, 1)); td::Error otherwise.
     explicit Schedule(std::vector<double> betas);
-    // Schedule::named("linear", 1000)
+    // Schedule::named(BetaSchedule::Linear, 1000), or by its word: Schedule::named("linear", 1000)
+    static Schedule named(BetaSchedule s, int64_t T);
     static Schedule named(const std::string& name, int64_t T);
 
     int64_t T = 0;

@@ -2,12 +2,15 @@
 #include "diffusion/toy2d.h"
 
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <limits>
 
 #include "autograd/node.h"
 #include "diffusion/sampling_math.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
+#include "nn/safetensors.h"
 #include "nn/timestep_embedding.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -83,40 +86,91 @@ Tensor Mlp::forward(const Tensor& x, const Tensor& t) {
     return l4_->forward(h);
 }
 
-std::vector<float> train(Mlp& model, const Schedule& s, const Tensor& data, const TrainOptions& o,
-                         const std::function<void(int64_t, float)>& on_step) {
+namespace {
+
+nn::AdamOptions adam_options(float lr) {
+    nn::AdamOptions a;
+    a.lr = lr;
+    return a;
+}
+
+}  // namespace
+
+Trainer::Trainer(Mlp& model, const Schedule& s, const Tensor& data, const TrainOptions& o)
+    : model_(model), s_(s), data_(data), o_(o), opt_(model.parameters(), adam_options(o.lr)), gen_(o.seed) {
     check(data.dim() == 2 && data.shape()[1] == 2, "toy2d::train: data must be (N, 2), got ", shape_str(data.shape()));
     check(o.steps >= 1 && o.batch >= 1 && o.lr > 0, "toy2d::train: steps and batch must be >= 1 and lr > 0");
     check(o.t_weights.empty() || (int64_t)o.t_weights.size() == s.T, "toy2d::train: t_weights must have T = ", s.T,
           " entries, got ", o.t_weights.size());
     check(o.t_weights.empty() || !o.min_snr, "toy2d::train: t_weights and min_snr do not go together");
-    Tensor t_weights = o.t_weights.empty() ? Tensor() : Tensor::from_vector(o.t_weights, {s.T});
-    model.train();
-    nn::AdamOptions aopt;
-    aopt.lr = o.lr;
-    nn::Adam opt(model.parameters(), aopt);
-    Generator gen(o.seed);
+    if (!o.t_weights.empty()) t_weights_ = Tensor::from_vector(o.t_weights, {s.T});
+}
+
+float Trainer::step() {
+    model_.train();
+    const int64_t n = data_.shape()[0], B = o_.batch;
+    // Algorithm 1: x_0 from the data, t uniform, eps ~ N(0, I), one gradient step
+    Tensor x0 = index_select(data_, 0, randint(n, {B}, gen_));
+    Tensor t = randint(s_.T, {B}, gen_);
+    Tensor eps = randn({B, 2}, gen_);
+    Tensor xt = q_sample(s_, x0, t, eps);
+    Tensor out = model_.forward(xt, t);
+    Tensor target = training_target(o_.prediction, s_, x0, t, eps);
+    Tensor loss = o_.min_snr            ? l_weighted(out, target, min_snr_weights(s_, t, o_.prediction, o_.snr_gamma))
+                  : t_weights_.defined() ? l_weighted(out, target, index_select(t_weights_, 0, t))
+                                         : l_simple(out, target);
+    opt_.set_lr(nn::cosine_lr(step_ + 1, o_.lr, 0, o_.steps));  // t counts from 1
+    opt_.zero_grad();
+    loss.backward();
+    opt_.step();
+    float l = loss.item();
+    ++step_;
+    check(std::isfinite(l), "toy2d::train: the loss became ", l, " at step ", step_, "; lower the learning rate");
+    return l;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+    std::map<std::string, Tensor> all;
+    for (auto& [k, v] : model_.state_dict()) all["model." + k] = v;
+    for (auto& [k, v] : opt_.state_dict()) all["optim." + k] = v;
+    nn::save_safetensors(path, all,
+                         {{"checkpoint", "toy2d-trainer"},
+                          {"step", std::to_string(step_)},
+                          {"gen", std::to_string(gen_.seed()) + "," + std::to_string(gen_.offset())}});
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+    std::map<std::string, std::string> meta;
+    std::map<std::string, Tensor> all = nn::load_safetensors(path, &meta), model, optim;
+    check(meta.count("checkpoint") && meta.at("checkpoint") == "toy2d-trainer" && meta.count("step") &&
+              meta.count("gen"),
+          path, ": not a checkpoint of `diffuse train toy`");
+    for (auto& [k, v] : all) {
+        if (k.rfind("model.", 0) == 0) model[k.substr(6)] = v;
+        if (k.rfind("optim.", 0) == 0) optim[k.substr(6)] = v;
+    }
+    unsigned long long seed = 0, offset = 0;
+    long long step = 0;
+    check(std::sscanf(meta.at("gen").c_str(), "%llu,%llu", &seed, &offset) == 2 &&
+              std::sscanf(meta.at("step").c_str(), "%lld", &step) == 1 && step >= 0,
+          path, ": malformed 'step' or 'gen' in its metadata");
+    try {
+        model_.load_state_dict(model);
+        opt_.load_state_dict(optim);
+    } catch (const Error& e) {
+        fail(path, ": does not fit this model (", e.what(), ")");
+    }
+    gen_.set_state(seed, offset);
+    step_ = step;
+}
+
+std::vector<float> train(Mlp& model, const Schedule& s, const Tensor& data, const TrainOptions& o,
+                         const std::function<void(int64_t, float)>& on_step) {
+    Trainer trainer(model, s, data, o);
     std::vector<float> losses;
-    const int64_t n = data.shape()[0];
-    for (int64_t step = 0; step < o.steps; ++step) {
-        // Algorithm 1: x_0 from the data, t uniform, eps ~ N(0, I), one gradient step
-        Tensor x0 = index_select(data, 0, randint(n, {o.batch}, gen));
-        Tensor t = randint(s.T, {o.batch}, gen);
-        Tensor eps = randn({o.batch, 2}, gen);
-        Tensor xt = q_sample(s, x0, t, eps);
-        Tensor out = model.forward(xt, t);
-        Tensor target = training_target(o.prediction, s, x0, t, eps);
-        Tensor loss = o.min_snr            ? l_weighted(out, target, min_snr_weights(s, t, o.prediction, o.snr_gamma))
-                      : t_weights.defined() ? l_weighted(out, target, index_select(t_weights, 0, t))
-                                            : l_simple(out, target);
-        opt.set_lr(nn::cosine_lr(step + 1, o.lr, 0, o.steps));  // t counts from 1
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        float l = loss.item();
-        check(std::isfinite(l), "toy2d::train: the loss became ", l, " at step ", step + 1, "; lower the learning rate");
-        losses.push_back(l);
-        if (on_step) on_step(step + 1, l);
+    while (trainer.steps_done() < o.steps) {
+        losses.push_back(trainer.step());
+        if (on_step) on_step(trainer.steps_done(), losses.back());
     }
     model.eval();
     return losses;

@@ -19,6 +19,7 @@
 #include "diffusion/schedule.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/optim.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
@@ -70,6 +71,29 @@ struct TrainOptions {
 // when given, is called after each step (for a progress line).
 std::vector<float> train(Mlp& model, const Schedule& s, const Tensor& data, const TrainOptions& o,
                          const std::function<void(int64_t, float)>& on_step = {});
+
+// The same training one step at a time, its whole state in a file: what `diffuse train
+// toy` uses to stop on a time budget and to --resume. (train() is this, run through.)
+// The schedule and the data must outlive it; o.steps is the cosine learning rate's length.
+class Trainer {
+public:
+    Trainer(Mlp& model, const Schedule& s, const Tensor& data, const TrainOptions& o);  // td::Error for bad options
+    float step();  // Algorithm 1 once; returns the loss (td::Error when it is not finite)
+    int64_t steps_done() const { return step_; }
+    // The MLP's weights ("model.*"), Adam's moments ("optim.*"), the step and the
+    // generator's state: a loaded trainer takes exactly the steps the saved one would have.
+    void save_checkpoint(const std::string& path) const;
+    void load_checkpoint(const std::string& path);  // td::Error naming the file if it does not fit
+
+private:
+    Mlp& model_;
+    const Schedule& s_;
+    Tensor data_, t_weights_;
+    TrainOptions o_;
+    nn::Adam opt_;
+    Generator gen_;
+    int64_t step_ = 0;
+};
 
 // The same mean squared error as training, per timestep: for each t in `ts`, the loss
 // of the model's output against its target on every point of `data` (fresh eps from gen),

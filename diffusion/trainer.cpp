@@ -14,6 +14,14 @@
 
 namespace td::diffusion {
 
+LossWeight parse_loss_weight(const std::string& name) {
+    if (name == "none") return LossWeight::None;
+    if (name == "min-snr") return LossWeight::MinSnr;
+    fail("unknown loss weight '", name, "' (none, min-snr)");
+}
+
+std::string loss_weight_name(LossWeight w) { return w == LossWeight::None ? "none" : "min-snr"; }
+
 DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set,
                          std::shared_ptr<VAE> first_stage)
     : info_(info),
@@ -58,12 +66,9 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     lr_.warmup = options.warmup;
     // no end given (a time budget): as if far away, until set_lr_total() says where
     lr_.total = options.total_steps > 0 ? std::max(options.total_steps, options.warmup + 1) : (int64_t)1 << 40;
-    lr_.at(1);  // an unknown schedule name fails here, before any work
-    check(options.loss_weight == "none" || options.loss_weight == "min-snr",
-          "train ddpm: unknown loss weighting '", options.loss_weight, "' (none, min-snr)");
     check(options.p_uncond >= 0 && options.p_uncond <= 1, "train ddpm: p-uncond must be in [0, 1], got ",
           options.p_uncond);
-    if (info.unet.cond == "class")
+    if (info.unet.cond == Conditioning::Class)
         check(train_set.num_classes <= info.unet.num_classes, "train ddpm: ", train_set.name, " has ",
               train_set.num_classes, " classes but the UNet was built for ", info.unet.num_classes);
 }
@@ -88,11 +93,11 @@ void DdpmTrainer::give_rank_its_dropout_stream() {
 // learns both eps(x_t, c) and eps(x_t, empty) and sampling can mix them.
 Tensor DdpmTrainer::draw_condition(const Tensor& labels) {
     const UNetConfig& u = info_.unet;
-    if (u.cond == "none") return Tensor();
+    if (u.cond == Conditioning::None) return Tensor();
     int64_t B = labels.size(0);
     std::vector<int64_t> y = labels.to(Device::CPU).to_vector_i64();
     std::vector<float> u01 = rand({B}, noise_gen_).to_vector();  // u < p_uncond: dropped
-    if (u.cond == "class") {
+    if (u.cond == Conditioning::Class) {
         for (int64_t i = 0; i < B; ++i)
             if (u01[i] < opt_.p_uncond) y[i] = u.num_classes;  // the null label
         return Tensor::from_vector_i64(y, {B});
@@ -134,13 +139,13 @@ Tensor DdpmTrainer::loss_of(const Draws& d) {
     }
     Tensor out = model_->forward(x_t, t, y.defined() ? model_->condition(y) : UNet::Cond{});  // eps_theta(x_t, t, y)
     Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
-    Tensor loss = opt_.loss_weight == "min-snr"
+    Tensor loss = opt_.loss_weight == LossWeight::MinSnr
                       ? l_weighted(out, target, min_snr_weights(schedule_, t, info_.prediction, opt_.snr_gamma))
                       : l_simple(out, target);                   // eq. 14
     if (tracing()) {  // diffuse trace: the step's tensors, in the order Algorithm 1 makes them
         trace("model_output", out, "eps_theta(x_t, t) (or x_0 / v, as the run predicts)");
         trace("target", target, "the regression target: eps (or x_0 / v)");
-        trace("loss", loss, opt_.loss_weight == "min-snr"
+        trace("loss", loss, opt_.loss_weight == LossWeight::MinSnr
                                 ? "min-SNR-weighted L_simple (Hang et al. 2023): mean_b min(SNR, gamma)/SNR ||target - model_output||^2"
                                 : "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
     }
@@ -255,8 +260,8 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
     a.erase("data");  // files written before the data set's name was recorded
     b.erase("data");
     check(a == b, path, ": the checkpoint is of another model (",
-          saved.unet.describe(), ", ", saved.schedule, " T=", saved.T, ") than this run's (", info_.unet.describe(),
-          ", ", info_.schedule, " T=", info_.T, ")");
+          saved.unet.describe(), ", ", beta_schedule_name(saved.schedule), " T=", saved.T, ") than this run's (", info_.unet.describe(),
+          ", ", beta_schedule_name(info_.schedule), " T=", info_.T, ")");
     // The file's tensors are on the CPU: the model's load_state_dict and the optimizer's
     // copy them beside the parameters; the EMA's shadow is given them there.
     std::map<std::string, Tensor> model_sd, ema_sd, optim_sd;

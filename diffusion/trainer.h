@@ -45,17 +45,23 @@ class Communicator;  // distributed/communicator.h
 
 namespace td::diffusion {
 
+// How the squared errors of a batch are weighted: not at all (L_simple, DDPM eq. 14) or
+// by min(SNR, gamma) (Hang et al. 2023, forward_process.h). Words: "none", "min-snr".
+enum class LossWeight { None, MinSnr };
+LossWeight parse_loss_weight(const std::string& name);  // td::Error listing the words
+std::string loss_weight_name(LossWeight w);
+
 struct TrainOptions {
     int64_t batch_size = 64;             // per rank: the global batch is comm->size() * batch_size
     float lr = 1e-3f;
-    std::string lr_schedule = "cosine";  // constant | warmup | cosine (nn/lr_schedule.h)
+    nn::LrKind lr_schedule = nn::LrKind::Cosine;  // constant | warmup | cosine (nn/lr_schedule.h)
     int64_t warmup = 100;                // steps of linear warm-up
     int64_t total_steps = 0;             // the cosine schedule's end; 0: the run's step budget
     float weight_decay = 0.0f;           // AdamW's decoupled decay (0: plain Adam)
     float grad_clip = 1.0f;              // max global gradient norm (0: no clipping)
     float ema_decay = 0.999f;            // with the warm-up of nn/ema.h
     bool hflip = false;                  // random horizontal flips (CIFAR-10, not digits)
-    std::string loss_weight = "none";    // none (L_simple, eq. 14) | min-snr (Hang et al. 2023)
+    LossWeight loss_weight = LossWeight::None;  // L_simple (eq. 14) or min-SNR (Hang et al. 2023)
     double snr_gamma = 5.0;              // min-snr's gamma
     bool skip_nonfinite = false;         // a non-finite loss / gradient: skip the step (true) or stop (false)
     float p_uncond = 0.1f;               // conditional models: P(condition dropped) (classifier-free guidance)

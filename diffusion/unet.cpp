@@ -23,6 +23,28 @@ std::string join(const std::vector<int64_t>& v) {
 
 }  // namespace
 
+Conditioning parse_conditioning(const std::string& name) {
+    if (name == "none") return Conditioning::None;
+    if (name == "class") return Conditioning::Class;
+    if (name == "text") return Conditioning::Text;
+    fail("unknown conditioning '", name, "' (none, class, text)");
+}
+
+std::string conditioning_name(Conditioning c) {
+    return c == Conditioning::None ? "none" : c == Conditioning::Class ? "class" : "text";
+}
+
+CondMode parse_cond_mode(const std::string& name) {
+    if (name == "add") return CondMode::Add;
+    if (name == "concat") return CondMode::Concat;
+    if (name == "crossattn") return CondMode::CrossAttn;
+    fail("unknown cond_mode '", name, "' (add, concat, crossattn)");
+}
+
+std::string cond_mode_name(CondMode m) {
+    return m == CondMode::Add ? "add" : m == CondMode::Concat ? "concat" : "crossattn";
+}
+
 void UNetConfig::validate() const {
     check(in_channels > 0, "UNet config: in_channels must be > 0, got ", in_channels);
     check(out_channels >= 0, "UNet config: out_channels must be >= 0, got ", out_channels);
@@ -61,16 +83,12 @@ void UNetConfig::validate() const {
 }
 
 void UNetConfig::validate_conditioning() const {
-    check(cond == "none" || cond == "class" || cond == "text", "UNet config: cond must be none, class or text, got '",
-          cond, "'");
-    check(cond_mode == "add" || cond_mode == "concat" || cond_mode == "crossattn",
-          "UNet config: cond_mode must be add, concat or crossattn, got '", cond_mode, "'");
     check(context_dim >= 0, "UNet config: context_dim must be >= 0, got ", context_dim);
-    if (cond == "none") return;  // the conditioning fields are unused
-    if (cond == "class")
+    if (cond == Conditioning::None) return;  // the conditioning fields are unused
+    if (cond == Conditioning::Class)
         check(num_classes >= 1, "UNet config: cond class needs num_classes >= 1 (labels 0 .. num_classes - 1; ",
               "num_classes itself is the null label), got ", num_classes);
-    if (cond == "text") {
+    if (cond == Conditioning::Text) {
         check(text_dim > 0 && text_heads > 0 && text_dim % text_heads == 0, "UNet config: cond text needs text_dim > 0 ",
               "divisible by text_heads > 0, got text_dim ", text_dim, ", text_heads ", text_heads);
         check(text_layers >= 1, "UNet config: cond text needs text_layers >= 1, got ", text_layers);
@@ -78,33 +96,33 @@ void UNetConfig::validate_conditioning() const {
         check(max_tokens >= need, "UNet config: max_tokens ", max_tokens, " would cut the built-in captions short ",
               "(the longest needs ", need, " tokens with <bos> and <eos>)");
     }
-    if (cond_mode != "crossattn")
+    if (cond_mode != CondMode::CrossAttn)
         check(context_dim == 0, "UNet config: context_dim (", context_dim, ") is the width of cross-attention's ",
-              "context; cond_mode ", cond_mode, " has none (set it to 0, or use cond_mode crossattn)");
-    if (cond_mode == "concat")
+              "context; cond_mode ", cond_mode_name(cond_mode), " has none (set it to 0, or use cond_mode crossattn)");
+    if (cond_mode == CondMode::Concat)
         check(concat_channels >= 1, "UNet config: cond_mode concat needs concat_channels >= 1, got ", concat_channels);
-    if (cond_mode == "crossattn" && cond == "text")
+    if (cond_mode == CondMode::CrossAttn && cond == Conditioning::Text)
         check(context_dim == 0 || context_dim == text_dim, "UNet config: context_dim ", context_dim,
               " must equal text_dim ", text_dim, " (the context is the text encoder's output), or be 0 to derive it");
 }
 
 int64_t UNetConfig::context_width() const {
-    if (cond == "none") return context_dim;
-    if (cond_mode != "crossattn") return 0;
+    if (cond == Conditioning::None) return context_dim;
+    if (cond_mode != CondMode::CrossAttn) return 0;
     if (context_dim > 0) return context_dim;
-    return cond == "text" ? text_dim : temb_dim();
+    return cond == Conditioning::Text ? text_dim : temb_dim();
 }
 
 std::string UNetConfig::describe() const {
     std::ostringstream o;
     o << "ch " << ch << ", mults " << join(mults) << ", " << num_res_blocks << " res blocks, attention at "
       << join(attn_res) << ", " << heads << " head(s), dropout " << dropout << ", " << groups << " groups";
-    if (cond == "none") return o.str();
-    o << ", cond " << cond << " (" << cond_mode;
-    if (cond_mode == "concat") o << ", " << concat_channels << " channels";
-    if (cond_mode == "crossattn") o << ", context " << context_width() << " wide";
-    if (cond == "class") o << ", " << num_classes << " classes";
-    if (cond == "text")
+    if (cond == Conditioning::None) return o.str();
+    o << ", cond " << conditioning_name(cond) << " (" << cond_mode_name(cond_mode);
+    if (cond_mode == CondMode::Concat) o << ", " << concat_channels << " channels";
+    if (cond_mode == CondMode::CrossAttn) o << ", context " << context_width() << " wide";
+    if (cond == Conditioning::Class) o << ", " << num_classes << " classes";
+    if (cond == Conditioning::Text)
         o << "; text encoder " << text_dim << " wide, " << text_layers << " layers, " << text_heads << " heads, "
           << max_tokens << " tokens";
     o << ")";
@@ -168,12 +186,12 @@ Tensor AttnBlock::forward(const Tensor& x, const Tensor& context) {
 UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
     config_.validate();
     if (config_.out_channels == 0) config_.out_channels = config_.in_channels;
-    if (config_.cond != "none") config_.context_dim = config_.context_width();  // 0 -> derived, for crossattn
+    if (config_.cond != Conditioning::None) config_.context_dim = config_.context_width();  // 0 -> derived, for crossattn
     const UNetConfig& c = config_;
     Generator init(c.seed);
     int64_t temb = c.temb_dim();
-    bool crossattn = c.cond != "none" && c.cond_mode == "crossattn";
-    bool concat = c.cond != "none" && c.cond_mode == "concat";
+    bool crossattn = c.cond != Conditioning::None && c.cond_mode == CondMode::CrossAttn;
+    bool concat = c.cond != Conditioning::None && c.cond_mode == CondMode::Concat;
     auto is_attn = [&](int64_t res) { return std::count(c.attn_res.begin(), c.attn_res.end(), res) > 0; };
     auto res_block = [&](int64_t in, int64_t out) {
         return std::make_shared<ResBlock>(in, out, temb, c.groups, c.dropout, &dropout_gen_, init);
@@ -259,11 +277,11 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
     conv_out_ = register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.out_channels, 3, 1, 1, 1, true, init));
 
     // The conditioner, from its own generator (the weights above do not depend on it).
-    if (c.cond != "none") {
+    if (c.cond != Conditioning::None) {
         Generator cond_init(c.seed ^ 0x5851f42d4c957f2dULL);
         // the width the condition vector needs: the time embedding's, the planes', the context's
-        int64_t width_c = c.cond_mode == "add" ? temb : c.cond_mode == "concat" ? c.concat_channels : c.context_dim;
-        if (c.cond == "class") {
+        int64_t width_c = c.cond_mode == CondMode::Add ? temb : c.cond_mode == CondMode::Concat ? c.concat_channels : c.context_dim;
+        if (c.cond == Conditioning::Class) {
             label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(c.num_classes + 1, width_c, cond_init));
         } else {
             cond_stage_model_ = register_module(
@@ -283,27 +301,27 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
 
 UNet::Cond UNet::condition(const Tensor& y) {
     const UNetConfig& c = config_;
-    check(c.cond != "none", "UNet::condition: this UNet is unconditional (cond none); it takes no y");
+    check(c.cond != Conditioning::None, "UNet::condition: this UNet is unconditional (cond none); it takes no y");
     check(y.defined() && y.dtype() == DType::Int64, "UNet::condition: y must be int64 (labels or token ids)");
     Cond out;
     Tensor v;  // add / concat: one vector per sample, (B, temb_dim) or (B, concat_channels)
-    if (c.cond == "class") {
+    if (c.cond == Conditioning::Class) {
         check(y.dim() == 1, "UNet::condition: cond class takes labels (B) int64, got ", shape_str(y.shape()));
         for (int64_t label : y.to(Device::CPU).to_vector_i64())
             check(label >= 0 && label <= c.num_classes, "UNet::condition: label ", label, " is not in [0, ",
                   c.num_classes, "] (", c.num_classes, " is the null label)");
         Tensor e = label_emb_->forward(y);                         // (B, width): one learned vector per class
-        if (c.cond_mode == "crossattn") out.context = e.unsqueeze(1);  // (B, 1, context_dim): one token
+        if (c.cond_mode == CondMode::CrossAttn) out.context = e.unsqueeze(1);  // (B, 1, context_dim): one token
         v = e;
     } else {
         check(y.dim() == 2, "UNet::condition: cond text takes token ids (B, L) int64 ",
               "(text_encoder().tokenize(prompts)), got ", shape_str(y.shape()));
         Tensor h = cond_stage_model_->encode(y);                   // tau_theta(y): (B, L, text_dim)
-        if (c.cond_mode == "crossattn") out.context = h;
+        if (c.cond_mode == CondMode::CrossAttn) out.context = h;
         else v = cond_proj_->forward(cond_stage_model_->pool(y, h));  // (B, text_dim) -> (B, width)
     }
-    if (c.cond_mode == "add") out.emb = v;
-    if (c.cond_mode == "concat") out.concat = as_planes(v);
+    if (c.cond_mode == CondMode::Add) out.emb = v;
+    if (c.cond_mode == CondMode::Concat) out.concat = as_planes(v);
     return out;
 }
 
@@ -314,14 +332,14 @@ Tensor UNet::as_planes(const Tensor& v) const {
 
 Tensor UNet::null_condition(int64_t B) const {
     const UNetConfig& c = config_;
-    check(c.cond != "none", "UNet::null_condition: this UNet is unconditional (cond none)");
+    check(c.cond != Conditioning::None, "UNet::null_condition: this UNet is unconditional (cond none)");
     // on the UNet's device, ready for condition() and for cat() with conditions already there
-    if (c.cond == "class") return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B}).to(device());
+    if (c.cond == Conditioning::Class) return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B}).to(device());
     return cond_stage_model_->tokenize(std::vector<std::string>(B, "")).to(device());  // the empty prompt
 }
 
 TextEncoder& UNet::text_encoder() {
-    check(cond_stage_model_ != nullptr, "UNet::text_encoder: this UNet has no text encoder (cond ", config_.cond, ")");
+    check(cond_stage_model_ != nullptr, "UNet::text_encoder: this UNet has no text encoder (cond ", conditioning_name(config_.cond), ")");
     return *cond_stage_model_;
 }
 
@@ -340,13 +358,13 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
           x.size(0), ", got ", shape_str(t.shape()));
 
     int64_t B = x.size(0);
-    if (c.cond != "none") {  // a conditional UNet needs its condition (the null one for "none")
-        const Tensor& need = c.cond_mode == "add" ? cond.emb : c.cond_mode == "concat" ? cond.concat : cond.context;
-        check(need.defined() && need.size(0) == B, "UNet: built for cond ", c.cond, " (", c.cond_mode, ") but given ",
+    if (c.cond != Conditioning::None) {  // a conditional UNet needs its condition (the null one for "none")
+        const Tensor& need = c.cond_mode == CondMode::Add ? cond.emb : c.cond_mode == CondMode::Concat ? cond.concat : cond.context;
+        check(need.defined() && need.size(0) == B, "UNet: built for cond ", conditioning_name(c.cond), " (", cond_mode_name(c.cond_mode), ") but given ",
               need.defined() ? "a condition for " + std::to_string(need.size(0)) + " samples" : std::string("none"),
               " with ", B, " inputs; pass condition(y), or condition(null_condition(B)) for no condition");
     }
-    check(!cond.concat.defined() || (c.cond_mode == "concat" && c.cond != "none"),
+    check(!cond.concat.defined() || (c.cond_mode == CondMode::Concat && c.cond != Conditioning::None),
           "UNet: a concat condition was given to a UNet not built for cond_mode concat");
 
     // Time embedding: sinusoids of t -> MLP -> (B, 4 ch); a condition embedding adds on.

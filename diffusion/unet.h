@@ -48,8 +48,8 @@
 // constant), so the rest of a class-conditional UNet in add mode starts from exactly the
 // weights of the unconditional one with the same seed.
 //
-// (A UNet built with cond none and context_dim > 0 keeps the older slot: its AttnBlocks
-// cross-attend to Cond::context, whatever produced it.)
+// (A UNet built with cond none and context_dim > 0 has no conditioner of its own: its
+// AttnBlocks cross-attend to Cond::context, whatever produced it.)
 #pragma once
 #include <memory>
 #include <string>
@@ -65,6 +65,16 @@
 #include "tensor/random.h"
 
 namespace td::diffusion {
+
+// What the UNet is conditioned on, and how the condition enters it (see above).
+enum class Conditioning { None, Class, Text };
+enum class CondMode { Add, Concat, CrossAttn };
+// The words of the model file and the CLI: "none", "class", "text" and "add", "concat",
+// "crossattn". A parse_ function throws td::Error listing them for any other word.
+Conditioning parse_conditioning(const std::string& name);
+std::string conditioning_name(Conditioning c);
+CondMode parse_cond_mode(const std::string& name);
+std::string cond_mode_name(CondMode m);
 
 struct UNetConfig {
     int64_t in_channels = 1;     // image channels (1 for MNIST, 3 for CIFAR-10, latent channels for LDM)
@@ -82,8 +92,8 @@ struct UNetConfig {
     uint64_t seed = 0;           // initial weights and the dropout masks
 
     // Conditioning (see above). Fields of a mode or conditioner that is not used are ignored.
-    std::string cond = "none";            // none | class | text
-    std::string cond_mode = "crossattn";  // add | concat | crossattn
+    Conditioning cond = Conditioning::None;
+    CondMode cond_mode = CondMode::CrossAttn;
     int64_t num_classes = 0;              // class: labels 0 .. num_classes - 1; num_classes = "no condition"
     int64_t concat_channels = 4;          // concat: channels the condition adds to x_t
     int64_t text_dim = 64;                // text: the encoder's width (and the context's, in crossattn)

@@ -251,14 +251,20 @@ Tensor kl_to_standard_normal(const Tensor& mu, const Tensor& logvar) {
     // END SOLUTION vae-loss
 }
 
-VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta,
-                 const std::string& recon) {
-    check(recon == "l1" || recon == "l2", "vae_loss: recon must be l1 or l2, got '", recon, "'");
+Recon parse_recon(const std::string& name) {
+    if (name == "l1") return Recon::L1;
+    if (name == "l2") return Recon::L2;
+    fail("unknown recon '", name, "' (l1, l2)");
+}
+
+std::string recon_name(Recon r) { return r == Recon::L1 ? "l1" : "l2"; }
+
+VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta, Recon recon) {
     check(x.shape() == x_hat.shape() && x.dim() >= 1, "vae_loss: x ", shape_str(x.shape()), " and x_hat ",
           shape_str(x_hat.shape()), " must have one shape (B, C, H, W)");
     float per_image = 1.0f / (float)x.size(0);
     Tensor diff = x - x_hat;                                                  // (B, C, H, W)
-    Tensor r = recon == "l1" ? sum(abs(diff)) * per_image : sum(diff * diff) * per_image;  // sum over pixels, mean over B
+    Tensor r = recon == Recon::L1 ? sum(abs(diff)) * per_image : sum(diff * diff) * per_image;  // sum over pixels, mean over B
     Tensor kl = kl_to_standard_normal(posterior.mu, posterior.logvar);
     return {r + kl * beta, r, kl};
 }

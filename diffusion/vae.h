@@ -165,20 +165,24 @@ private:
 // mu, logvar: (B, ...) -> a 0-d tensor.
 Tensor kl_to_standard_normal(const Tensor& mu, const Tensor& logvar);
 
+// The reconstruction term: L1 (LDM's choice) or L2. Words: "l1", "l2".
+enum class Recon { L1, L2 };
+Recon parse_recon(const std::string& name);  // td::Error listing the words
+std::string recon_name(Recon r);
+
 struct VaeLoss {
     Tensor total;  // recon + beta * kl, 0-d, differentiable
     Tensor recon;  // the reconstruction term, 0-d
     Tensor kl;     // kl_to_standard_normal(mu, logvar), 0-d
 };
 // The VAE's loss, the negative ELBO up to constants: recon + beta * KL(q(z | x) || N(0, I)).
-//   recon "l1": sum over pixels of |x - x_hat|, mean over the batch   (LDM's choice)
-//   recon "l2": sum over pixels of (x - x_hat)^2, mean over the batch
+//   Recon::L1: sum over pixels of |x - x_hat|, mean over the batch   (LDM's choice)
+//   Recon::L2: sum over pixels of (x - x_hat)^2, mean over the batch
 // Both sums over the pixels, mean over the batch, as LDM's LPIPSWithDiscriminator
 // (sum(nll) / B, sum(kl) / B), so our beta is their kl_weight: 1e-6 in the released
 // KL-f4 / f8 configs (with pixels in [-1, 1], as ours). x, x_hat: (B, C, H, W).
-// Throws td::Error for another recon name or mismatched shapes.
-VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta,
-                 const std::string& recon);
+// Throws td::Error for mismatched shapes.
+VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta, Recon recon);
 
 struct LoadedVAE {
     VAEConfig config;

@@ -23,14 +23,12 @@ VaeTrainer::VaeTrainer(const VAEConfig& config, const VaeTrainOptions& options, 
           config.in_channels, " x ", config.image_size, " x ", config.image_size);
     check(options.lr > 0 && std::isfinite(options.lr), "train vae: lr must be > 0, got ", options.lr);
     check(options.beta >= 0 && std::isfinite(options.beta), "train vae: beta must be >= 0, got ", options.beta);
-    check(options.recon == "l1" || options.recon == "l2", "train vae: recon must be l1 or l2, got '", options.recon,
-          "'");
     check(options.warmup >= 0 && options.total_steps >= 0, "train vae: warmup and total_steps must be >= 0");
     model_->to(options.device);  // before Adam: its moments are made beside the parameters
     nn::AdamOptions adam;  // plain Adam, as LDM's autoencoder (which uses betas (0.5, 0.9) for its GAN's sake)
     adam.lr = options.lr;
     optim_ = std::make_unique<nn::Adam>(model_->named_parameters(), adam);
-    lr_.kind = "cosine";
+    lr_.kind = nn::LrKind::Cosine;
     lr_.base_lr = options.lr;
     lr_.warmup = options.warmup;
     // no end given (a time budget): as if far away, until set_lr_total() says where

@@ -27,7 +27,7 @@ struct VaeTrainOptions {
     int64_t warmup = 100;        // steps of linear warm-up
     int64_t total_steps = 0;     // where the cosine decay ends; 0: unknown yet (set_lr_total), constant until then
     float beta = 1e-6f;          // the KL weight (LDM's kl_weight; see vae_loss for the reduction)
-    std::string recon = "l1";    // l1 | l2
+    Recon recon = Recon::L1;
     uint64_t seed = 0;
     Device device = Device::CPU; // where the model, Adam's moments and each step's tensors live
 };

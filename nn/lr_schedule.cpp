@@ -33,11 +33,24 @@ float cosine_lr(int64_t t, float base_lr, int64_t warmup, int64_t total, float m
     return (float)(min_lr + ((double)base_lr - min_lr) * 0.5 * (1.0 + std::cos(pi * p)));
 }
 
+LrKind parse_lr_kind(const std::string& name) {
+    if (name == "constant") return LrKind::Constant;
+    if (name == "warmup") return LrKind::Warmup;
+    if (name == "cosine") return LrKind::Cosine;
+    fail("unknown lr schedule '", name, "' (constant, warmup, cosine)");
+}
+
+std::string lr_kind_name(LrKind k) {
+    return k == LrKind::Constant ? "constant" : k == LrKind::Warmup ? "warmup" : "cosine";
+}
+
 float LrSchedule::at(int64_t t) const {
-    if (kind == "constant") return constant_lr(t, base_lr);
-    if (kind == "warmup") return linear_warmup_lr(t, base_lr, warmup);
-    if (kind == "cosine") return cosine_lr(t, base_lr, warmup, total, min_lr);
-    fail("lr schedule: unknown kind '", kind, "' (expected constant, warmup or cosine)");
+    switch (kind) {
+        case LrKind::Constant: return constant_lr(t, base_lr);
+        case LrKind::Warmup: return linear_warmup_lr(t, base_lr, warmup);
+        case LrKind::Cosine: return cosine_lr(t, base_lr, warmup, total, min_lr);
+    }
+    fail("LrSchedule: not a schedule kind");
 }
 
 }  // namespace td::nn

@@ -25,14 +25,19 @@ float constant_lr(int64_t t, float base_lr);
 float linear_warmup_lr(int64_t t, float base_lr, int64_t warmup);
 float cosine_lr(int64_t t, float base_lr, int64_t warmup, int64_t total, float min_lr = 0.0f);
 
-// A schedule chosen at run time (the CLI's --lr-schedule constant|warmup|cosine).
+// The three schedules above, chosen at run time (the CLI's --lr-schedule).
+enum class LrKind { Constant, Warmup, Cosine };
+// "constant", "warmup", "cosine"; td::Error listing them for any other word.
+LrKind parse_lr_kind(const std::string& name);
+std::string lr_kind_name(LrKind k);
+
 struct LrSchedule {
-    std::string kind = "constant";  // "constant", "warmup" or "cosine"
+    LrKind kind = LrKind::Constant;
     float base_lr = 1e-3f;
     int64_t warmup = 0;
     int64_t total = 0;    // cosine only: the step at which lr reaches min_lr
     float min_lr = 0.0f;  // cosine only
-    float at(int64_t t) const;  // throws td::Error for an unknown kind
+    float at(int64_t t) const;
 };
 
 }  // namespace td::nn

@@ -93,7 +93,7 @@ int main() {
     info.unet.ch = 16, info.unet.mults = {1, 2, 2}, info.unet.num_res_blocks = 1, info.unet.attn_res = {7};
     info.unet.groups = 4, info.unet.dropout = 0.0f, info.unet.seed = 0;
     TrainOptions opt;
-    opt.batch_size = 16, opt.lr = 2e-3f, opt.lr_schedule = "constant", opt.grad_clip = 1.0f, opt.seed = 0;
+    opt.batch_size = 16, opt.lr = 2e-3f, opt.lr_schedule = nn::LrKind::Constant, opt.grad_clip = 1.0f, opt.seed = 0;
 
     UNet unet(info.unet);
     Schedule schedule = Schedule::named(info.schedule, info.T);
@@ -102,7 +102,7 @@ int main() {
     BatchIterator batches(train, {.batch_size = opt.batch_size, .seed = opt.seed});
     Generator noise(opt.seed + 1);  // t and eps: the trainer's noise generator has this seed too
     std::printf("UNet: %s, %lld parameters\n", info.unet.describe().c_str(), (long long)unet.num_parameters());
-    std::printf("schedule: %s, T = %lld; AdamW lr %g; grad clip %g; batch %lld\n", info.schedule.c_str(),
+    std::printf("schedule: %s, T = %lld; AdamW lr %g; grad clip %g; batch %lld\n", beta_schedule_name(info.schedule).c_str(),
                 (long long)info.T, opt.lr, opt.grad_clip, (long long)opt.batch_size);
 
     // %% [markdown]

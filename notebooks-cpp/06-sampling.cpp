@@ -104,7 +104,7 @@ int main() {
     // %%
     LoadedModel m = load_model("runs/demo/model.safetensors");
     std::printf("model: %s, %lld parameters; schedule %s, T = %lld, predicts %s\n", m.info.unet.describe().c_str(),
-                (long long)m.unet->num_parameters(), m.info.schedule.c_str(), (long long)m.info.T,
+                (long long)m.unet->num_parameters(), beta_schedule_name(m.info.schedule).c_str(), (long long)m.info.T,
                 prediction_name(m.info.prediction).c_str());
     const int64_t N = 16;
     Generator noise(0);
@@ -124,7 +124,7 @@ int main() {
     // %%
     const Schedule& s = m.schedule;
     SamplerOptions ddim_opt;
-    ddim_opt.sampler = "ddim", ddim_opt.steps = 50, ddim_opt.eta = 0.0;  // spacing: auto, trailing for ddim
+    ddim_opt.sampler = Sampler::Ddim, ddim_opt.steps = 50, ddim_opt.eta = 0.0;  // spacing: auto, trailing for ddim
     std::vector<int64_t> walk = sampling_timesteps(ddim_opt, s.T);      // 999, 979, ..., 19
     const int64_t t = walk[0], t_prev = walk[1];
     Tensor eps = [&] {
@@ -173,7 +173,7 @@ int main() {
     // %%
     std::vector<int64_t> levels = {799, 599, 399, 299, 199, 99, 39, -1};  // on both walks; -1: x_0
     SamplerOptions ddpm_opt;
-    ddpm_opt.sampler = "ddpm", ddpm_opt.steps = 1000;  // sigma_t^2 = beta_tilde, x_0 clipped (the defaults)
+    ddpm_opt.sampler = Sampler::Ddpm, ddpm_opt.steps = 1000;  // sigma_t^2 = beta_tilde, x_0 clipped (the defaults)
     const int64_t N_ddpm = 8;
     Run ddpm = run_sampler(m, x_T.narrow(0, 0, N_ddpm).contiguous(), ddpm_opt, 1, levels);
     Run ddim = run_sampler(m, x_T, ddim_opt, 1, levels);

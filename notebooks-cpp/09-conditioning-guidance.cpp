@@ -66,7 +66,7 @@ int main() {
     const UNetConfig& u = m.info.unet;
     std::printf("UNet: %s\n", u.describe().c_str());
     std::printf("%lld parameters; cond = %s, cond_mode = %s, %lld classes; latent scale factor %.4f\n",
-                (long long)unet.num_parameters(), u.cond.c_str(), u.cond_mode.c_str(), (long long)u.num_classes,
+                (long long)unet.num_parameters(), conditioning_name(u.cond).c_str(), cond_mode_name(u.cond_mode).c_str(), (long long)u.num_classes,
                 m.info.scale_factor);
     Tensor table = unet.state_dict().at("label_emb.weight");  // (num_classes + 1, width): one row per label
     std::printf("label_emb.weight: %s (rows 0..%lld: the digits; row %lld: the null label)\n",
@@ -223,7 +223,7 @@ int main() {
 
     // %%
     SamplerOptions options;
-    options.sampler = "ddim";
+    options.sampler = Sampler::Ddim;
     options.steps = 50;
     options.eta = 0.0;
     options.clip_x0 = false;  // latents: never clip (README, "Latent diffusion")

@@ -186,7 +186,7 @@ TEST_CASE("negatives: each kind is what it says") {
 TEST_CASE("reference images: real, noise, blur") {
     Generator gen(4);
     Tensor held = rand({10, 1, 8, 8}, gen, -1.0f, 1.0f);
-    Tensor real = diffusion::reference_images("real", held, 5);
+    Tensor real = diffusion::reference_images(diffusion::Reference::Real, held, 5);
     CHECK(real.shape() == Shape{5, 1, 8, 8});
     // 5 distinct held-out images, in their held-out order
     std::vector<float> h = ((held + 1.0f) * 0.5f).to_vector(), r = real.to_vector();
@@ -198,21 +198,21 @@ TEST_CASE("reference images: real, noise, blur") {
         CHECK(found > last);
         last = found;
     }
-    CHECK(real.to_vector() == diffusion::reference_images("real", held, 5).to_vector());  // seeded
-    CHECK(real.to_vector() != diffusion::reference_images("real", held, 5, 1).to_vector());
-    CHECK(diffusion::reference_images("real", held, 1000).shape() == Shape{10, 1, 8, 8});  // capped
-    Tensor noise = diffusion::reference_images("noise", held, 7);
+    CHECK(real.to_vector() == diffusion::reference_images(diffusion::Reference::Real, held, 5).to_vector());  // seeded
+    CHECK(real.to_vector() != diffusion::reference_images(diffusion::Reference::Real, held, 5, 1).to_vector());
+    CHECK(diffusion::reference_images(diffusion::Reference::Real, held, 1000).shape() == Shape{10, 1, 8, 8});  // capped
+    Tensor noise = diffusion::reference_images(diffusion::Reference::Noise, held, 7);
     CHECK(noise.shape() == Shape{7, 1, 8, 8});
     CHECK(min_of(noise) >= 0.0f);
     CHECK(max_of(noise) < 1.0f);
-    CHECK(noise.to_vector() == diffusion::reference_images("noise", held, 7).to_vector());
-    Tensor blur = diffusion::reference_images("blur", held, 5);
+    CHECK(noise.to_vector() == diffusion::reference_images(diffusion::Reference::Noise, held, 7).to_vector());
+    Tensor blur = diffusion::reference_images(diffusion::Reference::Blur, held, 5);
     CHECK(blur.shape() == Shape{5, 1, 8, 8});
     CHECK(var(blur).item() < 0.5f * var(real).item());  // smoother
     CHECK_CLOSE(blur, diffusion::gaussian_blur(real, 1.5f), 1e-6f, 0.0f);  // of the same images as "real"
     CHECK(min_of(blur) >= 0.0f);
     CHECK(max_of(blur) <= 1.0f);
-    CHECK_THROWS_WITH_AS(diffusion::reference_images("fog", held, 5), doctest::Contains("fog"), Error);
+    CHECK_THROWS_WITH_AS(diffusion::parse_reference("fog"), doctest::Contains("'fog' (real, noise, blur)"), Error);
 }
 
 TEST_CASE("gaussian blur: keeps flat images, spreads a point by sigma") {

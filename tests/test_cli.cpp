@@ -136,14 +136,14 @@ TEST_CASE("--spacing: an unknown value, or one the sampler does not take, exits 
     std::string out = tdtest::scratch("spacing.png");
     Run u = run("sample --run runs/nowhere --spacing uniform --out " + out);
     CHECK(u.code == 2);
-    CHECK(tdtest::contains(u.output, "--spacing must be leading, trailing, linspace or auto, got 'uniform'"));
+    CHECK(tdtest::contains(u.output, "--spacing: unknown spacing 'uniform' (leading, trailing, linspace)"));
     Run d = run("sample --run runs/nowhere --sampler ddpm --spacing leading --out " + out);
     CHECK(d.code == 2);
     CHECK(tdtest::contains(d.output, "--spacing leading does not fit --sampler ddpm: ddpm takes linspace, trailing "
                                      "(or auto: linspace)"));
     Run t = run("trace sample --run runs/nowhere --spacing sideways");
     CHECK(t.code == 2);
-    CHECK(tdtest::contains(t.output, "--spacing must be leading, trailing, linspace or auto"));
+    CHECK(tdtest::contains(t.output, "--spacing: unknown spacing 'sideways' (leading, trailing, linspace)"));
     CHECK(tdtest::contains(run("sample --help").output, "--spacing"));
 }
 
@@ -177,7 +177,35 @@ TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder") {
                         "DDIM-50 samples %f", &noise, &ddpm, &ddim) == 3);
     CHECK(ddpm < 0.5f * noise);
     CHECK(ddim < 0.5f * noise);
-    CHECK(run("train toy --data circles --out " + dir).code == 2);
+    CHECK(run("train toy --data circles --out " + dir + " --overwrite").code == 2);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("train toy keeps a run folder like the other training commands: config.txt, --resume, --overwrite") {
+    std::string dir = tdtest::scratch("test_run_toy_resume");
+    std::filesystem::remove_all(dir);
+    Run a = run("train toy --steps 40 --hidden 16 --batch 64 --out " + dir);
+    INFO(a.output);
+    REQUIRE(a.code == 0);
+    CHECK(std::filesystem::exists(dir + "/config.txt"));
+    CHECK(std::filesystem::exists(dir + "/checkpoints/step-00000040.safetensors"));
+    Run again = run("train toy --steps 40 --out " + dir);  // a finished run is not overwritten by accident
+    CHECK(again.code == 2);
+    CHECK(tdtest::contains(again.output, "already holds a run"));
+    // --resume takes the run's settings from config.txt (hidden 16, batch 64) and goes on to the new total
+    Run r = run("train toy --resume --steps 60 --out " + dir);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(tdtest::contains(r.output, "resumed"));
+    CHECK(tdtest::contains(r.output, "at step 40"));
+    CHECK(std::filesystem::exists(dir + "/checkpoints/step-00000060.safetensors"));
+    std::ifstream csv(dir + "/metrics.csv");
+    int rows = 0;
+    for (std::string line; std::getline(csv, line);) ++rows;
+    CHECK(rows == 1 + 60);  // the header, then one row per step of both invocations
+    CHECK(run("train toy --steps 20 --hidden 16 --overwrite --out " + dir).code == 0);
+    CHECK(!std::filesystem::exists(dir + "/checkpoints/step-00000060.safetensors"));
+    CHECK(run("train toy --device cuda --overwrite --out " + dir).code == 2);
     std::filesystem::remove_all(dir);
 }
 

@@ -25,6 +25,12 @@ using namespace td;
 using diffusion::SmallTextEncoder;
 using diffusion::UNet;
 using diffusion::UNetConfig;
+using diffusion::Conditioning;
+using diffusion::CondMode;
+using diffusion::conditioning_name;
+using diffusion::cond_mode_name;
+using diffusion::parse_conditioning;
+using diffusion::parse_cond_mode;
 
 namespace {
 
@@ -90,8 +96,8 @@ UNetConfig fixture_unet_config(const Meta& m) {
     c.heads = num(m, "heads");
     c.groups = num(m, "groups");
     c.dropout = 0.0f;
-    c.cond = m.at("cond");
-    c.cond_mode = m.at("cond_mode");
+    c.cond = parse_conditioning(m.at("cond"));
+    c.cond_mode = parse_cond_mode(m.at("cond_mode"));
     c.num_classes = num(m, "num_classes");
     c.concat_channels = num(m, "concat_channels");
     c.context_dim = num(m, "context_dim");
@@ -124,8 +130,8 @@ UNetConfig tiny(const std::string& cond, const std::string& mode) {
     c.heads = 2;
     c.groups = 2;
     c.dropout = 0.0f;
-    c.cond = cond;
-    c.cond_mode = mode;
+    c.cond = parse_conditioning(cond);
+    c.cond_mode = parse_cond_mode(mode);
     c.num_classes = cond == "class" ? 3 : 0;
     c.text_dim = 8;
     c.text_layers = 1;
@@ -202,7 +208,7 @@ TEST_CASE("cond: tiny conditional UNets match PyTorch in every mode (fixtures_co
         nn::load_module(kDir + name + "/weights.safetensors", model);
 
         Tensor y_cond = f.ref.at("y_cond");
-        if (c.cond == "text")  // our tokenizer gives the ids the twin's did
+        if (c.cond == Conditioning::Text)  // our tokenizer gives the ids the twin's did
             CHECK(model.text_encoder().tokenize(split(f.meta.at("prompts"), '|')).to_vector_i64() ==
                   y_cond.to_vector_i64());
         Tensor x = f.ref.at("x").clone().requires_grad_();
@@ -438,8 +444,8 @@ TEST_CASE("cond: the conditioner is a submodule; the unconditional UNet is uncha
         CHECK(n.rfind("cond_", 0) != 0);
     }
     UNetConfig cc = base;
-    cc.cond = "class";
-    cc.cond_mode = "add";
+    cc.cond = Conditioning::Class;
+    cc.cond_mode = CondMode::Add;
     cc.num_classes = 10;
     UNet cls(cc);
     // every parameter of the plain UNet, with the same initial values (the conditioner
@@ -454,7 +460,7 @@ TEST_CASE("cond: the conditioner is a submodule; the unconditional UNet is uncha
     CHECK(cls.num_parameters() == plain.num_parameters() + 11 * 128);
 
     UNetConfig tc = base;
-    tc.cond = "text";  // crossattn by default
+    tc.cond = Conditioning::Text;  // crossattn by default
     UNet txt(tc);
     std::map<std::string, Tensor> st = txt.state_dict();
     for (const char* n : {"cond_stage_model.token_embedding.weight", "cond_stage_model.position_embedding.weight",
@@ -482,7 +488,7 @@ TEST_CASE("cond: the demo UNet with cond text has PyTorch's parameter names, sha
         torch_shapes[pname] = shape_str(int_list(dims));
     }
     UNetConfig c;
-    c.cond = "text";
+    c.cond = Conditioning::Text;
     UNet model(c);
     std::map<std::string, std::string> ours;
     for (const auto& [pname, p] : model.named_parameters()) ours[pname] = shape_str(p.shape());
@@ -497,30 +503,30 @@ TEST_CASE("cond: UNet config validation names what does not fit") {
         return from_validate;
     };
     UNetConfig ok;
-    ok.cond_mode = "add";  // cond none: the mode is unused, any valid one is fine
+    ok.cond_mode = CondMode::Add;  // cond none: the mode is unused, any valid one is fine
     CHECK(message(ok).empty());
 
+    // the words of the model file and the CLI, both ways
+    tdtest::check_message(tdtest::error_of([] { parse_conditioning("label"); }), {"(none, class, text)", "'label'"});
+    tdtest::check_message(tdtest::error_of([] { parse_cond_mode("hybrid"); }), {"(add, concat, crossattn)", "'hybrid'"});
+    for (Conditioning k : {Conditioning::None, Conditioning::Class, Conditioning::Text})
+        CHECK(parse_conditioning(conditioning_name(k)) == k);
+    for (CondMode k : {CondMode::Add, CondMode::Concat, CondMode::CrossAttn}) CHECK(parse_cond_mode(cond_mode_name(k)) == k);
     UNetConfig c;
-    c.cond = "label";
-    tdtest::check_message(message(c), {"cond must be none, class or text", "'label'"});
-    c = UNetConfig{};
-    c.cond_mode = "hybrid";
-    tdtest::check_message(message(c), {"cond_mode must be add, concat or crossattn", "'hybrid'"});
-    c = UNetConfig{};
-    c.cond = "class";
+    c.cond = Conditioning::Class;
     tdtest::check_message(message(c), {"cond class needs num_classes >= 1", "got 0"});
     c.num_classes = 10;
     CHECK(message(c).empty());
-    c.cond_mode = "add";
+    c.cond_mode = CondMode::Add;
     c.context_dim = 32;
     tdtest::check_message(message(c), {"context_dim (32)", "cond_mode add has none"});
     c.context_dim = 0;
-    c.cond_mode = "concat";
+    c.cond_mode = CondMode::Concat;
     c.concat_channels = 0;
     tdtest::check_message(message(c), {"concat_channels >= 1"});
 
     c = UNetConfig{};
-    c.cond = "text";
+    c.cond = Conditioning::Text;
     CHECK(message(c).empty());
     c.text_heads = 3;
     tdtest::check_message(message(c), {"text_dim > 0 divisible by text_heads", "text_dim 64, text_heads 3"});
@@ -536,8 +542,8 @@ TEST_CASE("cond: UNet config validation names what does not fit") {
     tdtest::check_message(message(c), {"text_layers >= 1"});
 
     UNetConfig d;
-    d.cond = "text";
-    d.cond_mode = "concat";
+    d.cond = Conditioning::Text;
+    d.cond_mode = CondMode::Concat;
     CHECK(tdtest::contains(d.describe(), "cond text (concat, 4 channels; text encoder 64 wide, 2 layers"));
     CHECK(UNetConfig{}.describe().find("cond") == std::string::npos);  // unconditional: as before
 }
@@ -564,13 +570,13 @@ TEST_CASE("cond: metadata round trip, and files without the cond keys load as co
     CHECK(b.describe() == a.describe());
 
     diffusion::ModelInfo ci;
-    ci.unet.cond = "class";
+    ci.unet.cond = Conditioning::Class;
     ci.unet.num_classes = 10;
-    ci.unet.cond_mode = "add";
+    ci.unet.cond_mode = CondMode::Add;
     diffusion::ModelInfo cb = diffusion::model_info_from_metadata(diffusion::to_metadata(ci), "c.safetensors");
-    CHECK(cb.unet.cond == "class");
+    CHECK(cb.unet.cond == Conditioning::Class);
     CHECK(cb.unet.num_classes == 10);
-    CHECK(cb.unet.cond_mode == "add");
+    CHECK(cb.unet.cond_mode == CondMode::Add);
 
     // An unconditional model writes no cond keys, and a file from before them (the same
     // keys) reads as cond none.
@@ -578,7 +584,7 @@ TEST_CASE("cond: metadata round trip, and files without the cond keys load as co
     for (auto& [k, _] : old) CHECK(k.rfind("unet.cond", 0) != 0);
     CHECK(old.count("unet.text_dim") == 0);
     diffusion::ModelInfo ob = diffusion::model_info_from_metadata(old, "old.safetensors");
-    CHECK(ob.unet.cond == "none");
+    CHECK(ob.unet.cond == Conditioning::None);
     CHECK(ob.data.empty());
 
     // A bad value is named with its file.
@@ -598,7 +604,7 @@ TEST_CASE("cond: metadata round trip, and files without the cond keys load as co
     std::string path = tdtest::scratch("cond_model.safetensors");
     nn::save_module(path, net, diffusion::to_metadata(li));
     diffusion::LoadedModel lm = diffusion::load_model(path);
-    CHECK(lm.info.unet.cond == "class");
+    CHECK(lm.info.unet.cond == Conditioning::Class);
     Generator gen(3);
     Tensor x = randn({2, 1, 8, 8}, gen);
     Tensor t = Tensor::from_vector_i64({5, 6}, {2});

@@ -49,7 +49,7 @@ TEST_CASE("ancestral sampling (full and respaced) with the true noise recovers x
     for (int64_t steps : {1000, 100, 20}) {
         for (bool clip : {true, false}) {
             SamplerOptions o;
-            o.sampler = "ddpm";
+            o.sampler = Sampler::Ddpm;
             o.steps = steps;
             o.clip_x0 = clip;
             // Each step's mean is the posterior mean given the true x_0; the last step (sigma = 0)
@@ -79,23 +79,24 @@ TEST_CASE("sampling steps: descending, the requested count, and respaced betas k
     o.steps = 0;
     CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }), "steps must be in [1, T = 1000]"));
     o.steps = 10;
-    o.sampler = "euler";
-    CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }), "unknown sampler 'euler'"));
+    CHECK(tdtest::contains(tdtest::error_of([&] { parse_sampler("euler"); }), "unknown sampler 'euler' (ddpm, ddim)"));
+    for (Sampler k : {Sampler::Ddpm, Sampler::Ddim}) CHECK(parse_sampler(sampler_name(k)) == k);
 }
 
 TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the steps are the rule's") {
     for (int64_t T : {1000, 50}) {
         Schedule s = Schedule::named("linear", T);
-        for (const char* sampler : {"ddim", "ddpm"})
-            for (const char* spacing : {"auto", "trailing", "linspace", "leading"})
+        for (Sampler sampler : {Sampler::Ddim, Sampler::Ddpm})
+            for (std::optional<Spacing> spacing :
+                 {std::optional<Spacing>(), {Spacing::Trailing}, {Spacing::Linspace}, {Spacing::Leading}})
                 for (int64_t S : {int64_t(1), int64_t(7), T / 2, T}) {
                     SamplerOptions o;
                     o.sampler = sampler, o.spacing = spacing, o.steps = S;
                     CAPTURE(T);
-                    CAPTURE(o.sampler);
-                    CAPTURE(o.spacing);
+                    CAPTURE(sampler_name(o.sampler));
+                    CAPTURE(spacing ? spacing_name(*spacing) : "auto");
                     CAPTURE(S);
-                    if (o.sampler == "ddpm" && o.spacing == "leading") {
+                    if (o.sampler == Sampler::Ddpm && o.spacing == Spacing::Leading) {
                         CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, T); }),
                                                "spacing 'leading' does not fit ddpm (ddpm takes linspace, trailing"));
                         continue;
@@ -113,13 +114,9 @@ TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the s
                     std::vector<int64_t> rule = spaced_timesteps(sp, T, S);
                     CHECK(std::vector<int64_t>(rule.rbegin(), rule.rend()) == want);
                     if (sp != Spacing::Leading) CHECK(calls.front() == T - 1);
-                    if (o.spacing == "auto") CHECK(sp == (o.sampler == "ddim" ? Spacing::Trailing : Spacing::Linspace));
+                    if (!o.spacing) CHECK(sp == (o.sampler == Sampler::Ddim ? Spacing::Trailing : Spacing::Linspace));
                 }
     }
-    SamplerOptions o;
-    o.spacing = "uniform";
-    CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }),
-                           "spacing 'uniform' does not fit ddim (ddim takes trailing, linspace, leading, or auto: trailing)"));
 }
 
 namespace {
@@ -146,11 +143,11 @@ TEST_CASE("spacing: one step from x_T draws from the data, not the noise (traili
     Generator g(5);
     Tensor x_T = randn({4, 1, 16, 16}, g);
     auto mean_std = [](const Tensor& x) { return std::pair<double, double>{mean(x).item(), std::sqrt(var(x).item())}; };
-    for (const char* sampler : {"ddim", "ddpm"}) {
+    for (Sampler sampler : {Sampler::Ddim, Sampler::Ddpm}) {
         for (int64_t S : {1, 2, 10}) {
             SamplerOptions o;
             o.sampler = sampler, o.steps = S;  // spacing auto: ddim trailing, ddpm linspace
-            CAPTURE(o.sampler);
+            CAPTURE(sampler_name(o.sampler));
             CAPTURE(S);
             auto [m, sd_x] = mean_std(sample(s, gaussian_ideal(s, mu, sd), x_T, o, g));
             CHECK(m == doctest::Approx(mu).epsilon(0.05));
@@ -159,7 +156,7 @@ TEST_CASE("spacing: one step from x_T draws from the data, not the noise (traili
     }
     // leading with one step asks about t = 0 and gets x_T back: the flaw trailing fixes
     SamplerOptions o;
-    o.spacing = "leading", o.steps = 1, o.clip_x0 = false;  // (clipping would only cut the noise to [-1, 1])
+    o.spacing = Spacing::Leading, o.steps = 1, o.clip_x0 = false;  // (clipping would only cut the noise to [-1, 1])
     auto [m, sd_x] = mean_std(sample(s, gaussian_ideal(s, mu, sd), x_T, o, g));
     CHECK(sd_x > 0.9);
 }

@@ -343,7 +343,7 @@ namespace {
 
 ModelInfo tiny_class_model() {
     ModelInfo info = tdtest::tiny_ddpm(50);
-    info.unet.cond = "class";
+    info.unet.cond = Conditioning::Class;
     info.unet.num_classes = 2;
     return info;
 }

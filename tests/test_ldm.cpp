@@ -212,8 +212,8 @@ TEST_CASE("ldm: a conditional trainer drops the condition at p_uncond and resume
     Dataset d = tdtest::bars_dataset(40, 8);
     d.name = "mnist";  // captions of a data set the text encoder knows
     d.num_classes = 10;
-    for (const char* cond : {"class", "text"}) {
-        INFO(cond);
+    for (Conditioning cond : {Conditioning::Class, Conditioning::Text}) {
+        INFO(conditioning_name(cond));
         ModelInfo info = tdtest::tiny_ddpm(50);
         info.unet.cond = cond;
         info.unet.num_classes = 10;
@@ -239,7 +239,7 @@ TEST_CASE("ldm: a conditional trainer drops the condition at p_uncond and resume
             DdpmTrainer a(info, to, d);
             for (int i = 0; i < 6; ++i) straight.push_back(a.step().loss);
         }
-        std::string ckpt = tdtest::scratch(std::string("ldm_resume_") + cond + ".safetensors");
+        std::string ckpt = tdtest::scratch("ldm_resume_" + conditioning_name(cond) + ".safetensors");
         {
             DdpmTrainer b(info, to, d);
             for (int i = 0; i < 2; ++i) resumed.push_back(b.step().loss);

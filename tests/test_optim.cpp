@@ -268,13 +268,15 @@ TEST_CASE("lr_schedule: constant, linear warm-up and cosine at chosen steps") {
     CHECK(nn::cosine_lr(60, 1.0f, 10, 110, 0.1f) == doctest::Approx(0.55));
     CHECK(nn::cosine_lr(1, 1.0f, 0, 100) == doctest::Approx(0.5 * (1 + std::cos(M_PI / 100))));
 
-    nn::LrSchedule sched{.kind = "cosine", .base_lr = 2e-4f, .warmup = 100, .total = 1100};
+    nn::LrSchedule sched{.kind = nn::LrKind::Cosine, .base_lr = 2e-4f, .warmup = 100, .total = 1100};
     CHECK(sched.at(600) == nn::cosine_lr(600, 2e-4f, 100, 1100));
-    CHECK(nn::LrSchedule{.kind = "warmup", .base_lr = 1.0f, .warmup = 4}.at(2) == 0.5f);
+    CHECK(nn::LrSchedule{.kind = nn::LrKind::Warmup, .base_lr = 1.0f, .warmup = 4}.at(2) == 0.5f);
 
     CHECK(contains(error_of([] { nn::linear_warmup_lr(0, 1.0f, 10); }), "steps count from 1"));
     CHECK(contains(error_of([] { nn::cosine_lr(5, 1.0f, 10, 10); }), "warmup < total"));
-    CHECK(contains(error_of([] { nn::LrSchedule{.kind = "cosin"}.at(1); }), "unknown kind 'cosin'"));
+    CHECK(contains(error_of([] { nn::parse_lr_kind("cosin"); }), "unknown lr schedule 'cosin' (constant, warmup, cosine)"));
+    for (nn::LrKind k : {nn::LrKind::Constant, nn::LrKind::Warmup, nn::LrKind::Cosine})
+        CHECK(nn::parse_lr_kind(nn::lr_kind_name(k)) == k);
 }
 
 TEST_CASE("ema: the average matches the fixture, with warm-up and with a fixed decay") {

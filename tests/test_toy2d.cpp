@@ -92,6 +92,36 @@ TEST_CASE("toy2d: per-timestep weights must have T entries and do not mix with m
     CHECK_THROWS_WITH(toy::train(net, s, data, o), doctest::Contains("do not go together"));
 }
 
+TEST_CASE("toy2d: a trainer saved and loaded halfway takes the same steps as one never stopped") {
+    Schedule s = Schedule::named("linear", 100);
+    Generator gen(3);
+    Tensor data = toy::two_moons(64, gen);
+    toy::TrainOptions o;
+    o.steps = 12, o.batch = 16;
+    Generator g1(4), g2(4);
+    toy::Mlp straight_net(8, g1), resumed_net(8, g2);  // the same initial weights
+    std::vector<float> straight = toy::train(straight_net, s, data, o);
+
+    std::string path = tdtest::scratch("toy2d-trainer.safetensors");
+    std::vector<float> resumed;
+    {
+        toy::Trainer first(resumed_net, s, data, o);
+        while (first.steps_done() < 5) resumed.push_back(first.step());
+        first.save_checkpoint(path);
+    }
+    Generator g3(99);
+    toy::Mlp fresh(8, g3);  // other weights: the checkpoint must bring them back
+    toy::Trainer second(fresh, s, data, o);
+    second.load_checkpoint(path);
+    CHECK(second.steps_done() == 5);
+    while (second.steps_done() < o.steps) resumed.push_back(second.step());
+    CHECK(resumed == straight);  // bit for bit: weights, Adam's moments and the generator all restored
+
+    toy::Mlp wider(16, g3);
+    toy::Trainer other(wider, s, data, o);
+    CHECK_THROWS_WITH(other.load_checkpoint(path), doctest::Contains("does not fit this model"));
+}
+
 TEST_CASE("toy2d: mean_nearest_distance and grid_points") {
     Tensor a = Tensor::from_vector({0, 0, 3, 4}, {2, 2}), b = Tensor::from_vector({0, 1}, {1, 2});
     // (0, 0) is 1 from (0, 1); (3, 4) is sqrt(9 + 9) from it

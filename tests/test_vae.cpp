@@ -93,11 +93,11 @@ TEST_CASE("vae matches PyTorch: posterior, reconstruction, loss and every gradie
         Tensor z = VAE::reparameterise(q.mu, q.logvar, f.ref.at("eps"));
         Tensor x_hat = model.decode(z);
         CHECK_CLOSE(x_hat, f.ref.at("x_hat"), kAtol, kRtol);
-        diffusion::VaeLoss loss = diffusion::vae_loss(x, x_hat, q, f.beta, "l1");
+        diffusion::VaeLoss loss = diffusion::vae_loss(x, x_hat, q, f.beta, diffusion::Recon::L1);
         CHECK_CLOSE(loss.total, f.ref.at("loss.total"), kAtol, kRtol);
         CHECK_CLOSE(loss.recon, f.ref.at("loss.recon"), kAtol, kRtol);
         CHECK_CLOSE(loss.kl, f.ref.at("loss.kl"), kAtol, kRtol);
-        CHECK_CLOSE(diffusion::vae_loss(x, x_hat, q, f.beta, "l2").recon, f.ref.at("loss_l2.recon"), kAtol, kRtol);
+        CHECK_CLOSE(diffusion::vae_loss(x, x_hat, q, f.beta, diffusion::Recon::L2).recon, f.ref.at("loss_l2.recon"), kAtol, kRtol);
 
         loss.total.backward();
         CHECK_CLOSE(x.grad(), f.ref.at("grad.x"), kAtol, kRtol);
@@ -220,8 +220,8 @@ TEST_CASE("vae: the reparameterisation's gradient, and finite differences of the
     // reconstruction terms (x_hat kept >= 0.2 away from x: |.| has a kink at 0).
     Tensor x = randn({2, 1, 4, 4}, gen);
     Tensor offset = rand({2, 1, 4, 4}, gen, 0.2f, 1.0f) * (gt(randn({2, 1, 4, 4}, gen), zeros({2, 1, 4, 4})) * 2.0f - 1.0f);
-    for (const std::string recon : {"l1", "l2"}) {
-        CAPTURE(recon);
+    for (diffusion::Recon recon : {diffusion::Recon::L1, diffusion::Recon::L2}) {
+        CAPTURE(diffusion::recon_name(recon));
         auto f = [&](const std::vector<Tensor>& in) {
             return diffusion::vae_loss(x, in[2], VAE::Posterior{in[0], in[1]}, 0.3f, recon).total;
         };
@@ -231,8 +231,7 @@ TEST_CASE("vae: the reparameterisation's gradient, and finite differences of the
         INFO(r.message);
         CHECK(r.ok);
     }
-    tdtest::check_message(tdtest::error_of([&] { diffusion::vae_loss(x, x, {mu, logvar}, 1.0f, "l3"); }),
-                          {"vae_loss", "l1 or l2", "'l3'"});
+    tdtest::check_message(tdtest::error_of([&] { diffusion::parse_recon("l3"); }), {"recon", "(l1, l2)", "'l3'"});
     tdtest::check_message(tdtest::error_of([&] { VAE::reparameterise(mu, logvar, zeros({2, 3})); }),
                           {"reparameterise", "[2, 3, 2, 2]", "[2, 3]"});
 }
@@ -468,7 +467,7 @@ TEST_CASE("diffuse train vae on a synthetic data set: the run folder, the PSNR, 
         std::string flags, message;
     };
     std::string base = "train vae --data " + data + " --out " + dir + "3 --threads 1";
-    for (const Bad& b : {Bad{" --steps 2" + model + " --recon l3", "--recon must be l1 or l2"},
+    for (const Bad& b : {Bad{" --steps 2" + model + " --recon l3", "--recon: unknown recon 'l3' (l1, l2)"},
                          Bad{" --steps 2 --mults 1,x", "--mults expects positive integers"},
                          Bad{" --steps 2 --ch 8 --groups 3", "GroupNorm groups 3"},
                          Bad{" --steps 2 --ch 8 --groups 4 --mults 1,1,1,1,1,1", "not divisible by f = 32"},

@@ -178,7 +178,10 @@ std::string Args::help() const {
     for (const std::string& n : order_) {
         const Spec& s = specs_.at(n);
         std::string left = "  --" + n + (s.is_flag ? "" : " VALUE");
-        os << left << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << s.help;
+        std::string help = s.help;  // a help of several lines: each under the first
+        for (size_t at = help.find('\n'); at != std::string::npos; at = help.find('\n', at + 1))
+            help.insert(at + 1, std::string(26, ' '));
+        os << left << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << help;
         if (!s.is_flag && !s.default_value.empty()) os << " (default: " << s.default_value << ")";
         os << "\n";
     }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/error.h"
+
 namespace td::cli {
 
 struct ArgError : std::runtime_error {
@@ -33,6 +35,16 @@ public:
     int64_t integer(const std::string& name) const;
     double number(const std::string& name) const;
     bool on(const std::string& name) const;
+    // An enum's value, read by one of the library's parse_ functions (parse_sampler, ...,
+    // whose td::Error lists the words): ArgError naming the flag for any other word.
+    template <class Enum>
+    Enum choice(const std::string& name, Enum (*parse)(const std::string&)) const {
+        try {
+            return parse(str(name));
+        } catch (const Error& e) {
+            throw ArgError("--" + name + ": " + e.what() + from(name));
+        }
+    }
     bool given(const std::string& name) const { return values_.count(name) > 0; }  // set by a flag or the config
     std::string help() const;
 

@@ -98,13 +98,13 @@ void write_forward_strip(const std::string& path, const LoadedModel& m, const Te
 
 Tensor class_condition(const LoadedModel& m, int64_t c, int64_t n) {
     const UNetConfig& u = m.info.unet;
-    if (u.cond == "class") return Tensor::from_vector_i64(std::vector<int64_t>(n, c), {n});
-    check(u.cond == "text", "class_condition: the model is not conditional");
+    if (u.cond == Conditioning::Class) return Tensor::from_vector_i64(std::vector<int64_t>(n, c), {n});
+    check(u.cond == Conditioning::Text, "class_condition: the model is not conditional");
     return prompt_condition(m, caption(m.info.data, c, 0), n);
 }
 
 Tensor prompt_condition(const LoadedModel& m, const std::string& prompt, int64_t n) {
-    check(m.info.unet.cond == "text", "prompt_condition: the model is not text-conditional");
+    check(m.info.unet.cond == Conditioning::Text, "prompt_condition: the model is not text-conditional");
     return m.unet->text_encoder().tokenize(std::vector<std::string>(n, prompt));
 }
 

@@ -2,6 +2,7 @@
 #include "tools/ddpm_settings.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,51 +18,6 @@
 namespace td::cli {
 
 using namespace td::diffusion;
-
-const std::vector<std::string> kDdpmConfigKeys = {
-    "data", "image-size", "channels", "ch", "mults", "res-blocks", "attn-res", "heads", "dropout", "groups",
-    "schedule", "T", "prediction", "loss-weight", "snr-gamma", "batch", "lr", "lr-schedule", "warmup", "lr-total",
-    "weight-decay", "clip", "ema", "flip", "seed", "steps", "minutes", "vae", "cond", "cond-mode", "p-uncond",
-    "text-dim", "text-layers", "guidance", "skip-nonfinite", "device"};
-
-void declare_ddpm_options(Args& a) {
-    a.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
-    declare_common_settings(a, "stop after this many steps in all (0: no step limit; with --resume: the total)");
-    a.option("batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)");
-    a.option("lr", "0.001", "peak learning rate (AdamW)");
-    a.option("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine");
-    a.option("warmup", "100", "linear warm-up steps");
-    a.option("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)");
-    a.option("weight-decay", "0", "AdamW decoupled weight decay");
-    a.option("clip", "1", "gradient clipping: max global norm (0: off)");
-    a.option("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)");
-    a.option("ch", "32", "UNet base channels");
-    a.option("mults", "auto", "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
-                              "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents)");
-    a.option("res-blocks", "2", "ResBlocks per level");
-    a.option("attn-res", "auto", "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
-                                 "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)");
-    a.option("heads", "1", "attention heads");
-    a.option("dropout", "0.1", "dropout in the ResBlocks");
-    a.option("groups", "8", "GroupNorm groups (each must hold 2+ channels; 4+ is better)");
-    a.option("schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear");
-    a.option("T", "1000", "diffusion steps");
-    a.option("prediction", "eps", "what the UNet predicts: eps, x0 or v");
-    a.option("loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)");
-    a.option("snr-gamma", "5", "min-snr's gamma");
-    a.flag("flip", "random horizontal flips (on for 3-channel data unless the config says false)");
-    a.option("image-size", "32", "folders of images only: resize + center crop to this size");
-    a.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
-    a.option("vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)");
-    a.option("cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)");
-    a.option("cond-mode", "crossattn", "how the condition enters the UNet: add (to the time embedding), concat "
-                                       "(as extra input channels) or crossattn (cross-attention, LDM sec. 3.3)");
-    a.option("p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)");
-    a.option("text-dim", "64", "text conditioning: the text encoder's width");
-    a.option("text-layers", "2", "text conditioning: the text encoder's transformer blocks");
-    a.flag("skip-nonfinite", "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping");
-    a.option("guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training");
-}
 
 Device device_option(const Args& args) {
     std::string d = args.str("device");
@@ -83,57 +39,175 @@ std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& 
     return out;
 }
 
+namespace {
+
+// A setting's value as config.txt holds it: floats in their shortest exact form (0.001,
+// not 0.001000), so a resumed run reads back the very numbers it ran with.
+std::string text(int64_t v) { return std::to_string(v); }
+std::string text(bool v) { return v ? "true" : "false"; }
+std::string text(float v) {
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+std::string text(double v) {
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+using S = DdpmSettings;
+using A = const Args&;
+using N = const std::string&;
+
+}  // namespace
+
+// The order is config.txt's and --help's.
+const std::vector<DdpmSetting> kDdpmSettings = {
+    {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images", "data",
+     [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
+    {"image-size", "32", "folders of images only: resize + center crop to this size", "",
+     [](S& s, A a, N n) { s.data_options.image_size = a.integer(n); },
+     [](const S& s) { return text(s.data_options.image_size); }},
+    {"channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
+     [](S& s, A a, N n) { s.data_options.channels = a.integer(n); },
+     [](const S& s) { return text(s.data_options.channels); }},
+    {"ch", "32", "UNet base channels", "unet.ch", [](S& s, A a, N n) { s.info.unet.ch = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.ch); }},
+    {"mults", "auto",
+     "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
+     "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents)",
+     "unet.mults",
+     [](S& s, A a, N n) {
+         s.auto_mults = a.str(n) == "auto";  // chosen by resolve_data, once the input size is known
+         if (!s.auto_mults) s.info.unet.mults = parse_int_list(n, a.str(n));
+     },
+     [](const S& s) { return join_ints(s.info.unet.mults); }},
+    {"res-blocks", "2", "ResBlocks per level", "unet.num_res_blocks",
+     [](S& s, A a, N n) { s.info.unet.num_res_blocks = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.num_res_blocks); }},
+    {"attn-res", "auto",
+     "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
+     "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)",
+     "unet.attn_res",
+     [](S& s, A a, N n) {
+         s.auto_attn_res = a.str(n) == "auto";
+         if (!s.auto_attn_res) s.info.unet.attn_res = parse_int_list(n, a.str(n));
+     },
+     [](const S& s) { return s.info.unet.attn_res.empty() ? std::string("none") : join_ints(s.info.unet.attn_res); }},
+    {"heads", "1", "attention heads", "unet.heads", [](S& s, A a, N n) { s.info.unet.heads = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.heads); }},
+    {"dropout", "0.1", "dropout in the ResBlocks", "unet.dropout",
+     [](S& s, A a, N n) { s.info.unet.dropout = (float)a.number(n); },
+     [](const S& s) { return text(s.info.unet.dropout); }},
+    {"groups", "8", "GroupNorm groups (each must hold 2+ channels; 4+ is better)", "unet.groups",
+     [](S& s, A a, N n) { s.info.unet.groups = a.integer(n); }, [](const S& s) { return text(s.info.unet.groups); }},
+    {"schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear", "schedule",
+     [](S& s, A a, N n) { s.info.schedule = a.choice(n, parse_beta_schedule); },
+     [](const S& s) { return beta_schedule_name(s.info.schedule); }},
+    {"T", "1000", "diffusion steps", "T", [](S& s, A a, N n) { s.info.T = a.integer(n); },
+     [](const S& s) { return text(s.info.T); }},
+    {"prediction", "eps", "what the UNet predicts: eps, x0 or v", "prediction",
+     [](S& s, A a, N n) { s.info.prediction = a.choice(n, parse_prediction); },
+     [](const S& s) { return prediction_name(s.info.prediction); }},
+    {"loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)", "",
+     [](S& s, A a, N n) { s.train.loss_weight = a.choice(n, parse_loss_weight); },
+     [](const S& s) { return loss_weight_name(s.train.loss_weight); }},
+    {"snr-gamma", "5", "min-snr's gamma", "", [](S& s, A a, N n) { s.train.snr_gamma = a.number(n); },
+     [](const S& s) { return text(s.train.snr_gamma); }},
+    {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
+     [](S& s, A a, N n) { s.train.batch_size = a.integer(n); }, [](const S& s) { return text(s.train.batch_size); }},
+    {"lr", "0.001", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
+     [](const S& s) { return text(s.train.lr); }},
+    {"lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
+     [](S& s, A a, N n) { s.train.lr_schedule = a.choice(n, nn::parse_lr_kind); },
+     [](const S& s) { return nn::lr_kind_name(s.train.lr_schedule); }},
+    {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
+     [](const S& s) { return text(s.train.warmup); }},
+    {"lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)", "",
+     [](S& s, A a, N n) { s.train.total_steps = a.integer(n); },
+     [](const S& s) { return text(s.train.total_steps); }},  // as resolved from the budget
+    {"weight-decay", "0", "AdamW decoupled weight decay", "",
+     [](S& s, A a, N n) { s.train.weight_decay = (float)a.number(n); },
+     [](const S& s) { return text(s.train.weight_decay); }},
+    {"clip", "1", "gradient clipping: max global norm (0: off)", "",
+     [](S& s, A a, N n) { s.train.grad_clip = (float)a.number(n); }, [](const S& s) { return text(s.train.grad_clip); }},
+    {"ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)", "",
+     [](S& s, A a, N n) { s.train.ema_decay = (float)a.number(n); }, [](const S& s) { return text(s.train.ema_decay); }},
+    {"flip", nullptr, "random horizontal flips (on for 3-channel data unless the config says false)", "",
+     [](S& s, A a, N n) { s.train.hflip = a.on(n); }, [](const S& s) { return text(s.train.hflip); }},
+    {"seed", "0", "random seed (weights, data order, noise)", "",
+     [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
+     [](const S& s) { return text((int64_t)s.train.seed); }},
+    {"steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)", "",
+     [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return text(s.steps); }},
+    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return text(s.minutes); }},
+    {"vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)", "",
+     [](S& s, A a, N n) { s.vae = a.str(n); }, [](const S& s) { return s.vae; }},  // "": a pixel model
+    {"cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)",
+     "unet.cond", [](S& s, A a, N n) { s.info.unet.cond = a.choice(n, parse_conditioning); },
+     [](const S& s) { return conditioning_name(s.info.unet.cond); }},
+    {"cond-mode", "crossattn",
+     "how the condition enters the UNet: add (to the time embedding), concat (as extra input\n"
+     "channels) or crossattn (cross-attention, LDM sec. 3.3)",
+     "unet.cond_mode", [](S& s, A a, N n) { s.info.unet.cond_mode = a.choice(n, parse_cond_mode); },
+     [](const S& s) { return cond_mode_name(s.info.unet.cond_mode); }},
+    {"p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)", "",
+     [](S& s, A a, N n) { s.train.p_uncond = (float)a.number(n); }, [](const S& s) { return text(s.train.p_uncond); }},
+    {"text-dim", "64", "text conditioning: the text encoder's width", "unet.text_dim",
+     [](S& s, A a, N n) { s.info.unet.text_dim = a.integer(n); }, [](const S& s) { return text(s.info.unet.text_dim); }},
+    {"text-layers", "2", "text conditioning: the text encoder's transformer blocks", "unet.text_layers",
+     [](S& s, A a, N n) { s.info.unet.text_layers = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.text_layers); }},
+    {"text-heads", "4", "text conditioning: the text encoder's attention heads (divide --text-dim)", "unet.text_heads",
+     [](S& s, A a, N n) { s.info.unet.text_heads = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.text_heads); }},
+    {"max-tokens", "16", "text conditioning: tokens per prompt, <bos> and <eos> included", "unet.max_tokens",
+     [](S& s, A a, N n) { s.info.unet.max_tokens = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.max_tokens); }},
+    {"concat-channels", "4", "--cond-mode concat: the input channels the condition adds", "unet.concat_channels",
+     [](S& s, A a, N n) { s.info.unet.concat_channels = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.concat_channels); }},
+    {"context-dim", "0",
+     "--cond-mode crossattn: the width of the context tokens (0: derived, the text encoder's\n"
+     "width for text, the time embedding's for class)",
+     "unet.context_dim", [](S& s, A a, N n) { s.info.unet.context_dim = a.integer(n); },
+     [](const S& s) { return text(s.info.unet.context_dim); }},
+    {"guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training", "",
+     [](S& s, A a, N n) { s.guidance = (float)a.number(n); }, [](const S& s) { return text(s.guidance); }},
+    {"skip-nonfinite", nullptr,
+     "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
+     [](S& s, A a, N n) { s.train.skip_nonfinite = a.on(n); }, [](const S& s) { return text(s.train.skip_nonfinite); }},
+    // read by the command (device_option): a cuda run's config.txt is still read on a machine without one
+    {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr,
+     [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
+};
+
+void declare_ddpm_options(Args& a) {
+    for (const DdpmSetting& d : kDdpmSettings) {
+        if (d.fallback) a.option(d.name, d.fallback, d.help);
+        else a.flag(d.name, d.help);
+    }
+}
+
+std::string ddpm_config_text(const DdpmSettings& s) {
+    std::string out;
+    for (const DdpmSetting& d : kDdpmSettings) {
+        std::string value = d.print(s);
+        if (!value.empty()) out += std::string(d.name) + " = " + value + "\n";
+    }
+    return out;
+}
+
 DdpmSettings ddpm_settings(const Args& args) {
     DdpmSettings s;
-    UNetConfig& u = s.info.unet;
-    u.ch = args.integer("ch");
-    s.auto_mults = args.str("mults") == "auto";  // chosen by resolve_data, once the input size is known
-    s.auto_attn_res = args.str("attn-res") == "auto";
-    if (!s.auto_mults) u.mults = parse_int_list("mults", args.str("mults"));
-    u.num_res_blocks = args.integer("res-blocks");
-    if (!s.auto_attn_res) u.attn_res = parse_int_list("attn-res", args.str("attn-res"));
-    u.heads = args.integer("heads");
-    u.dropout = (float)args.number("dropout");
-    u.groups = args.integer("groups");
-    u.seed = (uint64_t)args.integer("seed");
-    s.info.schedule = args.str("schedule");
-    s.info.T = args.integer("T");
+    for (const DdpmSetting& d : kDdpmSettings)
+        if (d.read) d.read(s, args, d.name);
     try {
-        s.info.prediction = parse_prediction(args.str("prediction"));
-        make_betas(s.info.schedule, s.info.T);
+        make_betas(s.info.schedule, s.info.T);  // T out of range
     } catch (const Error& e) {
-        throw ArgError(e.what());
+        throw ArgError(std::string("--T: ") + e.what());
     }
-    TrainOptions& to = s.train;
-    to.batch_size = args.integer("batch");
-    to.lr = (float)args.number("lr");
-    to.lr_schedule = args.str("lr-schedule");
-    to.warmup = args.integer("warmup");
-    to.total_steps = args.integer("lr-total");
-    to.weight_decay = (float)args.number("weight-decay");
-    to.grad_clip = (float)args.number("clip");
-    to.ema_decay = (float)args.number("ema");
-    to.seed = u.seed;
-    to.loss_weight = args.str("loss-weight");
-    to.snr_gamma = args.number("snr-gamma");
-    to.hflip = args.on("flip");
-    s.data = args.str("data");
-    s.data_options.image_size = args.integer("image-size");
-    s.data_options.channels = args.integer("channels");
-    s.steps = args.integer("steps");
-    s.minutes = args.number("minutes");
-    s.vae = args.str("vae");
-    u.cond = args.str("cond");
-    u.cond_mode = args.str("cond-mode");
-    u.text_dim = args.integer("text-dim");
-    u.text_layers = args.integer("text-layers");
-    to.p_uncond = (float)args.number("p-uncond");
-    to.skip_nonfinite = args.on("skip-nonfinite");
-    s.guidance = (float)args.number("guidance");
-    if (u.cond != "none" && u.cond != "class" && u.cond != "text")
-        throw ArgError("--cond must be none, class or text, got '" + u.cond + "'");
-    if (u.cond_mode != "add" && u.cond_mode != "concat" && u.cond_mode != "crossattn")
-        throw ArgError("--cond-mode must be add, concat or crossattn, got '" + u.cond_mode + "'");
+    const TrainOptions& to = s.train;
     if (!(to.p_uncond >= 0 && to.p_uncond <= 1)) throw ArgError("--p-uncond must be in [0, 1]");
     if (!(s.guidance >= 0)) throw ArgError("--guidance must be >= 0");
     if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
@@ -141,10 +215,6 @@ DdpmSettings ddpm_settings(const Args& args) {
         !(to.ema_decay >= 0 && to.ema_decay < 1) || !(to.snr_gamma > 0))
         throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
                        "0 <= --ema < 1, --snr-gamma > 0");
-    if (to.lr_schedule != "constant" && to.lr_schedule != "warmup" && to.lr_schedule != "cosine")
-        throw ArgError("--lr-schedule must be constant, warmup or cosine, got '" + to.lr_schedule + "'");
-    if (to.loss_weight != "none" && to.loss_weight != "min-snr")
-        throw ArgError("--loss-weight must be none or min-snr, got '" + to.loss_weight + "'");
     return s;
 }
 
@@ -191,7 +261,7 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     s.info.data = train.name;
     s.pixels = train;
     UNetConfig& u = s.info.unet;
-    if (u.cond == "class") {
+    if (u.cond == Conditioning::Class) {
         if (train.num_classes < 2)
             throw ArgError("--cond class: " + train.name + " has no class labels to condition on (" +
                            std::to_string(train.num_classes) + " class)");
@@ -229,7 +299,7 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     if (s.train.batch_size > train.size())
         throw ArgError("--batch " + std::to_string(s.train.batch_size) + " is larger than the data set (" +
                        std::to_string(train.size()) + " images)");
-    if (s.train.lr_schedule == "cosine" && s.train.total_steps == 0 && s.steps > 0) s.train.total_steps = s.steps;
+    if (s.train.lr_schedule == nn::LrKind::Cosine && s.train.total_steps == 0 && s.steps > 0) s.train.total_steps = s.steps;
     return train;
 }
 
@@ -267,31 +337,21 @@ SamplingSetup setup_sampling(const Args& args) {
     std::string run = args.str("run"), ckpt = args.str("ckpt");
     if (run.empty() && ckpt.empty()) throw ArgError("--run (or --ckpt) is required");
     SamplerOptions o;
-    o.sampler = args.str("sampler");
-    o.spacing = args.str("spacing");
+    o.sampler = args.choice("sampler", parse_sampler);
+    if (args.str("spacing") != "auto") o.spacing = args.choice("spacing", parse_spacing);  // auto: the sampler's own
     o.steps = args.integer("steps");
     o.eta = args.number("eta");
     o.clip_x0 = !args.on("no-clip");
+    o.variance = args.choice("variance", parse_variance);
     int64_t threads = args.integer("threads");
-    if (o.sampler != "ddpm" && o.sampler != "ddim") throw ArgError("--sampler must be ddpm or ddim, got '" + o.sampler + "'");
-    if (o.spacing != "auto") {
-        std::string list;
-        for (const std::string& c : spacing_choices(o.sampler)) list += (list.empty() ? "" : ", ") + c;
-        if (o.spacing != "leading" && o.spacing != "trailing" && o.spacing != "linspace")
-            throw ArgError("--spacing must be leading, trailing, linspace or auto, got '" + o.spacing + "'");
-        try {
-            sampler_spacing(o);
-        } catch (const Error&) {
-            throw ArgError("--spacing " + o.spacing + " does not fit --sampler " + o.sampler + ": " + o.sampler +
-                           " takes " + list + " (or auto: " + spacing_choices(o.sampler).front() + ")");
-        }
+    std::vector<Spacing> fits = spacing_choices(o.sampler);
+    if (o.spacing && std::find(fits.begin(), fits.end(), *o.spacing) == fits.end()) {
+        std::string list, name = sampler_name(o.sampler);
+        for (Spacing f : fits) list += (list.empty() ? "" : ", ") + spacing_name(f);
+        throw ArgError("--spacing " + spacing_name(*o.spacing) + " does not fit --sampler " + name + ": " + name +
+                       " takes " + list + " (or auto: " + spacing_name(fits.front()) + ")");
     }
     if (o.steps < 1 || o.eta < 0 || threads < 0) throw ArgError("need --steps >= 1, --eta >= 0, --threads >= 0");
-    try {
-        o.variance = parse_variance(args.str("variance"));
-    } catch (const Error& e) {
-        throw ArgError(e.what());
-    }
     if (threads > 0) omp_set_num_threads((int)threads);
 
     std::string path = ckpt;

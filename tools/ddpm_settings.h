@@ -1,6 +1,7 @@
-// tools/ddpm_settings.h: the settings of a DDPM run, one declaration for every command
-// that reads them: `diffuse train ddpm` (from flags and --config) and `diffuse trace
-// train` (from a run folder's config.txt). The option names are the config file's keys.
+// tools/ddpm_settings.h: the settings of a DDPM run, declared once (kDdpmSettings in the
+// .cpp: name, default, help, model-file key, how to read and print it) for every command
+// that reads them: `diffuse train ddpm|ldm` (flags and --config) and `diffuse trace
+// train` (a run folder's config.txt). The same table writes config.txt and --help.
 #pragma once
 #include <string>
 #include <utility>
@@ -15,12 +16,6 @@
 #include "tools/training_run.h"  // list_checkpoints
 
 namespace td::cli {
-
-// The keys a run folder's config.txt holds, in the order it writes them.
-extern const std::vector<std::string> kDdpmConfigKeys;
-
-// Declares those options (with their defaults and help) on `args`.
-void declare_ddpm_options(Args& args);
 
 // --device (cuda, cpu or auto; `train ddpm|ldm|vae`, `sample`) as a Device: ArgError for
 // another word, td::Error (saying why) for cuda on a machine where no GPU can be used.
@@ -43,8 +38,28 @@ struct DdpmSettings {
     std::shared_ptr<diffusion::VAE> first_stage;     // the frozen autoencoder of a latent model, or null
 };
 
+// One setting: its flag (--name, also its config.txt key), default, --help line, the
+// model file's metadata key it ends up in ("" for a setting of the training only), how
+// a value is read into DdpmSettings, and how the settings print it back (config.txt).
+struct DdpmSetting {
+    const char* name;
+    const char* fallback;  // nullptr: a switch (off unless given)
+    const char* help;
+    const char* metadata;
+    void (*read)(DdpmSettings& s, const Args& args, const std::string& name);  // nullptr: the command reads it
+    std::string (*print)(const DdpmSettings& s);  // "" leaves the key out of config.txt
+};
+extern const std::vector<DdpmSetting> kDdpmSettings;
+
+// Declares every setting of the table on `args`, in its order.
+void declare_ddpm_options(Args& args);
+
 // Reads the declared options; throws ArgError for a value out of range.
 DdpmSettings ddpm_settings(const Args& args);
+
+// config.txt's `key = value` lines, one per setting, with the values the run resolved
+// (mults chosen for the input size, the device auto picked, ...).
+std::string ddpm_config_text(const DdpmSettings& s);
 
 // Loads the training set and completes the settings from it (image channels and size;
 // the number of classes of a class-conditional model; flips default on for 3-channel

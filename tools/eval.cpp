@@ -54,9 +54,9 @@ std::string what_it_judges(const std::string& data) {
 }
 
 // What --reference judges, in words, for the "images:" line.
-std::string reference_description(const std::string& kind) {
-    if (kind == "real") return "held-out real images, random subset, seed 0";
-    if (kind == "noise") return "uniform noise in [0, 1], seed 0";
+std::string reference_description(diffusion::Reference kind) {
+    if (kind == diffusion::Reference::Real) return "held-out real images, random subset, seed 0";
+    if (kind == diffusion::Reference::Noise) return "uniform noise in [0, 1], seed 0";
     return "the 'real' images, Gaussian blur sigma 1.5 px";
 }
 
@@ -140,11 +140,12 @@ int eval(int argc, char** argv, int first) {
     args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
     args.flag("json", "print the figures as one JSON object (shares as fractions in [0, 1]) instead of text");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
-    std::string run = args.str("classifier"), samples_path = args.str("samples"), reference = args.str("reference");
-    if (run.empty() || samples_path.empty() == reference.empty())
+    std::string run = args.str("classifier"), samples_path = args.str("samples");
+    bool judge_reference = !args.str("reference").empty();
+    if (run.empty() || samples_path.empty() == !judge_reference)
         throw ArgError("--classifier and one of --samples or --reference are required");
-    if (!reference.empty() && reference != "real" && reference != "noise" && reference != "blur")
-        throw ArgError("--reference must be real, noise or blur, got '" + reference + "'");
+    diffusion::Reference reference =
+        judge_reference ? args.choice("reference", diffusion::parse_reference) : diffusion::Reference::Real;
     int64_t count = args.integer("count");
     if (count < 2) throw ArgError("--count must be >= 2");
     std::string weights = std::filesystem::is_directory(run) ? run + "/classifier.safetensors" : run;
@@ -160,11 +161,11 @@ int eval(int argc, char** argv, int first) {
 
     Tensor x;
     std::string source = samples_path;
-    if (reference.empty()) {
+    if (!judge_reference) {
         x = load_samples(samples_path, model->cfg);
     } else {
         x = diffusion::reference_images(reference, held_out().images, count);
-        source = "reference '" + reference + "' (" + reference_description(reference) + ")";
+        source = "reference '" + diffusion::reference_name(reference) + "' (" + reference_description(reference) + ")";
     }
 
     // the reference features: held-out features saved by training, or computed from the data set now

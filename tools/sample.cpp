@@ -90,21 +90,22 @@ int sample(int argc, char** argv, int first) {
     const std::string& path = setup.weights;
     double eta = o.eta;
     std::printf("model: %s (%s, %lld parameters%s); %s, %s%s\n", path.c_str(), m.info.unet.describe().c_str(),
-                (long long)m.unet->num_parameters(), m.info.latent() ? ", latent" : "", o.sampler.c_str(),
-                describe_steps(o, m.info.T).c_str(), o.sampler == "ddim" ? (", eta " + std::to_string(eta)).c_str() : "");
+                (long long)m.unet->num_parameters(), m.info.latent() ? ", latent" : "", sampler_name(o.sampler).c_str(),
+                describe_steps(o, m.info.T).c_str(), o.sampler == Sampler::Ddim ? (", eta " + std::to_string(eta)).c_str() : "");
 
     // ---- the condition: checked against what the model was trained with
-    const std::string cond = m.info.unet.cond, klass = args.str("class"), prompt = args.str("prompt");
+    const Conditioning cond = m.info.unet.cond;
+    const std::string klass = args.str("class"), prompt = args.str("prompt");
     float w = (float)args.number("guidance");
     bool sweep = args.on("sweep");
     if (!(w >= 0)) throw ArgError("--guidance must be >= 0");
-    if (cond == "none" && (!klass.empty() || args.given("prompt") || args.given("guidance") || sweep))
+    if (cond == Conditioning::None && (!klass.empty() || args.given("prompt") || args.given("guidance") || sweep))
         throw ArgError(path + " is an unconditional model: --class, --prompt, --guidance and --sweep do not apply "
                        "(train one with --cond class or --cond text)");
-    if (!prompt.empty() && cond != "text")
+    if (!prompt.empty() && cond != Conditioning::Text)
         throw ArgError("--prompt needs a text-conditional model; " + path + " is conditioned on class labels (use --class)");
     if (!prompt.empty() && !klass.empty()) throw ArgError("give --class or --prompt, not both");
-    int64_t K = m.info.unet.cond == "class" ? m.info.unet.num_classes : 10;  // a text model's captions name 10 classes
+    int64_t K = m.info.unet.cond == Conditioning::Class ? m.info.unet.num_classes : 10;  // a text model's captions name 10 classes
     int64_t c = -1;  // -1: all
     if (!klass.empty() && klass != "all") {
         char* end = nullptr;
@@ -116,7 +117,7 @@ int sample(int argc, char** argv, int first) {
     Tensor y, labels;  // the condition of each sample; the requested class of each (for eval)
     if (!prompt.empty()) {
         y = prompt_condition(m, prompt, n);
-    } else if (cond != "none" && !sweep) {
+    } else if (cond != Conditioning::None && !sweep) {
         if (klass.empty())
             std::printf("no --class or --prompt: drawing unconditional samples (the null condition)\n");
         std::vector<int64_t> ls(n);

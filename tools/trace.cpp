@@ -8,15 +8,13 @@
 // the sampler's x_t, eps_theta, x_0_pred, x_prev. Here a td::Trace records them for
 // exactly one step, and the step is written out three ways:
 //
-//   the terminal    one line per tensor: name, shape, mean, std, min, max, equation;
+//   the terminal    one line per tensor (name, shape, mean, std, min, max, equation),
 //                   then (train) each parameter's gradient norm
-//   DIR/trace.safetensors   every tensor by name (+ "grad.<param>"), for numpy / torch;
-//                   the recording order and the equations are in its metadata
-//   DIR/index.html  the image-shaped tensors as pictures, with their numbers
-//   graph.dot       (--graph) the autograd graph of the step, for Graphviz
+//   DIR/trace.safetensors   every tensor by name (+ "grad.<param>"), for numpy / torch
+//   DIR/index.html  the image-shaped tensors as pictures; graph.dot (--graph) for Graphviz
 //
-// Nothing is written into the run's checkpoints or metrics: the step is replayed on a
-// trainer rebuilt from config.txt and a checkpoint, then thrown away.
+// The run itself is left as it was: the step is replayed on a trainer rebuilt from
+// config.txt and a checkpoint, then thrown away.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -300,8 +298,8 @@ struct RunSettings {
     std::shared_ptr<VAE> first_stage;  // a latent run's autoencoder (its data are latents)
 };
 
-// The run as `diffuse train ddpm` built it, from its config.txt (the keys of kConfigKeys
-// in tools/train_ddpm.cpp, defaults as there). A bad value is a bad file: td::Error naming it.
+// The run as `diffuse train ddpm` built it, from its config.txt (the settings of
+// kDdpmSettings, tools/ddpm_settings.h). A bad value is a bad file: td::Error naming it.
 RunSettings read_run(const std::string& run) {
     std::string file = run + "/config.txt";
     check(fs::exists(file), file, ": not found (is ", run, " a run folder of `diffuse train ddpm`?)");
@@ -358,7 +356,7 @@ int trace_train(int argc, char** argv, int first) {
     std::printf("trace train: %s, step %lld, from %s%s\n", run.c_str(), (long long)step, from.c_str(),
                 replay > 0 ? (", replaying " + std::to_string(replay) + " steps untraced first").c_str() : "");
     std::printf("model: UNet %s; %s schedule, T = %lld; batch %lld\n", rs.info.unet.describe().c_str(),
-                rs.info.schedule.c_str(), (long long)rs.info.T, (long long)rs.options.batch_size);
+                beta_schedule_name(rs.info.schedule).c_str(), (long long)rs.info.T, (long long)rs.options.batch_size);
     while (trainer.steps_done() < step - 1) trainer.step();
 
     std::string dir = args.str("out").empty() ? run + "/trace-train-step" + std::to_string(step) : args.str("out");
@@ -414,7 +412,7 @@ int trace_train(int argc, char** argv, int first) {
             for (float v : e.value.slice(0, 0, std::min<int64_t>(8, e.value.numel())).to_vector())
                 ts += (ts.empty() ? "" : ", ") + std::to_string((int64_t)v);
     std::string intro = "One training step (DDPM Algorithm 1), replayed from " + from + ". UNet " +
-                        rs.info.unet.describe() + ", " + rs.info.schedule + " schedule, T = " + std::to_string(rs.info.T) +
+                        rs.info.unet.describe() + ", " + beta_schedule_name(rs.info.schedule) + " schedule, T = " + std::to_string(rs.info.T) +
                         ", batch " + std::to_string(rs.options.batch_size) + ". Loss " + std::to_string(st.loss) +
                         ". The pictures show the first 8 samples of the batch; their t (0-based): " + ts + ".";
     write_outputs(dir, title, intro, r, graph_file);
@@ -451,8 +449,8 @@ int trace_sample(int argc, char** argv, int first) {
     std::vector<int64_t> ts = sampling_timesteps(o, m.info.T);  // descending
     int64_t t = ts[step - 1], t_prev = step < (int64_t)ts.size() ? ts[step] : -1;
     std::printf("trace sample: %s, %s with %lld steps (%s spacing)%s; step %lld: t = %lld -> %s\n", path.c_str(),
-                o.sampler.c_str(), (long long)o.steps, spacing_name(sampler_spacing(o)).c_str(),
-                o.sampler == "ddim" ? (", eta " + num_plain(o.eta)).c_str() : "",
+                sampler_name(o.sampler).c_str(), (long long)o.steps, spacing_name(sampler_spacing(o)).c_str(),
+                o.sampler == Sampler::Ddim ? (", eta " + num_plain(o.eta)).c_str() : "",
                 (long long)step, (long long)t, t_prev >= 0 ? ("t = " + std::to_string(t_prev)).c_str() : "x_0");
 
     // x_T as `diffuse sample --seed S` draws it, so the traced images are the ones it shows
@@ -460,7 +458,7 @@ int trace_sample(int argc, char** argv, int first) {
     Generator gen((uint64_t)args.integer("seed"));
     Tensor x_T = randn({n, u.in_channels, u.image_size, u.image_size}, gen);
     // a conditional model is traced unconditionally (its null condition, no guidance)
-    Tensor y = u.cond != "none" ? m.unet->null_condition(n) : Tensor();
+    Tensor y = u.cond != Conditioning::None ? m.unet->null_condition(n) : Tensor();
     // The Trace lives from the end of step N-1 to the end of step N: the sampler's trace
     // points and the UNet's within that step land in it, nothing else.
     StepRecord r;
@@ -480,7 +478,7 @@ int trace_sample(int argc, char** argv, int first) {
     } catch (const StopSampling&) {
     }
     make_names_unique(r.entries);
-    r.meta = {{"kind", "sample"}, {"weights", path}, {"sampler", o.sampler}, {"steps", std::to_string(o.steps)},
+    r.meta = {{"kind", "sample"}, {"weights", path}, {"sampler", sampler_name(o.sampler)}, {"steps", std::to_string(o.steps)},
               {"spacing", spacing_name(sampler_spacing(o))},
               {"step", std::to_string(step)}, {"t", std::to_string(t)}, {"t_prev", std::to_string(t_prev)}};
 
@@ -490,8 +488,8 @@ int trace_sample(int argc, char** argv, int first) {
                       : run.empty()            ? "trace-sample-step" + std::to_string(step)
                                                : run + "/trace-sample-step" + std::to_string(step);
     std::string graph_file = graph_path(args, dir);
-    std::string title = "trace sample: step " + std::to_string(step) + " of " + o.sampler + "-" + std::to_string(o.steps);
-    std::string intro = "Sampling step " + std::to_string(step) + " of " + std::to_string(o.steps) + " (" + o.sampler +
+    std::string title = "trace sample: step " + std::to_string(step) + " of " + sampler_name(o.sampler) + "-" + std::to_string(o.steps);
+    std::string intro = "Sampling step " + std::to_string(step) + " of " + std::to_string(o.steps) + " (" + sampler_name(o.sampler) +
                         "), t = " + std::to_string(t) + " -> " + (t_prev >= 0 ? "t = " + std::to_string(t_prev) : "x_0") +
                         ", " + std::to_string(n) + " images, weights " + path + ".";
     write_outputs(dir, title, intro, r, graph_file);

@@ -12,13 +12,8 @@
 //   runs/NAME/guidance.png         conditional models: classifier-free guidance at w = 0, 1, 3, 7
 //
 // The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
-// this file is the budget, the bookkeeping and the pictures.
-//
-// --distributed (under mpirun; docs/distributed.md): every rank trains (data parallelism,
-// diffusion/trainer.h), rank 0 alone writes the run folder and prints. The decisions that
-// depend on rank 0's clock (a sample grid now? a checkpoint? out of time?) are sent to
-// the others each step, so every rank takes the same number of steps; while rank 0 works
-// alone, the others wait at a barrier with a long deadline (kRank0AloneSeconds).
+// this file is the budget, the bookkeeping and the pictures. With --distributed every
+// rank trains and rank 0 alone writes and decides (docs/distributed.md; from_rank0 below).
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -58,7 +53,9 @@ namespace {
 // fails ends the job at once).
 constexpr double kRank0AloneSeconds = 4 * 3600.0;
 
-// Rank 0's values, on every rank (one small broadcast; nothing to do on one rank).
+// Rank 0's values, on every rank (one small broadcast; nothing to do on one rank). The
+// decisions that depend on rank 0's clock (a sample grid now? a checkpoint? out of time?)
+// go through it each step, so every rank takes the same number of steps.
 std::vector<int64_t> from_rank0(dist::Communicator& comm, const std::vector<int64_t>& values) {
     if (comm.size() == 1) return values;
     std::vector<Tensor> t = {Tensor::from_vector_i64(values, {(int64_t)values.size()})};
@@ -216,29 +213,20 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             cfg << "# distributed: " << P << " ranks x batch " << to.batch_size << " = global batch "
                 << trainer.global_batch() << " (resuming on 1 process: --batch " << trainer.global_batch()
                 << " continues the same trajectory)\n";
-        for (const std::string& key : kDdpmConfigKeys) {  // resolved values where the run decided them
-            if (key == "vae" && set.vae.empty()) continue;  // a pixel model: no autoencoder
-            if (key == "lr-total") cfg << "lr-total = " << to.total_steps << "\n";
-            else if (key == "device") cfg << "device = " << device_name(to.device) << "\n";  // as resolved from auto
-            else if (key == "flip") cfg << "flip = " << (to.hflip ? "true" : "false") << "\n";
-            else if (key == "mults") cfg << "mults = " << join_ints(u.mults) << "\n";  // as chosen for the input size
-            else if (key == "attn-res") cfg << "attn-res = " << (u.attn_res.empty() ? "none" : join_ints(u.attn_res)) << "\n";
-            else cfg << args.to_config({key});
-        }
-        run.write_config(cfg.str());
+        run.write_config(cfg.str() + ddpm_config_text(set));  // the values the run resolved (mults, device, ...)
     };
     write_config();
 
     std::printf("data: %s, %lld training images %s\n", train.name.c_str(), (long long)train.size(),
                 shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str());
     std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s%s\n", u.describe().c_str(),
-                (long long)trainer.model().num_parameters(), info.schedule.c_str(), (long long)info.T,
+                (long long)trainer.model().num_parameters(), beta_schedule_name(info.schedule).c_str(), (long long)info.T,
                 prediction_name(info.prediction).c_str(), latent ? " (in the autoencoder's latent space)" : "");
     if (P > 1)
         std::printf("data parallel: %d ranks x batch %lld = global batch %lld\n", P, (long long)to.batch_size,
                     (long long)trainer.global_batch());
     std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s%s%s\n",
-                (long long)to.batch_size, to.lr, to.lr_schedule.c_str(), (long long)to.warmup, to.grad_clip,
+                (long long)to.batch_size, to.lr, nn::lr_kind_name(to.lr_schedule).c_str(), (long long)to.warmup, to.grad_clip,
                 to.ema_decay, omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
                 steps && minutes ? " or " : "", minutes ? (std::to_string(minutes) + " min").c_str() : "");
 
@@ -247,7 +235,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
     SamplerOptions preview;                         // the grids drawn while training
-    preview.sampler = "ddim";                       // spacing auto: trailing, as `diffuse sample`
+    preview.sampler = Sampler::Ddim;                // spacing auto: trailing, as `diffuse sample`
     preview.steps = std::min<int64_t>(25, info.T);
     preview.prediction = info.prediction;
     double last_ckpt_s = 0, last_sample_s = 0;
@@ -257,7 +245,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         run.save_checkpoint(step, keep, [&](const std::string& path) { trainer.save_checkpoint(path); });
         last_ckpt_s = progress.elapsed();
     };
-    bool conditional = u.cond != "none";
+    bool conditional = u.cond != Conditioning::None;
     int64_t K = std::min<int64_t>(train.num_classes, 10);  // classes in the grids of a conditional model
     auto preview_grid = [&](int64_t step) {
         LoadedModel ema = trainer.sampling_model();
@@ -313,7 +301,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         ctrl_c = agreed[4];
         if (est > 0) {
             progress.set_total(est);
-            if (to.lr_schedule == "cosine" && to.total_steps == 0) {
+            if (to.lr_schedule == nn::LrKind::Cosine && to.total_steps == 0) {
                 std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n",
                             minutes, (long long)est);
                 to.total_steps = est;
@@ -377,11 +365,11 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     if (!mem_mb.empty()) plot::line_plot(out + "/memory.png", {{mem_x, mem_mb, 0x2ca02c}, {{mem_x[0]}, {0.0f}}});
 
     std::string what = std::string(latent ? "Latent diffusion" : "DDPM") +
-                       (u.cond == "class" ? ", class-conditional," : u.cond == "text" ? ", text-conditional," : "");
+                       (u.cond == Conditioning::Class ? ", class-conditional," : u.cond == Conditioning::Text ? ", text-conditional," : "");
     std::string cond_text =
         !conditional ? std::string()
-                     : " Conditioned on " + std::string(u.cond == "class" ? "class labels" : "captions made from the labels") +
-                           " by " + u.cond_mode + ", the condition dropped with probability " +
+                     : " Conditioned on " + std::string(u.cond == Conditioning::Class ? "class labels" : "captions made from the labels") +
+                           " by " + cond_mode_name(u.cond_mode) + ", the condition dropped with probability " +
                            std::to_string(to.p_uncond) + " for classifier-free guidance.";
     std::string latent_text =
         !latent ? std::string()
@@ -389,7 +377,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                       " latents of a frozen autoencoder (" + info.vae.describe() + "), scaled by 1/std = " +
                       std::to_string(info.scale_factor) + "; pictures are decoded.";
     std::ostringstream summary;
-    summary << "UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << info.schedule
+    summary << "UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << beta_schedule_name(info.schedule)
             << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
             << " steps at batch " << trainer.global_batch()
             << (P > 1 ? " (" + std::to_string(P) + " ranks x " + std::to_string(to.batch_size) + ")" : std::string())

@@ -7,16 +7,19 @@
 // Before training, gradcheck() compares the MLP's gradients with finite differences,
 // so a broken backward stops the job loudly. It is the quickest end-to-end check of
 // ops, autograd, optimizer and samplers together (`make demo` trains the MNIST DDPM).
+// The run folder is a TrainingRun's (tools/training_run.h), as every training command's.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include "diffusion/toy2d.h"
 #include "td.h"
 #include "tools/args.h"
+#include "tools/metrics.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
+#include "tools/training_run.h"
 
 namespace td::cli {
 
@@ -85,6 +88,16 @@ void draw(const std::string& out, toy::Mlp& model, const Schedule& s, const Tens
                 toy::mean_nearest_distance(ddim, data));
 }
 
+// The run folder: what --overwrite deletes, the checkpoints --resume continues from,
+// metrics.csv's columns; and the settings config.txt records.
+const RunLayout kLayout = {"train toy",
+                           {"config.txt", "metrics.csv", "checkpoints", "loss.png", "forward.png", "score.png",
+                            "samples.png", "trajectories.png", "index.html"},
+                           {"checkpoints"},
+                           {"step", "loss", "seconds"},
+                           /*resumable=*/true};
+const std::vector<std::string> kToyConfigKeys = {"data", "hidden", "batch", "lr", "seed", "steps", "minutes", "device"};
+
 }  // namespace
 
 int train_toy(int argc, char** argv, int first) {
@@ -93,31 +106,37 @@ int train_toy(int argc, char** argv, int first) {
               "schedule, eps prediction) with the engine's autograd and Adam, after checking its\n"
               "gradients against finite differences, then samples with DDPM and DDIM. Writes\n"
               "metrics.csv, loss.png, forward.png, score.png, samples.png, trajectories.png and\n"
-              "index.html into the run folder.");
-    args.option("out", "runs/toy", "run folder");
+              "index.html into the run folder; --resume continues a stopped run from its checkpoint.");
+    declare_run_options(args, "runs/toy");  // --out, --config, --resume, --overwrite, --threads
+    declare_common_settings(args, "training steps in all; the learning rate's cosine decays over them", "3000");
     args.option("data", "moons", "the points: moons or spiral");
-    args.option("steps", "3000", "training steps");
     args.option("batch", "256", "points per training step");
     args.option("hidden", "128", "hidden width of the MLP");
-    args.option("lr", "0.003", "Adam learning rate (cosine-decayed to 0)");
-    args.option("seed", "0", "random seed");
+    args.option("lr", "0.003", "Adam learning rate (cosine-decayed to 0 over --steps)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    TrainingRun run(args, kLayout);  // the folder claimed and locked; with --resume, its config.txt applied
     int64_t steps = args.integer("steps"), hidden = args.integer("hidden"), batch = args.integer("batch");
     int64_t seed = args.integer("seed");
+    double minutes = args.number("minutes");
     float lr = (float)args.number("lr");
-    std::string data_name = args.str("data");
-    if (steps < 1 || hidden < 1 || batch < 1 || !(lr > 0))
-        throw ArgError("--steps, --batch and --hidden must be >= 1 and --lr > 0");
-    if (data_name != "moons" && data_name != "spiral")
-        throw ArgError("--data must be moons or spiral, got '" + data_name + "'");
-    std::string out = args.str("out");
-    std::error_code ec;
-    std::filesystem::create_directories(out, ec);
-    check(!ec, out, ": cannot create the run folder (", ec.message(), ")");
-
+    std::string data_name = args.str("data"), device = args.str("device");
+    if (steps < 1 || hidden < 1 || batch < 1 || !(lr > 0) || minutes < 0)
+        throw ArgError("--steps, --batch and --hidden must be >= 1, --lr > 0 and --minutes >= 0");
+    if (device != "cpu" && device != "auto") throw ArgError("--device: train toy runs on the CPU (cpu or auto)");
     Generator gen((uint64_t)seed);
-    Tensor data = toy::make_points(data_name, 2000, gen);
-    Schedule s = Schedule::named("linear", 1000);
+    Tensor data;
+    try {
+        data = toy::make_points(data_name, 2000, gen);
+    } catch (const Error& e) {
+        throw ArgError(std::string("--data: ") + e.what());
+    }
+    const std::string& out = run.out();
+    run.begin();  // the settings are good: now an earlier run may be deleted (--overwrite)
+    std::string config = "# diffuse train toy: the settings of this run (a valid --config file)\n";
+    for (const std::string& key : kToyConfigKeys) config += key == "device" ? "device = cpu\n" : args.to_config({key});
+    run.write_config(config);
+
+    Schedule s = Schedule::named(diffusion::BetaSchedule::Linear, 1000);
     toy::Mlp model(hidden, gen);
 
     // 1. gradients checked on a few noisy points before any training
@@ -129,36 +148,54 @@ int train_toy(int argc, char** argv, int first) {
     if (!gc.ok) { std::fprintf(stderr, "%s\n", gc.message.c_str()); return 1; }
     model.zero_grad();
 
-    // 2. training (Algorithm 1)
-    std::ofstream csv(out + "/metrics.csv");
-    check(csv.good(), out, "/metrics.csv: cannot open for writing");
-    csv << "step,loss\n";
+    // 2. training (Algorithm 1), stopped by --steps, --minutes or Ctrl-C
     toy::TrainOptions topt;
     topt.steps = steps, topt.batch = batch, topt.lr = lr, topt.seed = (uint64_t)seed;
-    Progress progress(steps);
-    std::vector<float> losses = toy::train(model, s, data, topt, [&](int64_t step, float l) {
-        csv << step << "," << l << "\n";
+    toy::Trainer trainer(model, s, data, topt);
+    if (run.resuming()) {
+        std::string from = run.resume_from([&](const std::string& path) { trainer.load_checkpoint(path); });
+        std::printf("resumed %s at step %lld\n", from.c_str(), (long long)trainer.steps_done());
+        run.metrics.resume(out + "/metrics.csv", trainer.steps_done());
+    } else {
+        run.metrics.start(out + "/metrics.csv");
+    }
+    int64_t start = trainer.steps_done();
+    Progress progress(steps, minutes * 60.0, start);
+    catch_sigint();
+    while (trainer.steps_done() < steps && !interrupted() && !progress.out_of_time()) {
+        float l = trainer.step();
+        run.metrics.row({std::to_string(trainer.steps_done()), cell(l), run.metrics.seconds(progress.elapsed())});
         char fields[64];
         std::snprintf(fields, sizeof fields, "loss %.5f", l);
-        progress.report(step, fields, 250);
-    });
+        progress.report(trainer.steps_done(), fields, 250);
+    }
+    release_sigint();
     progress.done();
-    csv.close();
+    run.metrics.close();
+    if (trainer.steps_done() > start || run.checkpoints().empty())
+        run.save_checkpoint(trainer.steps_done(), 1, [&](const std::string& path) { trainer.save_checkpoint(path); });
+    if (trainer.steps_done() < steps) {  // stopped early: the pictures wait for the end of the run
+        std::printf("stopped at step %lld of %lld: `--resume` continues\n", (long long)trainer.steps_done(),
+                    (long long)steps);
+        return interrupted() ? 130 : 0;
+    }
+    model.eval();
+    std::vector<float> step_axis, losses;
+    read_metrics(out + "/metrics.csv").series("loss", step_axis, losses);
 
     // 3. pictures and a page
-    std::vector<float> step_axis, smooth;  // the loss, averaged over 50 steps (one step's is noisy)
+    std::vector<float> smooth;  // the loss, averaged over 50 steps (one step's is noisy)
     for (size_t i = 0; i < losses.size(); ++i) {
         size_t from = i >= 49 ? i - 49 : 0;
         double sum = 0;
         for (size_t j = from; j <= i; ++j) sum += losses[j];
-        step_axis.push_back((float)(i + 1));
         smooth.push_back((float)(sum / (double)(i - from + 1)));
     }
     plot::Axes la;
     la.title = "L_simple per step (grey), its 50-step mean (blue)", la.xlabel = "step", la.ylabel = "loss", la.log_y = true;
     plot::line_plot(out + "/loss.png", {{step_axis, losses, 0xcccccc}, {step_axis, smooth, kBlue}}, la);
     draw(out, model, s, data, (uint64_t)seed);
-    std::ofstream html(out + "/index.html");
+    std::ostringstream html;
     html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: 2-D toy diffusion</title>\n"
          << "<h1>Diffusion on 2-D points (" << data_name << ")</h1>\n"
          << "<p>2,000 points; DDPM with T = 1000 (linear schedule), an MLP denoiser of " << model.num_parameters()
@@ -172,7 +209,8 @@ int train_toy(int argc, char** argv, int first) {
             "back towards the data.</p><img src=score.png>\n"
          << "<h2>Samples</h2><p>1,000 points from the same x_T by each sampler.</p><img src=samples.png>\n"
          << "<h2>Trajectories</h2><img src=trajectories.png>\n"
-         << "<p>Raw numbers: <a href=metrics.csv>metrics.csv</a></p>\n";
+         << "<p>Raw numbers: <a href=metrics.csv>metrics.csv</a>; settings: <a href=config.txt>config.txt</a></p>\n";
+    write_text_file(out + "/index.html", html.str());
     std::printf("final loss (50-step mean) %.5f; wrote %s/{metrics.csv,loss.png,forward.png,score.png,samples.png,"
                 "trajectories.png,index.html}\n", smooth.back(), out.c_str());
     return 0;

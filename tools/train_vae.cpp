@@ -154,13 +154,12 @@ int train_vae(int argc, char** argv, int first) {
     to.lr = (float)args.number("lr");
     to.warmup = args.integer("warmup");
     to.beta = (float)args.number("beta");
-    to.recon = args.str("recon");
+    to.recon = args.choice("recon", parse_recon);
     to.seed = vc.seed;
     int64_t steps = args.integer("steps");
     int64_t sample_every = args.integer("sample-every"), eval_n = args.integer("eval-images");
     double minutes = args.number("minutes");
     if (mid_attn != 0 && mid_attn != 1) throw ArgError("--mid-attn must be 0 or 1");
-    if (to.recon != "l1" && to.recon != "l2") throw ArgError("--recon must be l1 or l2, got '" + to.recon + "'");
     if (steps < 0 || minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
     if (steps == 0 && minutes == 0) throw ArgError("give a budget: --steps N and/or --minutes M (not both 0)");
     if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || !(to.beta >= 0) || sample_every < 0 || eval_n < 1)
@@ -207,7 +206,7 @@ int train_vae(int argc, char** argv, int first) {
                 (long long)trainer.model().num_parameters());
     std::printf("training: batch %lld, Adam lr %g (warm-up %lld, cosine), %s recon + beta %g KL, %d threads; "
                 "budget %s%s%s\n",
-                (long long)to.batch_size, to.lr, (long long)to.warmup, to.recon.c_str(), to.beta,
+                (long long)to.batch_size, to.lr, (long long)to.warmup, recon_name(to.recon).c_str(), to.beta,
                 omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
                 steps && minutes ? " or " : "", minutes ? (fmt("%g", minutes) + " min").c_str() : "");
 
@@ -253,7 +252,7 @@ int train_vae(int argc, char** argv, int first) {
     progress.done();
     run.metrics.close();
     release_sigint();
-    Metadata meta = {{"data", train.name}, {"steps", std::to_string(step)}, {"recon", to.recon},
+    Metadata meta = {{"data", train.name}, {"steps", std::to_string(step)}, {"recon", recon_name(to.recon)},
                      {"beta", fmt("%g", to.beta)}};
     if (interrupted()) {
         trainer.save_model(out + "/model.safetensors", meta);
@@ -286,7 +285,7 @@ int train_vae(int argc, char** argv, int first) {
 
     std::ostringstream about, latents;
     about << vc.describe() << ": " << vae.num_parameters() << " parameters. " << step << " steps at batch "
-          << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr << ", loss = " << to.recon
+          << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr << ", loss = " << recon_name(to.recon)
           << " (sum over pixels) + " << to.beta << " KL, in " << fmt_seconds(progress.elapsed()) << ".";
     latents << "Latents (" << vc.z_channels << " x " << s << " x " << s << " per image): mu has std "
             << fmt("%.3f", ls.mu_std) << " over the held-out images (latent diffusion divides by it, as Stable "

@@ -21,16 +21,16 @@ namespace td::cli {
 
 namespace fs = std::filesystem;
 
-void declare_run_options(Args& a) {
-    a.option("out", "", "run folder (required)");
+void declare_run_options(Args& a, const std::string& out_default) {
+    a.option("out", out_default, out_default.empty() ? "run folder (required)" : "run folder");
     a.option("config", "", "a file of `key = value` lines (the long option names); flags override it");
     a.flag("resume", "continue the run in --out from its latest checkpoint");
     a.flag("overwrite", "start afresh in a run folder that already holds a run (deleting it)");
     a.option("threads", "0", "OpenMP threads (0: all cores)");
 }
 
-void declare_common_settings(Args& a, const std::string& steps_help) {
-    a.option("steps", "0", steps_help);
+void declare_common_settings(Args& a, const std::string& steps_help, const std::string& steps_default) {
+    a.option("steps", steps_default, steps_help);
     a.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
     a.option("seed", "0", "random seed (weights, data order, noise)");
     a.option("device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)");

@@ -22,11 +22,11 @@
 namespace td::cli {
 
 // The flags of every `diffuse train` command that are about the run, not the model:
-// --out, --config, --overwrite, --resume, --threads.
-void declare_run_options(Args& a);
+// --out, --config, --overwrite, --resume, --threads. (--out is required unless given a default.)
+void declare_run_options(Args& a, const std::string& out_default = "");
 // The settings every training command shares, which config.txt records: --steps,
 // --minutes, --seed, --device. `steps_help` says what a step is for the command.
-void declare_common_settings(Args& a, const std::string& steps_help);
+void declare_common_settings(Args& a, const std::string& steps_help, const std::string& steps_default = "0");
 
 // What a command keeps in its run folder.
 struct RunLayout {
