@@ -1,7 +1,7 @@
 // %% [markdown]
 // # 11 Diffusion in two dimensions
 //
-// (Read after 04.) The whole of DDPM on 2,000 points in the plane, trained in seconds, where every
+// (Read after 04.) The whole of DDPM on 2,000 points in the plane, trained in under a minute, where every
 // quantity can be drawn: the forward process, the learned score as arrows, and each
 // sample's path back from noise.
 //
@@ -28,15 +28,6 @@ namespace toy = td::diffusion::toy2d;
 
 const char* NB = "11-toy-2d";
 const unsigned kGrey = 0xbbbbbb, kBlue = 0x1f77b4, kOrange = 0xff7f0e, kRed = 0xd62728, kGreen = 0x2ca02c;
-
-// The frame every picture of the plane shares: [-3, 3]^2, one unit as long in x as in y.
-plot::Axes plane(const std::string& title) {
-    plot::Axes a;
-    a.title = title, a.xlabel = "x[0]", a.ylabel = "x[1]";
-    a.xmin = a.ymin = -3.0f, a.xmax = a.ymax = 3.0f;
-    a.equal_aspect = true;
-    return a;
-}
 
 // The mean and the 2 x 2 covariance of points (N, 2), in double.
 struct Moments2 {
@@ -114,7 +105,7 @@ int main() {
     }
     nb::show_scatter(NB, "forward.png", clouds, {}, {},
                      "The data (grey) and 500 of its points at t = 50 (blue), 200 (orange) and 999 (red)",
-                     plane("x_0 and x_t"));
+                     nb::plane_axes("x_0 and x_t"));
     Moments2 mT = moments(noised(s, data, 999, gen));
     std::printf("x_999: mean (%+.3f, %+.3f), covariance [[%.3f %+.3f] [%+.3f %.3f]]\n", mT.mean[0], mT.mean[1],
                 mT.cov[0][0], mT.cov[0][1], mT.cov[1][0], mT.cov[1][1]);
@@ -194,7 +185,7 @@ int main() {
         nb::show_scatter(NB, nb::fmt("score-t%03lld.png", (long long)t), {plot::points_xy(data.to_vector(), kGrey)},
                          {}, {arrows(grid, sc, 0.25f, kBlue)},
                          nb::fmt("The learned score at t = %lld (arrows scaled so the longest is 0.25 long)", (long long)t),
-                         plane(nb::fmt("score_theta(x, %lld)", (long long)t)));
+                         nb::plane_axes(nb::fmt("score_theta(x, %lld)", (long long)t)));
     }
     // How well do the arrows agree with the two facts above? At t = 800, the cosine between
     // score_theta and -x; at t = 20, whether a small step along the arrow gets closer to the data.
@@ -235,7 +226,7 @@ int main() {
     Tensor x_T = randn({1000, 2}, gen);
     std::vector<Tensor> ddpm_path, ddim_path;
     Generator sampler_gen(7);
-    Tensor ddpm = toy::sample_ddpm(model, Prediction::Eps, s, x_T, sampler_gen, &ddpm_path, 10);
+    Tensor ddpm = toy::sample_ddpm(model, Prediction::Eps, s, x_T, sampler_gen, &ddpm_path, 50);
     Tensor ddim = toy::sample_ddim(model, Prediction::Eps, s, x_T, 50, &ddim_path);
     Generator short_sampler_gen(7);
     Tensor ddpm_short = toy::sample_ddpm(short_model, Prediction::Eps, s, x_T, short_sampler_gen);
@@ -243,7 +234,7 @@ int main() {
                      {plot::points_xy(data.to_vector(), kGrey), plot::points_xy(ddpm.to_vector(), kRed),
                       plot::points_xy(ddim.to_vector(), kBlue)},
                      {}, {}, "The data (grey), 1,000 DDPM samples (red) and 1,000 DDIM-50 samples (blue)",
-                     plane("samples"));
+                     nb::plane_axes("samples"));
     Tensor reference = fresh;  // 1,000 points, as many as each sampler draws
     std::printf("%-22s %14s %14s\n", "", "to the data", "data to it");
     for (auto [name, pts] : {std::pair{"x_T (noise)", x_T}, std::pair{"DDPM, 1000 steps", ddpm},
@@ -260,24 +251,24 @@ int main() {
     // %% [markdown]
     // ## Paths from noise to data
     //
-    // The same 24 starting points under each sampler. DDPM's paths (red) jitter: each
+    // The same 8 starting points under each sampler. DDPM's paths (red) jitter: each
     // step adds noise, and the point wanders onto whichever part of the moon it is
     // nearest when the noise dies down. DDIM's (blue) are smooth curves: with eta = 0 each
     // step is a deterministic function of x_t, so a start point has one and only one end point.
 
     // %%
     std::vector<plot::Series> paths;
-    for (int64_t i = 0; i < 24; ++i)
-        for (auto [path, rgb] : {std::pair{&ddpm_path, kRed}, std::pair{&ddim_path, kBlue}}) {
+    for (auto [path, rgb] : {std::pair{&ddpm_path, kRed}, std::pair{&ddim_path, kBlue}})  // DDIM's drawn on top
+        for (int64_t i = 0; i < 8; ++i) {
             std::vector<float> xy;
             for (const Tensor& x : *path) xy.push_back(x.at({i, 0})), xy.push_back(x.at({i, 1}));
             paths.push_back(plot::series_xy(xy, rgb));
         }
-    std::vector<float> starts = x_T.narrow(0, 0, 24).to_vector();
+    std::vector<float> starts = x_T.narrow(0, 0, 8).to_vector();
     nb::show_scatter(NB, "trajectories.png",
                      {plot::points_xy(data.to_vector(), kGrey), plot::points_xy(starts, kGreen, 5)}, paths, {},
-                     "24 paths from x_T (green squares) to x_0: DDPM (red, every 10th step) and DDIM-50 (blue)",
-                     plane("trajectories"));
+                     "8 paths from x_T (green squares) to x_0: DDPM (red, every 50th step) and DDIM-50 (blue)",
+                     nb::plane_axes("trajectories"));
     Tensor ddim_again = toy::sample_ddim(model, Prediction::Eps, s, x_T, 50);
     Generator other_gen(8);
     Tensor ddpm_again = toy::sample_ddpm(model, Prediction::Eps, s, x_T, other_gen);
