@@ -33,6 +33,7 @@
 
 #include "diffusion/data/dataset.h"
 #include "diffusion/data/image_io.h"
+#include "diffusion/forward_process.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 #include "notebooks-cpp/notebook.h"
@@ -77,7 +78,9 @@ Run run_sampler(const LoadedModel& m, const Tensor& x_T, const SamplerOptions& o
             if (l == level) r.strip.push_back(x.narrow(0, 0, rows).clone());
     };
     auto start = std::chrono::steady_clock::now();
-    r.x0 = sample(m.schedule, m.denoiser(), x_T, o, gen, keep);
+    SamplerOptions with_model = o;
+    with_model.prediction = m.info.prediction;  // what the network outputs (v for the demo), turned into eps per step
+    r.x0 = sample(m.schedule, m.denoiser(), x_T, with_model, gen, keep);
     r.seconds = since(start);
     return r;
 }
@@ -118,7 +121,9 @@ int main() {
     // here with tensors, at the first step of DDIM's 50-step walk. `sampling_timesteps`
     // gives the walk the sampler itself takes: t = 999 (the paper's t = T, where x_t is
     // pure noise, as our x_T), then 979, ..., 19 (trailing spacing, `docs/equations.md`).
-    // eps_theta is one call of the network. For DDPM, sigma_t^2 = beta_tilde_t (eq. 7,
+    // eps_theta is one call of the network; the demo network predicts v, and `model_eps`
+    // turns its output into the eps it implies (the samplers do the same at every step,
+    // told by `SamplerOptions::prediction`). For DDPM, sigma_t^2 = beta_tilde_t (eq. 7,
     // "fixed small", the engine's default) and one draw of z.
 
     // %%
@@ -127,9 +132,10 @@ int main() {
     ddim_opt.sampler = Sampler::Ddim, ddim_opt.steps = 50, ddim_opt.eta = 0.0;  // spacing: auto, trailing for ddim
     std::vector<int64_t> walk = sampling_timesteps(ddim_opt, s.T);      // 999, 979, ..., 19
     const int64_t t = walk[0], t_prev = walk[1];
-    Tensor eps = [&] {
+    Tensor eps = [&] {  // the network predicts v (configs/mnist-demo.cfg): model_eps gives the eps it implies
         NoGradGuard no_grad;
-        return m.denoiser()(x_T, Tensor::from_vector_i64(std::vector<int64_t>(N, t), {N}));
+        Tensor tt = Tensor::from_vector_i64(std::vector<int64_t>(N, t), {N});
+        return model_eps(m.info.prediction, s, x_T, tt, m.denoiser()(x_T, tt));
     }();
     Tensor z = randn(x_T.shape(), noise);
     float a = (float)s.alpha[t], ab = (float)s.alpha_bar[t], b = (float)s.beta[t];
@@ -152,8 +158,12 @@ int main() {
     // %% [markdown]
     // Both agree with the engine to float rounding. Look at x0_pred: at t = 999,
     // alpha_bar = 4e-5, so `x0_pred = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)` divides a
-    // small difference by 0.006 and lands far outside [-1, 1]. The sampler's loops
-    // therefore use the form of DDPM's reference code by default (`clip_x0`): clip x0_pred
+    // small difference by 0.006. For a network that predicts eps, its small errors there
+    // become large errors in x0_pred, far outside [-1, 1]. The demo network predicts v,
+    // and its x_0 is `sqrt(alpha_bar) x_t - sqrt(1 - alpha_bar) v`, no division (notebook 14),
+    // so its x0_pred above is a blurred guess at a digit instead; that is why
+    // `configs/mnist-demo.cfg` chose v. Whatever the model predicts, the sampler's
+    // loops guard against it by default with the form of DDPM's reference code (`clip_x0`): clip x0_pred
     // to [-1, 1], then take the posterior mean of eq. 7 (`ddpm_step_clipped`); without
     // clipping it is the same formula as Algorithm 2. DDIM clips its x0_pred the same
     // way (as diffusers' `clip_sample` does).

@@ -84,6 +84,16 @@ inline void show_scatter(const std::string& notebook, const std::string& file,
     announce_image(file, caption);
 }
 
+// The frame every picture of the 2-D toy shares (diffusion/toy2d.h; notebooks 11 and 13):
+// [-3, 3]^2 with axes x[0] and x[1], one unit as long in x as in y.
+inline td::plot::Axes plane_axes(const std::string& title) {
+    td::plot::Axes a;
+    a.title = title, a.xlabel = "x[0]", a.ylabel = "x[1]";
+    a.xmin = a.ymin = -3.0f, a.xmax = a.ymax = 3.0f;
+    a.equal_aspect = true;
+    return a;
+}
+
 // One line per tensor: name, shape, mean, std, min, max (the numbers a student checks
 // first when something looks wrong).
 inline void describe(const std::string& name, const td::Tensor& t) {
