@@ -169,40 +169,88 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
 // (one 4-byte load) and the dy side one aligned load per q: dyT (Lv, K16) is dy transposed,
 // zero in the thrown-away columns and past channel K. (Vectorised over q instead, every
 // tap would be an unaligned 64-byte load, and those, not the multiply-adds, set the pace.)
-// CB = 3 channels x 9 taps = 27 accumulators, of the 32 vector registers.
-constexpr int64_t CB = 3;
+//
+// The register tile: KV vectors of output channels x CB input channels x 9 taps. Per
+// position q that is KV loads of dy and CB * 9 broadcasts of x for KV * CB * 9 multiply-
+// adds: with KV = 2, CB = 1 (18 accumulators) 11 loads feed 18 multiply-adds, where
+// KV = 1, CB = 3 (27 accumulators) needs 28 loads for 27. So output channels go two
+// vectors (32 channels) at a time, and a last single vector (K16 not a multiple of 32)
+// takes the 1 x 3 tile. Every accumulator still sums over q in order: the tile changes
+// which sums run side by side, not the order within a sum.
+template <int64_t KV, int64_t CB>
+void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
+             const Padded& p, float* partial_c0) {
+    v16 acc[CB][9][KV] = {};
+    for (int64_t q = 0; q < p.Lv; ++q) {
+        v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
+        for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kLanes);
+        for (int64_t cc = 0; cc < CB; ++cc)
+            for (int64_t tap = 0; tap < 9; ++tap) {
+                const v16 xv = splat(xc[cc][q + off[tap]]);
+                for (int64_t j = 0; j < KV; ++j) acc[cc][tap][j] += xv * dyv[j];
+            }
+    }
+    for (int64_t cc = 0; cc < cn; ++cc)
+        for (int64_t tap = 0; tap < 9; ++tap)
+            for (int64_t j = 0; j < KV; ++j) {
+                float* dst = partial_c0 + (cc * 9 + tap) * K16 + k0 + j * kLanes;
+                store16(dst, load16(dst) + acc[cc][tap][j]);
+            }
+}
+
 void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const float* zero_plane, const Padded& p,
               float* partial) {
     int64_t off[9];
     for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
-    for (int64_t k0 = 0; k0 < K16; k0 += kLanes) {
+    int64_t k0 = 0;
+    for (; k0 + 2 * kLanes <= K16; k0 += 2 * kLanes)
+        for (int64_t c = 0; c < C; ++c) {
+            const float* xc[1] = {xpad + c * p.PS};
+            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, partial + c * 9 * K16);
+        }
+    constexpr int64_t CB = 3;
+    for (; k0 < K16; k0 += kLanes)
         for (int64_t c0 = 0; c0 < C; c0 += CB) {
             const int64_t cn = std::min(CB, C - c0);
             const float* xc[CB];  // past the last channel: a plane of zeros
             for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
-            v16 acc[CB][9] = {};
-            for (int64_t q = 0; q < p.Lv; ++q) {
-                const v16 dyv = load16(dyT + q * K16 + k0);  // dy[k0 .. k0 + 15, q]
-                for (int64_t cc = 0; cc < CB; ++cc)
-                    for (int64_t tap = 0; tap < 9; ++tap) acc[cc][tap] += splat(xc[cc][q + off[tap]]) * dyv;
-            }
-            for (int64_t cc = 0; cc < cn; ++cc)
-                for (int64_t tap = 0; tap < 9; ++tap) {
-                    float* dst = partial + ((c0 + cc) * 9 + tap) * K16 + k0;
-                    store16(dst, load16(dst) + acc[cc][tap]);
-                }
+            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, partial + c0 * 9 * K16);
+        }
+}
+
+// The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
+// round s (8, 4, 2, 1) swapping the s x s sub-blocks across the diagonal, i.e. trading bit s
+// of the row number for bit s of the lane number. After the four rounds, row j holds what
+// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512.)
+typedef int32_t i16v __attribute__((vector_size(64)));
+void transpose16(v16 r[16]) {
+    for (int32_t s = 8; s >= 1; s /= 2) {
+        i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
+        for (int32_t j = 0; j < 16; ++j) {
+            lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
+            hi[j] = (j & s) ? 16 + j : j + s;
+        }
+        for (int32_t i = 0; i < 16; ++i) {
+            if (i & s) continue;
+            const v16 a = r[i], b = r[i + s];
+            r[i] = __builtin_shuffle(a, b, lo);
+            r[i + s] = __builtin_shuffle(a, b, hi);
         }
     }
 }
 
-// dy of one image (K, H, W) -> dyT (Lv, K16): dyT[q][k] = dy[k, q / Wp, q % Wp] for the
-// real columns, 0 in the thrown-away ones, past the last row and past channel K.
-void transpose_dy(const float* dy, int64_t K, int64_t K16, const Padded& p, float* dyT) {
-    std::fill(dyT, dyT + p.Lv * K16, 0.0f);
-    for (int64_t h = 0; h < p.H; ++h)  // k innermost: each position's K16 floats are written together
-        for (int64_t w = 0; w < p.W; ++w) {
-            float* row = dyT + (h * p.Wp + w) * K16;
-            for (int64_t k = 0; k < K; ++k) row[k] = dy[(k * p.H + h) * p.W + w];
+// dy of one image, already padded (K, PS) -> dyT (Lv, K16): dyT[q][k] = dypad[k][Wp + 1 + q],
+// which is dy[k, q / Wp, q % Wp] for the real columns and 0 in the thrown-away ones and past
+// the last row (dypad's zero border); 0 past channel K. Blocks of 16 channels x 16
+// positions: 16 contiguous loads, one register transpose, 16 contiguous stores.
+void transpose_dy(const float* dypad, int64_t K, int64_t K16, const Padded& p, float* dyT) {
+    const int64_t first = p.Wp + 1;  // where output position 0 sits in a padded plane
+    for (int64_t k0 = 0; k0 < K16; k0 += kLanes)
+        for (int64_t q0 = 0; q0 < p.Lv; q0 += kLanes) {
+            v16 r[16];
+            for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load16(dypad + (k0 + i) * p.PS + first + q0) : v16{};
+            transpose16(r);
+            for (int64_t j = 0; j < 16; ++j) store16(dyT + (q0 + j) * K16 + k0, r[j]);
         }
 }
 
@@ -246,22 +294,20 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
     {
-        float* dypad = dx ? thread_buffer(0, K * p.PS) : nullptr;
+        float* dypad = thread_buffer(0, K * p.PS);
         float* xpad = dw ? thread_buffer(1, C * p.PS) : nullptr;
         float* out = dx ? thread_buffer(2, kMaxKB * p.Lv) : nullptr;
         float* dyT = dw ? thread_buffer(3, p.Lv * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
             for (int64_t n = piece * N / pieces; n < (piece + 1) * N / pieces; ++n) {
+                pad_planes(dy + n * K * HW, K, p, dypad);  // dx's input and dW's source of dyT
                 if (dw) {
                     pad_planes(x + n * C * HW, C, p, xpad);
-                    transpose_dy(dy + n * K * HW, K, K16, p, dyT);
+                    transpose_dy(dypad, K, K16, p, dyT);
                     dw_image(dyT, K16, xpad, C, zero_plane.data(), p, partial.data() + piece * C * 9 * K16);
                 }
-                if (dx) {
-                    pad_planes(dy + n * K * HW, K, p, dypad);
-                    conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
-                }
+                if (dx) conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
             }
         }
     }
