@@ -6,11 +6,13 @@
 // three ways, each a saving that showed up in the profile of a training step:
 //
 // 1. No 9x copy of the input. Each input plane is copied once into a zero-bordered plane
-//    with row stride Wp = W + 2 ("padded"). There, output position q = oh * Wp + ow reads
-//    tap (r, s) at q + r * Wp + s: the nine taps are nine fixed offsets, so 16 neighbouring
-//    outputs read 16 neighbouring inputs per tap, one vector load, whatever the row
-//    boundaries. The two columns per row that are not outputs (ow = W, W + 1) are computed
-//    and thrown away: 2 / Wp of the work, far less than im2col's copies.
+//    with row stride Wp = W + 1 ("padded"): one zero column per row, which is both the
+//    right border of one row and the left border of the next (pixel (h, w) sits at
+//    (h + 1) * Wp + w + 1, so column 0 of each stored row is zero). There, output position
+//    q = oh * Wp + ow reads tap (r, s) at q + r * Wp + s: the nine taps are nine fixed
+//    offsets, so 16 neighbouring outputs read 16 neighbouring inputs per tap, one vector
+//    load, whatever the row boundaries. The one column per row that is not an output
+//    (ow = W) is computed and thrown away: 1 / Wp of the work, far less than im2col's copies.
 // 2. A register-blocked micro-kernel: KB output channels x NV vectors of 16 outputs live in
 //    registers while all C * 9 (channel, tap) pairs stream past. Per pair: NV loads, KB
 //    weight broadcasts, KB * NV fused multiply-adds. Eigen, given the im2col matrix,
@@ -33,13 +35,14 @@
 #include <vector>
 
 #include "tensor/cpu/conv_fast.h"
+#include "tensor/cpu/lane_sum.h"
 
 namespace td {
 
 namespace {
 
 typedef float v16 __attribute__((vector_size(64)));
-constexpr int64_t kLanes = 16;  // floats in a v16
+constexpr int64_t kVecLanes = 16;  // floats in a v16
 constexpr int64_t kMaxKB = 16;  // output channels per micro-kernel call, at most (forward, dx)
 
 v16 load16(const float* p) {
@@ -53,8 +56,8 @@ v16 splat(float a) { return v16{} + a; }  // all 16 lanes = a
 // The padded geometry of one H x W plane.
 struct Padded {
     int64_t H, W;
-    int64_t Wp;  // row stride: W + 2 (a zero column each side)
-    int64_t L;   // outputs computed per plane: H rows of Wp (2 thrown away per row)
+    int64_t Wp;  // row stride: W + 1 (one zero column, shared by neighbouring rows)
+    int64_t L;   // outputs computed per plane: H rows of Wp (1 thrown away per row)
     int64_t NV;  // vectors of 16 outputs per micro-kernel call: 1, 2 or 3
     int64_t KB;  // output channels per call: 8, or 16 when NV = 1, so that there are always
                  // 16 to 24 independent accumulators to hide the multiply-add latency
@@ -63,29 +66,46 @@ struct Padded {
 };
 
 Padded padded_geometry(int64_t H, int64_t W) {
-    Padded p{H, W, W + 2, H * (W + 2), 3, 8, 0, 0};
+    Padded p{H, W, W + 1, H * (W + 1), 3, 8, 0, 0};
     // The largest NV whose rounding wastes at most 1/32 of the plane more than NV = 1's
-    // (28x28: 3, 14x14: 2, 7x7: 1): more vectors per call reuse each weight broadcast more.
+    // (28x28: 3, 14x14: 2, 7x7: 2): more vectors per call reuse each weight broadcast more.
     int64_t best = -1;
-    const int64_t lv1 = (p.L + kLanes - 1) / kLanes * kLanes;
+    const int64_t lv1 = (p.L + kVecLanes - 1) / kVecLanes * kVecLanes;
     for (int64_t nv = 3; nv >= 1; --nv) {
-        int64_t step = nv * kLanes, lv = (p.L + step - 1) / step * step;
+        int64_t step = nv * kVecLanes, lv = (p.L + step - 1) / step * step;
         if (lv * 32 <= lv1 * 33) { best = lv; p.NV = nv; break; }
     }
     p.Lv = best;
     p.KB = p.NV == 1 ? 16 : 8;
     // the last call reads up to Lv - 1 + 2 Wp + 2 (tap (2, 2)); dW reads dy from Wp + 1 on
-    p.PS = (p.Lv + 2 * p.Wp + 2 + kLanes - 1) / kLanes * kLanes;
+    p.PS = (p.Lv + 2 * p.Wp + 2 + kVecLanes - 1) / kVecLanes * kVecLanes;
     return p;
 }
 
-// planes (count, H, W) -> padded (count, PS): pixel (h, w) at (h + 1) * Wp + (w + 1), zeros elsewhere.
+// n floats from s to d: 16 at a time, the last 16 overlapping the ones before rather than
+// running past the row (a plain loop when the row is shorter than a vector).
+void copy_row(const float* s, int64_t n, float* d) {
+    if (n < kVecLanes) {
+        for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+        return;
+    }
+    for (int64_t i = 0; i + kVecLanes <= n; i += kVecLanes) store16(d + i, load16(s + i));
+    store16(d + n - kVecLanes, load16(s + n - kVecLanes));
+}
+
+// planes (count, H, W) -> padded (count, PS): pixel (h, w) at (h + 1) * Wp + (w + 1), zeros
+// elsewhere. Each float of the padded plane is written once: the top border row, then per
+// row its pixels and the zero column after them, then the bottom border and the tail.
 void pad_planes(const float* src, int64_t count, const Padded& p, float* dst) {
     for (int64_t i = 0; i < count; ++i) {
         float* d = dst + i * p.PS;
         const float* s = src + i * p.H * p.W;
-        std::fill(d, d + p.PS, 0.0f);
-        for (int64_t h = 0; h < p.H; ++h) std::copy(s + h * p.W, s + (h + 1) * p.W, d + (h + 1) * p.Wp + 1);
+        std::fill(d, d + p.Wp + 1, 0.0f);  // the top border and row 0's zero column
+        for (int64_t h = 0; h < p.H; ++h) {
+            copy_row(s + h * p.W, p.W, d + (h + 1) * p.Wp + 1);
+            d[(h + 2) * p.Wp] = 0.0f;  // the zero column between this row and the next
+        }
+        std::fill(d + (p.H + 1) * p.Wp + 1, d + p.PS, 0.0f);
     }
 }
 
@@ -106,7 +126,7 @@ void micro_kernel(const float* in, int64_t C, const float* w, const Padded& p, i
         const float* wc = w + c * 9 * KB;
         for (int64_t tap = 0; tap < 9; ++tap) {
             v16 xv[NV];
-            for (int64_t j = 0; j < NV; ++j) xv[j] = load16(plane + off[tap] + j * kLanes);
+            for (int64_t j = 0; j < NV; ++j) xv[j] = load16(plane + off[tap] + j * kVecLanes);
             for (int64_t k = 0; k < KB; ++k) {
                 v16 wk = splat(wc[tap * KB + k]);
                 for (int64_t j = 0; j < NV; ++j) acc[k][j] += wk * xv[j];
@@ -114,12 +134,12 @@ void micro_kernel(const float* in, int64_t C, const float* w, const Padded& p, i
         }
     }
     for (int64_t k = 0; k < KB; ++k)
-        for (int64_t j = 0; j < NV; ++j) store16(out + k * p.Lv + q0 + j * kLanes, acc[k][j]);
+        for (int64_t j = 0; j < NV; ++j) store16(out + k * p.Lv + q0 + j * kVecLanes, acc[k][j]);
 }
 
 // One output block: KB channels of one image over the whole plane, into out (KB, Lv).
 void conv_block(const float* in, int64_t C, const float* w, const Padded& p, float* out) {
-    const int64_t step = p.NV * kLanes;
+    const int64_t step = p.NV * kVecLanes;
     for (int64_t q0 = 0; q0 < p.Lv; q0 += step) {
         if (p.NV == 3) micro_kernel<3, 8>(in, C, w, p, q0, out);
         else if (p.NV == 2) micro_kernel<2, 8>(in, C, w, p, q0, out);
@@ -183,7 +203,7 @@ void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, 
     v16 acc[CB][9][KV] = {};
     for (int64_t q = 0; q < p.Lv; ++q) {
         v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
-        for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kLanes);
+        for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kVecLanes);
         for (int64_t cc = 0; cc < CB; ++cc)
             for (int64_t tap = 0; tap < 9; ++tap) {
                 const v16 xv = splat(xc[cc][q + off[tap]]);
@@ -193,7 +213,7 @@ void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, 
     for (int64_t cc = 0; cc < cn; ++cc)
         for (int64_t tap = 0; tap < 9; ++tap)
             for (int64_t j = 0; j < KV; ++j) {
-                float* dst = partial_c0 + (cc * 9 + tap) * K16 + k0 + j * kLanes;
+                float* dst = partial_c0 + (cc * 9 + tap) * K16 + k0 + j * kVecLanes;
                 store16(dst, load16(dst) + acc[cc][tap][j]);
             }
 }
@@ -203,13 +223,13 @@ void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const
     int64_t off[9];
     for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
     int64_t k0 = 0;
-    for (; k0 + 2 * kLanes <= K16; k0 += 2 * kLanes)
+    for (; k0 + 2 * kVecLanes <= K16; k0 += 2 * kVecLanes)
         for (int64_t c = 0; c < C; ++c) {
             const float* xc[1] = {xpad + c * p.PS};
             dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, partial + c * 9 * K16);
         }
     constexpr int64_t CB = 3;
-    for (; k0 < K16; k0 += kLanes)
+    for (; k0 < K16; k0 += kVecLanes)
         for (int64_t c0 = 0; c0 < C; c0 += CB) {
             const int64_t cn = std::min(CB, C - c0);
             const float* xc[CB];  // past the last channel: a plane of zeros
@@ -245,8 +265,8 @@ void transpose16(v16 r[16]) {
 // positions: 16 contiguous loads, one register transpose, 16 contiguous stores.
 void transpose_dy(const float* dypad, int64_t K, int64_t K16, const Padded& p, float* dyT) {
     const int64_t first = p.Wp + 1;  // where output position 0 sits in a padded plane
-    for (int64_t k0 = 0; k0 < K16; k0 += kLanes)
-        for (int64_t q0 = 0; q0 < p.Lv; q0 += kLanes) {
+    for (int64_t k0 = 0; k0 < K16; k0 += kVecLanes)
+        for (int64_t q0 = 0; q0 < p.Lv; q0 += kVecLanes) {
             v16 r[16];
             for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load16(dypad + (k0 + i) * p.PS + first + q0) : v16{};
             transpose16(r);
@@ -285,12 +305,13 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
     }
 }
 
-void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, const Conv2dShape& g,
-                      int64_t pieces) {
+void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                      const Conv2dShape& g, int64_t pieces) {
     const Padded p = padded_geometry(g.H, g.W);
-    const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kLanes - 1) / kLanes * kLanes;
+    const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kVecLanes - 1) / kVecLanes * kVecLanes;
     const std::vector<float> packed = dx ? pack_weights(w, K, C, p.KB, /*for_dx=*/true) : std::vector<float>();
     std::vector<float> partial(dw ? pieces * C * 9 * K16 : 0, 0.0f);  // (pieces, C, 9, K16)
+    std::vector<double> db_partial(db ? pieces * K : 0, 0.0);         // (pieces, K)
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
     {
@@ -302,6 +323,8 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
         for (int64_t piece = 0; piece < pieces; ++piece) {
             for (int64_t n = piece * N / pieces; n < (piece + 1) * N / pieces; ++n) {
                 pad_planes(dy + n * K * HW, K, p, dypad);  // dx's input and dW's source of dyT
+                if (db)  // db while this image's dy is still in cache (conv.cpp reads all of dy again)
+                    for (int64_t k = 0; k < K; ++k) db_partial[piece * K + k] += lane_sum(dy + (n * K + k) * HW, HW);
                 if (dw) {
                     pad_planes(x + n * C * HW, C, p, xpad);
                     transpose_dy(dypad, K, K16, p, dyT);
@@ -311,6 +334,12 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
             }
         }
     }
+    if (db)  // db = db_partial[0] + db_partial[1] + ... in that order
+        for (int64_t k = 0; k < K; ++k) {
+            double s = 0.0;
+            for (int64_t piece = 0; piece < pieces; ++piece) s += db_partial[piece * K + k];
+            db[k] = (float)s;
+        }
     if (!dw) return;
     // dw = partial[0] + partial[1] + ... in that order (in double), as conv.cpp does.
     // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k].
