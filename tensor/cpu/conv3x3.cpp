@@ -51,7 +51,10 @@ v16 load16(const float* p) {
     return v;
 }
 void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
-v16 splat(float a) { return v16{} + a; }  // all 16 lanes = a
+// All 16 lanes = a: one broadcast load. (a - 0 is a for every a, -0 included, so the
+// compiler drops the subtraction; 0 + a turns -0 into +0, so it would keep an add per
+// broadcast, on the ports the multiply-adds need.)
+v16 splat(float a) { return a - v16{}; }
 
 // The padded geometry of one H x W plane.
 struct Padded {
