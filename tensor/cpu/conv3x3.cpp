@@ -86,10 +86,20 @@ Padded padded_geometry(int64_t H, int64_t W) {
 }
 
 // n floats from s to d: 16 at a time, the last 16 overlapping the ones before rather than
-// running past the row (a plain loop when the row is shorter than a vector).
+// running past the row; rows of 8 to 15 (14x14 planes) as two overlapping halves of 8, and
+// a plain loop below that.
+typedef float v8 __attribute__((vector_size(32)));
 void copy_row(const float* s, int64_t n, float* d) {
     if (n < kVecLanes) {
-        for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+        if (n < 8) {
+            for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+            return;
+        }
+        v8 lo, hi;
+        std::memcpy(&lo, s, sizeof lo);
+        std::memcpy(&hi, s + n - 8, sizeof hi);
+        std::memcpy(d, &lo, sizeof lo);
+        std::memcpy(d + n - 8, &hi, sizeof hi);
         return;
     }
     for (int64_t i = 0; i + kVecLanes <= n; i += kVecLanes) store16(d + i, load16(s + i));
