@@ -32,6 +32,7 @@
 // order, so the results are the same bits for any thread count.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "tensor/cpu/conv_fast.h"
@@ -196,7 +197,8 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
     }
 }
 
-// dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16:
+// dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16 (stored there,
+// for the first image of a piece of the batch: partial starts uninitialised, no zero pass):
 //     dW[k, c, tap] = sum over q of dy[k, q] * xpad[c, q + offset(tap)]
 // Vectorised over k, 16 output channels per vector, so that the x side is a broadcast
 // (one 4-byte load) and the dy side one aligned load per q: dyT (Lv, K16) is dy transposed,
@@ -212,7 +214,7 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
 // which sums run side by side, not the order within a sum.
 template <int64_t KV, int64_t CB>
 void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
-             const Padded& p, float* partial_c0) {
+             const Padded& p, bool first, float* partial_c0) {
     v16 acc[CB][9][KV] = {};
     for (int64_t q = 0; q < p.Lv; ++q) {
         v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
@@ -227,19 +229,19 @@ void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, 
         for (int64_t tap = 0; tap < 9; ++tap)
             for (int64_t j = 0; j < KV; ++j) {
                 float* dst = partial_c0 + (cc * 9 + tap) * K16 + k0 + j * kVecLanes;
-                store16(dst, load16(dst) + acc[cc][tap][j]);
+                store16(dst, first ? acc[cc][tap][j] : load16(dst) + acc[cc][tap][j]);
             }
 }
 
 void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const float* zero_plane, const Padded& p,
-              float* partial) {
+              bool first, float* partial) {
     int64_t off[9];
     for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
     int64_t k0 = 0;
     for (; k0 + 2 * kVecLanes <= K16; k0 += 2 * kVecLanes)
         for (int64_t c = 0; c < C; ++c) {
             const float* xc[1] = {xpad + c * p.PS};
-            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, partial + c * 9 * K16);
+            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, first, partial + c * 9 * K16);
         }
     constexpr int64_t CB = 3;
     for (; k0 < K16; k0 += kVecLanes)
@@ -247,7 +249,7 @@ void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const
             const int64_t cn = std::min(CB, C - c0);
             const float* xc[CB];  // past the last channel: a plane of zeros
             for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
-            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, partial + c0 * 9 * K16);
+            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, first, partial + c0 * 9 * K16);
         }
 }
 
@@ -323,7 +325,8 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
     const Padded p = padded_geometry(g.H, g.W);
     const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kVecLanes - 1) / kVecLanes * kVecLanes;
     const std::vector<float> packed = dx ? pack_weights(w, K, C, p.KB, /*for_dx=*/true) : std::vector<float>();
-    std::vector<float> partial(dw ? pieces * C * 9 * K16 : 0, 0.0f);  // (pieces, C, 9, K16)
+    // (pieces, C, 9, K16), uninitialised: each piece's first image stores, the others add
+    std::unique_ptr<float[]> partial(dw ? new float[pieces * C * 9 * K16] : nullptr);
     std::vector<double> db_partial(db ? pieces * K : 0, 0.0);         // (pieces, K)
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
@@ -334,14 +337,15 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
         float* dyT = dw ? thread_buffer(3, p.Lv * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
-            for (int64_t n = piece * N / pieces; n < (piece + 1) * N / pieces; ++n) {
+            const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
+            for (int64_t n = n0; n < n1; ++n) {
                 pad_planes(dy + n * K * HW, K, p, dypad);  // dx's input and dW's source of dyT
                 if (db)  // db while this image's dy is still in cache (conv.cpp reads all of dy again)
                     for (int64_t k = 0; k < K; ++k) db_partial[piece * K + k] += lane_sum(dy + (n * K + k) * HW, HW);
                 if (dw) {
                     pad_planes(x + n * C * HW, C, p, xpad);
                     transpose_dy(dypad, K, K16, p, dyT);
-                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, partial.data() + piece * C * 9 * K16);
+                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, n == n0, partial.get() + piece * C * 9 * K16);
                 }
                 if (dx) conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
             }
@@ -355,14 +359,17 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
         }
     if (!dw) return;
     // dw = partial[0] + partial[1] + ... in that order (in double), as conv.cpp does.
-    // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k].
+    // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k]. Walked
+    // by (c, tap) and 16 channels k at a time, so each piece gives one contiguous 64-byte
+    // read (walked by k, every read would be a different cache line of the whole buffer).
     const int64_t numel = C * 9 * K16;
 #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t ct = 0; ct < C * 9; ++ct) {
-            double s = 0.0;
-            for (int64_t piece = 0; piece < pieces; ++piece) s += partial[piece * numel + ct * K16 + k];
-            dw[k * C * 9 + ct] = (float)s;
+    for (int64_t ct = 0; ct < C * 9; ++ct)
+        for (int64_t k0 = 0; k0 < K; k0 += kVecLanes) {
+            double s[kVecLanes] = {};
+            for (int64_t piece = 0; piece < pieces; ++piece)
+                for (int64_t i = 0; i < kVecLanes; ++i) s[i] += partial[piece * numel + ct * K16 + k0 + i];
+            for (int64_t i = 0; i < kVecLanes && k0 + i < K; ++i) dw[(k0 + i) * C * 9 + ct] = (float)s[i];
         }
 }
 
