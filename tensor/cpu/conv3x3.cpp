@@ -3,7 +3,7 @@
 //
 // conv.cpp's im2col + GEMM is the reference: read it first. This file computes the same
 // sums (tests/test_conv_fast.cpp holds the two equal on awkward shapes) and differs in
-// three ways, each a saving that showed up in the profile of a training step:
+// four ways, each a saving that showed up in the profile of a training step:
 //
 // 1. No 9x copy of the input. Each input plane is copied once into a zero-bordered plane
 //    with row stride Wp = W + 1 ("padded"): one zero column per row, which is both the
@@ -24,6 +24,9 @@
 //        dW[k, c, r, s] = sum over n, q of dy[n, k, q] * xpad[n, c, q + r * Wp + s]
 //    is nine dot products per (k, c) pair, computed together in one pass over dy and x,
 //    16 output channels k per vector (see dw_image for why that way round).
+// 4. Small planes (7, 8 or 14 wide) put output channels in the lanes instead (row_tile):
+//    there the padded layout's zero column and the rounding to whole vectors are an eighth
+//    to a quarter of the work, and a tile of one output row x 32 channels wastes none.
 //
 // Vectors are GCC vector types (v16: 16 floats): `acc + w * x` on them is one AVX-512
 // fused multiply-add with -march=native (four SSE ones without), and gdb prints them
@@ -67,10 +70,11 @@ struct Padded {
                  // 16 to 24 independent accumulators to hide the multiply-add latency
     int64_t Lv;  // L rounded up to whole calls (NV * 16 outputs)
     int64_t PS;  // floats per padded plane: every read of every call stays inside
+    int64_t PB;  // 7, 8 or 14 (= W): forward and dx by row tiles (see row_tile); 0: micro-kernel
 };
 
 Padded padded_geometry(int64_t H, int64_t W) {
-    Padded p{H, W, W + 1, H * (W + 1), 3, 8, 0, 0};
+    Padded p{H, W, W + 1, H * (W + 1), 3, 8, 0, 0, 0};
     // The largest NV whose rounding wastes at most 1/32 of the plane more than NV = 1's
     // (28x28: 3, 14x14: 2, 7x7: 2): more vectors per call reuse each weight broadcast more.
     int64_t best = -1;
@@ -83,6 +87,7 @@ Padded padded_geometry(int64_t H, int64_t W) {
     p.KB = p.NV == 1 ? 16 : 8;
     // the last call reads up to Lv - 1 + 2 Wp + 2 (tap (2, 2)); dW reads dy from Wp + 1 on
     p.PS = (p.Lv + 2 * p.Wp + 2 + kVecLanes - 1) / kVecLanes * kVecLanes;
+    p.PB = (W == 7 || W == 8 || W == 14) ? W : 0;
     return p;
 }
 
@@ -178,9 +183,70 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
     return packed;
 }
 
+// Small planes (7, 8 or 14 wide) by row tiles: output channels in the lanes instead of
+// positions. At 14x14 the micro-kernel computes Lv = 224 outputs for 196 (the zero column
+// of each row, then rounding up to whole vectors), at 7x7 64 for 49. A row tile computes
+// exactly one output row: PB = W positions x KV vectors of 16 output channels, with
+//     acc[i][j] += splat(in[c][q0 + i + offset(tap)]) * w[c][tap][k0 + 16 j .. + 15]
+// per (channel, tap): KV weight loads and PB broadcasts for PB * KV multiply-adds (14 x 2:
+// 16 loads, 28 multiply-adds). Each output still sums over (c, tap) in the micro-kernel's
+// order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16;
+// outT (PB, 16 KV): the tile, positions by channels, for the caller to transpose.
+template <int64_t PB, int64_t KV>
+void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p,
+              const int64_t* off, int64_t q0, float* outT) {
+    v16 acc[PB][KV] = {};
+    for (int64_t c = 0; c < C; ++c) {
+        const float* plane = in + c * p.PS + q0;
+        const float* wc = w + c * 9 * O16 + k0;
+        for (int64_t tap = 0; tap < 9; ++tap) {
+            v16 wv[KV];
+            for (int64_t j = 0; j < KV; ++j) wv[j] = load16(wc + tap * O16 + j * kVecLanes);
+            const float* xr = plane + off[tap];
+            for (int64_t i = 0; i < PB; ++i) {
+                const v16 xv = splat(xr[i]);
+                for (int64_t j = 0; j < KV; ++j) acc[i][j] += xv * wv[j];
+            }
+        }
+    }
+    for (int64_t i = 0; i < PB; ++i)
+        for (int64_t j = 0; j < KV; ++j) store16(outT + i * KV * kVecLanes + j * kVecLanes, acc[i][j]);
+}
+
+template <int64_t PB>
+void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const float* bias, const Padded& p,
+               float* dst) {
+    int64_t off[9];
+    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
+    const int64_t O16 = (outs + kVecLanes - 1) / kVecLanes * kVecLanes, HW = p.H * p.W;
+    float outT[PB * 2 * kVecLanes];
+    for (int64_t k0 = 0; k0 < O16;) {  // 32 channels at a time (their weights stay in L1), then 16
+        const int64_t kv = O16 - k0 >= 2 * kVecLanes ? 2 : 1;
+        for (int64_t oh = 0; oh < p.H; ++oh) {
+            if (kv == 2) row_tile<PB, 2>(in, ins, w, O16, k0, p, off, oh * p.Wp, outT);
+            else row_tile<PB, 1>(in, ins, w, O16, k0, p, off, oh * p.Wp, outT);
+            for (int64_t kk = 0; kk < kv * kVecLanes && k0 + kk < outs; ++kk) {  // transpose into dst
+                const float bk = bias ? bias[k0 + kk] : 0.0f;
+                float* d = dst + (k0 + kk) * HW + oh * p.W;
+                for (int64_t i = 0; i < PB; ++i) d[i] = outT[i * kv * kVecLanes + kk] + bk;
+            }
+        }
+        k0 += kv * kVecLanes;
+    }
+}
+
+// Output channels per block of packed weights: the micro-kernel's KB, or for the row tiles
+// all of them in one block, rounded up to 16 (the layout (ins, 9, O16) row_tile reads).
+int64_t weight_block(const Padded& p, int64_t outs) {
+    return p.PB ? (outs + kVecLanes - 1) / kVecLanes * kVecLanes : p.KB;
+}
+
 // dst (outs, H, W) of one image = the computed planes, every block of KB (+ bias).
 void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, int64_t outs, const float* bias,
                 const Padded& p, float* out_buf, float* dst) {
+    if (p.PB == 7) return row_tiles<7>(in, ins, packed.data(), outs, bias, p, dst);
+    if (p.PB == 8) return row_tiles<8>(in, ins, packed.data(), outs, bias, p, dst);
+    if (p.PB == 14) return row_tiles<14>(in, ins, packed.data(), outs, bias, p, dst);
     const int64_t KB = p.KB;
     const int64_t blocks = (outs + KB - 1) / KB;
     for (int64_t b = 0; b < blocks; ++b) {
@@ -307,7 +373,7 @@ bool conv3x3_fast_path_applies(const Conv2dShape& g) {
 
 void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g) {
     const Padded p = padded_geometry(g.H, g.W);
-    const std::vector<float> packed = pack_weights(w, g.K, g.C, p.KB, /*for_dx=*/false);
+    const std::vector<float> packed = pack_weights(w, g.K, g.C, weight_block(p, g.K), /*for_dx=*/false);
 #pragma omp parallel
     {
         float* xpad = thread_buffer(0, g.C * p.PS);
@@ -324,7 +390,7 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
                       const Conv2dShape& g, int64_t pieces) {
     const Padded p = padded_geometry(g.H, g.W);
     const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kVecLanes - 1) / kVecLanes * kVecLanes;
-    const std::vector<float> packed = dx ? pack_weights(w, K, C, p.KB, /*for_dx=*/true) : std::vector<float>();
+    const std::vector<float> packed = dx ? pack_weights(w, K, C, weight_block(p, C), /*for_dx=*/true) : std::vector<float>();
     // (pieces, C, 9, K16), uninitialised: each piece's first image stores, the others add
     std::unique_ptr<float[]> partial(dw ? new float[pieces * C * 9 * K16] : nullptr);
     std::vector<double> db_partial(db ? pieces * K : 0, 0.0);         // (pieces, K)
