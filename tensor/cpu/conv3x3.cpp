@@ -188,7 +188,8 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 // Planes 7, 8, 14 or 28 wide by row tiles: output channels in the lanes instead of
 // positions. At 14x14 the micro-kernel computes Lv = 224 outputs for 196 (the zero column
 // of each row, then rounding up to whole vectors), at 7x7 64 for 49. A row tile computes
-// exactly one output row, or half a row of 28: PB positions x KV vectors of 16 output channels, with
+// one output row, or a piece of 14 of a longer row: PB positions x KV vectors of 16
+// output channels, with
 //     acc[i][j] += splat(in[c][q0 + i + offset(tap)]) * w[c][tap][k0 + 16 j .. + 15]
 // per (channel, tap): KV weight loads and PB broadcasts for PB * KV multiply-adds (14 x 2:
 // 16 loads, 28 multiply-adds). Each output still sums over (c, tap) in the micro-kernel's
