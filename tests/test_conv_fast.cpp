@@ -2,8 +2,9 @@
 // reference im2col + GEMM of tensor/cpu/conv.cpp, on the same inputs, forward and backward.
 // The PyTorch fixtures (tests/test_conv_torch.cpp) already run through whichever path a
 // shape takes; these cases add the awkward shapes: widths that leave a ragged last vector
-// (7, 9, 13), channel counts that are not a multiple of the 8-channel block, batch 1, 3-channel
-// 32x32 (CIFAR), 1x1 and stride 2 beside them (which must keep using the reference).
+// (7, 9, 13, 14, 17), channel counts that are not a multiple of the 8- or 16-channel blocks
+// (output channels 40, 44, 48: dW's 32-channel tile and a 16-channel rest), batch 1,
+// 3-channel 32x32 (CIFAR), 1x1 and stride 2 beside them (which must keep using the reference).
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -47,6 +48,11 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
         {{2, 6, 9, 9}, 4, 3, 2, 1},       // stride 2: reference path either way
         {{2, 6, 9, 9}, 4, 1, 1, 0},       // 1x1: reference path either way
         {{2, 6, 8, 8}, 4, 3, 1, 0},       // padding 0: reference path either way
+        {{3, 7, 14, 14}, 40, 3, 1, 1},    // 40 output channels: dW's 32-channel tile, then a 16-channel one
+        {{2, 5, 16, 17}, 64, 3, 1, 1},    // rows of 17 and 16: a vector copy plus an overlapping one
+        {{17, 33, 7, 7}, 48, 3, 1, 1},    // 7x7 row tiles, 33 input channels, 48 output channels
+        {{4, 12, 8, 8}, 36, 3, 1, 1},     // 8x8 row tiles (CIFAR's third level), 36 output channels
+        {{1, 5, 3, 42}, 20, 3, 1, 1},     // rows of 42: three row tiles of 14 per row
     };
     for (const Geometry& geo : cases) {
         CAPTURE(shape_str(geo.x));
@@ -65,20 +71,23 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
 }
 
 TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
-    auto run = [](int threads) {
+    auto run = [](int threads, int64_t W) {  // W = 17: the micro-kernel; 14: row tiles
         omp_set_num_threads(threads);
         Generator gen(5);
-        Tensor x = randn({21, 10, 14, 14}, gen), w = randn({12, 10, 3, 3}, gen), b = randn({12}, gen);
-        Tensor gy = randn({21, 12, 14, 14}, gen);
+        Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
+        Tensor gy = randn({21, 44, 14, W}, gen);
         Result r = run_conv(x, w, b, gy, 1, 1, true);
         return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(),
                                                r.db.to_vector()};
     };
     int saved = omp_get_max_threads();
-    auto one = run(1), two = run(2);
+    for (int64_t W : {17, 14}) {
+        CAPTURE(W);
+        auto one = run(1, W), two = run(2, W);
+        CHECK(one[0] == two[0]);
+        CHECK(one[1] == two[1]);
+        CHECK(one[2] == two[2]);
+        CHECK(one[3] == two[3]);
+    }
     omp_set_num_threads(saved);
-    CHECK(one[0] == two[0]);
-    CHECK(one[1] == two[1]);
-    CHECK(one[2] == two[2]);
-    CHECK(one[3] == two[3]);
 }

@@ -184,6 +184,14 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     const float* wp = w.data_f32();
     const float* dyp = dy.data_f32();
 
+    // The batch is cut into `pieces` runs of consecutive samples for the sums over it (see below).
+    const int64_t pieces = dw.defined() ? std::min(N, kMaxBatchPieces) : N;
+    // The 3x3 fast path computes db as well, in the same pass over dy.
+    if (conv3x3_fast_path_applies(g) && (dx.defined() || dw.defined()))
+        return conv3x3_backward(x.defined() ? x.data_f32() : nullptr, wp, dyp, dx.defined() ? dx.data_f32() : nullptr,
+                                dw.defined() ? dw.data_f32() : nullptr, db.defined() ? db.data_f32() : nullptr, g,
+                                pieces);
+
     // db[k] = sum over n and positions of dy[n, k, :, :]; one thread per channel, each
     // summing in the same order (n, then position) in double.
     if (db.defined()) {
@@ -206,10 +214,6 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     // of += whatever the thread count (per-thread partials would depend on how many
     // threads share the batch). dx needs no sum across samples: without dW, one piece
     // per sample.
-    const int64_t pieces = dw.defined() ? std::min(N, kMaxBatchPieces) : N;
-    if (conv3x3_fast_path_applies(g))
-        return conv3x3_backward(x.defined() ? x.data_f32() : nullptr, wp, dyp, dx.defined() ? dx.data_f32() : nullptr,
-                                dw.defined() ? dw.data_f32() : nullptr, g, pieces);
     std::vector<float> partial(dw.defined() ? pieces * g.K * CRS : 0, 0.0f);  // (pieces, K, CRS)
     const float* xp = x.defined() ? x.data_f32() : nullptr;
     float* dxp = dx.defined() ? dx.data_f32() : nullptr;

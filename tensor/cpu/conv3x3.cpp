@@ -3,14 +3,16 @@
 //
 // conv.cpp's im2col + GEMM is the reference: read it first. This file computes the same
 // sums (tests/test_conv_fast.cpp holds the two equal on awkward shapes) and differs in
-// three ways, each a saving that showed up in the profile of a training step:
+// four ways, each a saving that showed up in the profile of a training step:
 //
 // 1. No 9x copy of the input. Each input plane is copied once into a zero-bordered plane
-//    with row stride Wp = W + 2 ("padded"). There, output position q = oh * Wp + ow reads
-//    tap (r, s) at q + r * Wp + s: the nine taps are nine fixed offsets, so 16 neighbouring
-//    outputs read 16 neighbouring inputs per tap, one vector load, whatever the row
-//    boundaries. The two columns per row that are not outputs (ow = W, W + 1) are computed
-//    and thrown away: 2 / Wp of the work, far less than im2col's copies.
+//    with row stride Wp = W + 1 ("padded"): one zero column per row, which is both the
+//    right border of one row and the left border of the next (pixel (h, w) sits at
+//    (h + 1) * Wp + w + 1, so column 0 of each stored row is zero). There, output position
+//    q = oh * Wp + ow reads tap (r, s) at q + r * Wp + s: the nine taps are nine fixed
+//    offsets, so 16 neighbouring outputs read 16 neighbouring inputs per tap, one vector
+//    load, whatever the row boundaries. The one column per row that is not an output
+//    (ow = W) is computed and thrown away: 1 / Wp of the work, far less than im2col's copies.
 // 2. A register-blocked micro-kernel: KB output channels x NV vectors of 16 outputs live in
 //    registers while all C * 9 (channel, tap) pairs stream past. Per pair: NV loads, KB
 //    weight broadcasts, KB * NV fused multiply-adds. Eigen, given the im2col matrix,
@@ -22,6 +24,9 @@
 //        dW[k, c, r, s] = sum over n, q of dy[n, k, q] * xpad[n, c, q + r * Wp + s]
 //    is nine dot products per (k, c) pair, computed together in one pass over dy and x,
 //    16 output channels k per vector (see dw_image for why that way round).
+// 4. Planes 7, 8, 14 or 28 wide put output channels in the lanes instead (row_tile): at 7
+//    and 14 wide the padded layout's zero column and the rounding to whole vectors are an
+//    eighth to a quarter of the work, and a tile of 7 or 14 positions x 32 channels wastes none.
 //
 // Vectors are GCC vector types (v16: 16 floats): `acc + w * x` on them is one AVX-512
 // fused multiply-add with -march=native (four SSE ones without), and gdb prints them
@@ -30,16 +35,18 @@
 // order, so the results are the same bits for any thread count.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "tensor/cpu/conv_fast.h"
+#include "tensor/cpu/lane_sum.h"
 
 namespace td {
 
 namespace {
 
 typedef float v16 __attribute__((vector_size(64)));
-constexpr int64_t kLanes = 16;  // floats in a v16
+constexpr int64_t kVecLanes = 16;  // floats in a v16
 constexpr int64_t kMaxKB = 16;  // output channels per micro-kernel call, at most (forward, dx)
 
 v16 load16(const float* p) {
@@ -48,44 +55,78 @@ v16 load16(const float* p) {
     return v;
 }
 void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
-v16 splat(float a) { return v16{} + a; }  // all 16 lanes = a
+// All 16 lanes = a: one broadcast load. (a - 0 is a for every a, -0 included, so the
+// compiler drops the subtraction; 0 + a turns -0 into +0, so it would keep an add per
+// broadcast, on the ports the multiply-adds need.)
+v16 splat(float a) { return a - v16{}; }
 
 // The padded geometry of one H x W plane.
 struct Padded {
     int64_t H, W;
-    int64_t Wp;  // row stride: W + 2 (a zero column each side)
-    int64_t L;   // outputs computed per plane: H rows of Wp (2 thrown away per row)
+    int64_t Wp;  // row stride: W + 1 (one zero column, shared by neighbouring rows)
+    int64_t L;   // outputs computed per plane: H rows of Wp (1 thrown away per row)
     int64_t NV;  // vectors of 16 outputs per micro-kernel call: 1, 2 or 3
     int64_t KB;  // output channels per call: 8, or 16 when NV = 1, so that there are always
                  // 16 to 24 independent accumulators to hide the multiply-add latency
     int64_t Lv;  // L rounded up to whole calls (NV * 16 outputs)
     int64_t PS;  // floats per padded plane: every read of every call stays inside
+    int64_t PB;  // 7, 8 or 14 (dividing W): forward and dx by row tiles (see row_tile); 0: micro-kernel
 };
 
 Padded padded_geometry(int64_t H, int64_t W) {
-    Padded p{H, W, W + 2, H * (W + 2), 3, 8, 0, 0};
+    Padded p{H, W, W + 1, H * (W + 1), 3, 8, 0, 0, 0};
     // The largest NV whose rounding wastes at most 1/32 of the plane more than NV = 1's
-    // (28x28: 3, 14x14: 2, 7x7: 1): more vectors per call reuse each weight broadcast more.
+    // (28x28: 3, 14x14: 2, 7x7: 2): more vectors per call reuse each weight broadcast more.
     int64_t best = -1;
-    const int64_t lv1 = (p.L + kLanes - 1) / kLanes * kLanes;
+    const int64_t lv1 = (p.L + kVecLanes - 1) / kVecLanes * kVecLanes;
     for (int64_t nv = 3; nv >= 1; --nv) {
-        int64_t step = nv * kLanes, lv = (p.L + step - 1) / step * step;
+        int64_t step = nv * kVecLanes, lv = (p.L + step - 1) / step * step;
         if (lv * 32 <= lv1 * 33) { best = lv; p.NV = nv; break; }
     }
     p.Lv = best;
     p.KB = p.NV == 1 ? 16 : 8;
     // the last call reads up to Lv - 1 + 2 Wp + 2 (tap (2, 2)); dW reads dy from Wp + 1 on
-    p.PS = (p.Lv + 2 * p.Wp + 2 + kLanes - 1) / kLanes * kLanes;
+    p.PS = (p.Lv + 2 * p.Wp + 2 + kVecLanes - 1) / kVecLanes * kVecLanes;
+    // Row tiles where a row splits into pieces of 14 (28x28: measured as fast as the
+    // micro-kernel, 14x14: 17% faster), and for 7 and 8 wide planes.
+    p.PB = W % 14 == 0 ? 14 : (W == 7 || W == 8) ? W : 0;
     return p;
 }
 
-// planes (count, H, W) -> padded (count, PS): pixel (h, w) at (h + 1) * Wp + (w + 1), zeros elsewhere.
+// n floats from s to d: 16 at a time, the last 16 overlapping the ones before rather than
+// running past the row; rows of 8 to 15 (14x14 planes) as two overlapping halves of 8, and
+// a plain loop below that.
+typedef float v8 __attribute__((vector_size(32)));
+void copy_row(const float* s, int64_t n, float* d) {
+    if (n < kVecLanes) {
+        if (n < 8) {
+            for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+            return;
+        }
+        v8 lo, hi;
+        std::memcpy(&lo, s, sizeof lo);
+        std::memcpy(&hi, s + n - 8, sizeof hi);
+        std::memcpy(d, &lo, sizeof lo);
+        std::memcpy(d + n - 8, &hi, sizeof hi);
+        return;
+    }
+    for (int64_t i = 0; i + kVecLanes <= n; i += kVecLanes) store16(d + i, load16(s + i));
+    store16(d + n - kVecLanes, load16(s + n - kVecLanes));
+}
+
+// planes (count, H, W) -> padded (count, PS): pixel (h, w) at (h + 1) * Wp + (w + 1), zeros
+// elsewhere. Each float of the padded plane is written once: the top border row, then per
+// row its pixels and the zero column after them, then the bottom border and the tail.
 void pad_planes(const float* src, int64_t count, const Padded& p, float* dst) {
     for (int64_t i = 0; i < count; ++i) {
         float* d = dst + i * p.PS;
         const float* s = src + i * p.H * p.W;
-        std::fill(d, d + p.PS, 0.0f);
-        for (int64_t h = 0; h < p.H; ++h) std::copy(s + h * p.W, s + (h + 1) * p.W, d + (h + 1) * p.Wp + 1);
+        std::fill(d, d + p.Wp + 1, 0.0f);  // the top border and row 0's zero column
+        for (int64_t h = 0; h < p.H; ++h) {
+            copy_row(s + h * p.W, p.W, d + (h + 1) * p.Wp + 1);
+            d[(h + 2) * p.Wp] = 0.0f;  // the zero column between this row and the next
+        }
+        std::fill(d + (p.H + 1) * p.Wp + 1, d + p.PS, 0.0f);
     }
 }
 
@@ -106,7 +147,7 @@ void micro_kernel(const float* in, int64_t C, const float* w, const Padded& p, i
         const float* wc = w + c * 9 * KB;
         for (int64_t tap = 0; tap < 9; ++tap) {
             v16 xv[NV];
-            for (int64_t j = 0; j < NV; ++j) xv[j] = load16(plane + off[tap] + j * kLanes);
+            for (int64_t j = 0; j < NV; ++j) xv[j] = load16(plane + off[tap] + j * kVecLanes);
             for (int64_t k = 0; k < KB; ++k) {
                 v16 wk = splat(wc[tap * KB + k]);
                 for (int64_t j = 0; j < NV; ++j) acc[k][j] += wk * xv[j];
@@ -114,12 +155,12 @@ void micro_kernel(const float* in, int64_t C, const float* w, const Padded& p, i
         }
     }
     for (int64_t k = 0; k < KB; ++k)
-        for (int64_t j = 0; j < NV; ++j) store16(out + k * p.Lv + q0 + j * kLanes, acc[k][j]);
+        for (int64_t j = 0; j < NV; ++j) store16(out + k * p.Lv + q0 + j * kVecLanes, acc[k][j]);
 }
 
 // One output block: KB channels of one image over the whole plane, into out (KB, Lv).
 void conv_block(const float* in, int64_t C, const float* w, const Padded& p, float* out) {
-    const int64_t step = p.NV * kLanes;
+    const int64_t step = p.NV * kVecLanes;
     for (int64_t q0 = 0; q0 < p.Lv; q0 += step) {
         if (p.NV == 3) micro_kernel<3, 8>(in, C, w, p, q0, out);
         else if (p.NV == 2) micro_kernel<2, 8>(in, C, w, p, q0, out);
@@ -144,9 +185,72 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
     return packed;
 }
 
+// Planes 7, 8, 14 or 28 wide by row tiles: output channels in the lanes instead of
+// positions. At 14x14 the micro-kernel computes Lv = 224 outputs for 196 (the zero column
+// of each row, then rounding up to whole vectors), at 7x7 64 for 49. A row tile computes
+// one output row, or a piece of 14 of a longer row: PB positions x KV vectors of 16
+// output channels, with
+//     acc[i][j] += splat(in[c][q0 + i + offset(tap)]) * w[c][tap][k0 + 16 j .. + 15]
+// per (channel, tap): KV weight loads and PB broadcasts for PB * KV multiply-adds (14 x 2:
+// 16 loads, 28 multiply-adds). Each output still sums over (c, tap) in the micro-kernel's
+// order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16;
+// outT (PB, 16 KV): the tile, positions by channels, for the caller to transpose.
+template <int64_t PB, int64_t KV>
+void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p,
+              const int64_t* off, int64_t q0, float* outT) {
+    v16 acc[PB][KV] = {};
+    for (int64_t c = 0; c < C; ++c) {
+        const float* plane = in + c * p.PS + q0;
+        const float* wc = w + c * 9 * O16 + k0;
+        for (int64_t tap = 0; tap < 9; ++tap) {
+            v16 wv[KV];
+            for (int64_t j = 0; j < KV; ++j) wv[j] = load16(wc + tap * O16 + j * kVecLanes);
+            const float* xr = plane + off[tap];
+            for (int64_t i = 0; i < PB; ++i) {
+                const v16 xv = splat(xr[i]);
+                for (int64_t j = 0; j < KV; ++j) acc[i][j] += xv * wv[j];
+            }
+        }
+    }
+    for (int64_t i = 0; i < PB; ++i)
+        for (int64_t j = 0; j < KV; ++j) store16(outT + i * KV * kVecLanes + j * kVecLanes, acc[i][j]);
+}
+
+template <int64_t PB>
+void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const float* bias, const Padded& p,
+               float* dst) {
+    int64_t off[9];
+    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
+    const int64_t O16 = (outs + kVecLanes - 1) / kVecLanes * kVecLanes, HW = p.H * p.W;
+    float outT[PB * 2 * kVecLanes];
+    for (int64_t k0 = 0; k0 < O16;) {  // 32 channels at a time (their weights stay in L1), then 16
+        const int64_t kv = O16 - k0 >= 2 * kVecLanes ? 2 : 1;
+        for (int64_t oh = 0; oh < p.H; ++oh)
+            for (int64_t ow = 0; ow < p.W; ow += PB) {  // the row in pieces of PB
+                if (kv == 2) row_tile<PB, 2>(in, ins, w, O16, k0, p, off, oh * p.Wp + ow, outT);
+                else row_tile<PB, 1>(in, ins, w, O16, k0, p, off, oh * p.Wp + ow, outT);
+                for (int64_t kk = 0; kk < kv * kVecLanes && k0 + kk < outs; ++kk) {  // transpose into dst
+                    const float bk = bias ? bias[k0 + kk] : 0.0f;
+                    float* d = dst + (k0 + kk) * HW + oh * p.W + ow;
+                    for (int64_t i = 0; i < PB; ++i) d[i] = outT[i * kv * kVecLanes + kk] + bk;
+                }
+            }
+        k0 += kv * kVecLanes;
+    }
+}
+
+// Output channels per block of packed weights: the micro-kernel's KB, or for the row tiles
+// all of them in one block, rounded up to 16 (the layout (ins, 9, O16) row_tile reads).
+int64_t weight_block(const Padded& p, int64_t outs) {
+    return p.PB ? (outs + kVecLanes - 1) / kVecLanes * kVecLanes : p.KB;
+}
+
 // dst (outs, H, W) of one image = the computed planes, every block of KB (+ bias).
 void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, int64_t outs, const float* bias,
                 const Padded& p, float* out_buf, float* dst) {
+    if (p.PB == 7) return row_tiles<7>(in, ins, packed.data(), outs, bias, p, dst);
+    if (p.PB == 8) return row_tiles<8>(in, ins, packed.data(), outs, bias, p, dst);
+    if (p.PB == 14) return row_tiles<14>(in, ins, packed.data(), outs, bias, p, dst);
     const int64_t KB = p.KB;
     const int64_t blocks = (outs + KB - 1) / KB;
     for (int64_t b = 0; b < blocks; ++b) {
@@ -163,46 +267,95 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
     }
 }
 
-// dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16:
+// dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16 (stored there,
+// for the first image of a piece of the batch: partial starts uninitialised, no zero pass):
 //     dW[k, c, tap] = sum over q of dy[k, q] * xpad[c, q + offset(tap)]
 // Vectorised over k, 16 output channels per vector, so that the x side is a broadcast
 // (one 4-byte load) and the dy side one aligned load per q: dyT (Lv, K16) is dy transposed,
 // zero in the thrown-away columns and past channel K. (Vectorised over q instead, every
 // tap would be an unaligned 64-byte load, and those, not the multiply-adds, set the pace.)
-// CB = 3 channels x 9 taps = 27 accumulators, of the 32 vector registers.
-constexpr int64_t CB = 3;
+//
+// The register tile: KV vectors of output channels x CB input channels x 9 taps. Per
+// position q that is KV loads of dy and CB * 9 broadcasts of x for KV * CB * 9 multiply-
+// adds: with KV = 2, CB = 1 (18 accumulators) 11 loads feed 18 multiply-adds, where
+// KV = 1, CB = 3 (27 accumulators) needs 28 loads for 27. So output channels go two
+// vectors (32 channels) at a time, and a last single vector (K16 not a multiple of 32)
+// takes the 1 x 3 tile. Every accumulator still sums over q in order: the tile changes
+// which sums run side by side, not the order within a sum.
+template <int64_t KV, int64_t CB>
+void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
+             const Padded& p, bool first, float* partial_c0) {
+    v16 acc[CB][9][KV] = {};
+    for (int64_t q = 0; q < p.Lv; ++q) {
+        v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
+        for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kVecLanes);
+        for (int64_t cc = 0; cc < CB; ++cc)
+            for (int64_t tap = 0; tap < 9; ++tap) {
+                const v16 xv = splat(xc[cc][q + off[tap]]);
+                for (int64_t j = 0; j < KV; ++j) acc[cc][tap][j] += xv * dyv[j];
+            }
+    }
+    for (int64_t cc = 0; cc < cn; ++cc)
+        for (int64_t tap = 0; tap < 9; ++tap)
+            for (int64_t j = 0; j < KV; ++j) {
+                float* dst = partial_c0 + (cc * 9 + tap) * K16 + k0 + j * kVecLanes;
+                store16(dst, first ? acc[cc][tap][j] : load16(dst) + acc[cc][tap][j]);
+            }
+}
+
 void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const float* zero_plane, const Padded& p,
-              float* partial) {
+              bool first, float* partial) {
     int64_t off[9];
     for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
-    for (int64_t k0 = 0; k0 < K16; k0 += kLanes) {
+    int64_t k0 = 0;
+    for (; k0 + 2 * kVecLanes <= K16; k0 += 2 * kVecLanes)
+        for (int64_t c = 0; c < C; ++c) {
+            const float* xc[1] = {xpad + c * p.PS};
+            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, first, partial + c * 9 * K16);
+        }
+    constexpr int64_t CB = 3;
+    for (; k0 < K16; k0 += kVecLanes)
         for (int64_t c0 = 0; c0 < C; c0 += CB) {
             const int64_t cn = std::min(CB, C - c0);
             const float* xc[CB];  // past the last channel: a plane of zeros
             for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
-            v16 acc[CB][9] = {};
-            for (int64_t q = 0; q < p.Lv; ++q) {
-                const v16 dyv = load16(dyT + q * K16 + k0);  // dy[k0 .. k0 + 15, q]
-                for (int64_t cc = 0; cc < CB; ++cc)
-                    for (int64_t tap = 0; tap < 9; ++tap) acc[cc][tap] += splat(xc[cc][q + off[tap]]) * dyv;
-            }
-            for (int64_t cc = 0; cc < cn; ++cc)
-                for (int64_t tap = 0; tap < 9; ++tap) {
-                    float* dst = partial + ((c0 + cc) * 9 + tap) * K16 + k0;
-                    store16(dst, load16(dst) + acc[cc][tap]);
-                }
+            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, first, partial + c0 * 9 * K16);
+        }
+}
+
+// The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
+// round s (8, 4, 2, 1) swapping the s x s sub-blocks across the diagonal, i.e. trading bit s
+// of the row number for bit s of the lane number. After the four rounds, row j holds what
+// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512.)
+typedef int32_t i16v __attribute__((vector_size(64)));
+void transpose16(v16 r[16]) {
+    for (int32_t s = 8; s >= 1; s /= 2) {
+        i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
+        for (int32_t j = 0; j < 16; ++j) {
+            lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
+            hi[j] = (j & s) ? 16 + j : j + s;
+        }
+        for (int32_t i = 0; i < 16; ++i) {
+            if (i & s) continue;
+            const v16 a = r[i], b = r[i + s];
+            r[i] = __builtin_shuffle(a, b, lo);
+            r[i + s] = __builtin_shuffle(a, b, hi);
         }
     }
 }
 
-// dy of one image (K, H, W) -> dyT (Lv, K16): dyT[q][k] = dy[k, q / Wp, q % Wp] for the
-// real columns, 0 in the thrown-away ones, past the last row and past channel K.
-void transpose_dy(const float* dy, int64_t K, int64_t K16, const Padded& p, float* dyT) {
-    std::fill(dyT, dyT + p.Lv * K16, 0.0f);
-    for (int64_t h = 0; h < p.H; ++h)  // k innermost: each position's K16 floats are written together
-        for (int64_t w = 0; w < p.W; ++w) {
-            float* row = dyT + (h * p.Wp + w) * K16;
-            for (int64_t k = 0; k < K; ++k) row[k] = dy[(k * p.H + h) * p.W + w];
+// dy of one image, already padded (K, PS) -> dyT (Lv, K16): dyT[q][k] = dypad[k][Wp + 1 + q],
+// which is dy[k, q / Wp, q % Wp] for the real columns and 0 in the thrown-away ones and past
+// the last row (dypad's zero border); 0 past channel K. Blocks of 16 channels x 16
+// positions: 16 contiguous loads, one register transpose, 16 contiguous stores.
+void transpose_dy(const float* dypad, int64_t K, int64_t K16, const Padded& p, float* dyT) {
+    const int64_t first = p.Wp + 1;  // where output position 0 sits in a padded plane
+    for (int64_t k0 = 0; k0 < K16; k0 += kVecLanes)
+        for (int64_t q0 = 0; q0 < p.Lv; q0 += kVecLanes) {
+            v16 r[16];
+            for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load16(dypad + (k0 + i) * p.PS + first + q0) : v16{};
+            transpose16(r);
+            for (int64_t j = 0; j < 16; ++j) store16(dyT + (q0 + j) * K16 + k0, r[j]);
         }
 }
 
@@ -224,7 +377,7 @@ bool conv3x3_fast_path_applies(const Conv2dShape& g) {
 
 void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g) {
     const Padded p = padded_geometry(g.H, g.W);
-    const std::vector<float> packed = pack_weights(w, g.K, g.C, p.KB, /*for_dx=*/false);
+    const std::vector<float> packed = pack_weights(w, g.K, g.C, weight_block(p, g.K), /*for_dx=*/false);
 #pragma omp parallel
     {
         float* xpad = thread_buffer(0, g.C * p.PS);
@@ -237,44 +390,56 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
     }
 }
 
-void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, const Conv2dShape& g,
-                      int64_t pieces) {
+void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                      const Conv2dShape& g, int64_t pieces) {
     const Padded p = padded_geometry(g.H, g.W);
-    const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kLanes - 1) / kLanes * kLanes;
-    const std::vector<float> packed = dx ? pack_weights(w, K, C, p.KB, /*for_dx=*/true) : std::vector<float>();
-    std::vector<float> partial(dw ? pieces * C * 9 * K16 : 0, 0.0f);  // (pieces, C, 9, K16)
+    const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kVecLanes - 1) / kVecLanes * kVecLanes;
+    const std::vector<float> packed = dx ? pack_weights(w, K, C, weight_block(p, C), /*for_dx=*/true) : std::vector<float>();
+    // (pieces, C, 9, K16), uninitialised: each piece's first image stores, the others add
+    std::unique_ptr<float[]> partial(dw ? new float[pieces * C * 9 * K16] : nullptr);
+    std::vector<double> db_partial(db ? pieces * K : 0, 0.0);         // (pieces, K)
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
     {
-        float* dypad = dx ? thread_buffer(0, K * p.PS) : nullptr;
+        float* dypad = thread_buffer(0, K * p.PS);
         float* xpad = dw ? thread_buffer(1, C * p.PS) : nullptr;
         float* out = dx ? thread_buffer(2, kMaxKB * p.Lv) : nullptr;
         float* dyT = dw ? thread_buffer(3, p.Lv * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
-            for (int64_t n = piece * N / pieces; n < (piece + 1) * N / pieces; ++n) {
+            const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
+            for (int64_t n = n0; n < n1; ++n) {
+                pad_planes(dy + n * K * HW, K, p, dypad);  // dx's input and dW's source of dyT
+                if (db)  // db while this image's dy is still in cache (conv.cpp reads all of dy again)
+                    for (int64_t k = 0; k < K; ++k) db_partial[piece * K + k] += lane_sum(dy + (n * K + k) * HW, HW);
                 if (dw) {
                     pad_planes(x + n * C * HW, C, p, xpad);
-                    transpose_dy(dy + n * K * HW, K, K16, p, dyT);
-                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, partial.data() + piece * C * 9 * K16);
+                    transpose_dy(dypad, K, K16, p, dyT);
+                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, n == n0, partial.get() + piece * C * 9 * K16);
                 }
-                if (dx) {
-                    pad_planes(dy + n * K * HW, K, p, dypad);
-                    conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
-                }
+                if (dx) conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
             }
         }
     }
+    if (db)  // db = db_partial[0] + db_partial[1] + ... in that order
+        for (int64_t k = 0; k < K; ++k) {
+            double s = 0.0;
+            for (int64_t piece = 0; piece < pieces; ++piece) s += db_partial[piece * K + k];
+            db[k] = (float)s;
+        }
     if (!dw) return;
     // dw = partial[0] + partial[1] + ... in that order (in double), as conv.cpp does.
-    // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k].
+    // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k]. Walked
+    // by (c, tap) and 16 channels k at a time, so each piece gives one contiguous 64-byte
+    // read (walked by k, every read would be a different cache line of the whole buffer).
     const int64_t numel = C * 9 * K16;
 #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t ct = 0; ct < C * 9; ++ct) {
-            double s = 0.0;
-            for (int64_t piece = 0; piece < pieces; ++piece) s += partial[piece * numel + ct * K16 + k];
-            dw[k * C * 9 + ct] = (float)s;
+    for (int64_t ct = 0; ct < C * 9; ++ct)
+        for (int64_t k0 = 0; k0 < K; k0 += kVecLanes) {
+            double s[kVecLanes] = {};
+            for (int64_t piece = 0; piece < pieces; ++piece)
+                for (int64_t i = 0; i < kVecLanes; ++i) s[i] += partial[piece * numel + ct * K16 + k0 + i];
+            for (int64_t i = 0; i < kVecLanes && k0 + i < K; ++i) dw[(k0 + i) * C * 9 + ct] = (float)s[i];
         }
 }
 

@@ -19,8 +19,9 @@ bool conv_fast_paths_enabled();
 bool conv3x3_fast_path_applies(const Conv2dShape& g);
 // Contiguous float32 buffers in the layouts of conv.cpp; bias may be null.
 void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
-// dx and/or dw (null: not wanted); dw is summed over `pieces` fixed pieces of the batch.
-void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, const Conv2dShape& g,
-                      int64_t pieces);
+// dx, dw and/or db (null: not wanted; at least one of dx, dw); dw and db are summed over
+// `pieces` fixed pieces of the batch, so they do not depend on the thread count.
+void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                      const Conv2dShape& g, int64_t pieces);
 
 }  // namespace td

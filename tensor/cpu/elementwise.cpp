@@ -5,6 +5,7 @@
 // helpers own the looping: a flat loop when every operand is contiguous (the common
 // case, which the compiler vectorises), else a walk row by row over the strides
 // (a broadcast operand simply has stride 0).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -55,12 +56,28 @@ static void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f)
     coalesce({&la, &lb, &lo});
     int64_t rows = lo.rows(), len = lo.row_len();
     int64_t sa = la.strides.back(), sb = lb.strides.back(), so = lo.strides.back();
+    // Work items are pieces of rows, so that one long row (a scalar broadcast over a whole
+    // tensor coalesces into a single row) still spreads over the threads. The common
+    // broadcasts get loops of their own, with the strides known to be 1 or 0, which the
+    // compiler vectorises; the general loop with run-time strides does not vectorise.
+    const int64_t piece = 8192, pieces = (len + piece - 1) / piece;
 #pragma omp parallel for if (rows * len > kParallelMin)
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* ar = ap + row_offset(la, r);
-        const float* br = bp + row_offset(lb, r);
-        float* orow = op + row_offset(lo, r);
-        for (int64_t j = 0; j < len; ++j) orow[j * so] = f(ar[j * sa], br[j * sb]);
+    for (int64_t item = 0; item < rows * pieces; ++item) {
+        const int64_t r = item / pieces, j0 = (item % pieces) * piece, n = std::min(piece, len - j0);
+        const float* ar = ap + row_offset(la, r) + j0 * sa;
+        const float* br = bp + row_offset(lb, r) + j0 * sb;
+        float* orow = op + row_offset(lo, r) + j0 * so;
+        if (so == 1 && sa == 1 && sb == 0) {  // x + bias, x > threshold, ...
+            const float bv = br[0];
+            for (int64_t j = 0; j < n; ++j) orow[j] = f(ar[j], bv);
+        } else if (so == 1 && sa == 0 && sb == 1) {
+            const float av = ar[0];
+            for (int64_t j = 0; j < n; ++j) orow[j] = f(av, br[j]);
+        } else if (so == 1 && sa == 1 && sb == 1) {
+            for (int64_t j = 0; j < n; ++j) orow[j] = f(ar[j], br[j]);
+        } else {
+            for (int64_t j = 0; j < n; ++j) orow[j * so] = f(ar[j * sa], br[j * sb]);
+        }
     }
 }
 
