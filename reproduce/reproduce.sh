@@ -40,6 +40,9 @@ if [ "$MINI" = 1 ]; then
   SHRINK=(--ch 8 --groups 2 --T 100 --batch 16 --attn-res none --final-samples 4 --final-steps 5 --sample-every 1000)
   VAE_SHRINK=(--ch 8 --groups 2 --batch 16 --eval-images 16)
   CLF_ARGS=(--epochs 1 --width 8 --batch 32)
+  # One thread: models this small gain nothing from a second, and on a busy machine the
+  # threads of an OpenMP team waiting for each other made every call ten times slower.
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 else
   STEPS=1800 SHORT_STEPS=600 VAE_STEPS=400 N=1000 N_SWEEP=500
   SHRINK=() VAE_SHRINK=() CLF_ARGS=()
@@ -111,6 +114,9 @@ seconds_of() {
   awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "seconds") c = i; next } { s = $c } END { print s }' "$OUT/$1/metrics.csv"
 }
 
+# minutes_of RUN: the same in minutes.
+minutes_of() { awk -v s="$(seconds_of "$1")" 'BEGIN { printf "%.1f", s / 60 }'; }
+
 # ---- training, cached ---------------------------------------------------------------------
 
 # train KIND NAME FLAGS...: `diffuse train KIND`, unless OUT/NAME already holds the model.
@@ -168,7 +174,8 @@ table_ddim() {
   "$PATHS" consistency "$OUT/eps-linear/model.safetensors" "$PICTURES/ddim-consistency.png" 8 3 10,20,50,100 |
     while read -r key value; do put "ddim_consistency_$key" "$value"; done
   "$PATHS" slerp "$OUT/eps-linear/model.safetensors" "$PICTURES/ddim-interpolation.png" 4 5 50 > /dev/null
-  put ddim_train_minutes "$(awk -v s="$(seconds_of eps-linear)" -v t="$(seconds_of eps-short)" 'BEGIN { printf "%.1f", (s + t) / 60 }')"
+  put ddim_long_train_minutes "$(minutes_of eps-linear)"
+  put ddim_short_train_minutes "$(minutes_of eps-short)"
 }
 
 # Improved DDPM (Nichol & Dhariwal 2021): linear vs cosine schedule at the same budget, and
@@ -230,7 +237,7 @@ table_ldm() {
   for f in 1 2 4; do
     run=ldm-f$f
     [ "$f" = 1 ] && run=v-linear
-    put "ldm_f${f}_train_minutes" "$(awk -v s="$(seconds_of $run)" 'BEGIN { printf "%.1f", s / 60 }')"
+    put "ldm_f${f}_train_minutes" "$(minutes_of "$run")"
     put "ldm_f${f}_images_per_s" "$(awk -v s="$(seconds_of $run)" -v n="$STEPS" -v b="$(setting_of $run batch)" \
       'BEGIN { printf "%.0f", n * b / s }')"
     start=$(date +%s.%N)
@@ -266,9 +273,14 @@ main() {
   [[ " ${wanted[*]} " == *" judge "* ]] || wanted=(judge "${wanted[@]}")
   {
     echo "machine_cpu $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
-    echo "machine_cores $(nproc)"
+    echo "machine_cores $(env -u OMP_NUM_THREADS nproc)"
     echo "machine_date $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine_mode $([ "$MINI" = 1 ] && echo "miniature (MINI=1: tiny models, not the papers' comparison)" || echo full)"
+    echo "setup_steps $STEPS"
+    echo "setup_short_steps $SHORT_STEPS"
+    echo "setup_vae_steps $VAE_STEPS"
+    echo "setup_n $N"
+    echo "setup_n_sweep $N_SWEEP"
   } > "$OUT/measurements/machine.txt"
   for t in "${wanted[@]}"; do run_table "$t"; done
   bash reproduce/render.sh reproduce/reproductions.md.in "$PAGE" "$OUT"/measurements/*.txt
