@@ -69,7 +69,8 @@ if ! awk -v template="$template" '
   }
 
   END {
-    for (i = 1; i <= nmissing; ++i) print missing[i] > "/dev/stderr"
+    for (i = 1; i <= nmissing && i <= 20; ++i) print missing[i] > "/dev/stderr"
+    if (nmissing > 20) print "render: ... and " nmissing - 20 " more" > "/dev/stderr"
     if (nmissing > 0) exit 1
   }
 ' "$@" "$template" > "$tmp"; then

@@ -283,6 +283,13 @@ main() {
     echo "setup_n_sweep $N_SWEEP"
   } > "$OUT/measurements/machine.txt"
   for t in "${wanted[@]}"; do run_table "$t"; done
+  local never=()
+  for t in "${TABLES[@]}"; do [ -f "$OUT/measurements/$t.txt" ] || never+=("$t"); done
+  if [ ${#never[@]} -gt 0 ]; then
+    echo "reproduce: $PAGE not written: the page needs every table, and these were never measured in $OUT:" \
+      "${never[*]} (make reproduce, or TABLE=\"${never[*]}\")" >&2
+    exit 1
+  fi
   bash reproduce/render.sh reproduce/reproductions.md.in "$PAGE" "$OUT"/measurements/*.txt
   say "wrote $PAGE"
 }

@@ -81,6 +81,15 @@ TEST_CASE("reproduce: every table runs end to end in miniature and the page has 
     CHECK(render.output.find("no measurement for \"ddpm_v_fid\"") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(other));
 
+    // a table never measured: the tables asked for are measured, the page is not written
+    std::filesystem::remove(out + "/measurements/cfg.txt");
+    std::filesystem::remove(page);
+    Shell partial = shell(env + "bash reproduce/reproduce.sh judge");
+    CHECK(partial.code == 1);
+    CHECK(partial.output.find("never measured in " + out + ": cfg") != std::string::npos);
+    CHECK(std::filesystem::exists(out + "/measurements/judge.txt"));
+    CHECK_FALSE(std::filesystem::exists(page));
+
     // an unknown table is a usage error
     Shell unknown = shell(env + "bash reproduce/reproduce.sh nosuchtable");
     CHECK(unknown.code == 2);
