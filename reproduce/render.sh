@@ -10,7 +10,8 @@
 #                              a and b are keys or numbers: a sentence that depends on the
 #                              outcome is decided by the measurements, never typed in
 # A placeholder whose key has no measurement is an error: the page is not written (the
-# previous one stays), and every missing key is named, with its line in the template.
+# previous one stays), and every missing key is named, with its line in the template. (The
+# two texts of a comparison hold no ":" themselves: one would be ambiguous, and is an error.)
 set -euo pipefail
 if [ $# -lt 3 ]; then
   echo "usage: render.sh TEMPLATE PAGE MEASUREMENTS..." >&2
@@ -50,6 +51,8 @@ if ! awk -v template="$template" '
     cond = substr(inner, 1, q - 1)
     words = substr(inner, q + 1)
     c = index(words, ":")
+    if (c == 0 || index(substr(words, c + 1), ":") > 0)
+      missing[++nmissing] = "render: " template ":" FNR ": a comparison needs one \":\" between its two texts: {{" inner "}}"
     op = cond ~ /</ ? "<" : ">"
     split(cond, parts, op)
     a = lookup(trim(parts[1])); b = lookup(trim(parts[2]))
@@ -75,7 +78,7 @@ if ! awk -v template="$template" '
   }
 ' "$@" "$template" > "$tmp"; then
   rm -f "$tmp"
-  echo "render: $page not written: measurements are missing (run make reproduce, or TABLE=... for the table named above)" >&2
+  echo "render: $page not written (see above; make reproduce, or TABLE=... for the tables whose keys are missing)" >&2
   exit 1
 fi
 mv "$tmp" "$page"
