@@ -163,6 +163,20 @@ $(BUILD)/run_tests: | $(BUILD)/test_mpi_ranks
 $(BUILD)/bench_distributed: $(BUILD)/obj/bench/distributed.o $(LIB)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
+# make reproduce (TABLE=name for one): the papers' tables at laptop scale, measured and
+# written into docs/reproductions.md (reproduce/reproduce.sh says how). Not part of
+# `make test`, whose test of it (tests/test_reproduce.cpp) runs the pipeline in miniature.
+TABLE ?=
+.PHONY: reproduce
+reproduce: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/reproduce_paths
+	@bash scripts/get-data.sh mnist
+	@BUILD=$(BUILD) bash reproduce/reproduce.sh $(TABLE)
+
+$(BUILD)/reproduce_paths: $(BUILD)/obj/reproduce/paths.o $(LIB)
+	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/run_tests: | $(BUILD)/reproduce_paths
+
 .PHONY: all deps data test demo bench clean info install
 all: info $(BUILD)/diffuse $(LIB)
 
