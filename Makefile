@@ -238,7 +238,8 @@ $(BUILD)/gdb_example: tests/gdb_example.cpp $(LIB)
 # (the GPU benches are compiled by the optimised `make test` too, so CI proves they build on
 # machines without a GPU; they run only under `make gpu-check`)
 # TEST_ARGS go to the runner (doctest's filters: TEST_ARGS='-tce=assignments*' leaves out
-# the test cases whose names match).
+# the test cases whose names match; TEST_ARGS='-tse=long' the whole training runs through
+# the CLI, the suite "long": a quick check while editing).
 TEST_ARGS ?=
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/run_tests $(BUILD)/gdb_example $(NB_TEST_BINS) $(TEST_GPU_BENCHES)

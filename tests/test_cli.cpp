@@ -147,7 +147,7 @@ TEST_CASE("--spacing: an unknown value, or one the sampler does not take, exits 
     CHECK(tdtest::contains(run("sample --help").output, "--spacing"));
 }
 
-TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder") {
+TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder" * doctest::test_suite("long")) {
     std::string dir = tdtest::scratch("test_run_toy");
     std::filesystem::remove_all(dir);
     Run r = run("train toy --steps 3000 --hidden 64 --out " + dir);  // ~6 s on 2 cores
@@ -229,7 +229,7 @@ double json_number(const std::string& json, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones") {
+TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars"), rundir = tdtest::scratch("run_bars");
     std::filesystem::create_directories(data);
     std::filesystem::remove_all(rundir);

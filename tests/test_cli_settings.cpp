@@ -173,7 +173,7 @@ void round_trip(const std::vector<Case>& cases, const std::string& dir, const st
 
 }  // namespace
 
-TEST_CASE("settings: every train ddpm setting goes flag -> config.txt -> model file -> sample") {
+TEST_CASE("settings: every train ddpm setting goes flag -> config.txt -> model file -> sample" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("settings-bars");
     fs::create_directories(data);
     tdtest::write_bars(data, "train", 32, 16);

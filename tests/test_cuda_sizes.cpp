@@ -208,7 +208,7 @@ TEST_CASE("cuda sizes: sum and max over rows of 5000, few rows and many") {
     }
 }
 
-TEST_CASE("cuda sizes: conv2d whose batch is split into chunks (a ragged last one), forward and backward") {
+TEST_CASE("cuda sizes: conv2d whose batch is split into chunks (a ragged last one), forward and backward" * doctest::test_suite("long")) {
     DeviceUnderTest device;
     Generator gen(16);
     // 4 channels, 3 x 3, 256 x 256: 2.4 M floats of columns per sample, so the 128 MiB

@@ -233,7 +233,7 @@ TEST_CASE("data: CIFAR-10 binary batches read back as (N, 3, 32, 32) and labels"
 
 // configs/cifar10-ddpm.cfg trains on CIFAR-10's own file layout: a folder of binary
 // batches (data_batch_1.bin .. data_batch_5.bin, test_batch.bin), given as --data DIR.
-TEST_CASE("data: train ddpm with configs/cifar10-ddpm.cfg on a folder of CIFAR-10 batches") {
+TEST_CASE("data: train ddpm with configs/cifar10-ddpm.cfg on a folder of CIFAR-10 batches" * doctest::test_suite("long")) {
     std::string dir = fresh_dir("data_cifar_ddpm");
     std::string batches = dir + "/cifar-10-batches-bin";
     fs::create_directories(batches);

@@ -83,7 +83,7 @@ TEST_CASE("sampling steps: descending, the requested count, and respaced betas k
     for (Sampler k : {Sampler::Ddpm, Sampler::Ddim}) CHECK(parse_sampler(sampler_name(k)) == k);
 }
 
-TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the steps are the rule's") {
+TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the steps are the rule's" * doctest::test_suite("long")) {
     for (int64_t T : {1000, 50}) {
         Schedule s = Schedule::named("linear", T);
         for (Sampler sampler : {Sampler::Ddim, Sampler::Ddpm})
@@ -161,7 +161,7 @@ TEST_CASE("spacing: one step from x_T draws from the data, not the noise (traili
     CHECK(sd_x > 0.9);
 }
 
-TEST_CASE("a short DDPM training run: the loss falls and samples come out image-shaped") {
+TEST_CASE("a short DDPM training run: the loss falls and samples come out image-shaped" * doctest::test_suite("long")) {
     Dataset d = bars(64, 8);
     TrainOptions to;
     to.batch_size = 16;
@@ -249,7 +249,7 @@ TEST_CASE("make_grid tiles images row by row") {
 using tdtest::run_diffuse;
 using Run = tdtest::CliRun;
 
-TEST_CASE("diffuse train ddpm + sample on a synthetic data set") {
+TEST_CASE("diffuse train ddpm + sample on a synthetic data set" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16"), dir = tdtest::scratch("run_ddpm");
     std::filesystem::create_directories(data);
     std::filesystem::remove_all(dir);

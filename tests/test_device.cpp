@@ -373,7 +373,7 @@ Tensor guided_samples(const DdpmTrainer& trainer) {
 
 }  // namespace
 
-TEST_CASE("device: DdpmTrainer on the stand-in matches the CPU bit for bit (losses, checkpoints, samples)") {
+TEST_CASE("device: DdpmTrainer on the stand-in matches the CPU bit for bit (losses, checkpoints, samples)" * doctest::test_suite("long")) {
     if (skip_with_real_gpu()) return;
     if (rerun_with_fused_attention("*DdpmTrainer on the stand-in*")) return;
     Dataset d = tdtest::bars_dataset(24, 8);
@@ -439,7 +439,7 @@ std::vector<std::string> losses(const std::string& run) {
 
 }  // namespace
 
-TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand-in, and without a GPU") {
+TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand-in, and without a GPU" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16_device"), cpu_run = tdtest::scratch("run_device_cpu"),
                 cuda_run = tdtest::scratch("run_device_cuda");
     std::filesystem::create_directories(data);

@@ -306,7 +306,7 @@ TEST_CASE("distributed: 2 ranks under mpirun: mean, broadcast, and 2 x batch B =
     }
 }
 
-TEST_CASE("distributed: 2 ranks under mpirun: a rank that fails or stalls ends the job, it does not hang") {
+TEST_CASE("distributed: 2 ranks under mpirun: a rank that fails or stalls ends the job, it does not hang" * doctest::test_suite("long")) {
     if (skip_without_mpi()) return;
     SUBCASE("a rank that fails with an error aborts the job with its message") {
         MpiRun run = mpirun_ranks("fail-abort", "5");
@@ -393,7 +393,7 @@ const std::string kTinyRun = " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --
 
 }  // namespace
 
-TEST_CASE("distributed: diffuse train ddpm on 2 ranks x batch 4 = 1 process x batch 8, and its checkpoint resumes on 1") {
+TEST_CASE("distributed: diffuse train ddpm on 2 ranks x batch 4 = 1 process x batch 8, and its checkpoint resumes on 1" * doctest::test_suite("long")) {
     if (skip_without_mpi()) return;
     std::string data = tdtest::scratch("dist_bars8"), one = tdtest::scratch("dist_run1"),
                 two = tdtest::scratch("dist_run2");

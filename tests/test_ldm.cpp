@@ -80,7 +80,7 @@ TEST_CASE("ldm: the latent cache round trip, reuse, and a new cache for other we
     }
 }
 
-TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sweep / .npy with labels") {
+TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sweep / .npy with labels" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16_ldm"), vae = tdtest::scratch("run_ldm_vae"),
                 ldm = tdtest::scratch("run_ldm"), pix = tdtest::scratch("run_ldm_pixel");
     fs::create_directories(data);
@@ -146,7 +146,7 @@ TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sw
     CHECK(tdtest::contains(uc.output, "unconditional model"));
 }
 
-TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7: one level, attention at 7)") {
+TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7: one level, attention at 7)" * doctest::test_suite("long")) {
     // 28 x 28 images through an f = 4 autoencoder: MNIST's 7 x 7 latents, which the pixel
     // defaults (mults 1,2,2) cannot halve
     std::string data = tdtest::scratch("bars28_ldm"), vae = tdtest::scratch("run_ldm_vae28"),

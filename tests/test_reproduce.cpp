@@ -41,7 +41,7 @@ std::string build_dir() { return std::filesystem::read_symlink("/proc/self/exe")
 
 }  // namespace
 
-TEST_CASE("reproduce: every table runs end to end in miniature and the page has every measurement") {
+TEST_CASE("reproduce: every table runs end to end in miniature and the page has every measurement" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("reproduce_bars"), out = tdtest::scratch("reproduce_mini");
     std::filesystem::remove_all(out);
     std::filesystem::create_directories(data);

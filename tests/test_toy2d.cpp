@@ -45,7 +45,7 @@ TEST_CASE("toy2d: the MLP maps (B, 2) and t to (B, 2), and its gradients pass gr
     CHECK(r.ok);
 }
 
-TEST_CASE("toy2d: training lowers the loss, and DDPM and DDIM samples land on the data") {
+TEST_CASE("toy2d: training lowers the loss, and DDPM and DDIM samples land on the data" * doctest::test_suite("long")) {
     Schedule s = Schedule::named("linear", 1000);
     Generator gen(2);
     Tensor data = toy::two_moons(1000, gen);
