@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     }
     try {
         LoadedModel m = load_model(argv[2]);
-        if (m.info.unet.cond != "none") throw Error(std::string(argv[2]) + ": an unconditional model is needed here");
+        if (m.info.unet.cond != Conditioning::None) throw Error(std::string(argv[2]) + ": an unconditional model is needed here");
         if (what == "consistency") return consistency(m, out, n, seed, parse_list(argv[6]));
         if (what == "slerp") return interpolation(m, out, n, seed, std::atoll(argv[6]));
         if (what == "skip" && argc == 8) return skip_prefix(m, out, n, seed, std::atoll(argv[6]), std::atof(argv[7]));

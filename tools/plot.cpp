@@ -52,7 +52,9 @@ struct Canvas {
     // bottom to top, for a y label), its bottom-left corner then at (x, y).
     void text(int x, int y, const std::string& s, unsigned c, bool vertical = false) {
         std::string copy = s;
-        std::vector<char> quads(copy.size() * 270 + 64);  // the header's bound: ~270 bytes a glyph
+        // ~270 bytes a glyph is the header's average, not its most: a buffer that runs
+        // out drops the last glyphs silently, so give each glyph room for 32 quads.
+        std::vector<char> quads(copy.size() * 32 * 64 + 64);
         int n = stb_easy_font_print(0, 0, copy.data(), nullptr, quads.data(), (int)quads.size());
         for (int q = 0; q < n; ++q) {
             const float* v0 = (const float*)(quads.data() + q * 64);        // 4 vertices of 16 bytes
