@@ -214,7 +214,7 @@ int main() {
     // %%
     LoadedModel m = load_model("runs/demo/model.safetensors");
     std::printf("runs/demo: predicts %s, %s schedule, T = %lld\n", prediction_name(m.info.prediction).c_str(),
-                m.info.schedule.c_str(), (long long)m.info.T);
+                beta_schedule_name(m.info.schedule).c_str(), (long long)m.info.T);
     nb::expect(m.info.schedule == BetaSchedule::Linear && m.info.T == s.T, "the demo model runs on this notebook's schedule");
     // eps_theta(x_t, t), whatever the network outputs
     auto eps_theta = [&](const Tensor& xt, const Tensor& tt) {
