@@ -191,10 +191,10 @@ TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7
     CHECK(tdtest::contains(pix.output, "UNet for 1 x 28 x 28 images: --attn-res 14 (the lowest resolution"));
 }
 
-TEST_CASE("ldm: a text-conditional latent model samples from a prompt") {
+TEST_CASE("ldm: a text-conditional latent model samples from a prompt" * doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16_ldm"), vae = tdtest::scratch("run_ldm_vae"),
                 ldm = tdtest::scratch("run_ldm_text");
-    REQUIRE(fs::exists(vae + "/model.safetensors"));  // from the test case above
+    REQUIRE(fs::exists(vae + "/model.safetensors"));  // from the test case above (a "long" one: so is this)
     fs::remove_all(ldm);
     auto l = tdtest::run_diffuse("train ldm --vae " + vae + " --data " + data + " --out " + ldm +
                                  " --ch 8 --mults 1 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --batch 16"
