@@ -274,6 +274,7 @@ main() {
   {
     echo "machine_cpu $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
     echo "machine_cores $(env -u OMP_NUM_THREADS nproc)"
+    echo "machine_threads ${OMP_NUM_THREADS:-$(env -u OMP_NUM_THREADS nproc)}"
     echo "machine_date $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine_mode $([ "$MINI" = 1 ] && echo "miniature (MINI=1: tiny models, not the papers' comparison)" || echo full)"
     echo "setup_steps $STEPS"
