@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# bench/common.sh: what bench/run_gemm.sh and bench/run_layers.sh share; sourced by
-# them from the repository root. Messages name the script that sources it.
+# bench/common.sh: what the bench/run_*.sh scripts share; sourced by them from the
+# repository root. Messages name the script that sources it.
 #
 # Environment: ROUNDS (default 3): ours and torch run alternately, ROUNDS times each;
 #              PYTHON (default /usr/bin/python3, Debian's, which has python3-torch);
@@ -55,6 +55,29 @@ wait_for_idle() {
     sleep 4; waited=$((waited + 5))
     idle=$(cpu_idle_pct)
   done
+}
+
+# MALLOC (default steady): the glibc malloc settings both sides run with, and malloc_note
+# for the header. steady: GLIBC_TUNABLES mmap_threshold=32 MiB and trim_threshold=1 GiB, so
+# freed tensors are reused instead of being returned to the kernel and page-faulted back
+# in at every call; default: glibc's own heuristics, under which a process lands, by the
+# luck of its allocation history, in a fast or a page-faulting regime.
+malloc_settings() {
+  MALLOC=${MALLOC:-steady}
+  case "$MALLOC" in
+    steady)  export GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
+             malloc_note="steady: GLIBC_TUNABLES=$GLIBC_TUNABLES, both sides (MALLOC=default: glibc's own)" ;;
+    default) malloc_note="glibc defaults${GLIBC_TUNABLES:+ + GLIBC_TUNABLES=$GLIBC_TUNABLES} (numbers may jump between processes: page faults)" ;;
+    *) echo "$SELF: MALLOC=$MALLOC: known are steady and default" >&2; exit 2 ;;
+  esac
+}
+
+# Sets busy: when wait_for_idle left the machine busy, who is busy (the header repeats it).
+busy_processes() {
+  busy=""
+  if [ "$idle" -lt 90 ]; then
+    busy=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | head -3 | awk '$1 >= 10 { printf "%s%s (pid %s) %s%%", sep, $3, $2, $1; sep = ", " }')
+  fi
 }
 
 # run_rounds TORCH_SCRIPT: ours, then torch (when there is torch), ROUNDS times, into

@@ -8,6 +8,8 @@
 //   conv64_14  td::conv2d 3x3 pad 1, 64 -> 64 ch at 14x14
 //   gn32_28    td::group_norm, 8 groups, gamma and beta, x (128, 32, 28, 28)
 //   gn64_14    td::group_norm, 8 groups, gamma and beta, x (128, 64, 14, 14)
+//   gnsilu32_28, gnsilu64_14   td::group_norm_silu (SiLU(GroupNorm(x)) as one op, the pair
+//              every ResBlock applies) on the same shapes
 //   attn64_49  td::scaled_dot_product_attention, q k v (128, 4, 49, 16): 64 channels
 //              at 7x7 = 49 tokens, 4 heads of 16
 // Every input (x, weight, bias / gamma, beta / q, k, v) requires grad.
@@ -43,7 +45,7 @@
 
 namespace {
 
-enum class Kind { Conv, GroupNorm, Attention };
+enum class Kind { Conv, GroupNorm, GroupNormSilu, Attention };
 
 struct Row {
     const char* name;
@@ -60,6 +62,8 @@ const Row kRows[] = {
     {"conv64_14", Kind::Conv, 128, 64, 64, 14, 14, "conv2d 3x3 pad 1, 64->64 ch, 128x14x14"},
     {"gn32_28", Kind::GroupNorm, 128, 32, 8, 28, 28, "group_norm 8 groups + affine, (128, 32, 28, 28)"},
     {"gn64_14", Kind::GroupNorm, 128, 64, 8, 14, 14, "group_norm 8 groups + affine, (128, 64, 14, 14)"},
+    {"gnsilu32_28", Kind::GroupNormSilu, 128, 32, 8, 28, 28, "silu(group_norm 8 groups + affine), (128, 32, 28, 28)"},
+    {"gnsilu64_14", Kind::GroupNormSilu, 128, 64, 8, 14, 14, "silu(group_norm 8 groups + affine), (128, 64, 14, 14)"},
     {"attn64_49", Kind::Attention, 128, 4, 0, 49, 16, "softmax(q k^T / 4) v, q k v (128, 4, 49, 16)"},
 };
 
@@ -87,7 +91,7 @@ bool spot_check(const Row& s, const std::vector<td::Tensor>& in, const td::Tenso
                     }
             if (!close(yp[((p[0] * s.K + p[1]) * s.H + p[2]) * s.W + p[3]], ref, mag, s.name, "conv output")) return false;
         }
-    } else if (s.kind == Kind::GroupNorm) {  // sample 1, group 3: moments, then one entry
+    } else if (s.kind == Kind::GroupNorm || s.kind == Kind::GroupNormSilu) {  // sample 1, group 3: moments, then one entry
         const float *x = in[0].data_f32(), *gam = in[1].data_f32(), *bet = in[2].data_f32();
         int64_t Cg = s.C / s.K, HW = s.H * s.W, n = 1, g = 3, D = Cg * HW;
         const float* xb = x + (n * s.C + g * Cg) * HW;
@@ -98,6 +102,7 @@ bool spot_check(const Row& s, const std::vector<td::Tensor>& in, const td::Tenso
         v /= D;
         int64_t c = g * Cg + 1, i = 17;
         double ref = (x[(n * s.C + c) * HW + i] - m) / std::sqrt(v + 1e-5) * gam[c] + bet[c];
+        if (s.kind == Kind::GroupNormSilu) ref = ref / (1.0 + std::exp(-ref));
         if (!close(yp[(n * s.C + c) * HW + i], ref, std::fabs(ref) + 1, s.name, "group_norm output")) return false;
     } else {  // head (n, h) = (5, 2), query 11: softmax over the keys, then the weighted sum of v
         const float *q = in[0].data_f32(), *k = in[1].data_f32(), *v = in[2].data_f32();
@@ -157,7 +162,7 @@ int main(int argc, char** argv) {
     }
     if (!bench::known_names(prog, "row", wanted, kRows)) return 2;
 
-    std::printf("# impl tinydiffusion td::conv2d (im2col + Eigen %d.%d.%d GEMM), td::group_norm (fused), "
+    std::printf("# impl tinydiffusion td::conv2d (im2col + Eigen %d.%d.%d GEMM), td::group_norm and td::group_norm_silu (fused), "
                 "td::scaled_dot_product_attention (batched matmul + softmax), float32, CPU\n",
                 EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
     bench::print_run_info(target, "row and mode", "row NAME MODE MEDIAN_S REPS MIN_S", /*eigen_threads=*/false);
@@ -176,9 +181,11 @@ int main(int argc, char** argv) {
                 op = [&] { return td::conv2d(in[0], in[1], in[2], 1, 1); };
                 break;
             case Kind::GroupNorm:
+            case Kind::GroupNormSilu:
                 in = {td::randn({s.N, s.C, s.H, s.W}, gen), td::randn({s.C}, gen, 1.0f, 0.1f), td::randn({s.C}, gen)};
                 gy = td::randn({s.N, s.C, s.H, s.W}, gen);
-                op = [&] { return td::group_norm(in[0], s.K, in[1], in[2]); };
+                if (s.kind == Kind::GroupNorm) op = [&] { return td::group_norm(in[0], s.K, in[1], in[2]); };
+                else op = [&] { return td::group_norm_silu(in[0], s.K, in[1], in[2]); };
                 break;
             case Kind::Attention:
                 for (int i = 0; i < 3; ++i) in.push_back(td::randn({s.N, s.C, s.H, s.W}, gen));

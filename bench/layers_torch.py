@@ -8,6 +8,8 @@ Rows (batch 128; keep in step with kRows in bench/layers.cpp):
     conv64_14  F.conv2d 3x3 pad 1, 64 -> 64 ch at 14x14
     gn32_28    F.group_norm, 8 groups, weight and bias, x (128, 32, 28, 28)
     gn64_14    F.group_norm, 8 groups, weight and bias, x (128, 64, 14, 14)
+    gnsilu32_28, gnsilu64_14   F.silu(F.group_norm(...)) on the same shapes (PyTorch runs
+               them as two ops; ours is one, td::group_norm_silu)
     attn64_49  softmax(q k^T / sqrt(16)) v written out: torch.matmul, * scale, softmax,
                torch.matmul (torch 1.13 has no F.scaled_dot_product_attention), the same
                three steps as td::scaled_dot_product_attention; q k v (128, 4, 49, 16)
@@ -40,6 +42,8 @@ ROWS = [  # name, kind, N, C, K, H, W (as in bench/layers.cpp)
     ("conv64_14", "conv", 128, 64, 64, 14, 14),
     ("gn32_28", "gn", 128, 32, 8, 28, 28),  # K: the number of groups
     ("gn64_14", "gn", 128, 64, 8, 14, 14),
+    ("gnsilu32_28", "gnsilu", 128, 32, 8, 28, 28),
+    ("gnsilu64_14", "gnsilu", 128, 64, 8, 14, 14),
     ("attn64_49", "attn", 128, 4, 0, 49, 16),  # q k v (N, C heads, H tokens, W head dim)
 ]
 
@@ -72,7 +76,7 @@ def main():
     config = torch.__config__.show()
     dnn = re.search(r"MKL-DNN v(\S+)", config)
     par = re.search(r"ATen parallel backend: (\S+)", torch.__config__.parallel_info())
-    print("# impl torch %s F.conv2d, F.group_norm, matmul+softmax attention, float32, CPU" % torch.__version__)
+    print("# impl torch %s F.conv2d, F.group_norm, F.silu, matmul+softmax attention, float32, CPU" % torch.__version__)
     print("# threads %s parallel=%s" % (threads, par.group(1) if par else "?"))
     print("# backend mkldnn(oneDNN %s) available=%s enabled=%s; mkl=%s; openmp=%s; ATen CPU capability %s"
           % (dnn.group(1) if dnn else "?", torch.backends.mkldnn.is_available(), torch.backends.mkldnn.enabled,
@@ -92,14 +96,15 @@ def main():
 
             def op(x, w, b):
                 return F.conv2d(x, w, b, padding=1)
-        elif kind == "gn":
+        elif kind in ("gn", "gnsilu"):
             inputs = [torch.randn(N, C, H, W, generator=gen),
                       torch.randn(C, generator=gen) * 0.1 + 1.0,
                       torch.randn(C, generator=gen)]
             gy = torch.randn(N, C, H, W, generator=gen)
 
-            def op(x, g, b, groups=K):
-                return F.group_norm(x, groups, g, b, eps=1e-5)
+            def op(x, g, b, groups=K, silu=(kind == "gnsilu")):
+                y = F.group_norm(x, groups, g, b, eps=1e-5)
+                return F.silu(y) if silu else y
         else:
             inputs = [torch.randn(N, C, H, W, generator=gen) for _ in range(3)]
             gy = torch.randn(N, C, H, W, generator=gen)

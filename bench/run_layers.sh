@@ -7,13 +7,10 @@
 #
 # Environment: ROUNDS, PYTHON, WAIT_IDLE as in bench/common.sh (rounds, interpreter,
 #              seconds to wait for a busy machine to go idle first);
-#              MALLOC (default steady): both programs run with the same glibc malloc
-#              settings, GLIBC_TUNABLES mmap_threshold=32 MiB and trim_threshold=1 GiB, so
-#              freed tensors are reused instead of being returned to the kernel and
-#              page-faulted back in at every call; MALLOC=default leaves glibc's own
-#              heuristics, under which a process lands, by the luck of its allocation
-#              history, in a fast or a page-faulting regime (torch's conv1_28 forward:
-#              0.9 or 6.4 ms from one process to the next).
+#              MALLOC (default steady; malloc_settings in bench/common.sh): both programs
+#              run with the same glibc malloc thresholds; MALLOC=default leaves glibc's own
+#              heuristics, under which a process lands in a fast or a page-faulting regime
+#              (torch's conv1_28 forward: 0.9 or 6.4 ms from one process to the next).
 # Each round prints, per row and mode, the median of its timed calls; the table shows for
 # each side the best round (another process can only slow a round down). Every round's
 # raw output is kept in <build dir>/bench-layers/.
@@ -22,20 +19,10 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 
 bench_args build/bench_layers "$@"
-MALLOC=${MALLOC:-steady}
-case "$MALLOC" in
-  steady)  export GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
-           malloc_note="steady: GLIBC_TUNABLES=$GLIBC_TUNABLES, both sides (MALLOC=default: glibc's own)" ;;
-  default) malloc_note="glibc defaults${GLIBC_TUNABLES:+ + GLIBC_TUNABLES=$GLIBC_TUNABLES} (numbers may jump between processes: page faults)" ;;
-  *) echo "run_layers.sh: MALLOC=$MALLOC: known are steady and default" >&2; exit 2 ;;
-esac
+malloc_settings
 bench_prepare layers
 wait_for_idle
-# When it is still busy, say who is busy (the header repeats it).
-busy=""
-if [ "$idle" -lt 90 ]; then
-  busy=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | head -3 | awk '$1 >= 10 { printf "%s%s (pid %s) %s%%", sep, $3, $2, $1; sep = ", " }')
-fi
+busy_processes
 run_rounds bench/layers_torch.py
 
 # ---- the report ----------------------------------------------------------------------

@@ -20,7 +20,7 @@
 # Environment: THREADS (default 2): OpenMP threads for ours, torch.set_num_threads and
 #              OPENBLAS_NUM_THREADS for torch;
 #              ROUNDS (default 3; 1 with --quick), PYTHON, WAIT_IDLE as in bench/common.sh;
-#              MALLOC (default steady) as in bench/run_layers.sh: both sides run with the
+#              MALLOC (default steady; malloc_settings in bench/common.sh): both sides run with the
 #              same glibc malloc thresholds, so freed activations are reused rather than
 #              returned to the kernel and page-faulted back in at every step.
 # Each round runs every configuration, ours then torch; the table shows for each side the
@@ -57,20 +57,10 @@ SAMPLE_BATCH=${SAMPLE_BATCH:-64}
 DDIM_STEPS=${DDIM_STEPS:-$([ $quick = 1 ] && echo 10 || echo 50)}
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 
-MALLOC=${MALLOC:-steady}
-case "$MALLOC" in
-  steady)  export GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
-           malloc_note="steady: GLIBC_TUNABLES=$GLIBC_TUNABLES, both sides (MALLOC=default: glibc's own)" ;;
-  default) malloc_note="glibc defaults${GLIBC_TUNABLES:+ + GLIBC_TUNABLES=$GLIBC_TUNABLES}" ;;
-  *) echo "run_unet.sh: MALLOC=$MALLOC: known are steady and default" >&2; exit 2 ;;
-esac
-
+malloc_settings
 bench_prepare unet
 wait_for_idle
-busy=""
-if [ "$idle" -lt 90 ]; then
-  busy=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | head -3 | awk '$1 >= 10 { printf "%s%s (pid %s) %s%%", sep, $3, $2, $1; sep = ", " }')
-fi
+busy_processes
 
 configs=()
 for b in $TRAIN_BATCHES; do configs+=("train $b"); done

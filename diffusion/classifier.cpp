@@ -31,7 +31,7 @@ Tensor Classifier::features(const Tensor& x) {
           "Classifier: expected images (N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size, "), got ",
           shape_str(x.shape()));
     Tensor h = avg_pool2d(silu(conv1->forward(x)), 2);                   // (N, w, H/2, W/2)
-    h = avg_pool2d(silu(norm2->forward(conv2->forward(h))), 2);          // (N, 2w, H/4, W/4)
+    h = avg_pool2d(norm2->forward_silu(conv2->forward(h)), 2);           // (N, 2w, H/4, W/4); SiLU(GroupNorm), one op
     return silu(fc->forward(h.reshape({h.size(0), -1})));                // (N, 4w)
 }
 

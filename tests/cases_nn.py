@@ -55,6 +55,14 @@ CASES = [
     # group_norm_silu: SiLU(GroupNorm(x)) as one op (the ResBlock's pair)
     Case("group_norm_silu", [randn(2, 6, 3, 4), randn(6), randn(6)],
          lambda x, g, b: F.silu(F.group_norm(x, 3, g, b, eps=1e-5))),
+    # ... on awkward shapes: 1x1 positions and 20 channels; batch 1 and one group at 7x7;
+    # one group per channel (the statistics of 9 elements)
+    Case("group_norm_silu_1x1", [randn(3, 20, 1, 1), randn(20), randn(20)],
+         lambda x, g, b: F.silu(F.group_norm(x, 5, g, b, eps=1e-5))),
+    Case("group_norm_silu_1group", [randn(1, 10, 7, 7), randn(10), randn(10)],
+         lambda x, g, b: F.silu(F.group_norm(x, 1, g, b, eps=1e-5))),
+    Case("group_norm_silu_per_channel", [randn(2, 5, 3, 3), randn(5), randn(5)],
+         lambda x, g, b: F.silu(F.group_norm(x, 5, g, b, eps=1e-5))),
     Case("layer_norm_last", [randn(2, 3, 5), randn(5), randn(5)],
          lambda x, g, b: F.layer_norm(x, (5,), g, b, eps=1e-5)),
     Case("layer_norm_two_dims", [randn(2, 3, 4), randn(3, 4), randn(3, 4)],

@@ -30,6 +30,9 @@ const bool kRegistered = [] {
     reg("group_norm_2groups", [](I x) { return group_norm(x[0], 2, x[1], x[2]); });
     reg("group_norm_1group", [](I x) { return group_norm(x[0], 1, x[1], x[2]); });
     reg("group_norm_silu", [](I x) { return group_norm_silu(x[0], 3, x[1], x[2]); });
+    reg("group_norm_silu_1x1", [](I x) { return group_norm_silu(x[0], 5, x[1], x[2]); });
+    reg("group_norm_silu_1group", [](I x) { return group_norm_silu(x[0], 1, x[1], x[2]); });
+    reg("group_norm_silu_per_channel", [](I x) { return group_norm_silu(x[0], 5, x[1], x[2]); });
     reg("group_norm_instance", [](I x) { return group_norm(x[0], 4, x[1], x[2]); });
     reg("group_norm_const_affine", [](I x) { return group_norm(x[0], 2, x[1], x[2]); });
     reg("layer_norm_last", [](I x) { return layer_norm(x[0], {5}, x[1], x[2]); });

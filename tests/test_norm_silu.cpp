@@ -1,7 +1,8 @@
 // tests/test_norm_silu.cpp: group_norm_silu, the fused SiLU(GroupNorm(x)) of the ResBlocks,
-// against the two ops it replaces, silu(group_norm(x)), forward and backward; against the
-// backend's composed default (what a backend without a fused kernel runs); and the same
-// bits for 1 and 2 threads.
+// against the two ops it replaces, silu(group_norm(x)), forward and backward, on awkward
+// shapes; against the backend's composed default (what a backend without a fused kernel
+// runs); and the same bits for 1 and 2 threads. (Its PyTorch fixtures and their gradcheck:
+// the group_norm_silu* cases of tests/cases_nn.py.)
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -23,22 +24,46 @@ Grads run(const Tensor& x0, const Tensor& g0, const Tensor& b0, const Tensor& gy
     return {y.detach(), x.grad(), g.grad(), b.grad()};
 }
 
+// Awkward shapes: one group and one group per channel, channel counts that are not a
+// multiple of 16 (the SIMD width), batch 1, 1x1 positions (a block of one element when
+// groups == C: zero variance), 7x7 and 28x28, and a 3-D input.
+struct Awkward {
+    Shape shape;
+    int64_t groups;
+};
+const Awkward kAwkward[] = {
+    {{4, 16, 7, 7}, 4},  {{3, 6, 5, 9}, 3},  {{1, 8, 28, 28}, 8}, {{2, 4, 3}, 1},     {{3, 20, 1, 1}, 5},
+    {{2, 12, 1, 1}, 12}, {{1, 20, 1, 1}, 1}, {{5, 24, 7, 7}, 1},  {{1, 3, 28, 28}, 3}, {{2, 10, 28, 28}, 5},
+};
+
 }  // namespace
 
-TEST_CASE("group_norm_silu equals silu(group_norm(x)), forward and backward") {
-    const Shape shapes[] = {{4, 16, 7, 7}, {3, 6, 5, 9}, {1, 8, 28, 28}, {2, 4, 3}};
-    const int64_t groups[] = {4, 3, 8, 1};
-    for (int i = 0; i < 4; ++i) {
-        CAPTURE(shape_str(shapes[i]));
-        Generator gen(3 + i);
-        Tensor x = randn(shapes[i], gen) * 2.0f + 0.5f;
-        Tensor g = randn({shapes[i][1]}, gen), b = randn({shapes[i][1]}, gen), gy = randn(shapes[i], gen);
-        Grads fused = run(x, g, b, gy, groups[i], true), plain = run(x, g, b, gy, groups[i], false);
-        CHECK_CLOSE(fused.y, plain.y, 1e-6, 1e-6);
-        CHECK_CLOSE(fused.dx, plain.dx, 1e-5, 1e-5);
-        CHECK_CLOSE(fused.dgamma, plain.dgamma, 1e-4, 1e-5);
-        CHECK_CLOSE(fused.dbeta, plain.dbeta, 1e-4, 1e-5);
+TEST_CASE("group_norm_silu equals silu(group_norm(x)) bit for bit, forward and backward, on awkward shapes") {
+    int i = 0;
+    for (const Awkward& a : kAwkward) {
+        CAPTURE(shape_str(a.shape));
+        CAPTURE(a.groups);
+        Generator gen(3 + i++);
+        Tensor x = randn(a.shape, gen) * 2.0f + 0.5f;
+        Tensor g = randn({a.shape[1]}, gen), b = randn({a.shape[1]}, gen), gy = randn(a.shape, gen);
+        Grads fused = run(x, g, b, gy, a.groups, true), plain = run(x, g, b, gy, a.groups, false);
+        // the same kernels' arithmetic in the same order: equal, not just close
+        CHECK(fused.y.to_vector() == plain.y.to_vector());
+        CHECK(fused.dx.to_vector() == plain.dx.to_vector());
+        CHECK(fused.dgamma.to_vector() == plain.dgamma.to_vector());
+        CHECK(fused.dbeta.to_vector() == plain.dbeta.to_vector());
     }
+}
+
+TEST_CASE("group_norm_silu: an input that needs no gradient still gives dgamma and dbeta") {
+    Generator gen(17);
+    Tensor x = randn({2, 6, 7, 7}, gen), gy = randn({2, 6, 7, 7}, gen);
+    Tensor g = randn({6}, gen).requires_grad_(), b = randn({6}, gen).requires_grad_();
+    group_norm_silu(x, 3, g, b).backward(gy);
+    Grads all = run(x, g, b, gy, 3, true);
+    CHECK(!x.grad().defined());
+    CHECK(g.grad().to_vector() == all.dgamma.to_vector());
+    CHECK(b.grad().to_vector() == all.dbeta.to_vector());
 }
 
 TEST_CASE("group_norm_silu: the CPU's fused kernels equal the backend's composed defaults") {
@@ -62,18 +87,22 @@ TEST_CASE("group_norm_silu: the CPU's fused kernels equal the backend's composed
 }
 
 TEST_CASE("group_norm_silu: the same bits with 1 and 2 OpenMP threads") {
-    auto once = [](int threads) {
+    auto once = [](int threads, const Awkward& a) {
         omp_set_num_threads(threads);
         Generator gen(4);
-        Tensor x = randn({5, 12, 14, 14}, gen), g = randn({12}, gen), b = randn({12}, gen);
-        Grads r = run(x, g, b, randn({5, 12, 14, 14}, gen), 4, true);
+        Tensor x = randn(a.shape, gen), g = randn({a.shape[1]}, gen), b = randn({a.shape[1]}, gen);
+        Grads r = run(x, g, b, randn(a.shape, gen), a.groups, true);
         return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dgamma.to_vector(),
                                                r.dbeta.to_vector()};
     };
     int saved = omp_get_max_threads();
-    auto one = once(1), two = once(2);
+    // more blocks than threads, one block alone, and one-element blocks
+    for (const Awkward& a : {Awkward{{5, 12, 14, 14}, 4}, Awkward{{1, 20, 7, 7}, 1}, Awkward{{3, 20, 1, 1}, 20}}) {
+        CAPTURE(shape_str(a.shape));
+        auto one = once(1, a), two = once(2, a);
+        CHECK(one == two);
+    }
     omp_set_num_threads(saved);
-    CHECK(one == two);
 }
 
 TEST_CASE("errors: group_norm_silu names itself and the shapes") {

@@ -54,64 +54,80 @@ void CpuBackend::group_norm_forward(const Tensor& x, int64_t G, const Tensor& ga
     }
 }
 
+// BEGIN HIDE groupnorm-backward
+// The backward of one block (n, g), from dyb, the gradient at its output (both blocks
+// (Cg, HW), contiguous). Writes the block's per-channel sums of dy * xhat and of dy into
+// part_g[0..Cg) and part_b[0..Cg), and dxb unless it is null (x needs no gradient).
+static void block_backward(const float* xb, const float* dyb, float m, float r, const float* gam, int64_t Cg,
+                           int64_t HW, double* part_g, double* part_b, float* dxb) {
+    int64_t D = Cg * HW;
+    // the two block means of the dx formula. Per channel, with xhat = (x - m) r:
+    //   sum dy * xhat = r (sum dy * x - m sum dy)
+    double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+    for (int64_t c = 0; c < Cg; ++c) {
+        const float* xc = xb + c * HW;
+        const float* dyc = dyb + c * HW;
+        double sb = lane_sum(dyc, HW);
+        double sg = r * (lane_dot(dyc, xc, HW) - m * sb);
+        sum_dxhat += gam[c] * sb;
+        sum_dxhat_xhat += gam[c] * sg;
+        part_g[c] = sg;
+        part_b[c] = sb;
+    }
+    if (dxb == nullptr) return;
+    float mean_dxhat = (float)(sum_dxhat / D), mean_dxhat_xhat = (float)(sum_dxhat_xhat / D);
+    for (int64_t c = 0; c < Cg; ++c) {
+        for (int64_t i = 0; i < HW; ++i) {
+            float xhat = (xb[c * HW + i] - m) * r;
+            dxb[c * HW + i] = r * (dyb[c * HW + i] * gam[c] - mean_dxhat - xhat * mean_dxhat_xhat);
+        }
+    }
+}
+
+// dgamma and dbeta: the per-(n, c) sums of the blocks added over the batch, in order (so the
+// result does not depend on how the blocks were shared among the threads).
+static void sum_over_batch(const std::vector<double>& part_g, const std::vector<double>& part_b, int64_t N,
+                           int64_t C, const Tensor& dgamma, const Tensor& dbeta) {
+    for (int64_t c = 0; c < C; ++c) {
+        double sg = 0.0, sb = 0.0;
+        for (int64_t n = 0; n < N; ++n) { sg += part_g[n * C + c]; sb += part_b[n * C + c]; }
+        if (dgamma.defined()) dgamma.data_f32()[c] = (float)sg;
+        if (dbeta.defined()) dbeta.data_f32()[c] = (float)sb;
+    }
+}
+// END HIDE groupnorm-backward
+
 void CpuBackend::group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& gamma, int64_t G, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) {
     // BEGIN SOLUTION groupnorm-backward: dx (when defined), dgamma and dbeta, by the formulas you derived
     // STUB: (void)dy, (void)x, (void)mean, (void)rstd, (void)gamma, (void)G, (void)dx, (void)dgamma, (void)dbeta;
     // STUB: fail("group_norm_backward: not implemented yet (assignment groupnorm-backward)");
-    int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G, D = Cg * HW;
-    const float* xp = x.data_f32();
-    const float* dyp = dy.data_f32();
-    const float* gp = gamma.data_f32();
-    const float* mp = mean.data_f32();
-    const float* rp = rstd.data_f32();
+    int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G;
     std::vector<double> part_g(N * C), part_b(N * C);  // per (n, c): sum dy * xhat, sum dy
 #pragma omp parallel for
     for (int64_t ng = 0; ng < N * G; ++ng) {
-        int64_t n = ng / G, g = ng % G;
-        const float* xb = xp + (n * C + g * Cg) * HW;
-        const float* dyb = dyp + (n * C + g * Cg) * HW;
-        float m = mp[ng], r = rp[ng];
-        // the two block means of the dx formula. Per channel, with xhat = (x - m) r:
-        //   sum dy * xhat = r (sum dy * x - m sum dy)
-        double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
-        for (int64_t c = 0; c < Cg; ++c) {
-            const float* xc = xb + c * HW;
-            const float* dyc = dyb + c * HW;
-            double sb = lane_sum(dyc, HW);
-            double sg = r * (lane_dot(dyc, xc, HW) - m * sb);
-            float gam = gp[g * Cg + c];
-            sum_dxhat += gam * sb;
-            sum_dxhat_xhat += gam * sg;
-            part_g[n * C + g * Cg + c] = sg;
-            part_b[n * C + g * Cg + c] = sb;
-        }
-        if (!dx.defined()) continue;
-        float mean_dxhat = (float)(sum_dxhat / D), mean_dxhat_xhat = (float)(sum_dxhat_xhat / D);
-        float* dxb = dx.data_f32() + (n * C + g * Cg) * HW;
-        for (int64_t c = 0; c < Cg; ++c) {
-            float gam = gp[g * Cg + c];
-            for (int64_t i = 0; i < HW; ++i) {
-                float xhat = (xb[c * HW + i] - m) * r;
-                dxb[c * HW + i] = r * (dyb[c * HW + i] * gam - mean_dxhat - xhat * mean_dxhat_xhat);
-            }
-        }
+        int64_t at = ng * Cg * HW, c0 = ng * Cg;  // block (n, g) starts at channel n C + g Cg = ng Cg
+        block_backward(x.data_f32() + at, dy.data_f32() + at, mean.data_f32()[ng], rstd.data_f32()[ng],
+                       gamma.data_f32() + (ng % G) * Cg, Cg, HW, &part_g[c0], &part_b[c0],
+                       dx.defined() ? dx.data_f32() + at : nullptr);
     }
-    for (int64_t c = 0; c < C; ++c) {  // over the batch, in order
-        double sg = 0.0, sb = 0.0;
-        for (int64_t n = 0; n < N; ++n) { sg += part_g[n * C + c]; sb += part_b[n * C + c]; }
-        if (dgamma.defined()) dgamma.data_f32()[c] = (float)sg;
-        if (dbeta.defined()) dbeta.data_f32()[c] = (float)sb;
-    }
+    sum_over_batch(part_g, part_b, N, C, dgamma, dbeta);
     // END SOLUTION groupnorm-backward
 }
 
 // ---- SiLU(GroupNorm(x)), fused: z = GroupNorm(x) never goes to memory ----------------------
-// The forward writes y = silu(z) straight from x; the backward rebuilds z from the saved
-// mean and rstd (the forward's own scale and shift, so the same bits), forms
-// dz = dy * silu'(z) with silu' = s (1 + z (1 - s)), s = sigmoid(z), and hands dz to
-// GroupNorm's backward above. Saved for the backward: x, mean, rstd (not z, not y).
+// What it does differently from silu(group_norm(x)), and why that is faster:
+//   forward   y = silu(z) is written straight from x, block by block: z is never stored,
+//             and there is one tape node and one output buffer instead of two of each;
+//   backward  z is rebuilt from x and the saved mean and rstd (the forward's own scale and
+//             shift, so the same bits), dz = dy * silu'(z) with silu' = s (1 + z (1 - s)),
+//             s = sigmoid(z), goes into a scratch of ONE block (Cg x HW floats, a thread's
+//             own, so it stays in cache), and GroupNorm's backward of that block reads it
+//             back from there. The whole-tensor dz of the composed ops (written once, read
+//             twice from memory) is gone: per element, x and dy are read and dx written.
+// Saved for the backward: x, mean, rstd (not z, not y). The sums and their order are those of
+// group_norm_backward above, so the results are bit for bit the composed ops'.
 
 // y = x * scale + shift per channel of block (n, g): GroupNorm with its affine folded in
 static void block_affine(int64_t ng, int64_t G, int64_t Cg, const float* gamma, const float* beta, const float* mean,
@@ -145,27 +161,37 @@ void CpuBackend::group_norm_silu_forward(const Tensor& x, int64_t G, const Tenso
 }
 
 void CpuBackend::group_norm_silu_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                          const Tensor& gamma, const Tensor& beta, int64_t G, float,
-                                          const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+                                          const Tensor& gamma, const Tensor& beta, int64_t G,
+                                          [[maybe_unused]] float eps, const Tensor& dx, const Tensor& dgamma,
+                                          const Tensor& dbeta) {
+    // BEGIN HIDE groupnorm-backward
+    // STUB: Backend::group_norm_silu_backward(dy, x, mean, rstd, gamma, beta, G, eps, dx, dgamma, dbeta);  // composed: calls group_norm_backward
     int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C), Cg = C / G;
     const float* xp = x.data_f32();
     const float* dyp = dy.data_f32();
-    Tensor dz = Tensor::empty(x.shape(), DType::Float32, x.device());
-    float* dzp = dz.data_f32();
-#pragma omp parallel for
-    for (int64_t ng = 0; ng < N * G; ++ng) {
-        for (int64_t c = 0; c < Cg; ++c) {
-            float scale, shift;
-            block_affine(ng, G, Cg, gamma.data_f32(), beta.data_f32(), mean.data_f32(), rstd.data_f32(), c, scale,
-                         shift);
-            const int64_t base = (ng * Cg + c) * HW;
-            for (int64_t i = 0; i < HW; ++i) {
-                float z = xp[base + i] * scale + shift, s = sigmoid_of(z);
-                dzp[base + i] = dyp[base + i] * s * (1.0f + z * (1.0f - s));
+    std::vector<double> part_g(N * C), part_b(N * C);
+#pragma omp parallel
+    {
+        std::vector<float> dz(Cg * HW);  // dL/dz of the block at hand
+#pragma omp for
+        for (int64_t ng = 0; ng < N * G; ++ng) {
+            const int64_t at = ng * Cg * HW;
+            for (int64_t c = 0; c < Cg; ++c) {
+                float scale, shift;
+                block_affine(ng, G, Cg, gamma.data_f32(), beta.data_f32(), mean.data_f32(), rstd.data_f32(), c,
+                             scale, shift);
+                for (int64_t i = 0; i < HW; ++i) {
+                    float z = xp[at + c * HW + i] * scale + shift, s = sigmoid_of(z);
+                    dz[c * HW + i] = dyp[at + c * HW + i] * s * (1.0f + z * (1.0f - s));
+                }
             }
+            block_backward(xp + at, dz.data(), mean.data_f32()[ng], rstd.data_f32()[ng],
+                           gamma.data_f32() + (ng % G) * Cg, Cg, HW, &part_g[ng * Cg], &part_b[ng * Cg],
+                           dx.defined() ? dx.data_f32() + at : nullptr);
         }
     }
-    group_norm_backward(dz, x, mean, rstd, gamma, G, dx, dgamma, dbeta);
+    sum_over_batch(part_g, part_b, N, C, dgamma, dbeta);
+    // END HIDE groupnorm-backward
 }
 
 // ---- LayerNorm: x (M, D), each row normalised; gamma, beta (D) or undefined (no affine)
