@@ -252,8 +252,8 @@ UNetSize default_unet_size(size_t levels) {
 }
 
 int64_t default_groups(int64_t ch) {
-    int64_t g = std::max<int64_t>(1, ch / 4);  // 4 channels a group
-    while (ch % g) --g;                        // the largest count at most that which divides ch
+    int64_t g = std::max<int64_t>(1, ch / 4);  // 4 channels a group,
+    while (ch % g) --g;                        // or the nearest smaller count that divides ch
     return g;
 }
 

@@ -141,7 +141,8 @@ int eval(int argc, char** argv, int first) {
     args.option("labels", "", "the class each sample was asked for, .npy int64 [N] (`diffuse sample --class all`\n"
                               "writes X.labels.npy): reports the share classified as that class");
     args.option("count", "1000", "images in a --reference set (at most the held-out set's size)");
-    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
+    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference; with\n"
+                                "--loss-per-t: the model's)");
     args.flag("json", "print the figures as one JSON object (shares as fractions in [0, 1]) instead of text");
     args.option("loss-per-t", "", "instead of judging images: a diffusion run's loss per timestep on held-out images\n"
                                   "(runs/NAME of `train ddpm|ldm`), written as loss_per_t.png and loss_per_t.csv");
