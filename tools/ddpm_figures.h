@@ -1,12 +1,15 @@
 // tools/ddpm_figures.h: the pictures of a diffusion run, shared by `diffuse train ddpm|ldm`
 // and `diffuse sample`: sample grids, the denoising strip (x_T ... x_0), the forward
-// strip (x_0 ... x_T), all written as PNG (diffusion/data/image_io.h). A latent model's
-// pictures are decoded to pixels by its autoencoder (LoadedModel::decode).
+// strip (x_0 ... x_T), all written as PNG (diffusion/data/image_io.h), and the loss per
+// timestep on held-out images (loss_per_t.png and .csv). A latent model's pictures are
+// decoded to pixels by its autoencoder (LoadedModel::decode).
 #pragma once
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "diffusion/data/dataset.h"
+#include "diffusion/loss_per_timestep.h"
 #include "diffusion/model_file.h"
 #include "diffusion/sampler.h"
 
@@ -35,6 +38,39 @@ void write_forward_strip(const std::string& path, const diffusion::LoadedModel& 
 // model: the class's first caption, diffusion/captions.h), or of prompt p (text models).
 Tensor class_condition(const diffusion::LoadedModel& m, int64_t c, int64_t n);
 Tensor prompt_condition(const diffusion::LoadedModel& m, const std::string& prompt, int64_t n);
+
+// ---- where the model errs: the loss per timestep (diffusion/loss_per_timestep.h)
+
+// Images the model never trained on, in its own space, with their conditions.
+struct HeldOutImages {
+    Tensor x0;         // (n, C, H, W): pixels in [-1, 1], or a latent model's scaled codes
+    Tensor y;          // the condition of each (labels or caption tokens); undefined: none
+    std::string what;  // "256 held-out mnist images", for the page and the log
+};
+// n images spread evenly over the data set's held-out ("test") split; where it has none
+// (a folder without test/), over its training split, and `what` says so.
+HeldOutImages held_out_images(const diffusion::LoadedModel& m, const std::string& data,
+                              const diffusion::DataOptions& options, int64_t n = 256);
+
+// The timesteps the curve is measured at: n (or a few fewer: distinct ones) spaced evenly
+// in log t from the first step to the last, so the first steps, where a model's errors
+// differ most, get as many points as the last hundreds.
+std::vector<int64_t> loss_per_t_timesteps(int64_t T, int64_t n = 16);
+
+// Measures the curve on `held` and writes DIR/loss_per_t.csv (t, loss, eps_mse, x0_mse,
+// t 0-based as everywhere in the engine) and DIR/loss_per_t.png: against log(t + 1), on a
+// log scale, the loss in the model's own target space (blue), and the error of the eps
+// (orange) and of the x_0 (green) its output implies. Returns the curve.
+std::vector<diffusion::LossAtT> write_loss_per_t(const std::string& dir, const diffusion::LoadedModel& m,
+                                                 const HeldOutImages& held);
+
+// The figure's caption for the run's page: what is drawn, where the loss is highest and lowest.
+std::string describe_loss_per_t(const std::vector<diffusion::LossAtT>& curve, const HeldOutImages& held);
+
+// `diffuse eval --loss-per-t RUN`: the same for a trained run (RUN/model.safetensors, or a
+// weights file), written into out_dir (created if missing); data_dir: where the model's
+// data set is, if not data/<name>/. Prints the curve and what it wrote.
+void loss_per_t_of_run(const std::string& run, const std::string& out_dir, const std::string& data_dir);
 
 // The guidance scales of the sweep grids (guidance.png, `diffuse sample --sweep`).
 inline const std::vector<float> kGuidanceSweep = {0.0f, 1.0f, 3.0f, 7.0f};

@@ -70,19 +70,30 @@ const std::vector<DdpmSetting> kDdpmSettings = {
     {"channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
      [](S& s, A a, N n) { s.data_options.channels = a.integer(n); },
      [](const S& s) { return text(s.data_options.channels); }},
-    {"ch", "32", "UNet base channels", "unet.ch", [](S& s, A a, N n) { s.info.unet.ch = a.integer(n); },
+    {"ch", "auto", "UNet base channels (auto: 16 when the UNet has several levels, 32 with one; see below)",
+     "unet.ch",
+     [](S& s, A a, N n) {
+         s.auto_ch = a.str(n) == "auto";  // chosen by resolve_data, from the number of levels
+         if (!s.auto_ch) s.info.unet.ch = a.integer(n);
+     },
      [](const S& s) { return text(s.info.unet.ch); }},
     {"mults", "auto",
      "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
-     "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents)",
+     "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents). The other UNet\n"
+     "settings left to auto follow the levels: several (28x28 pixels) give --ch 16 and\n"
+     "--res-blocks 1, one (7x7 latents) --ch 32 and --res-blocks 2; --groups is ch / 4",
      "unet.mults",
      [](S& s, A a, N n) {
          s.auto_mults = a.str(n) == "auto";  // chosen by resolve_data, once the input size is known
          if (!s.auto_mults) s.info.unet.mults = parse_int_list(n, a.str(n));
      },
      [](const S& s) { return join_ints(s.info.unet.mults); }},
-    {"res-blocks", "2", "ResBlocks per level", "unet.num_res_blocks",
-     [](S& s, A a, N n) { s.info.unet.num_res_blocks = a.integer(n); },
+    {"res-blocks", "auto", "ResBlocks per level (auto: 1 when the UNet has several levels, 2 with one)",
+     "unet.num_res_blocks",
+     [](S& s, A a, N n) {
+         s.auto_res_blocks = a.str(n) == "auto";
+         if (!s.auto_res_blocks) s.info.unet.num_res_blocks = a.integer(n);
+     },
      [](const S& s) { return text(s.info.unet.num_res_blocks); }},
     {"attn-res", "auto",
      "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
@@ -95,17 +106,21 @@ const std::vector<DdpmSetting> kDdpmSettings = {
      [](const S& s) { return s.info.unet.attn_res.empty() ? std::string("none") : join_ints(s.info.unet.attn_res); }},
     {"heads", "1", "attention heads", "unet.heads", [](S& s, A a, N n) { s.info.unet.heads = a.integer(n); },
      [](const S& s) { return text(s.info.unet.heads); }},
-    {"dropout", "0.1", "dropout in the ResBlocks", "unet.dropout",
+    {"dropout", "0", "dropout in the ResBlocks", "unet.dropout",
      [](S& s, A a, N n) { s.info.unet.dropout = (float)a.number(n); },
      [](const S& s) { return text(s.info.unet.dropout); }},
-    {"groups", "8", "GroupNorm groups (each must hold 2+ channels; 4+ is better)", "unet.groups",
-     [](S& s, A a, N n) { s.info.unet.groups = a.integer(n); }, [](const S& s) { return text(s.info.unet.groups); }},
+    {"groups", "auto", "GroupNorm groups (each must hold 2+ channels; 4+ is better; auto: ch / 4)", "unet.groups",
+     [](S& s, A a, N n) {
+         s.auto_groups = a.str(n) == "auto";
+         if (!s.auto_groups) s.info.unet.groups = a.integer(n);
+     },
+     [](const S& s) { return text(s.info.unet.groups); }},
     {"schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear", "schedule",
      [](S& s, A a, N n) { s.info.schedule = a.choice(n, parse_beta_schedule); },
      [](const S& s) { return beta_schedule_name(s.info.schedule); }},
     {"T", "1000", "diffusion steps", "T", [](S& s, A a, N n) { s.info.T = a.integer(n); },
      [](const S& s) { return text(s.info.T); }},
-    {"prediction", "eps", "what the UNet predicts: eps, x0 or v", "prediction",
+    {"prediction", "v", "what the UNet predicts: eps, x0 or v", "prediction",
      [](S& s, A a, N n) { s.info.prediction = a.choice(n, parse_prediction); },
      [](const S& s) { return prediction_name(s.info.prediction); }},
     {"loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)", "",
@@ -115,7 +130,7 @@ const std::vector<DdpmSetting> kDdpmSettings = {
      [](const S& s) { return text(s.train.snr_gamma); }},
     {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
      [](S& s, A a, N n) { s.train.batch_size = a.integer(n); }, [](const S& s) { return text(s.train.batch_size); }},
-    {"lr", "0.001", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
+    {"lr", "0.002", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
      [](const S& s) { return text(s.train.lr); }},
     {"lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
      [](S& s, A a, N n) { s.train.lr_schedule = a.choice(n, nn::parse_lr_kind); },
@@ -137,7 +152,10 @@ const std::vector<DdpmSetting> kDdpmSettings = {
     {"seed", "0", "random seed (weights, data order, noise)", "",
      [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
      [](const S& s) { return text((int64_t)s.train.seed); }},
-    {"steps", "0", "stop after this many steps in all (0: no step limit; with --resume: the total)", "",
+    {"steps", "3600",
+     "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
+     "--minutes and no --steps: no step limit, the time decides)",
+     "",
      [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return text(s.steps); }},
     {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
      [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return text(s.minutes); }},
@@ -211,6 +229,7 @@ DdpmSettings ddpm_settings(const Args& args) {
     if (!(to.p_uncond >= 0 && to.p_uncond <= 1)) throw ArgError("--p-uncond must be in [0, 1]");
     if (!(s.guidance >= 0)) throw ArgError("--guidance must be >= 0");
     if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
+    if (s.minutes > 0 && !args.given("steps")) s.steps = 0;  // a time budget alone: the clock decides
     if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
         !(to.ema_decay >= 0 && to.ema_decay < 1) || !(to.snr_gamma > 0))
         throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
@@ -226,12 +245,25 @@ std::vector<int64_t> default_mults(int64_t size) {
     return mults;
 }
 
+UNetSize default_unet_size(size_t levels) {
+    // Several levels (28 x 28 pixels): depth comes from the levels, one narrow ResBlock each.
+    // One level (7 x 7 latents): no levels to go down, so wider and two ResBlocks deep.
+    return levels > 1 ? UNetSize{16, 1} : UNetSize{32, 2};
+}
+
+int64_t default_groups(int64_t ch) {
+    int64_t g = std::max<int64_t>(1, ch / 4);  // 4 channels a group,
+    while (ch % g) --g;                        // or the nearest smaller count that divides ch
+    return g;
+}
+
 namespace {
 
-// Fills what --mults and --attn-res left to auto; says what it chose and why ("" if nothing).
+// Fills what --mults, --attn-res, --ch, --res-blocks and --groups left to auto; says what
+// it chose and why ("" if nothing).
 std::string choose_unet_defaults(DdpmSettings& s) {
     UNetConfig& u = s.info.unet;
-    if (!s.auto_mults && !s.auto_attn_res) return "";
+    if (!s.auto_mults && !s.auto_attn_res && !s.auto_ch && !s.auto_res_blocks && !s.auto_groups) return "";
     std::string what = std::to_string(u.in_channels) + " x " + std::to_string(u.image_size) + " x " +
                        std::to_string(u.image_size) + (s.vae.empty() ? " images" : " latents");
     std::string said;
@@ -251,7 +283,19 @@ std::string choose_unet_defaults(DdpmSettings& s) {
         said += std::string(said.empty() ? "" : ", ") + "--attn-res " + std::to_string(lowest) +
                 " (the lowest resolution, where attention is cheapest)";
     }
-    return "UNet for " + what + ": " + said + " (defaults; set either by a flag or in --config)";
+    UNetSize size = default_unet_size(u.mults.size());
+    std::string levels = u.mults.size() > 1 ? "several levels" : "one level";
+    if (s.auto_ch) u.ch = size.ch;
+    if (s.auto_res_blocks) u.num_res_blocks = size.res_blocks;
+    if (s.auto_ch || s.auto_res_blocks)
+        said += std::string(said.empty() ? "" : ", ") + (s.auto_ch ? "--ch " + std::to_string(u.ch) : "") +
+                (s.auto_ch && s.auto_res_blocks ? " " : "") +
+                (s.auto_res_blocks ? "--res-blocks " + std::to_string(u.num_res_blocks) : "") + " (" + levels + ")";
+    if (s.auto_groups) {
+        u.groups = default_groups(u.ch);
+        said += std::string(said.empty() ? "" : ", ") + "--groups " + std::to_string(u.groups) + " (ch / 4)";
+    }
+    return "UNet for " + what + ": " + said + " (defaults; set any of them by a flag or in --config)";
 }
 
 }  // namespace

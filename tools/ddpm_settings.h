@@ -32,7 +32,10 @@ struct DdpmSettings {
     float guidance = 3;                // conditional models: w of the grids drawn by the trainer
     std::string vae;                   // --vae: latent diffusion on this autoencoder's codes ("" pixels)
     bool auto_mults = false;           // --mults / --attn-res auto: resolve_data picks them for the
-    bool auto_attn_res = false;        // size of what the UNet denoises (pixels or latents)
+    bool auto_attn_res = false;        // size of what the UNet denoises (pixels or latents), and
+    bool auto_ch = false;              // --ch, --res-blocks, --groups auto for the levels it chose
+    bool auto_res_blocks = false;      // (default_unet_size, default_groups)
+    bool auto_groups = false;
     // filled by resolve_data:
     diffusion::Dataset pixels;                       // the training images (also for a latent model)
     std::shared_ptr<diffusion::VAE> first_stage;     // the frozen autoencoder of a latent model, or null
@@ -64,7 +67,8 @@ std::string ddpm_config_text(const DdpmSettings& s);
 // Loads the training set and completes the settings from it (image channels and size;
 // the number of classes of a class-conditional model; flips default on for 3-channel
 // pixel data unless the settings said otherwise; --mults and --attn-res left to auto, for
-// the size of what the UNet denoises, printed with the reason); validates the UNet (ArgError) and
+// the size of what the UNet denoises, then --ch, --res-blocks and --groups for the levels
+// chosen, printed with the reason); validates the UNet (ArgError) and
 // sets the cosine schedule's end to the step budget if unset. With --vae (latent
 // diffusion) it loads the autoencoder onto s.train.device and returns the scaled latents
 // of the training set (diffusion/latent.h, on the CPU) instead of its pixels.
@@ -73,6 +77,16 @@ diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
 // The UNet's levels when --mults is auto, for size x size inputs: 1,2,2 (28: 28 -> 14 -> 7),
 // fewer where the size cannot be halved evenly to 4 or more (14: 1,2; 7: 1).
 std::vector<int64_t> default_mults(int64_t size);
+
+// --ch and --res-blocks when auto, for a UNet of `levels` resolution levels: several (28 x 28
+// pixels) get ch 16 and one ResBlock per level, one (7 x 7 latents) ch 32 and two.
+struct UNetSize {
+    int64_t ch, res_blocks;
+};
+UNetSize default_unet_size(size_t levels);
+// --groups when auto: ch / 4 (four channels a group), or the nearest smaller count that
+// divides ch.
+int64_t default_groups(int64_t ch);
 
 // "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
 std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);

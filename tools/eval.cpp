@@ -9,6 +9,8 @@
 // `--reference real|noise|blur` judges held-out real images, uniform noise or blurred
 // held-out images instead: the reference rows of a quality table. `--json` prints the
 // same figures as one JSON object, for scripts (bench/run_quality.sh reads it).
+// `--loss-per-t runs/NAME` instead measures a diffusion run's loss per timestep
+// (tools/ddpm_figures.h).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include "nn/safetensors.h"
 #include "td.h"
 #include "tools/args.h"
+#include "tools/ddpm_figures.h"
 
 namespace td::cli {
 
@@ -118,7 +121,8 @@ void print_json(const diffusion::SampleStats& s, const std::string& source, cons
 }  // namespace
 
 int eval(int argc, char** argv, int first) {
-    Args args("diffuse eval --classifier runs/NAME (--samples X.npy | --reference real|noise|blur) [options]",
+    Args args("diffuse eval --classifier runs/NAME (--samples X.npy | --reference real|noise|blur) [options]\n"
+              "       diffuse eval --loss-per-t runs/NAME [--out DIR]",
               "Judges images with a classifier trained by `diffuse train classifier`. X.npy holds\n"
               "float32 images [N, C, H, W] with pixel values in [0, 1] (what `diffuse sample --out\n"
               "X.npy` writes). Reports the mean confidence and the share of images the classifier\n"
@@ -137,9 +141,22 @@ int eval(int argc, char** argv, int first) {
     args.option("labels", "", "the class each sample was asked for, .npy int64 [N] (`diffuse sample --class all`\n"
                               "writes X.labels.npy): reports the share classified as that class");
     args.option("count", "1000", "images in a --reference set (at most the held-out set's size)");
-    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference)");
+    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference; with\n"
+                                "--loss-per-t: the model's)");
     args.flag("json", "print the figures as one JSON object (shares as fractions in [0, 1]) instead of text");
+    args.option("loss-per-t", "", "instead of judging images: a diffusion run's loss per timestep on held-out images\n"
+                                  "(runs/NAME of `train ddpm|ldm`), written as loss_per_t.png and loss_per_t.csv");
+    args.option("out", "", "--loss-per-t: the folder to write them into (default: the run folder)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (std::string run = args.str("loss-per-t"); !run.empty()) {
+        if (args.given("classifier") || args.given("samples") || args.given("reference"))
+            throw ArgError("--loss-per-t measures a diffusion run: it takes no --classifier, --samples or --reference");
+        std::string out = args.str("out").empty() ? run : args.str("out");
+        if (!std::filesystem::is_directory(run) && args.str("out").empty())
+            out = std::filesystem::path(run).parent_path().string();  // beside the weights file
+        loss_per_t_of_run(run, out.empty() ? "." : out, args.str("data-dir"));
+        return 0;
+    }
     std::string run = args.str("classifier"), samples_path = args.str("samples");
     bool judge_reference = !args.str("reference").empty();
     if (run.empty() || samples_path.empty() == !judge_reference)

@@ -9,6 +9,7 @@
 //   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
 //   runs/NAME/progress/step-*.png  sample grids drawn while training
 //   runs/NAME/samples.png, denoise.png, forward.png, loss.png, memory.png, index.html
+//   runs/NAME/loss_per_t.png, .csv the EMA model's loss at 16 t (log-spaced) on held-out images
 //   runs/NAME/guidance.png         conditional models: classifier-free guidance at w = 0, 1, 3, 7
 //
 // The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
@@ -357,6 +358,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     }
     Tensor real = train.images.slice(0, 0, 8);
     write_forward_strip(out + "/forward.png", ema, real, 11, g);
+    HeldOutImages held = held_out_images(ema, set.data, set.data_options);
+    std::string per_t = describe_loss_per_t(write_loss_per_t(out, ema, held), held);
     MetricsTable metrics = read_metrics(out + "/metrics.csv");
     float final_loss = plot_loss(out + "/loss.png", metrics, "loss");
     std::vector<float> mem_x, mem_mb;
@@ -405,7 +408,9 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         .image("forward.png", "forward",
                "Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly spaced t up to T.")
         .h2("Loss")
-        .image("loss.png", "loss", "L_simple per step (grey) and smoothed (blue), log scale.");
+        .image("loss.png", "loss", "L_simple per step (grey) and smoothed (blue), log scale.")
+        .h2("Loss per timestep")
+        .image("loss_per_t.png", "loss per timestep", per_t);
     if (!mem_mb.empty())
         page.h2("Memory").image("memory.png", "memory",
                                 "Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
@@ -418,7 +423,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
               "(EMA weights), checkpoints/.</p>\n")
         .write(out + "/index.html");
     std::printf("done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
-                "loss.png,memory.png,index.html}\n",
+                "loss.png,loss_per_t.png,memory.png,index.html}\n",
                 (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt_mb(peak_resident_mb()).c_str(), out.c_str());
     return 0;
 }
