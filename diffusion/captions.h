@@ -14,9 +14,6 @@
 //            "a small photo of an airplane"
 //   other    "a picture of a cat", "a photo of a cat", "a cat", "an image of a cat" from the
 //            data set's class names (lower-cased), or "class 3" when none are given
-//
-// Data set names as load_dataset's (diffusion/data/dataset.h): "mnist", "fashion" (also
-// "fashion-mnist"), "cifar10" (also "cifar-10").
 #pragma once
 #include <cstdint>
 #include <string>
@@ -27,6 +24,8 @@ namespace td::diffusion {
 // How many phrasings every data set has: phrasing is in [0, num_phrasings()).
 int64_t num_phrasings();
 
+// Data set names as load_dataset's (diffusion/data/dataset.h): "mnist", "fashion" (also
+// "fashion-mnist"), "cifar10" (also "cifar-10").
 // The caption of `label` in `dataset` with phrasing number `phrasing` (0 is the plainest
 // for the three built-in data sets). class_names: used for other data sets only.
 // Throws td::Error for a label or phrasing out of range.

@@ -8,6 +8,7 @@
 
 #include "autograd/node.h"
 #include "nn/safetensors.h"
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
 #include "tensor/ops.h"
@@ -292,14 +293,11 @@ static std::vector<int64_t> random_subset(int64_t N, int64_t n, uint64_t seed) {
     return idx;
 }
 
-Reference parse_reference(const std::string& name) {
-    if (name == "real") return Reference::Real;
-    if (name == "noise") return Reference::Noise;
-    if (name == "blur") return Reference::Blur;
-    fail("unknown reference '", name, "' (real, noise, blur)");
-}
+const Choice<Reference> kReferences[] = {
+    {"real", Reference::Real}, {"noise", Reference::Noise}, {"blur", Reference::Blur}};
 
-std::string reference_name(Reference r) { return r == Reference::Real ? "real" : r == Reference::Noise ? "noise" : "blur"; }
+Reference parse_reference(const std::string& name) { return parse_choice(name, kReferences, "reference"); }
+std::string reference_name(Reference r) { return choice_name(r, kReferences); }
 
 Tensor reference_images(Reference kind, const Tensor& held_out, int64_t count, uint64_t seed) {
     check(held_out.dim() == 4 && held_out.size(0) >= 1 && count >= 1,

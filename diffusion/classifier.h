@@ -8,27 +8,6 @@
 // spread of classes it sees, and a Fréchet distance between its penultimate features
 // of generated and real images -- the "classifier FID". Numbers are comparable between
 // runs that use the same classifier, not with published Inception FIDs.
-//
-// Why a reject class: a plain softmax over the 10 digits must spread all its mass over
-// digits, and a network that has only ever seen digits is often sure of itself on
-// uniform noise. Such a meter calls garbage "a confident 8". So the classifier gets one
-// more output, "not an image of this data set" (index num_classes), trained on
-// synthetic negatives mixed into every batch (make_negatives below). The negatives are
-// all far from anything a sampler should be rewarded for -- noise, blank pages, smooth
-// blobs, a digit drowned in noise -- and never merely degraded real images (blurred,
-// faint, thicker, slightly grainy): an imperfect but readable DDPM sample should be
-// judged as the digit it is, not rejected for its imperfection.
-//
-// What is not among the negatives, and why: two real images of different classes. Tried
-// on MNIST (4 epochs each, 1,000 held-out digits): 50/50 blends are faint, ghostly
-// strokes, and the reject class learnt "faint = junk": it rejected all blurred digits
-// (sigma 1.5) and 65% of digits at 70% brightness (still 92% and 2% when the real digits
-// were also trained at random brightness; 0% and 0% without blends). Overlays
-// (the brighter pixel of the two) taught "extra ink = junk" instead: 60% of digits
-// thickened by one pixel rejected, 65% of digits under light noise (sigma 0.2). Without
-// pairs the classifier judges such degraded digits as the plain classifier does (same
-// share recognisable within a few points) and still rejects all uniform noise.
-// Ambiguous, digit-like junk needs no reject class: its confidence is spread over classes.
 #pragma once
 #include <map>
 #include <memory>
@@ -70,6 +49,27 @@ public:
 // feats: (N, D) each, N >= 2.
 double frechet_distance(const Tensor& feats1, const Tensor& feats2);
 
+// Why a reject class: a plain softmax over the 10 digits must spread all its mass over
+// digits, and a network that has only ever seen digits is often sure of itself on
+// uniform noise. Such a meter calls garbage "a confident 8". So the classifier gets one
+// more output, "not an image of this data set" (index num_classes), trained on
+// synthetic negatives mixed into every batch (make_negatives below). The negatives are
+// all far from anything a sampler should be rewarded for -- noise, blank pages, smooth
+// blobs, a digit drowned in noise -- and never merely degraded real images (blurred,
+// faint, thicker, slightly grainy): an imperfect but readable DDPM sample should be
+// judged as the digit it is, not rejected for its imperfection.
+//
+// What is not among the negatives, and why: two real images of different classes. Tried
+// on MNIST (4 epochs each, 1,000 held-out digits): 50/50 blends are faint, ghostly
+// strokes, and the reject class learnt "faint = junk": it rejected all blurred digits
+// (sigma 1.5) and 65% of digits at 70% brightness (still 92% and 2% when the real digits
+// were also trained at random brightness; 0% and 0% without blends). Overlays
+// (the brighter pixel of the two) taught "extra ink = junk" instead: 60% of digits
+// thickened by one pixel rejected, 65% of digits under light noise (sigma 0.2). Without
+// pairs the classifier judges such degraded digits as the plain classifier does (same
+// share recognisable within a few points) and still rejects all uniform noise.
+// Ambiguous, digit-like junk needs no reject class: its confidence is spread over classes.
+//
 // ---- synthetic negatives: what the reject class learns from --------------------------------
 // Each generator returns `n` images shaped like `like` (any (N, C, H, W)) with values in
 // [-1, 1], the model's input range, and draws everything from `gen` (deterministic).

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -73,12 +74,10 @@ Tensor predict_eps_from_v(const Schedule& s, const Tensor& xt, const Tensor& t, 
            coef(s.f32.sqrt_alpha_bar, t, xt, "predict_eps_from_v") * v;
 }
 
-Prediction parse_prediction(const std::string& name) {
-    if (name == "eps") return Prediction::Eps;
-    if (name == "x0") return Prediction::X0;
-    if (name == "v") return Prediction::V;
-    fail("unknown prediction '", name, "' (eps, x0, v)");
-}
+const Choice<Prediction> kPredictions[] = {{"eps", Prediction::Eps}, {"x0", Prediction::X0}, {"v", Prediction::V}};
+
+Prediction parse_prediction(const std::string& name) { return parse_choice(name, kPredictions, "prediction"); }
+std::string prediction_name(Prediction p) { return choice_name(p, kPredictions); }
 
 Tensor training_target(Prediction p, const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
     switch (p) {

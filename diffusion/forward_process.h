@@ -41,6 +41,7 @@ Tensor predict_eps_from_v(const Schedule& s, const Tensor& xt, const Tensor& t, 
 // What the network is trained to output.
 enum class Prediction { Eps, X0, V };
 Prediction parse_prediction(const std::string& name);  // "eps", "x0", "v"
+std::string prediction_name(Prediction p);
 // The regression target for a model predicting `p`, given x_0, t and the eps used in q_sample.
 Tensor training_target(Prediction p, const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps);
 // The model's output, whatever it predicts, turned into x_0 and into eps.

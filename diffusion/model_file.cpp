@@ -11,9 +11,6 @@
 
 namespace td::diffusion {
 
-
-std::string prediction_name(Prediction p) { return p == Prediction::Eps ? "eps" : p == Prediction::X0 ? "x0" : "v"; }
-
 Metadata to_metadata(const ModelInfo& info) {
     const UNetConfig& u = info.unet;
     Metadata m = {{"model", "ddpm-unet"},

@@ -45,7 +45,6 @@ Metadata to_metadata(const ModelInfo& info);
 // Throws td::Error naming `path` and the missing or malformed key. The conditioning keys
 // (unet.cond*, unet.text_*, ...) and data are optional: a file without them is cond none.
 ModelInfo model_info_from_metadata(const Metadata& meta, const std::string& path);
-std::string prediction_name(Prediction p);    // "eps", "x0", "v"
 
 // A trained model, ready to sample: the UNet, its process, and for a latent model the
 // autoencoder that turns the sampled latents into pixels.

@@ -5,18 +5,16 @@
 
 #include "autograd/node.h"
 #include "autograd/trace.h"
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
 namespace td::diffusion {
 
-Sampler parse_sampler(const std::string& name) {
-    if (name == "ddpm") return Sampler::Ddpm;
-    if (name == "ddim") return Sampler::Ddim;
-    fail("unknown sampler '", name, "' (ddpm, ddim)");
-}
+const Choice<Sampler> kSamplers[] = {{"ddpm", Sampler::Ddpm}, {"ddim", Sampler::Ddim}};
 
-std::string sampler_name(Sampler s) { return s == Sampler::Ddpm ? "ddpm" : "ddim"; }
+Sampler parse_sampler(const std::string& name) { return parse_choice(name, kSamplers, "sampler"); }
+std::string sampler_name(Sampler s) { return choice_name(s, kSamplers); }
 
 std::vector<Spacing> spacing_choices(Sampler sampler) {
     if (sampler == Sampler::Ddim) return {Spacing::Trailing, Spacing::Linspace, Spacing::Leading};

@@ -12,11 +12,6 @@
 // The sub-sequences are in sampling_math.h (leading, trailing, linspace). Whatever the
 // spacing, the first model call should be at T - 1: only there is x_t pure noise, as the
 // x_T the loop starts from is.
-//
-// The model is any function from (x_t, t) to the network's raw output (eps, x0 or v, as
-// SamplerOptions::prediction says); it is turned into eps for the step. That keeps this
-// file free of any particular network: the UNet, a latent UNet, or a guided pair of
-// calls (classifier-free guidance) all plug in.
 #pragma once
 #include <functional>
 #include <optional>
@@ -29,6 +24,10 @@
 
 namespace td::diffusion {
 
+// The model is any function from (x_t, t) to the network's raw output (eps, x0 or v, as
+// SamplerOptions::prediction says); it is turned into eps for the step. That keeps this
+// file free of any particular network: the UNet, a latent UNet, or a guided pair of
+// calls (classifier-free guidance) all plug in.
 // x_t (B, ...) and t (B) int64 -> the network's output, shaped like x_t.
 using Denoiser = std::function<Tensor(const Tensor& x_t, const Tensor& t)>;
 

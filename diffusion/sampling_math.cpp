@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "diffusion/forward_process.h"
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -26,11 +27,11 @@ Tensor add_noise(const Tensor& x, double sigma, const Tensor& z, const char* op)
 
 }  // namespace
 
-Variance parse_variance(const std::string& name) {
-    if (name == "beta" || name == "fixedlarge") return Variance::Beta;
-    if (name == "beta_tilde" || name == "fixedsmall") return Variance::BetaTilde;
-    fail("unknown variance '", name, "' (beta, beta_tilde)");
-}
+// (fixedlarge and fixedsmall: the names of the DDPM authors' code)
+const Choice<Variance> kVariances[] = {{"beta", Variance::Beta}, {"beta_tilde", Variance::BetaTilde},
+                                       {"fixedlarge", Variance::Beta}, {"fixedsmall", Variance::BetaTilde}};
+
+Variance parse_variance(const std::string& name) { return parse_choice(name, kVariances, "variance"); }
 
 double ddpm_sigma2(const Schedule& s, int64_t t, Variance v) {
     s.check_t(t, "ddpm_sigma2");
@@ -124,16 +125,11 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
     return ddim_step(s, xt, t, t_prev, eps, eta, z);
 }
 
-Spacing parse_spacing(const std::string& name) {
-    if (name == "leading") return Spacing::Leading;
-    if (name == "trailing") return Spacing::Trailing;
-    if (name == "linspace") return Spacing::Linspace;
-    fail("unknown spacing '", name, "' (leading, trailing, linspace)");
-}
+const Choice<Spacing> kSpacings[] = {
+    {"leading", Spacing::Leading}, {"trailing", Spacing::Trailing}, {"linspace", Spacing::Linspace}};
 
-std::string spacing_name(Spacing s) {
-    return s == Spacing::Leading ? "leading" : s == Spacing::Trailing ? "trailing" : "linspace";
-}
+Spacing parse_spacing(const std::string& name) { return parse_choice(name, kSpacings, "spacing"); }
+std::string spacing_name(Spacing s) { return choice_name(s, kSpacings); }
 
 namespace {
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -52,16 +53,11 @@ std::vector<double> scaled_linear_betas(int64_t T, double beta_1, double beta_T)
     return r;
 }
 
-BetaSchedule parse_beta_schedule(const std::string& name) {
-    if (name == "linear") return BetaSchedule::Linear;
-    if (name == "cosine") return BetaSchedule::Cosine;
-    if (name == "scaled_linear") return BetaSchedule::ScaledLinear;
-    fail("unknown schedule '", name, "' (linear, cosine, scaled_linear)");
-}
+const Choice<BetaSchedule> kBetaSchedules[] = {
+    {"linear", BetaSchedule::Linear}, {"cosine", BetaSchedule::Cosine}, {"scaled_linear", BetaSchedule::ScaledLinear}};
 
-std::string beta_schedule_name(BetaSchedule s) {
-    return s == BetaSchedule::Linear ? "linear" : s == BetaSchedule::Cosine ? "cosine" : "scaled_linear";
-}
+BetaSchedule parse_beta_schedule(const std::string& name) { return parse_choice(name, kBetaSchedules, "schedule"); }
+std::string beta_schedule_name(BetaSchedule s) { return choice_name(s, kBetaSchedules); }
 
 std::vector<double> make_betas(BetaSchedule s, int64_t T) {
     switch (s) {

@@ -6,28 +6,6 @@
 // encoder (CLIP's text transformer, as Stable Diffusion uses) could be plugged in:
 // tokenize() turns strings into ids, encode() ids into vectors, pool() gives one vector
 // per prompt for the modes that need a single vector (add, concat).
-//
-// SmallTextEncoder is the one trained here, jointly with the UNet (as LDM's own
-// BERT-like encoder for its text-to-image model was), on the built-in captions
-// (diffusion/captions.h):
-//
-//   tokenize   lower-case; a word is a run of letters and digits, everything else
-//              separates ("T-shirt" -> "t", "shirt"); ids from a fixed vocabulary:
-//              <pad> 0, <bos> 1, <eos> 2, <unk> 3, then every word of the built-in
-//              captions in alphabetical order; unknown words -> <unk>;
-//              [<bos>, w_1 .. w_n, <eos>, <pad> ...] of length max_tokens, the words cut
-//              to the first max_tokens - 2. The empty prompt "" is [<bos>, <eos>, <pad> ...]:
-//              the "no condition" of classifier-free guidance.
-//   encode     h = token_embedding(ids) + position_embedding(0 .. L-1)      (B, L, dim)
-//              layers.k: h = h + attn(norm1(h)),  h = h + mlp(norm2(h))     pre-LN blocks
-//                        attn: self-attention in which <pad> keys are masked out
-//                        (nn::masked_attention), mlp: Linear, GELU, Linear (4 dim)
-//              final_layer_norm(h)
-//              Padding positions still get outputs (their queries see the real tokens),
-//              and the UNet attends to all L positions, as Stable Diffusion does with
-//              CLIP's padded 77; only inside the encoder is padding masked.
-//   pool       the feature at the <eos> position, as CLIP does: since attention here is
-//              bidirectional, that position has seen the whole prompt.
 #pragma once
 #include <memory>
 #include <string>
@@ -67,6 +45,27 @@ public:
     std::shared_ptr<nn::FeedForward> mlp;  // mlp.net.0.0 (Linear), GELU, mlp.net.2 (Linear)
 };
 
+// SmallTextEncoder is the one trained here, jointly with the UNet (as LDM's own
+// BERT-like encoder for its text-to-image model was), on the built-in captions
+// (diffusion/captions.h):
+//
+//   tokenize   lower-case; a word is a run of letters and digits, everything else
+//              separates ("T-shirt" -> "t", "shirt"); ids from a fixed vocabulary:
+//              <pad> 0, <bos> 1, <eos> 2, <unk> 3, then every word of the built-in
+//              captions in alphabetical order; unknown words -> <unk>;
+//              [<bos>, w_1 .. w_n, <eos>, <pad> ...] of length max_tokens, the words cut
+//              to the first max_tokens - 2. The empty prompt "" is [<bos>, <eos>, <pad> ...]:
+//              the "no condition" of classifier-free guidance.
+//   encode     h = token_embedding(ids) + position_embedding(0 .. L-1)      (B, L, dim)
+//              layers.k: h = h + attn(norm1(h)),  h = h + mlp(norm2(h))     pre-LN blocks
+//                        attn: self-attention in which <pad> keys are masked out
+//                        (nn::masked_attention), mlp: Linear, GELU, Linear (4 dim)
+//              final_layer_norm(h)
+//              Padding positions still get outputs (their queries see the real tokens),
+//              and the UNet attends to all L positions, as Stable Diffusion does with
+//              CLIP's padded 77; only inside the encoder is padding masked.
+//   pool       the feature at the <eos> position, as CLIP does: since attention here is
+//              bidirectional, that position has seen the whole prompt.
 class SmallTextEncoder : public TextEncoder {
 public:
     static constexpr int64_t kPad = 0, kBos = 1, kEos = 2, kUnk = 3;

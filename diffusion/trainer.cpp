@@ -9,18 +9,16 @@
 #include "diffusion/nonfinite.h"
 #include "diffusion/text_encoder.h"
 #include "nn/safetensors.h"
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
 namespace td::diffusion {
 
-LossWeight parse_loss_weight(const std::string& name) {
-    if (name == "none") return LossWeight::None;
-    if (name == "min-snr") return LossWeight::MinSnr;
-    fail("unknown loss weight '", name, "' (none, min-snr)");
-}
+const Choice<LossWeight> kLossWeights[] = {{"none", LossWeight::None}, {"min-snr", LossWeight::MinSnr}};
 
-std::string loss_weight_name(LossWeight w) { return w == LossWeight::None ? "none" : "min-snr"; }
+LossWeight parse_loss_weight(const std::string& name) { return parse_choice(name, kLossWeights, "loss weight"); }
+std::string loss_weight_name(LossWeight w) { return choice_name(w, kLossWeights); }
 
 DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set,
                          std::shared_ptr<VAE> first_stage)

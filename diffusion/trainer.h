@@ -11,20 +11,6 @@
 // masks (the UNet's generator). With the optimizer moments, the EMA shadow and the step
 // count, that is all the state there is, so a resumed run's losses match an
 // uninterrupted run's bit for bit on the same machine and thread count.
-//
-// Devices: the data set stays on the CPU; the model, its optimizer and EMA, and each
-// step's batch, t, noise and schedule tables live on options.device. The random draws
-// are made on the CPU and moved (the same numbers on every device). Whatever goes to disk
-// (checkpoints, model files) is copied back to the CPU by the writers.
-//
-// Data parallelism (TrainOptions::comm, docs/distributed.md): P ranks, each with this
-// trainer. Every rank draws the same global minibatch of P * B samples, and the same t,
-// eps and conditions for all of it, exactly as a 1-rank run with batch P * B would, and
-// keeps its own contiguous slice of B (distributed/shard.h); after backward the gradients
-// are averaged over the ranks (one bucketed all-reduce, distributed/data_parallel.h), so every rank takes the same
-// optimizer step and the weights, the AdamW moments and the EMA stay identical. The
-// counters a checkpoint stores (data position, noise generator) are the global ones, so a
-// P-rank checkpoint resumes on 1 rank with batch P * B (and the reverse).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -80,6 +66,19 @@ struct StepStats {
     bool skipped = false;  // non-finite and dropped (TrainOptions::skip_nonfinite)
 };
 
+// Devices: the data set stays on the CPU; the model, its optimizer and EMA, and each
+// step's batch, t, noise and schedule tables live on options.device. The random draws
+// are made on the CPU and moved (the same numbers on every device). Whatever goes to disk
+// (checkpoints, model files) is copied back to the CPU by the writers.
+//
+// Data parallelism (TrainOptions::comm, docs/distributed.md): P ranks, each with this
+// trainer. Every rank draws the same global minibatch of P * B samples, and the same t,
+// eps and conditions for all of it, exactly as a 1-rank run with batch P * B would, and
+// keeps its own contiguous slice of B (distributed/shard.h); after backward the gradients
+// are averaged over the ranks (one bucketed all-reduce, distributed/data_parallel.h), so every rank takes the same
+// optimizer step and the weights, the AdamW moments and the EMA stay identical. The
+// counters a checkpoint stores (data position, noise generator) are the global ones, so a
+// P-rank checkpoint resumes on 1 rank with batch P * B (and the reverse).
 class DdpmTrainer {
 public:
     // first_stage: a latent model's frozen autoencoder (train_set then holds its scaled

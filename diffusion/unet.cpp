@@ -7,6 +7,7 @@
 #include "autograd/node.h"
 #include "autograd/trace.h"
 #include "nn/timestep_embedding.h"
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
 #include "tensor/ops.h"
@@ -23,27 +24,15 @@ std::string join(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-Conditioning parse_conditioning(const std::string& name) {
-    if (name == "none") return Conditioning::None;
-    if (name == "class") return Conditioning::Class;
-    if (name == "text") return Conditioning::Text;
-    fail("unknown conditioning '", name, "' (none, class, text)");
-}
+const Choice<Conditioning> kConditionings[] = {
+    {"none", Conditioning::None}, {"class", Conditioning::Class}, {"text", Conditioning::Text}};
+const Choice<CondMode> kCondModes[] = {
+    {"add", CondMode::Add}, {"concat", CondMode::Concat}, {"crossattn", CondMode::CrossAttn}};
 
-std::string conditioning_name(Conditioning c) {
-    return c == Conditioning::None ? "none" : c == Conditioning::Class ? "class" : "text";
-}
-
-CondMode parse_cond_mode(const std::string& name) {
-    if (name == "add") return CondMode::Add;
-    if (name == "concat") return CondMode::Concat;
-    if (name == "crossattn") return CondMode::CrossAttn;
-    fail("unknown cond_mode '", name, "' (add, concat, crossattn)");
-}
-
-std::string cond_mode_name(CondMode m) {
-    return m == CondMode::Add ? "add" : m == CondMode::Concat ? "concat" : "crossattn";
-}
+Conditioning parse_conditioning(const std::string& name) { return parse_choice(name, kConditionings, "conditioning"); }
+std::string conditioning_name(Conditioning c) { return choice_name(c, kConditionings); }
+CondMode parse_cond_mode(const std::string& name) { return parse_choice(name, kCondModes, "cond_mode"); }
+std::string cond_mode_name(CondMode m) { return choice_name(m, kCondModes); }
 
 void UNetConfig::validate() const {
     check(in_channels > 0, "UNet config: in_channels must be > 0, got ", in_channels);

@@ -13,16 +13,22 @@
 // The step t enters through the sinusoidal embedding (nn/timestep_embedding.h), an MLP
 // (Linear ch -> 4 ch, SiLU, Linear 4 ch -> 4 ch), and is added, projected to each
 // block's width, inside every ResBlock.
-//
-// Parameter names follow the PyTorch port of the DDPM code (pesser/pytorch_diffusion,
-// later CompVis' ldm/modules/diffusionmodules/model.py): temb.dense.0, conv_in,
-// down.0.block.1.conv1, down.1.downsample.conv, mid.attn_1, up.2.block.0.nin_shortcut,
-// norm_out, conv_out. Attention uses nn::Attention (to_q, to_k, to_v, to_out) with
-// configurable heads instead of DDPM's single-head 1x1 convs. One difference the names
-// hide: the port's downsample conv pads (0, 1, 0, 1) (TensorFlow's "SAME"); ours pads 1 on
-// every side, as PyTorch's Conv2d(padding=1) and Improved DDPM's code do, so the port's
-// weights load here but do not compute the same function.
-//
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "diffusion/text_encoder.h"
+#include "nn/attention.h"
+#include "nn/conv.h"
+#include "nn/layers.h"
+#include "nn/linear.h"
+#include "nn/norm.h"
+#include "nn/transformer.h"
+#include "tensor/random.h"
+
+namespace td::diffusion {
+
 // Conditioning (latent diffusion's switch, Rombach et al. 2022 sec. 3.3 and their code):
 // eps_theta(x_t, t, y) for a class label y (cond class) or a prompt y (cond text). The
 // UNet owns the network that turns y into something it can use, the "conditioner":
@@ -50,23 +56,6 @@
 //
 // (A UNet built with cond none and context_dim > 0 has no conditioner of its own: its
 // AttnBlocks cross-attend to Cond::context, whatever produced it.)
-#pragma once
-#include <memory>
-#include <string>
-#include <vector>
-
-#include "diffusion/text_encoder.h"
-#include "nn/attention.h"
-#include "nn/conv.h"
-#include "nn/layers.h"
-#include "nn/linear.h"
-#include "nn/norm.h"
-#include "nn/transformer.h"
-#include "tensor/random.h"
-
-namespace td::diffusion {
-
-// What the UNet is conditioned on, and how the condition enters it (see above).
 enum class Conditioning { None, Class, Text };
 enum class CondMode { Add, Concat, CrossAttn };
 // The words of the model file and the CLI: "none", "class", "text" and "add", "concat",
@@ -143,6 +132,14 @@ public:
     bool cross;  // built with a context_dim
 };
 
+// Parameter names follow the PyTorch port of the DDPM code (pesser/pytorch_diffusion,
+// later CompVis' ldm/modules/diffusionmodules/model.py): temb.dense.0, conv_in,
+// down.0.block.1.conv1, down.1.downsample.conv, mid.attn_1, up.2.block.0.nin_shortcut,
+// norm_out, conv_out. Attention uses nn::Attention (to_q, to_k, to_v, to_out) with
+// configurable heads instead of DDPM's single-head 1x1 convs. One difference the names
+// hide: the port's downsample conv pads (0, 1, 0, 1) (TensorFlow's "SAME"); ours pads 1 on
+// every side, as PyTorch's Conv2d(padding=1) and Improved DDPM's code do, so the port's
+// weights load here but do not compute the same function.
 class UNet : public nn::Module {
 public:
     explicit UNet(const UNetConfig& config);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "nn/safetensors.h"
+#include "tensor/choice.h"
 #include "tensor/error.h"
 #include "tensor/nn_ops.h"
 #include "tensor/ops.h"
@@ -251,13 +252,10 @@ Tensor kl_to_standard_normal(const Tensor& mu, const Tensor& logvar) {
     // END SOLUTION vae-loss
 }
 
-Recon parse_recon(const std::string& name) {
-    if (name == "l1") return Recon::L1;
-    if (name == "l2") return Recon::L2;
-    fail("unknown recon '", name, "' (l1, l2)");
-}
+const Choice<Recon> kRecons[] = {{"l1", Recon::L1}, {"l2", Recon::L2}};
 
-std::string recon_name(Recon r) { return r == Recon::L1 ? "l1" : "l2"; }
+Recon parse_recon(const std::string& name) { return parse_choice(name, kRecons, "recon"); }
+std::string recon_name(Recon r) { return choice_name(r, kRecons); }
 
 VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta, Recon recon) {
     check(x.shape() == x_hat.shape() && x.dim() >= 1, "vae_loss: x ", shape_str(x.shape()), " and x_hat ",

@@ -7,41 +7,9 @@
 //   z = mu + sigma * eps                                    (the reparameterisation)
 //   z (B, z, H/f, W/f) --post_quant_conv (1x1)--> --decoder--> x_hat (B, C, H, W)
 //
-//   encoder: conv_in (C -> ch); per level i, num_res_blocks ResBlocks of ch * mults[i]
-//            channels, then (all but the last level) a stride-2 3x3 conv halving H, W;
-//            mid: ResBlock, self-attention, ResBlock; GroupNorm, SiLU, 3x3 conv to 2 z
-//   decoder: conv_in (z -> the widest width); mid as above; per level, from the lowest
-//            resolution up, num_res_blocks + 1 ResBlocks, then (all but level 0) a nearest
-//            x2 upsample and a 3x3 conv; GroupNorm, SiLU, 3x3 conv to C
-//
 // So f = 2^(len(mults) - 1): mults 1,2,2 gives f = 4, 28x28 -> 7x7 and 32x32 -> 8x8.
 // There are no skip connections (unlike the UNet): everything the decoder gets goes
 // through the latent, which is the point.
-//
-// Loss: reconstruction + beta KL(q(z | x) || N(0, I)) (see vae_loss below for the
-// reduction). LDM adds a perceptual (LPIPS) and a patch-GAN loss to get sharp 256x256
-// photographs; for 28x28 digits we do without them.
-//
-// Parameter names are those of CompVis' AutoencoderKL (ldm/models/autoencoder.py and
-// ldm/modules/diffusionmodules/model.py): encoder.conv_in, encoder.down.0.block.0.conv1,
-// encoder.down.0.downsample.conv, encoder.mid.block_1, encoder.mid.attn_1,
-// encoder.norm_out, encoder.conv_out, quant_conv, post_quant_conv, decoder.conv_in,
-// decoder.mid.block_2, decoder.up.0.block.0.nin_shortcut, decoder.up.1.upsample.conv,
-// decoder.norm_out, decoder.conv_out. Where ours differs from theirs (a released
-// checkpoint's names mostly load, but it would not compute the same function):
-//   - attention: ours is the UNet's AttnBlock (nn::Attention: norm, attn.to_q / to_k /
-//     to_v without bias, attn.to_out with bias, one head); theirs has 1x1 convs q, k, v,
-//     proj_out, all with bias. The same computation up to those biases and the layout.
-//   - GroupNorm eps 1e-5 (PyTorch's default, our nn::GroupNorm) vs their 1e-6, and a
-//     configurable number of groups (theirs: always 32, too many for 32-channel layers).
-//   - the downsample conv pads 1 on every side; theirs pads (0, 1, 0, 1) (see unet.h).
-//   - init: each ResBlock's conv2 starts at zero (the block starts as the identity,
-//     diffusion/unet.h); theirs uses PyTorch's default init everywhere.
-//   - no attention inside the levels (their attn_resolutions; the released KL configs
-//     leave it empty), mid attention can be switched off (mid_attn), no dropout.
-//   - one latent width: their quant_conv maps 2 z_channels -> 2 embed_dim and
-//     post_quant_conv embed_dim -> z_channels; the released configs set embed_dim =
-//     z_channels, and so do we (both 1x1 convs keep their width).
 #pragma once
 #include <map>
 #include <memory>
@@ -82,6 +50,12 @@ Metadata to_metadata(const VAEConfig& config);
 VAEConfig vae_config_from_metadata(const Metadata& meta, const std::string& path);
 
 // The encoder: x (B, C, H, W) -> (B, 2 z, H / f, W / f), the moments before quant_conv.
+//   encoder: conv_in (C -> ch); per level i, num_res_blocks ResBlocks of ch * mults[i]
+//            channels, then (all but the last level) a stride-2 3x3 conv halving H, W;
+//            mid: ResBlock, self-attention, ResBlock; GroupNorm, SiLU, 3x3 conv to 2 z
+//   decoder: conv_in (z -> the widest width); mid as above; per level, from the lowest
+//            resolution up, num_res_blocks + 1 ResBlocks, then (all but level 0) a nearest
+//            x2 upsample and a 3x3 conv; GroupNorm, SiLU, 3x3 conv to C
 class Encoder : public nn::Module {
 public:
     Encoder(const VAEConfig& config, Generator& init);
@@ -117,6 +91,26 @@ public:
     std::shared_ptr<nn::GroupNorm> norm_out;
 };
 
+// Parameter names are those of CompVis' AutoencoderKL (ldm/models/autoencoder.py and
+// ldm/modules/diffusionmodules/model.py): encoder.conv_in, encoder.down.0.block.0.conv1,
+// encoder.down.0.downsample.conv, encoder.mid.block_1, encoder.mid.attn_1,
+// encoder.norm_out, encoder.conv_out, quant_conv, post_quant_conv, decoder.conv_in,
+// decoder.mid.block_2, decoder.up.0.block.0.nin_shortcut, decoder.up.1.upsample.conv,
+// decoder.norm_out, decoder.conv_out. Where ours differs from theirs (a released
+// checkpoint's names mostly load, but it would not compute the same function):
+//   - attention: ours is the UNet's AttnBlock (nn::Attention: norm, attn.to_q / to_k /
+//     to_v without bias, attn.to_out with bias, one head); theirs has 1x1 convs q, k, v,
+//     proj_out, all with bias. The same computation up to those biases and the layout.
+//   - GroupNorm eps 1e-5 (PyTorch's default, our nn::GroupNorm) vs their 1e-6, and a
+//     configurable number of groups (theirs: always 32, too many for 32-channel layers).
+//   - the downsample conv pads 1 on every side; theirs pads (0, 1, 0, 1) (see unet.h).
+//   - init: each ResBlock's conv2 starts at zero (the block starts as the identity,
+//     diffusion/unet.h); theirs uses PyTorch's default init everywhere.
+//   - no attention inside the levels (their attn_resolutions; the released KL configs
+//     leave it empty), mid attention can be switched off (mid_attn), no dropout.
+//   - one latent width: their quant_conv maps 2 z_channels -> 2 embed_dim and
+//     post_quant_conv embed_dim -> z_channels; the released configs set embed_dim =
+//     z_channels, and so do we (both 1x1 convs keep their width).
 class VAE : public nn::Module {
 public:
     explicit VAE(const VAEConfig& config);  // validates the config (td::Error)
@@ -180,8 +174,9 @@ struct VaeLoss {
 //   Recon::L2: sum over pixels of (x - x_hat)^2, mean over the batch
 // Both sums over the pixels, mean over the batch, as LDM's LPIPSWithDiscriminator
 // (sum(nll) / B, sum(kl) / B), so our beta is their kl_weight: 1e-6 in the released
-// KL-f4 / f8 configs (with pixels in [-1, 1], as ours). x, x_hat: (B, C, H, W).
-// Throws td::Error for mismatched shapes.
+// KL-f4 / f8 configs (with pixels in [-1, 1], as ours). x, x_hat: (B, C, H, W). LDM adds a
+// perceptual (LPIPS) and a patch-GAN loss to get sharp 256x256 photographs; for 28x28
+// digits we do without them. Throws td::Error for mismatched shapes.
 VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta, Recon recon);
 
 struct LoadedVAE {

@@ -14,12 +14,6 @@
 // A build without MPI (the Makefile did not find it) compiles distributed/no_mpi.cpp
 // instead of distributed/mpi.cpp: the same functions, where init_distributed() throws a
 // td::Error saying how to enable it. local_communicator() exists in every build.
-//
-// Every collective has a deadline (Options::timeout_s): a rank that died or stalls would
-// otherwise leave the others waiting forever inside the collective. When one does not
-// complete in time, the rank that notices prints
-//   rank R: all-reduce of bucket K did not complete within N s: another rank failed or stalled
-// and ends the whole job with MPI_Abort (non-zero exit), rather than hanging.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -30,6 +24,11 @@
 
 namespace td::dist {
 
+// Every collective has a deadline (Options::timeout_s): a rank that died or stalls would
+// otherwise leave the others waiting forever inside the collective. When one does not
+// complete in time, the rank that notices prints
+//   rank R: all-reduce of bucket K did not complete within N s: another rank failed or stalled
+// and ends the whole job with MPI_Abort (non-zero exit), rather than hanging.
 struct Options {
     // Gradients travel in buckets of about this many bytes (distributed/bucket.h): 25 MB,
     // PyTorch DDP's default. Environment: TD_DIST_BUCKET_MB (a decimal number of MB).

@@ -6,7 +6,14 @@
 //   shadow_t = decay_t * shadow_{t-1} + (1 - decay_t) * theta_t,
 //   decay_t  = min(decay, (1 + t) / (10 + t)),   t = 1, 2, ... the number of this update
 // (the warm-up of CompVis' LitEma and of the TensorFlow EMA with num_updates).
-//
+#pragma once
+#include <map>
+#include <string>
+
+#include "nn/module.h"
+
+namespace td::nn {
+
 // Why the warm-up: the shadow starts as the random initial weights, and after n updates
 // those still carry the weight prod_t decay_t. With a fixed decay of 0.9999 that is
 // 0.9999^n: 0.99 after 100 steps, 0.90 after 1000, so a short run's EMA model is still
@@ -21,14 +28,6 @@
 // so it *is* a model state dict: save() writes it as a .safetensors file that loads
 // straight into a model with load_module() for sampling, with the update count and
 // decay in the file's metadata ("ema_num_updates", "ema_decay") so load() can resume.
-#pragma once
-#include <map>
-#include <string>
-
-#include "nn/module.h"
-
-namespace td::nn {
-
 class EMA {
 public:
     // The shadow starts as a copy of the model's current weights, on the model's device.
@@ -47,7 +46,7 @@ public:
     // the model the EMA was built from, both ways; errors list every mismatch.
     void load_state_dict(const std::map<std::string, Tensor>& state, int64_t num_updates);
 
-    void save(const std::string& path) const;  // .safetensors, see the header comment
+    void save(const std::string& path) const;  // .safetensors, see above
     void load(const std::string& path);
 
 private:

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tensor/choice.h"
 #include "tensor/error.h"
 
 namespace td::nn {
@@ -33,16 +34,11 @@ float cosine_lr(int64_t t, float base_lr, int64_t warmup, int64_t total, float m
     return (float)(min_lr + ((double)base_lr - min_lr) * 0.5 * (1.0 + std::cos(pi * p)));
 }
 
-LrKind parse_lr_kind(const std::string& name) {
-    if (name == "constant") return LrKind::Constant;
-    if (name == "warmup") return LrKind::Warmup;
-    if (name == "cosine") return LrKind::Cosine;
-    fail("unknown lr schedule '", name, "' (constant, warmup, cosine)");
-}
+const Choice<LrKind> kLrKinds[] = {
+    {"constant", LrKind::Constant}, {"warmup", LrKind::Warmup}, {"cosine", LrKind::Cosine}};
 
-std::string lr_kind_name(LrKind k) {
-    return k == LrKind::Constant ? "constant" : k == LrKind::Warmup ? "warmup" : "cosine";
-}
+LrKind parse_lr_kind(const std::string& name) { return parse_choice(name, kLrKinds, "lr schedule"); }
+std::string lr_kind_name(LrKind k) { return choice_name(k, kLrKinds); }
 
 float LrSchedule::at(int64_t t) const {
     switch (kind) {

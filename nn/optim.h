@@ -10,7 +10,16 @@
 // Usage:
 //   nn::AdamW opt(model.named_parameters(), {.lr = 2e-4f});
 //   for (...) { opt.zero_grad(); loss(model).backward(); nn::clip_grad_norm(model.parameters(), 1.0f); opt.step(); }
-//
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+#include "tensor/tensor.h"
+
+namespace td::nn {
+
 // A parameter whose .grad is undefined at step() is skipped: its state, step count
 // included, does not advance (as in PyTorch).
 //
@@ -24,16 +33,6 @@
 // the parameters live; the live state sits beside each parameter, on its device).
 // Hyperparameters (lr, betas, ...) are not state: they come from the constructor (and
 // set_lr, for a schedule).
-#pragma once
-#include <map>
-#include <string>
-#include <vector>
-
-#include "nn/module.h"
-#include "tensor/tensor.h"
-
-namespace td::nn {
-
 class Optimizer {
 public:
     // Parameters by name (Module::named_parameters()), or unnamed: then they are named
@@ -50,7 +49,7 @@ public:
     void set_lr(float lr) { lr_ = lr; }  // e.g. from nn/lr_schedule.h before each step (options().lr stays the initial lr)
     const NamedTensors& params() const { return params_; }
 
-    std::map<std::string, Tensor> state_dict() const;  // copies on the CPU, see the header comment
+    std::map<std::string, Tensor> state_dict() const;  // copies on the CPU, see above
     // Restores state saved by state_dict() of the same optimizer over the same parameters;
     // each buffer goes to its parameter's device.
     // Throws td::Error listing unexpected names, mis-shaped tensors and parameters with

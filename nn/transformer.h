@@ -15,11 +15,6 @@
 //     h = h + ff(norm3(h))               GEGLU feed-forward (nn/feedforward.h)
 //   with LayerNorms (pre-LN: each sub-layer sees a normalised input, the residual stream
 //   does not).
-//
-// Names as in LDM: norm, proj_in, transformer_blocks.0.{norm1,attn1,norm2,attn2,norm3,ff},
-// proj_out. One difference: LDM's attention has to_out.0 (a Linear inside a Sequential
-// with Dropout); nn::Attention's is to_out. LDM also has dropout inside the block; ours
-// has none (the UNet's dropout lives in its ResBlocks).
 #pragma once
 #include "nn/attention.h"
 #include "nn/conv.h"
@@ -28,6 +23,10 @@
 
 namespace td::nn {
 
+// Names as in LDM: norm, proj_in, transformer_blocks.0.{norm1,attn1,norm2,attn2,norm3,ff},
+// proj_out. One difference: LDM's attention has to_out.0 (a Linear inside a Sequential
+// with Dropout); nn::Attention's is to_out. LDM also has dropout inside the block; ours
+// has none (the UNet's dropout lives in its ResBlocks).
 class BasicTransformerBlock : public Module {
 public:
     // context_dim = 0: attn2 attends to h itself (LDM's behaviour without a context)

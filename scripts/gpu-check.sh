@@ -1,6 +1,22 @@
 #!/usr/bin/env bash
 # scripts/gpu-check.sh: everything the GPU half of tinydiffusion can be asked on a machine
-# with a GPU, in one command and one report (bench/README.md, "GPU"):
+# with a GPU, in one command and one report (bench/README.md, "GPU"): the machine, a build
+# for sm_90, the CUDA tests (each test case in a process of its own) and the benches (each
+# checks its results: "ok" in the report means ran AND checked).
+#
+#   bash scripts/gpu-check.sh [--quick] [--build-only] [--no-build] [--all-tests]
+#                             [--tests-only] [--standin] [--prepare]
+#   make gpu-check GPU_CHECK_ARGS=--quick     the same through make
+#
+# The report: $OUT/gpu-check.md when OUT is set, else bench/results/gpu-check.md, with
+# gpu-check.log beside it, written as it goes within a time budget (BUDGET seconds).
+# Without a GPU it builds, says there is none and exits 0. The steps, the options and the
+# environment are described in full below.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+
+# ---- what it does, step by step
 #
 #   1. the machine: nvidia-smi -L, the driver, nvcc, the cores
 #   2. build (make -j$(nproc), CUDA for sm_90 only, in build-gpu/ and build-gpu-cuda/ so the
@@ -22,11 +38,11 @@
 #      past the tolerance: "ok" in the report means ran AND checked (bench/cuda_timing.h).
 #      Timed calls start with a flushed L2 cache.
 #
-# The report: $OUT/gpu-check.md when OUT is set (the device tool's output folder), else
+# The report: $OUT/gpu-check.md when OUT is set (a folder the caller collects), else
 # bench/results/gpu-check.md; everything the commands printed goes to gpu-check.log beside
 # it. Each section gives its exact command, its time and its output; the report is written
 # as it goes, so a run stopped early still leaves what it did. The whole run keeps to a
-# time budget (BUDGET seconds, default 540: the device tool stops a command at 600 s), and
+# time budget (BUDGET seconds, default 540: under a 600 s limit on the whole command), and
 # each step to a timeout of its own; what the budget did not reach is listed at the end
 # ("Not done").
 #
@@ -54,17 +70,14 @@
 #                                             programs start there, skips the build.
 #   make gpu-check GPU_CHECK_ARGS=--quick     the same through make
 #
-# On the GPU machine, the device tool's one command (prepared here first, carry
-# ["build-gpu-deps"]):   bash scripts/gpu-check.sh
+# On the GPU machine, after --prepare here and build-gpu-deps/ copied along:
+#   bash scripts/gpu-check.sh
 #
 # Environment: GPU_BUILD (build-gpu), GPU_CUDA_BUILD (build-gpu-cuda), CUDA_ARCHS (90),
 # JOBS (all cores), BUDGET (540), CASE_TIMEOUT (120: one test case), REPORT (the report's
 # path), PYTHON (tried first for the PyTorch side), CUDNN_INC / CUDNN_LIBDIR (cuDNN outside
 # the toolkit, passed to make; when unset and the toolkit has no cuDNN, the script looks in
 # /usr/lib, /usr/local and /opt).
-set -u
-cd "$(dirname "$0")/.." || exit 1
-ROOT=$(pwd)
 
 MODE=full QUICK=0 ALL_TESTS=0 BUILD_STEP=1 BENCHES=1 STANDIN=0
 for arg in "$@"; do
@@ -129,7 +142,7 @@ if [ "$MODE" = prepare ]; then
   # libgomp (OpenMP) is the one library the programs take from the compiler's installation
   gomp=$(gcc -print-file-name=libgomp.so.1)
   [ -f "$gomp" ] && cp -L "$gomp" "$DEPS/bin/"
-  # packed: the device tool carries at most 64 MiB, and the programs compress to a third
+  # packed: what is copied to the GPU machine should be small (64 MiB at most), and the programs compress to a third
   tar -czf "$DEPS/programs.tar.gz" -C "$DEPS" bin && rm -rf "$DEPS/bin" || exit 1
   source_stamp > "$DEPS/programs.stamp"
   echo "gpu-check --prepare: built in $(( $(date +%s) - t0 ))s; $(du -sh "$DEPS" | cut -f1) in $DEPS/" \

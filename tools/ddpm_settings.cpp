@@ -2,13 +2,11 @@
 #include "tools/ddpm_settings.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
-#include <omp.h>
 
 #include "diffusion/latent.h"
 #include "diffusion/metadata.h"
@@ -41,19 +39,6 @@ std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& 
 
 namespace {
 
-// A setting's value as config.txt holds it: floats in their shortest exact form (0.001,
-// not 0.001000), so a resumed run reads back the very numbers it ran with.
-std::string text(int64_t v) { return std::to_string(v); }
-std::string text(bool v) { return v ? "true" : "false"; }
-std::string text(float v) {
-    char buf[32];
-    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-std::string text(double v) {
-    char buf[32];
-    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
 using S = DdpmSettings;
 using A = const Args&;
 using N = const std::string&;
@@ -61,22 +46,14 @@ using N = const std::string&;
 }  // namespace
 
 // The order is config.txt's and --help's.
-const std::vector<DdpmSetting> kDdpmSettings = {
-    {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images", "data",
-     [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
-    {"image-size", "32", "folders of images only: resize + center crop to this size", "",
-     [](S& s, A a, N n) { s.data_options.image_size = a.integer(n); },
-     [](const S& s) { return text(s.data_options.image_size); }},
-    {"channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
-     [](S& s, A a, N n) { s.data_options.channels = a.integer(n); },
-     [](const S& s) { return text(s.data_options.channels); }},
+const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(image_data_settings<DdpmSettings>(), {
     {"ch", "auto", "UNet base channels (auto: 16 when the UNet has several levels, 32 with one; see below)",
      "unet.ch",
      [](S& s, A a, N n) {
          s.auto_ch = a.str(n) == "auto";  // chosen by resolve_data, from the number of levels
          if (!s.auto_ch) s.info.unet.ch = a.integer(n);
      },
-     [](const S& s) { return text(s.info.unet.ch); }},
+     [](const S& s) { return as_text(s.info.unet.ch); }},
     {"mults", "auto",
      "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
      "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents). The other UNet\n"
@@ -94,7 +71,7 @@ const std::vector<DdpmSetting> kDdpmSettings = {
          s.auto_res_blocks = a.str(n) == "auto";
          if (!s.auto_res_blocks) s.info.unet.num_res_blocks = a.integer(n);
      },
-     [](const S& s) { return text(s.info.unet.num_res_blocks); }},
+     [](const S& s) { return as_text(s.info.unet.num_res_blocks); }},
     {"attn-res", "auto",
      "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
      "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)",
@@ -105,21 +82,21 @@ const std::vector<DdpmSetting> kDdpmSettings = {
      },
      [](const S& s) { return s.info.unet.attn_res.empty() ? std::string("none") : join_ints(s.info.unet.attn_res); }},
     {"heads", "1", "attention heads", "unet.heads", [](S& s, A a, N n) { s.info.unet.heads = a.integer(n); },
-     [](const S& s) { return text(s.info.unet.heads); }},
+     [](const S& s) { return as_text(s.info.unet.heads); }},
     {"dropout", "0", "dropout in the ResBlocks", "unet.dropout",
      [](S& s, A a, N n) { s.info.unet.dropout = (float)a.number(n); },
-     [](const S& s) { return text(s.info.unet.dropout); }},
+     [](const S& s) { return as_text(s.info.unet.dropout); }},
     {"groups", "auto", "GroupNorm groups (each must hold 2+ channels; 4+ is better; auto: ch / 4)", "unet.groups",
      [](S& s, A a, N n) {
          s.auto_groups = a.str(n) == "auto";
          if (!s.auto_groups) s.info.unet.groups = a.integer(n);
      },
-     [](const S& s) { return text(s.info.unet.groups); }},
+     [](const S& s) { return as_text(s.info.unet.groups); }},
     {"schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear", "schedule",
      [](S& s, A a, N n) { s.info.schedule = a.choice(n, parse_beta_schedule); },
      [](const S& s) { return beta_schedule_name(s.info.schedule); }},
     {"T", "1000", "diffusion steps", "T", [](S& s, A a, N n) { s.info.T = a.integer(n); },
-     [](const S& s) { return text(s.info.T); }},
+     [](const S& s) { return as_text(s.info.T); }},
     {"prediction", "v", "what the UNet predicts: eps, x0 or v", "prediction",
      [](S& s, A a, N n) { s.info.prediction = a.choice(n, parse_prediction); },
      [](const S& s) { return prediction_name(s.info.prediction); }},
@@ -127,38 +104,40 @@ const std::vector<DdpmSetting> kDdpmSettings = {
      [](S& s, A a, N n) { s.train.loss_weight = a.choice(n, parse_loss_weight); },
      [](const S& s) { return loss_weight_name(s.train.loss_weight); }},
     {"snr-gamma", "5", "min-snr's gamma", "", [](S& s, A a, N n) { s.train.snr_gamma = a.number(n); },
-     [](const S& s) { return text(s.train.snr_gamma); }},
+     [](const S& s) { return as_text(s.train.snr_gamma); }},
     {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
-     [](S& s, A a, N n) { s.train.batch_size = a.integer(n); }, [](const S& s) { return text(s.train.batch_size); }},
+     [](S& s, A a, N n) { s.train.batch_size = a.integer(n); }, [](const S& s) { return as_text(s.train.batch_size); }},
     {"lr", "0.002", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
-     [](const S& s) { return text(s.train.lr); }},
+     [](const S& s) { return as_text(s.train.lr); }},
     {"lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
      [](S& s, A a, N n) { s.train.lr_schedule = a.choice(n, nn::parse_lr_kind); },
      [](const S& s) { return nn::lr_kind_name(s.train.lr_schedule); }},
     {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
-     [](const S& s) { return text(s.train.warmup); }},
+     [](const S& s) { return as_text(s.train.warmup); }},
     {"lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)", "",
      [](S& s, A a, N n) { s.train.total_steps = a.integer(n); },
-     [](const S& s) { return text(s.train.total_steps); }},  // as resolved from the budget
+     [](const S& s) { return as_text(s.train.total_steps); }},  // as resolved from the budget
     {"weight-decay", "0", "AdamW decoupled weight decay", "",
      [](S& s, A a, N n) { s.train.weight_decay = (float)a.number(n); },
-     [](const S& s) { return text(s.train.weight_decay); }},
+     [](const S& s) { return as_text(s.train.weight_decay); }},
     {"clip", "1", "gradient clipping: max global norm (0: off)", "",
-     [](S& s, A a, N n) { s.train.grad_clip = (float)a.number(n); }, [](const S& s) { return text(s.train.grad_clip); }},
+     [](S& s, A a, N n) { s.train.grad_clip = (float)a.number(n); },
+     [](const S& s) { return as_text(s.train.grad_clip); }},
     {"ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)", "",
-     [](S& s, A a, N n) { s.train.ema_decay = (float)a.number(n); }, [](const S& s) { return text(s.train.ema_decay); }},
+     [](S& s, A a, N n) { s.train.ema_decay = (float)a.number(n); },
+     [](const S& s) { return as_text(s.train.ema_decay); }},
     {"flip", nullptr, "random horizontal flips (on for 3-channel data unless the config says false)", "",
-     [](S& s, A a, N n) { s.train.hflip = a.on(n); }, [](const S& s) { return text(s.train.hflip); }},
+     [](S& s, A a, N n) { s.train.hflip = a.on(n); }, [](const S& s) { return as_text(s.train.hflip); }},
     {"seed", "0", "random seed (weights, data order, noise)", "",
      [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
-     [](const S& s) { return text((int64_t)s.train.seed); }},
+     [](const S& s) { return as_text((int64_t)s.train.seed); }},
     {"steps", "3600",
      "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
      "--minutes and no --steps: no step limit, the time decides)",
      "",
-     [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return text(s.steps); }},
+     [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
     {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return text(s.minutes); }},
+     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
     {"vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)", "",
      [](S& s, A a, N n) { s.vae = a.str(n); }, [](const S& s) { return s.vae; }},  // "": a pixel model
     {"cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)",
@@ -170,56 +149,41 @@ const std::vector<DdpmSetting> kDdpmSettings = {
      "unet.cond_mode", [](S& s, A a, N n) { s.info.unet.cond_mode = a.choice(n, parse_cond_mode); },
      [](const S& s) { return cond_mode_name(s.info.unet.cond_mode); }},
     {"p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)", "",
-     [](S& s, A a, N n) { s.train.p_uncond = (float)a.number(n); }, [](const S& s) { return text(s.train.p_uncond); }},
+     [](S& s, A a, N n) { s.train.p_uncond = (float)a.number(n); },
+     [](const S& s) { return as_text(s.train.p_uncond); }},
     {"text-dim", "64", "text conditioning: the text encoder's width", "unet.text_dim",
-     [](S& s, A a, N n) { s.info.unet.text_dim = a.integer(n); }, [](const S& s) { return text(s.info.unet.text_dim); }},
+     [](S& s, A a, N n) { s.info.unet.text_dim = a.integer(n); },
+     [](const S& s) { return as_text(s.info.unet.text_dim); }},
     {"text-layers", "2", "text conditioning: the text encoder's transformer blocks", "unet.text_layers",
      [](S& s, A a, N n) { s.info.unet.text_layers = a.integer(n); },
-     [](const S& s) { return text(s.info.unet.text_layers); }},
+     [](const S& s) { return as_text(s.info.unet.text_layers); }},
     {"text-heads", "4", "text conditioning: the text encoder's attention heads (divide --text-dim)", "unet.text_heads",
      [](S& s, A a, N n) { s.info.unet.text_heads = a.integer(n); },
-     [](const S& s) { return text(s.info.unet.text_heads); }},
+     [](const S& s) { return as_text(s.info.unet.text_heads); }},
     {"max-tokens", "16", "text conditioning: tokens per prompt, <bos> and <eos> included", "unet.max_tokens",
      [](S& s, A a, N n) { s.info.unet.max_tokens = a.integer(n); },
-     [](const S& s) { return text(s.info.unet.max_tokens); }},
+     [](const S& s) { return as_text(s.info.unet.max_tokens); }},
     {"concat-channels", "4", "--cond-mode concat: the input channels the condition adds", "unet.concat_channels",
      [](S& s, A a, N n) { s.info.unet.concat_channels = a.integer(n); },
-     [](const S& s) { return text(s.info.unet.concat_channels); }},
+     [](const S& s) { return as_text(s.info.unet.concat_channels); }},
     {"context-dim", "0",
      "--cond-mode crossattn: the width of the context tokens (0: derived, the text encoder's\n"
      "width for text, the time embedding's for class)",
      "unet.context_dim", [](S& s, A a, N n) { s.info.unet.context_dim = a.integer(n); },
-     [](const S& s) { return text(s.info.unet.context_dim); }},
+     [](const S& s) { return as_text(s.info.unet.context_dim); }},
     {"guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training", "",
-     [](S& s, A a, N n) { s.guidance = (float)a.number(n); }, [](const S& s) { return text(s.guidance); }},
+     [](S& s, A a, N n) { s.guidance = (float)a.number(n); }, [](const S& s) { return as_text(s.guidance); }},
     {"skip-nonfinite", nullptr,
      "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
-     [](S& s, A a, N n) { s.train.skip_nonfinite = a.on(n); }, [](const S& s) { return text(s.train.skip_nonfinite); }},
+     [](S& s, A a, N n) { s.train.skip_nonfinite = a.on(n); },
+     [](const S& s) { return as_text(s.train.skip_nonfinite); }},
     // read by the command (device_option): a cuda run's config.txt is still read on a machine without one
     {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr,
      [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
-};
-
-void declare_ddpm_options(Args& a) {
-    for (const DdpmSetting& d : kDdpmSettings) {
-        if (d.fallback) a.option(d.name, d.fallback, d.help);
-        else a.flag(d.name, d.help);
-    }
-}
-
-std::string ddpm_config_text(const DdpmSettings& s) {
-    std::string out;
-    for (const DdpmSetting& d : kDdpmSettings) {
-        std::string value = d.print(s);
-        if (!value.empty()) out += std::string(d.name) + " = " + value + "\n";
-    }
-    return out;
-}
+});
 
 DdpmSettings ddpm_settings(const Args& args) {
-    DdpmSettings s;
-    for (const DdpmSetting& d : kDdpmSettings)
-        if (d.read) d.read(s, args, d.name);
+    DdpmSettings s = read_settings(args, kDdpmSettings);
     try {
         make_betas(s.info.schedule, s.info.T);  // T out of range
     } catch (const Error& e) {
@@ -314,15 +278,14 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     if (!s.vae.empty()) {
         // Latent diffusion: the frozen autoencoder's codes of the training set, computed
         // once (cached beside the autoencoder), scaled to unit variance.
-        std::string vae_file = s.vae;
-        if (std::filesystem::is_directory(vae_file)) vae_file += "/model.safetensors";
+        std::string vae_file = file_in_run(s.vae, "model.safetensors");
         LoadedVAE v = load_vae(vae_file);
         v.vae->to(s.train.device);  // it encodes the data set there once, and decodes the pictures
         s.first_stage = v.vae;
         s.info.vae = v.config;
         check(v.config.in_channels == train.images.size(1) && v.config.image_size == train.images.size(2), vae_file,
               ": this autoencoder was trained on ", v.config.in_channels, " x ", v.config.image_size, " x ",
-              v.config.image_size, " images, the data are ", shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())));
+              v.config.image_size, " images, the data are ", train.image_shape());
         std::string cache_dir = std::filesystem::path(vae_file).parent_path().string() + "/latents";
         LatentCache cache = cached_latents(*v.vae, vae_file, train, cache_dir);
         s.info.scale_factor = latent_scale_factor(cache.latents);
@@ -340,9 +303,7 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     } catch (const Error& e) {
         throw ArgError(e.what());
     }
-    if (s.train.batch_size > train.size())
-        throw ArgError("--batch " + std::to_string(s.train.batch_size) + " is larger than the data set (" +
-                       std::to_string(train.size()) + " images)");
+    check_batch_fits(s.train.batch_size, train);
     if (s.train.lr_schedule == nn::LrKind::Cosine && s.train.total_steps == 0 && s.steps > 0) s.train.total_steps = s.steps;
     return train;
 }
@@ -387,7 +348,6 @@ SamplingSetup setup_sampling(const Args& args) {
     o.eta = args.number("eta");
     o.clip_x0 = !args.on("no-clip");
     o.variance = args.choice("variance", parse_variance);
-    int64_t threads = args.integer("threads");
     std::vector<Spacing> fits = spacing_choices(o.sampler);
     if (o.spacing && std::find(fits.begin(), fits.end(), *o.spacing) == fits.end()) {
         std::string list, name = sampler_name(o.sampler);
@@ -395,8 +355,8 @@ SamplingSetup setup_sampling(const Args& args) {
         throw ArgError("--spacing " + spacing_name(*o.spacing) + " does not fit --sampler " + name + ": " + name +
                        " takes " + list + " (or auto: " + spacing_name(fits.front()) + ")");
     }
-    if (o.steps < 1 || o.eta < 0 || threads < 0) throw ArgError("need --steps >= 1, --eta >= 0, --threads >= 0");
-    if (threads > 0) omp_set_num_threads((int)threads);
+    if (o.steps < 1 || o.eta < 0) throw ArgError("need --steps >= 1, --eta >= 0");
+    apply_threads(args);
 
     std::string path = ckpt;
     if (path.empty() && std::filesystem::exists(run + "/model.safetensors")) path = run + "/model.safetensors";

@@ -1,7 +1,7 @@
-// tools/ddpm_settings.h: the settings of a DDPM run, declared once (kDdpmSettings in the
-// .cpp: name, default, help, model-file key, how to read and print it) for every command
-// that reads them: `diffuse train ddpm|ldm` (flags and --config) and `diffuse trace
-// train` (a run folder's config.txt). The same table writes config.txt and --help.
+// tools/ddpm_settings.h: the settings of a DDPM run, declared once (kDdpmSettings, a table
+// of tools/settings.h) for every command that reads them: `diffuse train ddpm|ldm` (flags
+// and --config) and `diffuse trace train` (a run folder's config.txt). The same table
+// writes config.txt and --help.
 #pragma once
 #include <string>
 #include <utility>
@@ -13,6 +13,7 @@
 #include "diffusion/trainer.h"
 #include "diffusion/vae.h"
 #include "tools/args.h"
+#include "tools/settings.h"
 #include "tools/training_run.h"  // list_checkpoints
 
 namespace td::cli {
@@ -41,28 +42,13 @@ struct DdpmSettings {
     std::shared_ptr<diffusion::VAE> first_stage;     // the frozen autoencoder of a latent model, or null
 };
 
-// One setting: its flag (--name, also its config.txt key), default, --help line, the
-// model file's metadata key it ends up in ("" for a setting of the training only), how
-// a value is read into DdpmSettings, and how the settings print it back (config.txt).
-struct DdpmSetting {
-    const char* name;
-    const char* fallback;  // nullptr: a switch (off unless given)
-    const char* help;
-    const char* metadata;
-    void (*read)(DdpmSettings& s, const Args& args, const std::string& name);  // nullptr: the command reads it
-    std::string (*print)(const DdpmSettings& s);  // "" leaves the key out of config.txt
-};
-extern const std::vector<DdpmSetting> kDdpmSettings;
-
-// Declares every setting of the table on `args`, in its order.
-void declare_ddpm_options(Args& args);
+// The table: declare_settings(args, kDdpmSettings) declares the flags; settings_text(...,
+// kDdpmSettings) writes config.txt with the values the run resolved (mults chosen for the
+// input size, the device auto picked, ...).
+extern const std::vector<Setting<DdpmSettings>> kDdpmSettings;
 
 // Reads the declared options; throws ArgError for a value out of range.
 DdpmSettings ddpm_settings(const Args& args);
-
-// config.txt's `key = value` lines, one per setting, with the values the run resolved
-// (mults chosen for the input size, the device auto picked, ...).
-std::string ddpm_config_text(const DdpmSettings& s);
 
 // Loads the training set and completes the settings from it (image channels and size;
 // the number of classes of a class-conditional model; flips default on for 3-channel

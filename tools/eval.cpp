@@ -18,19 +18,19 @@
 
 #include "diffusion/classifier.h"
 #include "diffusion/data/dataset.h"
+#include "diffusion/metadata.h"
 #include "nn/safetensors.h"
 #include "td.h"
 #include "tools/args.h"
 #include "tools/ddpm_figures.h"
+#include "tools/progress.h"  // fmt
+#include "tools/training_run.h"  // file_in_run
 
 namespace td::cli {
 
 namespace {
 
-std::string meta_or(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& other) {
-    auto it = meta.find(key);
-    return it == meta.end() ? other : it->second;
-}
+using diffusion::meta_or;
 
 // X.npy, checked against the classifier: float32 (N >= 2, C, H, W), finite, ideally in [0, 1].
 Tensor load_samples(const std::string& path, const diffusion::ClassifierConfig& cfg) {
@@ -94,11 +94,7 @@ std::string json_string(const std::string& s) { return nn::json_quote(s); }
 // `as_requested` < 0: no --labels.
 void print_json(const diffusion::SampleStats& s, const std::string& source, const std::string& weights,
                 const std::map<std::string, std::string>& meta, int64_t reference_count, double as_requested) {
-    auto number = [](double x) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.17g", x);
-        return std::string(buf);
-    };
+    auto number = [](double x) { return fmt("%.17g", x); };
     std::string histogram;
     for (int64_t c : s.histogram) histogram += (histogram.empty() ? "" : ", ") + std::to_string(c);
     std::printf("{\n");
@@ -165,7 +161,7 @@ int eval(int argc, char** argv, int first) {
         judge_reference ? args.choice("reference", diffusion::parse_reference) : diffusion::Reference::Real;
     int64_t count = args.integer("count");
     if (count < 2) throw ArgError("--count must be >= 2");
-    std::string weights = std::filesystem::is_directory(run) ? run + "/classifier.safetensors" : run;
+    std::string weights = file_in_run(run, "classifier.safetensors");
     std::string folder = std::filesystem::path(weights).parent_path().string();
     if (folder.empty()) folder = ".";
 

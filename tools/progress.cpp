@@ -15,6 +15,12 @@ std::string fmt_seconds(double s) {
     return buf;
 }
 
+std::string fmt(const char* format, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
 Progress::Progress(int64_t total, double budget_s, int64_t first)
     : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), last_(first),
       tty_(isatty(1)) {}

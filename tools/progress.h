@@ -9,6 +9,7 @@
 namespace td::cli {
 
 std::string fmt_seconds(double s);  // "4.4s", "2m05s"
+std::string fmt(const char* format, double v);  // one number as printf writes it: fmt("%.2f", psnr)
 
 class Progress {
 public:

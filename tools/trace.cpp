@@ -1,18 +1,13 @@
-// tools/trace.cpp: `diffuse trace train|sample`: one step of a run, every tensor in it.
-//
-//   diffuse trace train  --run runs/NAME [--step N] [--graph [FILE.dot]]
-//   diffuse trace sample --run runs/NAME [--step N] [--sampler ddim --steps K] [--graph [FILE.dot]]
+// tools/trace.cpp: `diffuse trace train|sample --run runs/NAME [--step N] [--graph [FILE.dot]]`:
+// one step of a run, every tensor in it.
 //
 // The library marks the tensors worth seeing with td::trace(name, tensor, equation)
 // (autograd/trace.h): the trainer's x_0, t, eps, x_t, loss; each UNet block's output;
 // the sampler's x_t, eps_theta, x_0_pred, x_prev. Here a td::Trace records them for
-// exactly one step, and the step is written out three ways:
-//
-//   the terminal    one line per tensor (name, shape, mean, std, min, max, equation),
-//                   then (train) each parameter's gradient norm
-//   DIR/trace.safetensors   every tensor by name (+ "grad.<param>"), for numpy / torch
-//   DIR/index.html  the image-shaped tensors as pictures; graph.dot (--graph) for Graphviz
-//
+// exactly one step, written out three ways: a line per tensor on the terminal (name,
+// shape, mean, std, min, max, equation; then each parameter's gradient norm),
+// DIR/trace.safetensors (every tensor by name, + "grad.<param>", for numpy / torch) and
+// DIR/index.html (the image-shaped tensors as pictures; graph.dot with --graph).
 // The run itself is left as it was: the step is replayed on a trainer rebuilt from
 // config.txt and a checkpoint, then thrown away.
 #include <algorithm>
@@ -20,7 +15,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <omp.h>
 #include <optional>
 #include <sstream>
 
@@ -38,6 +32,7 @@
 #include "tools/args.h"
 #include "tools/ddpm_settings.h"
 #include "tools/html_page.h"
+#include "tools/progress.h"  // fmt
 
 namespace td::cli {
 
@@ -77,17 +72,7 @@ double norm_of(const Tensor& t) {
     return std::sqrt(sq);
 }
 
-std::string num(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%10.4g", v);
-    return buf;
-}
-
-std::string num_plain(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
+std::string num(double v) { return fmt("%10.4g", v); }
 
 std::string pad(const std::string& s, size_t width) { return s.size() >= width ? s : s + std::string(width - s.size(), ' '); }
 
@@ -277,15 +262,22 @@ struct Argv {
     char** argv() { return ptrs.data(); }
 };
 
+// --out and --graph, the same for both: `what` is "train" or "sample", `graph_of` what the graph shows.
+void declare_outputs(Args& args, const std::string& what, const std::string& graph_of) {
+    args.option("out", "", "where to write (default: RUN/trace-" + what + "-stepN)");
+    args.option("graph", "",
+                "write the autograd graph of " + graph_of + " as Graphviz dot (bare --graph: DIR/graph.dot)");
+}
+
+// --out, or RUN/trace-WHAT-stepN (trace-WHAT-stepN here for a model given by --ckpt alone).
+std::string out_dir(const Args& args, const std::string& run, const std::string& what, int64_t step) {
+    if (!args.str("out").empty()) return args.str("out");
+    return (run.empty() ? "" : run + "/") + "trace-" + what + "-step" + std::to_string(step);
+}
+
 std::string graph_path(const Args& args, const std::string& dir) {
     if (!args.given("graph")) return "";
     return args.str("graph").empty() ? dir + "/graph.dot" : args.str("graph");
-}
-
-void set_threads(const Args& args) {
-    int64_t threads = args.integer("threads");
-    if (threads < 0) throw ArgError("--threads must be >= 0");
-    if (threads > 0) omp_set_num_threads((int)threads);
 }
 
 // ---- trace train ----------------------------------------------------------------------
@@ -304,7 +296,7 @@ RunSettings read_run(const std::string& run) {
     std::string file = run + "/config.txt";
     check(fs::exists(file), file, ": not found (is ", run, " a run folder of `diffuse train ddpm`?)");
     Args c("", "");
-    declare_ddpm_options(c);  // the same keys and defaults as `diffuse train ddpm`
+    declare_settings(c, kDdpmSettings);  // the same keys and defaults as `diffuse train ddpm`
     c.apply_config(file);
     RunSettings r;
     try {
@@ -329,15 +321,14 @@ int trace_train(int argc, char** argv, int first) {
               "trace.safetensors and index.html into --out; the run itself is not touched.");
     args.option("run", "", "the run folder of `diffuse train ddpm` (required)");
     args.option("step", "0", "the training step to trace, 1-based (0: the one after the latest checkpoint)");
-    args.option("out", "", "where to write (default: RUN/trace-train-stepN)");
-    args.option("graph", "", "write the step's autograd graph as Graphviz dot (bare --graph: DIR/graph.dot)");
+    declare_outputs(args, "train", "the step");
     args.option("threads", "0", "OpenMP threads (0: all cores)");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string run = args.str("run");
     if (run.empty()) throw ArgError("--run is required (e.g. --run runs/mnist)");
     int64_t step = args.integer("step");
     if (step < 0) throw ArgError("--step must be >= 1 (or 0: the step after the latest checkpoint)");
-    set_threads(args);
+    apply_threads(args);
 
     RunSettings rs = read_run(run);
     auto ckpts = list_checkpoints(run);
@@ -359,7 +350,7 @@ int trace_train(int argc, char** argv, int first) {
                 beta_schedule_name(rs.info.schedule).c_str(), (long long)rs.info.T, (long long)rs.options.batch_size);
     while (trainer.steps_done() < step - 1) trainer.step();
 
-    std::string dir = args.str("out").empty() ? run + "/trace-train-step" + std::to_string(step) : args.str("out");
+    std::string dir = out_dir(args, run, "train", step);
     std::string graph_file = graph_path(args, dir);
     // The graph is read off the step's own loss, before backward frees it.
     std::string graph_text;
@@ -434,8 +425,7 @@ int trace_sample(int argc, char** argv, int first) {
     args.option("step", "1", "the sampling step to trace, 1..K (K = --steps)");
     args.option("n", "4", "images in the batch");
     args.option("seed", "0", "seed of x_T and the sampler's noise (as `diffuse sample`)");
-    args.option("out", "", "where to write (default: RUN/trace-sample-stepN)");
-    args.option("graph", "", "write the autograd graph of the step's model call (bare --graph: DIR/graph.dot)");
+    declare_outputs(args, "sample", "the step's model call");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     std::string run = args.str("run");
     int64_t step = args.integer("step"), n = args.integer("n");
@@ -450,7 +440,7 @@ int trace_sample(int argc, char** argv, int first) {
     int64_t t = ts[step - 1], t_prev = step < (int64_t)ts.size() ? ts[step] : -1;
     std::printf("trace sample: %s, %s with %lld steps (%s spacing)%s; step %lld: t = %lld -> %s\n", path.c_str(),
                 sampler_name(o.sampler).c_str(), (long long)o.steps, spacing_name(sampler_spacing(o)).c_str(),
-                o.sampler == Sampler::Ddim ? (", eta " + num_plain(o.eta)).c_str() : "",
+                o.sampler == Sampler::Ddim ? (", eta " + fmt("%g", o.eta)).c_str() : "",
                 (long long)step, (long long)t, t_prev >= 0 ? ("t = " + std::to_string(t_prev)).c_str() : "x_0");
 
     // x_T as `diffuse sample --seed S` draws it, so the traced images are the ones it shows
@@ -484,9 +474,7 @@ int trace_sample(int argc, char** argv, int first) {
 
     std::printf("tensors of sampling step %lld, in the order they were recorded:\n", (long long)step);
     print_table(r.entries);
-    std::string dir = !args.str("out").empty() ? args.str("out")
-                      : run.empty()            ? "trace-sample-step" + std::to_string(step)
-                                               : run + "/trace-sample-step" + std::to_string(step);
+    std::string dir = out_dir(args, run, "sample", step);
     std::string graph_file = graph_path(args, dir);
     std::string title = "trace sample: step " + std::to_string(step) + " of " + sampler_name(o.sampler) + "-" + std::to_string(o.steps);
     std::string intro = "Sampling step " + std::to_string(step) + " of " + std::to_string(o.steps) + " (" + sampler_name(o.sampler) +

@@ -23,6 +23,7 @@
 #include "tools/ddpm_settings.h"
 #include "tools/html_page.h"
 #include "tools/progress.h"
+#include "tools/settings.h"
 #include "tools/training_run.h"
 #include "version.h"
 
@@ -40,9 +41,66 @@ const RunLayout kLayout = {"train classifier",
                             "negatives_rejected", "seconds"},
                            /*resumable=*/false};
 
-// The keys config.txt holds, in the order it writes them.
-const std::vector<std::string> kConfigKeys = {"data", "data-dir", "epochs", "batch", "lr", "width", "shift",
-                                              "reject-class", "seed", "steps", "minutes", "device"};
+struct ClassifierSettings {
+    diffusion::ClassifierConfig model;    // width and reject_class; the rest comes from the data
+    std::string data;                     // --data: mnist, fashion, cifar10 or a folder
+    diffusion::DataOptions data_options;  // data_dir
+    int64_t epochs = 0;                   // as given (0: chosen for the data set)
+    int64_t batch = 0, shift = 0;
+    float lr = 0;
+    uint64_t seed = 0;
+    int64_t steps = 0;                    // the step budget (0: --epochs decides)
+    double minutes = 0;                   // the time budget (0: none)
+    Device device = Device::CPU;
+};
+
+using S = ClassifierSettings;
+using A = const Args&;
+using N = const std::string&;
+
+// The settings of `train classifier` (tools/settings.h); the order is config.txt's and --help's.
+const std::vector<Setting<ClassifierSettings>> kClassifierSettings = {
+    {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)", "data",
+     [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
+    {"data-dir", "", "where the data set's files are (default data/<name>/)", "",
+     [](S& s, A a, N n) { s.data_options.data_dir = a.str(n); },
+     [](const S& s) { return s.data_options.data_dir; }},  // "": the default, left out
+    {"epochs", "0", "epochs to train (0: 20 for mnist, 8 for fashion, 20 otherwise)", "",
+     [](S& s, A a, N n) { s.epochs = a.integer(n); }, [](const S& s) { return as_text(s.epochs); }},
+    {"batch", "128", "batch size", "", [](S& s, A a, N n) { s.batch = a.integer(n); },
+     [](const S& s) { return as_text(s.batch); }},
+    {"lr", "0.002", "peak learning rate (AdamW, warmup then cosine)", "",
+     [](S& s, A a, N n) { s.lr = (float)a.number(n); },
+     [](const S& s) { return as_text(s.lr); }},
+    {"width", "32", "channels of the first conv (then 2x and 4x)", "width",
+     [](S& s, A a, N n) { s.model.width = a.integer(n); }, [](const S& s) { return as_text(s.model.width); }},
+    {"shift", "2", "augmentation: random shifts of up to this many pixels (0: none)", "",
+     [](S& s, A a, N n) { s.shift = a.integer(n); }, [](const S& s) { return as_text(s.shift); }},
+    {"reject-class", "1", "1: add the output 'not an image of this data set' (see above); 0: plain classifier",
+     "reject_class", [](S& s, A a, N n) { s.model.reject_class = zero_or_one(a, n); },
+     [](const S& s) { return as_text((int64_t)s.model.reject_class); }},
+    {"seed", "0", "random seed (weights, data order, noise)", "",
+     [](S& s, A a, N n) { s.seed = (uint64_t)a.integer(n); },
+     [](const S& s) { return as_text((int64_t)s.seed); }},
+    {"steps", "0", "stop after this many steps, whatever --epochs says (0: --epochs decides)", "",
+     [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
+    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
+    {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
+     [](S& s, A a, N) { s.device = device_option(a); },  // (td::Error for cuda without a GPU)
+     [](const S& s) { return std::string(device_name(s.device)); }},  // as resolved from auto
+};
+
+// Reads the settings; ArgError for a value out of range.
+ClassifierSettings classifier_settings(const Args& args) {
+    ClassifierSettings s = read_settings(args, kClassifierSettings);
+    if (s.epochs < 0 || s.batch < 1 || s.model.width < 8 || s.model.width % 4 != 0 || !(s.lr > 0) || s.minutes < 0 ||
+        s.steps < 0)
+        throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0, "
+                       "--steps >= 0");
+    if (s.shift < 0) throw ArgError("--shift must be >= 0");
+    return s;
+}
 
 // How the model does on held-out data, after each epoch.
 struct HeldOut {
@@ -120,55 +178,33 @@ int train_classifier(int argc, char** argv, int first) {
               "negatives: they are judged on their own merit (see diffusion/classifier.h).\n"
               "--reject-class 0 gives the plain classifier.");
     declare_run_options(args);  // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
-    declare_common_settings(args, "stop after this many steps, whatever --epochs says (0: --epochs decides)");
-    args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)");
-    args.option("data-dir", "", "where the data set's files are (default data/<name>/)");
-    args.option("epochs", "0", "epochs to train (0: 20 for mnist, 8 for fashion, 20 otherwise)");
-    args.option("batch", "128", "batch size");
-    args.option("lr", "0.002", "peak learning rate (AdamW, warmup then cosine)");
-    args.option("width", "32", "channels of the first conv (then 2x and 4x)");
-    args.option("shift", "2", "augmentation: random shifts of up to this many pixels (0: none)");
-    args.option("reject-class", "1", "1: add the output 'not an image of this data set' (see above); 0: plain classifier");
+    declare_settings(args, kClassifierSettings);
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
     const std::string& out = run.out();
-    std::string name = args.str("data");
-    int64_t shift = args.integer("shift"), max_steps = args.integer("steps");
-    int64_t epochs = args.integer("epochs"), batch = args.integer("batch"), width = args.integer("width");
-    double minutes = args.number("minutes");
-    float lr = (float)args.number("lr");
-    uint64_t seed = (uint64_t)args.integer("seed");
-    if (epochs < 0 || batch < 1 || width < 8 || width % 4 != 0 || !(lr > 0) || minutes < 0 || max_steps < 0)
-        throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0, "
-                       "--steps >= 0");
-    if (shift < 0) throw ArgError("--shift must be >= 0");
-    int64_t reject_flag = args.integer("reject-class");
-    if (reject_flag != 0 && reject_flag != 1) throw ArgError("--reject-class must be 0 or 1");
-    if (epochs == 0) epochs = name == "mnist" ? 20 : name.rfind("fashion", 0) == 0 ? 8 : 20;
-    Device device = device_option(args);
+    ClassifierSettings set = classifier_settings(args);
+    const std::string& name = set.data;
+    int64_t shift = set.shift, max_steps = set.steps, batch = set.batch;
+    double minutes = set.minutes;
+    float lr = set.lr;
+    uint64_t seed = set.seed;
+    Device device = set.device;
+    int64_t epochs = set.epochs > 0 ? set.epochs : name == "mnist" ? 20 : name.rfind("fashion", 0) == 0 ? 8 : 20;
     std::printf("device: %s\n", device_description(device).c_str());
 
-    diffusion::DataOptions dopt;
-    dopt.data_dir = args.str("data-dir");
-    diffusion::Dataset train = diffusion::load_dataset(name, "train", dopt);
-    diffusion::Dataset test = diffusion::load_dataset(name, "test", dopt);
+    diffusion::Dataset train = diffusion::load_dataset(name, "train", set.data_options);
+    diffusion::Dataset test = diffusion::load_dataset(name, "test", set.data_options);
     std::printf("data: %s, %lld train / %lld held-out images of shape %s, %lld classes\n", train.name.c_str(),
-                (long long)train.size(), (long long)test.size(),
-                shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str(),
+                (long long)train.size(), (long long)test.size(), train.image_shape().c_str(),
                 (long long)train.num_classes);
 
     run.begin();  // the settings and the data are good: now an earlier run may be deleted (--overwrite)
-    std::string config = "# diffuse train classifier: the settings of this run (a valid --config file)\n";
-    for (const std::string& key : kConfigKeys)  // the device as resolved from auto
-        config += key == "device" ? "device = " + std::string(device_name(device)) + "\n" : args.to_config({key});
-    run.write_config(config);
+    run.write_config(settings_text("train classifier", set, kClassifierSettings));
 
-    diffusion::ClassifierConfig cfg;
+    diffusion::ClassifierConfig& cfg = set.model;
     cfg.in_channels = train.images.size(1);
     cfg.image_size = train.images.size(2);
     cfg.num_classes = train.num_classes;
-    cfg.width = width;
-    cfg.reject_class = reject_flag == 1;
     Generator gen(seed);
     diffusion::Classifier model(cfg, gen);
     model.to(device);

@@ -73,12 +73,6 @@ void wait_for_rank0(dist::Communicator& comm) {
     comm.set_timeout(usual);
 }
 
-std::string fmt_mb(double mb) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.0f MB", mb);
-    return buf;
-}
-
 }  // namespace
 
 namespace {
@@ -110,7 +104,7 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
                        "--cond class|text makes it conditional (see `diffuse train ldm --help`).\n"
                        "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
     declare_run_options(args);   // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
-    declare_ddpm_options(args);  // the model, the process, training, the budget (tools/ddpm_settings.h)
+    declare_settings(args, kDdpmSettings);  // the model, the process, training, the budget (tools/ddpm_settings.h)
     args.option("sample-every", "0", "draw a 16-sample grid every this many steps (0: about 6 in a run)");
     args.option("ckpt-every", "0", "write a checkpoint every this many steps (0: every 2 minutes)");
     args.option("keep", "3", "checkpoints to keep");
@@ -209,17 +203,17 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     }
     auto write_config = [&] {
         std::ostringstream cfg;
-        cfg << "# diffuse train " << (latent ? "ldm" : "ddpm") << ": the settings of this run (a valid --config file)\n";
         if (P > 1)  // a comment, not a setting: a resumed run may use any number of ranks
             cfg << "# distributed: " << P << " ranks x batch " << to.batch_size << " = global batch "
                 << trainer.global_batch() << " (resuming on 1 process: --batch " << trainer.global_batch()
                 << " continues the same trajectory)\n";
-        run.write_config(cfg.str() + ddpm_config_text(set));  // the values the run resolved (mults, device, ...)
+        // the values the run resolved (mults, device, ...)
+        run.write_config(settings_text(latent ? "train ldm" : "train ddpm", set, kDdpmSettings, cfg.str()));
     };
     write_config();
 
     std::printf("data: %s, %lld training images %s\n", train.name.c_str(), (long long)train.size(),
-                shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str());
+                train.image_shape().c_str());
     std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s%s\n", u.describe().c_str(),
                 (long long)trainer.model().num_parameters(), beta_schedule_name(info.schedule).c_str(), (long long)info.T,
                 prediction_name(info.prediction).c_str(), latent ? " (in the autoencoder's latent space)" : "");
@@ -376,7 +370,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                            std::to_string(to.p_uncond) + " for classifier-free guidance.";
     std::string latent_text =
         !latent ? std::string()
-                : " The UNet works on the " + shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())) +
+                : " The UNet works on the " + train.image_shape() +
                       " latents of a frozen autoencoder (" + info.vae.describe() + "), scaled by 1/std = " +
                       std::to_string(info.scale_factor) + "; pictures are decoded.";
     std::ostringstream summary;
@@ -415,7 +409,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         page.h2("Memory").image("memory.png", "memory",
                                 "Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
                                 "filled the allocator's cache; a rising line would be a leak. Peak " +
-                                    fmt_mb(peak_resident_mb()) + " (training and these pictures).");
+                                    fmt("%.0f MB", peak_resident_mb()) + " (training and these pictures).");
     page.h2("While training")
         .p("The same 16 starting noises, DDIM with " + describe_steps(preview, info.T) + ", EMA weights, at these steps:")
         .progress_grids(out)
@@ -424,7 +418,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         .write(out + "/index.html");
     std::printf("done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
                 "loss.png,loss_per_t.png,memory.png,index.html}\n",
-                (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt_mb(peak_resident_mb()).c_str(), out.c_str());
+                (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt("%.0f MB", peak_resident_mb()).c_str(),
+                out.c_str());
     return 0;
 }
 

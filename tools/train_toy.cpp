@@ -16,9 +16,11 @@
 #include "diffusion/toy2d.h"
 #include "td.h"
 #include "tools/args.h"
+#include "tools/html_page.h"
 #include "tools/metrics.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
+#include "tools/settings.h"
 #include "tools/training_run.h"
 
 namespace td::cli {
@@ -96,7 +98,42 @@ const RunLayout kLayout = {"train toy",
                            {"checkpoints"},
                            {"step", "loss", "seconds"},
                            /*resumable=*/true};
-const std::vector<std::string> kToyConfigKeys = {"data", "hidden", "batch", "lr", "seed", "steps", "minutes", "device"};
+
+struct ToySettings {
+    std::string data;          // moons or spiral
+    int64_t hidden = 0;        // the MLP's width
+    toy::TrainOptions train;   // steps, batch, lr, seed
+    double minutes = 0;        // the time budget (0: none)
+};
+
+using S = ToySettings;
+using A = const Args&;
+using N = const std::string&;
+
+// The settings of `train toy` (tools/settings.h); the order is config.txt's and --help's.
+const std::vector<Setting<ToySettings>> kToySettings = {
+    {"data", "moons", "the points: moons or spiral", "", [](S& s, A a, N n) { s.data = a.str(n); },
+     [](const S& s) { return s.data; }},
+    {"hidden", "128", "hidden width of the MLP", "", [](S& s, A a, N n) { s.hidden = a.integer(n); },
+     [](const S& s) { return as_text(s.hidden); }},
+    {"batch", "256", "points per training step", "", [](S& s, A a, N n) { s.train.batch = a.integer(n); },
+     [](const S& s) { return as_text(s.train.batch); }},
+    {"lr", "0.003", "Adam learning rate (cosine-decayed to 0 over --steps)", "",
+     [](S& s, A a, N n) { s.train.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.train.lr); }},
+    {"seed", "0", "random seed (weights, data order, noise)", "",
+     [](S& s, A a, N n) { s.train.seed = (uint64_t)a.integer(n); },
+     [](const S& s) { return as_text((int64_t)s.train.seed); }},
+    {"steps", "3000", "training steps in all; the learning rate's cosine decays over them", "",
+     [](S& s, A a, N n) { s.train.steps = a.integer(n); }, [](const S& s) { return as_text(s.train.steps); }},
+    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
+    {"device", "auto", "where to train: the CPU (cpu or auto; the toy has no GPU code)", "",
+     [](S&, A a, N n) {
+         if (a.str(n) != "cpu" && a.str(n) != "auto")
+             throw ArgError("--device: train toy runs on the CPU (cpu or auto)");
+     },
+     [](const S&) { return std::string("cpu"); }},
+};
 
 }  // namespace
 
@@ -108,21 +145,17 @@ int train_toy(int argc, char** argv, int first) {
               "metrics.csv, loss.png, forward.png, score.png, samples.png, trajectories.png and\n"
               "index.html into the run folder; --resume continues a stopped run from its checkpoint.");
     declare_run_options(args, "runs/toy");  // --out, --config, --resume, --overwrite, --threads
-    declare_common_settings(args, "training steps in all; the learning rate's cosine decays over them", "3000");
-    args.option("data", "moons", "the points: moons or spiral");
-    args.option("batch", "256", "points per training step");
-    args.option("hidden", "128", "hidden width of the MLP");
-    args.option("lr", "0.003", "Adam learning rate (cosine-decayed to 0 over --steps)");
+    declare_settings(args, kToySettings);
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
     TrainingRun run(args, kLayout);  // the folder claimed and locked; with --resume, its config.txt applied
-    int64_t steps = args.integer("steps"), hidden = args.integer("hidden"), batch = args.integer("batch");
-    int64_t seed = args.integer("seed");
-    double minutes = args.number("minutes");
-    float lr = (float)args.number("lr");
-    std::string data_name = args.str("data"), device = args.str("device");
+    ToySettings set = read_settings(args, kToySettings);
+    const toy::TrainOptions& topt = set.train;
+    int64_t steps = topt.steps, hidden = set.hidden, batch = topt.batch, seed = (int64_t)topt.seed;
+    double minutes = set.minutes;
+    float lr = topt.lr;
+    const std::string& data_name = set.data;
     if (steps < 1 || hidden < 1 || batch < 1 || !(lr > 0) || minutes < 0)
         throw ArgError("--steps, --batch and --hidden must be >= 1, --lr > 0 and --minutes >= 0");
-    if (device != "cpu" && device != "auto") throw ArgError("--device: train toy runs on the CPU (cpu or auto)");
     Generator gen((uint64_t)seed);
     Tensor data;
     try {
@@ -132,9 +165,7 @@ int train_toy(int argc, char** argv, int first) {
     }
     const std::string& out = run.out();
     run.begin();  // the settings are good: now an earlier run may be deleted (--overwrite)
-    std::string config = "# diffuse train toy: the settings of this run (a valid --config file)\n";
-    for (const std::string& key : kToyConfigKeys) config += key == "device" ? "device = cpu\n" : args.to_config({key});
-    run.write_config(config);
+    run.write_config(settings_text("train toy", set, kToySettings));
 
     Schedule s = Schedule::named(diffusion::BetaSchedule::Linear, 1000);
     toy::Mlp model(hidden, gen);
@@ -149,8 +180,6 @@ int train_toy(int argc, char** argv, int first) {
     model.zero_grad();
 
     // 2. training (Algorithm 1), stopped by --steps, --minutes or Ctrl-C
-    toy::TrainOptions topt;
-    topt.steps = steps, topt.batch = batch, topt.lr = lr, topt.seed = (uint64_t)seed;
     toy::Trainer trainer(model, s, data, topt);
     if (run.resuming()) {
         std::string from = run.resume_from([&](const std::string& path) { trainer.load_checkpoint(path); });
@@ -180,39 +209,33 @@ int train_toy(int argc, char** argv, int first) {
         return interrupted() ? 130 : 0;
     }
     model.eval();
-    std::vector<float> step_axis, losses;
-    read_metrics(out + "/metrics.csv").series("loss", step_axis, losses);
 
     // 3. pictures and a page
-    std::vector<float> smooth;  // the loss, averaged over 50 steps (one step's is noisy)
-    for (size_t i = 0; i < losses.size(); ++i) {
-        size_t from = i >= 49 ? i - 49 : 0;
-        double sum = 0;
-        for (size_t j = from; j <= i; ++j) sum += losses[j];
-        smooth.push_back((float)(sum / (double)(i - from + 1)));
-    }
-    plot::Axes la;
-    la.title = "L_simple per step (grey), its 50-step mean (blue)", la.xlabel = "step", la.ylabel = "loss", la.log_y = true;
-    plot::line_plot(out + "/loss.png", {{step_axis, losses, 0xcccccc}, {step_axis, smooth, kBlue}}, la);
+    float smoothed = plot_loss(out + "/loss.png", read_metrics(out + "/metrics.csv"), "loss");
     draw(out, model, s, data, (uint64_t)seed);
-    std::ostringstream html;
-    html << "<!doctype html><meta charset=utf-8><title>tinydiffusion: 2-D toy diffusion</title>\n"
-         << "<h1>Diffusion on 2-D points (" << data_name << ")</h1>\n"
-         << "<p>2,000 points; DDPM with T = 1000 (linear schedule), an MLP denoiser of " << model.num_parameters()
-         << " parameters (hidden width " << hidden << ") predicting eps; " << steps << " steps of Adam (lr " << lr
-         << ", batch " << batch << "), seed " << seed << ". Loss over the last 50 steps: " << smooth.back()
-         << ". Gradient check before training: " << (gc.ok ? "passed" : "failed") << " (max abs error "
-         << gc.max_abs_error << ").</p>\n"
-         << "<h2>The forward process</h2><img src=forward.png>\n"
-         << "<h2>Loss</h2><img src=loss.png>\n"
-         << "<h2>The learned score</h2><p>-eps_theta(x, t) / sqrt(1 - alpha_bar_t) at t = 50 on a grid: it points "
-            "back towards the data.</p><img src=score.png>\n"
-         << "<h2>Samples</h2><p>1,000 points from the same x_T by each sampler.</p><img src=samples.png>\n"
-         << "<h2>Trajectories</h2><img src=trajectories.png>\n"
-         << "<p>Raw numbers: <a href=metrics.csv>metrics.csv</a>; settings: <a href=config.txt>config.txt</a></p>\n";
-    write_text_file(out + "/index.html", html.str());
-    std::printf("final loss (50-step mean) %.5f; wrote %s/{metrics.csv,loss.png,forward.png,score.png,samples.png,"
-                "trajectories.png,index.html}\n", smooth.back(), out.c_str());
+    std::ostringstream about;
+    about << "2,000 points; DDPM with T = 1000 (linear schedule), an MLP denoiser of " << model.num_parameters()
+          << " parameters (hidden width " << hidden << ") predicting eps; " << steps << " steps of Adam (lr " << lr
+          << ", batch " << batch << "), seed " << seed << ". Smoothed loss at the end: " << smoothed
+          << ". Gradient check before training: " << (gc.ok ? "passed" : "failed") << " (max abs error "
+          << gc.max_abs_error << ").";
+    HtmlPage("Diffusion on 2-D points (" + data_name + ")")
+        .p(about.str())
+        .h2("The forward process")
+        .image("forward.png", "the forward process")
+        .h2("Loss")
+        .image("loss.png", "loss", "L_simple per step (grey) and smoothed (blue), log scale.")
+        .h2("The learned score")
+        .image("score.png", "the learned score",
+               "-eps_theta(x, t) / sqrt(1 - alpha_bar_t) at t = 50 on a grid: it points back towards the data.")
+        .h2("Samples")
+        .image("samples.png", "samples", "1,000 points from the same x_T by each sampler.")
+        .h2("Trajectories")
+        .image("trajectories.png", "trajectories")
+        .html("<p>Raw numbers: <a href=metrics.csv>metrics.csv</a>; settings: <a href=config.txt>config.txt</a></p>\n")
+        .write(out + "/index.html");
+    std::printf("final loss (smoothed) %.5f; wrote %s/{metrics.csv,loss.png,forward.png,score.png,samples.png,"
+                "trajectories.png,index.html}\n", smoothed, out.c_str());
     return 0;
 }
 

@@ -2,14 +2,12 @@
 // KL autoencoder of diffusion/vae.h and leave a run folder people can look at and
 // `diffuse train ldm --vae runs/NAME` can build on:
 //
-//   runs/NAME/config.txt              every setting of the run (a valid --config file)
-//   runs/NAME/metrics.csv             step, loss, recon, kl, lr, seconds, wall_clock
-//   runs/NAME/model.safetensors       the weights (CompVis' names), the VAEConfig, the data
+//   config.txt, metrics.csv           the settings (a valid --config file); step, loss, recon, kl, lr
+//   model.safetensors                 the weights (CompVis' names); the VAEConfig, the data
 //                                     set's name and the held-out PSNR in the metadata
-//   runs/NAME/reconstructions.png     held-out images (top rows) and their reconstructions
-//   runs/NAME/samples-from-prior.png  decode(z), z ~ N(0, I): what the prior alone gives
-//   runs/NAME/progress/step-*.png     the same reconstructions while training
-//   runs/NAME/loss.png, index.html
+//   reconstructions.png               held-out images (top rows) and their reconstructions
+//   samples-from-prior.png            decode(z), z ~ N(0, I): what the prior alone gives
+//   progress/step-*.png, loss.png, index.html
 //
 // The numerical work lives in the library (diffusion/vae.h, diffusion/vae_trainer.h);
 // this file is the budget, the bookkeeping and the pictures.
@@ -34,6 +32,7 @@
 #include "tools/html_page.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
+#include "tools/settings.h"
 #include "tools/training_run.h"
 
 namespace td::cli {
@@ -43,10 +42,69 @@ using namespace td::diffusion;
 
 namespace {
 
-// The keys config.txt holds, in the order it writes them.
-const std::vector<std::string> kVaeConfigKeys = {"data",  "image-size", "channels", "ch",     "mults", "res-blocks",
-                                                 "z-channels", "groups", "mid-attn", "batch", "lr",    "warmup",
-                                                 "beta",  "recon",      "seed",     "steps",  "minutes", "device"};
+struct VaeSettings {
+    VAEConfig model;              // in_channels / image_size: from the data
+    VaeTrainOptions train;        // total_steps: from the budget
+    std::string data;             // --data: mnist, fashion, cifar10 or a folder
+    DataOptions data_options;
+    int64_t steps = 0;            // the step budget (0: none)
+    double minutes = 0;           // the time budget (0: none)
+};
+
+using S = VaeSettings;
+using A = const Args&;
+using N = const std::string&;
+
+// The settings of `train vae` (tools/settings.h); the order is config.txt's and --help's.
+const std::vector<Setting<VaeSettings>> kVaeSettings = joined(image_data_settings<VaeSettings>(), {
+    {"ch", "32", "base channels", "vae.ch", [](S& s, A a, N n) { s.model.ch = a.integer(n); },
+     [](const S& s) { return as_text(s.model.ch); }},
+    {"mults", "1,2,2", "channel multiplier per level; len - 1 stride-2 downsamples (1,2,2: f = 4)", "vae.mults",
+     [](S& s, A a, N n) { s.model.mults = parse_int_list(n, a.str(n)); },
+     [](const S& s) { return join_ints(s.model.mults); }},
+    {"res-blocks", "1", "ResBlocks per level in the encoder (the decoder has one more)", "vae.num_res_blocks",
+     [](S& s, A a, N n) { s.model.num_res_blocks = a.integer(n); },
+     [](const S& s) { return as_text(s.model.num_res_blocks); }},
+    {"z-channels", "4", "latent channels", "vae.z_channels", [](S& s, A a, N n) { s.model.z_channels = a.integer(n); },
+     [](const S& s) { return as_text(s.model.z_channels); }},
+    {"groups", "8", "GroupNorm groups (must divide ch * every mult)", "vae.groups",
+     [](S& s, A a, N n) { s.model.groups = a.integer(n); }, [](const S& s) { return as_text(s.model.groups); }},
+    {"mid-attn", "1", "1: self-attention between the mid ResBlocks; 0: none", "vae.mid_attn",
+     [](S& s, A a, N n) { s.model.mid_attn = zero_or_one(a, n); },
+     [](const S& s) { return as_text((int64_t)s.model.mid_attn); }},
+    {"batch", "64", "minibatch size", "", [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
+     [](const S& s) { return as_text(s.train.batch_size); }},
+    {"lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)", "",
+     [](S& s, A a, N n) { s.train.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.train.lr); }},
+    {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
+     [](const S& s) { return as_text(s.train.warmup); }},
+    {"beta", "1e-6", "KL weight (LDM's kl_weight: 1e-6; both terms are sums per image, means over the batch)", "beta",
+     [](S& s, A a, N n) { s.train.beta = (float)a.number(n); }, [](const S& s) { return as_text(s.train.beta); }},
+    {"recon", "l1", "reconstruction loss: l1 (LDM's) or l2", "recon",
+     [](S& s, A a, N n) { s.train.recon = a.choice(n, parse_recon); },
+     [](const S& s) { return recon_name(s.train.recon); }},
+    {"seed", "0", "random seed (weights, data order, noise)", "vae.seed",
+     [](S& s, A a, N n) { s.model.seed = s.train.seed = (uint64_t)a.integer(n); },
+     [](const S& s) { return as_text((int64_t)s.train.seed); }},
+    {"steps", "0", "stop after this many steps (0: no step limit)", "", [](S& s, A a, N n) { s.steps = a.integer(n); },
+     [](const S& s) { return as_text(s.steps); }},
+    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
+    {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
+     [](S& s, A a, N) { s.train.device = device_option(a); },  // (td::Error for cuda without a GPU)
+     [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
+});
+
+// Reads the settings; ArgError for a value out of range.
+VaeSettings vae_settings(const Args& args) {
+    VaeSettings s = read_settings(args, kVaeSettings);
+    const VaeTrainOptions& to = s.train;
+    if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
+    if (s.steps == 0 && s.minutes == 0) throw ArgError("give a budget: --steps N and/or --minutes M (not both 0)");
+    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || !(to.beta >= 0))
+        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --beta >= 0");
+    return s;
+}
 
 // The run folder: what --overwrite deletes (latents/: `train ldm`'s cache of this
 // autoencoder's codes, stale once the weights change), and metrics.csv's columns.
@@ -99,12 +157,6 @@ LatentStats latent_stats(VAE& vae, const Tensor& images) {
     return {std::sqrt((double)var(mu).item()), (double)mean(sigma).item()};
 }
 
-std::string fmt(const char* format, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, format, v);
-    return buf;
-}
-
 }  // namespace
 
 int train_vae(int argc, char** argv, int first) {
@@ -117,21 +169,8 @@ int train_vae(int argc, char** argv, int first) {
               "prior samples, a loss curve and index.html, and reports the held-out PSNR.\n"
               "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
     declare_run_options(args);  // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
-    declare_common_settings(args, "stop after this many steps (0: no step limit)");  // and --minutes, --seed, --device
-    args.option("data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images");
-    args.option("image-size", "32", "folders of images only: resize + center crop to this size");
-    args.option("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)");
-    args.option("batch", "64", "minibatch size");
-    args.option("lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)");
-    args.option("warmup", "100", "linear warm-up steps");
-    args.option("beta", "1e-6", "KL weight (LDM's kl_weight: 1e-6; both terms are sums per image, means over the batch)");
-    args.option("recon", "l1", "reconstruction loss: l1 (LDM's) or l2");
-    args.option("ch", "32", "base channels");
-    args.option("mults", "1,2,2", "channel multiplier per level; len - 1 stride-2 downsamples (1,2,2: f = 4)");
-    args.option("res-blocks", "1", "ResBlocks per level in the encoder (the decoder has one more)");
-    args.option("z-channels", "4", "latent channels");
-    args.option("groups", "8", "GroupNorm groups (must divide ch * every mult)");
-    args.option("mid-attn", "1", "1: self-attention between the mid ResBlocks; 0: none");
+    declare_settings(args, kVaeSettings);
+    // (not settings of the model or its training: config.txt leaves them out)
     args.option("sample-every", "0", "draw the reconstruction grid every this many steps (0: about 6 in a run)");
     args.option("eval-images", "1000", "held-out images the PSNR is computed on");
     if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
@@ -140,39 +179,18 @@ int train_vae(int argc, char** argv, int first) {
     const std::string& out = run.out();
 
     // ---- settings
-    VAEConfig vc;
-    vc.ch = args.integer("ch");
-    vc.mults = parse_int_list("mults", args.str("mults"));
-    vc.num_res_blocks = args.integer("res-blocks");
-    vc.z_channels = args.integer("z-channels");
-    vc.groups = args.integer("groups");
-    int64_t mid_attn = args.integer("mid-attn");
-    vc.mid_attn = mid_attn == 1;
-    vc.seed = (uint64_t)args.integer("seed");
-    VaeTrainOptions to;
-    to.batch_size = args.integer("batch");
-    to.lr = (float)args.number("lr");
-    to.warmup = args.integer("warmup");
-    to.beta = (float)args.number("beta");
-    to.recon = args.choice("recon", parse_recon);
-    to.seed = vc.seed;
-    int64_t steps = args.integer("steps");
+    VaeSettings set = vae_settings(args);
+    VAEConfig& vc = set.model;
+    VaeTrainOptions& to = set.train;
+    int64_t steps = set.steps;
+    double minutes = set.minutes;
     int64_t sample_every = args.integer("sample-every"), eval_n = args.integer("eval-images");
-    double minutes = args.number("minutes");
-    if (mid_attn != 0 && mid_attn != 1) throw ArgError("--mid-attn must be 0 or 1");
-    if (steps < 0 || minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
-    if (steps == 0 && minutes == 0) throw ArgError("give a budget: --steps N and/or --minutes M (not both 0)");
-    if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || !(to.beta >= 0) || sample_every < 0 || eval_n < 1)
-        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --beta >= 0, --sample-every >= 0, "
-                       "--eval-images >= 1");
-    to.device = device_option(args);
+    if (sample_every < 0 || eval_n < 1) throw ArgError("bad value: need --sample-every >= 0, --eval-images >= 1");
     std::printf("device: %s\n", device_description(to.device).c_str());
 
     // ---- data, model, folder
-    std::string data = args.str("data");
-    DataOptions dopt;
-    dopt.image_size = args.integer("image-size");
-    dopt.channels = args.integer("channels");
+    const std::string& data = set.data;
+    const DataOptions& dopt = set.data_options;
     Dataset train = load_dataset(data, "train", dopt);
     vc.in_channels = train.images.size(1);
     vc.image_size = train.images.size(2);
@@ -181,9 +199,7 @@ int train_vae(int argc, char** argv, int first) {
     } catch (const Error& e) {
         throw ArgError(e.what());
     }
-    if (to.batch_size > train.size())
-        throw ArgError("--batch " + std::to_string(to.batch_size) + " is larger than the data set (" +
-                       std::to_string(train.size()) + " images)");
+    check_batch_fits(to.batch_size, train);
     std::string held_note;
     Tensor held = held_out_images(data, dopt, train, eval_n, held_note);
     Tensor shown = held.slice(0, 0, std::min<int64_t>(kShown, held.size(0)));
@@ -191,17 +207,10 @@ int train_vae(int argc, char** argv, int first) {
     run.begin();  // the settings and the data are good: now an earlier run may be deleted (--overwrite)
     if (steps > 0) to.total_steps = steps;
     VaeTrainer trainer(vc, to, train);
-    auto write_config = [&] {
-        std::string text = "# diffuse train vae: the settings of this run (a valid --config file)\n";
-        for (const std::string& key : kVaeConfigKeys)  // the device as resolved from auto
-            text += key == "device" ? "device = " + std::string(device_name(to.device)) + "\n" : args.to_config({key});
-        run.write_config(text);
-    };
-    write_config();
+    run.write_config(settings_text("train vae", set, kVaeSettings));
 
     std::printf("data: %s, %lld training images %s; PSNR on %lld %s\n", train.name.c_str(), (long long)train.size(),
-                shape_str(Shape(train.images.shape().begin() + 1, train.images.shape().end())).c_str(),
-                (long long)held.size(0), held_note.c_str());
+                train.image_shape().c_str(), (long long)held.size(0), held_note.c_str());
     std::printf("model: VAE, %s: %lld parameters\n", vc.describe().c_str(),
                 (long long)trainer.model().num_parameters());
     std::printf("training: batch %lld, Adam lr %g (warm-up %lld, cosine), %s recon + beta %g KL, %d threads; "

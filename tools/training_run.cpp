@@ -29,11 +29,14 @@ void declare_run_options(Args& a, const std::string& out_default) {
     a.option("threads", "0", "OpenMP threads (0: all cores)");
 }
 
-void declare_common_settings(Args& a, const std::string& steps_help, const std::string& steps_default) {
-    a.option("steps", steps_default, steps_help);
-    a.option("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)");
-    a.option("seed", "0", "random seed (weights, data order, noise)");
-    a.option("device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)");
+void apply_threads(const Args& args) {
+    int64_t threads = args.integer("threads");
+    if (threads < 0) throw ArgError("--threads must be >= 0 (0: all cores)");
+    if (threads > 0) omp_set_num_threads((int)threads);
+}
+
+std::string file_in_run(const std::string& run_or_file, const std::string& file) {
+    return fs::is_directory(run_or_file) ? run_or_file + "/" + file : run_or_file;
 }
 
 std::string checkpoint_name(int64_t step) {
@@ -94,9 +97,7 @@ TrainingRun::TrainingRun(Args& args, RunLayout layout, bool writer)
     if (resume_ && overwrite_) throw ArgError("--resume and --overwrite contradict each other");
     if (resume_ && !layout_.resumable)
         throw ArgError(layout_.command + " writes no checkpoints, so it cannot --resume: --overwrite starts afresh");
-    int64_t threads = args.integer("threads");
-    if (threads < 0) throw ArgError("--threads must be >= 0 (0: all cores)");
-    if (threads > 0) omp_set_num_threads((int)threads);
+    apply_threads(args);
     if (resume_) check(fs::exists(out_ + "/config.txt"), out_, "/config.txt: no run to resume here (start one without --resume)");
     if (writer_) {
         std::error_code ec;

@@ -24,9 +24,12 @@ namespace td::cli {
 // The flags of every `diffuse train` command that are about the run, not the model:
 // --out, --config, --overwrite, --resume, --threads. (--out is required unless given a default.)
 void declare_run_options(Args& a, const std::string& out_default = "");
-// The settings every training command shares, which config.txt records: --steps,
-// --minutes, --seed, --device. `steps_help` says what a step is for the command.
-void declare_common_settings(Args& a, const std::string& steps_help, const std::string& steps_default = "0");
+
+// --threads N: OpenMP's threads for the rest of the process (0 leaves all cores); ArgError below 0.
+void apply_threads(const Args& args);
+
+// A model file named by its run folder or by itself: RUN/`file` for a folder, else the path as given.
+std::string file_in_run(const std::string& run_or_file, const std::string& file);
 
 // What a command keeps in its run folder.
 struct RunLayout {

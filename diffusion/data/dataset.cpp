@@ -71,6 +71,8 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+std::string Dataset::image_shape() const { return shape_str(Shape(images.shape().begin() + 1, images.shape().end())); }
+
 Dataset load_dataset(const std::string& name_or_dir, const std::string& split, const DataOptions& options) {
     check(split == "train" || split == "test", "load_dataset: unknown split '", split, "' (expected train or test)");
     std::string name = lower(name_or_dir);

@@ -29,6 +29,7 @@ struct Dataset {
     std::vector<std::string> class_names;  // one per class: "0".."9", "T-shirt/top", "airplane", ...
 
     int64_t size() const { return images.defined() ? images.size(0) : 0; }
+    std::string image_shape() const;  // "[1, 28, 28]": the shape of one image, for messages
 };
 
 struct DataOptions {
