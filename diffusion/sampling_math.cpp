@@ -99,8 +99,14 @@ double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta) {
 
 // BEGIN HIDE ddim-step
 // STUB: // DDIM eq. 12: x_prev from x0_pred (clipped to [-1, 1] if clip_x0), eps and sigma_t z.
+// STUB: // A clipped x0_pred comes with the eps that it and x_t imply (eq. 4 solved for eps).
 // DDIM eq. 12: x_prev = sqrt(alpha_bar_prev) x0_pred + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z,
-// with x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), clipped to [-1, 1] if clip_x0.
+// with x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t). Clipping x0_pred to
+// [-1, 1] changes it, so eps is re-derived from the clipped x0_pred and x_t (eq. 4 solved for
+// eps, as Improved DDPM's DDIM sampler does): the pair must still add up to x_t, or the
+// "direction pointing to x_t" points elsewhere. Keeping the network's eps beside a clipped
+// x_0 drifts each step off the path; with guidance, whose x_0 often leaves [-1, 1], the
+// samples stop being digits at all.
 // END HIDE ddim-step
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  const Tensor& z, bool clip_x0) {
@@ -111,9 +117,13 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
     // STUB: fail("ddim_step: not implemented yet (assignment ddim-step)");
     double ab_prev = s.alpha_bar_at(t_prev);
     Tensor x0 = predict_x0_from_eps(s, xt, t, eps);  // eq. 12's "predicted x_0"
-    if (clip_x0) x0 = clamp(x0, -1.0f, 1.0f);
+    Tensor eps_used = eps;
+    if (clip_x0) {
+        x0 = clamp(x0, -1.0f, 1.0f);
+        eps_used = (xt - x0 * (float)s.sqrt_alpha_bar[t]) * (float)(1.0 / s.sqrt_one_minus_alpha_bar[t]);  // eq. 4
+    }
     double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));  // "direction pointing to x_t"
-    Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps * (float)dir;      // eq. 12
+    Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps_used * (float)dir;  // eq. 12
     return add_noise(x_prev, sigma, z, "ddim_step");
     // END SOLUTION ddim-step
 }

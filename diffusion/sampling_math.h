@@ -60,9 +60,10 @@ double ddim_sigma(const Schedule& s, int64_t t, int64_t t_prev, double eta);
 //                  + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z
 // END HIDE ddim-step
 // z may be undefined when sigma_t = 0 (eta = 0, or t_prev = -1). clip_x0: clip the
-// predicted x_0 to [-1, 1] before using it (not in the paper; diffusers' clip_sample, on by
-// default there too): a small model's slightly wrong eps at large t otherwise predicts
-// an x_0 far outside the data range, and the sample never recovers.
+// predicted x_0 to [-1, 1] before using it, and use the eps that the clipped x_0 and x_t
+// imply (not in the paper; Improved DDPM's DDIM sampler, diffusers' clip_sample): a small
+// model's slightly wrong eps at large t otherwise predicts an x_0 far outside the data
+// range, and the sample never recovers.
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,
                  const Tensor& z, bool clip_x0 = false);
 Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev, const Tensor& eps, double eta,

@@ -104,9 +104,10 @@ TEST_CASE("grade ddim-step: clip_x0, the noise term and the last step") {
     CHECK(ddim_sigma(s, 500, 400, 0.5) == doctest::Approx(0.36159817463570665).epsilon(1e-9));
     check_golden(ddim_step(s, xt, 500, 400, eps, 0.5, z, false),
                  {0.4884162336101471, -2.323753855994906, 4.817091389033791, -1.3856032813918453}, 1e-4, 1e-4);
-    // clip_x0: the predicted x_0 of the last three elements leaves [-1, 1]
+    // clip_x0: the predicted x_0 of the last three elements leaves [-1, 1]; clipped, it comes
+    // with the eps that it and x_t imply (eq. 4 solved for eps), as in Improved DDPM's sampler
     check_golden(ddim_step(s, xt, 500, 400, eps, 0.5, z, true),
-                 {0.4884162336101471, -0.7193669289166008, -0.2012270947526157, 1.2040205557942059}, 1e-4, 1e-4);
+                 {0.48841623361014724, -1.5899772386747317, 2.521931350318036, -0.20122226499795712}, 1e-4, 1e-4);
     // t_prev = -1: the step to x_0 is the (clipped) predicted x_0 itself
     check_golden(ddim_step(s, xt, 30, -1, eps, 0.0, Tensor(), true),
                  {0.24608764335642155, -1.0, 1.0, -0.22309184316183991}, 1e-4, 1e-4);
