@@ -131,6 +131,8 @@ train() {
   say "training $name"
   "$DIFFUSE" train "$kind" --data "$DATA" --out "$OUT/$name" "${again[@]}" "$@" > "$OUT/$name.log" 2>&1 ||
     die "training $name failed: see $OUT/$name.log"
+  # the thread count it trained with: its minutes on the page depend on it, a rerun may differ
+  echo "${OMP_NUM_THREADS:-$(nproc)}" > "$OUT/$name.threads"
 }
 
 # A DDPM of the demo's shape (configs/mnist-demo.cfg: v-prediction, ch 16, linear schedule),
@@ -292,6 +294,7 @@ main() {
     echo "machine_cpu $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
     echo "machine_cores $(env -u OMP_NUM_THREADS nproc)"
     echo "machine_threads ${OMP_NUM_THREADS:-$(env -u OMP_NUM_THREADS nproc)}"
+    echo "setup_train_threads $(cat "$OUT"/*.threads 2>/dev/null | sort -u | paste -sd/ | grep . || echo "as in this call")"
     echo "machine_date $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine_mode $([ "$MINI" = 1 ] && echo "miniature (MINI=1: tiny models, not the papers' comparison)" || echo full)"
     echo "setup_steps $STEPS"
