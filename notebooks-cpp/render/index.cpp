@@ -58,8 +58,8 @@ static const char* kIntro =
     "notebook that says `// read after: NN` at its top comes right after notebook NN.";
 
 static const char* kTimes =
-    "Run times are the wall-clock seconds of the run that rendered each page (on the "
-    "2-core machine that rendered them, with the checkpoints already trained). How the pages "
+    "Run times are the wall-clock seconds of the run that rendered each page, with the "
+    "checkpoints already trained (on two cores; other work on the machine makes them longer). How the pages "
     "are made, and how to write a notebook: [notebooks-cpp/README.md](../../notebooks-cpp/README.md).";
 
 void write_index(const std::string& docs_dir) {
