@@ -334,8 +334,9 @@ notebooks: deps
 # Compiles every notebook without running it (what `make test` adds).
 notebooks-build: $(NB_TEST_BINS)
 
-# The renderer's Markdown parser: md4c (Debian's libmd4c-dev, scripts/install-deps.sh).
-MD4C_LIBS := $(or $(shell pkg-config --libs md4c 2>/dev/null),-lmd4c)
+# The renderer's Markdown parser and HTML writer: md4c (Debian's libmd4c-dev and
+# libmd4c-html0-dev, scripts/install-deps.sh).
+MD4C_LIBS := $(or $(shell pkg-config --libs md4c-html 2>/dev/null),-lmd4c-html -lmd4c)
 
 $(BUILD)/nb_render: $(BUILD)/obj/notebooks-cpp/render/main.o $(NB_RENDER_OBJS)
 	$(if $(V),,@echo "  LD   $@";) $(CXX) $^ -o $@ $(LDFLAGS) $(MD4C_LIBS)

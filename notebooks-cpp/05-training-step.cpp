@@ -1,7 +1,8 @@
+// read after: 14
 // %% [markdown]
 // # 05 One training step of L_simple
 //
-// (Read after 14.) DDPM's Algorithm 1 run line by line on one real minibatch, every tensor printed, then
+// DDPM's Algorithm 1 run line by line on one real minibatch, every tensor printed, then
 // checked against the engine's trainer.
 // Notebook 04 built x_t from x_0 in one jump (DDPM eq. 4). Training a DDPM is nothing
 // more than asking a network to undo that jump: given x_t and t, say which noise eps was

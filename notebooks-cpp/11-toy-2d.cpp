@@ -1,7 +1,8 @@
+// read after: 04
 // %% [markdown]
 // # 11 Diffusion in two dimensions
 //
-// (Read after 04.) The whole of DDPM on 2,000 points in the plane, trained in under a minute, where every
+// The whole of DDPM on 2,000 points in the plane, trained in under a minute, where every
 // quantity can be drawn: the forward process, the learned score as arrows, and each
 // sample's path back from noise.
 //

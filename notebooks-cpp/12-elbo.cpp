@@ -1,7 +1,8 @@
+// read after: 11
 // %% [markdown]
 // # 12 From the ELBO to L_simple
 //
-// (Read after 11.) Where DDPM's loss comes from: the posterior q(x_{t-1} | x_t, x_0), the KL between two
+// Where DDPM's loss comes from: the posterior q(x_{t-1} | x_t, x_0), the KL between two
 // Gaussians, the variational bound split into L_T, L_{t-1} and L_0 and measured per t
 // on the demo model in bits per dimension, and what dropping its weights costs.
 //

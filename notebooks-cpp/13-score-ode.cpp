@@ -1,7 +1,8 @@
+// read after: 12
 // %% [markdown]
 // # 13 The score view: Tweedie, Langevin, and DDIM as an ODE
 //
-// (Read after 12.) A noise predictor is a score model: eps_theta = -sqrt(1 - alpha_bar) * score (Tweedie);
+// A noise predictor is a score model: eps_theta = -sqrt(1 - alpha_bar) * score (Tweedie);
 // Langevin steps sample with a score; DDIM with eta = 0 is Euler's method on the
 // probability-flow ODE, deterministic and invertible (a real digit encoded to x_T and back).
 //

@@ -1,7 +1,8 @@
+// read after: 13
 // %% [markdown]
 // # 14 What the network predicts: eps, x_0 or v, and min-SNR weighting
 //
-// (Read after 13, before 05.) The same denoiser can output the noise eps, the clean x_0, or the velocity v; each is a
+// The same denoiser can output the noise eps, the clean x_0, or the velocity v; each is a
 // reweighting of one loss across timesteps. Trained on the same budget on the 2-D toy,
 // with each model's error per timestep plotted, and min-SNR-gamma weighting beside them.
 //

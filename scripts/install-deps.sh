@@ -15,8 +15,9 @@ set -euo pipefail
 
 # graphviz: `dot` renders the autograd graphs of `diffuse trace --graph` (and its test).
 # pkg-config: how the Makefile finds Eigen (and MPI), and how programs find an installed tinydiffusion.
-# libmd4c-dev: md4c, the Markdown parser of the notebook renderer (make notebooks, make test).
-packages=(g++ make pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz libmd4c-dev)
+# libmd4c-dev, libmd4c-html0-dev: md4c, the Markdown parser and HTML writer of the notebook
+# renderer (make notebooks, make test).
+packages=(g++ make pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev gdb graphviz libmd4c-dev libmd4c-html0-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-pthread time) ;;
@@ -43,10 +44,10 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 #include <doctest/doctest.h>
 #include <stb/stb_image.h>
 #include <zlib.h>
-#include <md4c.h>
+#include <md4c-html.h>
 static const char* zlib = zlibVersion();'
   # shellcheck disable=SC2086  # (the flags are words)
-  if echo "$probe" | "${CXX:-g++}" -std=c++20 -fopenmp $eigen -x c++ - -o /dev/null -lz -lmd4c 2>/dev/null; then
+  if echo "$probe" | "${CXX:-g++}" -std=c++20 -fopenmp $eigen -x c++ - -o /dev/null -lz -lmd4c-html -lmd4c 2>/dev/null; then
     echo "deps: no dpkg here; the compiler finds Eigen, doctest, stb, zlib, md4c and OpenMP (optional extras are not checked)"
     exit 0
   fi

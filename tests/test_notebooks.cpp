@@ -1,7 +1,7 @@
 // tests/test_notebooks.cpp: the notebook renderer (notebooks-cpp/render/, `make notebooks`)
 // on tiny notebooks: splitting into cells, where cell markers go, which cell an output
-// line belongs to, the pages it writes (HTML escaped), and one notebook compiled and run
-// for real. No Chromium here: `make notebooks` loads the real pages in it.
+// line belongs to, the pages it writes (HTML escaped) and the index in reading order, and
+// one notebook compiled and run for real. No Chromium here: `make notebooks` loads the real pages in it.
 #include <doctest/doctest.h>
 
 #include <cctype>
@@ -13,12 +13,8 @@
 
 #include "helpers.h"
 #include "notebooks-cpp/render/cells.h"
-#include "notebooks-cpp/render/code_scan.h"
-#include "notebooks-cpp/render/highlight.h"
-#include "notebooks-cpp/render/instrument.h"
-#include "notebooks-cpp/render/markdown.h"
+#include "notebooks-cpp/render/markers.h"
 #include "notebooks-cpp/render/page.h"
-#include "notebooks-cpp/render/run_output.h"
 
 using namespace nbrender;
 using tdtest::contains;
@@ -30,6 +26,7 @@ namespace {
 // main opened in one cell, cells inside it (one beginning with `else`), prose inside
 // main, and code after the last prose without a header.
 const char* kTiny = R"(// tiny.cpp: a test notebook
+// read after: 03
 // %% [markdown]
 // # 07 Tiny *notebook*
 //
@@ -85,16 +82,14 @@ TEST_CASE("nb_render: a notebook splits into cells at // %% lines") {
     CHECK(c[1].lines[0] == "# 07 Tiny *notebook*");
     CHECK(c[1].lines[1] == "");  // a bare "//" is an empty line of prose
     CHECK(c[2].kind == CellKind::Code);
-    CHECK(c[2].header_line == 7);
-    CHECK(c[2].first_line == 8);
+    CHECK(c[2].header_line == 8);
+    CHECK(c[2].first_line == 9);
     CHECK(c[5].kind == CellKind::Markdown);  // indented prose inside main
     CHECK(c[5].lines[0] == "Prose inside main: `a < b` and <b>not bold</b>.");
     CHECK(c[9].kind == CellKind::Code);  // `return 0; }` after the last prose: a cell without a header
     CHECK(c[9].header_line == 0);
-    CHECK(c[9].first_line == 36);
-    CHECK(trimmed_lines(c[9]) == std::vector<std::string>{"    return 0;", "}"});
-    CHECK(dedented(trimmed_lines(c[9])) == trimmed_lines(c[9]));  // "}" has no indentation to share
-    CHECK(dedented(trimmed_lines(c[6]))[0] == "std::printf(\"cell five says %d\\n\", twice(21));");
+    CHECK(c[9].first_line == 37);
+    CHECK(c[9].lines == std::vector<std::string>{"    return 0;", "}"});
 }
 
 TEST_CASE("nb_render: markers go only where a statement may start inside a function body") {
@@ -107,18 +102,17 @@ TEST_CASE("nb_render: markers go only where a statement may start inside a funct
     CHECK(nb.cells[7].marker == -1);  // starts with `else`: nothing may come between
     CHECK(nb.cells[9].marker == 9);   // the headerless closing cell, inside main
 
-    CodeScanner scan;
-    for (const char* line : {"void f() {", "  auto g = [&](int x) { return x; };", "  int a[] = {1, 2,"})
-        scan.feed(line);
-    CHECK(scan.depth() == 2);
-    CHECK_FALSE(scan.at_statement_start());  // inside an initializer list
-    scan.feed("  3};");
-    CHECK(scan.at_statement_start());
-    scan.feed("  const char* s = R\"x(not { a brace )\" )x\";");
-    scan.feed("  char c = '}'; int n = 1'000;");
-    CHECK(scan.depth() == 1);
-    CHECK(scan.at_statement_start());
-    CHECK(first_word({"", "  // a comment", "  else {"}) == "else");
+    // Braces in comments and literals do not count; an initializer list is not a block.
+    Notebook lists{"x.cpp", "x",
+                   split_cells("void f() {\n  auto g = [&](int x) { return x; };\n  int a[] = {1, 2,\n// %%\n  3};\n"
+                               "// %%\n  char c = '}'; int n = 1'000; /* { */ const char* s = \"{\\\"\";\n"
+                               "// %%\n  // only a comment\n// %%\n  return; }\n// %%\nint h();\n")};
+    assign_markers(lists);
+    CHECK(lists.cells[1].marker == -1);  // inside an initializer list
+    CHECK(lists.cells[2].marker == 2);   // after "3};", inside f
+    CHECK(lists.cells[3].marker == -1);  // no code: nothing to mark
+    CHECK(lists.cells[4].marker == 4);   // the braces of the literals and comment did not count
+    CHECK(lists.cells[5].marker == -1);  // f closed: namespace scope again
 }
 
 TEST_CASE("nb_render: the instrumented copy keeps the notebook's line numbers") {
@@ -126,8 +120,8 @@ TEST_CASE("nb_render: the instrumented copy keeps the notebook's line numbers") 
     assign_markers(nb);
     std::string src = instrumented_source(nb);
     CHECK(contains(src, "#line 1 \"dir/tiny.cpp\"\n// tiny.cpp: a test notebook\n"));
-    CHECK(contains(src, "nb_cell_marker(6);\n#line 29 \"dir/tiny.cpp\"\n    std::printf(\"cell five"));
-    CHECK(contains(src, "nb_cell_marker(9);\n#line 36 \"dir/tiny.cpp\"\n    return 0;"));
+    CHECK(contains(src, "nb_cell_marker(6);\n#line 30 \"dir/tiny.cpp\"\n    std::printf(\"cell five"));
+    CHECK(contains(src, "nb_cell_marker(9);\n#line 37 \"dir/tiny.cpp\"\n    return 0;"));
     CHECK_FALSE(contains(src, "nb_cell_marker(7)"));
 }
 
@@ -138,16 +132,14 @@ TEST_CASE("nb_render: output lines go to the cell that printed them") {
         "from the cell that opens main\n"
         "@@nb-cell 6@@\n"
         "cell five says 42\n"
-        "50%\r100%\n"                    // a progress line redrawn with \r
-        "\x1b[1mbold\x1b[0m no newline"  // colour escapes, and a marker on the same line
-        "@@nb-cell 9@@\n"
+        "no newline@@nb-cell 9@@\n"  // a marker on the line of text printed without "\n"
         "[[image: pic.png | a caption]]\n"
         "after\n";
     std::vector<std::vector<Piece>> p = attribute_output(out, nb);
     REQUIRE(p[4].size() == 1);  // before the first marker: the cell that opens main
     CHECK(p[4][0].text == "from the cell that opens main\n");
     REQUIRE(p[6].size() == 1);
-    CHECK(p[6][0].text == "cell five says 42\n100%\nbold no newline\n");
+    CHECK(p[6][0].text == "cell five says 42\nno newline\n");
     REQUIRE(p[9].size() == 2);
     CHECK(p[9][0].is_image);
     CHECK(p[9][0].file == "pic.png");
@@ -156,46 +148,25 @@ TEST_CASE("nb_render: output lines go to the cell that printed them") {
 
     // A marker the notebook does not have: the binary is older than the source.
     CHECK(contains(tdtest::error_of([&] { attribute_output("@@nb-cell 7@@\n", nb); }), "which has no marker"));
-
-    std::vector<Piece> long_text{Piece{false, std::string(), "", ""}};
-    for (int i = 0; i < 100; ++i) long_text[0].text += "line " + std::to_string(i) + "\n";
-    shorten_long_text(long_text, 20);
-    CHECK(contains(long_text[0].text, "line 14\n... (80 more lines) ...\nline 95\n"));
 }
 
 TEST_CASE("nb_render: markdown becomes escaped HTML") {
-    CHECK(escape_html("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-    CHECK(inline_to_html("a <script>alert(1)</script> & b") == "a &lt;script&gt;alert(1)&lt;/script&gt; &amp; b");
-    CHECK(inline_to_html("*em* and **strong** and `a<b> *not em*`") ==
-          "<em>em</em> and <strong>strong</strong> and <code>a&lt;b&gt; *not em*</code>");
-    CHECK(inline_to_html("alpha_bar_t and x * y * z") == "alpha_bar_t and x * y * z");  // no emphasis there
-    CHECK(inline_to_html("[next](02-autograd.md#top) <https://a.b/?c&d>") ==
-          "<a href=\"02-autograd.html#top\">next</a> <a href=\"https://a.b/?c&amp;d\">https://a.b/?c&amp;d</a>");
-    CHECK(html_link_target("../../notebooks-cpp/README.md") == "../../notebooks-cpp/README.md");
-    CHECK(inline_to_html("![a \"pic\"](d/p.png)") == "<img src=\"d/p.png\" alt=\"a &quot;pic&quot;\">");
-    CHECK(slug("## The closed form, eq. 4") == "the-closed-form-eq-4");
-    CHECK(inline_to_html("1. <not> a list") == "1. &lt;not&gt; a list");  // a title that would start a block
-
-    std::string html = markdown_to_html(
-        "# Title <x>\n\nA paragraph\non two lines.\n\n- one\n- two\n  - nested\n\n1. first\n2. second\n\n"
-        "| a | b |\n| --- | ---: |\n| `x|y` | 2 |\n\n```cpp\nint a = 1; // c\n```\n\n> quoted\n");
-    CHECK(contains(html, "<h1 id=\"title-x\">Title &lt;x&gt;</h1>"));
-    CHECK(contains(html, "<p>A paragraph\non two lines.</p>"));
-    CHECK(contains(html, "<ul>\n<li>one</li>\n<li>two\n<ul>\n<li>nested</li>\n</ul></li>\n</ul>"));
-    CHECK(contains(html, "<ol>\n<li>first</li>\n<li>second</li>\n</ol>"));
-    CHECK(contains(html, "<th style=\"text-align:right\">b</th>"));
-    CHECK(contains(html, "<td><code>x|y</code></td>"));  // a | inside code does not split the cell
-    CHECK(contains(html,
-                   "<pre class=code><code><span class=k>int</span> a = <span class=n>1</span>; "
-                   "<span class=c>// c</span>\n</code></pre>"));
-    CHECK(contains(html, "<blockquote>\n<p>quoted</p>\n</blockquote>"));
-    CHECK(markdown_to_html("Loops:\n\n    for i in <rows>\n\n      body\n\nAfter.\n") ==
-          "<p>Loops:</p>\n<pre class=code><code>for i in &lt;rows&gt;\n\n  body\n</code></pre>\n<p>After.</p>\n");
-    CHECK(markdown_to_html("text\n    lazy, not code\n") == "<p>text\nlazy, not code</p>\n");
-    CHECK(highlight_cpp("x < \"<s>\"") == "x &lt; <span class=s>&quot;&lt;s&gt;&quot;</span>");
+    CHECK(markdown_to_html("a <script>alert(1)</script> & b") ==
+          "<p>a &lt;script&gt;alert(1)&lt;/script&gt; &amp; b</p>\n");
+    CHECK(markdown_to_html("*em* and `a<b> *not em*`, alpha_bar_t") ==
+          "<p><em>em</em> and <code>a&lt;b&gt; *not em*</code>, alpha_bar_t</p>\n");
+    CHECK(markdown_to_html("[next](02-autograd.md#top) [idx](index.md) [up](../../README.md) <https://a.b/x.md>") ==
+          "<p><a href=\"02-autograd.html#top\">next</a> <a href=\"index.html\">idx</a> "
+          "<a href=\"../../README.md\">up</a> <a href=\"https://a.b/x.md\">https://a.b/x.md</a></p>\n");
+    std::string html = markdown_to_html("| a | b |\n| --- | ---: |\n| 1 | 2 |\n\n```cpp\nint a = x < 1;\n```\n");
+    CHECK(contains(html, "<th align=\"right\">b</th>"));
+    CHECK(contains(html, "<pre><code class=\"language-cpp\">int a = x &lt; 1;\n</code></pre>"));
+    std::string page = html_page("T <1>", "# Title\n");
+    CHECK(contains(page, "<title>T &lt;1&gt;</title>"));
+    CHECK(contains(page, "<link rel=\"stylesheet\" href=\"notebook.css\">"));  // the one shared style
 }
 
-TEST_CASE("nb_render: the pages and the index") {
+TEST_CASE("nb_render: the pages and the index, in reading order") {
     namespace fs = std::filesystem;
     Notebook nb{"notebooks-cpp/07-tiny.cpp", "07-tiny", tiny_cells()};
     assign_markers(nb);
@@ -204,41 +175,61 @@ TEST_CASE("nb_render: the pages and the index") {
     PageInfo info = page_info(nb, 1.5);
     CHECK(info.title == "07 Tiny *notebook*");
     CHECK(info.summary == "The first sentence.");
+    CHECK(info.read_after == "03");
     Notebook cited{"x.cpp", "08-x",
                    split_cells("// %% [markdown]\n// # T\n// Latent diffusion (Rombach et al. 2022,\n"
                                "// eq. 1) works on codes, see eq. 2. The rest.\n")};
     CHECK(page_info(cited, 0).summary == "Latent diffusion (Rombach et al. 2022, eq. 1) works on codes, see eq. 2.");
+    CHECK(page_info(cited, 0).read_after == "");
+    Notebook bad{"bad.cpp", "09-bad", split_cells("// read after: four\n// %%\nint x;\n")};
+    CHECK(contains(tdtest::error_of([&] { page_info(bad, 0); }), "bad.cpp: `// read after: NN`"));
 
-    std::string md = markdown_page(nb, out, info, "../../notebooks-cpp/07-tiny.cpp");
-    CHECK(contains(md, "wall_s: 1.50\n"));
+    std::string md = page_markdown(nb, out, info, "docs/notebooks");
+    CHECK(contains(
+        md, "source: [`notebooks-cpp/07-tiny.cpp`](../../notebooks-cpp/07-tiny.cpp) · read after 03 · ran in 1.5 s\n"));
     CHECK_FALSE(contains(md, "a test notebook"));           // the hidden header
     CHECK(contains(md, "````text\nx < y && ```\n````\n"));  // a fence longer than any run inside
-    CHECK(contains(md, "![a <picture>](07-tiny/pic.png)\n\n*a <picture>*\n"));
+    CHECK(contains(md, "![a <picture>](07-tiny/pic.png)\\\n*a <picture>*\n"));
     CHECK(contains(md, "```cpp\nstd::printf(\"cell five says %d\\n\", twice(21));\n"));  // dedented
-    PageInfo back;
-    REQUIRE(read_page_info(md, &back));
-    CHECK(back.name == "07-tiny");
-    CHECK(back.wall_s == doctest::Approx(1.5));
-
-    std::string html = html_page(nb, out, info, "../../notebooks-cpp/07-tiny.cpp");
-    CHECK(contains(html, "<pre class=\"out\">x &lt; y &amp;&amp; ```\n</pre>"));
+    std::string html = markdown_to_html(md);
+    CHECK(contains(html, "<code class=\"language-text\">x &lt; y &amp;&amp; ```\n</code>"));
     CHECK(contains(html, "<img src=\"07-tiny/pic.png\" alt=\"a &lt;picture&gt;\">"));
     CHECK(contains(html, "Prose inside main: <code>a &lt; b</code> and &lt;b&gt;not bold&lt;/b&gt;."));
     CHECK(contains(html, "<a href=\"index.html\">"));
     CHECK_FALSE(contains(html, "<b>"));
 
-    // On disk: a picture the output names must exist; the index lists the page.
-    fs::path docs = tdtest::scratch("nb_docs");
-    fs::remove_all(docs);
+    CHECK(contains(md, "```cpp\n    return 0;\n}\n```"));  // "}" has no indentation to share
+
+    // On disk: a picture the output names must exist; each page is .md (its notebook and
+    // run time first) and .html; the index lists the pages in reading order (07 after 03).
+    fs::path dir = tdtest::scratch("nb_docs"), docs = dir / "docs";
+    fs::remove_all(dir);
     fs::create_directories(docs / "07-tiny");
-    CHECK(contains(tdtest::error_of([&] { write_pages(nb, out, 1.5, docs.string()); }), "pic.png"));
+    std::ofstream(dir / "07-tiny.cpp") << kTiny;
+    Notebook tiny{(dir / "07-tiny.cpp").string(), "07-tiny", tiny_cells()};
+    assign_markers(tiny);
+    CHECK(contains(tdtest::error_of([&] { write_pages(tiny, out, 1.5, docs.string()); }), "pic.png"));
     std::ofstream(docs / "07-tiny" / "pic.png") << "not really a png";
-    write_pages(nb, out, 1.5, docs.string());
+    write_pages(tiny, out, 1.5, docs.string());
+    for (const char* n : {"03-three", "05-five"}) {
+        std::ofstream(dir / (std::string(n) + ".cpp")) << "// %% [markdown]\n// # " << n << "\n";
+        Notebook other = read_notebook((dir / (std::string(n) + ".cpp")).string());
+        write_pages(other, std::vector<std::vector<Piece>>(other.cells.size()), 0.25, docs.string());
+    }
+    CHECK(read_file((docs / "07-tiny.md").string()).rfind("<!-- rendered from " + tiny.path + " in 1.50 s", 0) == 0);
+    CHECK(contains(read_file((docs / "07-tiny.html").string()), "<h1>07 Tiny <em>notebook</em></h1>"));
+    CHECK(read_file((docs / "notebook.css").string()) == read_file(kCssSource));
     write_index(docs.string());
-    std::string index = read_file((docs / "index.html").string());
-    CHECK(contains(index, "<td>07</td><td><a href=\"07-tiny.html\">Tiny <em>notebook</em></a>"));  // number once
-    CHECK(contains(index, "1.5 s"));
-    CHECK(contains(read_file((docs / "index.md").string()), "| 07 | [Tiny *notebook*](07-tiny.md) |"));
+    std::string index = read_file((docs / "index.md").string());
+    CHECK(contains(index, "| [07 Tiny *notebook*](07-tiny.md) | The first sentence. | 1.5 s |"));
+    size_t three = index.find("(03-three.md)"), seven = index.find("(07-tiny.md)"), five = index.find("(05-five.md)");
+    CHECK((three < seven && seven < five && five != std::string::npos));
+    CHECK(
+        contains(read_file((docs / "index.html").string()), "<a href=\"07-tiny.html\">07 Tiny <em>notebook</em></a>"));
+
+    // A loop of `read after:` lines is an error that names the pages, not a page left out.
+    std::vector<PageInfo> loop = {{"04-a", "", "", "05", 0}, {"05-b", "", "", "04", 0}, {"06-c", "", "", "", 0}};
+    CHECK(contains(tdtest::error_of([&] { reading_order(loop); }), "04-a (after 05) 05-b (after 04)"));
 }
 
 TEST_CASE("nb_render: a notebook compiled from its instrumented copy runs and tells its cells apart") {
@@ -279,7 +270,7 @@ TEST_CASE("nb_render: a notebook compiled from its instrumented copy runs and te
     int status = std::system(
         (cxx + " -std=c++20 -fsyntax-only " + (dir / "cells.cpp").string() + " > " + log + " 2>&1").c_str());
     CHECK(status != 0);
-    CHECK(contains(read_file(log), "tiny.cpp:29:"));
+    CHECK(contains(read_file(log), "tiny.cpp:30:"));
 }
 
 // `make notebooks` on a fresh clone trains every run a notebook loads: each "runs/NAME/..."

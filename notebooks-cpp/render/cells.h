@@ -1,15 +1,9 @@
-// notebooks-cpp/render/cells.h: a notebook split into its cells (the percent format).
-//
-//   // %% [markdown]          a cell of prose: every line a // comment, the // and one
-//   // # A heading            space are stripped and the rest is markdown
-//   // Some *prose*.
-//   // %%                     a cell of code (optionally `// %% a title`), up to the
-//   int x = 2;                next `// %%` line or the end of the file
-//
-// Lines before the first `// %%` are a code cell too, left out of the rendered page
-// when they are only comments (the file's header, for readers of the .cpp). A line
-// of code after a markdown cell (not a // comment) starts a code cell without a header:
-// a notebook may close main() with `return 0; }` after its last prose.
+// notebooks-cpp/render/cells.h: a notebook split into its cells (the percent format,
+// notebooks-cpp/README.md): `// %% [markdown]` starts a cell of prose (every line a //
+// comment, the // and one space stripped), `// %%` a cell of code. The lines before the
+// first `// %%` are a code cell too, hidden on the page when they are only comments (the
+// file's header, e.g. `// read after: 04`). A line of code right after prose starts a
+// code cell without a header: a notebook may close main() with `return 0; }` after it.
 #pragma once
 #include <string>
 #include <vector>
@@ -24,7 +18,7 @@ struct Cell {
     int first_line = 1;              // 1-based line of its first line after the header
     std::vector<std::string> lines;  // markdown: with `// ` stripped; code: as written
     bool hidden = false;             // not rendered (a header made of comments only)
-    int marker = -1;                 // the number its cell marker prints (instrument.h); -1: none
+    int marker = -1;                 // the number its cell marker prints (markers.h); -1: none
 };
 
 struct Notebook {
@@ -33,20 +27,13 @@ struct Notebook {
     std::vector<Cell> cells;
 };
 
-// Splits a notebook's text.
 std::vector<Cell> split_cells(const std::string& text);
 
 // Reads and splits a notebook file; its name is the file name without ".cpp".
 Notebook read_notebook(const std::string& path);
 
-// A cell's lines without the blank lines at its start and end.
-std::vector<std::string> trimmed_lines(const Cell& cell);
-
-// Lines without the indentation they all share (code cells inside main, as a reader
-// of the page wants them).
-std::vector<std::string> dedented(const std::vector<std::string>& lines);
-
-// The whole text of a file, or td::Error naming `what` and the path.
+// A whole file, or td::Error naming `what` and the path; and the other way.
 std::string read_text_file(const std::string& path, const char* what);
+void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace nbrender
