@@ -53,7 +53,7 @@ const std::string kBudget = " --final-samples 2 --final-steps 2 --threads 1";
 
 }  // namespace
 
-TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe (configs/mnist-demo.cfg)") {
+TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe (configs/mnist-demo.cfg)" * doctest::test_suite("long")) {
     // 28 x 28 images, as MNIST's
     std::string data = tdtest::scratch("bars28_defaults"), dir = tdtest::scratch("run_defaults");
     fs::create_directories(data);
@@ -120,7 +120,7 @@ TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe
     fs::remove_all(dir);
 }
 
-TEST_CASE("defaults: train ldm with no UNet settings gets the latent recipe's UNet (configs/mnist-ldm-class.cfg)") {
+TEST_CASE("defaults: train ldm with no UNet settings gets the latent recipe's UNet (configs/mnist-ldm-class.cfg)" * doctest::test_suite("long")) {
     // 28 x 28 images through an f = 4 autoencoder: 7 x 7 latents, as MNIST's
     std::string data = tdtest::scratch("bars28_ldm_defaults"), vae = tdtest::scratch("run_defaults_vae"),
                 ldm = tdtest::scratch("run_defaults_ldm");
