@@ -92,8 +92,8 @@ static void accumulate_pending(std::shared_ptr<TensorImpl>& slot, const Tensor& 
 // else can see it (its only handle is the one backward() holds, it owns its storage),
 // and cloned otherwise (add's backward hands the same tensor to both inputs).
 static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
-    bool private_tensor = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 &&
-                          !g.is_view() && g.is_contiguous() && g.offset() == 0;
+    bool private_tensor = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.is_view() &&
+                          g.is_contiguous() && g.offset() == 0;
     if (!leaf->grad) leaf->grad = private_tensor ? g.impl_ptr() : g.clone().impl_ptr();
     else Tensor(leaf->grad).add_(g);
 }
@@ -110,8 +110,8 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
     }
     check(seed.shape() == root.shape(), "backward: grad_output shape ", shape_str(seed.shape()),
           " does not match the root's shape ", shape_str(root.shape()));
-    check(seed.device() == root.device(), "backward: grad_output is on ", device_name(seed.device()),
-          ", the root on ", device_name(root.device()));
+    check(seed.device() == root.device(), "backward: grad_output is on ", device_name(seed.device()), ", the root on ",
+          device_name(root.device()));
 
     NoGradGuard no_grad;  // backward closures compute with plain (unrecorded) ops
     std::shared_ptr<Node> root_node = root.impl()->grad_fn;
@@ -139,8 +139,8 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
                   " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(in.shape()));
             // A gradient lives where its input lives: a backward that made it elsewhere (a
             // zeros() on the CPU for a GPU input) is a bug in that op, named here.
-            check(grads[i].device() == in.device(), "backward of '", node->name, "': gradient for input ", i,
-                  " is on ", device_name(grads[i].device()), " but the input is on ", device_name(in.device()));
+            check(grads[i].device() == in.device(), "backward of '", node->name, "': gradient for input ", i, " is on ",
+                  device_name(grads[i].device()), " but the input is on ", device_name(in.device()));
             Node* parent = in.impl()->grad_fn.get();
             if (parent) accumulate_pending(pending[parent], grads[i]);
             else accumulate_leaf(in.impl(), grads[i]);  // a leaf: into .grad

@@ -26,7 +26,8 @@ GradcheckResult gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs, 
               "gradcheck: inputs that require grad must be float32 on cpu");
 
     // 1. analytic: one backward pass with dL/dy = w
-    for (const Tensor& x : inputs) if (x.requires_grad()) const_cast<Tensor&>(x).zero_grad();
+    for (const Tensor& x : inputs)
+        if (x.requires_grad()) const_cast<Tensor&>(x).zero_grad();
     Tensor y = f(inputs);
     Generator gen(opt.seed);
     Tensor w = randn(y.shape(), gen);

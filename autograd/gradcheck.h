@@ -14,8 +14,8 @@
 namespace td {
 
 struct GradcheckOptions {
-    float h = 1e-2f;      // step; float32 forward passes want a largish step
-    float atol = 1e-3f;   // |analytic - numeric| <= atol + rtol * |numeric|
+    float h = 1e-2f;     // step; float32 forward passes want a largish step
+    float atol = 1e-3f;  // |analytic - numeric| <= atol + rtol * |numeric|
     float rtol = 1e-2f;
     uint64_t seed = 1234;  // for the weights w
 };
@@ -29,7 +29,6 @@ struct GradcheckResult {
 using TensorFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Checks every input that requires grad. Inputs must be float32 CPU tensors.
-GradcheckResult gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& options = {});
+GradcheckResult gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
 }  // namespace td

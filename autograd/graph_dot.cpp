@@ -53,14 +53,15 @@ public:
         if (t.requires_grad()) {
             ++counts.params;
             std::string label = (named != names_.end() ? named->second : std::string("leaf")) + "\n" + shape;
-            decls_ << "  " << it->second << " [shape=ellipse, style=filled, fillcolor=\"#fdf1c7\", label="
-                   << quoted(label) << "];\n";
+            decls_ << "  " << it->second
+                   << " [shape=ellipse, style=filled, fillcolor=\"#fdf1c7\", label=" << quoted(label) << "];\n";
         } else {  // an input the gradient does not flow into: data, t, a target, a mask
             ++counts.constants;
             std::string label = (named != names_.end() ? named->second : std::string("const")) +
                                 (t.dtype() == DType::Int64 ? " int64" : "") + "\n" + shape;
-            decls_ << "  " << it->second << " [shape=ellipse, style=dashed, color=gray40, fontcolor=gray30, label="
-                   << quoted(label) << "];\n";
+            decls_ << "  " << it->second
+                   << " [shape=ellipse, style=dashed, color=gray40, fontcolor=gray30, label=" << quoted(label)
+                   << "];\n";
         }
         return it->second;
     }
@@ -72,8 +73,8 @@ public:
 
     std::string text(const std::string& root_name) const {
         std::ostringstream os;
-        os << "// autograd graph of " << root_name << ": " << counts.ops << " ops, " << counts.params
-           << " parameters, " << counts.constants << " constants, " << counts.edges << " edges\n"
+        os << "// autograd graph of " << root_name << ": " << counts.ops << " ops, " << counts.params << " parameters, "
+           << counts.constants << " constants, " << counts.edges << " edges\n"
            << "// render: dot -Tsvg graph.dot > graph.svg\n"
            << "digraph autograd {\n"
            << "  rankdir=TB;\n"

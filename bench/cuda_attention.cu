@@ -116,10 +116,12 @@ void run(const Case& c, bench::Checks& checks) {
         cuda::gemm(false, true, L, L, d, dO.data_f32(), d, sLd, V.data_f32(), d, sLd, dP.data_f32(), L, sLL, B, 0.0f);
         be.softmax_backward(P, dP, dS, /*log=*/false);
         // dQ = dS K scale
-        cuda::gemm(false, false, L, d, L, dS.data_f32(), L, sLL, K.data_f32(), d, sLd, dQ_raw.data_f32(), d, sLd, B, 0.0f);
+        cuda::gemm(false, false, L, d, L, dS.data_f32(), L, sLL, K.data_f32(), d, sLd, dQ_raw.data_f32(), d, sLd, B,
+                   0.0f);
         be.unary(UnaryOp::MulScalar, dQ_raw, dQ_n, scale, 0.0f);
         // dK = dS^T Qs: dS stored (L, L), transposed
-        cuda::gemm(true, false, L, d, L, dS.data_f32(), L, sLL, Qs.data_f32(), d, sLd, dK_n.data_f32(), d, sLd, B, 0.0f);
+        cuda::gemm(true, false, L, d, L, dS.data_f32(), L, sLL, Qs.data_f32(), d, sLd, dK_n.data_f32(), d, sLd, B,
+                   0.0f);
         // END HIDE attention-backward
     };
 
@@ -158,12 +160,12 @@ void run(const Case& c, bench::Checks& checks) {
     const char* v_fwd = checks.add(std::string(c.name) + ", forward: fused vs the CPU", err_fwd, tol);
     const char* v_bwd = checks.add(std::string(c.name) + ", backward: fused vs the CPU", err_bwd, tol);
     const char* n_fwd = checks.add(std::string(c.name) + ", forward: naive vs fused", rel(diff_fwd, O_f), tol);
-    const char* n_bwd = checks.add(std::string(c.name) + ", backward: naive vs fused",
-                                   std::max({rel(max_diff(dQ_f, dQ_n), dQ_f), rel(max_diff(dK_f, dK_n), dK_f),
-                                             rel(max_diff(dV_f, dV_n), dV_f)}),
-                                   tol);
-    std::printf("| %s | forward | %.3f | %.3f | %.2f | %.1e | %.1e | %s |\n", c.name, ff, nf, nf / ff, diff_fwd, err_fwd,
-                std::string(v_fwd) == "ok" && std::string(n_fwd) == "ok" ? "ok" : "**FAIL**");
+    const char* n_bwd = checks.add(
+        std::string(c.name) + ", backward: naive vs fused",
+        std::max({rel(max_diff(dQ_f, dQ_n), dQ_f), rel(max_diff(dK_f, dK_n), dK_f), rel(max_diff(dV_f, dV_n), dV_f)}),
+        tol);
+    std::printf("| %s | forward | %.3f | %.3f | %.2f | %.1e | %.1e | %s |\n", c.name, ff, nf, nf / ff, diff_fwd,
+                err_fwd, std::string(v_fwd) == "ok" && std::string(n_fwd) == "ok" ? "ok" : "**FAIL**");
     std::printf("| %s | forward + backward | %.3f | %.3f | %.2f | %.1e | %.1e | %s |\n", c.name, ffb, nfb, nfb / ffb,
                 diff_bwd, err_bwd, std::string(v_bwd) == "ok" && std::string(n_bwd) == "ok" ? "ok" : "**FAIL**");
     std::fflush(stdout);
@@ -181,8 +183,8 @@ int main() {
         std::printf("| shape | pass | fused ms | naive ms | naive / fused | max abs diff | vs CPU | check |\n");
         std::printf("|---|---|---|---|---|---|---|---|\n");
         bench::Checks checks;
-        for (const Case& c : {Case{"B*h=128, L=256 (16x16), d=256", 128, 256, 256},
-                              Case{"B*h=64, L=1024, d=64", 64, 1024, 64}})
+        for (const Case& c :
+             {Case{"B*h=128, L=256 (16x16), d=256", 128, 256, 256}, Case{"B*h=64, L=1024, d=64", 64, 1024, 64}})
             run(c, checks);
         return checks.report("bench_cuda_attention");
     } catch (const Error& e) {

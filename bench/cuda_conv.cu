@@ -154,14 +154,17 @@ int run(int argc, char** argv) {
     std::printf("- cuDNN %zu; precision: %s\n", cudnnGetVersion(),
                 tf32 ? "TF32 (TD_CUDA_TF32=1: our GEMMs on tensor cores; cuDNN CUDNN_DEFAULT_MATH)"
                      : "FP32 (our GEMMs exact FP32; cuDNN CUDNN_FMA_MATH: no tensor cores)");
-    std::printf("- ours: backend_for(Device::CUDA).conv2d_forward (with bias) / conv2d_backward (dx, dw, db); "
-                "cuDNN: Forward + AddTensor / BackwardData + BackwardFilter + BackwardBias, fastest algorithm by "
-                "cudnnFind*\n");
-    std::printf("- batch %lld, float32, NCHW; median of 3-30 calls timed with CUDA events (~%.2f s each); "
-                "ratio = ours / cuDNN (below 1: ours is faster)\n\n",
-                (long long)N, target);
-    std::printf("| row | x -> y (kernel, stride) | fwd ours ms | fwd cuDNN ms | fwd ratio | bwd ours ms | bwd cuDNN ms "
-                "| bwd ratio | max rel. error | check | cuDNN algos (fwd, data, filter) |\n");
+    std::printf(
+        "- ours: backend_for(Device::CUDA).conv2d_forward (with bias) / conv2d_backward (dx, dw, db); "
+        "cuDNN: Forward + AddTensor / BackwardData + BackwardFilter + BackwardBias, fastest algorithm by "
+        "cudnnFind*\n");
+    std::printf(
+        "- batch %lld, float32, NCHW; median of 3-30 calls timed with CUDA events (~%.2f s each); "
+        "ratio = ours / cuDNN (below 1: ours is faster)\n\n",
+        (long long)N, target);
+    std::printf(
+        "| row | x -> y (kernel, stride) | fwd ours ms | fwd cuDNN ms | fwd ratio | bwd ours ms | bwd cuDNN ms "
+        "| bwd ratio | max rel. error | check | cuDNN algos (fwd, data, filter) |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
 
@@ -187,27 +190,28 @@ int run(int argc, char** argv) {
         check_cudnn(cudnnSetTensor4dDescriptor(dnn.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)N, (int)r.C, (int)r.H,
                                                (int)r.H),
                     "cudnnSetTensor4dDescriptor(x)");
-        check_cudnn(cudnnSetTensor4dDescriptor(dnn.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)N, (int)r.K, (int)OH,
-                                               (int)OH),
-                    "cudnnSetTensor4dDescriptor(y)");
+        check_cudnn(
+            cudnnSetTensor4dDescriptor(dnn.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)N, (int)r.K, (int)OH, (int)OH),
+            "cudnnSetTensor4dDescriptor(y)");
         check_cudnn(cudnnSetTensor4dDescriptor(dnn.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)r.K, 1, 1),
                     "cudnnSetTensor4dDescriptor(bias)");
         check_cudnn(cudnnSetFilter4dDescriptor(dnn.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)r.K, (int)r.C, (int)r.k,
                                                (int)r.k),
                     "cudnnSetFilter4dDescriptor");
-        check_cudnn(cudnnSetConvolution2dDescriptor(dnn.conv, (int)r.pad, (int)r.pad, (int)r.stride, (int)r.stride, 1, 1,
-                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+        check_cudnn(cudnnSetConvolution2dDescriptor(dnn.conv, (int)r.pad, (int)r.pad, (int)r.stride, (int)r.stride, 1,
+                                                    1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                     "cudnnSetConvolution2dDescriptor");
         check_cudnn(cudnnSetConvolutionMathType(dnn.conv, math), "cudnnSetConvolutionMathType");
         int found = 0;
         check_cudnn(cudnnFindConvolutionForwardAlgorithm(dnn.h, dnn.x, dnn.w, dnn.conv, dnn.y, 1, &found, &dnn.fwd),
                     "cudnnFindConvolutionForwardAlgorithm");
-        td::check(found == 1 && dnn.fwd.status == CUDNN_STATUS_SUCCESS, "cuDNN found no forward algorithm for ", r.name);
-        check_cudnn(cudnnFindConvolutionBackwardDataAlgorithm(dnn.h, dnn.w, dnn.y, dnn.conv, dnn.x, 1, &found,
-                                                              &dnn.bwd_data),
-                    "cudnnFindConvolutionBackwardDataAlgorithm");
-        td::check(found == 1 && dnn.bwd_data.status == CUDNN_STATUS_SUCCESS, "cuDNN found no backward-data algorithm for ",
+        td::check(found == 1 && dnn.fwd.status == CUDNN_STATUS_SUCCESS, "cuDNN found no forward algorithm for ",
                   r.name);
+        check_cudnn(
+            cudnnFindConvolutionBackwardDataAlgorithm(dnn.h, dnn.w, dnn.y, dnn.conv, dnn.x, 1, &found, &dnn.bwd_data),
+            "cudnnFindConvolutionBackwardDataAlgorithm");
+        td::check(found == 1 && dnn.bwd_data.status == CUDNN_STATUS_SUCCESS,
+                  "cuDNN found no backward-data algorithm for ", r.name);
         check_cudnn(cudnnFindConvolutionBackwardFilterAlgorithm(dnn.h, dnn.x, dnn.y, dnn.conv, dnn.w, 1, &found,
                                                                 &dnn.bwd_filter),
                     "cudnnFindConvolutionBackwardFilterAlgorithm");
@@ -222,10 +226,10 @@ int run(int argc, char** argv) {
 
         auto cudnn_forward = [&] {
             check_cudnn(cudnnSetConvolutionMathType(dnn.conv, dnn.fwd.mathType), "cudnnSetConvolutionMathType");
-            check_cudnn(cudnnConvolutionForward(dnn.h, &one, dnn.x, x.data_f32(), dnn.w, w.data_f32(), dnn.conv,
-                                                dnn.fwd.algo, dnn.workspace, dnn.workspace_bytes, &zero, dnn.y,
-                                                y_ref.data_f32()),
-                        "cudnnConvolutionForward");
+            check_cudnn(
+                cudnnConvolutionForward(dnn.h, &one, dnn.x, x.data_f32(), dnn.w, w.data_f32(), dnn.conv, dnn.fwd.algo,
+                                        dnn.workspace, dnn.workspace_bytes, &zero, dnn.y, y_ref.data_f32()),
+                "cudnnConvolutionForward");
             check_cudnn(cudnnAddTensor(dnn.h, &one, dnn.bias, b.data_f32(), &one, dnn.y, y_ref.data_f32()),
                         "cudnnAddTensor");
         };
@@ -240,9 +244,9 @@ int run(int argc, char** argv) {
                                                        dnn.bwd_filter.algo, dnn.workspace, dnn.workspace_bytes, &zero,
                                                        dnn.w, dw_ref.data_f32()),
                         "cudnnConvolutionBackwardFilter");
-            check_cudnn(cudnnConvolutionBackwardBias(dnn.h, &one, dnn.y, dy.data_f32(), &zero, dnn.bias,
-                                                     db_ref.data_f32()),
-                        "cudnnConvolutionBackwardBias");
+            check_cudnn(
+                cudnnConvolutionBackwardBias(dnn.h, &one, dnn.y, dy.data_f32(), &zero, dnn.bias, db_ref.data_f32()),
+                "cudnnConvolutionBackwardBias");
         };
         auto ours_forward = [&] { ours.conv2d_forward(x, w, b, y, g); };
         auto ours_backward = [&] { ours.conv2d_backward(x, w, dy, dx, dw, db, g); };
@@ -261,14 +265,15 @@ int run(int argc, char** argv) {
                              bc = b.to(td::Device::CPU);
             td::Tensor y0 = td::Tensor::empty({1, r.K, OH, OH}, td::DType::Float32, td::Device::CPU);
             td::backend_for(td::Device::CPU).conv2d_forward(x0, wc, bc, y0, g1);
-            checks.add(std::string(r.name) + ": cuDNN vs the CPU (sample 0's y)", bench::max_rel_error(y_ref.narrow(0, 0, 1), y0),
-                       tol);
+            checks.add(std::string(r.name) + ": cuDNN vs the CPU (sample 0's y)",
+                       bench::max_rel_error(y_ref.narrow(0, 0, 1), y0), tol);
         }
-        std::printf("| %s | %lldx%lldx%lld -> %lldx%lldx%lld (%lldx%lld, s%lld) | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f "
-                    "| %.1e | %s | %d, %d, %d |\n",
-                    r.name, (long long)r.C, (long long)r.H, (long long)r.H, (long long)r.K, (long long)OH, (long long)OH,
-                    (long long)r.k, (long long)r.k, (long long)r.stride, t[0] * 1e3, t[1] * 1e3, t[0] / t[1], t[2] * 1e3,
-                    t[3] * 1e3, t[2] / t[3], err, verdict, (int)dnn.fwd.algo, (int)dnn.bwd_data.algo, (int)dnn.bwd_filter.algo);
+        std::printf(
+            "| %s | %lldx%lldx%lld -> %lldx%lldx%lld (%lldx%lld, s%lld) | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f "
+            "| %.1e | %s | %d, %d, %d |\n",
+            r.name, (long long)r.C, (long long)r.H, (long long)r.H, (long long)r.K, (long long)OH, (long long)OH,
+            (long long)r.k, (long long)r.k, (long long)r.stride, t[0] * 1e3, t[1] * 1e3, t[0] / t[1], t[2] * 1e3,
+            t[3] * 1e3, t[2] / t[3], err, verdict, (int)dnn.fwd.algo, (int)dnn.bwd_data.algo, (int)dnn.bwd_filter.algo);
         std::fflush(stdout);
     }
     if (sum[1] > 0)

@@ -129,10 +129,11 @@ int run(int argc, char** argv) {
     std::printf("- cuBLAS %d (cublasGemmEx: CUBLAS_COMPUTE_32F for FP32, CUBLAS_COMPUTE_32F_FAST_TF32 for TF32)\n",
                 cublas_version);
     std::printf("- gemm() default = %s (TD_CUDA_TF32 %s)\n", default_tf32 ? "v4" : "v3", tf32_env ? tf32_env : "unset");
-    std::printf("- method: 2 warm-up calls, then 3-50 calls (~%.2f s) each timed with CUDA events; the median. "
-                "%% of cuBLAS: against cuBLAS of the same precision. "
-                "Error: max |C - C_cuBLAS FP32| / max |C_cuBLAS FP32|\n\n",
-                target);
+    std::printf(
+        "- method: 2 warm-up calls, then 3-50 calls (~%.2f s) each timed with CUDA events; the median. "
+        "%% of cuBLAS: against cuBLAS of the same precision. "
+        "Error: max |C - C_cuBLAS FP32| / max |C_cuBLAS FP32|\n\n",
+        target);
     std::printf("| n | kernel | median ms | TFLOP/s | %% of cuBLAS | >= 70 %% | max rel. error | check |\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
@@ -185,7 +186,8 @@ int run(int argc, char** argv) {
                 };
                 s = bench::time_gpu(ours, target);
             } else {
-                s = bench::time_gpu([&] { cublas(row.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F); }, target);
+                s = bench::time_gpu([&] { cublas(row.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F); },
+                                    target);
                 cublas_s[row.tf32 ? 1 : 0] = s;
             }
             check_cuda(cudaDeviceSynchronize(), row.name);

@@ -122,8 +122,10 @@ struct Checks {
     // Prints the verdict (markdown, after the tables) and returns the exit code.
     int report(const char* prog) const {
         if (failures.empty()) {
-            std::printf("\n- check: all %d results within tolerance (FP32 1e-4, TF32 1e-2 of the reference's "
-                        "largest element)\n", checked);
+            std::printf(
+                "\n- check: all %d results within tolerance (FP32 1e-4, TF32 1e-2 of the reference's "
+                "largest element)\n",
+                checked);
             return 0;
         }
         std::printf("\n- check: **%zu of %d results past tolerance**:\n", failures.size(), checked);

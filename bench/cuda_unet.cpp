@@ -115,7 +115,7 @@ int run(int argc, char** argv) {
         return 2;
     }
     const td::Device device = td::parse_device(device_name);  // td::Error saying why when there is no GPU
-    const size_t bytes_before = gpu_bytes_in_use(device);      // the context, before any tensor of ours
+    const size_t bytes_before = gpu_bytes_in_use(device);     // the context, before any tensor of ours
 
     td::diffusion::UNet model(c);  // validates the config
     model.to(device);              // build optimizers after to(): their state is made beside the parameters
@@ -125,13 +125,16 @@ int run(int argc, char** argv) {
     const bool use_tf32 = device == td::Device::CUDA && !td::cuda_is_standin() && tf32 && std::string(tf32) == "1";
 
     std::printf("- ours: td::diffusion::UNet, nn::AdamW (lr 2e-4), float32, %s GEMMs\n",
-                device == td::Device::CPU ? "CPU (Eigen)" : use_tf32 ? "TF32 tensor-core (TD_CUDA_TF32=1)" : "exact FP32");
+                device == td::Device::CPU ? "CPU (Eigen)"
+                : use_tf32                ? "TF32 tensor-core (TD_CUDA_TF32=1)"
+                                          : "exact FP32");
     std::printf("- device: %s\n", td::device_description(device).c_str());
     std::printf("- model: %s, image %lldx%lldx%lld; %lld parameters\n", c.describe().c_str(), (long long)c.in_channels,
                 (long long)c.image_size, (long long)c.image_size, (long long)model.num_parameters());
-    std::printf("- method: %lld warm-up step(s), then up to %lld steps (or %.0f s) timed one by one, each ending "
-                "with loss.item(), which waits for the GPU; the median\n",
-                (long long)warmup, (long long)steps, max_time);
+    std::printf(
+        "- method: %lld warm-up step(s), then up to %lld steps (or %.0f s) timed one by one, each ending "
+        "with loss.item(), which waits for the GPU; the median\n",
+        (long long)warmup, (long long)steps, max_time);
     std::fflush(stdout);
 
     td::Generator gen(1234);
@@ -176,8 +179,8 @@ int run(int argc, char** argv) {
     std::printf("- last loss: %.4f\n", last);
     std::string mem = bytes_after > bytes_before ? std::to_string((bytes_after - bytes_before) >> 20) : "-";
     std::printf("| tinydiffusion%s | %s | %lld | %lld | %.1f | %.1f | %.1f | %s |\n", use_tf32 ? " (TF32)" : " (FP32)",
-                td::device_name(device), (long long)batch, (long long)times.size(), med * 1e3, batch / med, fastest * 1e3,
-                mem.c_str());
+                td::device_name(device), (long long)batch, (long long)times.size(), med * 1e3, batch / med,
+                fastest * 1e3, mem.c_str());
     return 0;
 }
 

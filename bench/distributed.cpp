@@ -82,7 +82,9 @@ int run(int argc, char** argv) {
         else if (a == "--mults") c.mults = int_list(next());
         else if (a == "--image-size") c.image_size = std::stoll(next());
         else if (a == "--res-blocks") c.num_res_blocks = std::stoll(next());
-        else fail("bench_distributed: unknown option '", a, "' (--batch --steps --no-comm --ch --mults --image-size --res-blocks)");
+        else
+            fail("bench_distributed: unknown option '", a,
+                 "' (--batch --steps --no-comm --ch --mults --image-size --res-blocks)");
     }
     check(B > 0 && steps > 0, "bench_distributed: --batch and --steps must be positive");
 
@@ -101,10 +103,10 @@ int run(int argc, char** argv) {
     if (comm->is_root()) {
         size_t grad_bytes = (size_t)model.num_parameters() * 4;
         std::printf("# comm %s\n", comm->description().c_str());
-        std::printf("# config %s, image %lldx%lld; %lld parameters in %zu tensors, %.2f MB of gradients, %zu bucket(s)\n",
-                    c.describe().c_str(), (long long)c.image_size, (long long)c.image_size,
-                    (long long)model.num_parameters(), params.size(), grad_bytes / 1e6,
-                    dist::plan_buckets(params, dist::Options::from_env().bucket_bytes).size());
+        std::printf(
+            "# config %s, image %lldx%lld; %lld parameters in %zu tensors, %.2f MB of gradients, %zu bucket(s)\n",
+            c.describe().c_str(), (long long)c.image_size, (long long)c.image_size, (long long)model.num_parameters(),
+            params.size(), grad_bytes / 1e6, dist::plan_buckets(params, dist::Options::from_env().bucket_bytes).size());
         std::printf("# threads %d per rank\n", omp_get_max_threads());
         std::fflush(stdout);
     }

@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
         // pool), checked; then the timed calls, each output freed outside the timed
         // region, like a loop body ending.
         bench::Timing t = bench::measure(
-            target, [] {}, [&] { return td::matmul(a, b); },
-            [&](const td::Tensor& c) { return spot_check(a, b, c); });
+            target, [] {}, [&] { return td::matmul(a, b); }, [&](const td::Tensor& c) { return spot_check(a, b, c); });
         if (!t.ok) return 1;
         double gflops = 2.0 * (double)s.M * (double)s.N * (double)s.K / t.median_s / 1e9;
         std::printf("shape %s %lld %lld %lld %.6e %.2f %d %.6e\n", s.name, (long long)s.M, (long long)s.K,

@@ -86,12 +86,15 @@ bool spot_check(const Row& s, const std::vector<td::Tensor>& in, const td::Tenso
                     for (int64_t t = 0; t < 3; ++t) {
                         int64_t ih = p[2] - 1 + r, iw = p[3] - 1 + t;
                         if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                        double v = (double)w[((p[1] * s.C + c) * 3 + r) * 3 + t] * x[((p[0] * s.C + c) * s.H + ih) * s.W + iw];
+                        double v =
+                            (double)w[((p[1] * s.C + c) * 3 + r) * 3 + t] * x[((p[0] * s.C + c) * s.H + ih) * s.W + iw];
                         ref += v, mag += std::fabs(v);
                     }
-            if (!close(yp[((p[0] * s.K + p[1]) * s.H + p[2]) * s.W + p[3]], ref, mag, s.name, "conv output")) return false;
+            if (!close(yp[((p[0] * s.K + p[1]) * s.H + p[2]) * s.W + p[3]], ref, mag, s.name, "conv output"))
+                return false;
         }
-    } else if (s.kind == Kind::GroupNorm || s.kind == Kind::GroupNormSilu) {  // sample 1, group 3: moments, then one entry
+    } else if (s.kind == Kind::GroupNorm ||
+               s.kind == Kind::GroupNormSilu) {  // sample 1, group 3: moments, then one entry
         const float *x = in[0].data_f32(), *gam = in[1].data_f32(), *bet = in[2].data_f32();
         int64_t Cg = s.C / s.K, HW = s.H * s.W, n = 1, g = 3, D = Cg * HW;
         const float* xb = x + (n * s.C + g * Cg) * HW;
@@ -118,7 +121,8 @@ bool spot_check(const Row& s, const std::vector<td::Tensor>& in, const td::Tenso
         for (auto& e : p) sum += (e = std::exp(e - mx));
         for (int64_t e = 0; e < d; ++e) {
             double ref = 0, mag = 0;
-            for (int64_t j = 0; j < L; ++j) ref += p[j] / sum * v[base + j * d + e], mag += std::fabs(p[j] / sum * v[base + j * d + e]);
+            for (int64_t j = 0; j < L; ++j)
+                ref += p[j] / sum * v[base + j * d + e], mag += std::fabs(p[j] / sum * v[base + j * d + e]);
             if (!close(yp[base + qi * d + e], ref, mag, s.name, "attention output")) return false;
         }
     }
@@ -155,16 +159,21 @@ int main(int argc, char** argv) {
             const std::string& m = value;
             run_fwd = m == "fwd" || m == "fwd,fwdbwd" || m == "fwdbwd,fwd";
             run_fwdbwd = m == "fwdbwd" || m == "fwd,fwdbwd" || m == "fwdbwd,fwd";
-            if (!run_fwd && !run_fwdbwd) { std::fprintf(stderr, "bench_layers: --modes takes fwd, fwdbwd or fwd,fwdbwd\n"); return 2; }
+            if (!run_fwd && !run_fwdbwd) {
+                std::fprintf(stderr, "bench_layers: --modes takes fwd, fwdbwd or fwd,fwdbwd\n");
+                return 2;
+            }
         } else {
             return bench::unknown_option(prog, arg.c_str(), usage);
         }
     }
     if (!bench::known_names(prog, "row", wanted, kRows)) return 2;
 
-    std::printf("# impl tinydiffusion td::conv2d (im2col + Eigen %d.%d.%d GEMM), td::group_norm and td::group_norm_silu (fused), "
-                "td::scaled_dot_product_attention (batched matmul + softmax), float32, CPU\n",
-                EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+    std::printf(
+        "# impl tinydiffusion td::conv2d (im2col + Eigen %d.%d.%d GEMM), td::group_norm and td::group_norm_silu "
+        "(fused), "
+        "td::scaled_dot_product_attention (batched matmul + softmax), float32, CPU\n",
+        EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
     bench::print_run_info(target, "row and mode", "row NAME MODE MEDIAN_S REPS MIN_S", /*eigen_threads=*/false);
 
     td::Generator gen(1234);
@@ -175,8 +184,8 @@ int main(int argc, char** argv) {
         std::function<td::Tensor()> op;
         switch (s.kind) {
             case Kind::Conv:
-                in = {td::randn({s.N, s.C, s.H, s.W}, gen), td::randn({s.K, s.C, 3, 3}, gen, 0.0f, 1.0f / std::sqrt(9.0f * s.C)),
-                      td::randn({s.K}, gen)};
+                in = {td::randn({s.N, s.C, s.H, s.W}, gen),
+                      td::randn({s.K, s.C, 3, 3}, gen, 0.0f, 1.0f / std::sqrt(9.0f * s.C)), td::randn({s.K}, gen)};
                 gy = td::randn({s.N, s.K, s.H, s.W}, gen);
                 op = [&] { return td::conv2d(in[0], in[1], in[2], 1, 1); };
                 break;
@@ -198,13 +207,17 @@ int main(int argc, char** argv) {
             td::NoGradGuard no_grad;
             if (!spot_check(s, in, op())) return 1;
         }
-        auto clear_grads = [&] { for (auto& t : in) t.zero_grad(); };
+        auto clear_grads = [&] {
+            for (auto& t : in) t.zero_grad();
+        };
 
         if (run_fwd) {
-            bench::Timing fwd = bench::measure(target, [] {}, [&] {
-                td::NoGradGuard no_grad;
-                return op();
-            });
+            bench::Timing fwd = bench::measure(
+                target, [] {},
+                [&] {
+                    td::NoGradGuard no_grad;
+                    return op();
+                });
             std::printf("row %s fwd %.6e %d %.6e\n", s.name, fwd.median_s, fwd.reps, fwd.min_s);
             std::fflush(stdout);
         }
@@ -215,7 +228,10 @@ int main(int argc, char** argv) {
             return y;
         });
         for (auto& t : in)
-            if (!t.grad().defined()) { std::fprintf(stderr, "bench_layers: %s: backward left a .grad undefined\n", s.name); return 1; }
+            if (!t.grad().defined()) {
+                std::fprintf(stderr, "bench_layers: %s: backward left a .grad undefined\n", s.name);
+                return 1;
+            }
         std::printf("row %s fwdbwd %.6e %d %.6e\n", s.name, fb.median_s, fb.reps, fb.min_s);
         std::fflush(stdout);
     }

@@ -167,8 +167,7 @@ inline bool is_wanted(const std::vector<std::string>& wanted, const char* name) 
 inline void print_run_info(double target, const char* per, const char* columns, bool eigen_threads) {
     if (eigen_threads)
         std::printf("# threads omp_get_max_threads=%d eigen_nbThreads=%d\n", omp_get_max_threads(), Eigen::nbThreads());
-    else
-        std::printf("# threads omp_get_max_threads=%d\n", omp_get_max_threads());
+    else std::printf("# threads omp_get_max_threads=%d\n", omp_get_max_threads());
     std::printf("# simd %s\n", Eigen::SimdInstructionSetsInUse());
     std::printf("# method warm-up then median of reps, target %.2f s per %s\n", target, per);
     std::printf("# columns: %s\n", columns);

@@ -115,10 +115,14 @@ int run(int argc, char** argv) {
     std::printf("# impl tinydiffusion td::diffusion::UNet, nn::Adam, td::diffusion::sample (DDIM), float32, CPU\n");
     std::printf("# config %s, image %lldx%lldx%lld; %lld parameters\n", c.describe().c_str(), (long long)c.in_channels,
                 (long long)c.image_size, (long long)c.image_size, (long long)model.num_parameters());
-    std::printf("# threads omp_get_max_threads=%d\n# simd %s\n", omp_get_max_threads(), Eigen::SimdInstructionSetsInUse());
-    std::printf("# method train: warm-up then median of >= 3 timed steps, target %.0f s; sample: one timed run after one warm-up forward\n",
-                target);
-    std::printf("# columns: train BATCH MEDIAN_S REPS MIN_S | sample BATCH STEPS SECONDS | mem PEAK_RSS_KB START_RSS_KB\n");
+    std::printf("# threads omp_get_max_threads=%d\n# simd %s\n", omp_get_max_threads(),
+                Eigen::SimdInstructionSetsInUse());
+    std::printf(
+        "# method train: warm-up then median of >= 3 timed steps, target %.0f s; sample: one timed run after one "
+        "warm-up forward\n",
+        target);
+    std::printf(
+        "# columns: train BATCH MEDIAN_S REPS MIN_S | sample BATCH STEPS SECONDS | mem PEAK_RSS_KB START_RSS_KB\n");
     std::fflush(stdout);
 
     td::Generator gen(1234);
@@ -145,7 +149,8 @@ int run(int argc, char** argv) {
             std::fprintf(stderr, "bench_unet: first training loss %g, expected ~1\n", loss);
             return false;
         };
-        bench::Timing tm = bench::measure(target, [] {}, step, first_loss_ok);
+        bench::Timing tm = bench::measure(
+            target, [] {}, step, first_loss_ok);
         if (!tm.ok) return 1;
         std::printf("train %lld %.6e %d %.6e\n", (long long)batch, tm.median_s, tm.reps, tm.min_s);
     } else {
@@ -153,7 +158,9 @@ int run(int argc, char** argv) {
         td::diffusion::SamplerOptions o;
         o.sampler = td::diffusion::Sampler::Ddim;
         o.steps = steps;
-        td::diffusion::Denoiser eps_model = [&](const td::Tensor& x, const td::Tensor& t) { return model.forward(x, t); };
+        td::diffusion::Denoiser eps_model = [&](const td::Tensor& x, const td::Tensor& t) {
+            return model.forward(x, t);
+        };
         td::Tensor x_T = td::randn(shape, gen);
         {
             td::NoGradGuard no_grad;
@@ -163,7 +170,10 @@ int run(int argc, char** argv) {
         td::Tensor x0 = td::diffusion::sample(schedule, eps_model, x_T, o, gen);
         double seconds = bench::now_s() - t0;
         for (float v : x0.to_vector())
-            if (!std::isfinite(v)) { std::fprintf(stderr, "bench_unet: a sample is not finite\n"); return 1; }
+            if (!std::isfinite(v)) {
+                std::fprintf(stderr, "bench_unet: a sample is not finite\n");
+                return 1;
+            }
         std::printf("sample %lld %lld %.6e\n", (long long)batch, (long long)steps, seconds);
     }
     std::printf("mem %ld %ld\n", peak_rss_kb(), start_rss);

@@ -47,11 +47,11 @@ namespace td {
 
 namespace {
 
-constexpr int kTile = 32;                          // rows per tile: one per lane
-constexpr int kRowsPerBlock = 8;                   // warps per block, one row each
-constexpr int kThreads = 32 * kRowsPerBlock;       // 256
-constexpr int64_t kMaxHeadDim = 512;               // 16 elements per lane (tensor/ops/attention.cpp
-                                                   // falls back to the composed path beyond it)
+constexpr int kTile = 32;                     // rows per tile: one per lane
+constexpr int kRowsPerBlock = 8;              // warps per block, one row each
+constexpr int kThreads = 32 * kRowsPerBlock;  // 256
+constexpr int64_t kMaxHeadDim = 512;          // 16 elements per lane (tensor/ops/attention.cpp
+                                              // falls back to the composed path beyond it)
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // The sum and the max over the warp, returned to every lane (butterfly: lane l swaps with
@@ -102,7 +102,7 @@ __device__ __forceinline__ float reduce_scatter(float (&part)[kTile]) {
 // global memory too, so the whole block reads one contiguous stretch: thread t takes
 // floats t, t + 256, ...; every warp's loads coalesce.
 __device__ __forceinline__ void stage_tile(const float* src, int64_t rows, int64_t r0, int width, float* tile) {
-    const int64_t left = rows - r0;                          // rows from r0 to the end (> 0)
+    const int64_t left = rows - r0;                               // rows from r0 to the end (> 0)
     const int64_t valid = (left < kTile ? left : kTile) * width;  // floats of the tile that exist
     const float* from = src + r0 * width;
     for (int idx = threadIdx.x; idx < kTile * width; idx += blockDim.x) tile[idx] = idx < valid ? from[idx] : 0.0f;
@@ -122,8 +122,7 @@ __device__ __forceinline__ void load_row(const float* row, int width, bool valid
 
 // part[j] = this lane's share of (r . tile row j), for the 32 rows of a staged tile.
 template <int N>
-__device__ __forceinline__ void partial_dots(const float (&r)[N], const float* tile, int width,
-                                             float (&part)[kTile]) {
+__device__ __forceinline__ void partial_dots(const float (&r)[N], const float* tile, int width, float (&part)[kTile]) {
     const int lane = threadIdx.x % 32;
 #pragma unroll
     for (int j = 0; j < kTile; ++j) {
@@ -166,8 +165,7 @@ __device__ __forceinline__ void store_row(const float (&r)[N], float factor, int
 // Warps past the last query still stage tiles and reach every __syncthreads.
 template <int N>
 __global__ void attention_forward_kernel(const float* q, const float* k, const float* v, float scale, float* out,
-                                         float* lse, int64_t Lq, int64_t Lk, int d, int dv,
-                                         int64_t blocks_per_batch) {
+                                         float* lse, int64_t Lq, int64_t Lk, int d, int dv, int64_t blocks_per_batch) {
     extern __shared__ float smem[];
     float* k_tile = smem;              // (32, d)
     float* v_tile = smem + kTile * d;  // (32, dv)
@@ -192,24 +190,24 @@ __global__ void attention_forward_kernel(const float* q, const float* k, const f
     for (int64_t j0 = 0; j0 < Lk; j0 += kTile) {
         stage_tile(kb, Lk, j0, d, k_tile);
         stage_tile(vb, Lk, j0, dv, v_tile);
-        __syncthreads();  // the tiles are complete before any warp reads them
+        __syncthreads();                                          // the tiles are complete before any warp reads them
         const int nk = Lk - j0 < kTile ? (int)(Lk - j0) : kTile;  // keys in this tile
         partial_dots(qr, k_tile, d, part);
-        float s = reduce_scatter(part);  // lane j: S_ij for key j0 + j
-        if (lane >= nk) s = -INFINITY;   // past the last key: weight 0
+        float s = reduce_scatter(part);       // lane j: S_ij for key j0 + j
+        if (lane >= nk) s = -INFINITY;        // past the last key: weight 0
         float m_new = fmaxf(m, warp_max(s));  // m' = max(m, max_j S_ij)
         float alpha = rescale(m, m_new);      // alpha = exp(m - m')
         float p = rescale(s, m_new);          // lane j: p_j = exp(S_ij - m')
         l = l * alpha + warp_sum(p);          // l = alpha l + sum_j p_j
 #pragma unroll
-        for (int t = 0; t < N; ++t) o[t] *= alpha;  // o = alpha o ...
+        for (int t = 0; t < N; ++t) o[t] *= alpha;                                             // o = alpha o ...
         for (int j = 0; j < nk; ++j) add_row(o, __shfl_sync(kFullMask, p, j), v_tile, j, dv);  // ... + p_j v_j
         m = m_new;
         __syncthreads();  // every warp is done with the tiles before the next are staged
     }
     if (active) {
         store_row(o, l > 0.0f ? 1.0f / l : 0.0f, dv, out + row * dv);  // out_i = o / l (no keys: 0)
-        if (lane == 0) lse[row] = m + logf(l);                          // lse_i = m + log l
+        if (lane == 0) lse[row] = m + logf(l);                         // lse_i = m + log l
     }
 }
 
@@ -230,9 +228,9 @@ __global__ void attention_delta_kernel(const float* dout, const float* out, floa
 // lane j gets S_ij and dP_ij by two reduce-scatters, computes P_ij and dS_ij for its key,
 // then the warp adds dS_ij k_j to its row of dq (dS_ij broadcast by a shuffle).
 template <int N>
-__global__ void attention_dq_kernel(const float* q, const float* k, const float* v, const float* dout,
-                                    const float* lse, const float* delta, float scale, float* dq, int64_t Lq,
-                                    int64_t Lk, int d, int dv, int64_t blocks_per_batch) {
+__global__ void attention_dq_kernel(const float* q, const float* k, const float* v, const float* dout, const float* lse,
+                                    const float* delta, float scale, float* dq, int64_t Lq, int64_t Lk, int d, int dv,
+                                    int64_t blocks_per_batch) {
     extern __shared__ float smem[];
     float* k_tile = smem;              // (32, d)
     float* v_tile = smem + kTile * d;  // (32, dv)
@@ -265,9 +263,9 @@ __global__ void attention_dq_kernel(const float* q, const float* k, const float*
         partial_dots(qr, k_tile, d, part);
         float s = reduce_scatter(part);  // lane j: S_ij
         partial_dots(dor, v_tile, dv, part);
-        float dp = reduce_scatter(part);                  // lane j: dP_ij = dO_i . v_j
-        float p = lane < nk ? expf(s - lse_i) : 0.0f;     // P_ij = exp(S_ij - lse_i)
-        float ds = p * (dp - D_i);                        // dS_ij = P_ij (dP_ij - D_i)
+        float dp = reduce_scatter(part);               // lane j: dP_ij = dO_i . v_j
+        float p = lane < nk ? expf(s - lse_i) : 0.0f;  // P_ij = exp(S_ij - lse_i)
+        float ds = p * (dp - D_i);                     // dS_ij = P_ij (dP_ij - D_i)
         for (int j = 0; j < nk; ++j) add_row(acc, __shfl_sync(kFullMask, ds, j), k_tile, j, d);  // += dS_ij k_j
         __syncthreads();
     }
@@ -284,10 +282,10 @@ __global__ void attention_dkdv_kernel(const float* q, const float* k, const floa
                                       const float* lse, const float* delta, float scale, float* dk, float* dv_out,
                                       int64_t Lq, int64_t Lk, int d, int dv, int64_t blocks_per_batch) {
     extern __shared__ float smem[];
-    float* q_tile = smem;                     // (32, d)
-    float* do_tile = smem + kTile * d;        // (32, dv)
-    float* lse_tile = do_tile + kTile * dv;   // (32)
-    float* delta_tile = lse_tile + kTile;     // (32)
+    float* q_tile = smem;                    // (32, d)
+    float* do_tile = smem + kTile * d;       // (32, dv)
+    float* lse_tile = do_tile + kTile * dv;  // (32)
+    float* delta_tile = lse_tile + kTile;    // (32)
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int64_t b = blockIdx.x / blocks_per_batch;
     const int64_t j = (blockIdx.x % blocks_per_batch) * kRowsPerBlock + warp;
@@ -320,9 +318,9 @@ __global__ void attention_dkdv_kernel(const float* q, const float* k, const floa
         partial_dots(kr, q_tile, d, part);
         float s = reduce_scatter(part);  // lane i: S_ij = q_i . (scale k_j)
         partial_dots(vr, do_tile, dv, part);
-        float dp = reduce_scatter(part);                              // lane i: dP_ij = dO_i . v_j
-        float p = lane < nq ? expf(s - lse_tile[lane]) : 0.0f;        // P_ij = exp(S_ij - lse_i)
-        float ds = p * (dp - delta_tile[lane]);                       // dS_ij = P_ij (dP_ij - D_i)
+        float dp = reduce_scatter(part);                        // lane i: dP_ij = dO_i . v_j
+        float p = lane < nq ? expf(s - lse_tile[lane]) : 0.0f;  // P_ij = exp(S_ij - lse_i)
+        float ds = p * (dp - delta_tile[lane]);                 // dS_ij = P_ij (dP_ij - D_i)
         for (int i = 0; i < nq; ++i) {
             add_row(dv_acc, __shfl_sync(kFullMask, p, i), do_tile, i, dv);  // dV_j += P_ij dO_i
             add_row(dk_acc, __shfl_sync(kFullMask, ds, i), q_tile, i, d);   // dK_j += dS_ij q_i
@@ -330,7 +328,7 @@ __global__ void attention_dkdv_kernel(const float* q, const float* k, const floa
         __syncthreads();
     }
     if (active) {
-        store_row(dk_acc, scale, d, dk + row * d);   // dK_j = scale sum_i dS_ij q_i
+        store_row(dk_acc, scale, d, dk + row * d);       // dK_j = scale sum_i dS_ij q_i
         store_row(dv_acc, 1.0f, dv, dv_out + row * dv);  // dV_j = sum_i P_ij dO_i
     }
 }
@@ -401,15 +399,14 @@ void backward_with(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
         RowGrid gq = row_grid(B, Lq, "attention backward");  // (checks the row count first)
         // D_i = dO_i . O_i, (B, Lq), read by both kernels below
         Tensor delta = Tensor::empty({B, Lq}, DType::Float32, q.device());
-        attention_delta_kernel<<<cuda::blocks_for(B * Lq, kRowsPerBlock), kThreads>>>(
-            dout.data_f32(), out.data_f32(), delta.data_f32(), B * Lq, dv);
+        attention_delta_kernel<<<cuda::blocks_for(B * Lq, kRowsPerBlock), kThreads>>>(dout.data_f32(), out.data_f32(),
+                                                                                      delta.data_f32(), B * Lq, dv);
         cuda::check_launch("attention_delta_kernel");
 
         allow_shared_memory(attention_dq_kernel<N>, smem, "attention_dq_kernel");
-        attention_dq_kernel<N><<<gq.blocks, kThreads, smem>>>(q.data_f32(), k.data_f32(), v.data_f32(),
-                                                              dout.data_f32(), lse.data_f32(), delta.data_f32(),
-                                                              scale, dq.data_f32(), Lq, Lk, d, dv,
-                                                              gq.blocks_per_batch);
+        attention_dq_kernel<N><<<gq.blocks, kThreads, smem>>>(q.data_f32(), k.data_f32(), v.data_f32(), dout.data_f32(),
+                                                              lse.data_f32(), delta.data_f32(), scale, dq.data_f32(),
+                                                              Lq, Lk, d, dv, gq.blocks_per_batch);
         cuda::check_launch("attention_dq_kernel");
 
         if (B * Lk > 0) {
@@ -434,13 +431,14 @@ void backward_with(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
 
 void check_attention_tensors(std::initializer_list<const Tensor*> ts, const char* op) {
     for (const Tensor* t : ts)
-        check(t->is_contiguous() && t->dtype() == DType::Float32, op, " (cuda, fused): kernel needs contiguous float32 tensors");
+        check(t->is_contiguous() && t->dtype() == DType::Float32, op,
+              " (cuda, fused): kernel needs contiguous float32 tensors");
 }
 
 }  // namespace
 
-void CudaBackend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
-                                    const Tensor& out, const Tensor& lse) {
+void CudaBackend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale, const Tensor& out,
+                                    const Tensor& lse) {
     check_attention_tensors({&q, &k, &v, &out, &lse}, "attention");
     int n = elements_per_lane(q.size(2), v.size(2), "attention");
     if (q.size(0) * q.size(1) == 0) return;

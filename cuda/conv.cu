@@ -46,7 +46,7 @@ namespace td {
 
 namespace {
 
-constexpr int kThreads = 256;                   // 8 warps: any GPU runs it, enough to hide memory latency
+constexpr int kThreads = 256;                       // 8 warps: any GPU runs it, enough to hide memory latency
 constexpr int64_t kColsBudget = int64_t(32) << 20;  // floats of column buffers per chunk: 128 MiB
 
 // Blocks for a grid-stride loop over n > 0 items.
@@ -73,16 +73,21 @@ __global__ void im2col_kernel(const float* x, Conv2dShape g, int64_t nb, float* 
     const int64_t P = g.OH * g.OW, total = nb * g.C * g.R * g.S * P;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t t = i;
-        const int64_t ow = t % g.OW; t /= g.OW;
-        const int64_t oh = t % g.OH; t /= g.OH;
-        const int64_t s = t % g.S;   t /= g.S;
-        const int64_t r = t % g.R;   t /= g.R;
+        const int64_t ow = t % g.OW;
+        t /= g.OW;
+        const int64_t oh = t % g.OH;
+        t /= g.OH;
+        const int64_t s = t % g.S;
+        t /= g.S;
+        const int64_t r = t % g.R;
+        t /= g.R;
         const int64_t c = t % g.C;
         const int64_t n = t / g.C;
         const int64_t ih = oh * g.stride - g.pad + r, iw = ow * g.stride - g.pad + s;
         const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
         const int64_t row = (c * g.R + r) * g.S + s;
-        cols[n * stride_n + row * stride_row + oh * g.OW + ow] = inside ? x[((n * g.C + c) * g.H + ih) * g.W + iw] : 0.0f;
+        cols[n * stride_n + row * stride_row + oh * g.OW + ow] =
+            inside ? x[((n * g.C + c) * g.H + ih) * g.W + iw] : 0.0f;
     }
 }
 
@@ -110,8 +115,10 @@ __global__ void col2im_kernel(const float* dcols, Conv2dShape g, int64_t nb, flo
     const int64_t P = g.OH * g.OW, total = nb * g.C * g.H * g.W;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t t = i;
-        const int64_t iw = t % g.W; t /= g.W;
-        const int64_t ih = t % g.H; t /= g.H;
+        const int64_t iw = t % g.W;
+        t /= g.W;
+        const int64_t ih = t % g.H;
+        t /= g.H;
         const int64_t c = t % g.C;
         const int64_t n = t / g.C;
         const float* col = dcols + (n * g.C + c) * g.R * g.S * P;  // rows (c, 0, 0) ... (c, R-1, S-1) of sample n
@@ -338,9 +345,9 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
             for (int64_t grp = 0; grp < G; ++grp) {
                 float* C = direct ? dxn + grp * Cg * g.H * g.W : colp + grp * CRS * P;
                 const int64_t stride_c = direct ? g.C * g.H * g.W : rows * P;
-                cuda::gemm(true, false, CRS, P, Kg,                         //
-                           wp + grp * Kg * CRS, CRS, 0,                     // stored (Kg, CRS): transposed
-                           dyn + grp * Kg * P, P, g.K * P,                  //
+                cuda::gemm(true, false, CRS, P, Kg,         //
+                           wp + grp * Kg * CRS, CRS, 0,     // stored (Kg, CRS): transposed
+                           dyn + grp * Kg * P, P, g.K * P,  //
                            C, P, stride_c, nc, 0.0f);
             }
             if (!direct) col2im(colp, g, nc, dxn);
@@ -369,8 +376,7 @@ __global__ void avg_pool2d_kernel(const float* x, int64_t H, int64_t W, int64_t 
 
 // dx[ih, iw] = dy[ih / k, iw / k] / k^2, one thread per input pixel. (The op makes H and
 // W multiples of k; a pixel in no window would get 0, as in PyTorch.)
-__global__ void avg_pool2d_backward_kernel(const float* dy, int64_t H, int64_t W, int64_t k, int64_t total,
-                                           float* dx) {
+__global__ void avg_pool2d_backward_kernel(const float* dy, int64_t H, int64_t W, int64_t k, int64_t total, float* dx) {
     const int64_t OH = H / k, OW = W / k;
     const float scale = 1.0f / (float)(k * k);
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
@@ -437,8 +443,8 @@ void CudaBackend::upsample_nearest2d(const Tensor& x, int64_t s, const Tensor& y
 void CudaBackend::upsample_nearest2d_backward(const Tensor& dy, int64_t s, const Tensor& dx) {
     const int64_t total = dx.numel();
     if (total == 0) return;
-    upsample_nearest2d_backward_kernel<<<grid_for(total), kThreads>>>(dy.data_f32(), dx.size(2), dx.size(3), s,
-                                                                      total, dx.data_f32());
+    upsample_nearest2d_backward_kernel<<<grid_for(total), kThreads>>>(dy.data_f32(), dx.size(2), dx.size(3), s, total,
+                                                                      dx.data_f32());
     cuda::check_launch("upsample_nearest2d_backward_kernel");
 }
 

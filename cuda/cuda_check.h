@@ -12,7 +12,8 @@
 namespace td::cuda {
 
 inline void check_cuda(cudaError_t err, const char* what) {
-    if (err != cudaSuccess) fail("CUDA error in ", what, ": ", cudaGetErrorString(err), " (", cudaGetErrorName(err), ")");
+    if (err != cudaSuccess)
+        fail("CUDA error in ", what, ": ", cudaGetErrorString(err), " (", cudaGetErrorName(err), ")");
 }
 
 // After a kernel launch: `kernel` is its name as the message should show it.

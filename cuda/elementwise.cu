@@ -47,19 +47,19 @@ __device__ float softplus_of(float x, float beta, float threshold) {
 
 __device__ float unary_value(UnaryOp op, float v, float p0, float p1) {
     switch (op) {
-        case UnaryOp::Neg:       return -v;
-        case UnaryOp::Exp:       return expf(v);
-        case UnaryOp::Log:       return logf(v);
-        case UnaryOp::Sqrt:      return sqrtf(v);
-        case UnaryOp::Abs:       return fabsf(v);
-        case UnaryOp::Tanh:      return tanhf(v);
-        case UnaryOp::Sigmoid:   return sigmoid_of(v);
-        case UnaryOp::Relu:      return v > 0.0f ? v : 0.0f;
-        case UnaryOp::Silu:      return v * sigmoid_of(v);
-        case UnaryOp::Gelu:      return v * normal_cdf(v);
-        case UnaryOp::Softplus:  return softplus_of(v, p0, p1);
+        case UnaryOp::Neg: return -v;
+        case UnaryOp::Exp: return expf(v);
+        case UnaryOp::Log: return logf(v);
+        case UnaryOp::Sqrt: return sqrtf(v);
+        case UnaryOp::Abs: return fabsf(v);
+        case UnaryOp::Tanh: return tanhf(v);
+        case UnaryOp::Sigmoid: return sigmoid_of(v);
+        case UnaryOp::Relu: return v > 0.0f ? v : 0.0f;
+        case UnaryOp::Silu: return v * sigmoid_of(v);
+        case UnaryOp::Gelu: return v * normal_cdf(v);
+        case UnaryOp::Softplus: return softplus_of(v, p0, p1);
         case UnaryOp::PowScalar: return powf(v, p0);
-        case UnaryOp::Clamp:     return fminf(fmaxf(v, p0), p1);
+        case UnaryOp::Clamp: return fminf(fmaxf(v, p0), p1);
         case UnaryOp::AddScalar: return v + p0;
         case UnaryOp::MulScalar: return v * p0;
     }
@@ -69,19 +69,28 @@ __device__ float unary_value(UnaryOp op, float v, float p0, float p1) {
 // dx = dy * f'(x), in the order of unary_value.
 __device__ float unary_grad(UnaryOp op, float v, float g, float p0, float p1) {
     switch (op) {
-        case UnaryOp::Neg:       return -g;
-        case UnaryOp::Exp:       return g * expf(v);
-        case UnaryOp::Log:       return g / v;
-        case UnaryOp::Sqrt:      return g * 0.5f / sqrtf(v);
-        case UnaryOp::Abs:       return v > 0.0f ? g : (v < 0.0f ? -g : 0.0f);
-        case UnaryOp::Tanh:      { float t = tanhf(v); return g * (1.0f - t * t); }
-        case UnaryOp::Sigmoid:   { float s = sigmoid_of(v); return g * s * (1.0f - s); }
-        case UnaryOp::Relu:      return v > 0.0f ? g : 0.0f;
-        case UnaryOp::Silu:      { float s = sigmoid_of(v); return g * s * (1.0f + v * (1.0f - s)); }
-        case UnaryOp::Gelu:      return g * (normal_cdf(v) + v * normal_pdf(v));
-        case UnaryOp::Softplus:  return p0 * v > p1 ? g : g * sigmoid_of(p0 * v);
+        case UnaryOp::Neg: return -g;
+        case UnaryOp::Exp: return g * expf(v);
+        case UnaryOp::Log: return g / v;
+        case UnaryOp::Sqrt: return g * 0.5f / sqrtf(v);
+        case UnaryOp::Abs: return v > 0.0f ? g : (v < 0.0f ? -g : 0.0f);
+        case UnaryOp::Tanh: {
+            float t = tanhf(v);
+            return g * (1.0f - t * t);
+        }
+        case UnaryOp::Sigmoid: {
+            float s = sigmoid_of(v);
+            return g * s * (1.0f - s);
+        }
+        case UnaryOp::Relu: return v > 0.0f ? g : 0.0f;
+        case UnaryOp::Silu: {
+            float s = sigmoid_of(v);
+            return g * s * (1.0f + v * (1.0f - s));
+        }
+        case UnaryOp::Gelu: return g * (normal_cdf(v) + v * normal_pdf(v));
+        case UnaryOp::Softplus: return p0 * v > p1 ? g : g * sigmoid_of(p0 * v);
         case UnaryOp::PowScalar: return p0 == 0.0f ? 0.0f : g * p0 * powf(v, p0 - 1.0f);
-        case UnaryOp::Clamp:     return (v >= p0 && v <= p1) ? g : 0.0f;
+        case UnaryOp::Clamp: return (v >= p0 && v <= p1) ? g : 0.0f;
         case UnaryOp::AddScalar: return g;
         case UnaryOp::MulScalar: return g * p0;
     }
@@ -95,9 +104,9 @@ __device__ float binary_value(BinaryOp op, float a, float b) {
         case BinaryOp::Mul: return a * b;
         case BinaryOp::Div: return a / b;
         case BinaryOp::Pow: return powf(a, b);
-        case BinaryOp::Gt:  return a > b ? 1.0f : 0.0f;
-        case BinaryOp::Lt:  return a < b ? 1.0f : 0.0f;
-        case BinaryOp::Eq:  return a == b ? 1.0f : 0.0f;
+        case BinaryOp::Gt: return a > b ? 1.0f : 0.0f;
+        case BinaryOp::Lt: return a < b ? 1.0f : 0.0f;
+        case BinaryOp::Eq: return a == b ? 1.0f : 0.0f;
     }
     return __int_as_float(0x7fc00000);
 }
@@ -105,10 +114,10 @@ __device__ float binary_value(BinaryOp op, float a, float b) {
 // out = op(x0, x1, x2): the inputs a family does not use are ignored.
 __device__ float apply(const MapOp& m, float x0, float x1, float x2) {
     switch (m.family) {
-        case Family::Unary:     return unary_value((UnaryOp)m.code, x0, m.p0, m.p1);
+        case Family::Unary: return unary_value((UnaryOp)m.code, x0, m.p0, m.p1);
         case Family::UnaryGrad: return unary_grad((UnaryOp)m.code, x0, x1, m.p0, m.p1);
-        case Family::Binary:    return binary_value((BinaryOp)m.code, x0, x1);
-        case Family::Where:     return x0 != 0.0f ? x1 : x2;
+        case Family::Binary: return binary_value((BinaryOp)m.code, x0, x1);
+        case Family::Where: return x0 != 0.0f ? x1 : x2;
     }
     return __int_as_float(0x7fc00000);
 }
@@ -182,9 +191,8 @@ void launch_map(const MapOp& m, const char* what, std::initializer_list<Tensor> 
             cuda::check_launch(what);
         }
         if (n > head) {
-            unsigned blocks = cuda::blocks_for((n - head + 3) / 4, threads);
-            map_kernel_vec4<<<blocks < 8192 ? blocks : 8192, threads>>>(m, n_in, p[0] + head, p[1] + head, p[2] + head,
-                                                                        o + head, n - head);
+            const unsigned blocks = std::min(cuda::blocks_for((n - head + 3) / 4, threads), 8192u);
+            map_kernel_vec4<<<blocks, threads>>>(m, n_in, p[0] + head, p[1] + head, p[2] + head, o + head, n - head);
         }
     } else if (contiguous) {
         map_kernel_flat<<<cuda::grid_stride_blocks(n, threads), threads>>>(m, n_in, p[0], p[1], p[2], o, n);
@@ -200,8 +208,7 @@ void launch_map(const MapOp& m, const char* what, std::initializer_list<Tensor> 
         fits32 = fits32 && lo.max_offset() < (int64_t(1) << 31);
         if (fits32)
             map_kernel<uint32_t><<<blocks, threads>>>(m, n_in, p[0], l[0], p[1], l[1], p[2], l[2], o, lo, (uint32_t)n);
-        else
-            map_kernel<int64_t><<<blocks, threads>>>(m, n_in, p[0], l[0], p[1], l[1], p[2], l[2], o, lo, n);
+        else map_kernel<int64_t><<<blocks, threads>>>(m, n_in, p[0], l[0], p[1], l[1], p[2], l[2], o, lo, n);
     }
     cuda::check_launch(what);
 }
@@ -212,8 +219,7 @@ void CudaBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0
     launch_map({Family::Unary, (int)op, p0, p1}, "map_kernel (unary)", {x}, out);
 }
 
-void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0,
-                                 float p1) {
+void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0, float p1) {
     launch_map({Family::UnaryGrad, (int)op, p0, p1}, "map_kernel (unary backward)", {x, dy}, dx);
 }
 

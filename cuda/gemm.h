@@ -32,8 +32,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,  //
 // gemm() does (v3, or v4 with TD_CUDA_TF32=1). TensorCoreTF32 needs compute capability 8.0+.
 enum class GemmKernel { Naive, Tiled, RegisterBlocked, TensorCoreTF32, Best };
 void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,  //
-               const float* A, int64_t lda, int64_t stride_a,                                  //
-               const float* B, int64_t ldb, int64_t stride_b,                                  //
+               const float* A, int64_t lda, int64_t stride_a,                                   //
+               const float* B, int64_t ldb, int64_t stride_b,                                   //
                float* C, int64_t ldc, int64_t stride_c, int64_t batch, float beta);
 
 }  // namespace td::cuda

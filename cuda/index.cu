@@ -27,7 +27,7 @@ namespace td {
 
 namespace {
 
-constexpr int kThreads = 256;      // 8 warps per block
+constexpr int kThreads = 256;  // 8 warps per block
 unsigned grid_for(int64_t n) { return cuda::grid_stride_blocks(n, kThreads); }
 
 // x viewed as (outer, size_along_dim, inner), contiguous (as in tensor/cpu/index.cpp).
@@ -79,8 +79,8 @@ struct GatherShapes {
 };
 
 GatherShapes gather_shapes(const Tensor& target, const Tensor& index, const char* op) {
-    check(target.dim() == index.dim(), op, " (cuda): index of shape ", shape_str(index.shape()), " and tensor of shape ",
-          shape_str(target.shape()), " differ in rank");
+    check(target.dim() == index.dim(), op, " (cuda): index of shape ", shape_str(index.shape()),
+          " and tensor of shape ", shape_str(target.shape()), " differ in rank");
     check(index.dim() <= cuda::kMaxDims, op, " (cuda): tensors of more than ", cuda::kMaxDims,
           " dims are not supported, got ", shape_str(index.shape()));
     GatherShapes s{};

@@ -79,7 +79,7 @@ __device__ __forceinline__ void store_c(const GemmArgs& g, float* C, int64_t row
 // Benchmark: bench/cuda_gemm.cu, row v1.
 constexpr int kV1Block = 16;
 
-__global__ void __launch_bounds__(kV1Block * kV1Block) gemm_v1_naive(GemmArgs g, int64_t m_first, int64_t b_first) {
+__global__ void __launch_bounds__(kV1Block* kV1Block) gemm_v1_naive(GemmArgs g, int64_t m_first, int64_t b_first) {
     const int64_t b = b_first + blockIdx.z;
     const int64_t row = m_first + (int64_t)blockIdx.y * kV1Block + threadIdx.y;
     const int64_t col = (int64_t)blockIdx.x * kV1Block + threadIdx.x;
@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kV1Block * kV1Block) gemm_v1_naive(GemmArgs g,
 // Benchmark: bench/cuda_gemm.cu, row v2.
 constexpr int kV2Tile = 32;
 
-__global__ void __launch_bounds__(kV2Tile * kV2Tile) gemm_v2_tiled(GemmArgs g, int64_t m_first, int64_t b_first) {
+__global__ void __launch_bounds__(kV2Tile* kV2Tile) gemm_v2_tiled(GemmArgs g, int64_t m_first, int64_t b_first) {
     __shared__ float As[kV2Tile][kV2Tile + 1];  // As[i][k] = op(A)[row0 + i, k0 + k]
     __shared__ float Bs[kV2Tile][kV2Tile + 1];  // Bs[k][j] = op(B)[k0 + k, col0 + j]
     const int tx = threadIdx.x, ty = threadIdx.y;
@@ -134,9 +134,9 @@ __global__ void __launch_bounds__(kV2Tile * kV2Tile) gemm_v2_tiled(GemmArgs g, i
     // STUB: (void)A, (void)B, (void)As, (void)Bs;  // (left out of this copy: the assignment tiled-gemm)
     for (int64_t k0 = 0; k0 < g.K; k0 += kV2Tile) {
         if (g.trans_a) As[tx][ty] = load_op(A, g.lda, true, row0 + tx, k0 + ty, g.M, g.K);
-        else           As[ty][tx] = load_op(A, g.lda, false, row0 + ty, k0 + tx, g.M, g.K);
+        else As[ty][tx] = load_op(A, g.lda, false, row0 + ty, k0 + tx, g.M, g.K);
         if (g.trans_b) Bs[tx][ty] = load_op(B, g.ldb, true, k0 + tx, col0 + ty, g.K, g.N);
-        else           Bs[ty][tx] = load_op(B, g.ldb, false, k0 + ty, col0 + tx, g.K, g.N);
+        else Bs[ty][tx] = load_op(B, g.ldb, false, k0 + ty, col0 + tx, g.K, g.N);
         __syncthreads();  // both tiles are complete before anyone reads them
 #pragma unroll 8
         for (int k = 0; k < kV2Tile; ++k) acc += As[ty][k] * Bs[k][tx];
@@ -179,10 +179,10 @@ __global__ void __launch_bounds__(kV2Tile * kV2Tile) gemm_v2_tiled(GemmArgs g, i
 // (2 blocks of 256 threads per SM). The register arrays are indexed only by fully unrolled
 // loops: with a run-time index they would live in (slow, local) memory instead.
 // Benchmark: bench/cuda_gemm.cu, row v3.
-constexpr int kV3BM = 128, kV3BN = 128, kV3BK = 8;           // block tile, K-slice
-constexpr int kV3TM = 8, kV3TN = 8;                           // a thread's patch
+constexpr int kV3BM = 128, kV3BN = 128, kV3BK = 8;             // block tile, K-slice
+constexpr int kV3TM = 8, kV3TN = 8;                            // a thread's patch
 constexpr int kV3Threads = (kV3BM / kV3TM) * (kV3BN / kV3TN);  // 16 x 16 = 256
-constexpr int kV3Pad = 4;                                     // words of padding per tile row
+constexpr int kV3Pad = 4;                                      // words of padding per tile row
 // The staging maps and the float4 reads assume these; change the tile and they say so.
 static_assert(kV3TM == 8 && kV3TN == 8, "v3_row / v3_col split a patch into two 4-wide pieces");
 static_assert(kV3BM * kV3BK % kV3Threads == 0 && kV3Threads % kV3BM == 0 && kV3Threads % kV3BK == 0 &&
@@ -194,8 +194,7 @@ static_assert(kV3BM * kV3BK % kV3Threads == 0 && kV3Threads % kV3BM == 0 && kV3T
 __device__ __forceinline__ int v3_row(int ty, int i) { return (i < 4 ? 0 : kV3BM / 2) + ty * 4 + i % 4; }
 __device__ __forceinline__ int v3_col(int tx, int j) { return (j < 4 ? 0 : kV3BN / 2) + tx * 4 + j % 4; }
 
-__global__ void __launch_bounds__(kV3Threads) gemm_v3_register_blocked(GemmArgs g, int64_t m_first,
-                                                                       int64_t b_first) {
+__global__ void __launch_bounds__(kV3Threads) gemm_v3_register_blocked(GemmArgs g, int64_t m_first, int64_t b_first) {
     __shared__ __align__(16) float As[kV3BK][kV3BM + kV3Pad];  // As[k][i] = op(A)[row0 + i, k0 + k]
     __shared__ __align__(16) float Bs[kV3BK][kV3BN + kV3Pad];  // Bs[k][j] = op(B)[k0 + k, col0 + j]
     const int t = threadIdx.x, tx = t % (kV3BN / kV3TN), ty = t / (kV3BN / kV3TN);
@@ -291,13 +290,13 @@ __global__ void __launch_bounds__(kV3Threads) gemm_v3_register_blocked(GemmArgs 
 // Shared memory: As 10 KB + Bs 4.3 KB + scratch 10 KB.
 // Benchmark: bench/cuda_gemm.cu, row v4 (against cuBLAS with TF32 allowed).
 namespace wmma = nvcuda::wmma;
-constexpr int kV4BM = 128, kV4BN = 64, kV4BK = 16;        // block tile, K-slice
-constexpr int kV4WarpsM = 4, kV4WarpsN = 2;                // 8 warps, 4 x 2
-constexpr int kV4WM = kV4BM / kV4WarpsM;                   // 32 rows per warp
-constexpr int kV4WN = kV4BN / kV4WarpsN;                   // 32 columns per warp
-constexpr int kFrag = 16, kFragK = 8;                      // wmma m16n16k8, the TF32 shape
+constexpr int kV4BM = 128, kV4BN = 64, kV4BK = 16;                   // block tile, K-slice
+constexpr int kV4WarpsM = 4, kV4WarpsN = 2;                          // 8 warps, 4 x 2
+constexpr int kV4WM = kV4BM / kV4WarpsM;                             // 32 rows per warp
+constexpr int kV4WN = kV4BN / kV4WarpsN;                             // 32 columns per warp
+constexpr int kFrag = 16, kFragK = 8;                                // wmma m16n16k8, the TF32 shape
 constexpr int kV4FragsM = kV4WM / kFrag, kV4FragsN = kV4WN / kFrag;  // 2 x 2 fragments per warp
-constexpr int kV4Threads = 32 * kV4WarpsM * kV4WarpsN;     // 256
+constexpr int kV4Threads = 32 * kV4WarpsM * kV4WarpsN;               // 256
 constexpr int kV4Pad = 4;
 static_assert(kV4BK % kFragK == 0 && kV4WM % kFrag == 0 && kV4WN % kFrag == 0, "warp pieces are whole fragments");
 static_assert(kV4BM * kV4BK % kV4Threads == 0 && kV4Threads % kV4BM == 0 && kV4Threads % kV4BK == 0 &&
@@ -306,8 +305,8 @@ static_assert(kV4BM * kV4BK % kV4Threads == 0 && kV4Threads % kV4BM == 0 && kV4T
 static_assert((kV4BK + kV4Pad) % 4 == 0 && (kV4BN + kV4Pad) % 4 == 0 && (kFrag + kV4Pad) % 4 == 0,
               "load_matrix_sync / store_matrix_sync need ldm to be a multiple of 4 floats");
 
-__global__ void __launch_bounds__(kV4Threads, 2) gemm_v4_tensor_core_tf32(GemmArgs g, int64_t m_first,
-                                                                       int64_t b_first) {
+__global__ void __launch_bounds__(kV4Threads, 2)
+    gemm_v4_tensor_core_tf32(GemmArgs g, int64_t m_first, int64_t b_first) {
     __shared__ __align__(32) float As[kV4BM][kV4BK + kV4Pad];  // As[i][k] = tf32(op(A)[row0 + i, k0 + k])
     __shared__ __align__(32) float Bs[kV4BK][kV4BN + kV4Pad];  // Bs[k][j] = tf32(op(B)[k0 + k, col0 + j])
     __shared__ __align__(32) float Cs[kV4WarpsM * kV4WarpsN][kFrag][kFrag + kV4Pad];  // one scratch per warp
@@ -402,15 +401,15 @@ bool tf32_allowed() {
 // A stored matrix of `rows` rows needs its row stride ld to be at least its row length
 // (a single row may have any: it never steps to a next one).
 void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols) {
-    check(rows <= 1 || ld >= cols, "cuda gemm: ", name, " is stored as ", rows, " x ", cols,
-          " but its row stride (ld", name, ") is ", ld);
+    check(rows <= 1 || ld >= cols, "cuda gemm: ", name, " is stored as ", rows, " x ", cols, " but its row stride (ld",
+          name, ") is ", ld);
 }
 
 }  // namespace
 
 void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,  //
-               const float* A, int64_t lda, int64_t stride_a,                                  //
-               const float* B, int64_t ldb, int64_t stride_b,                                  //
+               const float* A, int64_t lda, int64_t stride_a,                                   //
+               const float* B, int64_t ldb, int64_t stride_b,                                   //
                float* C, int64_t ldc, int64_t stride_c, int64_t batch, float beta) {
     check(M >= 0 && N >= 0 && K >= 0 && batch >= 0, "cuda gemm: sizes must be >= 0, got M = ", M, ", N = ", N,
           ", K = ", K, ", batch = ", batch);
@@ -452,8 +451,7 @@ void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t
                 check_launch("gemm_v4_tensor_core_tf32");
             });
             return;
-        case GemmKernel::Best:
-            break;  // resolved above
+        case GemmKernel::Best: break;  // resolved above
     }
     fail("cuda gemm: unknown kernel ", (int)kernel);
 }
@@ -462,8 +460,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,  //
           const float* A, int64_t lda, int64_t stride_a,                //
           const float* B, int64_t ldb, int64_t stride_b,                //
           float* C, int64_t ldc, int64_t stride_c, int64_t batch, float beta) {
-    gemm_with(GemmKernel::Best, trans_a, trans_b, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c,
-              batch, beta);
+    gemm_with(GemmKernel::Best, trans_a, trans_b, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, batch,
+              beta);
 }
 
 }  // namespace td::cuda
@@ -500,7 +498,10 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
           shape_str(a.shape()), " @ ", shape_str(b.shape()), " -> ", shape_str(out.shape()));
     const int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
     if (B == 0 || M == 0 || N == 0) return;
-    if (K == 0) { fill(out, 0.0); return; }  // an empty sum is 0 (a and b may have no storage)
+    if (K == 0) {
+        fill(out, 0.0);
+        return;
+    }  // an empty sum is 0 (a and b may have no storage)
     GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
     cuda::gemm(ga.trans, gb.trans, M, N, K, ga.data, ga.ld, ga.batch_stride, gb.data, gb.ld, gb.batch_stride,
                out.data_f32(), N, M * N, B, 0.0f);

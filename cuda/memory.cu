@@ -136,8 +136,7 @@ void CudaBackend::fill(const Tensor& dst, double value) {
     if (n == 0) return;
     if (dst.dtype() == DType::Float32)
         fill_kernel<float><<<grid_for(n), kThreads>>>(dst.data_f32(), cuda::strided(dst), (float)value, n);
-    else
-        fill_kernel<int64_t><<<grid_for(n), kThreads>>>(dst.data_i64(), cuda::strided(dst), (int64_t)value, n);
+    else fill_kernel<int64_t><<<grid_for(n), kThreads>>>(dst.data_i64(), cuda::strided(dst), (int64_t)value, n);
     cuda::check_launch("fill_kernel");
 }
 
@@ -149,11 +148,13 @@ void CudaBackend::fill(const Tensor& dst, double value) {
 // device) or filled (to the host): the caller may reuse or read it at once.
 
 void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
-    cuda::check_cuda(cudaMemcpy(dst, host_src, nbytes, cudaMemcpyHostToDevice), "cudaMemcpy host -> device (copy_from_host)");
+    cuda::check_cuda(cudaMemcpy(dst, host_src, nbytes, cudaMemcpyHostToDevice),
+                     "cudaMemcpy host -> device (copy_from_host)");
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
-    cuda::check_cuda(cudaMemcpy(host_dst, src, nbytes, cudaMemcpyDeviceToHost), "cudaMemcpy device -> host (copy_to_host)");
+    cuda::check_cuda(cudaMemcpy(host_dst, src, nbytes, cudaMemcpyDeviceToHost),
+                     "cudaMemcpy device -> host (copy_to_host)");
 }
 
 }  // namespace td

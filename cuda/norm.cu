@@ -99,15 +99,18 @@ __device__ void block_moments(const float* xb, int64_t D, float eps, float* scra
 // D = Cg * HW contiguous floats starting at (n C + g Cg) HW = (n G + g) D.
 
 // One block per (n, g) = blockIdx.x. mean, rstd: (N, G).
-__global__ void group_norm_forward_kernel(const float* x, const float* gamma, const float* beta, float eps,
-                                          int64_t G, int64_t Cg, int64_t HW, float* y, float* mean, float* rstd) {
+__global__ void group_norm_forward_kernel(const float* x, const float* gamma, const float* beta, float eps, int64_t G,
+                                          int64_t Cg, int64_t HW, float* y, float* mean, float* rstd) {
     __shared__ float scratch[32];
     const int64_t ng = blockIdx.x, g = ng % G, D = Cg * HW;
     const float* xb = x + ng * D;
     float* yb = y + ng * D;
     float mu, r;
     block_moments(xb, D, eps, scratch, mu, r);
-    if (threadIdx.x == 0) { mean[ng] = mu; rstd[ng] = r; }
+    if (threadIdx.x == 0) {
+        mean[ng] = mu;
+        rstd[ng] = r;
+    }
     for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
         int64_t c = g * Cg + i / HW;  // the channel of element i
         // the affine folded into one multiply-add, as on the CPU: y = x * scale + shift
@@ -137,7 +140,10 @@ __global__ void group_norm_plane_sums_kernel(const float* dy, const float* x, co
     }
     sb = warp_sum(sb);
     sg = warp_sum(sg);
-    if (lane == 0) { part_b[plane] = sb; part_g[plane] = sg; }
+    if (lane == 0) {
+        part_b[plane] = sb;
+        part_g[plane] = sg;
+    }
 }
 
 // Backward step 2: one block per (n, g) = blockIdx.x: the two block means, then dx.
@@ -189,15 +195,18 @@ void launch_column_sum(const float* part, int64_t rows, int64_t cols, const Tens
 // x (M, D), each row normalised; gamma, beta (D) or null (no affine).
 
 // One block per row = blockIdx.x. mean, rstd: (M).
-__global__ void layer_norm_forward_kernel(const float* x, const float* gamma, const float* beta, float eps,
-                                          int64_t D, float* y, float* mean, float* rstd) {
+__global__ void layer_norm_forward_kernel(const float* x, const float* gamma, const float* beta, float eps, int64_t D,
+                                          float* y, float* mean, float* rstd) {
     __shared__ float scratch[32];
     const int64_t row = blockIdx.x;
     const float* xr = x + row * D;
     float* yr = y + row * D;
     float mu, r;
     block_moments(xr, D, eps, scratch, mu, r);
-    if (threadIdx.x == 0) { mean[row] = mu; rstd[row] = r; }
+    if (threadIdx.x == 0) {
+        mean[row] = mu;
+        rstd[row] = r;
+    }
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
         float xhat = (xr[d] - mu) * r;
         yr[d] = xhat * (gamma ? gamma[d] : 1.0f) + (beta ? beta[d] : 0.0f);
@@ -298,8 +307,7 @@ void CudaBackend::layer_norm_forward(const Tensor& x, const Tensor& gamma, const
     if (M == 0) return;
     const int64_t D = x.numel() / M;
     layer_norm_forward_kernel<<<grid_of(M, "layer_norm"), threads_for(D)>>>(
-        x.data_f32(), ptr_or_null(gamma), ptr_or_null(beta), eps, D, y.data_f32(), mean.data_f32(),
-        rstd.data_f32());
+        x.data_f32(), ptr_or_null(gamma), ptr_or_null(beta), eps, D, y.data_f32(), mean.data_f32(), rstd.data_f32());
     cuda::check_launch("layer_norm_forward_kernel");
 }
 

@@ -25,7 +25,7 @@ namespace td {
 
 namespace {
 
-constexpr int kThreads = 256;          // 8 warps per block
+constexpr int kThreads = 256;  // 8 warps per block
 unsigned grid_for(int64_t n) { return cuda::grid_stride_blocks(n, kThreads); }
 
 void check_on_cuda(const Tensor& t, const char* op, const char* name, int64_t n) {
@@ -45,13 +45,13 @@ __global__ void adam_kernel(float* theta, const float* g, float* m, float* v, Ad
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float th = theta[i], gi = g[i];
         if (s.decoupled) th = th * s.decoupled_decay;                     // AdamW: theta <- theta - lr lambda theta
-        else if (s.weight_decay != 0.0f) gi = gi + th * s.weight_decay;  // Adam + L2: g_t = grad + lambda theta
-        const float mi = m[i] * s.beta1 + gi * s.one_minus_beta1;           // m_t = beta1 m_{t-1} + (1 - beta1) g_t
-        const float vi = v[i] * s.beta2 + (gi * gi) * s.one_minus_beta2;    // v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        else if (s.weight_decay != 0.0f) gi = gi + th * s.weight_decay;   // Adam + L2: g_t = grad + lambda theta
+        const float mi = m[i] * s.beta1 + gi * s.one_minus_beta1;         // m_t = beta1 m_{t-1} + (1 - beta1) g_t
+        const float vi = v[i] * s.beta2 + (gi * gi) * s.one_minus_beta2;  // v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
         m[i] = mi;
         v[i] = vi;
         const float denom = sqrtf(vi) * s.inv_bias_correction2_sqrt + s.eps;  // sqrt(v_t) / sqrt(1 - beta2^t) + eps
-        theta[i] = th - (mi / denom) * s.step_size;                         // theta_t = theta - step_size m_t / denom
+        theta[i] = th - (mi / denom) * s.step_size;                           // theta_t = theta - step_size m_t / denom
     }
 }
 

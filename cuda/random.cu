@@ -24,7 +24,7 @@ namespace td {
 
 namespace {
 
-constexpr int kThreads = 256;          // 8 warps per block
+constexpr int kThreads = 256;  // 8 warps per block
 
 struct Words {
     uint32_t w[4];
@@ -58,13 +58,13 @@ __device__ float to_unit(uint32_t bits) { return (bits >> 8) * (1.0f / 16777216.
 __global__ void fill_random_kernel(float* dst, int64_t n, bool normal, uint64_t seed, uint64_t first_block, float p0,
                                    float p1) {
     const int64_t blocks = (n + 3) / 4;
-    for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < blocks;
-         b += (int64_t)gridDim.x * blockDim.x) {
+    for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < blocks; b += (int64_t)gridDim.x * blockDim.x) {
         const uint64_t block = first_block + (uint64_t)b;
         Words r = philox4x32(uint32_t(block), uint32_t(block >> 32), 0u, 0u, uint32_t(seed), uint32_t(seed >> 32));
         float out[4];
         if (!normal) {
-            for (int j = 0; j < 4; ++j) out[j] = fmaf(p1 - p0, to_unit(r.w[j]), p0);  // one rounding, as the CPU's std::fma
+            for (int j = 0; j < 4; ++j)
+                out[j] = fmaf(p1 - p0, to_unit(r.w[j]), p0);  // one rounding, as the CPU's std::fma
         } else {
             // Box-Muller: z0 = sqrt(-2 ln u1) cos(2 pi u2), z1 = sqrt(-2 ln u1) sin(2 pi u2)
             for (int pair = 0; pair < 2; ++pair) {

@@ -76,21 +76,33 @@ __global__ void max_rows_kernel(const float* x, const int64_t* index, int64_t in
     int64_t best_i = row_index ? row_index[start] : start;
     for (int64_t i = start + threadIdx.x; i < end; i += kThreads) {
         const int64_t at = row_index ? row_index[i] : i;
-        if (better(row[i], at, best_v, best_i)) { best_v = row[i]; best_i = at; }
+        if (better(row[i], at, best_v, best_i)) {
+            best_v = row[i];
+            best_i = at;
+        }
     }
     for (int offset = 16; offset > 0; offset /= 2) {
         float v = __shfl_down_sync(0xffffffffu, best_v, offset);
         int64_t i = __shfl_down_sync(0xffffffffu, best_i, offset);
-        if (better(v, i, best_v, best_i)) { best_v = v; best_i = i; }
+        if (better(v, i, best_v, best_i)) {
+            best_v = v;
+            best_i = i;
+        }
     }
     __shared__ float warp_v[kWarps];
     __shared__ int64_t warp_i[kWarps];
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    if (lane == 0) { warp_v[warp] = best_v; warp_i[warp] = best_i; }
+    if (lane == 0) {
+        warp_v[warp] = best_v;
+        warp_i[warp] = best_i;
+    }
     __syncthreads();
     if (threadIdx.x == 0) {
         for (int w = 1; w < kWarps; ++w)
-            if (better(warp_v[w], warp_i[w], best_v, best_i)) { best_v = warp_v[w]; best_i = warp_i[w]; }
+            if (better(warp_v[w], warp_i[w], best_v, best_i)) {
+                best_v = warp_v[w];
+                best_i = warp_i[w];
+            }
         out[b] = best_v;
         if (argmax) argmax[b] = best_i;
     }
@@ -98,12 +110,14 @@ __global__ void max_rows_kernel(const float* x, const int64_t* index, int64_t in
 
 }  // namespace
 
-void CudaBackend::reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out,
-                               const Tensor& argmax) {
+void CudaBackend::reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out, const Tensor& argmax) {
     check(x.is_contiguous(), "reduce: kernel needs a contiguous input");
     int64_t outer = inner == 0 ? out.numel() : x.numel() / inner;
     if (outer == 0) return;
-    if (op == ReduceOp::Sum && inner == 0) { fill(out, 0.0); return; }
+    if (op == ReduceOp::Sum && inner == 0) {
+        fill(out, 0.0);
+        return;
+    }
     check(inner > 0, "max: cannot reduce over an empty dim");
     const cuda::SplitPlan plan = cuda::plan_split_rows(outer, inner);
     check(outer * plan.pieces <= 2147483647LL, "cuda reduce: ", outer, " rows is more than one grid holds");

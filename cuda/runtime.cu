@@ -58,9 +58,10 @@ std::string gpu::description() {
     cudaDeviceProp prop{};
     cuda::check_cuda(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
     char buf[512];  // prop.name is at most 256 bytes
-    std::snprintf(buf, sizeof buf, "%.256s, compute capability %d.%d, %.0f GiB, %d SMs%s", prop.name, prop.major,
-                  prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount,
-                  p.count > 1 ? (" (using device " + std::to_string(dev) + " of " + std::to_string(p.count) + ")").c_str() : "");
+    std::snprintf(
+        buf, sizeof buf, "%.256s, compute capability %d.%d, %.0f GiB, %d SMs%s", prop.name, prop.major, prop.minor,
+        (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount,
+        p.count > 1 ? (" (using device " + std::to_string(dev) + " of " + std::to_string(p.count) + ")").c_str() : "");
     return buf;
 }
 

@@ -36,10 +36,10 @@ namespace td {
 
 namespace {
 
-constexpr int kWarpThreads = 256;              // warp-per-row blocks: 8 rows per block
+constexpr int kWarpThreads = 256;  // warp-per-row blocks: 8 rows per block
 constexpr int kRowsPerWarpBlock = kWarpThreads / 32;
-constexpr int kBlockThreads = 512;             // block-per-row blocks: 16 warps
-constexpr int64_t kMaxWarpRow = 1024;          // rows up to this long go to a warp
+constexpr int kBlockThreads = 512;     // block-per-row blocks: 16 warps
+constexpr int64_t kMaxWarpRow = 1024;  // rows up to this long go to a warp
 
 // e^(a - b) for the online rescaling, where b >= a. A part that has seen nothing (or only
 // -inf) has a = -inf and contributes nothing; e^(a - b) would give e^(-inf + inf) = NaN
@@ -62,13 +62,13 @@ __device__ void online_merge(float& m, float& s, float m2, float s2) {
 // reached by all of the block's threads or by none. `scratch` holds one float per warp.
 __device__ float team_sum(float v, int team, float* scratch) {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);  // butterfly:
-    if (team == 32) return v;                                                                   // every lane has it
+    if (team == 32) return v;                                                                     // every lane has it
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     if (lane == 0) scratch[warp] = v;
     __syncthreads();  // every warp's total is written
     float total = 0.0f;
     for (int w = 0; w < warps; ++w) total += scratch[w];  // same order in every thread
-    __syncthreads();  // every thread has read scratch before anyone writes it again
+    __syncthreads();                                      // every thread has read scratch before anyone writes it again
     return total;
 }
 
@@ -81,7 +81,10 @@ __device__ void team_max_sum(float& m, float& s, int team, float* scratch_m, flo
     }
     if (team == 32) return;
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    if (lane == 0) { scratch_m[warp] = m; scratch_s[warp] = s; }
+    if (lane == 0) {
+        scratch_m[warp] = m;
+        scratch_s[warp] = s;
+    }
     __syncthreads();
     m = -INFINITY;
     s = 0.0f;
@@ -101,8 +104,7 @@ __device__ Team my_team(int rows_per_block) {
 }
 
 // y (M, D) = softmax or log_softmax of x (M, D), one row per team.
-__global__ void softmax_forward_kernel(const float* x, float* y, int64_t M, int64_t D, int rows_per_block,
-                                       bool log) {
+__global__ void softmax_forward_kernel(const float* x, float* y, int64_t M, int64_t D, int rows_per_block, bool log) {
     __shared__ float scratch_m[32], scratch_s[32];
     Team t = my_team(rows_per_block);
     // Only whole warps of the last block can be past the end (in warp mode); in block
@@ -110,7 +112,7 @@ __global__ void softmax_forward_kernel(const float* x, float* y, int64_t M, int6
     if (t.row >= M) return;
     const float* xr = x + t.row * D;
     float* yr = y + t.row * D;
-    float m = -INFINITY, s = 0.0f;  // an empty part: nothing seen yet
+    float m = -INFINITY, s = 0.0f;                                                 // an empty part: nothing seen yet
     for (int64_t d = t.lane; d < D; d += t.size) online_merge(m, s, xr[d], 1.0f);  // one element: (x, e^0 = 1)
     team_max_sum(m, s, t.size, scratch_m, scratch_s);
     if (log) {
@@ -134,8 +136,7 @@ __global__ void softmax_backward_kernel(const float* y, const float* dy, float* 
     float part = 0.0f;  // log: sum(dy); softmax: sum(dy * y)
     for (int64_t d = t.lane; d < D; d += t.size) part += log ? dyr[d] : dyr[d] * yr[d];
     float s = team_sum(part, t.size, scratch);
-    for (int64_t d = t.lane; d < D; d += t.size)
-        dxr[d] = log ? dyr[d] - expf(yr[d]) * s : yr[d] * (dyr[d] - s);
+    for (int64_t d = t.lane; d < D; d += t.size) dxr[d] = log ? dyr[d] - expf(yr[d]) * s : yr[d] * (dyr[d] - s);
 }
 
 // The launch shape for M rows of D: (blocks, threads, rows per block).
@@ -168,8 +169,8 @@ void CudaBackend::softmax_backward(const Tensor& y, const Tensor& dy, const Tens
     int64_t D = y.size(-1), M = y.numel() / std::max<int64_t>(D, 1);
     if (M == 0 || D == 0) return;
     RowLaunch l = row_launch(M, D, log ? "log_softmax backward" : "softmax backward");
-    softmax_backward_kernel<<<l.blocks, l.threads>>>(y.data_f32(), dy.data_f32(), dx.data_f32(), M, D,
-                                                     l.rows_per_block, log);
+    softmax_backward_kernel<<<l.blocks, l.threads>>>(y.data_f32(), dy.data_f32(), dx.data_f32(), M, D, l.rows_per_block,
+                                                     log);
     cuda::check_launch("softmax_backward_kernel");
 }
 

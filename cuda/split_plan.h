@@ -53,8 +53,6 @@ inline SplitPlan plan_split_k(int64_t M, int64_t N, int64_t K) {
 
 // A reduction over rows (cuda/reduce.cu): one block of 256 threads per row. Pieces of at
 // least 2,048 elements (8 per thread), at most 1,024 per row.
-inline SplitPlan plan_split_rows(int64_t rows, int64_t row_length) {
-    return plan_split(rows, row_length, 2048, 1024);
-}
+inline SplitPlan plan_split_rows(int64_t rows, int64_t row_length) { return plan_split(rows, row_length, 2048, 1024); }
 
 }  // namespace td::cuda

@@ -16,8 +16,8 @@ const std::vector<std::string> kDigitWords = {"zero", "one", "two",   "three", "
                                               "five", "six", "seven", "eight", "nine"};
 // Fashion-MNIST's labels (Zalando: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal,
 // Shirt, Sneaker, Bag, Ankle boot) as the nouns a caption uses.
-const std::vector<std::string> kFashionNouns = {"t-shirt", "pair of trousers", "pullover", "dress", "coat",
-                                                "sandal",  "shirt",            "sneaker",  "bag",   "ankle boot"};
+const std::vector<std::string> kFashionNouns = {
+    "t-shirt", "pair of trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"};
 // CIFAR-10's labels (diffusion/data/cifar.cpp).
 const std::vector<std::string> kCifarNouns = {"airplane", "automobile", "bird",  "cat",  "deer",
                                               "dog",      "frog",       "horse", "ship", "truck"};
@@ -48,7 +48,7 @@ std::string with_article(const std::string& noun) {
     for (const char* p : {"uni", "use", "usu", "one", "eu"})
         if (starts_with(w, p)) vowel_sound = false;  // "a unicorn", "a one-way street"
     for (const char* p : {"hour", "honest", "honor", "honour", "heir"})
-        if (starts_with(w, p)) vowel_sound = true;   // "an hour"
+        if (starts_with(w, p)) vowel_sound = true;  // "an hour"
     return (vowel_sound ? "an " : "a ") + noun;
 }
 

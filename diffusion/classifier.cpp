@@ -31,9 +31,9 @@ Tensor Classifier::features(const Tensor& x) {
     check(x.dim() == 4 && x.size(1) == cfg.in_channels && x.size(2) == cfg.image_size && x.size(3) == cfg.image_size,
           "Classifier: expected images (N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size, "), got ",
           shape_str(x.shape()));
-    Tensor h = avg_pool2d(silu(conv1->forward(x)), 2);                   // (N, w, H/2, W/2)
-    h = avg_pool2d(norm2->forward_silu(conv2->forward(h)), 2);           // (N, 2w, H/4, W/4); SiLU(GroupNorm), one op
-    return silu(fc->forward(h.reshape({h.size(0), -1})));                // (N, 4w)
+    Tensor h = avg_pool2d(silu(conv1->forward(x)), 2);          // (N, w, H/2, W/2)
+    h = avg_pool2d(norm2->forward_silu(conv2->forward(h)), 2);  // (N, 2w, H/4, W/4); SiLU(GroupNorm), one op
+    return silu(fc->forward(h.reshape({h.size(0), -1})));       // (N, 4w)
 }
 
 Tensor Classifier::forward(const Tensor& x) { return head->forward(features(x)); }
@@ -87,9 +87,7 @@ double frechet_distance(const Tensor& f1, const Tensor& f2) {
 }
 
 // Index of the largest of v[0..count).
-static int64_t argmax_of(const float* v, int64_t count) {
-    return std::max_element(v, v + count) - v;
-}
+static int64_t argmax_of(const float* v, int64_t count) { return std::max_element(v, v + count) - v; }
 
 SampleStats sample_stats(const Tensor& logits, const Tensor& features, const Tensor& reference_features,
                          bool reject_class) {
@@ -141,7 +139,9 @@ void check_real(const Tensor& real, const char* who) {
 
 }  // namespace
 
-Tensor uniform_noise(int64_t n, const Shape& like, Generator& gen) { return rand(with_batch(n, like), gen, -1.0f, 1.0f); }
+Tensor uniform_noise(int64_t n, const Shape& like, Generator& gen) {
+    return rand(with_batch(n, like), gen, -1.0f, 1.0f);
+}
 
 Tensor gaussian_noise(int64_t n, const Shape& like, Generator& gen) {
     Shape shape = with_batch(n, like);
@@ -156,7 +156,8 @@ Tensor gaussian_noise(int64_t n, const Shape& like, Generator& gen) {
 
 Tensor salt_and_pepper(int64_t n, const Shape& like, Generator& gen) {
     Shape shape = with_batch(n, like);
-    std::vector<float> bg = uniforms(n, gen, -1.0f, 1.0f), black = uniforms(n, gen), density = uniforms(n, gen, 0.02f, 0.3f);
+    std::vector<float> bg = uniforms(n, gen, -1.0f, 1.0f), black = uniforms(n, gen),
+                       density = uniforms(n, gen, 0.02f, 0.3f);
     Tensor u = rand(shape, gen);  // per pixel: below density -> a dot, whose colour the rest of u decides
     float* v = u.data_f32();
     int64_t per = u.numel() / std::max<int64_t>(n, 1);
@@ -231,13 +232,12 @@ Tensor make_negatives(int64_t n, const Tensor& real, Generator& gen) {
     int64_t count[kKinds] = {};
     for (int64_t k : kind) count[k]++;
     const Shape& like = real.shape();
-    const std::function<Tensor(int64_t)> make[kKinds] = {
-        [&](int64_t m) { return uniform_noise(m, like, gen); },
-        [&](int64_t m) { return gaussian_noise(m, like, gen); },
-        [&](int64_t m) { return salt_and_pepper(m, like, gen); },
-        [&](int64_t m) { return smooth_blobs(m, like, gen); },
-        [&](int64_t m) { return constant_images(m, like, gen); },
-        [&](int64_t m) { return drowned_images(m, real, gen); }};
+    const std::function<Tensor(int64_t)> make[kKinds] = {[&](int64_t m) { return uniform_noise(m, like, gen); },
+                                                         [&](int64_t m) { return gaussian_noise(m, like, gen); },
+                                                         [&](int64_t m) { return salt_and_pepper(m, like, gen); },
+                                                         [&](int64_t m) { return smooth_blobs(m, like, gen); },
+                                                         [&](int64_t m) { return constant_images(m, like, gen); },
+                                                         [&](int64_t m) { return drowned_images(m, real, gen); }};
     std::vector<Tensor> parts;  // grouped by kind: the order within a batch does not matter to the loss
     for (int64_t k = 0; k < kKinds; ++k)
         if (count[k] > 0) parts.push_back(make[k](count[k]));
@@ -301,8 +301,8 @@ std::string reference_name(Reference r) { return choice_name(r, kReferences); }
 
 Tensor reference_images(Reference kind, const Tensor& held_out, int64_t count, uint64_t seed) {
     check(held_out.dim() == 4 && held_out.size(0) >= 1 && count >= 1,
-          "reference_images: need held-out images (N >= 1, C, H, W) and count >= 1, got ",
-          shape_str(held_out.shape()), " and ", count);
+          "reference_images: need held-out images (N >= 1, C, H, W) and count >= 1, got ", shape_str(held_out.shape()),
+          " and ", count);
     int64_t N = held_out.size(0), n = std::min(count, N);
     if (kind == Reference::Noise) {
         Generator gen(seed);
@@ -319,11 +319,13 @@ namespace {
 
 int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
     auto it = meta.find(key);
-    check(it != meta.end(), path, ": metadata has no '", key, "' (not a classifier written by diffuse train classifier?)");
+    check(it != meta.end(), path, ": metadata has no '", key,
+          "' (not a classifier written by diffuse train classifier?)");
     try {
         size_t used = 0;
         int64_t v = std::stoll(it->second, &used);
-        check(used == it->second.size() && v > 0, path, ": metadata '", key, "' = '", it->second, "' is not a positive integer");
+        check(used == it->second.size() && v > 0, path, ": metadata '", key, "' = '", it->second,
+              "' is not a positive integer");
         return v;
     } catch (const std::logic_error&) {
         fail(path, ": metadata '", key, "' = '", it->second, "' is not an integer");
@@ -335,8 +337,7 @@ int64_t meta_int(const std::map<std::string, std::string>& meta, const std::stri
 bool meta_reject_class(const std::map<std::string, std::string>& meta, const std::string& path) {
     auto it = meta.find("reject_class");
     if (it == meta.end()) return false;
-    check(it->second == "0" || it->second == "1", path, ": metadata 'reject_class' = '", it->second,
-          "' is not 0 or 1");
+    check(it->second == "0" || it->second == "1", path, ": metadata 'reject_class' = '", it->second, "' is not 0 or 1");
     return it->second == "1";
 }
 

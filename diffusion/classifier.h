@@ -101,14 +101,14 @@ Tensor make_negatives(int64_t n, const Tensor& real, Generator& gen);
 // classifier calls junk has little probability left for any class and is never "confident".
 struct SampleStats {
     int64_t n = 0;
-    double mean_confidence = 0;    // mean over images of the top real-class probability
-    double share_confident = 0;    // share of images whose top real-class probability > 0.9 ("recognisable")
+    double mean_confidence = 0;      // mean over images of the top real-class probability
+    double share_confident = 0;      // share of images whose top real-class probability > 0.9 ("recognisable")
     std::vector<int64_t> histogram;  // per real class: images whose most likely real class it is (rejected ones too)
-    double class_entropy = 0;      // entropy (nats) of that histogram; log(10) = 2.303 is uniform
-    bool has_reject = false;       // the logits have a reject column
-    int64_t rejected = 0;          // images whose most likely output is the reject class
-    double share_rejected = 0;     // rejected / n
-    double frechet = -1;           // classifier FID against the reference set (-1: none given)
+    double class_entropy = 0;        // entropy (nats) of that histogram; log(10) = 2.303 is uniform
+    bool has_reject = false;         // the logits have a reject column
+    int64_t rejected = 0;            // images whose most likely output is the reject class
+    double share_rejected = 0;       // rejected / n
+    double frechet = -1;             // classifier FID against the reference set (-1: none given)
 };
 
 // Runs the classifier in batches (no grad, eval mode) and returns logits and features.

@@ -13,8 +13,8 @@ namespace {
 
 // table[t] as (B, 1, ..., 1) matching x's rank, after checking x's batch size.
 Tensor coef(const Tensor& table, const Tensor& t, const Tensor& x, const char* op) {
-    check(x.dim() >= 1 && t.dim() == 1 && x.size(0) == t.size(0), op, ": x ", shape_str(x.shape()),
-          " and t ", shape_str(t.shape()), " disagree on the batch size");
+    check(x.dim() >= 1 && t.dim() == 1 && x.size(0) == t.size(0), op, ": x ", shape_str(x.shape()), " and t ",
+          shape_str(t.shape()), " disagree on the batch size");
     return Schedule::at(table, t, x.dim());
 }
 
@@ -107,8 +107,8 @@ Tensor model_eps(Prediction p, const Schedule& s, const Tensor& xt, const Tensor
 }
 
 Tensor l_simple(const Tensor& prediction, const Tensor& target) {
-    check(prediction.shape() == target.shape(), "l_simple: prediction ", shape_str(prediction.shape()),
-          " and target ", shape_str(target.shape()));
+    check(prediction.shape() == target.shape(), "l_simple: prediction ", shape_str(prediction.shape()), " and target ",
+          shape_str(target.shape()));
     // BEGIN SOLUTION q-sample: L_simple (eq. 14), the mean over all elements
     // STUB: fail("l_simple: not implemented yet (assignment q-sample)");
     Tensor d = prediction - target;

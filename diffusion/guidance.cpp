@@ -22,8 +22,9 @@ Tensor cfg_combine(const Tensor& eps_uncond, const Tensor& eps_cond, float w) {
 }
 
 Denoiser guided_denoiser(UNet& net, const Tensor& y, float w) {
-    check(net.config().cond != Conditioning::None, "guided_denoiser: the UNet is unconditional (cond none); "
-                                       "sample it with a plain denoiser");
+    check(net.config().cond != Conditioning::None,
+          "guided_denoiser: the UNet is unconditional (cond none); "
+          "sample it with a plain denoiser");
     check(y.defined() && y.dim() >= 1 && y.size(0) > 0, "guided_denoiser: y must hold one condition per sample");
     int64_t B = y.size(0);
     NoGradGuard no_grad;

@@ -48,8 +48,9 @@ double latent_scale_factor(const Tensor& latents) {
 void save_latent_cache(const std::string& path, const LatentCache& c) {
     check(c.latents.defined() && c.labels.defined() && c.latents.size(0) == c.labels.size(0), path,
           ": latents and labels must have one row per image");
-    nn::save_safetensors(path, {{"latents", c.latents}, {"labels", c.labels}},
-                         {{"latent_cache", "1"}, {"dataset", c.dataset}, {"split", c.split}, {"vae_digest", c.vae_digest}});
+    nn::save_safetensors(
+        path, {{"latents", c.latents}, {"labels", c.labels}},
+        {{"latent_cache", "1"}, {"dataset", c.dataset}, {"split", c.split}, {"vae_digest", c.vae_digest}});
 }
 
 LatentCache load_latent_cache(const std::string& path) {
@@ -96,7 +97,8 @@ LatentCache cached_latents(VAE& vae, const std::string& vae_file, const Dataset&
             if (c.vae_digest == digest && c.dataset == data.name && c.split == data.split &&
                 c.latents.size(0) == data.size()) {
                 std::printf("latents: %lld cached codes %s from %s\n", (long long)c.latents.size(0),
-                            shape_str(Shape(c.latents.shape().begin() + 1, c.latents.shape().end())).c_str(), path.c_str());
+                            shape_str(Shape(c.latents.shape().begin() + 1, c.latents.shape().end())).c_str(),
+                            path.c_str());
                 return c;
             }
             std::printf("latents: %s was made from other weights or data; encoding again\n", path.c_str());
@@ -123,8 +125,8 @@ LatentCache cached_latents(VAE& vae, const std::string& vae_file, const Dataset&
 }
 
 Dataset latent_dataset(const Dataset& data, const LatentCache& cache, double scale) {
-    check(cache.latents.size(0) == data.size(), "latent_dataset: ", cache.latents.size(0), " latents for ",
-          data.size(), " images");
+    check(cache.latents.size(0) == data.size(), "latent_dataset: ", cache.latents.size(0), " latents for ", data.size(),
+          " images");
     Dataset d = data;
     d.images = cache.latents * (float)scale;  // unit variance, what the forward process assumes
     d.labels = cache.labels;

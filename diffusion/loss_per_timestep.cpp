@@ -32,11 +32,10 @@ std::vector<LossAtT> loss_per_timestep(const LoadedModel& model, const Tensor& x
         if (t_value < 0 || t_value >= model.info.T)
             fail("loss_per_timestep: t = ", t_value, " is outside 0..", model.info.T - 1);
         Tensor t = Tensor::from_vector_i64(std::vector<int64_t>(B, t_value), {B}).to(device);
-        Tensor x_t = q_sample(model.schedule, x0_d, t, eps);                 // eq. 4
-        Tensor out = model.unet->forward(x_t, t, cond);                      // the network's output
+        Tensor x_t = q_sample(model.schedule, x0_d, t, eps);  // eq. 4
+        Tensor out = model.unet->forward(x_t, t, cond);       // the network's output
         const Prediction p = model.info.prediction;
-        curve.push_back({t_value,
-                         mse(out, training_target(p, model.schedule, x0_d, t, eps)),  // eq. 14 at this t
+        curve.push_back({t_value, mse(out, training_target(p, model.schedule, x0_d, t, eps)),  // eq. 14 at this t
                          mse(model_eps(p, model.schedule, x_t, t, out), eps),
                          mse(model_x0(p, model.schedule, x_t, t, out), x0_d)});
     }

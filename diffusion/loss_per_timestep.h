@@ -17,10 +17,10 @@
 namespace td::diffusion {
 
 struct LossAtT {
-    int64_t t;         // 0-based timestep (the paper's t + 1)
-    double target_mse; // mean (target - output)^2 in the model's prediction space (L_simple, eq. 14)
-    double eps_mse;    // mean (eps - eps_theta)^2
-    double x0_mse;     // mean (x_0 - x0_theta)^2
+    int64_t t;          // 0-based timestep (the paper's t + 1)
+    double target_mse;  // mean (target - output)^2 in the model's prediction space (L_simple, eq. 14)
+    double eps_mse;     // mean (eps - eps_theta)^2
+    double x0_mse;      // mean (x_0 - x0_theta)^2
 };
 
 // ts: the timesteps to measure; x0: (B, C, H, W) images in the model's space (pixels in

@@ -26,8 +26,7 @@ int64_t meta_int(const Metadata& m, const std::string& key, const std::string& p
         size_t used = 0;
         long long v = std::stoll(s, &used);
         if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     fail(path, ": metadata '", key, "' = '", s, "' is not an integer");
 }
 
@@ -37,8 +36,7 @@ double meta_double(const Metadata& m, const std::string& key, const std::string&
         size_t used = 0;
         double v = std::stod(s, &used);
         if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     fail(path, ": metadata '", key, "' = '", s, "' is not a number");
 }
 

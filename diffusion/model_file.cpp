@@ -14,21 +14,21 @@ namespace td::diffusion {
 Metadata to_metadata(const ModelInfo& info) {
     const UNetConfig& u = info.unet;
     Metadata m = {{"model", "ddpm-unet"},
-            {"tinydiffusion.version", kVersion},  // which engine wrote it (ignored when loading)
-            {"unet.in_channels", std::to_string(u.in_channels)},
-            {"unet.out_channels", std::to_string(u.out_channels)},
-            {"unet.image_size", std::to_string(u.image_size)},
-            {"unet.ch", std::to_string(u.ch)},
-            {"unet.mults", join_ints(u.mults)},
-            {"unet.num_res_blocks", std::to_string(u.num_res_blocks)},
-            {"unet.attn_res", join_ints(u.attn_res)},
-            {"unet.heads", std::to_string(u.heads)},
-            {"unet.dropout", std::to_string(u.dropout)},
-            {"unet.groups", std::to_string(u.groups)},
-            {"unet.context_dim", std::to_string(u.context_dim)},
-            {"schedule", beta_schedule_name(info.schedule)},
-            {"T", std::to_string(info.T)},
-            {"prediction", prediction_name(info.prediction)}};
+                  {"tinydiffusion.version", kVersion},  // which engine wrote it (ignored when loading)
+                  {"unet.in_channels", std::to_string(u.in_channels)},
+                  {"unet.out_channels", std::to_string(u.out_channels)},
+                  {"unet.image_size", std::to_string(u.image_size)},
+                  {"unet.ch", std::to_string(u.ch)},
+                  {"unet.mults", join_ints(u.mults)},
+                  {"unet.num_res_blocks", std::to_string(u.num_res_blocks)},
+                  {"unet.attn_res", join_ints(u.attn_res)},
+                  {"unet.heads", std::to_string(u.heads)},
+                  {"unet.dropout", std::to_string(u.dropout)},
+                  {"unet.groups", std::to_string(u.groups)},
+                  {"unet.context_dim", std::to_string(u.context_dim)},
+                  {"schedule", beta_schedule_name(info.schedule)},
+                  {"T", std::to_string(info.T)},
+                  {"prediction", prediction_name(info.prediction)}};
     if (!info.data.empty()) m["data"] = info.data;
     if (info.latent()) {
         std::ostringstream sf;
@@ -163,7 +163,8 @@ Tensor LoadedModel::decode(const Tensor& x) const {
 
 Denoiser LoadedModel::denoiser(const Tensor& y, float w) const {
     if (y.defined()) return guided_denoiser(*unet, y, w);
-    check(info.unet.cond == Conditioning::None, "sampling a conditional model needs a condition (or its null_condition)");
+    check(info.unet.cond == Conditioning::None,
+          "sampling a conditional model needs a condition (or its null_condition)");
     std::shared_ptr<UNet> net = unet;
     return [net](const Tensor& x_t, const Tensor& t) { return net->forward(x_t, t); };
 }

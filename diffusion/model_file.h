@@ -52,7 +52,7 @@ struct LoadedModel {
     ModelInfo info;
     std::shared_ptr<UNet> unet;  // in eval mode
     Schedule schedule;
-    std::shared_ptr<VAE> vae;    // latent models: the frozen autoencoder (in eval mode); else null
+    std::shared_ptr<VAE> vae;  // latent models: the frozen autoencoder (in eval mode); else null
 
     // Puts the UNet, the autoencoder and the schedule's tables on `device` (in place;
     // load_model gives them on the CPU). device(): where they are.

@@ -27,8 +27,8 @@ Spacing sampler_spacing(const SamplerOptions& o) {
     std::string list;
     for (Spacing c : choices) list += (list.empty() ? "" : ", ") + spacing_name(c);
     check(std::find(choices.begin(), choices.end(), *o.spacing) != choices.end(), "sampler: spacing '",
-          spacing_name(*o.spacing), "' does not fit ", sampler_name(o.sampler), " (", sampler_name(o.sampler), " takes ",
-          list, ", or auto: ", spacing_name(choices.front()), ")");
+          spacing_name(*o.spacing), "' does not fit ", sampler_name(o.sampler), " (", sampler_name(o.sampler),
+          " takes ", list, ", or auto: ", spacing_name(choices.front()), ")");
     return *o.spacing;
 }
 
@@ -66,8 +66,9 @@ Tensor full_t(const Tensor& x, int64_t t) {
 // eps_theta(x_t, t), whatever the network predicts. Its input and output are trace
 // points, around the network's own (diffuse trace sample lists them in this order).
 Tensor eps_theta(const Schedule& s, const Denoiser& model, const Tensor& x, int64_t t, const SamplerOptions& o) {
-    if (tracing()) trace("x_t", x, (o.sampler == Sampler::Ddim ? "DDIM" : "DDPM") + std::string(": the sample at t = ") +
-                                       std::to_string(t));
+    if (tracing())
+        trace("x_t", x,
+              (o.sampler == Sampler::Ddim ? "DDIM" : "DDPM") + std::string(": the sample at t = ") + std::to_string(t));
     Tensor tt = full_t(x, t);
     Tensor out = model(x, tt);
     check(out.shape() == x.shape(), "sampler: the model returned ", shape_str(out.shape()), " for x_t ",
@@ -92,12 +93,13 @@ void after_step(const Schedule& s, const SamplerOptions& o, const Step& st, cons
         if (ddim)
             trace("x_0_pred", predict_x0_from_eps(s, st.x_t, st.t, st.eps),
                   "DDIM eq. 12, the predicted x_0: (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)");
-        trace("z", st.z, ddim ? "DDIM eq. 12: z ~ N(0, I), scaled by sigma_t (eq. 16); none when eta = 0"
-                              : "Algorithm 2, line 3: z ~ N(0, I) if t > 1, else z = 0");
+        trace("z", st.z,
+              ddim ? "DDIM eq. 12: z ~ N(0, I), scaled by sigma_t (eq. 16); none when eta = 0"
+                   : "Algorithm 2, line 3: z ~ N(0, I) if t > 1, else z = 0");
         trace("x_prev", st.x_prev,
-              ddim ? "DDIM eq. 12: the sample at t_prev = " + std::to_string(st.t_prev)
-                   : o.clip_x0 ? "DDPM eqs. 4 + 7: x_{t-1} = mu_tilde(x_t, clip(x_0)) + sigma_t z"
-                               : "DDPM Algorithm 2, line 4: x_{t-1}");
+              ddim        ? "DDIM eq. 12: the sample at t_prev = " + std::to_string(st.t_prev)
+              : o.clip_x0 ? "DDPM eqs. 4 + 7: x_{t-1} = mu_tilde(x_t, clip(x_0)) + sigma_t z"
+                          : "DDPM Algorithm 2, line 4: x_{t-1}");
     }
     if (on_step) on_step(st.i, st.t, st.x_prev);
 }
@@ -111,9 +113,9 @@ Tensor ddim_loop(const Schedule& s, const Denoiser& model, Tensor x, const std::
     int64_t i = 0;
     for (auto [t, t_prev] : ddim_step_pairs({ts_desc.rbegin(), ts_desc.rend()})) {
         Tensor eps = eps_theta(s, model, x, t, o);
-        double sigma = ddim_sigma(s, t, t_prev, o.eta);                            // eq. 16
+        double sigma = ddim_sigma(s, t, t_prev, o.eta);  // eq. 16
         Tensor z = sigma > 0.0 ? randn(x.shape(), gen, 0.0f, 1.0f, x.device()) : Tensor();
-        Tensor x_prev = ddim_step(s, x, t, t_prev, eps, o.eta, z, o.clip_x0);       // eq. 12
+        Tensor x_prev = ddim_step(s, x, t, t_prev, eps, o.eta, z, o.clip_x0);  // eq. 12
         after_step(s, o, {++i, t, t_prev, x, eps, z, x_prev}, on_step);
         x = x_prev;
     }
@@ -126,10 +128,10 @@ Tensor ddpm_loop(const Schedule& s, const Denoiser& model, Tensor x, const std::
                  const SamplerOptions& o, Generator& gen, const StepCallback& on_step) {
     const int64_t S = (int64_t)ts_desc.size();
     Schedule r = S == s.T ? s : Schedule(respaced_betas(s, {ts_desc.rbegin(), ts_desc.rend()}));
-    for (int64_t k = 0; k < S; ++k) {                                           // line 2: t = T, ..., 1
-        int64_t i = S - 1 - k;                                                  // t in the respaced process
+    for (int64_t k = 0; k < S; ++k) {  // line 2: t = T, ..., 1
+        int64_t i = S - 1 - k;         // t in the respaced process
         Tensor eps = eps_theta(s, model, x, ts_desc[k], o);
-        Tensor z = i > 0 ? randn(x.shape(), gen, 0.0f, 1.0f, x.device()) : Tensor();  // line 3
+        Tensor z = i > 0 ? randn(x.shape(), gen, 0.0f, 1.0f, x.device()) : Tensor();      // line 3
         Tensor x_prev = o.clip_x0 ? ddpm_step_clipped(r, x, i, eps, o.variance, z, true)  // eqs. 4 + 7, x_0 clipped
                                   : ddpm_step_algorithm2(r, x, i, eps, o.variance, z);    // line 4
         after_step(s, o, {k + 1, ts_desc[k], k + 1 < S ? ts_desc[k + 1] : -1, x, eps, z, x_prev}, on_step);
@@ -145,7 +147,7 @@ Tensor sample(const Schedule& s, const Denoiser& model, const Tensor& x_T, const
     NoGradGuard no_grad;
     std::vector<int64_t> ts = sampling_timesteps(o, s.T);  // descending
     return o.sampler == Sampler::Ddim ? ddim_loop(s, model, x_T, ts, o, gen, on_step)
-                               : ddpm_loop(s, model, x_T, ts, o, gen, on_step);
+                                      : ddpm_loop(s, model, x_T, ts, o, gen, on_step);
 }
 
 }  // namespace td::diffusion

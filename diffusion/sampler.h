@@ -38,11 +38,11 @@ std::string sampler_name(Sampler s);
 
 struct SamplerOptions {
     Sampler sampler = Sampler::Ddim;
-    std::optional<Spacing> spacing;        // empty ("auto"): the sampler's own (sampler_spacing)
-    int64_t steps = 50;                    // model calls; 1 <= steps <= T
-    double eta = 0.0;                      // ddim only
+    std::optional<Spacing> spacing;           // empty ("auto"): the sampler's own (sampler_spacing)
+    int64_t steps = 50;                       // model calls; 1 <= steps <= T
+    double eta = 0.0;                         // ddim only
     Variance variance = Variance::BetaTilde;  // ddpm only: sigma_t^2
-    bool clip_x0 = true;                   // clip the predicted x_0 to [-1, 1] (DDPM reference code, diffusers)
+    bool clip_x0 = true;                      // clip the predicted x_0 to [-1, 1] (DDPM reference code, diffusers)
     Prediction prediction = Prediction::Eps;
 };
 // Checks the options against a schedule (td::Error naming the bad one).

@@ -28,8 +28,10 @@ Tensor add_noise(const Tensor& x, double sigma, const Tensor& z, const char* op)
 }  // namespace
 
 // (fixedlarge and fixedsmall: the names of the DDPM authors' code)
-const Choice<Variance> kVariances[] = {{"beta", Variance::Beta}, {"beta_tilde", Variance::BetaTilde},
-                                       {"fixedlarge", Variance::Beta}, {"fixedsmall", Variance::BetaTilde}};
+const Choice<Variance> kVariances[] = {{"beta", Variance::Beta},
+                                       {"beta_tilde", Variance::BetaTilde},
+                                       {"fixedlarge", Variance::Beta},
+                                       {"fixedsmall", Variance::BetaTilde}};
 
 Variance parse_variance(const std::string& name) { return parse_choice(name, kVariances, "variance"); }
 
@@ -64,8 +66,8 @@ Tensor ddpm_step_algorithm2(const Schedule& s, const Tensor& xt, int64_t t, cons
     // END SOLUTION ancestral-step
 }
 
-Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
-                         const Tensor& z, bool clip) {
+Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v, const Tensor& z,
+                         bool clip) {
     s.check_t(t, "ddpm_step_clipped");
     check_same(xt, eps, "ddpm_step_clipped", "eps");
     Tensor x0 = predict_x0_from_eps(s, xt, t, eps);  // eq. 4 solved for x_0
@@ -122,7 +124,7 @@ Tensor ddim_step(const Schedule& s, const Tensor& xt, int64_t t, int64_t t_prev,
         x0 = clamp(x0, -1.0f, 1.0f);
         eps_used = (xt - x0 * (float)s.sqrt_alpha_bar[t]) * (float)(1.0 / s.sqrt_one_minus_alpha_bar[t]);  // eq. 4
     }
-    double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));  // "direction pointing to x_t"
+    double dir = std::sqrt(std::max(0.0, 1.0 - ab_prev - sigma * sigma));    // "direction pointing to x_t"
     Tensor x_prev = x0 * (float)std::sqrt(ab_prev) + eps_used * (float)dir;  // eq. 12
     return add_noise(x_prev, sigma, z, "ddim_step");
     // END SOLUTION ddim-step

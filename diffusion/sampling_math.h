@@ -39,8 +39,8 @@ enum class DdpmForm { ClippedX0, Algorithm2 };
 Tensor ddpm_step_algorithm2(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
                             const Tensor& z);
 // x_0 = clip((x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), -1, 1); x_{t-1} = mu_tilde_t(x_t, x_0) + sigma_t z (eq. 7)
-Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v,
-                         const Tensor& z, bool clip = true);
+Tensor ddpm_step_clipped(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v, const Tensor& z,
+                         bool clip = true);
 // Either form, drawing z from gen (only when t > 0).
 Tensor ddpm_step(const Schedule& s, const Tensor& xt, int64_t t, const Tensor& eps, Variance v, Generator& gen,
                  DdpmForm form = DdpmForm::ClippedX0);

@@ -37,9 +37,12 @@ std::vector<double> cosine_betas(int64_t T, double s, double max_beta) {
     // STUB: fail("cosine_betas: not implemented yet (assignment cosine-schedule)");
     const double pi = std::acos(-1.0);
     // eq. 17: f(t) = cos^2(((t/T + s)/(1 + s)) pi/2), paper t in 0..T
-    auto f = [&](double t) { double c = std::cos((t / (double)T + s) / (1.0 + s) * pi / 2.0); return c * c; };
+    auto f = [&](double t) {
+        double c = std::cos((t / (double)T + s) / (1.0 + s) * pi / 2.0);
+        return c * c;
+    };
     std::vector<double> b(T);
-    for (int64_t i = 0; i < T; ++i) {  // code i = paper t = i + 1
+    for (int64_t i = 0; i < T; ++i) {                           // code i = paper t = i + 1
         double beta = 1.0 - f((double)(i + 1)) / f((double)i);  // 1 - alpha_bar_t / alpha_bar_{t-1}
         b[i] = std::min(beta, max_beta);
     }
@@ -76,19 +79,20 @@ Schedule::Schedule(std::vector<double> betas) : T((int64_t)betas.size()), beta(s
     sqrt_one_minus_alpha_bar.resize(T), beta_tilde.resize(T), mu_coef_x0.resize(T), mu_coef_xt.resize(T);
     double prod = 1.0;
     for (int64_t t = 0; t < T; ++t) {
-        alpha[t] = 1.0 - beta[t];                      // alpha_t = 1 - beta_t
-        alpha_bar_prev[t] = prod;                      // alpha_bar_{t-1} (alpha_bar_0 = 1)
+        alpha[t] = 1.0 - beta[t];  // alpha_t = 1 - beta_t
+        alpha_bar_prev[t] = prod;  // alpha_bar_{t-1} (alpha_bar_0 = 1)
         prod *= alpha[t];
-        alpha_bar[t] = prod;                           // alpha_bar_t = prod_{s<=t} alpha_s
+        alpha_bar[t] = prod;  // alpha_bar_t = prod_{s<=t} alpha_s
         sqrt_alpha_bar[t] = std::sqrt(alpha_bar[t]);
         sqrt_one_minus_alpha_bar[t] = std::sqrt(1.0 - alpha_bar[t]);
         double denom = 1.0 - alpha_bar[t];
-        beta_tilde[t] = (1.0 - alpha_bar_prev[t]) / denom * beta[t];                     // eq. 7
-        mu_coef_x0[t] = std::sqrt(alpha_bar_prev[t]) * beta[t] / denom;                  // eq. 7
-        mu_coef_xt[t] = std::sqrt(alpha[t]) * (1.0 - alpha_bar_prev[t]) / denom;         // eq. 7
+        beta_tilde[t] = (1.0 - alpha_bar_prev[t]) / denom * beta[t];              // eq. 7
+        mu_coef_x0[t] = std::sqrt(alpha_bar_prev[t]) * beta[t] / denom;           // eq. 7
+        mu_coef_xt[t] = std::sqrt(alpha[t]) * (1.0 - alpha_bar_prev[t]) / denom;  // eq. 7
     }
-    f32 = {to_f32(beta), to_f32(alpha), to_f32(alpha_bar), to_f32(alpha_bar_prev), to_f32(sqrt_alpha_bar),
-           to_f32(sqrt_one_minus_alpha_bar), to_f32(beta_tilde), to_f32(mu_coef_x0), to_f32(mu_coef_xt)};
+    f32 = {to_f32(beta),           to_f32(alpha),          to_f32(alpha_bar),
+           to_f32(alpha_bar_prev), to_f32(sqrt_alpha_bar), to_f32(sqrt_one_minus_alpha_bar),
+           to_f32(beta_tilde),     to_f32(mu_coef_x0),     to_f32(mu_coef_xt)};
 }
 
 Schedule Schedule::named(BetaSchedule s, int64_t T) { return Schedule(make_betas(s, T)); }

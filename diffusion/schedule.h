@@ -59,8 +59,8 @@ struct Schedule {
 
     // The same arrays as float32 tensors of shape (T).
     struct Tensors {
-        Tensor beta, alpha, alpha_bar, alpha_bar_prev, sqrt_alpha_bar, sqrt_one_minus_alpha_bar,
-            beta_tilde, mu_coef_x0, mu_coef_xt;
+        Tensor beta, alpha, alpha_bar, alpha_bar_prev, sqrt_alpha_bar, sqrt_one_minus_alpha_bar, beta_tilde, mu_coef_x0,
+            mu_coef_xt;
     } f32;
     // Puts the f32 tables on `device`, beside the batches they scale (the float64 arrays
     // stay on the host, where the samplers' per-step scalars are read). Returns *this.

@@ -91,17 +91,17 @@ Tensor TextBlock::forward(const Tensor& h_in, const Tensor& key_mask) {
     return h + mlp->forward(norm2->forward(h));                                 // (B, L, dim)
 }
 
-SmallTextEncoder::SmallTextEncoder(int64_t dim, int64_t n_layers, int64_t heads, int64_t max_tokens,
-                                   Generator& init)
+SmallTextEncoder::SmallTextEncoder(int64_t dim, int64_t n_layers, int64_t heads, int64_t max_tokens, Generator& init)
     : dim_(dim), max_tokens_(max_tokens) {
     check(dim > 0 && heads > 0 && dim % heads == 0 && n_layers >= 0 && max_tokens >= 2,
-          "SmallTextEncoder: needs dim > 0 divisible by heads, layers >= 0, max_tokens >= 2 (got dim ", dim,
-          ", heads ", heads, ", layers ", n_layers, ", max_tokens ", max_tokens, ")");
+          "SmallTextEncoder: needs dim > 0 divisible by heads, layers >= 0, max_tokens >= 2 (got dim ", dim, ", heads ",
+          heads, ", layers ", n_layers, ", max_tokens ", max_tokens, ")");
     int64_t V = (int64_t)vocabulary().size();
     token_embedding = register_module("token_embedding", std::make_shared<nn::Embedding>(V, dim, init));
     position_embedding = register_module("position_embedding", std::make_shared<nn::Embedding>(max_tokens, dim, init));
     auto list = register_module("layers", std::make_shared<nn::ModuleList>());
-    for (int64_t k = 0; k < n_layers; ++k) layers.push_back(list->push_back(std::make_shared<TextBlock>(dim, heads, init)));
+    for (int64_t k = 0; k < n_layers; ++k)
+        layers.push_back(list->push_back(std::make_shared<TextBlock>(dim, heads, init)));
     final_layer_norm = register_module("final_layer_norm", std::make_shared<nn::LayerNorm>(dim));
 }
 
@@ -120,10 +120,11 @@ Tensor SmallTextEncoder::encode(const Tensor& tokens) {
     int64_t V = token_embedding->weight.size(0), L = tokens.size(1);
     for (int64_t id : tokens.to(Device::CPU).to_vector_i64())
         check(id >= 0 && id < V, "SmallTextEncoder: token id ", id, " is outside the vocabulary [0, ", V, ")");
-    Tensor mask = key_mask(tokens);                                                   // (B, L)
-    Tensor h = token_embedding->forward(tokens) + position_embedding->forward(arange_i64(L, tokens.device()));  // (B, L, dim)
+    Tensor mask = key_mask(tokens);  // (B, L)
+    Tensor h =
+        token_embedding->forward(tokens) + position_embedding->forward(arange_i64(L, tokens.device()));  // (B, L, dim)
     for (auto& layer : layers) h = layer->forward(h, mask);
-    return final_layer_norm->forward(h);                                              // (B, L, dim)
+    return final_layer_norm->forward(h);  // (B, L, dim)
 }
 
 Tensor SmallTextEncoder::pool(const Tensor& tokens, const Tensor& features) const {
@@ -135,7 +136,10 @@ Tensor SmallTextEncoder::pool(const Tensor& tokens, const Tensor& features) cons
     for (int64_t b = 0; b < B; ++b) {
         int64_t at = L - 1;
         for (int64_t i = 0; i < L; ++i)
-            if (ids[b * L + i] == kEos) { at = i; break; }
+            if (ids[b * L + i] == kEos) {
+                at = i;
+                break;
+            }
         rows[b] = b * L + at;  // its row in the (B L, D) view
     }
     Tensor at = Tensor::from_vector_i64(rows, {B}).to(features.device());

@@ -116,7 +116,7 @@ float Trainer::step() {
     Tensor xt = q_sample(s_, x0, t, eps);
     Tensor out = model_.forward(xt, t);
     Tensor target = training_target(o_.prediction, s_, x0, t, eps);
-    Tensor loss = o_.min_snr            ? l_weighted(out, target, min_snr_weights(s_, t, o_.prediction, o_.snr_gamma))
+    Tensor loss = o_.min_snr             ? l_weighted(out, target, min_snr_weights(s_, t, o_.prediction, o_.snr_gamma))
                   : t_weights_.defined() ? l_weighted(out, target, index_select(t_weights_, 0, t))
                                          : l_simple(out, target);
     opt_.set_lr(nn::cosine_lr(step_ + 1, o_.lr, 0, o_.steps));  // t counts from 1
@@ -142,9 +142,9 @@ void Trainer::save_checkpoint(const std::string& path) const {
 void Trainer::load_checkpoint(const std::string& path) {
     std::map<std::string, std::string> meta;
     std::map<std::string, Tensor> all = nn::load_safetensors(path, &meta), model, optim;
-    check(meta.count("checkpoint") && meta.at("checkpoint") == "toy2d-trainer" && meta.count("step") &&
-              meta.count("gen"),
-          path, ": not a checkpoint of `diffuse train toy`");
+    check(
+        meta.count("checkpoint") && meta.at("checkpoint") == "toy2d-trainer" && meta.count("step") && meta.count("gen"),
+        path, ": not a checkpoint of `diffuse train toy`");
     for (auto& [k, v] : all) {
         if (k.rfind("model.", 0) == 0) model[k.substr(6)] = v;
         if (k.rfind("optim.", 0) == 0) optim[k.substr(6)] = v;
@@ -205,7 +205,8 @@ Tensor grid_points(float lo, float hi, int64_t n) {
     std::vector<float> xy;
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < n; ++j)
-            xy.push_back(lo + (hi - lo) * (float)j / (float)(n - 1)), xy.push_back(lo + (hi - lo) * (float)i / (float)(n - 1));
+            xy.push_back(lo + (hi - lo) * (float)j / (float)(n - 1)),
+                xy.push_back(lo + (hi - lo) * (float)i / (float)(n - 1));
     return Tensor::from_vector(xy, {n * n, 2});
 }
 

@@ -57,14 +57,14 @@ private:
 struct TrainOptions {
     int64_t steps = 3000;
     int64_t batch = 256;
-    float lr = 3e-3f;                          // Adam; cosine-decayed to 0 over the steps
-    Prediction prediction = Prediction::Eps;   // what the network outputs
-    bool min_snr = false;                      // Min-SNR-gamma weights (forward_process.h), else L_simple
+    float lr = 3e-3f;                         // Adam; cosine-decayed to 0 over the steps
+    Prediction prediction = Prediction::Eps;  // what the network outputs
+    bool min_snr = false;                     // Min-SNR-gamma weights (forward_process.h), else L_simple
     double snr_gamma = 5.0;
     // A weight per timestep (T of them) multiplying each sample's squared error, e.g. the
     // ELBO's own weights; empty: none (L_simple). Not together with min_snr.
     std::vector<float> t_weights;
-    uint64_t seed = 0;                         // the batches' points, t and eps
+    uint64_t seed = 0;  // the batches' points, t and eps
 };
 
 // Trains `model` on `data` (N, 2) and returns the loss of every step. on_step(step, loss),

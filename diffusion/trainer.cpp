@@ -29,14 +29,15 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
       first_stage_(std::move(first_stage)),
       parallel_(options.comm),
       // every rank draws the whole global minibatch (and keeps its slice in draw())
-      batches_(train_set, BatchOptions{.batch_size = options.batch_size * parallel_.ranks(),
-                                       .seed = options.seed, .hflip = options.hflip}),
+      batches_(train_set,
+               BatchOptions{
+                   .batch_size = options.batch_size * parallel_.ranks(), .seed = options.seed, .hflip = options.hflip}),
       noise_gen_(options.seed + 1),
       dataset_(train_set.name) {
     check(train_set.images.size(1) == info.unet.in_channels && train_set.images.size(2) == info.unet.image_size &&
               train_set.images.size(3) == info.unet.image_size,
-          "train ddpm: ", train_set.name, " images are ", shape_str(train_set.images.shape()),
-          " but the UNet expects ", info.unet.in_channels, " x ", info.unet.image_size, " x ", info.unet.image_size);
+          "train ddpm: ", train_set.name, " images are ", shape_str(train_set.images.shape()), " but the UNet expects ",
+          info.unet.in_channels, " x ", info.unet.image_size, " x ", info.unet.image_size);
     check(options.lr > 0 && std::isfinite(options.lr), "train ddpm: lr must be > 0, got ", options.lr);
     check(options.grad_clip >= 0, "train ddpm: grad clip must be >= 0, got ", options.grad_clip);
     check(options.ema_decay >= 0 && options.ema_decay < 1, "train ddpm: EMA decay must be in [0, 1), got ",
@@ -46,7 +47,7 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
     if (first_stage_) {
         first_stage_->eval();
         for (Tensor& p : first_stage_->parameters()) p.requires_grad_(false);  // frozen (LDM sec. 3)
-        first_stage_->to(options.device);  // it decodes the preview grids
+        first_stage_->to(options.device);                                      // it decodes the preview grids
     }
     // The model moves before the optimizer and the EMA are built: their state is made
     // beside the parameters.
@@ -117,10 +118,10 @@ DdpmTrainer::Draws DdpmTrainer::draw() {
     // (t is drawn on the CPU, G integers, and moved; eps on the device itself: the same
     // Philox numbers either way, tensor/random.h)
     Tensor t = randint(schedule_.T, {b.x.size(0)}, noise_gen_).to(dev);  // line 3 (0-based t)
-    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);          // line 4: eps ~ N(0, I)
-    Tensor y = draw_condition(b.y);                                        // class / caption, or none
+    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);        // line 4: eps ~ N(0, I)
+    Tensor y = draw_condition(b.y);                                      // class / caption, or none
     Draws d{parallel_.my_slice(b.x).to(dev), parallel_.my_slice(t), parallel_.my_slice(eps),
-            parallel_.my_slice(y)};                                        // x_0: (B, C, H, W) in [-1, 1]
+            parallel_.my_slice(y)};  // x_0: (B, C, H, W) in [-1, 1]
     if (d.y.defined()) d.y = d.y.to(dev);
     return d;
 }
@@ -128,7 +129,7 @@ DdpmTrainer::Draws DdpmTrainer::draw() {
 // Algorithm 1, line 5, given the draws: the loss and its autograd graph.
 Tensor DdpmTrainer::loss_of(const Draws& d) {
     const Tensor &x0 = d.x0, &t = d.t, &eps = d.eps, &y = d.y;
-    Tensor x_t = q_sample(schedule_, x0, t, eps);                // eq. 4
+    Tensor x_t = q_sample(schedule_, x0, t, eps);  // eq. 4
     if (tracing()) {  // diffuse trace: the inputs of the step, before the UNet's own entries
         trace("x_0", x0, "Algorithm 1, line 2: x_0 ~ q(x_0), a minibatch of training images");
         trace("t", t.to(DType::Float32), "Algorithm 1, line 3: t ~ Uniform({1, ..., T}) (0-based in code)");
@@ -139,13 +140,15 @@ Tensor DdpmTrainer::loss_of(const Draws& d) {
     Tensor target = training_target(info_.prediction, schedule_, x0, t, eps);
     Tensor loss = opt_.loss_weight == LossWeight::MinSnr
                       ? l_weighted(out, target, min_snr_weights(schedule_, t, info_.prediction, opt_.snr_gamma))
-                      : l_simple(out, target);                   // eq. 14
+                      : l_simple(out, target);  // eq. 14
     if (tracing()) {  // diffuse trace: the step's tensors, in the order Algorithm 1 makes them
         trace("model_output", out, "eps_theta(x_t, t) (or x_0 / v, as the run predicts)");
         trace("target", target, "the regression target: eps (or x_0 / v)");
-        trace("loss", loss, opt_.loss_weight == LossWeight::MinSnr
-                                ? "min-SNR-weighted L_simple (Hang et al. 2023): mean_b min(SNR, gamma)/SNR ||target - model_output||^2"
-                                : "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
+        trace(
+            "loss", loss,
+            opt_.loss_weight == LossWeight::MinSnr
+                ? "min-SNR-weighted L_simple (Hang et al. 2023): mean_b min(SNR, gamma)/SNR ||target - model_output||^2"
+                : "DDPM eq. 14: L_simple = || target - model_output ||^2, mean over elements");
     }
     return loss;
 }
@@ -174,22 +177,24 @@ StepStats DdpmTrainer::nonfinite(const std::string& what, float value, const std
 // the minibatch, and averaging the gradients makes their steps one.
 StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
     model_->train();
-    Draws d = draw();                                   // lines 2-4: x_0, t, eps
-    Tensor loss = loss_of(d);                           // line 5: || eps - eps_theta(x_t, t) ||^2
+    Draws d = draw();          // lines 2-4: x_0, t, eps
+    Tensor loss = loss_of(d);  // line 5: || eps - eps_theta(x_t, t) ||^2
     if (before_backward) before_backward(loss);
     const float lr = lr_.at(++step_);
     optim_->zero_grad();
-    loss.backward();                                    // line 5: its gradient
+    loss.backward();  // line 5: its gradient
     std::vector<Tensor> params = model_->parameters();
     float loss_value = parallel_.average_gradients(params, loss.item());  // the mean over the ranks
     if (!std::isfinite(loss_value))
-        return nonfinite("loss", loss_value, [&] { return first_nonfinite_forward(d); }, loss_value, lr);
+        return nonfinite(
+            "loss", loss_value, [&] { return first_nonfinite_forward(d); }, loss_value, lr);
     float grad_norm = nn::clip_grad_norm(params, opt_.grad_clip > 0 ? opt_.grad_clip : INFINITY);
     if (!std::isfinite(grad_norm))
-        return nonfinite("gradient norm", grad_norm, [&] { return first_nonfinite_gradient(*model_); }, loss_value, lr);
+        return nonfinite(
+            "gradient norm", grad_norm, [&] { return first_nonfinite_gradient(*model_); }, loss_value, lr);
     optim_->set_lr(lr);
-    optim_->step();                                     // line 5: the gradient descent step
-    ema_->update(*model_);                              // the EMA of the weights (appendix B): what samples use
+    optim_->step();         // line 5: the gradient descent step
+    ema_->update(*model_);  // the EMA of the weights (appendix B): what samples use
     return {step_, loss_value, grad_norm, lr};
 }
 
@@ -201,9 +206,7 @@ std::shared_ptr<UNet> DdpmTrainer::ema_model() const {
     return m;
 }
 
-LoadedModel DdpmTrainer::sampling_model() const {
-    return LoadedModel{info_, ema_model(), schedule_, first_stage_};
-}
+LoadedModel DdpmTrainer::sampling_model() const { return LoadedModel{info_, ema_model(), schedule_, first_stage_}; }
 
 void DdpmTrainer::save_checkpoint(const std::string& path, const Metadata& extra) const {
     std::map<std::string, Tensor> all;
@@ -257,9 +260,9 @@ Metadata DdpmTrainer::load_checkpoint(const std::string& path) {
     Metadata a = to_metadata(saved), b = to_metadata(info_);
     a.erase("data");  // files written before the data set's name was recorded
     b.erase("data");
-    check(a == b, path, ": the checkpoint is of another model (",
-          saved.unet.describe(), ", ", beta_schedule_name(saved.schedule), " T=", saved.T, ") than this run's (", info_.unet.describe(),
-          ", ", beta_schedule_name(info_.schedule), " T=", info_.T, ")");
+    check(a == b, path, ": the checkpoint is of another model (", saved.unet.describe(), ", ",
+          beta_schedule_name(saved.schedule), " T=", saved.T, ") than this run's (", info_.unet.describe(), ", ",
+          beta_schedule_name(info_.schedule), " T=", info_.T, ")");
     // The file's tensors are on the CPU: the model's load_state_dict and the optimizer's
     // copy them beside the parameters; the EMA's shadow is given them there.
     std::map<std::string, Tensor> model_sd, ema_sd, optim_sd;

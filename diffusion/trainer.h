@@ -38,31 +38,31 @@ LossWeight parse_loss_weight(const std::string& name);  // td::Error listing the
 std::string loss_weight_name(LossWeight w);
 
 struct TrainOptions {
-    int64_t batch_size = 64;             // per rank: the global batch is comm->size() * batch_size
+    int64_t batch_size = 64;  // per rank: the global batch is comm->size() * batch_size
     float lr = 1e-3f;
     nn::LrKind lr_schedule = nn::LrKind::Cosine;  // constant | warmup | cosine (nn/lr_schedule.h)
-    int64_t warmup = 100;                // steps of linear warm-up
-    int64_t total_steps = 0;             // the cosine schedule's end; 0: the run's step budget
-    float weight_decay = 0.0f;           // AdamW's decoupled decay (0: plain Adam)
-    float grad_clip = 1.0f;              // max global gradient norm (0: no clipping)
-    float ema_decay = 0.999f;            // with the warm-up of nn/ema.h
-    bool hflip = false;                  // random horizontal flips (CIFAR-10, not digits)
-    LossWeight loss_weight = LossWeight::None;  // L_simple (eq. 14) or min-SNR (Hang et al. 2023)
-    double snr_gamma = 5.0;              // min-snr's gamma
-    bool skip_nonfinite = false;         // a non-finite loss / gradient: skip the step (true) or stop (false)
-    float p_uncond = 0.1f;               // conditional models: P(condition dropped) (classifier-free guidance)
+    int64_t warmup = 100;                         // steps of linear warm-up
+    int64_t total_steps = 0;                      // the cosine schedule's end; 0: the run's step budget
+    float weight_decay = 0.0f;                    // AdamW's decoupled decay (0: plain Adam)
+    float grad_clip = 1.0f;                       // max global gradient norm (0: no clipping)
+    float ema_decay = 0.999f;                     // with the warm-up of nn/ema.h
+    bool hflip = false;                           // random horizontal flips (CIFAR-10, not digits)
+    LossWeight loss_weight = LossWeight::None;    // L_simple (eq. 14) or min-SNR (Hang et al. 2023)
+    double snr_gamma = 5.0;                       // min-snr's gamma
+    bool skip_nonfinite = false;                  // a non-finite loss / gradient: skip the step (true) or stop (false)
+    float p_uncond = 0.1f;                        // conditional models: P(condition dropped) (classifier-free guidance)
     uint64_t seed = 0;
-    Device device = Device::CPU;         // where the model, the optimizer and every step's tensors live
+    Device device = Device::CPU;  // where the model, the optimizer and every step's tensors live
     // Data-parallel training: this rank's communicator (null: one process, as if one rank).
     // Not owned; it must outlive the trainer. Every rank must call step() equally often.
     dist::Communicator* comm = nullptr;
 };
 
 struct StepStats {
-    int64_t step;     // 1-based number of the step just taken
-    float loss;       // L_simple on this minibatch (the global one: the mean over the ranks)
-    float grad_norm;  // before clipping
-    float lr;         // used for this step
+    int64_t step;          // 1-based number of the step just taken
+    float loss;            // L_simple on this minibatch (the global one: the mean over the ranks)
+    float grad_norm;       // before clipping
+    float lr;              // used for this step
     bool skipped = false;  // non-finite and dropped (TrainOptions::skip_nonfinite)
 };
 
@@ -101,7 +101,7 @@ public:
     Tensor draw_condition(const Tensor& labels);
 
     int64_t steps_done() const { return step_; }
-    int ranks() const;                                  // P (1 without a communicator)
+    int ranks() const;  // P (1 without a communicator)
     int64_t global_batch() const { return opt_.batch_size * ranks(); }
     int64_t steps_skipped() const { return skipped_; }  // non-finite steps dropped (skip_nonfinite)
     int64_t epoch() const { return batches_.epoch(); }
@@ -137,8 +137,8 @@ private:
     Draws draw();
     Tensor loss_of(const Draws& d);
     std::string first_nonfinite_forward(const Draws& d);
-    StepStats nonfinite(const std::string& what, float value, const std::function<std::string()>& where,
-                        float loss, float lr);
+    StepStats nonfinite(const std::string& what, float value, const std::function<std::string()>& where, float loss,
+                        float lr);
     void give_rank_its_dropout_stream();
 
     ModelInfo info_;

@@ -53,7 +53,8 @@ void UNetConfig::validate() const {
         // channel normalises that constant away, and the block cannot see t at all.
         check(width / groups >= 2, "UNet config: ", groups, " GroupNorm groups on level ", i, "'s ", width,
               " channels leave one channel per group, which erases the time embedding (added per channel "
-              "before norm2); use at most ", width / 2, " groups (4+ channels per group is better)");
+              "before norm2); use at most ",
+              width / 2, " groups (4+ channels per group is better)");
         check(width % heads == 0, "UNet config: ", heads, " heads do not divide level ", i, "'s width ", width);
         if (i + 1 < mults.size()) {
             check(res % 2 == 0, "UNet config: image size ", image_size, " cannot be halved ", mults.size() - 1,
@@ -65,8 +66,8 @@ void UNetConfig::validate() const {
     for (int64_t r : attn_res) {
         bool found = false;
         for (int64_t i = 0, rr = image_size; i < (int64_t)mults.size(); ++i, rr /= 2) found |= rr == r;
-        check(found, "UNet config: attention resolution ", r, " is not one of the UNet's resolutions (",
-              image_size, " halved per level)");
+        check(found, "UNet config: attention resolution ", r, " is not one of the UNet's resolutions (", image_size,
+              " halved per level)");
     }
     validate_conditioning();
 }
@@ -78,8 +79,9 @@ void UNetConfig::validate_conditioning() const {
         check(num_classes >= 1, "UNet config: cond class needs num_classes >= 1 (labels 0 .. num_classes - 1; ",
               "num_classes itself is the null label), got ", num_classes);
     if (cond == Conditioning::Text) {
-        check(text_dim > 0 && text_heads > 0 && text_dim % text_heads == 0, "UNet config: cond text needs text_dim > 0 ",
-              "divisible by text_heads > 0, got text_dim ", text_dim, ", text_heads ", text_heads);
+        check(text_dim > 0 && text_heads > 0 && text_dim % text_heads == 0,
+              "UNet config: cond text needs text_dim > 0 ", "divisible by text_heads > 0, got text_dim ", text_dim,
+              ", text_heads ", text_heads);
         check(text_layers >= 1, "UNet config: cond text needs text_layers >= 1, got ", text_layers);
         int64_t need = SmallTextEncoder::longest_builtin_caption_tokens();
         check(max_tokens >= need, "UNet config: max_tokens ", max_tokens, " would cut the built-in captions short ",
@@ -135,16 +137,17 @@ ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_dim, int64_t groups, fl
     NoGradGuard no_grad;
     conv2->weight.fill_(0.0f);
     conv2->bias.fill_(0.0f);
-    if (in != out) nin_shortcut = register_module("nin_shortcut", std::make_shared<nn::Conv2d>(in, out, 1, 1, 0, 1, true, init));
+    if (in != out)
+        nin_shortcut = register_module("nin_shortcut", std::make_shared<nn::Conv2d>(in, out, 1, 1, 0, 1, true, init));
 }
 
 Tensor ResBlock::forward(const Tensor& x, const Tensor& temb) {
-    Tensor h = norm1->forward_silu_conv(x, *conv1);                         // (B, out, H, W); conv1(SiLU(GroupNorm(x)))
+    Tensor h = norm1->forward_silu_conv(x, *conv1);  // (B, out, H, W); conv1(SiLU(GroupNorm(x)))
     if (temb_proj) {
         // BEGIN SOLUTION timestep-embedding: add temb_proj(SiLU(temb)), one number per channel, to h
         // STUB: fail("ResBlock: the step's conditioning is not implemented yet (assignment timestep-embedding)");
-        Tensor t = temb_proj->forward(silu(temb));                         // (B, out)
-        h = h + t.reshape({t.size(0), t.size(1), 1, 1});                   // the step, in every block
+        Tensor t = temb_proj->forward(silu(temb));        // (B, out)
+        h = h + t.reshape({t.size(0), t.size(1), 1, 1});  // the step, in every block
         // END SOLUTION timestep-embedding
     }
     float p = is_training() ? dropout : 0.0f;
@@ -158,14 +161,15 @@ Tensor ResBlock::forward(const Tensor& x, const Tensor& temb) {
 AttnBlock::AttnBlock(int64_t channels, int64_t heads, int64_t groups, int64_t context_dim, Generator& init)
     : cross(context_dim > 0) {
     norm = register_module("norm", std::make_shared<nn::GroupNorm>(groups, channels));
-    attn = register_module("attn", std::make_shared<nn::Attention>(channels, heads, channels / heads, context_dim, init));
+    attn =
+        register_module("attn", std::make_shared<nn::Attention>(channels, heads, channels / heads, context_dim, init));
 }
 
 Tensor AttnBlock::forward(const Tensor& x, const Tensor& context) {
     int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     check(!cross || context.defined(), "AttnBlock: built for cross-attention but no context was given");
     Tensor seq = norm->forward(x).reshape({B, C, H * W}).permute({0, 2, 1});  // (B, HW, C): one token per pixel
-    Tensor o = attn->forward(seq, cross ? context : Tensor());                 // (B, HW, C)
+    Tensor o = attn->forward(seq, cross ? context : Tensor());                // (B, HW, C)
     return x + o.permute({0, 2, 1}).reshape({B, C, H, W});
 }
 
@@ -175,7 +179,8 @@ Tensor AttnBlock::forward(const Tensor& x, const Tensor& context) {
 UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
     config_.validate();
     if (config_.out_channels == 0) config_.out_channels = config_.in_channels;
-    if (config_.cond != Conditioning::None) config_.context_dim = config_.context_width();  // 0 -> derived, for crossattn
+    if (config_.cond != Conditioning::None)
+        config_.context_dim = config_.context_width();  // 0 -> derived, for crossattn
     const UNetConfig& c = config_;
     Generator init(c.seed);
     int64_t temb = c.temb_dim();
@@ -263,21 +268,26 @@ UNet::UNet(const UNetConfig& config) : config_(config), dropout_gen_(config.seed
     for (auto& lvl : up_levels) up_c->push_back(lvl);  // up.0 first
 
     norm_out_ = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
-    conv_out_ = register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.out_channels, 3, 1, 1, 1, true, init));
+    conv_out_ =
+        register_module("conv_out", std::make_shared<nn::Conv2d>(width, c.out_channels, 3, 1, 1, 1, true, init));
 
     // The conditioner, from its own generator (the weights above do not depend on it).
     if (c.cond != Conditioning::None) {
         Generator cond_init(c.seed ^ 0x5851f42d4c957f2dULL);
         // the width the condition vector needs: the time embedding's, the planes', the context's
-        int64_t width_c = c.cond_mode == CondMode::Add ? temb : c.cond_mode == CondMode::Concat ? c.concat_channels : c.context_dim;
+        int64_t width_c = c.cond_mode == CondMode::Add      ? temb
+                          : c.cond_mode == CondMode::Concat ? c.concat_channels
+                                                            : c.context_dim;
         if (c.cond == Conditioning::Class) {
-            label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(c.num_classes + 1, width_c, cond_init));
+            label_emb_ =
+                register_module("label_emb", std::make_shared<nn::Embedding>(c.num_classes + 1, width_c, cond_init));
         } else {
             cond_stage_model_ = register_module(
                 "cond_stage_model",
                 std::make_shared<SmallTextEncoder>(c.text_dim, c.text_layers, c.text_heads, c.max_tokens, cond_init));
             if (!crossattn)  // add / concat take one vector: the pooled text, projected
-                cond_proj_ = register_module("cond_proj", std::make_shared<nn::Linear>(c.text_dim, width_c, true, cond_init));
+                cond_proj_ =
+                    register_module("cond_proj", std::make_shared<nn::Linear>(c.text_dim, width_c, true, cond_init));
         }
     }
     NoGradGuard no_grad;  // the first prediction is 0: the loss starts at E[eps^2] = 1
@@ -299,13 +309,13 @@ UNet::Cond UNet::condition(const Tensor& y) {
         for (int64_t label : y.to(Device::CPU).to_vector_i64())
             check(label >= 0 && label <= c.num_classes, "UNet::condition: label ", label, " is not in [0, ",
                   c.num_classes, "] (", c.num_classes, " is the null label)");
-        Tensor e = label_emb_->forward(y);                         // (B, width): one learned vector per class
+        Tensor e = label_emb_->forward(y);  // (B, width): one learned vector per class
         if (c.cond_mode == CondMode::CrossAttn) out.context = e.unsqueeze(1);  // (B, 1, context_dim): one token
         v = e;
     } else {
         check(y.dim() == 2, "UNet::condition: cond text takes token ids (B, L) int64 ",
               "(text_encoder().tokenize(prompts)), got ", shape_str(y.shape()));
-        Tensor h = cond_stage_model_->encode(y);                   // tau_theta(y): (B, L, text_dim)
+        Tensor h = cond_stage_model_->encode(y);  // tau_theta(y): (B, L, text_dim)
         if (c.cond_mode == CondMode::CrossAttn) out.context = h;
         else v = cond_proj_->forward(cond_stage_model_->pool(y, h));  // (B, text_dim) -> (B, width)
     }
@@ -323,12 +333,14 @@ Tensor UNet::null_condition(int64_t B) const {
     const UNetConfig& c = config_;
     check(c.cond != Conditioning::None, "UNet::null_condition: this UNet is unconditional (cond none)");
     // on the UNet's device, ready for condition() and for cat() with conditions already there
-    if (c.cond == Conditioning::Class) return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B}).to(device());
+    if (c.cond == Conditioning::Class)
+        return Tensor::from_vector_i64(std::vector<int64_t>(B, c.num_classes), {B}).to(device());
     return cond_stage_model_->tokenize(std::vector<std::string>(B, "")).to(device());  // the empty prompt
 }
 
 TextEncoder& UNet::text_encoder() {
-    check(cond_stage_model_ != nullptr, "UNet::text_encoder: this UNet has no text encoder (cond ", conditioning_name(config_.cond), ")");
+    check(cond_stage_model_ != nullptr, "UNet::text_encoder: this UNet has no text encoder (cond ",
+          conditioning_name(config_.cond), ")");
     return *cond_stage_model_;
 }
 
@@ -343,13 +355,16 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
     check(x.dim() == 4 && x.size(1) == c.in_channels && x.size(2) == c.image_size && x.size(3) == c.image_size,
           "UNet: input ", shape_str(x.shape()), " does not match the model (", c.in_channels, " channels, ",
           c.image_size, "x", c.image_size, ")");
-    check(t.dim() == 1 && t.size(0) == x.size(0) && t.dtype() == DType::Int64, "UNet: t must be (B) int64 with B = ",
-          x.size(0), ", got ", shape_str(t.shape()));
+    check(t.dim() == 1 && t.size(0) == x.size(0) && t.dtype() == DType::Int64,
+          "UNet: t must be (B) int64 with B = ", x.size(0), ", got ", shape_str(t.shape()));
 
     int64_t B = x.size(0);
     if (c.cond != Conditioning::None) {  // a conditional UNet needs its condition (the null one for "none")
-        const Tensor& need = c.cond_mode == CondMode::Add ? cond.emb : c.cond_mode == CondMode::Concat ? cond.concat : cond.context;
-        check(need.defined() && need.size(0) == B, "UNet: built for cond ", conditioning_name(c.cond), " (", cond_mode_name(c.cond_mode), ") but given ",
+        const Tensor& need = c.cond_mode == CondMode::Add      ? cond.emb
+                             : c.cond_mode == CondMode::Concat ? cond.concat
+                                                               : cond.context;
+        check(need.defined() && need.size(0) == B, "UNet: built for cond ", conditioning_name(c.cond), " (",
+              cond_mode_name(c.cond_mode), ") but given ",
               need.defined() ? "a condition for " + std::to_string(need.size(0)) + " samples" : std::string("none"),
               " with ", B, " inputs; pass condition(y), or condition(null_condition(B)) for no condition");
     }
@@ -358,16 +373,17 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
 
     // Time embedding: sinusoids of t -> MLP -> (B, 4 ch); a condition embedding adds on.
     Tensor temb = nn::timestep_embedding(t.to(DType::Float32), c.ch);  // (B, ch)
-    temb = temb_dense1_->forward(silu(temb_dense0_->forward(temb)));     // (B, 4 ch)
+    temb = temb_dense1_->forward(silu(temb_dense0_->forward(temb)));   // (B, 4 ch)
     if (cond.emb.defined()) temb = temb + cond.emb;
     trace("unet.temb", temb, "time embedding: MLP(sinusoidal(t)), added in every ResBlock");
     // each block's output under its parameter path, e.g. "unet.down.1.block.0"
     auto tr = [](const char* path, int64_t i, const char* kind, size_t j, const Tensor& v) {
-        if (tracing()) trace("unet." + std::string(path) + "." + std::to_string(i) + "." + kind + "." + std::to_string(j), v);
+        if (tracing())
+            trace("unet." + std::string(path) + "." + std::to_string(i) + "." + kind + "." + std::to_string(j), v);
     };
 
     Tensor input = cond.concat.defined() ? cat({x, cond.concat}, 1) : x;  // concat: (B, C + k, H, W)
-    std::vector<Tensor> hs = {conv_in_->forward(input)};  // the skips, in order
+    std::vector<Tensor> hs = {conv_in_->forward(input)};                  // the skips, in order
     trace("unet.conv_in", hs.back());
     for (size_t i = 0; i < down_.size(); ++i) {
         Level& L = down_[i];

@@ -66,29 +66,29 @@ CondMode parse_cond_mode(const std::string& name);
 std::string cond_mode_name(CondMode m);
 
 struct UNetConfig {
-    int64_t in_channels = 1;     // image channels (1 for MNIST, 3 for CIFAR-10, latent channels for LDM)
-    int64_t out_channels = 0;    // 0: same as in_channels
-    int64_t image_size = 28;     // H = W of the input (attn_res is stated in pixels of this grid)
-    int64_t ch = 32;             // base width
+    int64_t in_channels = 1;                 // image channels (1 for MNIST, 3 for CIFAR-10, latent channels for LDM)
+    int64_t out_channels = 0;                // 0: same as in_channels
+    int64_t image_size = 28;                 // H = W of the input (attn_res is stated in pixels of this grid)
+    int64_t ch = 32;                         // base width
     std::vector<int64_t> mults = {1, 2, 2};  // width of level i = ch * mults[i]
     int64_t num_res_blocks = 2;
-    std::vector<int64_t> attn_res = {7};     // resolutions (H) that get self-attention
+    std::vector<int64_t> attn_res = {7};  // resolutions (H) that get self-attention
     int64_t heads = 1;
     float dropout = 0.1f;
-    int64_t groups = 8;          // GroupNorm groups; must divide every block's width
-    int64_t context_dim = 0;     // crossattn: the width of the context tokens; 0 = derived (text: text_dim,
-                                 // class: temb_dim). cond none: > 0 makes the AttnBlocks cross-attend
-    uint64_t seed = 0;           // initial weights and the dropout masks
+    int64_t groups = 8;       // GroupNorm groups; must divide every block's width
+    int64_t context_dim = 0;  // crossattn: the width of the context tokens; 0 = derived (text: text_dim,
+                              // class: temb_dim). cond none: > 0 makes the AttnBlocks cross-attend
+    uint64_t seed = 0;        // initial weights and the dropout masks
 
     // Conditioning (see above). Fields of a mode or conditioner that is not used are ignored.
     Conditioning cond = Conditioning::None;
     CondMode cond_mode = CondMode::CrossAttn;
-    int64_t num_classes = 0;              // class: labels 0 .. num_classes - 1; num_classes = "no condition"
-    int64_t concat_channels = 4;          // concat: channels the condition adds to x_t
-    int64_t text_dim = 64;                // text: the encoder's width (and the context's, in crossattn)
-    int64_t text_layers = 2;              // text: transformer blocks
-    int64_t text_heads = 4;               // text: attention heads (divide text_dim)
-    int64_t max_tokens = 16;              // text: tokens per prompt, <bos> and <eos> included
+    int64_t num_classes = 0;      // class: labels 0 .. num_classes - 1; num_classes = "no condition"
+    int64_t concat_channels = 4;  // concat: channels the condition adds to x_t
+    int64_t text_dim = 64;        // text: the encoder's width (and the context's, in crossattn)
+    int64_t text_layers = 2;      // text: transformer blocks
+    int64_t text_heads = 4;       // text: attention heads (divide text_dim)
+    int64_t max_tokens = 16;      // text: tokens per prompt, <bos> and <eos> included
 
     int64_t temb_dim() const { return 4 * ch; }
     // crossattn: context_dim, or what it derives to when 0; 0 for other modes
@@ -97,7 +97,7 @@ struct UNetConfig {
     // that cannot be halved len(mults) - 1 times, a conditioning that does not fit, ...).
     void validate() const;
     void validate_conditioning() const;  // the cond* and text* fields (part of validate())
-    std::string describe() const;  // "ch 32, mults 1,2,2, 2 res blocks, attention at 7, ..."
+    std::string describe() const;        // "ch 32, mults 1,2,2, 2 res blocks, attention at 7, ..."
 };
 
 // ResBlock (DDPM's ResnetBlock): h = conv1(SiLU(norm1(x))) + temb_proj(SiLU(temb)),
@@ -108,12 +108,13 @@ class ResBlock : public nn::Module {
 public:
     ResBlock(int64_t in, int64_t out, int64_t temb_dim, int64_t groups, float dropout, Generator* dropout_gen,
              Generator& init);
-    Tensor forward(const Tensor& x, const Tensor& temb = Tensor());  // x (B, in, H, W), temb (B, temb_dim) -> (B, out, H, W)
+    Tensor forward(const Tensor& x,
+                   const Tensor& temb = Tensor());  // x (B, in, H, W), temb (B, temb_dim) -> (B, out, H, W)
     std::string name() const override { return "ResBlock"; }
 
     std::shared_ptr<nn::GroupNorm> norm1, norm2;
     std::shared_ptr<nn::Conv2d> conv1, conv2, nin_shortcut;  // nin_shortcut null when in == out
-    std::shared_ptr<nn::Linear> temb_proj;  // null when built with temb_dim = 0
+    std::shared_ptr<nn::Linear> temb_proj;                   // null when built with temb_dim = 0
     float dropout;
     Generator* dropout_gen;  // the UNet's, so one (seed, offset) pair covers every mask
 };
@@ -172,9 +173,9 @@ public:
 private:
     struct Level {  // one resolution of the down or up path
         std::vector<std::shared_ptr<ResBlock>> blocks;
-        std::vector<std::shared_ptr<AttnBlock>> attns;  // one per block, or none
+        std::vector<std::shared_ptr<AttnBlock>> attns;                      // one per block, or none
         std::vector<std::shared_ptr<nn::SpatialTransformer>> transformers;  // instead of attns in crossattn mode
-        std::shared_ptr<nn::Conv2d> resample;            // downsample.conv / upsample.conv, or null
+        std::shared_ptr<nn::Conv2d> resample;                               // downsample.conv / upsample.conv, or null
     };
     // Level L's attention after block j (AttnBlock or SpatialTransformer), or h unchanged.
     Tensor attention(Level& L, size_t j, const Tensor& h, const Cond& cond);
@@ -188,12 +189,12 @@ private:
     std::shared_ptr<nn::GroupNorm> norm_out_;
     std::vector<Level> down_, up_;  // up_[i] is the up path's level i (resolution H / 2^i)
     std::shared_ptr<ResBlock> mid_block_1_, mid_block_2_;
-    std::shared_ptr<AttnBlock> mid_attn_1_;                       // or, in crossattn mode,
-    std::shared_ptr<nn::SpatialTransformer> mid_transformer_;    // mid.attn_1 is this one
+    std::shared_ptr<AttnBlock> mid_attn_1_;                    // or, in crossattn mode,
+    std::shared_ptr<nn::SpatialTransformer> mid_transformer_;  // mid.attn_1 is this one
     // The conditioner (null for what the config does not use).
-    std::shared_ptr<nn::Embedding> label_emb_;                   // class
-    std::shared_ptr<TextEncoder> cond_stage_model_;              // text
-    std::shared_ptr<nn::Linear> cond_proj_;                      // text, add / concat: pooled -> width
+    std::shared_ptr<nn::Embedding> label_emb_;       // class
+    std::shared_ptr<TextEncoder> cond_stage_model_;  // text
+    std::shared_ptr<nn::Linear> cond_proj_;          // text, add / concat: pooled -> width
 };
 
 }  // namespace td::diffusion

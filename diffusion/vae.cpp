@@ -52,8 +52,8 @@ void VAEConfig::validate() const {
 
 std::string VAEConfig::describe() const {
     std::ostringstream o;
-    o << "ch " << ch << ", mults " << join_ints(mults) << " (f = " << factor() << ", " << image_size << "x" << image_size
-      << " -> " << latent_size() << "x" << latent_size() << "), " << num_res_blocks << " res block(s), "
+    o << "ch " << ch << ", mults " << join_ints(mults) << " (f = " << factor() << ", " << image_size << "x"
+      << image_size << " -> " << latent_size() << "x" << latent_size() << "), " << num_res_blocks << " res block(s), "
       << z_channels << " latent channels, " << groups << " groups, mid attention " << (mid_attn ? "on" : "off");
     return o.str();
 }
@@ -121,17 +121,18 @@ Encoder::Encoder(const VAEConfig& c, Generator& init) {
     mid_block_2 = mid->add("block_2", res_block(width, width, c, init));
     norm_out = register_module("norm_out", std::make_shared<nn::GroupNorm>(c.groups, width));
     // 2 z outputs: the mean and the log-variance of each latent element
-    conv_out = register_module("conv_out", std::make_shared<nn::Conv2d>(width, 2 * c.z_channels, 3, 1, 1, 1, true, init));
+    conv_out =
+        register_module("conv_out", std::make_shared<nn::Conv2d>(width, 2 * c.z_channels, 3, 1, 1, 1, true, init));
 }
 
 Tensor Encoder::forward(const Tensor& x) {
-    Tensor h = conv_in->forward(x);                      // (B, ch, H, W)
+    Tensor h = conv_in->forward(x);  // (B, ch, H, W)
     for (Level& L : down) {
         for (auto& block : L.blocks) h = block->forward(h);
         if (L.downsample) h = L.downsample->forward(h);  // (B, width, H / 2, W / 2)
     }
-    h = mid_block_1->forward(h);                         // (B, width, H / f, W / f)
-    if (mid_attn_1) h = mid_attn_1->forward(h);          // every latent position sees every other
+    h = mid_block_1->forward(h);                 // (B, width, H / f, W / f)
+    if (mid_attn_1) h = mid_attn_1->forward(h);  // every latent position sees every other
     h = mid_block_2->forward(h);
     return conv_out->forward(norm_out->forward_silu(h));  // (B, 2 z, H / f, W / f)
 }
@@ -191,16 +192,18 @@ VAE::VAE(const VAEConfig& config) : config_(config) {
     // Registered in LDM's order: encoder, decoder, quant_conv, post_quant_conv.
     encoder = register_module("encoder", std::make_shared<Encoder>(c, init));
     decoder = register_module("decoder", std::make_shared<Decoder>(c, init));
-    quant_conv = register_module("quant_conv", std::make_shared<nn::Conv2d>(2 * c.z_channels, 2 * c.z_channels, 1, 1, 0, 1, true, init));
-    post_quant_conv = register_module("post_quant_conv", std::make_shared<nn::Conv2d>(c.z_channels, c.z_channels, 1, 1, 0, 1, true, init));
+    quant_conv = register_module(
+        "quant_conv", std::make_shared<nn::Conv2d>(2 * c.z_channels, 2 * c.z_channels, 1, 1, 0, 1, true, init));
+    post_quant_conv = register_module("post_quant_conv",
+                                      std::make_shared<nn::Conv2d>(c.z_channels, c.z_channels, 1, 1, 0, 1, true, init));
 }
 
 VAE::Posterior VAE::from_moments(const Tensor& moments) {
     check(moments.dim() == 4 && moments.size(1) % 2 == 0, "VAE::from_moments: moments must be (B, 2 z, h, w), got ",
           shape_str(moments.shape()));
     int64_t z = moments.size(1) / 2;
-    Tensor mu = moments.narrow(1, 0, z);                                 // (B, z, h, w)
-    Tensor logvar = clamp(moments.narrow(1, z, z), -30.0f, 20.0f);       // (B, z, h, w), see vae.h
+    Tensor mu = moments.narrow(1, 0, z);                            // (B, z, h, w)
+    Tensor logvar = clamp(moments.narrow(1, z, z), -30.0f, 20.0f);  // (B, z, h, w), see vae.h
     return {mu, logvar};
 }
 
@@ -225,9 +228,8 @@ Tensor VAE::decode(const Tensor& z) {
 // Kingma & Welling eq. 10: z = mu + sigma * eps, sigma = exp(logvar / 2)
 // END HIDE vae-loss
 Tensor VAE::reparameterise(const Tensor& mu, const Tensor& logvar, const Tensor& eps) {
-    check(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "VAE::reparameterise: mu ",
-          shape_str(mu.shape()), ", logvar ", shape_str(logvar.shape()), " and eps ", shape_str(eps.shape()),
-          " must have one shape");
+    check(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "VAE::reparameterise: mu ", shape_str(mu.shape()),
+          ", logvar ", shape_str(logvar.shape()), " and eps ", shape_str(eps.shape()), " must have one shape");
     // BEGIN SOLUTION vae-loss: z, a sample of N(mu, exp(logvar)) through which gradients reach mu and logvar
     // STUB: fail("VAE::reparameterise: not implemented yet (assignment vae-loss)");
     Tensor sigma = exp(logvar * 0.5f);
@@ -261,8 +263,9 @@ VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& pos
     check(x.shape() == x_hat.shape() && x.dim() >= 1, "vae_loss: x ", shape_str(x.shape()), " and x_hat ",
           shape_str(x_hat.shape()), " must have one shape (B, C, H, W)");
     float per_image = 1.0f / (float)x.size(0);
-    Tensor diff = x - x_hat;                                                  // (B, C, H, W)
-    Tensor r = recon == Recon::L1 ? sum(abs(diff)) * per_image : sum(diff * diff) * per_image;  // sum over pixels, mean over B
+    Tensor diff = x - x_hat;  // (B, C, H, W)
+    Tensor r =
+        recon == Recon::L1 ? sum(abs(diff)) * per_image : sum(diff * diff) * per_image;  // sum over pixels, mean over B
     Tensor kl = kl_to_standard_normal(posterior.mu, posterior.logvar);
     return {r + kl * beta, r, kl};
 }

@@ -23,8 +23,6 @@
 
 namespace td::diffusion {
 
-
-
 struct VAEConfig {
     int64_t in_channels = 1;                 // image channels (1 for MNIST, 3 for CIFAR-10)
     int64_t image_size = 28;                 // H = W of the images

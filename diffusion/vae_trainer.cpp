@@ -25,7 +25,7 @@ VaeTrainer::VaeTrainer(const VAEConfig& config, const VaeTrainOptions& options, 
     check(options.beta >= 0 && std::isfinite(options.beta), "train vae: beta must be >= 0, got ", options.beta);
     check(options.warmup >= 0 && options.total_steps >= 0, "train vae: warmup and total_steps must be >= 0");
     model_->to(options.device);  // before Adam: its moments are made beside the parameters
-    nn::AdamOptions adam;  // plain Adam, as LDM's autoencoder (which uses betas (0.5, 0.9) for its GAN's sake)
+    nn::AdamOptions adam;        // plain Adam, as LDM's autoencoder (which uses betas (0.5, 0.9) for its GAN's sake)
     adam.lr = options.lr;
     optim_ = std::make_unique<nn::Adam>(model_->named_parameters(), adam);
     lr_.kind = nn::LrKind::Cosine;
@@ -37,13 +37,13 @@ VaeTrainer::VaeTrainer(const VAEConfig& config, const VaeTrainOptions& options, 
 
 VaeStepStats VaeTrainer::step() {
     model_->train();
-    Batch b = batches_.next();                                          // on the CPU, where the data set is
-    Tensor x = b.x.to(opt_.device);                                     // (B, C, H, W) in [-1, 1]
-    VAE::Posterior q = model_->encode(x);                               // q(z | x) = N(mu, sigma^2)
+    Batch b = batches_.next();                                            // on the CPU, where the data set is
+    Tensor x = b.x.to(opt_.device);                                       // (B, C, H, W) in [-1, 1]
+    VAE::Posterior q = model_->encode(x);                                 // q(z | x) = N(mu, sigma^2)
     Tensor eps = randn(q.mu.shape(), eps_gen_, 0.0f, 1.0f, opt_.device);  // eps ~ N(0, I)
-    Tensor z = VAE::reparameterise(q.mu, q.logvar, eps);                // z = mu + sigma * eps
-    Tensor x_hat = model_->decode(z);                                   // (B, C, H, W)
-    VaeLoss loss = vae_loss(x, x_hat, q, opt_.beta, opt_.recon);        // recon + beta * KL
+    Tensor z = VAE::reparameterise(q.mu, q.logvar, eps);                  // z = mu + sigma * eps
+    Tensor x_hat = model_->decode(z);                                     // (B, C, H, W)
+    VaeLoss loss = vae_loss(x, x_hat, q, opt_.beta, opt_.recon);          // recon + beta * KL
     float loss_value = loss.total.item();
     ++step_;
     check(std::isfinite(loss_value), "train vae: the loss is ", loss_value, " at step ", step_, " (try a lower --lr)");

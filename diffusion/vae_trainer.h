@@ -23,13 +23,13 @@ namespace td::diffusion {
 
 struct VaeTrainOptions {
     int64_t batch_size = 64;
-    float lr = 1e-3f;            // Adam's peak learning rate
-    int64_t warmup = 100;        // steps of linear warm-up
-    int64_t total_steps = 0;     // where the cosine decay ends; 0: unknown yet (set_lr_total), constant until then
-    float beta = 1e-6f;          // the KL weight (LDM's kl_weight; see vae_loss for the reduction)
+    float lr = 1e-3f;         // Adam's peak learning rate
+    int64_t warmup = 100;     // steps of linear warm-up
+    int64_t total_steps = 0;  // where the cosine decay ends; 0: unknown yet (set_lr_total), constant until then
+    float beta = 1e-6f;       // the KL weight (LDM's kl_weight; see vae_loss for the reduction)
     Recon recon = Recon::L1;
     uint64_t seed = 0;
-    Device device = Device::CPU; // where the model, Adam's moments and each step's tensors live
+    Device device = Device::CPU;  // where the model, Adam's moments and each step's tensors live
 };
 
 struct VaeStepStats {

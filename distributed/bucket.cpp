@@ -14,15 +14,15 @@ std::vector<Bucket> plan_buckets(const std::vector<Tensor>& tensors, size_t buck
     for (size_t i = 0; i < tensors.size(); ++i) {
         const Tensor& t = tensors[i];
         check(t.defined(), "plan_buckets: tensor ", i, " is undefined (a parameter without a gradient?)");
-        check(t.device() == tensors[0].device(), "plan_buckets: tensor ", i, " is on ",
-              device_name(t.device()), ", tensor 0 on ", device_name(tensors[0].device()),
+        check(t.device() == tensors[0].device(), "plan_buckets: tensor ", i, " is on ", device_name(t.device()),
+              ", tensor 0 on ", device_name(tensors[0].device()),
               ": the tensors of one collective must share a device");
         size_t bytes = (size_t)t.numel() * dtype_size(t.dtype());
         // A new bucket when there is none yet, when the dtype changes, or when this tensor
         // would push a non-empty bucket past the limit.
-        bool start_new = buckets.empty() || buckets.back().dtype != t.dtype() ||
-                         (buckets.back().numel > 0 &&
-                          (size_t)buckets.back().numel * dtype_size(t.dtype()) + bytes > bucket_bytes);
+        bool start_new =
+            buckets.empty() || buckets.back().dtype != t.dtype() ||
+            (buckets.back().numel > 0 && (size_t)buckets.back().numel * dtype_size(t.dtype()) + bytes > bucket_bytes);
         if (start_new) {
             buckets.emplace_back();
             buckets.back().dtype = t.dtype();

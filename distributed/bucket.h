@@ -34,8 +34,8 @@ struct BucketSlot {
 
 struct Bucket {
     DType dtype = DType::Float32;
-    int64_t numel = 0;               // elements in the bucket (the flat buffer's length)
-    std::vector<BucketSlot> slots;   // in the order of the tensors
+    int64_t numel = 0;              // elements in the bucket (the flat buffer's length)
+    std::vector<BucketSlot> slots;  // in the order of the tensors
 };
 
 // Splits `tensors` (all defined, all on one device) into buckets, in order: a bucket takes

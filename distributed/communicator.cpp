@@ -34,7 +34,8 @@ public:
     // so a mistake shows up in a one-process run too.
     void allreduce_mean(std::vector<Tensor>& tensors) override {
         for (size_t i = 0; i < tensors.size(); ++i) {
-            check(tensors[i].defined(), "allreduce_mean: tensor ", i, " is undefined (a parameter without a gradient?)");
+            check(tensors[i].defined(), "allreduce_mean: tensor ", i,
+                  " is undefined (a parameter without a gradient?)");
             check(tensors[i].dtype() == DType::Float32, "allreduce_mean: tensor ", i, " is ",
                   dtype_name(tensors[i].dtype()), ": the mean needs float32");
             check(tensors[i].device() == tensors[0].device(), "allreduce_mean: tensors on ",
@@ -42,7 +43,8 @@ public:
         }
     }
     void broadcast(std::vector<Tensor>& tensors) override {
-        for (size_t i = 0; i < tensors.size(); ++i) check(tensors[i].defined(), "broadcast: tensor ", i, " is undefined");
+        for (size_t i = 0; i < tensors.size(); ++i)
+            check(tensors[i].defined(), "broadcast: tensor ", i, " is undefined");
     }
     void barrier() override {}
     void set_timeout(double seconds) override {

@@ -53,10 +53,10 @@ class Communicator {
 public:
     virtual ~Communicator() = default;
 
-    virtual int rank() const = 0;        // 0 .. size() - 1
-    virtual int size() const = 0;        // P, the number of ranks
+    virtual int rank() const = 0;                 // 0 .. size() - 1
+    virtual int size() const = 0;                 // P, the number of ranks
     bool is_root() const { return rank() == 0; }  // rank 0: the one that writes files
-    virtual int local_rank() const = 0;  // rank among the ranks on this machine (picks the GPU)
+    virtual int local_rank() const = 0;           // rank among the ranks on this machine (picks the GPU)
     // One line: "MPI (Open MPI v4.1.4), rank 0 of 2, ..." or "one process (not distributed)".
     virtual std::string description() const = 0;
 

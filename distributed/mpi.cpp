@@ -113,9 +113,9 @@ struct Profile {
         double queued = seconds_waiting_for_a_core();
         int n = std::snprintf(buf, sizeof buf, "rank %d: %.2f s since init, %.2f s of CPU, ", rank,
                               seconds_now() - start_s, process_cpu_seconds() - cpu0_s);
-        n += queued < 0 ? std::snprintf(buf + n, sizeof buf - n, "time waiting for a core unknown")
-                        : std::snprintf(buf + n, sizeof buf - n, "%.2f s ready but waiting for a core",
-                                        queued - queued0_s);
+        n += queued < 0
+                 ? std::snprintf(buf + n, sizeof buf - n, "time waiting for a core unknown")
+                 : std::snprintf(buf + n, sizeof buf - n, "%.2f s ready but waiting for a core", queued - queued0_s);
         const std::pair<const char*, const Kind*> kinds[] = {
             {"all-reduces", &allreduce}, {"broadcasts", &broadcast}, {"barriers", &barrier}};
         for (auto& [name, k] : kinds)
@@ -169,7 +169,8 @@ public:
     void allreduce_mean(std::vector<Tensor>& tensors) override {
         Profile::Scope timed(profile_.get(), &Profile::allreduce);
         for (size_t i = 0; i < tensors.size(); ++i) {
-            check(tensors[i].defined(), "allreduce_mean: tensor ", i, " is undefined (a parameter without a gradient?)");
+            check(tensors[i].defined(), "allreduce_mean: tensor ", i,
+                  " is undefined (a parameter without a gradient?)");
             check(tensors[i].dtype() == DType::Float32, "allreduce_mean: tensor ", i, " is ",
                   dtype_name(tensors[i].dtype()), ": the mean needs float32");
         }

@@ -88,9 +88,9 @@ void* device_data(const Tensor& flat) {
 }
 
 void check_flat(const Tensor& flat, int64_t count, const char* op) {
-    check(flat.defined() && flat.device() == Device::CUDA && flat.is_contiguous() && count >= 0 &&
-              count <= flat.numel(),
-          op, ": needs a contiguous GPU tensor of at least ", count, " elements");
+    check(
+        flat.defined() && flat.device() == Device::CUDA && flat.is_contiguous() && count >= 0 && count <= flat.numel(),
+        op, ": needs a contiguous GPU tensor of at least ", count, " elements");
 }
 
 }  // namespace

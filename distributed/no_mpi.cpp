@@ -10,9 +10,10 @@ namespace td::dist {
 bool mpi_built() { return false; }
 
 std::unique_ptr<Communicator> init_distributed(const Options&) {
-    fail("distributed training needs MPI, and this build has none: run `bash scripts/install-deps.sh --mpi` "
-         "(Debian's Open MPI), then `make clean && make`, and start the ranks with mpirun "
-         "(docs/distributed.md)");
+    fail(
+        "distributed training needs MPI, and this build has none: run `bash scripts/install-deps.sh --mpi` "
+        "(Debian's Open MPI), then `make clean && make`, and start the ranks with mpirun "
+        "(docs/distributed.md)");
 }
 
 }  // namespace td::dist

@@ -6,8 +6,8 @@
 namespace td::dist {
 
 ShardRange shard_range(int64_t global_batch, int rank, int size) {
-    check(size >= 1 && rank >= 0 && rank < size, "shard: rank ", rank, " is not one of 0 .. ", size - 1,
-          " (", size, " ranks)");
+    check(size >= 1 && rank >= 0 && rank < size, "shard: rank ", rank, " is not one of 0 .. ", size - 1, " (", size,
+          " ranks)");
     check(global_batch >= 0, "shard: a global batch of ", global_batch, " samples");
     check(global_batch % size == 0, "shard: a global batch of ", global_batch, " samples does not split evenly over ",
           size, " ranks: use a per-rank batch B and a global batch of ", size, " * B, so that every rank's slice",

@@ -24,7 +24,7 @@ Tensor scaled_tanh(const Tensor& x, const Tensor& a) {
     }
     return record("scaled_tanh", y, {x, a}, [t, a](const Tensor& dy) -> std::vector<Tensor> {
         Tensor dx = dy * a.detach() * (1.0f - t * t);  // d tanh(x) / dx = 1 - tanh(x)^2
-        Tensor da = sum_to(dy * t, a.shape());          // a was broadcast over the batch: sum it back
+        Tensor da = sum_to(dy * t, a.shape());         // a was broadcast over the batch: sum it back
         return {dx, da};
     });
 }

@@ -33,8 +33,10 @@ int main(int argc, char** argv) {
 
         Generator gen(0);
         Tensor x_T = randn(model.noise_shape(n), gen);
-        Tensor x_0 = sample(model.schedule, model.denoiser(), x_T, options, gen,
-                            [](int64_t i, int64_t t, const Tensor&) { std::printf("\rstep %lld (t = %lld)  ", (long long)i, (long long)t); });
+        Tensor x_0 =
+            sample(model.schedule, model.denoiser(), x_T, options, gen, [](int64_t i, int64_t t, const Tensor&) {
+                std::printf("\rstep %lld (t = %lld)  ", (long long)i, (long long)t);
+            });
         Tensor images = model.decode(x_0);  // pixels in [-1, 1]
         int64_t columns = (int64_t)std::ceil(std::sqrt((double)n));
         write_png_grid(argv[2], images, columns, images.size(2) < 64 ? 4 : 1);

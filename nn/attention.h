@@ -27,9 +27,8 @@ public:
 
     // The same computation with the weights passed in (used by forward, and by the
     // PyTorch-fixture test which needs gradients with respect to every weight).
-    static Tensor attend(const Tensor& x, const Tensor& context, const Tensor& wq, const Tensor& wk,
-                         const Tensor& wv, const Tensor& wo, const Tensor& bo, int64_t heads,
-                         const Tensor& key_mask = Tensor());
+    static Tensor attend(const Tensor& x, const Tensor& context, const Tensor& wq, const Tensor& wk, const Tensor& wv,
+                         const Tensor& wo, const Tensor& bo, int64_t heads, const Tensor& key_mask = Tensor());
 
     std::shared_ptr<Linear> to_q, to_k, to_v, to_out;
     int64_t heads, dim_head;

@@ -18,7 +18,9 @@ static NamedTensors copies(const NamedTensors& tensors) {
 }
 
 EMA::EMA(const Module& model, float decay, bool warmup)
-    : decay_(decay), warmup_(warmup), shadow_params_(copies(model.named_parameters())),
+    : decay_(decay),
+      warmup_(warmup),
+      shadow_params_(copies(model.named_parameters())),
       shadow_buffers_(copies(model.named_buffers())) {
     check(decay >= 0 && decay <= 1, "EMA: decay ", decay, " must lie in [0, 1]");
 }
@@ -48,9 +50,9 @@ void EMA::update(const Module& model) {
     for (size_t i = 0; i < params.size(); ++i) {
         const Tensor& shadow = shadow_params_[i].second;
         Tensor theta = params[i].second.detach();
-        check(theta.device() == shadow.device() && theta.dtype() == DType::Float32, "EMA: parameter '",
-              params[i].first, "' is ", dtype_name(theta.dtype()), " on ", device_name(theta.device()),
-              "; the average is float32 on ", device_name(shadow.device()));
+        check(theta.device() == shadow.device() && theta.dtype() == DType::Float32, "EMA: parameter '", params[i].first,
+              "' is ", dtype_name(theta.dtype()), " on ", device_name(theta.device()), "; the average is float32 on ",
+              device_name(shadow.device()));
         // shadow_t = decay_t shadow_{t-1} + (1 - decay_t) theta_t, one fused pass (Backend::ema_update)
         backend_for(shadow.device()).ema_update(shadow, theta.contiguous(), d);
     }
@@ -85,8 +87,7 @@ void EMA::load_state_dict(const std::map<std::string, Tensor>& state, int64_t nu
     std::ostringstream problems;
     for (const auto& [n, t] : mine) {
         auto it = state.find(n);
-        if (it == state.end())
-            problems << "\n  missing: " << n << " " << shape_str(t.shape());
+        if (it == state.end()) problems << "\n  missing: " << n << " " << shape_str(t.shape());
         else if (it->second.shape() != t.shape())
             problems << "\n  shape mismatch: " << n << " is " << shape_str(t.shape()) << " in the EMA, "
                      << shape_str(it->second.shape()) << " in the state dict";

@@ -12,7 +12,7 @@ GEGLU::GEGLU(int64_t dim_in, int64_t dim_out, Generator& gen) {
 
 Tensor GEGLU::forward(const Tensor& x) {
     std::vector<Tensor> ag = chunk(proj->forward(x), 2, -1);  // a, g: (..., dim_out) each
-    return ag[0] * gelu(ag[1]);                                // the gate decides how much of a passes
+    return ag[0] * gelu(ag[1]);                               // the gate decides how much of a passes
 }
 
 FeedForward::FeedForward(int64_t dim, int64_t mult, bool glu, Generator& gen) {
@@ -20,14 +20,14 @@ FeedForward::FeedForward(int64_t dim, int64_t mult, bool glu, Generator& gen) {
     int64_t inner = mult * dim;
     net = register_module("net", std::make_shared<Sequential>());
     if (glu) {
-        net->push_back(std::make_shared<GEGLU>(dim, inner, gen));              // net.0.proj
+        net->push_back(std::make_shared<GEGLU>(dim, inner, gen));  // net.0.proj
     } else {
-        auto in = net->push_back(std::make_shared<Sequential>());             // net.0
-        in->push_back(std::make_shared<Linear>(dim, inner, true, gen));        // net.0.0
+        auto in = net->push_back(std::make_shared<Sequential>());        // net.0
+        in->push_back(std::make_shared<Linear>(dim, inner, true, gen));  // net.0.0
         in->push_back(std::make_shared<GELU>());
     }
-    net->push_back(std::make_shared<Identity>());                              // net.1: LDM's Dropout (p = 0)
-    net->push_back(std::make_shared<Linear>(inner, dim, true, gen));           // net.2
+    net->push_back(std::make_shared<Identity>());                     // net.1: LDM's Dropout (p = 0)
+    net->push_back(std::make_shared<Linear>(inner, dim, true, gen));  // net.2
 }
 
 }  // namespace td::nn

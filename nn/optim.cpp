@@ -79,7 +79,8 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
             const Tensor& t = step_it->second;
             // Ours is int64; PyTorch keeps a float32 0-d tensor. Either is fine.
             double v = t.numel() == 1 ? (t.dtype() == DType::Int64 ? (double)t.to_vector_i64()[0] : t.item()) : -1.0;
-            if (!(v >= 1.0 && v == std::floor(v))) problems << "\n  bad step for '" << name << "': expected one integer >= 1";
+            if (!(v >= 1.0 && v == std::floor(v)))
+                problems << "\n  bad step for '" << name << "': expected one integer >= 1";
             else loaded[i].step = (int64_t)v;
         }
         for (const std::string& b : present) {
@@ -147,15 +148,16 @@ Adam::Adam(NamedTensors params, AdamOptions options, bool decoupled)
     : Optimizer(std::move(params), options.lr), opt_(options), decoupled_weight_decay_(decoupled) {
     check(opt_.lr >= 0 && opt_.eps >= 0 && opt_.weight_decay >= 0, name(), ": lr ", opt_.lr, ", eps ", opt_.eps,
           " and weight_decay ", opt_.weight_decay, " must be >= 0");
-    check(opt_.beta1 >= 0 && opt_.beta1 < 1 && opt_.beta2 >= 0 && opt_.beta2 < 1, name(), ": betas (", opt_.beta1,
-          ", ", opt_.beta2, ") must lie in [0, 1)");
+    check(opt_.beta1 >= 0 && opt_.beta1 < 1 && opt_.beta2 >= 0 && opt_.beta2 < 1, name(), ": betas (", opt_.beta1, ", ",
+          opt_.beta2, ") must lie in [0, 1)");
 }
 Adam::Adam(NamedTensors params, AdamOptions options) : Adam(std::move(params), options, false) {}
 Adam::Adam(const std::vector<Tensor>& params, AdamOptions options) : Adam(numbered(params), options, false) {}
 
 static AdamOptions as_adam(const AdamWOptions& o) { return {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay}; }
 AdamW::AdamW(NamedTensors params, AdamWOptions options) : Adam(std::move(params), as_adam(options), true) {}
-AdamW::AdamW(const std::vector<Tensor>& params, AdamWOptions options) : Adam(numbered(params), as_adam(options), true) {}
+AdamW::AdamW(const std::vector<Tensor>& params, AdamWOptions options)
+    : Adam(numbered(params), as_adam(options), true) {}
 
 // The equations are written out here, term by term; the arithmetic itself runs as one
 // fused pass per parameter in the backend (Backend::adam_update: tensor/cpu/optim.cpp,
@@ -170,8 +172,8 @@ void Adam::step() {
         Tensor g = theta.grad();
         if (!g.defined()) continue;
         check(theta.is_contiguous(), name(), ": parameter '", pname, "' is not contiguous; the update is in place");
-        check(g.device() == theta.device(), name(), ": the gradient of '", pname, "' is on ",
-              device_name(g.device()), ", the parameter on ", device_name(theta.device()));
+        check(g.device() == theta.device(), name(), ": the gradient of '", pname, "' is on ", device_name(g.device()),
+              ", the parameter on ", device_name(theta.device()));
         g = g.contiguous();  // a no-op for the usual contiguous gradient
         ParamState& s = state_[i];
         if (s.step == 0) {  // m_0 = 0, v_0 = 0, beside the parameter (zeros_like: on its device)

@@ -43,10 +43,12 @@ public:
 
     virtual void step() = 0;  // one update of every parameter that has a .grad
     virtual std::string name() const = 0;
-    void zero_grad();         // drops every parameter's .grad (PyTorch's set_to_none)
+    void zero_grad();  // drops every parameter's .grad (PyTorch's set_to_none)
 
     float lr() const { return lr_; }
-    void set_lr(float lr) { lr_ = lr; }  // e.g. from nn/lr_schedule.h before each step (options().lr stays the initial lr)
+    void set_lr(float lr) {
+        lr_ = lr;
+    }  // e.g. from nn/lr_schedule.h before each step (options().lr stays the initial lr)
     const NamedTensors& params() const { return params_; }
 
     std::map<std::string, Tensor> state_dict() const;  // copies on the CPU, see above
@@ -59,8 +61,8 @@ public:
 protected:
     // The state of one parameter. Created at its first step (PyTorch does the same).
     struct ParamState {
-        int64_t step = 0;                      // t: updates this parameter has received
-        std::map<std::string, Tensor> buffers; // "exp_avg", "exp_avg_sq", "momentum_buffer"
+        int64_t step = 0;                       // t: updates this parameter has received
+        std::map<std::string, Tensor> buffers;  // "exp_avg", "exp_avg_sq", "momentum_buffer"
     };
     // The buffers a parameter's state holds once it has stepped (for load_state_dict's checks).
     virtual std::vector<std::string> buffer_names() const = 0;

@@ -143,7 +143,10 @@ private:
             expect(':');
             v.members.push_back(Member{std::move(key), parse_value(depth + 1)});
             skip_space();
-            if (more() && s_[pos_] == ',') { ++pos_; continue; }
+            if (more() && s_[pos_] == ',') {
+                ++pos_;
+                continue;
+            }
             if (more() && s_[pos_] == '}') return ++pos_, v;
             error("expected ',' or '}' in an object", found());
         }
@@ -158,7 +161,10 @@ private:
         while (true) {
             v.items.push_back(parse_value(depth + 1));
             skip_space();
-            if (more() && s_[pos_] == ',') { ++pos_; continue; }
+            if (more() && s_[pos_] == ',') {
+                ++pos_;
+                continue;
+            }
             if (more() && s_[pos_] == ']') return ++pos_, v;
             error("expected ',' or ']' in an array", found());
         }
@@ -173,7 +179,10 @@ private:
             unsigned char c = (unsigned char)s_[pos_++];
             if (c == '"') return out;
             if (c < 0x20) error("raw control character (code ", (int)c, ") inside a string");
-            if (c != '\\') { out += (char)c; continue; }
+            if (c != '\\') {
+                out += (char)c;
+                continue;
+            }
             if (!more()) error("unterminated string");
             char e = s_[pos_++];
             switch (e) {
@@ -196,7 +205,10 @@ private:
         uint32_t v = 0;
         for (int i = 0; i < 4; ++i) {
             char h = s_[pos_];
-            int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+            int d = h >= '0' && h <= '9'   ? h - '0'
+                    : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                    : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                           : -1;
             if (d < 0) error("bad hex digit '", here(), "' in a \\u escape");
             v = v * 16 + (uint32_t)d;
             ++pos_;
@@ -241,7 +253,8 @@ private:
         size_t start = pos_;
         if (s_[pos_] == '-') ++pos_;
         if (more() && s_[pos_] == '0') ++pos_;
-        else if (is_digit()) while (is_digit()) ++pos_;
+        else if (is_digit())
+            while (is_digit()) ++pos_;
         else error("malformed number");
         if (more() && s_[pos_] == '.') {
             ++pos_;
@@ -267,9 +280,9 @@ struct DTypeInfo {
     bool supported;
 };
 const DTypeInfo kDTypes[] = {
-    {"BOOL", 1, false}, {"U8", 1, false},  {"I8", 1, false},  {"F8_E5M2", 1, false}, {"F8_E4M3", 1, false},
-    {"I16", 2, false},  {"U16", 2, false}, {"F16", 2, true},  {"BF16", 2, true},     {"I32", 4, false},
-    {"U32", 4, false},  {"F32", 4, true},  {"F64", 8, true},  {"I64", 8, true},      {"U64", 8, false},
+    {"BOOL", 1, false}, {"U8", 1, false},  {"I8", 1, false}, {"F8_E5M2", 1, false}, {"F8_E4M3", 1, false},
+    {"I16", 2, false},  {"U16", 2, false}, {"F16", 2, true}, {"BF16", 2, true},     {"I32", 4, false},
+    {"U32", 4, false},  {"F32", 4, true},  {"F64", 8, true}, {"I64", 8, true},      {"U64", 8, false},
 };
 
 // IEEE half precision (1 sign, 5 exponent, 10 mantissa bits, bias 15) to float32.
@@ -281,7 +294,7 @@ float half_to_float(uint16_t h) {
         float v = std::ldexp((float)mantissa, -24);
         return sign ? -v : v;
     }
-    uint32_t bits = exponent == 0x1F ? sign | 0x7F800000u | (mantissa << 13)           // inf or NaN
+    uint32_t bits = exponent == 0x1F ? sign | 0x7F800000u | (mantissa << 13)                     // inf or NaN
                                      : sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);  // rebias
     return std::bit_cast<float>(bits);
 }
@@ -306,10 +319,10 @@ struct Entry {
 
 // A JSON number that must be a non-negative integer (a dimension, an offset).
 int64_t as_size(const Json& v, const std::string& path, const std::string& what) {
-    check(v.kind == Json::Kind::Number && !v.text.empty() &&
-              v.text.find_first_not_of("0123456789") == std::string::npos,
-          path, ": ", what, " must be a non-negative integer, got ",
-          v.kind == Json::Kind::Number ? printable(v.text) : kind_name(v.kind));
+    check(
+        v.kind == Json::Kind::Number && !v.text.empty() && v.text.find_first_not_of("0123456789") == std::string::npos,
+        path, ": ", what, " must be a non-negative integer, got ",
+        v.kind == Json::Kind::Number ? printable(v.text) : kind_name(v.kind));
     check(v.text.size() <= 18, path, ": ", what, " = ", printable(v.text), " is too large");
     return std::stoll(v.text);
 }
@@ -344,8 +357,8 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& pat
     e.end = as_size(offsets->items[1], path, where + ": data_offsets end");
     std::string range = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
     check(e.begin <= e.end, path, ": ", where, ": ", range, " end before they begin");
-    check(e.end <= data_size, path, ": ", where, ": ", range, " run past the end of the data section (",
-          data_size, " bytes): the file is truncated or the offsets are wrong");
+    check(e.end <= data_size, path, ": ", where, ": ", range, " run past the end of the data section (", data_size,
+          " bytes): the file is truncated or the offsets are wrong");
 
     check(shape->kind == Json::Kind::Array, path, ": ", where, ": shape should be an array, got ",
           kind_name(shape->kind));
@@ -363,13 +376,13 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& pat
         if (d == 0) continue;
         check(nonzero <= kMaxElements / d, path, ": ", where, ": shape ", shape_str(e.shape),
               " has over 2^40 elements");
-        check(empty || nonzero <= span / e.dtype->size / d, path, ": ", where, ": shape ", shape_str(e.shape),
-              " of ", e.dtype->name, " is too large for its ", range, " (", span, " bytes)");
+        check(empty || nonzero <= span / e.dtype->size / d, path, ": ", where, ": shape ", shape_str(e.shape), " of ",
+              e.dtype->name, " is too large for its ", range, " (", span, " bytes)");
         nonzero *= d;
     }
     e.numel = empty ? 0 : nonzero;
-    check(span == e.numel * e.dtype->size, path, ": ", where, ": shape ", shape_str(e.shape), " of ",
-          e.dtype->name, " needs ", e.numel * e.dtype->size, " bytes but ", range, " span ", span);
+    check(span == e.numel * e.dtype->size, path, ": ", where, ": shape ", shape_str(e.shape), " of ", e.dtype->name,
+          " needs ", e.numel * e.dtype->size, " bytes but ", range, " span ", span);
     return e;
 }
 
@@ -424,13 +437,13 @@ Header parse_header(const std::string& text, int64_t data_size, const std::strin
         std::string name = printable(e->name);
         check(e->begin >= covered, path, ": tensor '", name, "' (data_offsets [", e->begin, ", ", e->end,
               "]) overlaps ", previous, " (which ends at ", covered, ")");
-        check(e->begin == covered, path, ": tensor '", name, "' begins at ", e->begin, " but ", previous,
-              " ends at ", covered, ": the format allows no gap between tensors");
+        check(e->begin == covered, path, ": tensor '", name, "' begins at ", e->begin, " but ", previous, " ends at ",
+              covered, ": the format allows no gap between tensors");
         covered = e->end;
         previous = "tensor '" + name + "'";
     }
-    check(covered == data_size, path, ": the data section has ", data_size, " bytes but the tensors end at ",
-          covered, " (extra bytes after the last tensor)");
+    check(covered == data_size, path, ": the data section has ", data_size, " bytes but the tensors end at ", covered,
+          " (extra bytes after the last tensor)");
     return h;
 }
 
@@ -526,13 +539,12 @@ std::map<std::string, Tensor> load_safetensors_bytes(const uint8_t* data, size_t
                                                      std::map<std::string, std::string>* metadata) {
     int64_t n = header_length(data, (int64_t)size, name);  // (reads the 8 bytes only when size >= 8)
     int64_t data_start = 8 + n;
-    Header h = parse_header(std::string(reinterpret_cast<const char*>(data) + 8, (size_t)n),
-                            (int64_t)size - data_start, name);
+    Header h =
+        parse_header(std::string(reinterpret_cast<const char*>(data) + 8, (size_t)n), (int64_t)size - data_start, name);
     std::map<std::string, Tensor> out;
     for (const Entry& e : h.entries)
-        out[e.name] = make_tensor(e, [&](char* dst, int64_t nbytes) {
-            std::memcpy(dst, data + data_start + e.begin, (size_t)nbytes);
-        });
+        out[e.name] = make_tensor(
+            e, [&](char* dst, int64_t nbytes) { std::memcpy(dst, data + data_start + e.begin, (size_t)nbytes); });
     if (metadata) *metadata = h.metadata;
     return out;
 }
@@ -545,7 +557,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     for (const auto& [name, t] : tensors) {
         check(name != "__metadata__", "save_safetensors ", path, ": '__metadata__' is reserved, not a tensor name");
         check(t.defined(), "save_safetensors ", path, ": tensor '", name, "' is undefined");
-        items.emplace_back(name, t.detach().to(Device::CPU).contiguous());  // written from host memory, whatever the device
+        items.emplace_back(name,
+                           t.detach().to(Device::CPU).contiguous());  // written from host memory, whatever the device
     }
     // The reference writer's order: larger dtypes first (I64 before F32), then by name.
     // Keeping it makes our files byte-identical to safetensors.torch.save_file's.

@@ -18,9 +18,9 @@ BasicTransformerBlock::BasicTransformerBlock(int64_t dim, int64_t heads, int64_t
 }
 
 Tensor BasicTransformerBlock::forward(const Tensor& h_in, const Tensor& context) {
-    Tensor h = h_in + attn1->forward(norm1->forward(h_in));   // every pixel looks at every pixel
-    h = h + attn2->forward(norm2->forward(h), context);       // every pixel looks at the condition (LDM sec. 3.3)
-    return h + ff->forward(norm3->forward(h));                // (B, L, dim)
+    Tensor h = h_in + attn1->forward(norm1->forward(h_in));  // every pixel looks at every pixel
+    h = h + attn2->forward(norm2->forward(h), context);      // every pixel looks at the condition (LDM sec. 3.3)
+    return h + ff->forward(norm3->forward(h));               // (B, L, dim)
 }
 
 SpatialTransformer::SpatialTransformer(int64_t channels, int64_t heads, int64_t dim_head, int64_t context_dim_,
@@ -49,11 +49,11 @@ Tensor SpatialTransformer::forward(const Tensor& x, const Tensor& context) {
           "SpatialTransformer: needs a context (B, Lc, ", context_dim, ") with B = ", x.size(0), ", got ",
           context.defined() ? shape_str(context.shape()) : "none");
     int64_t B = x.size(0), H = x.size(2), W = x.size(3);
-    Tensor h = proj_in->forward(norm->forward(x));                    // (B, inner, H, W)
+    Tensor h = proj_in->forward(norm->forward(x));  // (B, inner, H, W)
     int64_t inner = h.size(1);
-    h = h.reshape({B, inner, H * W}).permute({0, 2, 1});              // (B, HW, inner): one token per pixel
+    h = h.reshape({B, inner, H * W}).permute({0, 2, 1});  // (B, HW, inner): one token per pixel
     for (auto& block : transformer_blocks) h = block->forward(h, context);
-    h = h.permute({0, 2, 1}).reshape({B, inner, H, W});               // back to a feature map
+    h = h.permute({0, 2, 1}).reshape({B, inner, H, W});  // back to a feature map
     return x + proj_out->forward(h);
 }
 

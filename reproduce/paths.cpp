@@ -74,7 +74,8 @@ int consistency(const LoadedModel& m, const std::string& out, int64_t n, uint64_
 // norm to be a likely x_T; slerp keeps it on the shell where x_T lives.
 Tensor slerp(const Tensor& x0, const Tensor& x1, double a) {
     double theta = std::acos(sum(x0 * x1).item() / std::sqrt(sum(x0 * x0).item() * sum(x1 * x1).item()));
-    return x0 * (float)(std::sin((1 - a) * theta) / std::sin(theta)) + x1 * (float)(std::sin(a * theta) / std::sin(theta));
+    return x0 * (float)(std::sin((1 - a) * theta) / std::sin(theta)) +
+           x1 * (float)(std::sin(a * theta) / std::sin(theta));
 }
 
 // Fig. 6: PAIRS rows, each decoding 9 points on the slerp between two draws of x_T.
@@ -98,7 +99,8 @@ int interpolation(const LoadedModel& m, const std::string& out, int64_t pairs, u
 // sampler on it starts from N(0, I) at t = T' - 1, as if x_{T'} were pure noise. Where the
 // schedule has already destroyed the signal by T' (the linear one's last steps), nothing is
 // lost; the step size T / STEPS is kept, so fewer model calls are made.
-int skip_prefix(const LoadedModel& m, const std::string& out, int64_t n, uint64_t seed, int64_t steps, double fraction) {
+int skip_prefix(const LoadedModel& m, const std::string& out, int64_t n, uint64_t seed, int64_t steps,
+                double fraction) {
     int64_t T = m.schedule.T, kept = (int64_t)std::llround(T * (1.0 - fraction));
     if (fraction < 0 || kept < 1) throw Error("skip: FRACTION must be in [0, 1), got " + std::to_string(fraction));
     Schedule cut(std::vector<double>(m.schedule.beta.begin(), m.schedule.beta.begin() + kept));
@@ -135,7 +137,8 @@ int main(int argc, char** argv) {
     }
     try {
         LoadedModel m = load_model(argv[2]);
-        if (m.info.unet.cond != Conditioning::None) throw Error(std::string(argv[2]) + ": an unconditional model is needed here");
+        if (m.info.unet.cond != Conditioning::None)
+            throw Error(std::string(argv[2]) + ": an unconditional model is needed here");
         if (what == "consistency") return consistency(m, out, n, seed, parse_list(argv[6]));
         if (what == "slerp") return interpolation(m, out, n, seed, std::atoll(argv[6]));
         if (what == "skip" && argc == 8) return skip_prefix(m, out, n, seed, std::atoll(argv[6]), std::atof(argv[7]));

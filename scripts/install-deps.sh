@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh --bench  also PyTorch and OpenBLAS, to benchmark against
 #   scripts/install-deps.sh --html   also headless Chromium, for scripts/check-html.sh
 #   scripts/install-deps.sh --fuzz   also clang and libFuzzer, for `make fuzz` (tests/fuzz/)
+#   scripts/install-deps.sh --format also clang-format, for scripts/check-format.sh
 #   scripts/install-deps.sh --mpi    also Open MPI, for data-parallel training (docs/distributed.md);
 #                                    then `make clean && make` builds it in
 #   scripts/install-deps.sh --examples  also CMake, to build examples/ against an installed copy
@@ -27,11 +28,12 @@ for arg in "$@"; do
     # runtimes are in libclang-rt-N-dev, which clang only recommends (and we install
     # without recommends): libclang-rt-dev pulls in the one matching the default clang.
     --fuzz) packages+=(clang libclang-rt-dev) ;;
+    --format) packages+=(clang-format) ;;
     # Debian's Open MPI: mpirun (openmpi-bin), the headers and libmpi (libopenmpi-dev),
     # which the Makefile finds through pkg-config (mpi-c.pc).
     --mpi) packages+=(openmpi-bin libopenmpi-dev pkg-config) ;;
     --examples) packages+=(cmake pkg-config) ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html, --fuzz, --mpi, --examples)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --bench, --html, --fuzz, --format, --mpi, --examples)" >&2; exit 2 ;;
   esac
 done
 

@@ -57,7 +57,9 @@ void Backend::group_norm_silu_backward(const Tensor& dy, const Tensor& x, const 
     group_norm_backward(dz, x, mean, rstd, gamma, groups, dx, dgamma, dbeta);
 }
 
-void Backend::copy_from_host(void*, const void*, size_t) { fail(name(), " backend: copy_from_host is not implemented"); }
+void Backend::copy_from_host(void*, const void*, size_t) {
+    fail(name(), " backend: copy_from_host is not implemented");
+}
 void Backend::copy_to_host(void*, const void*, size_t) { fail(name(), " backend: copy_to_host is not implemented"); }
 
 void Backend::attention_forward(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&, const Tensor&) {
@@ -71,7 +73,9 @@ void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, co
 void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamStep&) {
     fail(name(), " backend: adam_update is not implemented");
 }
-void Backend::ema_update(const Tensor&, const Tensor&, float) { fail(name(), " backend: ema_update is not implemented"); }
+void Backend::ema_update(const Tensor&, const Tensor&, float) {
+    fail(name(), " backend: ema_update is not implemented");
+}
 
 void Backend::fill_random(const Tensor&, Distribution, uint64_t, uint64_t, float, float) {
     fail(name(), " backend: fill_random is not implemented");

@@ -18,7 +18,16 @@ namespace td {
 
 // Elementwise ops of one input; p0, p1 are the op's scalar parameters.
 enum class UnaryOp {
-    Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Silu, Gelu,
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Silu,
+    Gelu,
     Softplus,   // log(1 + e^(p0 x)) / p0, or x where p0 x > p1 (p0 = beta, p1 = threshold)
     PowScalar,  // x^p0
     Clamp,      // min(max(x, p0), p1)
@@ -37,7 +46,7 @@ struct Conv2dShape {
     int64_t N, C, H, W;  // input
     int64_t K, R, S;     // output channels, kernel height and width
     int64_t stride, pad, groups;
-    int64_t OH, OW;      // output height and width
+    int64_t OH, OW;  // output height and width
 };
 
 struct Backend {
@@ -55,8 +64,8 @@ struct Backend {
 
     // out = f(x) and dx = dy * f'(x), side by side in tensor/cpu/elementwise.cpp.
     virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0, float p1) = 0;
-    virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx,
-                                float p0, float p1) = 0;
+    virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0,
+                                float p1) = 0;
     // out = a (op) b, with a and b already expanded to out's shape (stride 0 where broadcast).
     // out may alias a (in-place add_), never with a different layout.
     virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
@@ -64,8 +73,7 @@ struct Backend {
     virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
 
     // x: contiguous (outer, inner). out[o] = reduce(x[o, :]); for Max, argmax[o] too.
-    virtual void reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out,
-                              const Tensor& argmax) = 0;
+    virtual void reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out, const Tensor& argmax) = 0;
 
     // out (B, M, N) = a (B, M, K) @ b (B, K, N). a and b may be transposed views
     // (unit stride on either of their last two dims); out is contiguous.
@@ -87,8 +95,8 @@ struct Backend {
     // dx, dw, db from dy; each output may be undefined (not needed). Outputs are overwritten.
     // x may be undefined when dw is (dx needs only w and dy). conv_transpose2d has no kernel
     // of its own: its forward is this dx, its backward conv2d_forward and this dw.
-    virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
-                                 const Tensor& dw, const Tensor& db, const Conv2dShape& g) = 0;
+    virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
+                                 const Tensor& db, const Conv2dShape& g) = 0;
     // y (N, C, H / k, W / k) = mean over each k x k window (stride k, no padding)
     virtual void avg_pool2d(const Tensor& x, int64_t k, const Tensor& y) = 0;
     virtual void avg_pool2d_backward(const Tensor& dy, int64_t k, const Tensor& dx) = 0;
@@ -98,8 +106,8 @@ struct Backend {
 
     // ---- normalisation (tensor/cpu/norm.cpp); all tensors contiguous ----------------------
     // GroupNorm: x (N, C, *) in G groups of C / G channels; mean, rstd: (N, G) saved for backward.
-    virtual void group_norm_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
-                                    float eps, const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
+    virtual void group_norm_forward(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta, float eps,
+                                    const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
     virtual void group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& gamma, int64_t groups, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) = 0;
@@ -138,8 +146,8 @@ struct Backend {
     // softmax(q k^T * scale) v, computed one query row at a time with an online softmax, never
     // storing the (Lq, Lk) matrix; lse (B, Lq) = the log-sum-exp of each row of q k^T * scale,
     // saved so the backward can rebuild P = exp(S - lse) tile by tile.
-    virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
-                                   const Tensor& out, const Tensor& lse);
+    virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale, const Tensor& out,
+                                   const Tensor& lse);
     // dq, dk, dv (shapes of q, k, v; overwritten) from dout (B, Lq, dv), the forward's out and lse.
     virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                     const Tensor& lse, const Tensor& dout, float scale, const Tensor& dq,
@@ -150,8 +158,8 @@ struct Backend {
     // m (exp_avg), v (exp_avg_sq) contiguous float32 of one shape, the last three updated.
     struct AdamStep {
         float lr, beta1, beta2, eps, weight_decay;
-        bool decoupled;           // AdamW: theta *= 1 - lr wd; Adam: g += wd theta
-        float step_size;          // lr / (1 - beta1^t)
+        bool decoupled;               // AdamW: theta *= 1 - lr wd; Adam: g += wd theta
+        float step_size;              // lr / (1 - beta1^t)
         float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
     };
     virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
@@ -164,8 +172,8 @@ struct Backend {
     // key `seed`, word i % 4: uniform in [p0, p1), or normal (mean p0, std p1) by Box-Muller on
     // the block's word pairs. The same numbers on every backend and for any thread count.
     enum class Distribution { Uniform, Normal };
-    virtual void fill_random(const Tensor& dst, Distribution dist, uint64_t seed, uint64_t first_block,
-                             float p0, float p1);
+    virtual void fill_random(const Tensor& dst, Distribution dist, uint64_t seed, uint64_t first_block, float p0,
+                             float p1);
 };
 
 // The registry (tensor/backend.cpp). The backend that runs tensors on `device`; throws

@@ -23,7 +23,8 @@ std::mutex g_standin_mu;
 bool g_standin_on = false;  // guarded by g_standin_mu
 
 CudaStandinBackend& standin() {
-    static CudaStandinBackend* backend = new CudaStandinBackend;  // never destroyed: tensors may outlive static destructors
+    static CudaStandinBackend* backend =
+        new CudaStandinBackend;  // never destroyed: tensors may outlive static destructors
     return *backend;
 }
 
@@ -104,9 +105,9 @@ Device parse_device(const std::string& name) {
 // ---- copies between devices -----------------------------------------------------------------
 
 void copy_between_devices(const Tensor& src, const Tensor& dst) {
-    check(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "to(device): shapes or dtypes differ: ",
-          shape_str(src.shape()), " ", dtype_name(src.dtype()), " and ", shape_str(dst.shape()), " ",
-          dtype_name(dst.dtype()));
+    check(src.shape() == dst.shape() && src.dtype() == dst.dtype(),
+          "to(device): shapes or dtypes differ: ", shape_str(src.shape()), " ", dtype_name(src.dtype()), " and ",
+          shape_str(dst.shape()), " ", dtype_name(dst.dtype()));
     check(dst.is_contiguous(), "to(device): the destination must be contiguous");
     if (src.device() == dst.device()) {  // within one device: its own strided copy kernel
         backend_for(dst.device()).copy(src.detach(), dst);

@@ -9,7 +9,7 @@
 
 namespace td::gpu {
 
-int device_count();       // real GPUs usable by this process (0: none)
+int device_count();         // real GPUs usable by this process (0: none)
 std::string description();  // the GPU in one line, or why there is none
 // Data-parallel runs (distributed/mpi.cpp): with several GPUs visible, the i-th rank on a
 // machine takes GPU i % count, so ranks sharing a machine never share a GPU. No GPU, or

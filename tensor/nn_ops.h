@@ -21,8 +21,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
               int64_t groups = 1);
 // x: (N, C, H, W), w: (C, K / groups, R, S) (PyTorch's layout), bias: (K) or undefined
 // -> (N, K, (H - 1) stride - 2 padding + R + output_padding, ...)
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride = 1,
-                        int64_t padding = 0, int64_t output_padding = 0, int64_t groups = 1);
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride = 1, int64_t padding = 0,
+                        int64_t output_padding = 0, int64_t groups = 1);
 // mean over k x k windows, stride k: (N, C, H, W) -> (N, C, H / k, W / k)
 Tensor avg_pool2d(const Tensor& x, int64_t k);
 // nearest neighbour, scale s: (N, C, H, W) -> (N, C, H s, W s)

@@ -45,8 +45,8 @@ static Shape parse_shape(const std::string& tuple, const std::string& path) {
         check(b != std::string::npos, path, ": bad shape ", printable(tuple), " (an empty dimension)");
         size_t e = item.find_last_not_of(' ');
         std::string num = item.substr(b, e - b + 1);
-        check(num.find_first_not_of("0123456789") == std::string::npos && num.size() <= 12, path,
-              ": bad dimension '", printable(num), "' in shape ", printable(tuple));
+        check(num.find_first_not_of("0123456789") == std::string::npos && num.size() <= 12, path, ": bad dimension '",
+              printable(num), "' in shape ", printable(tuple));
         shape.push_back(std::stoll(num));
         check(shape.size() <= kMaxDims, path, ": shape ", printable(tuple), " has more than ", kMaxDims, " dimensions");
     }
@@ -75,8 +75,8 @@ Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& path
         header_start = 12;
     }
     int64_t data_start = header_start + header_len;
-    check(data_start <= file_size, path, ": header length ", header_len, " runs past the end of the file (",
-          file_size, " bytes): truncated?");
+    check(data_start <= file_size, path, ": header length ", header_len, " runs past the end of the file (", file_size,
+          " bytes): truncated?");
     std::string header(pre + header_start, (size_t)header_len);
 
     std::string descr = header_field(header, "descr", path);
@@ -94,14 +94,17 @@ Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& path
     int64_t nonzero = 1;  // the product of the non-zero dimensions
     bool empty = false;
     for (int64_t d : shape) {
-        if (d == 0) { empty = true; continue; }
+        if (d == 0) {
+            empty = true;
+            continue;
+        }
         check(nonzero <= kMaxElements / d, path, ": header claims shape ", shape_str(shape),
               ", over 2^40 elements: a damaged header?");
         nonzero *= d;
     }
     int64_t n = empty ? 0 : nonzero, data_bytes = file_size - data_start;
-    check(n * elem <= data_bytes, path, ": truncated: header claims shape ", shape_str(shape), " of ", descr,
-          " = ", n * elem, " bytes of data, the file holds ", data_bytes);
+    check(n * elem <= data_bytes, path, ": truncated: header claims shape ", shape_str(shape), " of ", descr, " = ",
+          n * elem, " bytes of data, the file holds ", data_bytes);
     check(n * elem == data_bytes, path, ": ", data_bytes - n * elem, " bytes after the data of shape ",
           shape_str(shape), " (", n * elem, " bytes): a wrong header, or not a .npy file");
 

@@ -102,7 +102,7 @@ Tensor full(const Shape& shape, float value, Device device = Device::CPU);
 Tensor zeros_like(const Tensor& x);  // x's dtype too
 Tensor ones_like(const Tensor& x);
 Tensor arange(float start, float end, float step = 1.0f, Device device = Device::CPU);  // [start, end)
-Tensor arange_i64(int64_t end, Device device = Device::CPU);  // 0, 1, ..., end - 1 as int64
+Tensor arange_i64(int64_t end, Device device = Device::CPU);                            // 0, 1, ..., end - 1 as int64
 Tensor linspace(float start, float end, int64_t steps, Device device = Device::CPU);
 Tensor scalar_tensor(float value, Device device = Device::CPU);  // a 0-d tensor
 

@@ -23,11 +23,18 @@ public:
     explicit Generator(uint64_t seed = 0) : seed_(seed) {}
     uint64_t seed() const { return seed_; }
     uint64_t offset() const { return offset_; }  // how many 4-word blocks were used
-    void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+    void set_state(uint64_t seed, uint64_t offset) {
+        seed_ = seed;
+        offset_ = offset;
+    }
 
     // Reserves `blocks` counter values and returns the first: the caller owns
     // counters [first, first + blocks).
-    uint64_t take_blocks(uint64_t blocks) { uint64_t first = offset_; offset_ += blocks; return first; }
+    uint64_t take_blocks(uint64_t blocks) {
+        uint64_t first = offset_;
+        offset_ += blocks;
+        return first;
+    }
 
 private:
     uint64_t seed_ = 0;

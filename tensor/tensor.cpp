@@ -56,9 +56,7 @@ int64_t element_offset(const Tensor& t, const int64_t* index) {
 
 // ---- Storage ---------------------------------------------------------------------------
 
-Storage::Storage(Device dev, size_t n) : device(dev), nbytes(n) {
-    data = backend_for(device).allocate(n);
-}
+Storage::Storage(Device dev, size_t n) : device(dev), nbytes(n) { data = backend_for(device).allocate(n); }
 
 Storage::~Storage() { backend_for(device).deallocate(data); }
 
@@ -75,16 +73,16 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
-    check((int64_t)values.size() == numel_of(shape), "from_vector: ", values.size(),
-          " values cannot fill shape ", shape_str(shape));
+    check((int64_t)values.size() == numel_of(shape), "from_vector: ", values.size(), " values cannot fill shape ",
+          shape_str(shape));
     Tensor t = empty(shape);
     std::copy(values.begin(), values.end(), t.data_f32());
     return t;
 }
 
 Tensor Tensor::from_vector_i64(const std::vector<int64_t>& values, const Shape& shape) {
-    check((int64_t)values.size() == numel_of(shape), "from_vector_i64: ", values.size(),
-          " values cannot fill shape ", shape_str(shape));
+    check((int64_t)values.size() == numel_of(shape), "from_vector_i64: ", values.size(), " values cannot fill shape ",
+          shape_str(shape));
     Tensor t = empty(shape, DType::Int64);
     std::copy(values.begin(), values.end(), t.data_i64());
     return t;
@@ -94,15 +92,33 @@ void Tensor::check_defined(const char* what) const {
     check(impl_ != nullptr, what, ": the tensor is undefined (default-constructed)");
 }
 
-const Shape& Tensor::shape() const { check_defined("shape"); return impl_->shape; }
-const Shape& Tensor::strides() const { check_defined("strides"); return impl_->strides; }
-int64_t Tensor::offset() const { check_defined("offset"); return impl_->offset; }
+const Shape& Tensor::shape() const {
+    check_defined("shape");
+    return impl_->shape;
+}
+const Shape& Tensor::strides() const {
+    check_defined("strides");
+    return impl_->strides;
+}
+int64_t Tensor::offset() const {
+    check_defined("offset");
+    return impl_->offset;
+}
 int64_t Tensor::dim() const { return (int64_t)shape().size(); }
 int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, shape(), "size")]; }
 int64_t Tensor::numel() const { return numel_of(shape()); }
-DType Tensor::dtype() const { check_defined("dtype"); return impl_->dtype; }
-Device Tensor::device() const { check_defined("device"); return impl_->storage->device; }
-bool Tensor::is_view() const { check_defined("is_view"); return impl_->is_view; }
+DType Tensor::dtype() const {
+    check_defined("dtype");
+    return impl_->dtype;
+}
+Device Tensor::device() const {
+    check_defined("device");
+    return impl_->storage->device;
+}
+bool Tensor::is_view() const {
+    check_defined("is_view");
+    return impl_->is_view;
+}
 
 bool Tensor::is_contiguous() const {
     // Size-1 dims may have any stride: they are never stepped over.
@@ -155,7 +171,10 @@ float Tensor::at(std::initializer_list<int64_t> idx) const {
 
 // ---- autograd handles (the machinery is in autograd/) ------------------------------------
 
-bool Tensor::requires_grad() const { check_defined("requires_grad"); return impl_->requires_grad; }
+bool Tensor::requires_grad() const {
+    check_defined("requires_grad");
+    return impl_->requires_grad;
+}
 
 Tensor& Tensor::requires_grad_(bool on) {
     check_defined("requires_grad_");
@@ -172,9 +191,15 @@ Tensor Tensor::grad() const {
     return impl_->grad ? Tensor(impl_->grad) : Tensor();
 }
 
-void Tensor::zero_grad() { check_defined("zero_grad"); impl_->grad.reset(); }
+void Tensor::zero_grad() {
+    check_defined("zero_grad");
+    impl_->grad.reset();
+}
 
-std::shared_ptr<Node> Tensor::grad_fn() const { check_defined("grad_fn"); return impl_->grad_fn; }
+std::shared_ptr<Node> Tensor::grad_fn() const {
+    check_defined("grad_fn");
+    return impl_->grad_fn;
+}
 
 Tensor Tensor::detach() const {
     check_defined("detach");
@@ -220,8 +245,8 @@ Tensor& Tensor::add_(const Tensor& other, float alpha) {
     check(is_contiguous(), "add_: destination of shape ", shape_str(shape()), " must be contiguous");
     Tensor o = other.detach();
     if (o.shape() != shape()) {
-        check(broadcast_shapes(o.shape(), shape(), "add_") == shape(), "add_: cannot add shape ",
-              shape_str(o.shape()), " into ", shape_str(shape()));
+        check(broadcast_shapes(o.shape(), shape(), "add_") == shape(), "add_: cannot add shape ", shape_str(o.shape()),
+              " into ", shape_str(shape()));
         o = o.expand(shape());
     }
     Backend& be = backend_for(device());
@@ -243,8 +268,8 @@ Tensor& Tensor::mul_(float value) {
 
 // ---- printing --------------------------------------------------------------------------------
 
-static void print_values(std::ostream& os, const std::vector<float>& v, const Shape& shape, bool is_int,
-                         size_t d, int64_t base, int indent) {
+static void print_values(std::ostream& os, const std::vector<float>& v, const Shape& shape, bool is_int, size_t d,
+                         int64_t base, int indent) {
     const int64_t edge = 3;  // like PyTorch: first and last 3 along a long dim
     int64_t n = shape[d];
     int64_t inner = 1;
@@ -257,7 +282,8 @@ static void print_values(std::ostream& os, const std::vector<float>& v, const Sh
         }
         if (d + 1 == shape.size()) {
             float x = v[base + i];
-            if (is_int) os << (int64_t)x; else os << std::setw(9) << std::setprecision(4) << x;
+            if (is_int) os << (int64_t)x;
+            else os << std::setw(9) << std::setprecision(4) << x;
         } else {
             print_values(os, v, shape, is_int, d + 1, base + i * inner, indent + 1);
         }

@@ -91,7 +91,7 @@ public:
     // Reading values (CPU tensors; copies through contiguous()). item() reads from any
     // device (the one value is copied to the host, like PyTorch's .item()); the others
     // need .to(Device::CPU) first, so a loop over a GPU tensor's values is never silent.
-    float item() const;                              // exactly one element
+    float item() const;                                  // exactly one element
     float at(std::initializer_list<int64_t> idx) const;  // bounds-checked single element
     std::vector<float> to_vector() const;
     std::vector<int64_t> to_vector_i64() const;
@@ -107,15 +107,15 @@ public:
     Tensor squeeze(int64_t dim) const;
     Tensor unsqueeze(int64_t dim) const;
     Tensor contiguous() const;
-    Tensor clone() const;   // a copy with its own storage (differentiable)
+    Tensor clone() const;  // a copy with its own storage (differentiable)
     Tensor to(DType dtype) const;
     Tensor to(Device device) const;  // a copy on `device` (differentiable: the gradient moves back)
 
     // autograd
     bool requires_grad() const;
     Tensor& requires_grad_(bool on = true);
-    Tensor grad() const;  // undefined until backward() reached this leaf
-    void zero_grad();     // drops .grad
+    Tensor grad() const;    // undefined until backward() reached this leaf
+    void zero_grad();       // drops .grad
     Tensor detach() const;  // same data, cut from the graph
     std::shared_ptr<Node> grad_fn() const;
     void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;

@@ -7,7 +7,7 @@
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "td.h"
-
+// clang-format off
 using namespace td;
 
 int main() {

@@ -83,7 +83,10 @@ inline std::string compare(const td::Tensor& actual, const td::Tensor& expected,
         double diff = std::fabs((double)a[i] - e[i]);
         double excess = diff - (atol + rtol * std::fabs(e[i]));
         bool bad = excess > 0 || (std::isnan(a[i]) != std::isnan(e[i]));
-        if (bad && (worst < 0 || excess > worst_excess)) { worst = (int64_t)i; worst_excess = excess; }
+        if (bad && (worst < 0 || excess > worst_excess)) {
+            worst = (int64_t)i;
+            worst_excess = excess;
+        }
     }
     if (worst < 0) return "";
     os << "element " << worst << ": " << a[worst] << " vs expected " << e[worst] << " (atol " << atol << ", rtol "
@@ -109,9 +112,9 @@ inline bool skip_without_gpu() {
 
 }  // namespace tdtest
 
-#define CHECK_CLOSE(actual, expected, atol, rtol)                                   \
-    do {                                                                           \
+#define CHECK_CLOSE(actual, expected, atol, rtol)                                       \
+    do {                                                                                \
         std::string td_report_ = tdtest::compare((actual), (expected), (atol), (rtol)); \
-        INFO(td_report_);                                                          \
-        CHECK(td_report_.empty());                                                 \
+        INFO(td_report_);                                                               \
+        CHECK(td_report_.empty());                                                      \
     } while (0)

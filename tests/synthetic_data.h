@@ -17,7 +17,8 @@ inline void write_idx(const std::string& path, const std::vector<uint32_t>& dims
     unsigned char magic[4] = {0, 0, 8, (unsigned char)dims.size()};
     f.write((const char*)magic, 4);
     for (uint32_t d : dims) {
-        unsigned char be[4] = {(unsigned char)(d >> 24), (unsigned char)(d >> 16), (unsigned char)(d >> 8), (unsigned char)d};
+        unsigned char be[4] = {(unsigned char)(d >> 24), (unsigned char)(d >> 16), (unsigned char)(d >> 8),
+                               (unsigned char)d};
         f.write((const char*)be, 4);
     }
     f.write((const char*)data.data(), data.size());

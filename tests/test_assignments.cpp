@@ -29,10 +29,9 @@ using namespace td;
 namespace {
 
 // The ones every copy of the course must offer; scripts/assignments.txt may list more.
-const std::vector<std::string> kRequired = {"groupnorm-backward", "attention-backward", "cosine-schedule",
-                                            "ddim-step",          "cfg",                "tiled-gemm",
-                                            "q-sample",           "ancestral-step",     "timestep-embedding",
-                                            "vae-loss"};
+const std::vector<std::string> kRequired = {
+    "groupnorm-backward", "attention-backward", "cosine-schedule", "ddim-step",          "cfg",
+    "tiled-gemm",         "q-sample",           "ancestral-step",  "timestep-embedding", "vae-loss"};
 
 struct Run {
     int code;
@@ -44,7 +43,8 @@ struct Run {
 Run shell(const std::string& cmd) {
     REQUIRE_MESSAGE(cmd.find('\'') == std::string::npos, "shell(): no single quotes in " << cmd);
     std::string log = tdtest::scratch("assignment_command.txt");
-    std::string full = "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u GNUMAKEFLAGS bash -c '" + cmd + "' > " + log + " 2>&1";
+    std::string full =
+        "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u GNUMAKEFLAGS bash -c '" + cmd + "' > " + log + " 2>&1";
     int status = std::system(full.c_str());
     std::ifstream f(log);
     std::string text((std::istreambuf_iterator<char>(f)), {});
@@ -97,8 +97,8 @@ std::string files_containing(const fs::path& dir, const std::string& text) {
     std::string found;
     for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
         const std::string base = it->path().filename().string();
-        if (it->is_directory() && (base == "build" || base.rfind("build-", 0) == 0 || base == "runs" ||
-                                   base == "data" || base == ".git")) {
+        if (it->is_directory() &&
+            (base == "build" || base.rfind("build-", 0) == 0 || base == "runs" || base == "data" || base == ".git")) {
             it.disable_recursion_pending();
             continue;
         }
@@ -137,10 +137,10 @@ Run make_and_grade(const std::string& name, bool solution, const fs::path& dir) 
     if (made.code != 0) return {-100, "make-assignment.sh failed:\n" + made.output};
     // The library's objects: <build>/obj, and the CUDA backend's in the Makefile's CUDA_BUILD
     // (build-cuda/, shared by all builds) when nvcc built them.
-    Run seeded = shell("mkdir -p " + (dir / b).string() + " && cp -a " + b + "/obj " + b + "/libtinydiffusion.a " + b +
-                       "/run_tests " +
-                       (dir / b).string() + "/ && cuda=$(sed -n \"s/^CUDA_BUILD *:= *//p\" Makefile) && " +
-                       "if [ -n \"$cuda\" ] && [ -d \"$cuda/obj\" ]; then cp -a \"$cuda\" " + dir.string() + "/; fi");
+    Run seeded =
+        shell("mkdir -p " + (dir / b).string() + " && cp -a " + b + "/obj " + b + "/libtinydiffusion.a " + b +
+              "/run_tests " + (dir / b).string() + "/ && cuda=$(sed -n \"s/^CUDA_BUILD *:= *//p\" Makefile) && " +
+              "if [ -n \"$cuda\" ] && [ -d \"$cuda/obj\" ]; then cp -a \"$cuda\" " + dir.string() + "/; fi");
     if (seeded.code != 0) return {-100, "copying the objects failed:\n" + seeded.output};
     return shell("cd " + dir.string() + " && bash grade.sh " + make_switches());
 }
@@ -192,13 +192,14 @@ TEST_CASE("assignments: each fails on its stub and passes on its solution") {
             const fs::path stub_dir = root / name, solution_dir = root / (name + "-solution");
             const int total = total_points(name);
             REQUIRE_MESSAGE(total > 0, name << " has no part: in scripts/assignments.txt");
-            const std::string zero = "score: 0/" + std::to_string(total), full = "score: " + std::to_string(total) +
-                                                                                 "/" + std::to_string(total);
+            const std::string zero = "score: 0/" + std::to_string(total),
+                              full = "score: " + std::to_string(total) + "/" + std::to_string(total);
             Run stub = make_and_grade(name, false, stub_dir);
             // every part fails: each one's tests reach the stub
             // (grade.sh prints a score, not doctest's counts: a part whose filter matched no
             // test scores 0 and says so, so "full marks" means every part's tests ran and passed)
-            const bool stub_fails = stub.code != 0 && tdtest::contains(stub.output, zero + "\ngrade: FAIL (" + name + ")");
+            const bool stub_fails =
+                stub.code != 0 && tdtest::contains(stub.output, zero + "\ngrade: FAIL (" + name + ")");
             const bool stub_named = tdtest::contains(stub.output, "not implemented yet");
             {
                 INFO("the stubbed copy " << stub_dir.string() << ", grade.sh said:\n" << tail(stub.output));
@@ -256,12 +257,11 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
         {"int f() {\n    return 1;\n    // END SOLUTION demo\n}\n", "f.cpp:3:", "without a BEGIN"},
         {"// BEGIN SOLUTION demo\n// BEGIN SOLUTION demo\n// END SOLUTION demo\n", "f.cpp:2:", "do not nest"},
         {"// BEGIN SOLUTION demo\nint x;\n// END SOLUTION other\n", "f.cpp:3:", "closes region SOLUTION demo"},
-        {"// BEGIN HIDE demo\nint x;\n// END SOLUTION demo\n// BEGIN SOLUTION demo\n// END SOLUTION demo\n", "f.cpp:3:",
-         "closes region HIDE demo"},
+        {"// BEGIN HIDE demo\nint x;\n// END SOLUTION demo\n// BEGIN SOLUTION demo\n// END SOLUTION demo\n",
+         "f.cpp:3:", "closes region HIDE demo"},
         {"int x;\n//BEGIN SOLUTION demo\n", "f.cpp:2:", "malformed marker"},
         {"// BEGIN SOLUTION Demo_1\n", "f.cpp:1:", "malformed marker"},
-        {"// BEGIN SOLUTION demo\nint x;\n// STUB: int x = 0;\n// END SOLUTION demo\n", "f.cpp:3:",
-         "outside the head"},
+        {"// BEGIN SOLUTION demo\nint x;\n// STUB: int x = 0;\n// END SOLUTION demo\n", "f.cpp:3:", "outside the head"},
         {"// BEGIN SOLUTION other\n// END SOLUTION other\n", "f.cpp:1:", "region other is not listed"},
         {"int f();\n", "scripts/assignments.txt:1:", "assignment demo has no region"},
     };
@@ -291,22 +291,24 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
                "    // END SOLUTION demo\n"
                "}\n");
     // a HIDE region: in the student copy its stub lines alone, in the reference its code
-    write_file(tree / "src/g.cpp", "int g() {\n    // BEGIN HIDE demo\n    // STUB: return 0;  // left out\n"
-                                   "    return 42;\n    // END HIDE demo\n}\n");
+    write_file(tree / "src/g.cpp",
+               "int g() {\n    // BEGIN HIDE demo\n    // STUB: return 0;  // left out\n"
+               "    return 42;\n    // END HIDE demo\n}\n");
     Run stubbed = shell("bash scripts/make-assignment.sh --src " + tree.string() + " demo");
     INFO(stubbed.output);
     REQUIRE(stubbed.code == 0);
     std::string f = read_file(tree / "build/assignments/demo/src/f.cpp");
-    CHECK(f == "// f: the answer\n"
-               "int f(int a) {\n"
-               "    // TODO(demo): return the answer\n"
-               "    (void)a;\n"
-               "    fail(\"f: not implemented yet\");\n"
-               "}\n"
-               "void g() {\n"
-               "    // TODO(demo): write this part\n"
-               "    td::fail(\"assignment demo: not implemented yet\");\n"
-               "}\n");
+    CHECK(f ==
+          "// f: the answer\n"
+          "int f(int a) {\n"
+          "    // TODO(demo): return the answer\n"
+          "    (void)a;\n"
+          "    fail(\"f: not implemented yet\");\n"
+          "}\n"
+          "void g() {\n"
+          "    // TODO(demo): write this part\n"
+          "    td::fail(\"assignment demo: not implemented yet\");\n"
+          "}\n");
     CHECK(read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 0;  // left out\n}\n");
     std::string md = read_file(tree / "build/assignments/demo/ASSIGNMENT.md");
     CHECK(!tdtest::contains(md, "g.cpp"));  // a HIDE region is no task
@@ -368,6 +370,8 @@ TEST_CASE("attention backward: one recorded op, gradients match finite differenc
     CHECK(!qq.grad().defined());
     CHECK(!vv.grad().defined());
     tdtest::check_message(
-        tdtest::error_of([&] { scaled_dot_product_attention(randn({2, 3, 4}, gen), randn({1, 5, 4}, gen), randn({1, 5, 3}, gen)); }),
+        tdtest::error_of([&] {
+            scaled_dot_product_attention(randn({2, 3, 4}, gen), randn({1, 5, 4}, gen), randn({1, 5, 3}, gen));
+        }),
         {"attention", "same batch dims", "[2, 3, 4]", "[1, 5, 4]"});
 }

@@ -26,8 +26,8 @@ using namespace td;
 
 namespace {
 
-constexpr float kAtol = 1e-5f, kRtol = 1e-5f;          // CPU fused vs CPU composed
-constexpr float kGpuAtol = 2e-5f, kGpuRtol = 2e-4f;    // CUDA fused vs CPU composed
+constexpr float kAtol = 1e-5f, kRtol = 1e-5f;        // CPU fused vs CPU composed
+constexpr float kGpuAtol = 2e-5f, kGpuRtol = 2e-4f;  // CUDA fused vs CPU composed
 
 struct Shape5 {
     int64_t B, Lq, Lk, d, dv;
@@ -50,8 +50,7 @@ struct Result {
 
 // The composed path: the op (on the CPU its default), backward through autograd.
 Result composed(const Inputs& in) {
-    Tensor q = in.q.detach().requires_grad_(), k = in.k.detach().requires_grad_(),
-           v = in.v.detach().requires_grad_();
+    Tensor q = in.q.detach().requires_grad_(), k = in.k.detach().requires_grad_(), v = in.v.detach().requires_grad_();
     Tensor out = scaled_dot_product_attention(q, k, v);
     sum(mul(out, in.dout)).backward();
     return {out.detach(), q.grad(), k.grad(), v.grad()};
@@ -83,11 +82,11 @@ void check_same(const Result& a, const Result& e, float atol, float rtol) {
 
 // The shapes of the CPU cases.
 const std::vector<Shape5> kShapes = {
-    {1, 5, 7, 4, 3},     // tiny, one partial tile
-    {3, 33, 70, 40, 24}, // B > 1, Lk over three tiles (32 + 32 + 6), Lq one past a tile
-    {2, 64, 32, 32, 64}, // exact tiles, dv > d
-    {2, 17, 45, 65, 7},  // d one past 64, small dv
-    {1, 1, 1, 8, 8},     // one query, one key: P = 1, out = v
+    {1, 5, 7, 4, 3},      // tiny, one partial tile
+    {3, 33, 70, 40, 24},  // B > 1, Lk over three tiles (32 + 32 + 6), Lq one past a tile
+    {2, 64, 32, 32, 64},  // exact tiles, dv > d
+    {2, 17, 45, 65, 7},   // d one past 64, small dv
+    {1, 1, 1, 8, 8},      // one query, one key: P = 1, out = v
 };
 
 }  // namespace
@@ -117,8 +116,8 @@ TEST_CASE("attention fused: the online max rescales a sum that started small") {
     float* q = in.q.data_f32();
     const float* k = in.k.data_f32();
     for (int c = 0; c < s.d; ++c) {
-        q[c] = 16.0f * k[40 * s.d + c];     // batch 0, query 0: key 40
-        q[s.d + c] = 16.0f * k[c];          // batch 0, query 1: key 0
+        q[c] = 16.0f * k[40 * s.d + c];  // batch 0, query 0: key 40
+        q[s.d + c] = 16.0f * k[c];       // batch 0, query 1: key 0
     }
     Tensor lse;
     Result f = fused(in, Device::CPU, &lse);
@@ -137,18 +136,19 @@ TEST_CASE("attention fused: the fused backward matches finite differences") {
         Tensor out = Tensor::empty({q.size(0), q.size(1), v.size(2)});
         Tensor lse = Tensor::empty({q.size(0), q.size(1)});
         backend_for(Device::CPU).attention_forward(q, k, v, scale, out, lse);
-        return record("fused_attention_test", out, {x[0], x[1], x[2]},
-                      [q, k, v, out, lse, scale](const Tensor& dout) -> std::vector<Tensor> {
-            Tensor dq = Tensor::empty(q.shape()), dk = Tensor::empty(k.shape()), dv = Tensor::empty(v.shape());
-            backend_for(Device::CPU).attention_backward(q, k, v, out, lse, dout.contiguous(), scale, dq, dk, dv);
-            return {dq, dk, dv};
-        });
+        return record(
+            "fused_attention_test", out, {x[0], x[1], x[2]},
+            [q, k, v, out, lse, scale](const Tensor& dout) -> std::vector<Tensor> {
+                Tensor dq = Tensor::empty(q.shape()), dk = Tensor::empty(k.shape()), dv = Tensor::empty(v.shape());
+                backend_for(Device::CPU).attention_backward(q, k, v, out, lse, dout.contiguous(), scale, dq, dk, dv);
+                return {dq, dk, dv};
+            });
     };
     Generator gen(5);
     // Lk = 35: two tiles; gradcheck's defaults (h 1e-2, atol 1e-3, rtol 1e-2) with L in double
-    GradcheckResult g = gradcheck(fused_op, {randn({2, 3, 4}, gen).requires_grad_(),
-                                             randn({2, 35, 4}, gen).requires_grad_(),
-                                             randn({2, 35, 3}, gen).requires_grad_()});
+    GradcheckResult g =
+        gradcheck(fused_op, {randn({2, 3, 4}, gen).requires_grad_(), randn({2, 35, 4}, gen).requires_grad_(),
+                             randn({2, 35, 3}, gen).requires_grad_()});
     INFO(g.message);
     CHECK(g.ok);
 }
@@ -162,7 +162,8 @@ TEST_CASE("attention fused child: the op under TD_ATTENTION") {
     Inputs in = make_inputs({2, 20, 37, 12, 6}, 11);
     // The op on multi-head shapes (B = 2 x 1 heads), with autograd: under TD_ATTENTION=fused
     // it must give exactly the CPU backend's fused entries (same code, same inputs, same bits).
-    Tensor q = in.q.view({2, 1, 20, 12}).detach().requires_grad_(), k = in.k.view({2, 1, 37, 12}).detach().requires_grad_(),
+    Tensor q = in.q.view({2, 1, 20, 12}).detach().requires_grad_(),
+           k = in.k.view({2, 1, 37, 12}).detach().requires_grad_(),
            v = in.v.view({2, 1, 37, 6}).detach().requires_grad_();
     Tensor out = scaled_dot_product_attention(q, k, v);  // throws for a TD_ATTENTION it does not know
     REQUIRE(out.grad_fn() != nullptr);
@@ -180,7 +181,8 @@ TEST_CASE("attention fused: TD_ATTENTION=fused sends the op to the fused kernels
     std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
     std::string log = tdtest::scratch("attention_fused_child.txt");
     auto child = [&](const std::string& value) {
-        std::string cmd = "TD_ATTENTION_TEST_CHILD=1 TD_ATTENTION=" + value + " " + exe + " -tc='attention fused child*' > " + log + " 2>&1";
+        std::string cmd = "TD_ATTENTION_TEST_CHILD=1 TD_ATTENTION=" + value + " " + exe +
+                          " -tc='attention fused child*' > " + log + " 2>&1";
         int status = std::system(cmd.c_str());
         std::ifstream f(log);
         std::string text((std::istreambuf_iterator<char>(f)), {});
@@ -225,7 +227,8 @@ TEST_CASE("attention fused: the op on the GPU, fused up to d = 512 and composed 
         Inputs in = make_inputs(s, 3);
         Result expected = composed(in);
         // leaves on the CPU, the op on the GPU: the gradients come back through .to()
-        Tensor q = in.q.detach().requires_grad_(), k = in.k.detach().requires_grad_(), v = in.v.detach().requires_grad_();
+        Tensor q = in.q.detach().requires_grad_(), k = in.k.detach().requires_grad_(),
+               v = in.v.detach().requires_grad_();
         Tensor out = scaled_dot_product_attention(q.to(Device::CUDA), k.to(Device::CUDA), v.to(Device::CUDA));
         CHECK(out.device() == Device::CUDA);
         sum(mul(out, in.dout.to(Device::CUDA))).backward();

@@ -36,7 +36,10 @@ TEST_CASE("add's two inputs get independent .grad tensors") {
     Tensor a = ones({2}).requires_grad_(), b = ones({2}).requires_grad_();
     sum(a + b).backward();
     CHECK(a.grad().impl()->storage != b.grad().impl()->storage);
-    { NoGradGuard ng; a.grad().mul_(10.0f); }
+    {
+        NoGradGuard ng;
+        a.grad().mul_(10.0f);
+    }
     CHECK(b.grad().to_vector() == std::vector<float>{1, 1});
 }
 

@@ -193,8 +193,8 @@ TEST_CASE("broken input: a header claiming 10^12 elements fails before allocatin
     check_message(fails(p, npy, load_npy_file), {p, "over 2^40 elements"});
 
     p = dir + "/a.safetensors";
-    Bytes st = safetensors_file(
-        "{\"w\":{\"dtype\":\"F32\",\"shape\":[1000000,1000000],\"data_offsets\":[0,8]}}", Bytes(8, '\0'));
+    Bytes st = safetensors_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1000000,1000000],\"data_offsets\":[0,8]}}",
+                                Bytes(8, '\0'));
     check_message(fails(p, st, load_safetensors_file), {p, "'w'", "too large for its data_offsets [0, 8]"});
     st = safetensors_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1000000,1000000],\"data_offsets\":[0,4000000000000]}}",
                           Bytes(8, '\0'));
@@ -204,8 +204,7 @@ TEST_CASE("broken input: a header claiming 10^12 elements fails before allocatin
     check_message(fails(p, idx_file({1000000, 1000, 1000}, 16), load_idx_file),
                   {p, "[1000000, 1000, 1000]", "truncated?"});
     p = dir + "/images-idx3-ubyte.gz";
-    check_message(fails(p, gzip(idx_file({1000000, 1000, 1000}, 16)), load_idx_file),
-                  {p, "more than a .gz file of"});
+    check_message(fails(p, gzip(idx_file({1000000, 1000, 1000}, 16)), load_idx_file), {p, "more than a .gz file of"});
 
     // PNG headers (IHDR: width and height at bytes 16 and 20) claiming 10000 x 10000
     // pixels (over our 64-megapixel limit) and 100000 x 100000 (over stb's own limit).
@@ -239,7 +238,8 @@ TEST_CASE("broken input: images that Debian's stb_image mishandles are refused f
     p = "tests/fuzz/corpus/image/regress-pgm-height-30-digits.pgm";
     check_message(error_of([&] { load_image(p, 8, 3); }), {p, "damaged PNM header: its height has too many digits"});
     // Valid files pass the guard and decode.
-    for (const char* f : {"rgb_16x16.jpg", "grey_9x11.jpg", "rgb_5x7.png", "rgba_4x4.png", "grey_4x3.pgm", "rgb_2x2.ppm"})
+    for (const char* f :
+         {"rgb_16x16.jpg", "grey_9x11.jpg", "rgb_5x7.png", "rgba_4x4.png", "grey_4x3.pgm", "rgb_2x2.ppm"})
         CHECK(load_image(std::string("tests/fuzz/corpus/image/") + f, 8, 3).shape() == Shape{3, 8, 8});
 }
 
@@ -304,19 +304,19 @@ TEST_CASE("broken input: wrong dtype") {
 
     // dtypes the readers do not know
     p = dir + "/a.safetensors";
-    check_message(fails(p, safetensors_file("{\"w\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                                            Bytes(4, '\0')),
-                        load_safetensors_file),
-                  {p, "dtype I32 is not supported"});
+    check_message(
+        fails(p, safetensors_file("{\"w\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", Bytes(4, '\0')),
+              load_safetensors_file),
+        {p, "dtype I32 is not supported"});
     // a dtype whose size does not match the offsets: F64 x 1 is 8 bytes, not 4
-    check_message(fails(p, safetensors_file("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                                            Bytes(4, '\0')),
-                        load_safetensors_file),
-                  {p, "too large for its data_offsets"});
+    check_message(
+        fails(p, safetensors_file("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,4]}}", Bytes(4, '\0')),
+              load_safetensors_file),
+        {p, "too large for its data_offsets"});
     p = dir + "/a.npy";
-    check_message(fails(p, npy_file("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", Bytes(8, '\0')),
-                        load_npy_file),
-                  {p, "unsupported dtype '<i4'"});
+    check_message(
+        fails(p, npy_file("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", Bytes(8, '\0')), load_npy_file),
+        {p, "unsupported dtype '<i4'"});
     p = dir + "/images-idx3-ubyte";
     Bytes floats = idx_file({1, 1, 1}, 4);
     floats[2] = 0x0D;  // IDX element type 0x0D: float32
@@ -461,7 +461,8 @@ std::vector<std::string> checkpoints(const std::string& run) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(run + "/checkpoints", ec)) {
         std::string n = e.path().filename().string();
-        if (n.rfind("step-", 0) == 0 && n.size() > 17 && n.substr(n.size() - 12) == ".safetensors") out.push_back(e.path());
+        if (n.rfind("step-", 0) == 0 && n.size() > 17 && n.substr(n.size() - 12) == ".safetensors")
+            out.push_back(e.path());
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -496,10 +497,10 @@ TEST_CASE("broken input: kill -9 at any moment leaves the newest checkpoint load
     fs::remove_all(run);
     tdtest::write_bars(data, "train", 32, 8);
     // A checkpoint every step, so that most moments fall inside or near a save.
-    std::vector<std::string> args = {"train", "ddpm", "--data", data, "--out", run, "--ch", "8", "--mults", "1,2",
-                                     "--res-blocks", "1", "--attn-res", "4", "--groups", "4", "--T", "50",
-                                     "--batch", "8", "--steps", "100000", "--ckpt-every", "1", "--keep", "2",
-                                     "--threads", "1"};
+    std::vector<std::string> args = {
+        "train",        "ddpm",   "--data",       data, "--out",    run, "--ch",      "8",  "--mults", "1,2",
+        "--res-blocks", "1",      "--attn-res",   "4",  "--groups", "4", "--T",       "50", "--batch", "8",
+        "--steps",      "100000", "--ckpt-every", "1",  "--keep",   "2", "--threads", "1"};
     std::string log = tdtest::scratch("broken/kill_run.log");
     std::string newest_before;
     // Four runs (the first fresh, then --resume), each killed a different time after

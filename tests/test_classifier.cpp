@@ -74,11 +74,11 @@ TEST_CASE("sample statistics: confidence, histogram, entropy") {
 
 TEST_CASE("sample statistics with a reject class: junk is rejected and never recognisable") {
     // 3 real classes + the reject column (last)
-    Tensor logits = Tensor::from_vector({10, 0, 0, 0,      // class 0, sure
-                                         0, 0, 0, 10,      // junk: rejected, its best real class 0 (a tie, the first)
-                                         5, 0, 0, 5.5f,    // junk by a nose: rejected, p(class 0) < 0.5
-                                         0, 10, 0, -10,    // class 1, sure
-                                         0, 4, 0, 3},      // class 1, p = 0.70: accepted but not recognisable
+    Tensor logits = Tensor::from_vector({10, 0,  0, 0,     // class 0, sure
+                                         0,  0,  0, 10,    // junk: rejected, its best real class 0 (a tie, the first)
+                                         5,  0,  0, 5.5f,  // junk by a nose: rejected, p(class 0) < 0.5
+                                         0,  10, 0, -10,   // class 1, sure
+                                         0,  4,  0, 3},    // class 1, p = 0.70: accepted but not recognisable
                                         {5, 4});
     Tensor feats = randn({5, 2}, default_generator());
     diffusion::SampleStats s = diffusion::sample_stats(logits, feats, Tensor(), /*reject_class=*/true);
@@ -115,7 +115,7 @@ TEST_CASE("negatives: shapes, ranges, determinism") {
         CHECK(max_of(a) <= 1.0f);
         CHECK(a.to_vector() == b.to_vector());  // same seed: the very same images
         CHECK(a.to_vector() != c.to_vector());
-        CHECK(g1.offset() > 0);                 // drew from the generator it was given
+        CHECK(g1.offset() > 0);  // drew from the generator it was given
     }
     // colour images, not square
     Generator g(1);
@@ -208,7 +208,7 @@ TEST_CASE("reference images: real, noise, blur") {
     CHECK(noise.to_vector() == diffusion::reference_images(diffusion::Reference::Noise, held, 7).to_vector());
     Tensor blur = diffusion::reference_images(diffusion::Reference::Blur, held, 5);
     CHECK(blur.shape() == Shape{5, 1, 8, 8});
-    CHECK(var(blur).item() < 0.5f * var(real).item());  // smoother
+    CHECK(var(blur).item() < 0.5f * var(real).item());                     // smoother
     CHECK_CLOSE(blur, diffusion::gaussian_blur(real, 1.5f), 1e-6f, 0.0f);  // of the same images as "real"
     CHECK(min_of(blur) >= 0.0f);
     CHECK(max_of(blur) <= 1.0f);

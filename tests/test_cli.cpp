@@ -139,8 +139,9 @@ TEST_CASE("--spacing: an unknown value, or one the sampler does not take, exits 
     CHECK(tdtest::contains(u.output, "--spacing: unknown spacing 'uniform' (leading, trailing, linspace)"));
     Run d = run("sample --run runs/nowhere --sampler ddpm --spacing leading --out " + out);
     CHECK(d.code == 2);
-    CHECK(tdtest::contains(d.output, "--spacing leading does not fit --sampler ddpm: ddpm takes linspace, trailing "
-                                     "(or auto: linspace)"));
+    CHECK(tdtest::contains(d.output,
+                           "--spacing leading does not fit --sampler ddpm: ddpm takes linspace, trailing "
+                           "(or auto: linspace)"));
     Run t = run("trace sample --run runs/nowhere --spacing sideways");
     CHECK(t.code == 2);
     CHECK(tdtest::contains(t.output, "--spacing: unknown spacing 'sideways' (leading, trailing, linspace)"));
@@ -156,8 +157,8 @@ TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder" * d
     CHECK(r.output.find("gradcheck of the MLP") != std::string::npos);
     CHECK(r.output.find(": ok") != std::string::npos);
     CHECK(r.output.find("it/s") != std::string::npos);
-    for (const char* f : {"metrics.csv", "loss.png", "forward.png", "score.png", "samples.png", "trajectories.png",
-                          "index.html"})
+    for (const char* f :
+         {"metrics.csv", "loss.png", "forward.png", "score.png", "samples.png", "trajectories.png", "index.html"})
         CHECK(std::filesystem::exists(dir + "/" + f));
     // the loss fell: the mean of the first and of the last 100 rows of metrics.csv
     std::ifstream csv(dir + "/metrics.csv");
@@ -173,8 +174,10 @@ TEST_CASE("train toy trains a 2-D diffusion model and writes the run folder" * d
     size_t at = r.output.find("mean distance to the nearest data point: x_T ");
     REQUIRE(at != std::string::npos);
     float noise = 0, ddpm = 0, ddim = 0;
-    REQUIRE(std::sscanf(r.output.c_str() + at, "mean distance to the nearest data point: x_T %f, DDPM samples %f, "
-                        "DDIM-50 samples %f", &noise, &ddpm, &ddim) == 3);
+    REQUIRE(std::sscanf(r.output.c_str() + at,
+                        "mean distance to the nearest data point: x_T %f, DDPM samples %f, "
+                        "DDIM-50 samples %f",
+                        &noise, &ddpm, &ddim) == 3);
     CHECK(ddpm < 0.5f * noise);
     CHECK(ddim < 0.5f * noise);
     CHECK(run("train toy --data circles --out " + dir + " --overwrite").code == 2);
@@ -229,7 +232,8 @@ double json_number(const std::string& json, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones" * doctest::test_suite("long")) {
+TEST_CASE("train classifier learns a toy data set; eval judges samples and rejects bad ones" *
+          doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars"), rundir = tdtest::scratch("run_bars");
     std::filesystem::create_directories(data);
     std::filesystem::remove_all(rundir);
@@ -301,8 +305,12 @@ TEST_CASE("train classifier learns a toy data set; eval judges samples and rejec
     td::Generator gen(0);
     td::diffusion::Classifier plain(cfg, gen);
     td::nn::save_module(old_run + "/classifier.safetensors", plain,
-                        {{"model", "classifier"}, {"data", data}, {"in_channels", "1"}, {"image_size", "28"},
-                         {"num_classes", "10"}, {"width", "8"}});
+                        {{"model", "classifier"},
+                         {"data", data},
+                         {"in_channels", "1"},
+                         {"image_size", "28"},
+                         {"num_classes", "10"},
+                         {"width", "8"}});
     Run old = run("eval --classifier " + old_run + " --samples " + samples);
     INFO(old.output);
     CHECK(old.code == 0);

@@ -93,14 +93,14 @@ std::vector<Case> class_cases() {
 // The flags of `train ddpm` that are not settings of the model or its training (the
 // pictures, the checkpoints, the ranks; the run folder's are kRunFlags), and --vae (train
 // ldm's; tests/test_ldm.cpp).
-const std::set<std::string> kNotSettings = {"keep", "sample-every", "ckpt-every", "final-samples",
-                                            "final-steps", "distributed", "vae"};
+const std::set<std::string> kNotSettings = {"keep",        "sample-every", "ckpt-every", "final-samples",
+                                            "final-steps", "distributed",  "vae"};
 
 // The metadata keys that no flag sets: the file's own ("format": safetensors' "pt"), and
 // what the data decide.
-const std::set<std::string> kDerivedKeys = {"format",           "model",           "tinydiffusion.version",
-                                            "unet.in_channels", "unet.out_channels", "unet.image_size",
-                                            "unet.num_classes"};
+const std::set<std::string> kDerivedKeys = {
+    "format",          "model",           "tinydiffusion.version", "unet.in_channels", "unet.out_channels",
+    "unet.image_size", "unet.num_classes"};
 
 std::vector<std::string> help_flags(const std::string& help) {
     std::vector<std::string> flags;
@@ -127,7 +127,8 @@ std::map<std::string, std::string> config_of(const std::string& path) {
 bool same_value(const std::string& a, const std::string& b) {
     char *ea = nullptr, *eb = nullptr;
     double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
-    if (!a.empty() && !b.empty() && *ea == '\0' && *eb == '\0') return std::abs(x - y) <= 1e-6 * std::max(1.0, std::abs(x));
+    if (!a.empty() && !b.empty() && *ea == '\0' && *eb == '\0')
+        return std::abs(x - y) <= 1e-6 * std::max(1.0, std::abs(x));
     return a == b;
 }
 
@@ -212,7 +213,8 @@ std::string bars_data() {
 
 }  // namespace
 
-TEST_CASE("settings: every train ddpm setting goes flag -> config.txt -> model file -> sample" * doctest::test_suite("long")) {
+TEST_CASE("settings: every train ddpm setting goes flag -> config.txt -> model file -> sample" *
+          doctest::test_suite("long")) {
     std::string data = tdtest::scratch("settings-bars");
     fs::create_directories(data);
     tdtest::write_bars(data, "train", 32, 16);
@@ -259,25 +261,19 @@ TEST_CASE("settings: every train vae setting goes flag -> config.txt -> model fi
     std::string dir = tdtest::scratch("settings-vae");
     round_trip("train vae", cases, dir, "model.safetensors", " --eval-images 8", covered);
     fs::remove_all(dir);
-    check_covered("train vae", covered, with_run_flags({"sample-every", "eval-images"}),
-                  {"format", "model", "tinydiffusion.version", "vae.in_channels", "vae.image_size", "steps",
-                   "held_out_psnr"});
+    check_covered(
+        "train vae", covered, with_run_flags({"sample-every", "eval-images"}),
+        {"format", "model", "tinydiffusion.version", "vae.in_channels", "vae.image_size", "steps", "held_out_psnr"});
 }
 
 TEST_CASE("settings: every train classifier setting goes flag -> config.txt -> model file") {
     // --data fashion read from the bars' folder: a named data set given its own --data-dir
-    std::vector<Case> cases = {{"data", "fashion", "data", ""},
-                               {"data-dir", bars_data(), "", ""},
-                               {"epochs", "2", "", ""},
-                               {"batch", "8", "", ""},
-                               {"lr", "0.003", "", ""},
-                               {"width", "16", "width", ""},
-                               {"shift", "1", "", ""},
-                               {"reject-class", "0", "reject_class", ""},
-                               {"seed", "3", "", ""},
-                               {"steps", "3", "", ""},
-                               {"minutes", "5", "", ""},
-                               {"device", "cpu", "", ""}};
+    std::vector<Case> cases = {{"data", "fashion", "data", ""}, {"data-dir", bars_data(), "", ""},
+                               {"epochs", "2", "", ""},         {"batch", "8", "", ""},
+                               {"lr", "0.003", "", ""},         {"width", "16", "width", ""},
+                               {"shift", "1", "", ""},          {"reject-class", "0", "reject_class", ""},
+                               {"seed", "3", "", ""},           {"steps", "3", "", ""},
+                               {"minutes", "5", "", ""},        {"device", "cpu", "", ""}};
     Covered covered;
     std::string dir = tdtest::scratch("settings-classifier");
     round_trip("train classifier", cases, dir, "classifier.safetensors", "", covered);
@@ -305,12 +301,13 @@ TEST_CASE("settings: a bad word for an enum setting exits 2 naming the flag and 
     struct Bad {
         std::string flags, message;
     };
-    for (const Bad& b : {Bad{"--cond label", "--cond: unknown conditioning 'label' (none, class, text)"},
-                         Bad{"--cond-mode hybrid", "--cond-mode: unknown cond_mode 'hybrid' (add, concat, crossattn)"},
-                         Bad{"--schedule quadratic", "--schedule: unknown schedule 'quadratic' (linear, cosine, scaled_linear)"},
-                         Bad{"--prediction score", "--prediction: unknown prediction 'score' (eps, x0, v)"},
-                         Bad{"--loss-weight snr", "--loss-weight: unknown loss weight 'snr' (none, min-snr)"},
-                         Bad{"--lr-schedule step", "--lr-schedule: unknown lr schedule 'step' (constant, warmup, cosine)"}}) {
+    for (const Bad& b :
+         {Bad{"--cond label", "--cond: unknown conditioning 'label' (none, class, text)"},
+          Bad{"--cond-mode hybrid", "--cond-mode: unknown cond_mode 'hybrid' (add, concat, crossattn)"},
+          Bad{"--schedule quadratic", "--schedule: unknown schedule 'quadratic' (linear, cosine, scaled_linear)"},
+          Bad{"--prediction score", "--prediction: unknown prediction 'score' (eps, x0, v)"},
+          Bad{"--loss-weight snr", "--loss-weight: unknown loss weight 'snr' (none, min-snr)"},
+          Bad{"--lr-schedule step", "--lr-schedule: unknown lr schedule 'step' (constant, warmup, cosine)"}}) {
         CAPTURE(b.flags);
         Run r = run_diffuse("train ddpm --data " + data + " --out " + tdtest::scratch("settings-bad") + " --steps 1 " +
                             b.flags);

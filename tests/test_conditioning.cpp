@@ -22,15 +22,15 @@
 #include "tests/helpers.h"
 
 using namespace td;
+using diffusion::cond_mode_name;
+using diffusion::Conditioning;
+using diffusion::conditioning_name;
+using diffusion::CondMode;
+using diffusion::parse_cond_mode;
+using diffusion::parse_conditioning;
 using diffusion::SmallTextEncoder;
 using diffusion::UNet;
 using diffusion::UNetConfig;
-using diffusion::Conditioning;
-using diffusion::CondMode;
-using diffusion::conditioning_name;
-using diffusion::cond_mode_name;
-using diffusion::parse_conditioning;
-using diffusion::parse_cond_mode;
 
 namespace {
 
@@ -162,15 +162,15 @@ TEST_CASE("cond: SpatialTransformer matches PyTorch: output and every gradient (
     sum(y * f.ref.at("r.y")).backward();
     CHECK_CLOSE(x.grad(), f.ref.at("grad.x"), kAtol, kRtol);
     CHECK_CLOSE(context.grad(), f.ref.at("grad.context"), kAtol, kRtol);  // through attn2's K and V
-    check_parameter_grads(st, f.ref, 6);  // x, context, y, r.y, grad.x, grad.context
+    check_parameter_grads(st, f.ref, 6);                                  // x, context, y, r.y, grad.x, grad.context
 
     // LDM's names, one block deep
     std::set<std::string> names;
     for (auto& [n, _] : st.named_parameters()) names.insert(n);
-    for (const char* n : {"norm.weight", "proj_in.weight", "transformer_blocks.0.attn1.to_q.weight",
-                          "transformer_blocks.0.attn2.to_k.weight", "transformer_blocks.0.norm3.bias",
-                          "transformer_blocks.0.ff.net.0.proj.weight", "transformer_blocks.0.ff.net.2.weight",
-                          "proj_out.bias"})
+    for (const char* n :
+         {"norm.weight", "proj_in.weight", "transformer_blocks.0.attn1.to_q.weight",
+          "transformer_blocks.0.attn2.to_k.weight", "transformer_blocks.0.norm3.bias",
+          "transformer_blocks.0.ff.net.0.proj.weight", "transformer_blocks.0.ff.net.2.weight", "proj_out.bias"})
         CHECK_MESSAGE(names.count(n), n);
 }
 
@@ -240,11 +240,13 @@ TEST_CASE("cond: class crossattn UNet: the label is one context token; gradients
     // d out / d context, through every SpatialTransformer's attn2
     GradcheckOptions o;
     o.atol = 2e-3f;
-    GradcheckResult r = gradcheck([&](const std::vector<Tensor>& in) {
-        UNet::Cond k;
-        k.context = in[0];
-        return model.forward(x, t, k);
-    }, {cond.context.detach().clone().requires_grad_()}, o);
+    GradcheckResult r = gradcheck(
+        [&](const std::vector<Tensor>& in) {
+            UNet::Cond k;
+            k.context = in[0];
+            return model.forward(x, t, k);
+        },
+        {cond.context.detach().clone().requires_grad_()}, o);
     INFO(r.message);
     CHECK(r.ok);
     // and the label's row of label_emb gets that gradient: row 2 and row 3 only
@@ -269,8 +271,7 @@ TEST_CASE("cond: masked attention ignores padding keys exactly") {
     CHECK_CLOSE(masked, att.forward(first3), 1e-6f, 1e-5f);
     // all ones = no mask
     CHECK_CLOSE(att.forward(x, Tensor(), ones({1, 5})), att.forward(x), 1e-6f, 1e-5f);
-    tdtest::check_message(tdtest::error_of([&] { att.forward(x, Tensor(), ones({1, 4})); }),
-                          {"key_mask", "[1, 4]"});
+    tdtest::check_message(tdtest::error_of([&] { att.forward(x, Tensor(), ones({1, 4})); }), {"key_mask", "[1, 4]"});
 }
 
 TEST_CASE("cond: the tokenizer: known words, <unk>, truncation, the empty prompt") {
@@ -288,7 +289,8 @@ TEST_CASE("cond: the tokenizer: known words, <unk>, truncation, the empty prompt
     CHECK(V[id("seven")] == "seven");
     CHECK(id("<pad>") == U);  // a special is not a word
 
-    CHECK(SmallTextEncoder::split_words("An ANKLE-boot, please!") == std::vector<std::string>{"an", "ankle", "boot", "please"});
+    CHECK(SmallTextEncoder::split_words("An ANKLE-boot, please!") ==
+          std::vector<std::string>{"an", "ankle", "boot", "please"});
     CHECK(SmallTextEncoder::split_words("  ") == std::vector<std::string>{});
 
     Tensor tk = enc.tokenize({"A handwritten SEVEN.", "a zebra", "", "a photo of a small bird and a cat"});
@@ -297,8 +299,8 @@ TEST_CASE("cond: the tokenizer: known words, <unk>, truncation, the empty prompt
     std::vector<int64_t> row0(v.begin(), v.begin() + 6), row1(v.begin() + 6, v.begin() + 12),
         row2(v.begin() + 12, v.begin() + 18), row3(v.begin() + 18, v.end());
     CHECK(row0 == std::vector<int64_t>{B, id("a"), id("handwritten"), id("seven"), E, P});
-    CHECK(row1 == std::vector<int64_t>{B, id("a"), U, E, P, P});             // unknown word
-    CHECK(row2 == std::vector<int64_t>{B, E, P, P, P, P});                   // "": the null prompt
+    CHECK(row1 == std::vector<int64_t>{B, id("a"), U, E, P, P});                         // unknown word
+    CHECK(row2 == std::vector<int64_t>{B, E, P, P, P, P});                               // "": the null prompt
     CHECK(row3 == std::vector<int64_t>{B, id("a"), id("photo"), id("of"), id("a"), E});  // cut to 4 words
     CHECK(enc.tokenize({}).shape() == Shape{0, 6});
 
@@ -309,9 +311,13 @@ TEST_CASE("cond: the tokenizer: known words, <unk>, truncation, the empty prompt
     CHECK_CLOSE(pooled.narrow(0, 0, 1), feats.narrow(0, 0, 1).narrow(1, 4, 1).reshape({1, 8}), 0.0f, 0.0f);
     CHECK_CLOSE(pooled.narrow(0, 2, 1), feats.narrow(0, 2, 1).narrow(1, 1, 1).reshape({1, 8}), 0.0f, 0.0f);
 
-    tdtest::check_message(tdtest::error_of([&] { enc.encode(Tensor::from_vector_i64({1, 999}, {1, 2})); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              enc.encode(Tensor::from_vector_i64({1, 999}, {1, 2}));
+                          }),
                           {"token id 999", "vocabulary"});
-    tdtest::check_message(tdtest::error_of([&] { enc.encode(zeros({1, 7}, DType::Int64)); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              enc.encode(zeros({1, 7}, DType::Int64));
+                          }),
                           {"max_tokens = 6", "[1, 7]"});
 }
 
@@ -356,7 +362,9 @@ TEST_CASE("cond: captions for every class of the three data sets, with a/an") {
     }
     tdtest::check_message(tdtest::error_of([] { diffusion::caption("mnist", 10, 0); }), {"mnist", "0..9", "10"});
     tdtest::check_message(tdtest::error_of([] { diffusion::caption("mnist", 1, 4); }), {"phrasing 4", "[0, 4)"});
-    tdtest::check_message(tdtest::error_of([] { diffusion::caption("flowers", 2, 0, {"rose", "orchid"}); }),
+    tdtest::check_message(tdtest::error_of([] {
+                              diffusion::caption("flowers", 2, 0, {"rose", "orchid"});
+                          }),
                           {"label 2", "flowers"});
 }
 
@@ -390,12 +398,15 @@ TEST_CASE("cond: classifier-free guidance: the combination and the batched denoi
         CHECK_CLOSE(guided, diffusion::cfg_combine(eps_u, eps_c, 3.0f), 1e-5f, 1e-4f);
         CHECK_CLOSE(diffusion::guided_denoiser(model, y, 1.0f)(x, t), eps_c, 1e-6f, 1e-5f);
         CHECK_CLOSE(diffusion::guided_denoiser(model, y, 0.0f)(x, t), eps_u, 1e-6f, 1e-5f);
-        tdtest::check_message(tdtest::error_of([&] { diffusion::guided_denoiser(model, y, 2.0f)(randn({3, 1, 8, 8}, gen), t); }),
+        tdtest::check_message(tdtest::error_of([&] {
+                                  diffusion::guided_denoiser(model, y, 2.0f)(randn({3, 1, 8, 8}, gen), t);
+                              }),
                               {"x_t has 3 samples", "y has 2"});
     }
     UNet plain(tiny("none", "crossattn"));
-    tdtest::check_message(tdtest::error_of([&] { diffusion::guided_denoiser(plain, Tensor::from_vector_i64({0}, {1}), 2.0f); }),
-                          {"unconditional"});
+    tdtest::check_message(
+        tdtest::error_of([&] { diffusion::guided_denoiser(plain, Tensor::from_vector_i64({0}, {1}), 2.0f); }),
+        {"unconditional"});
 }
 
 TEST_CASE("cond: condition(), null_condition() and forward's checks") {
@@ -416,7 +427,9 @@ TEST_CASE("cond: condition(), null_condition() and forward's checks") {
     Tensor null_tokens = txt.null_condition(2);
     CHECK(null_tokens.to_vector_i64() == txt.text_encoder().tokenize({"", ""}).to_vector_i64());
     CHECK(txt.condition(null_tokens).concat.shape() == Shape{2, 4, 8, 8});  // concat_channels planes
-    tdtest::check_message(tdtest::error_of([&] { txt.condition(Tensor::from_vector_i64({1, 2}, {2})); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              txt.condition(Tensor::from_vector_i64({1, 2}, {2}));
+                          }),
                           {"cond text takes token ids (B, L)"});
     tdtest::check_message(tdtest::error_of([&] { txt.forward(x, t, txt.condition(txt.null_condition(1))); }),
                           {"a condition for 1 samples", "2 inputs"});
@@ -463,13 +476,14 @@ TEST_CASE("cond: the conditioner is a submodule; the unconditional UNet is uncha
     tc.cond = Conditioning::Text;  // crossattn by default
     UNet txt(tc);
     std::map<std::string, Tensor> st = txt.state_dict();
-    for (const char* n : {"cond_stage_model.token_embedding.weight", "cond_stage_model.position_embedding.weight",
-                          "cond_stage_model.layers.1.attn.to_q.weight", "cond_stage_model.layers.0.mlp.net.0.0.weight",
-                          "cond_stage_model.final_layer_norm.weight", "mid.attn_1.transformer_blocks.0.attn2.to_k.weight",
-                          "down.2.attn.1.proj_out.weight", "up.2.attn.2.transformer_blocks.0.ff.net.0.proj.weight"})
+    for (const char* n :
+         {"cond_stage_model.token_embedding.weight", "cond_stage_model.position_embedding.weight",
+          "cond_stage_model.layers.1.attn.to_q.weight", "cond_stage_model.layers.0.mlp.net.0.0.weight",
+          "cond_stage_model.final_layer_norm.weight", "mid.attn_1.transformer_blocks.0.attn2.to_k.weight",
+          "down.2.attn.1.proj_out.weight", "up.2.attn.2.transformer_blocks.0.ff.net.0.proj.weight"})
         CHECK_MESSAGE(st.count(n), n);
     CHECK(st.at("mid.attn_1.transformer_blocks.0.attn2.to_k.weight").shape() == Shape{64, 64});  // context = text_dim
-    CHECK(txt.config().context_dim == 64);  // derived
+    CHECK(txt.config().context_dim == 64);                                                       // derived
     CHECK(st.count("cond_proj.weight") == 0);  // crossattn needs no pooled vector
 }
 
@@ -508,10 +522,12 @@ TEST_CASE("cond: UNet config validation names what does not fit") {
 
     // the words of the model file and the CLI, both ways
     tdtest::check_message(tdtest::error_of([] { parse_conditioning("label"); }), {"(none, class, text)", "'label'"});
-    tdtest::check_message(tdtest::error_of([] { parse_cond_mode("hybrid"); }), {"(add, concat, crossattn)", "'hybrid'"});
+    tdtest::check_message(tdtest::error_of([] { parse_cond_mode("hybrid"); }),
+                          {"(add, concat, crossattn)", "'hybrid'"});
     for (Conditioning k : {Conditioning::None, Conditioning::Class, Conditioning::Text})
         CHECK(parse_conditioning(conditioning_name(k)) == k);
-    for (CondMode k : {CondMode::Add, CondMode::Concat, CondMode::CrossAttn}) CHECK(parse_cond_mode(cond_mode_name(k)) == k);
+    for (CondMode k : {CondMode::Add, CondMode::Concat, CondMode::CrossAttn})
+        CHECK(parse_cond_mode(cond_mode_name(k)) == k);
     UNetConfig c;
     c.cond = Conditioning::Class;
     tdtest::check_message(message(c), {"cond class needs num_classes >= 1", "got 0"});

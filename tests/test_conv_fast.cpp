@@ -38,21 +38,21 @@ struct Geometry {
 
 TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
     const Geometry cases[] = {
-        {{2, 16, 28, 28}, 16, 3, 1, 1},   // the demo UNet's first level
-        {{3, 5, 7, 7}, 11, 3, 1, 1},      // 7x7: one vector per row pair; 5 -> 11 channels
-        {{1, 3, 32, 32}, 13, 3, 1, 1},    // batch 1, CIFAR's 3 channels
-        {{19, 4, 9, 13}, 6, 3, 1, 1},     // 19 > 16 samples: dW in unequal batch pieces; non-square
-        {{2, 9, 14, 14}, 1, 3, 1, 1},     // one output channel (conv_out)
-        {{2, 4, 5, 3}, 8, 3, 1, 1},       // four input channels (the fewest the fast path takes), tiny plane
-        {{2, 1, 5, 3}, 8, 3, 1, 1},       // one input channel: reference path either way
-        {{2, 6, 9, 9}, 4, 3, 2, 1},       // stride 2: reference path either way
-        {{2, 6, 9, 9}, 4, 1, 1, 0},       // 1x1: reference path either way
-        {{2, 6, 8, 8}, 4, 3, 1, 0},       // padding 0: reference path either way
-        {{3, 7, 14, 14}, 40, 3, 1, 1},    // 40 output channels: dW's 32-channel tile, then a 16-channel one
-        {{2, 5, 16, 17}, 64, 3, 1, 1},    // rows of 17 and 16: a vector copy plus an overlapping one
-        {{17, 33, 7, 7}, 48, 3, 1, 1},    // 7x7 row tiles, 33 input channels, 48 output channels
-        {{4, 12, 8, 8}, 36, 3, 1, 1},     // 8x8 row tiles (CIFAR's third level), 36 output channels
-        {{1, 5, 3, 42}, 20, 3, 1, 1},     // rows of 42: three row tiles of 14 per row
+        {{2, 16, 28, 28}, 16, 3, 1, 1},  // the demo UNet's first level
+        {{3, 5, 7, 7}, 11, 3, 1, 1},     // 7x7: one vector per row pair; 5 -> 11 channels
+        {{1, 3, 32, 32}, 13, 3, 1, 1},   // batch 1, CIFAR's 3 channels
+        {{19, 4, 9, 13}, 6, 3, 1, 1},    // 19 > 16 samples: dW in unequal batch pieces; non-square
+        {{2, 9, 14, 14}, 1, 3, 1, 1},    // one output channel (conv_out)
+        {{2, 4, 5, 3}, 8, 3, 1, 1},      // four input channels (the fewest the fast path takes), tiny plane
+        {{2, 1, 5, 3}, 8, 3, 1, 1},      // one input channel: reference path either way
+        {{2, 6, 9, 9}, 4, 3, 2, 1},      // stride 2: reference path either way
+        {{2, 6, 9, 9}, 4, 1, 1, 0},      // 1x1: reference path either way
+        {{2, 6, 8, 8}, 4, 3, 1, 0},      // padding 0: reference path either way
+        {{3, 7, 14, 14}, 40, 3, 1, 1},   // 40 output channels: dW's 32-channel tile, then a 16-channel one
+        {{2, 5, 16, 17}, 64, 3, 1, 1},   // rows of 17 and 16: a vector copy plus an overlapping one
+        {{17, 33, 7, 7}, 48, 3, 1, 1},   // 7x7 row tiles, 33 input channels, 48 output channels
+        {{4, 12, 8, 8}, 36, 3, 1, 1},    // 8x8 row tiles (CIFAR's third level), 36 output channels
+        {{1, 5, 3, 42}, 20, 3, 1, 1},    // rows of 42: three row tiles of 14 per row
     };
     for (const Geometry& geo : cases) {
         CAPTURE(shape_str(geo.x));
@@ -77,8 +77,7 @@ TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
         Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
         Tensor gy = randn({21, 44, 14, W}, gen);
         Result r = run_conv(x, w, b, gy, 1, 1, true);
-        return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(),
-                                               r.db.to_vector()};
+        return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(), r.db.to_vector()};
     };
     int saved = omp_get_max_threads();
     for (int64_t W : {17, 14}) {

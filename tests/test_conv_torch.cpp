@@ -59,9 +59,8 @@ const bool kRegistered = [] {
     // composites
     reg("conv_silu_avgpool", [](I x) { return avg_pool2d(silu(conv2d(x[0], x[1], x[2], 1, 1)), 2); });
     reg("upsample_conv", upsample_then_conv);
-    reg("conv_convtranspose_roundtrip", [](I x) {
-        return conv_transpose2d(conv2d(x[0], x[1], Tensor(), 2, 1), x[2], Tensor(), 2, 1, 1);
-    });
+    reg("conv_convtranspose_roundtrip",
+        [](I x) { return conv_transpose2d(conv2d(x[0], x[1], Tensor(), 2, 1), x[2], Tensor(), 2, 1, 1); });
     return true;
 }();
 
@@ -79,8 +78,8 @@ struct Conv2dRef {
 
 // y = conv2d(x, w, b) and, for the upstream gradient gy, dx, dw, db, straight from the
 // definition: y[n,k,oh,ow] = b[k] + sum_{c,r,s} w[k,c,r,s] x[n, k's group c, oh*st-p+r, ow*st-p+s].
-Conv2dRef conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gy, int64_t st,
-                           int64_t p, int64_t G) {
+Conv2dRef conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gy, int64_t st, int64_t p,
+                           int64_t G) {
     int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     int64_t K = w.size(0), Cg = w.size(1), R = w.size(2), S = w.size(3), Kg = K / G;
     int64_t OH = (H + 2 * p - R) / st + 1, OW = (W + 2 * p - S) / st + 1;
@@ -116,7 +115,10 @@ void check_close_to(const Tensor& got, const std::vector<double>& want, double a
     REQUIRE(g.size() == want.size());
     int64_t bad = 0, first = -1;
     for (size_t i = 0; i < g.size(); ++i)
-        if (std::fabs(g[i] - want[i]) > atol + rtol * std::fabs(want[i])) { ++bad; if (first < 0) first = (int64_t)i; }
+        if (std::fabs(g[i] - want[i]) > atol + rtol * std::fabs(want[i])) {
+            ++bad;
+            if (first < 0) first = (int64_t)i;
+        }
     INFO("first bad element " << first << ": " << (first >= 0 ? g[first] : 0) << " vs "
                               << (first >= 0 ? want[first] : 0));
     CHECK(bad == 0);
@@ -127,10 +129,13 @@ void check_close_to(const Tensor& got, const std::vector<double>& want, double a
 TEST_CASE("conv2d matches a plain six-loop convolution beyond the fixtures' sizes") {
     // N = 19 > 16 samples: several (unequal) pieces of the batch in the dW sum; groups;
     // stride 2 with padding on a non-square input; the 1x1 no-im2col path.
-    struct Geometry { Shape x, w; int64_t stride, pad, groups; };
-    for (const Geometry& geo : {Geometry{{19, 4, 9, 7}, {6, 2, 3, 3}, 2, 1, 2},
-                                Geometry{{3, 8, 6, 6}, {4, 8, 1, 1}, 1, 0, 1},
-                                Geometry{{5, 3, 8, 8}, {5, 3, 5, 5}, 1, 2, 1}}) {
+    struct Geometry {
+        Shape x, w;
+        int64_t stride, pad, groups;
+    };
+    for (const Geometry& geo :
+         {Geometry{{19, 4, 9, 7}, {6, 2, 3, 3}, 2, 1, 2}, Geometry{{3, 8, 6, 6}, {4, 8, 1, 1}, 1, 0, 1},
+          Geometry{{5, 3, 8, 8}, {5, 3, 5, 5}, 1, 2, 1}}) {
         CAPTURE(shape_str(geo.x));
         Generator gen(7);
         Tensor x = randn(geo.x, gen).requires_grad_(), w = randn(geo.w, gen).requires_grad_();
@@ -178,7 +183,6 @@ TEST_CASE("conv2d and conv_transpose2d give the same bits with 1 and 2 OpenMP th
 
 namespace {
 
-
 using tdtest::check_message;
 using tdtest::error_of;
 
@@ -187,50 +191,87 @@ using tdtest::error_of;
 TEST_CASE("errors: conv family misuse names the op and the shapes") {
     Tensor none;
     SUBCASE("conv2d") {
-        check_message(error_of([&] { conv2d(zeros({3, 5, 5}), zeros({4, 3, 3, 3}), none); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({3, 5, 5}), zeros({4, 3, 3, 3}), none);
+                      }),
                       {"conv2d", "input", "[3, 5, 5]", "4-D"});
-        check_message(error_of([&] { conv2d(zeros({1, 3, 5, 5}), zeros({4, 3, 3}), none); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 3, 5, 5}), zeros({4, 3, 3}), none);
+                      }),
                       {"conv2d", "weight", "[4, 3, 3]"});
-        check_message(error_of([&] { conv2d(zeros({1, 3, 5, 5}), zeros({4, 2, 3, 3}), none); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 3, 5, 5}), zeros({4, 2, 3, 3}), none);
+                      }),
                       {"conv2d", "[1, 3, 5, 5]", "[4, 2, 3, 3]", "3 channels"});
-        check_message(error_of([&] { conv2d(zeros({1, 4, 5, 5}), zeros({6, 2, 3, 3}), none, 1, 1, 3); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 4, 5, 5}), zeros({6, 2, 3, 3}), none, 1, 1, 3);
+                      }),
                       {"conv2d", "groups = 3", "[1, 4, 5, 5]", "[6, 2, 3, 3]"});
-        check_message(error_of([&] { conv2d(zeros({1, 1, 2, 2}), zeros({1, 1, 5, 5}), none, 1, 1); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 1, 2, 2}), zeros({1, 1, 5, 5}), none, 1, 1);
+                      }),
                       {"conv2d", "5x5", "larger than the padded input 4x4", "[1, 1, 2, 2]"});
-        check_message(error_of([&] { conv2d(zeros({1, 3, 5, 5}, DType::Int64), zeros({4, 3, 3, 3}), none); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 3, 5, 5}, DType::Int64), zeros({4, 3, 3, 3}), none);
+                      }),
                       {"conv2d", "float32", "int64", "[1, 3, 5, 5]"});
-        check_message(error_of([&] { conv2d(zeros({1, 3, 5, 5}), zeros({4, 3, 3, 3}), zeros({3})); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 3, 5, 5}), zeros({4, 3, 3, 3}), zeros({3}));
+                      }),
                       {"conv2d", "bias", "[3]", "[4]"});
-        check_message(error_of([&] { conv2d(zeros({1, 3, 5, 5}), zeros({4, 3, 3, 3}), none, 0); }),
+        check_message(error_of([&] {
+                          conv2d(zeros({1, 3, 5, 5}), zeros({4, 3, 3, 3}), none, 0);
+                      }),
                       {"conv2d", "stride"});
     }
     SUBCASE("conv_transpose2d") {
-        check_message(error_of([&] { conv_transpose2d(zeros({2, 3, 3}), zeros({3, 2, 3, 3}), none); }),
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({2, 3, 3}), zeros({3, 2, 3, 3}), none);
+                      }),
                       {"conv_transpose2d", "[2, 3, 3]", "4-D"});
-        check_message(error_of([&] { conv_transpose2d(zeros({1, 3, 4, 4}), zeros({2, 3, 3, 3}), none); }),
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({1, 3, 4, 4}), zeros({2, 3, 3, 3}), none);
+                      }),
                       {"conv_transpose2d", "[1, 3, 4, 4]", "[2, 3, 3, 3]", "(C_in, C_out / groups, R, S)"});
-        check_message(error_of([&] { conv_transpose2d(zeros({1, 3, 4, 4}), zeros({3, 2, 3, 3}), none, 1, 0, 0, 2); }),
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({1, 3, 4, 4}), zeros({3, 2, 3, 3}), none, 1, 0, 0, 2);
+                      }),
                       {"conv_transpose2d", "groups = 2", "[1, 3, 4, 4]"});
-        check_message(error_of([&] { conv_transpose2d(zeros({1, 2, 4, 4}), zeros({2, 2, 3, 3}), none, 2, 1, 2); }),
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({1, 2, 4, 4}), zeros({2, 2, 3, 3}), none, 2, 1, 2);
+                      }),
                       {"conv_transpose2d", "output_padding 2", "stride = 2"});
-        check_message(
-            error_of([&] { conv_transpose2d(zeros({1, 2, 4, 4}), zeros({2, 2, 3, 3}, DType::Int64), none); }),
-            {"conv_transpose2d", "float32", "int64", "[2, 2, 3, 3]"});
-        check_message(error_of([&] { conv_transpose2d(zeros({1, 2, 1, 1}), zeros({2, 2, 3, 3}), none, 1, 2); }),
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({1, 2, 4, 4}), zeros({2, 2, 3, 3}, DType::Int64), none);
+                      }),
+                      {"conv_transpose2d", "float32", "int64", "[2, 2, 3, 3]"});
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({1, 2, 1, 1}), zeros({2, 2, 3, 3}), none, 1, 2);
+                      }),
                       {"conv_transpose2d", "output would be", "[1, 2, 1, 1]"});
-        check_message(error_of([&] { conv_transpose2d(zeros({1, 2, 4, 4}), zeros({2, 3, 3, 3}), zeros({2})); }),
+        check_message(error_of([&] {
+                          conv_transpose2d(zeros({1, 2, 4, 4}), zeros({2, 3, 3, 3}), zeros({2}));
+                      }),
                       {"conv_transpose2d", "bias", "[2]", "[3]"});
     }
     SUBCASE("avg_pool2d and upsample_nearest2d") {
-        check_message(error_of([&] { avg_pool2d(zeros({1, 1, 5, 4}), 2); }),
+        check_message(error_of([&] {
+                          avg_pool2d(zeros({1, 1, 5, 4}), 2);
+                      }),
                       {"avg_pool2d", "[1, 1, 5, 4]", "not divisible by k = 2"});
         check_message(error_of([&] { avg_pool2d(zeros({4, 4}), 2); }), {"avg_pool2d", "[4, 4]", "4-D"});
-        check_message(error_of([&] { avg_pool2d(zeros({1, 1, 4, 4}, DType::Int64), 2); }),
+        check_message(error_of([&] {
+                          avg_pool2d(zeros({1, 1, 4, 4}, DType::Int64), 2);
+                      }),
                       {"avg_pool2d", "float32", "int64"});
         check_message(error_of([&] { avg_pool2d(zeros({1, 1, 4, 4}), 0); }), {"avg_pool2d", "k = 0"});
-        check_message(error_of([&] { upsample_nearest2d(zeros({2, 3, 4}), 2); }),
+        check_message(error_of([&] {
+                          upsample_nearest2d(zeros({2, 3, 4}), 2);
+                      }),
                       {"upsample_nearest2d", "[2, 3, 4]", "4-D"});
-        check_message(error_of([&] { upsample_nearest2d(zeros({1, 1, 2, 2}), 0); }),
+        check_message(error_of([&] {
+                          upsample_nearest2d(zeros({1, 1, 2, 2}), 0);
+                      }),
                       {"upsample_nearest2d", "s = 0", "[1, 1, 2, 2]"});
     }
 }

@@ -68,8 +68,8 @@ TEST_CASE("cuda: tensors go to the GPU and back unchanged") {
 
 TEST_CASE("cuda: op families vs the PyTorch fixtures") {
     if (skip_without_gpu()) return;
-    for (const char* family : {"elementwise", "broadcast", "reduce", "matmul", "views", "join", "index", "composite",
-                               "conv", "nn"}) {
+    for (const char* family :
+         {"elementwise", "broadcast", "reduce", "matmul", "views", "join", "index", "composite", "conv", "nn"}) {
         INFO("family " << family);
         tdtest::run_family(family, Device::CUDA);
     }

@@ -128,10 +128,12 @@ TEST_CASE("random: rand and randn on the CPU give the numbers pinned before fill
 
 TEST_CASE("cuda: fused Adam and AdamW match the CPU's after 3 steps") {
     if (skip_without_gpu()) return;
-    auto adam = [](nn::NamedTensors p) { return std::make_unique<nn::Adam>(p, nn::AdamOptions{.lr = 0.1f, .weight_decay = 0.01f}); };
+    auto adam = [](nn::NamedTensors p) {
+        return std::make_unique<nn::Adam>(p, nn::AdamOptions{.lr = 0.1f, .weight_decay = 0.01f});
+    };
     auto adamw = [](nn::NamedTensors p) {
-        return std::make_unique<nn::AdamW>(p, nn::AdamWOptions{.lr = 0.1f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 1e-6f,
-                                                               .weight_decay = 0.1f});
+        return std::make_unique<nn::AdamW>(
+            p, nn::AdamWOptions{.lr = 0.1f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 1e-6f, .weight_decay = 0.1f});
     };
     for (int which = 0; which < 2; ++which) {
         INFO((which == 0 ? "Adam (L2)" : "AdamW"));
@@ -235,7 +237,8 @@ TEST_CASE("cuda: rand and randn on the GPU give the CPU's numbers") {
             CHECK(max_ulps(rand({n}, g, -2.0f, 3.0f, Device::CUDA).to(Device::CPU).to_vector(),
                            rand({n}, c, -2.0f, 3.0f).to_vector()) <= 1);
             CHECK_CLOSE(randn({n}, g, 0.0f, 1.0f, Device::CUDA).to(Device::CPU), randn({n}, c), 1e-6f, 2e-6f);
-            CHECK_CLOSE(randn({n}, g, 0.5f, 2.0f, Device::CUDA).to(Device::CPU), randn({n}, c, 0.5f, 2.0f), 1e-5f, 2e-6f);
+            CHECK_CLOSE(randn({n}, g, 0.5f, 2.0f, Device::CUDA).to(Device::CPU), randn({n}, c, 0.5f, 2.0f), 1e-5f,
+                        2e-6f);
             CHECK(g.offset() == c.offset());  // both generators moved on by the same blocks
         }
 }

@@ -130,7 +130,8 @@ TEST_CASE("cuda sizes: the GEMM ladder, every rung x transposes x beta x batch s
                         // shared_a: one A for the whole batch (stride 0), stored with a padded
                         // row (ld = row length + 3): the layout conv's weights have, and an ld
                         // that is not the row length.
-                        const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+                        const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K,
+                                      b_cols = tb ? K : N;
                         const int64_t lda = a_cols + (shared_a ? 3 : 0), ldb = b_cols;
                         Tensor A = randn({shared_a ? 1 : batch, a_rows, lda}, gen);
                         Tensor B = randn({batch, b_rows, ldb}, gen);
@@ -145,8 +146,9 @@ TEST_CASE("cuda sizes: the GEMM ladder, every rung x transposes x beta x batch s
                                                   GemmKernel::TensorCoreTF32})
                             for (float beta : {0.0f, 1.0f}) {
                                 Tensor Cd = C0.to(Device::CUDA);
-                                cuda::gemm_with(kernel, ta, tb, M, N, K, Ad.data_f32(), lda, shared_a ? 0 : a_rows * lda,
-                                                Bd.data_f32(), ldb, b_rows * ldb, Cd.data_f32(), N, M * N, batch, beta);
+                                cuda::gemm_with(kernel, ta, tb, M, N, K, Ad.data_f32(), lda,
+                                                shared_a ? 0 : a_rows * lda, Bd.data_f32(), ldb, b_rows * ldb,
+                                                Cd.data_f32(), N, M * N, batch, beta);
                                 Tensor want = beta == 0.0f ? prod : add(prod, C0);
                                 const double tol = kernel == GemmKernel::TensorCoreTF32 ? kTf32Tol : kFp32Tol;
                                 const double e = rel_error(Cd, want);
@@ -167,7 +169,8 @@ TEST_CASE("cuda sizes: matmul through the op at the UNet's shapes, transposed op
     // (B, M, K) @ (B, K, N): attention's q k^T at 16 x 16 (L = 256, d = 128) and a ragged one
     for (Shape s : {Shape{2, 256, 128, 256}, Shape{3, 300, 129, 17}}) {
         Tensor a = randn({s[0], s[1], s[2]}, gen), b = randn({s[0], s[2], s[3]}, gen);
-        check_against_cpu("matmul", {a, b}, [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, gen);
+        check_against_cpu(
+            "matmul", {a, b}, [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, gen);
     }
 }
 
@@ -175,10 +178,13 @@ TEST_CASE("cuda sizes: softmax and log_softmax over D = 2000 (the block-per-row 
     DeviceUnderTest device;
     Generator gen(13);
     Tensor x = randn({37, 2000}, gen, 0.0f, 3.0f);
-    check_against_cpu("softmax", {x}, [](const std::vector<Tensor>& t) { return softmax(t[0], -1); }, gen);
-    check_against_cpu("log_softmax", {x}, [](const std::vector<Tensor>& t) { return log_softmax(t[0], -1); }, gen);
+    check_against_cpu(
+        "softmax", {x}, [](const std::vector<Tensor>& t) { return softmax(t[0], -1); }, gen);
+    check_against_cpu(
+        "log_softmax", {x}, [](const std::vector<Tensor>& t) { return log_softmax(t[0], -1); }, gen);
     Tensor small = randn({300, 77}, gen);  // the warp-per-row path, a ragged last warp
-    check_against_cpu("softmax, D = 77", {small}, [](const std::vector<Tensor>& t) { return softmax(t[0], -1); }, gen);
+    check_against_cpu(
+        "softmax, D = 77", {small}, [](const std::vector<Tensor>& t) { return softmax(t[0], -1); }, gen);
 }
 
 TEST_CASE("cuda sizes: LayerNorm over D = 1000 and GroupNorm on a UNet feature map") {
@@ -186,13 +192,12 @@ TEST_CASE("cuda sizes: LayerNorm over D = 1000 and GroupNorm on a UNet feature m
     DeviceUnderTest device;
     Generator gen(14);
     Tensor x = randn({130, 1000}, gen, 0.5f, 2.0f), gamma = randn({1000}, gen), beta = randn({1000}, gen);
-    check_against_cpu("layer_norm", {x, gamma, beta}, [](const std::vector<Tensor>& t) {
-        return layer_norm(t[0], {1000}, t[1], t[2]);
-    }, gen);
+    check_against_cpu(
+        "layer_norm", {x, gamma, beta},
+        [](const std::vector<Tensor>& t) { return layer_norm(t[0], {1000}, t[1], t[2]); }, gen);
     Tensor f = randn({3, 64, 16, 16}, gen), g = randn({64}, gen), b = randn({64}, gen);
-    check_against_cpu("group_norm", {f, g, b}, [](const std::vector<Tensor>& t) {
-        return group_norm(t[0], 32, t[1], t[2]);
-    }, gen);
+    check_against_cpu(
+        "group_norm", {f, g, b}, [](const std::vector<Tensor>& t) { return group_norm(t[0], 32, t[1], t[2]); }, gen);
 }
 
 TEST_CASE("cuda sizes: sum and max over rows of 5000, few rows and many") {
@@ -201,54 +206,56 @@ TEST_CASE("cuda sizes: sum and max over rows of 5000, few rows and many") {
     for (Shape s : {Shape{3, 5000}, Shape{1, 250000}, Shape{64, 5000}}) {
         INFO("x " << shape_str(s));
         Tensor x = randn(s, gen, 1.0f, 1.0f);  // mean 1: the sum grows with the row, as a loss's does
-        check_against_cpu("sum", {x}, [](const std::vector<Tensor>& t) { return sum(t[0], {1}); }, gen);
-        check_against_cpu("max", {x}, [](const std::vector<Tensor>& t) { return max(t[0], 1).values; }, gen);
+        check_against_cpu(
+            "sum", {x}, [](const std::vector<Tensor>& t) { return sum(t[0], {1}); }, gen);
+        check_against_cpu(
+            "max", {x}, [](const std::vector<Tensor>& t) { return max(t[0], 1).values; }, gen);
         Tensor idx_dev = argmax(x.to(Device::CUDA), 1).to(Device::CPU), idx_cpu = argmax(x, 1);
         CHECK(idx_dev.to_vector_i64() == idx_cpu.to_vector_i64());
     }
 }
 
-TEST_CASE("cuda sizes: conv2d whose batch is split into chunks (a ragged last one), forward and backward" * doctest::test_suite("long")) {
+TEST_CASE("cuda sizes: conv2d whose batch is split into chunks (a ragged last one), forward and backward" *
+          doctest::test_suite("long")) {
     DeviceUnderTest device;
     Generator gen(16);
     // 4 channels, 3 x 3, 256 x 256: 2.4 M floats of columns per sample, so the 128 MiB
     // budget of cuda/conv.cu holds 14 samples and a batch of 15 runs as 14 + 1. Its weight
     // gradient is the GEMM (8, 36) @ K = 14 x 65,536 that one block would do alone.
     Tensor x = randn({15, 4, 256, 256}, gen), w = randn({8, 4, 3, 3}, gen, 0.0f, 0.3f), bias = randn({8}, gen);
-    check_against_cpu("conv2d 3x3 pad 1", {x, w, bias}, [](const std::vector<Tensor>& t) {
-        return conv2d(t[0], t[1], t[2], 1, 1);
-    }, gen);
+    check_against_cpu(
+        "conv2d 3x3 pad 1", {x, w, bias}, [](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t[2], 1, 1); },
+        gen);
     // groups and a stride: the group loop inside each chunk, and col2im's stride tests
     Tensor wg = randn({8, 2, 3, 3}, gen, 0.0f, 0.3f);
-    check_against_cpu("conv2d groups 2, stride 2", {x, wg}, [](const std::vector<Tensor>& t) {
-        return conv2d(t[0], t[1], Tensor(), 2, 1, 2);
-    }, gen);
+    check_against_cpu(
+        "conv2d groups 2, stride 2", {x, wg},
+        [](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], Tensor(), 2, 1, 2); }, gen);
 }
 
 TEST_CASE("cuda sizes: attention with L = 300, not a multiple of the tile") {
     DeviceUnderTest device;
     Generator gen(17);
     Tensor q = randn({2, 300, 64}, gen), k = randn({2, 300, 64}, gen), v = randn({2, 300, 64}, gen);
-    check_against_cpu("attention", {q, k, v}, [](const std::vector<Tensor>& t) {
-        return scaled_dot_product_attention(t[0], t[1], t[2]);
-    }, gen);
+    check_against_cpu(
+        "attention", {q, k, v},
+        [](const std::vector<Tensor>& t) { return scaled_dot_product_attention(t[0], t[1], t[2]); }, gen);
 }
 
 TEST_CASE("cuda sizes: elementwise on strided views, broadcasts and unaligned contiguous views") {
     DeviceUnderTest device;
     Generator gen(18);
     Tensor x = randn({8, 64, 32, 32}, gen), bias = randn({1, 64, 1, 1}, gen);
-    check_against_cpu("broadcast add of a per-channel bias", {x, bias}, [](const std::vector<Tensor>& t) {
-        return add(t[0], t[1]);
-    }, gen);
-    check_against_cpu("silu of a transposed view", {x}, [](const std::vector<Tensor>& t) {
-        return silu(t[0].transpose(1, 3));
-    }, gen);
+    check_against_cpu(
+        "broadcast add of a per-channel bias", {x, bias}, [](const std::vector<Tensor>& t) { return add(t[0], t[1]); },
+        gen);
+    check_against_cpu(
+        "silu of a transposed view", {x}, [](const std::vector<Tensor>& t) { return silu(t[0].transpose(1, 3)); }, gen);
     // rows 1.. of a (1001, 37) matrix: contiguous, but starting 37 floats in (not 16-byte aligned)
     Tensor m = randn({1001, 37}, gen), n = randn({1001, 37}, gen);
-    check_against_cpu("mul of unaligned contiguous views", {m, n}, [](const std::vector<Tensor>& t) {
-        return mul(t[0].narrow(0, 1, 1000), t[1].narrow(0, 1, 1000));
-    }, gen);
+    check_against_cpu(
+        "mul of unaligned contiguous views", {m, n},
+        [](const std::vector<Tensor>& t) { return mul(t[0].narrow(0, 1, 1000), t[1].narrow(0, 1, 1000)); }, gen);
 }
 
 TEST_CASE("cuda split plan: long thin sums are cut into pieces that cover them exactly") {

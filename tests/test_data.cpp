@@ -60,12 +60,12 @@ using tdtest::error_of;
 
 using tdtest::contains;
 
-#define CHECK_ERROR_MENTIONS(call, part)                              \
-    do {                                                              \
-        std::string msg_ = error_of([&] { (void)(call); });           \
-        INFO("error message: ", msg_);                                \
-        CHECK_FALSE(msg_.empty());                                    \
-        CHECK(contains(msg_, part));                                  \
+#define CHECK_ERROR_MENTIONS(call, part)                    \
+    do {                                                    \
+        std::string msg_ = error_of([&] { (void)(call); }); \
+        INFO("error message: ", msg_);                      \
+        CHECK_FALSE(msg_.empty());                          \
+        CHECK(contains(msg_, part));                        \
     } while (0)
 
 // A Dataset whose sample i is an image filled with (i, row, column) patterns, label i % 3.
@@ -208,8 +208,7 @@ TEST_CASE("data: CIFAR-10 binary batches read back as (N, 3, 32, 32) and labels"
 
     Dataset train = load_dataset("cifar10", "train", {.data_dir = dir});
     CHECK(train.images.shape() == Shape{15, 3, 32, 32});
-    CHECK(train.labels.to_vector_i64() ==
-          std::vector<int64_t>{1, 2, 3, 3, 4, 5, 4, 5, 6, 7, 5, 6, 7, 8, 9});
+    CHECK(train.labels.to_vector_i64() == std::vector<int64_t>{1, 2, 3, 3, 4, 5, 4, 5, 6, 7, 5, 6, 7, 8, 9});
     CHECK(train.num_classes == 10);
     CHECK(train.class_names[3] == "cat");
     // sample 1 (label 2), green plane, row 5, column 9
@@ -233,7 +232,8 @@ TEST_CASE("data: CIFAR-10 binary batches read back as (N, 3, 32, 32) and labels"
 
 // configs/cifar10-ddpm.cfg trains on CIFAR-10's own file layout: a folder of binary
 // batches (data_batch_1.bin .. data_batch_5.bin, test_batch.bin), given as --data DIR.
-TEST_CASE("data: train ddpm with configs/cifar10-ddpm.cfg on a folder of CIFAR-10 batches" * doctest::test_suite("long")) {
+TEST_CASE("data: train ddpm with configs/cifar10-ddpm.cfg on a folder of CIFAR-10 batches" *
+          doctest::test_suite("long")) {
     std::string dir = fresh_dir("data_cifar_ddpm");
     std::string batches = dir + "/cifar-10-batches-bin";
     fs::create_directories(batches);
@@ -248,10 +248,10 @@ TEST_CASE("data: train ddpm with configs/cifar10-ddpm.cfg on a folder of CIFAR-1
     }
     write_file(batches + "/test_batch.bin", cifar_record(3));
     std::string out = dir + "/run";
-    tdtest::CliRun r = tdtest::run_diffuse("train ddpm --config configs/cifar10-ddpm.cfg --data " + batches +
-                                           " --out " + out +
-                                           " --steps 2 --batch 4 --final-samples 2 --final-steps 2 --threads 1" +
-                                           " --ch 8 --groups 4 --T 50");  // the config's levels and attention, small
+    tdtest::CliRun r =
+        tdtest::run_diffuse("train ddpm --config configs/cifar10-ddpm.cfg --data " + batches + " --out " + out +
+                            " --steps 2 --batch 4 --final-samples 2 --final-steps 2 --threads 1" +
+                            " --ch 8 --groups 4 --T 50");  // the config's levels and attention, small
     INFO(r.output);
     CHECK(r.code == 0);
     CHECK(fs::exists(out + "/model.safetensors"));
@@ -378,8 +378,8 @@ TEST_CASE("data: shuffling is a deterministic permutation per seed and epoch") {
     std::vector<int64_t> sorted = a0;
     std::sort(sorted.begin(), sorted.end());
     CHECK(sorted == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // a permutation
-    CHECK(a0 == b0);                                                       // same seed, same order
-    CHECK(a0 != c0);                                                       // another seed, another
+    CHECK(a0 == b0);                                                      // same seed, same order
+    CHECK(a0 != c0);                                                      // another seed, another
     std::vector<int64_t> a1 = one_epoch(a);
     CHECK(a.epoch() == 1);
     CHECK(a1 != a0);  // each epoch its own order

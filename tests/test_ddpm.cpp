@@ -74,7 +74,8 @@ TEST_CASE("sampling steps: descending, the requested count, and respaced betas k
     std::vector<int64_t> asc(ts.rbegin(), ts.rend());
     Schedule r(respaced_betas(s, asc));
     REQUIRE(r.T == 50);
-    for (size_t i = 0; i < asc.size(); ++i) CHECK(r.alpha_bar[i] == doctest::Approx(s.alpha_bar[asc[i]]).epsilon(1e-12));
+    for (size_t i = 0; i < asc.size(); ++i)
+        CHECK(r.alpha_bar[i] == doctest::Approx(s.alpha_bar[asc[i]]).epsilon(1e-12));
 
     o.steps = 0;
     CHECK(tdtest::contains(tdtest::error_of([&] { sampling_timesteps(o, 1000); }), "steps must be in [1, T = 1000]"));
@@ -83,7 +84,8 @@ TEST_CASE("sampling steps: descending, the requested count, and respaced betas k
     for (Sampler k : {Sampler::Ddpm, Sampler::Ddim}) CHECK(parse_sampler(sampler_name(k)) == k);
 }
 
-TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the steps are the rule's" * doctest::test_suite("long")) {
+TEST_CASE("spacing: the first model call is at T - 1 (trailing, linspace), the steps are the rule's" *
+          doctest::test_suite("long")) {
     for (int64_t T : {1000, 50}) {
         Schedule s = Schedule::named("linear", T);
         for (Sampler sampler : {Sampler::Ddim, Sampler::Ddpm})
@@ -177,14 +179,15 @@ TEST_CASE("a short DDPM training run: the loss falls and samples come out image-
         if (i >= 50) last += s.loss / 10;
     }
     INFO("mean loss of steps 1-10: " << first << ", of steps 51-60: " << last);
-    CHECK(first > 0.5);         // a fresh UNet outputs 0 (zero-initialised conv_out): loss ~ E[eps^2] = 1
+    CHECK(first > 0.5);  // a fresh UNet outputs 0 (zero-initialised conv_out): loss ~ E[eps^2] = 1
     CHECK(last < 0.6 * first);
     auto ema = trainer.ema_model();
     SamplerOptions o;
     o.steps = 10;
     Generator g(0);
-    Tensor x = sample(trainer.schedule(), [&](const Tensor& xt, const Tensor& t) { return ema->forward(xt, t); },
-                      randn({4, 1, 8, 8}, g), o, g);
+    Tensor x = sample(
+        trainer.schedule(), [&](const Tensor& xt, const Tensor& t) { return ema->forward(xt, t); },
+        randn({4, 1, 8, 8}, g), o, g);
     CHECK(x.shape() == Shape{4, 1, 8, 8});
     for (float v : x.to_vector()) CHECK(std::isfinite(v));
 }
@@ -265,7 +268,8 @@ TEST_CASE("diffuse train ddpm + sample on a synthetic data set" * doctest::test_
         CHECK(std::filesystem::exists(dir + "/" + f));
 
     // resume to a larger budget: the run continues from step 6
-    Run r = run_diffuse("train ddpm --out " + dir + " --resume --steps 8 --final-samples 4 --final-steps 2 --data " + data);
+    Run r =
+        run_diffuse("train ddpm --out " + dir + " --resume --steps 8 --final-samples 4 --final-steps 2 --data " + data);
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(tdtest::contains(r.output, "resumed"));
@@ -328,7 +332,7 @@ TEST_CASE("min-SNR weights and the weighted loss") {
     double snr0 = s.alpha_bar[0] / (1 - s.alpha_bar[0]), snr100 = s.alpha_bar[100] / (1 - s.alpha_bar[100]);
     CHECK(w_eps[0] == doctest::Approx(5.0 / snr0).epsilon(1e-5));  // SNR ~ 1e4 at t = 0: down-weighted
     CHECK(w_eps[1] == doctest::Approx(std::min(snr100, 5.0) / snr100).epsilon(1e-5));
-    CHECK(w_eps[2] == doctest::Approx(1.0));                           // SNR << 5 near T: weight 1
+    CHECK(w_eps[2] == doctest::Approx(1.0));  // SNR << 5 near T: weight 1
     std::vector<float> w_v = min_snr_weights(s, t, Prediction::V, 5.0).to_vector();
     CHECK(w_v[0] == doctest::Approx(5.0 / (snr0 + 1)).epsilon(1e-5));
 

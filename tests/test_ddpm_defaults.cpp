@@ -45,7 +45,8 @@ std::map<std::string, std::string> help_defaults(const std::string& help) {
 bool same_value(const std::string& a, const std::string& b) {
     char *ea = nullptr, *eb = nullptr;
     double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
-    if (!a.empty() && !b.empty() && *ea == '\0' && *eb == '\0') return std::abs(x - y) <= 1e-9 * std::max(1.0, std::abs(x));
+    if (!a.empty() && !b.empty() && *ea == '\0' && *eb == '\0')
+        return std::abs(x - y) <= 1e-9 * std::max(1.0, std::abs(x));
     return a == b;
 }
 
@@ -53,7 +54,8 @@ const std::string kBudget = " --final-samples 2 --final-steps 2 --threads 1";
 
 }  // namespace
 
-TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe (configs/mnist-demo.cfg)" * doctest::test_suite("long")) {
+TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe (configs/mnist-demo.cfg)" *
+          doctest::test_suite("long")) {
     // 28 x 28 images, as MNIST's
     std::string data = tdtest::scratch("bars28_defaults"), dir = tdtest::scratch("run_defaults");
     fs::create_directories(data);
@@ -74,9 +76,10 @@ TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe
     Run t = run_diffuse("train ddpm --data " + data + " --out " + dir + " --steps 2" + kBudget);
     INFO(t.output);
     REQUIRE(t.code == 0);
-    CHECK(tdtest::contains(t.output, "UNet for 1 x 28 x 28 images: --mults 1,2,2 (resolutions 28 -> 14 -> 7), "
-                                     "--attn-res 7 (the lowest resolution, where attention is cheapest), "
-                                     "--ch 16 --res-blocks 1 (several levels), --groups 4 (ch / 4)"));
+    CHECK(tdtest::contains(t.output,
+                           "UNet for 1 x 28 x 28 images: --mults 1,2,2 (resolutions 28 -> 14 -> 7), "
+                           "--attn-res 7 (the lowest resolution, where attention is cheapest), "
+                           "--ch 16 --res-blocks 1 (several levels), --groups 4 (ch / 4)"));
     // (no test/ split here: the loss per timestep says it is measured on training images)
     CHECK(tdtest::contains(run_diffuse("eval --loss-per-t " + dir + " --out " + dir + "/again").output,
                            "64 training (the data set has no held-out split)"));
@@ -104,7 +107,8 @@ TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe
     // auto follows a size the user chose: one level (--mults 1) is the latents' UNet;
     // a width the user chose keeps its groups at ch / 4
     fs::remove_all(dir);
-    Run one = run_diffuse("train ddpm --data " + data + " --out " + dir + " --mults 1 --attn-res none --steps 1" + kBudget);
+    Run one =
+        run_diffuse("train ddpm --data " + data + " --out " + dir + " --mults 1 --attn-res none --steps 1" + kBudget);
     INFO(one.output);
     REQUIRE(one.code == 0);
     std::map<std::string, std::string> c1 = config_of(dir + "/config.txt");
@@ -120,7 +124,8 @@ TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe
     fs::remove_all(dir);
 }
 
-TEST_CASE("defaults: train ldm with no UNet settings gets the latent recipe's UNet (configs/mnist-ldm-class.cfg)" * doctest::test_suite("long")) {
+TEST_CASE("defaults: train ldm with no UNet settings gets the latent recipe's UNet (configs/mnist-ldm-class.cfg)" *
+          doctest::test_suite("long")) {
     // 28 x 28 images through an f = 4 autoencoder: 7 x 7 latents, as MNIST's
     std::string data = tdtest::scratch("bars28_ldm_defaults"), vae = tdtest::scratch("run_defaults_vae"),
                 ldm = tdtest::scratch("run_defaults_ldm");
@@ -128,8 +133,9 @@ TEST_CASE("defaults: train ldm with no UNet settings gets the latent recipe's UN
     for (auto d : {vae, ldm}) fs::remove_all(d);
     tdtest::write_bars(data, "train", 32, 28);
     tdtest::write_bars(data, "test", 8, 28);
-    Run v = run_diffuse("train vae --data " + data + " --out " + vae +
-                        " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 2 --batch 8 --threads 1 --eval-images 8");
+    Run v =
+        run_diffuse("train vae --data " + data + " --out " + vae +
+                    " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 2 --batch 8 --threads 1 --eval-images 8");
     INFO(v.output);
     REQUIRE(v.code == 0);
     std::map<std::string, std::string> recipe = config_of("configs/mnist-ldm-class.cfg");
@@ -140,9 +146,10 @@ TEST_CASE("defaults: train ldm with no UNet settings gets the latent recipe's UN
                             " --steps 2 --batch 8" + kBudget);
         INFO(l.output);
         REQUIRE(l.code == 0);
-        CHECK(tdtest::contains(l.output, "UNet for 2 x 7 x 7 latents: --mults 1 (one level: 7 is odd, it cannot be "
-                                         "halved), --attn-res 7 (the lowest resolution, where attention is cheapest), "
-                                         "--ch 32 --res-blocks 2 (one level), --groups 8 (ch / 4)"));
+        CHECK(tdtest::contains(l.output,
+                               "UNet for 2 x 7 x 7 latents: --mults 1 (one level: 7 is odd, it cannot be "
+                               "halved), --attn-res 7 (the lowest resolution, where attention is cheapest), "
+                               "--ch 32 --res-blocks 2 (one level), --groups 8 (ch / 4)"));
         std::map<std::string, std::string> run = config_of(ldm + "/config.txt");
         for (const char* key : {"ch", "mults", "res-blocks", "attn-res", "groups", "dropout"}) {
             CAPTURE(key);

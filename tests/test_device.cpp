@@ -83,8 +83,8 @@ bool rerun_with_fused_attention(const std::string& name_pattern) {
     if (setting != nullptr && std::string(setting) == "fused") return false;  // run here
     std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
     std::string out = tdtest::scratch("device_child_output.txt");
-    int status = std::system(("env TD_ATTENTION=fused TD_CUDA_STANDIN=0 " + exe + " '-tc=" + name_pattern + "' > " + out +
-                              " 2>&1").c_str());
+    int status = std::system(
+        ("env TD_ATTENTION=fused TD_CUDA_STANDIN=0 " + exe + " '-tc=" + name_pattern + "' > " + out + " 2>&1").c_str());
     std::string text = read_file(out);
     INFO("the child run (TD_ATTENTION=fused):\n" << text);
     CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
@@ -119,7 +119,8 @@ TEST_CASE("device: the stand-in plays cuda: its answers, .to() both ways, device
         CHECK(xc.to(Device::CPU).to_vector() == x.to_vector());
         CHECK(xc.to(Device::CUDA).impl() == xc.impl());  // already there: no copy
         // strided sources, both ways: made contiguous on their own device first
-        CHECK(x.transpose(0, 2).to(Device::CUDA).to(Device::CPU).to_vector() == x.transpose(0, 2).contiguous().to_vector());
+        CHECK(x.transpose(0, 2).to(Device::CUDA).to(Device::CPU).to_vector() ==
+              x.transpose(0, 2).contiguous().to_vector());
         CHECK(xc.transpose(0, 2).to(Device::CPU).to_vector() == x.transpose(0, 2).contiguous().to_vector());
         Tensor idx = Tensor::from_vector_i64({3, 1, 2}, {3});
         CHECK(idx.to(Device::CUDA).dtype() == DType::Int64);
@@ -130,7 +131,10 @@ TEST_CASE("device: the stand-in plays cuda: its answers, .to() both ways, device
         check_message(error_of([&] { xc.to_vector(); }), {"to_vector", "cuda", "copy it to cpu first"});
         // mixing devices: an error naming both, never a silent copy (a 0-d CPU scalar too)
         check_message(error_of([&] { add(xc, scalar_tensor(1.0f)); }), {"add", "different devices", "cuda", "cpu"});
-        check_message(error_of([&] { matmul(xc.reshape({12, 5}), x.reshape({5, 12})); }), {"matmul", "different devices"});
+        check_message(error_of([&] {
+                          matmul(xc.reshape({12, 5}), x.reshape({5, 12}));
+                      }),
+                      {"matmul", "different devices"});
         check_message(error_of([&] { index_select(xc, 0, idx.narrow(0, 1, 2)); }), {"index_select", "cpu", "cuda"});
 
         // the copy is differentiable: the gradient goes back to the CPU leaf
@@ -166,17 +170,17 @@ std::vector<Tensor> composite_gradients(Device d, float& loss_value) {
     Tensor beta = leaf({3}), emb = leaf({5, 4}), logits = leaf({4, 5});
     Tensor labels = Tensor::from_vector_i64({0, 4, 2, 2}, {4}).to(d);
     Generator dropout_gen(3);
-    Tensor h = conv2d(a, w, beta, 1, 1);                                    // conv2d (+ bias)
-    h = group_norm(h, 3, gamma, beta);                                      // group_norm
-    h = dropout(h, 0.25f, /*training=*/true, dropout_gen);                  // the mask on h's device
-    h = upsample_nearest2d(avg_pool2d(h, 2), 2);                            // pools
-    h = where(gt(a, b), h, pow(abs(b) + 1.0f, a * 0.1f));                   // where, gt, pow (tensor exponent)
-    Tensor s = softmax(h.reshape({2, 3, 16}), -1).slice(2, 1, 15, 2);       // softmax, slice
-    Tensor m = max(h.reshape({6, 16}), 1).values;                           // max
-    Tensor e = embedding(emb, labels);                                      // index_select
+    Tensor h = conv2d(a, w, beta, 1, 1);                               // conv2d (+ bias)
+    h = group_norm(h, 3, gamma, beta);                                 // group_norm
+    h = dropout(h, 0.25f, /*training=*/true, dropout_gen);             // the mask on h's device
+    h = upsample_nearest2d(avg_pool2d(h, 2), 2);                       // pools
+    h = where(gt(a, b), h, pow(abs(b) + 1.0f, a * 0.1f));              // where, gt, pow (tensor exponent)
+    Tensor s = softmax(h.reshape({2, 3, 16}), -1).slice(2, 1, 15, 2);  // softmax, slice
+    Tensor m = max(h.reshape({6, 16}), 1).values;                      // max
+    Tensor e = embedding(emb, labels);                                 // index_select
     Tensor ce = cross_entropy(logits + sum(layer_norm(e, {4}, Tensor(), Tensor()), {1}, true), labels);  // gather
-    Tensor c = cat({s.reshape({-1}), m, var(a, {1}).reshape({-1})}, 0);    // cat, var
-    Tensor loss = mean(c * c) + ce + sum(b.narrow(1, 0, 1)) * 0.01f;       // narrow
+    Tensor c = cat({s.reshape({-1}), m, var(a, {1}).reshape({-1})}, 0);                                  // cat, var
+    Tensor loss = mean(c * c) + ce + sum(b.narrow(1, 0, 1)) * 0.01f;                                     // narrow
     loss.backward();  // the seed dL/dL = 1 made on the root's device
     loss_value = loss.item();
     std::vector<Tensor> grads;
@@ -373,7 +377,8 @@ Tensor guided_samples(const DdpmTrainer& trainer) {
 
 }  // namespace
 
-TEST_CASE("device: DdpmTrainer on the stand-in matches the CPU bit for bit (losses, checkpoints, samples)" * doctest::test_suite("long")) {
+TEST_CASE("device: DdpmTrainer on the stand-in matches the CPU bit for bit (losses, checkpoints, samples)" *
+          doctest::test_suite("long")) {
     if (skip_with_real_gpu()) return;
     if (rerun_with_fused_attention("*DdpmTrainer on the stand-in*")) return;
     Dataset d = tdtest::bars_dataset(24, 8);
@@ -439,13 +444,15 @@ std::vector<std::string> losses(const std::string& run) {
 
 }  // namespace
 
-TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand-in, and without a GPU" * doctest::test_suite("long")) {
+TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand-in, and without a GPU" *
+          doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16_device"), cpu_run = tdtest::scratch("run_device_cpu"),
                 cuda_run = tdtest::scratch("run_device_cuda");
     std::filesystem::create_directories(data);
     tdtest::write_bars(data, "train", 32, 16);
-    std::string train = "train ddpm --data " + data + " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 8 --groups 4" +
-                        " --T 50 --batch 8 --cond class --steps 3 --final-samples 4 --final-steps 2 --threads 1 --overwrite";
+    std::string train =
+        "train ddpm --data " + data + " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 8 --groups 4" +
+        " --T 50 --batch 8 --cond class --steps 3 --final-samples 4 --final-steps 2 --threads 1 --overwrite";
     // TD_ATTENTION=fused: the CPU runs take the attention path the stand-in takes (see
     // rerun_with_fused_attention), so the two runs match exactly
     const std::string standin = "TD_CUDA_STANDIN=1 TD_ATTENTION=fused", cpu = "TD_CUDA_STANDIN=0 TD_ATTENTION=fused";
@@ -455,8 +462,8 @@ TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand
         REQUIRE(c.code == 0);
         CHECK(tdtest::contains(c.output, "device: cuda (host-memory stand-in for cuda (TD_CUDA_STANDIN): no GPU)"));
         CHECK(tdtest::contains(read_file(cuda_run + "/config.txt"), "device = cuda\n"));
-        for (const char* f : {"model.safetensors", "checkpoints/step-00000003.safetensors", "samples.png", "guidance.png",
-                              "denoise.png", "forward.png", "index.html"})
+        for (const char* f : {"model.safetensors", "checkpoints/step-00000003.safetensors", "samples.png",
+                              "guidance.png", "denoise.png", "forward.png", "index.html"})
             CHECK(std::filesystem::exists(cuda_run + "/" + f));
         // the same run on the CPU: the same losses, to the last printed digit
         tdtest::CliRun p = run_diffuse_with(cpu, train + " --out " + cpu_run + " --device cpu");
@@ -468,7 +475,8 @@ TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand
         CHECK(losses(cuda_run) == losses(cpu_run));
 
         // sampling on the stand-in: the CPU's images exactly
-        std::string npy_cuda = tdtest::scratch("device_samples_cuda.npy"), npy_cpu = tdtest::scratch("device_samples_cpu.npy");
+        std::string npy_cuda = tdtest::scratch("device_samples_cuda.npy"),
+                    npy_cpu = tdtest::scratch("device_samples_cpu.npy");
         std::string sample = "sample --run " + cuda_run + " --n 4 --steps 3 --eta 1 --class all --threads 1 --out ";
         tdtest::CliRun s = run_diffuse_with(standin, sample + npy_cuda + " --device cuda");
         INFO(s.output);
@@ -481,14 +489,17 @@ TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand
     }
     // --device cuda where no GPU can be used (and no stand-in): exit 1 saying why
     if (!cuda_available()) {
-        tdtest::CliRun e = run_diffuse_with("TD_CUDA_STANDIN=0", train + " --out " + tdtest::scratch("run_device_none") + " --device cuda");
+        tdtest::CliRun e = run_diffuse_with("TD_CUDA_STANDIN=0",
+                                            train + " --out " + tdtest::scratch("run_device_none") + " --device cuda");
         CHECK(e.code == 1);
         check_message(e.output, {"--device cuda", "TD_CUDA_STANDIN=1"});
-        tdtest::CliRun s = run_diffuse_with("TD_CUDA_STANDIN=0", "sample --run " + cpu_run + " --out x.png --device cuda");
+        tdtest::CliRun s =
+            run_diffuse_with("TD_CUDA_STANDIN=0", "sample --run " + cpu_run + " --out x.png --device cuda");
         CHECK(s.code == 1);
         check_message(s.output, {"--device cuda"});
     }
-    tdtest::CliRun bad = run_diffuse_with("TD_CUDA_STANDIN=0", train + " --out " + tdtest::scratch("run_device_bad") + " --device gpu");
+    tdtest::CliRun bad =
+        run_diffuse_with("TD_CUDA_STANDIN=0", train + " --out " + tdtest::scratch("run_device_bad") + " --device gpu");
     CHECK(bad.code == 2);
     check_message(bad.output, {"--device must be cuda, cpu or auto", "gpu"});
 }

@@ -55,9 +55,9 @@ TEST_CASE("diffusion schedule: golden beta_tilde, at 0-based code indices 487 an
     // t = 488 and t = 1000): index 487 gives 0.0097916, whereas index 486 (paper 487
     // read 1-based) gives 0.0097716, which does not round to 0.00979.
     Schedule s = Schedule::named("linear", 1000);
-    CHECK(std::fabs(s.beta_tilde[487] - 0.00979) < 5e-6);  // 0.0097916
+    CHECK(std::fabs(s.beta_tilde[487] - 0.00979) < 5e-6);    // 0.0097916
     CHECK(std::fabs(s.beta_tilde[486] - 0.00979) > 1.5e-5);  // 0.0097716  // the other convention misses
-    CHECK(std::fabs(s.beta_tilde[999] - 0.02) < 5e-6);  // 0.0199999836
+    CHECK(std::fabs(s.beta_tilde[999] - 0.02) < 5e-6);       // 0.0199999836
     // eq. 7 by hand at 487
     double bt = (1 - s.alpha_bar[486]) / (1 - s.alpha_bar[487]) * s.beta[487];
     CHECK(s.beta_tilde[487] == doctest::Approx(bt).epsilon(1e-14));
@@ -76,7 +76,10 @@ TEST_CASE("diffusion schedule: cosine (eq. 17) and scaled_linear") {
     const int64_t T = 1000;
     Schedule c = Schedule::named("cosine", T);
     const double pi = std::acos(-1.0), s0 = 0.008;
-    auto f = [&](double t) { double v = std::cos((t / T + s0) / (1 + s0) * pi / 2); return v * v; };
+    auto f = [&](double t) {
+        double v = std::cos((t / T + s0) / (1 + s0) * pi / 2);
+        return v * v;
+    };
     // alpha_bar_1 (code 0) close to 1 and equal to f(1)/f(0)
     CHECK(c.alpha_bar[0] > 0.9999);
     CHECK(c.alpha_bar[0] == doctest::Approx(f(1) / f(0)).epsilon(1e-12));
@@ -161,8 +164,9 @@ TEST_CASE("diffusion forward: eps, x0 and v targets and their inverses round-tri
     Tensor v = v_target(s, x0, t, eps);
     // v = sqrt(ab) eps - sqrt(1 - ab) x0 by hand
     double ab = s.alpha_bar[700];
-    CHECK(v.at({2, 0, 1, 1}) ==
-          doctest::Approx(std::sqrt(ab) * eps.at({2, 0, 1, 1}) - std::sqrt(1 - ab) * x0.at({2, 0, 1, 1})).epsilon(1e-5));
+    CHECK(
+        v.at({2, 0, 1, 1}) ==
+        doctest::Approx(std::sqrt(ab) * eps.at({2, 0, 1, 1}) - std::sqrt(1 - ab) * x0.at({2, 0, 1, 1})).epsilon(1e-5));
     CHECK(max_abs_diff(predict_x0_from_v(s, xt, t, v), x0) < 1e-5);
     CHECK(max_abs_diff(predict_eps_from_v(s, xt, t, v), eps) < 1e-5);
     for (Prediction p : {Prediction::Eps, Prediction::X0, Prediction::V}) {
@@ -195,7 +199,6 @@ TEST_CASE("diffusion sampling: DDIM eq. 16 golden variance and timestep sub-sequ
     CHECK(c * c == doctest::Approx(s.beta_tilde[487]).epsilon(1e-10));
     CHECK(ddim_sigma(s, 5, -1, 1.0) == 0.0);  // to x_0: alpha_bar_prev = 1
     CHECK_THROWS_AS(ddim_sigma(s, 400, 420, 1.0), Error);
-
 }
 
 TEST_CASE("diffusion sampling: spacing, the timesteps each rule keeps (golden lists)") {
@@ -213,7 +216,8 @@ TEST_CASE("diffusion sampling: spacing, the timesteps each rule keeps (golden li
     for (int64_t i = 0; i < 50; ++i) CHECK(t50[i] == 19 + 20 * i);  // 19, 39, ..., 999
     CHECK(trailing_timesteps(1000, 10) == V{99, 199, 299, 399, 499, 599, 699, 799, 899, 999});
     CHECK(trailing_timesteps(10, 3) == V{2, 6, 9});
-    CHECK(trailing_timesteps(1000, 16) == V{61, 124, 187, 249, 311, 374, 437, 499, 561, 624, 687, 749, 811, 874, 937, 999});
+    CHECK(trailing_timesteps(1000, 16) ==
+          V{61, 124, 187, 249, 311, 374, 437, 499, 561, 624, 687, 749, 811, 874, 937, 999});
     CHECK(trailing_timesteps(1000, 1) == V{999});
     // linspace: Improved DDPM's space_timesteps(T, [S]) (improved_diffusion/respace.py), lists
     // from running it; round halves to even (11, 5: 2.5 -> 2, 7.5 -> 8), and its stride summed
@@ -225,10 +229,10 @@ TEST_CASE("diffusion sampling: spacing, the timesteps each rule keeps (golden li
     CHECK(linspace_timesteps(22, 21) == V{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
     CHECK(linspace_timesteps(1000, 25) == V{0,   42,  83,  125, 166, 208, 250, 291, 333, 375, 416, 458, 500,
                                             541, 583, 624, 666, 708, 749, 791, 832, 874, 916, 957, 999});
-    CHECK(linspace_timesteps(1000, 50) ==
-          V{0,   20,  41,  61,  82,  102, 122, 143, 163, 183, 204, 224, 245, 265, 285, 306, 326,
-            347, 367, 387, 408, 428, 449, 469, 489, 510, 530, 550, 571, 591, 612, 632, 652, 673,
-            693, 714, 734, 754, 775, 795, 816, 836, 856, 877, 897, 917, 938, 958, 979, 999});
+    CHECK(linspace_timesteps(1000, 50) == V{0,   20,  41,  61,  82,  102, 122, 143, 163, 183, 204, 224, 245,
+                                            265, 285, 306, 326, 347, 367, 387, 408, 428, 449, 469, 489, 510,
+                                            530, 550, 571, 591, 612, 632, 652, 673, 693, 714, 734, 754, 775,
+                                            795, 816, 836, 856, 877, 897, 917, 938, 958, 979, 999});
     CHECK(linspace_timesteps(1000, 1) == V{999});  // the reference keeps 0 here, leaving x_T as noise
     // every rule: S distinct steps, ascending, all of 0..T-1 when S = T
     for (Spacing sp : {Spacing::Leading, Spacing::Trailing, Spacing::Linspace}) {

@@ -275,8 +275,7 @@ bool skip_without_mpi() {
         std::string why;
         if (!dist::mpi_built())
             why = "this build has no MPI: bash scripts/install-deps.sh --mpi, then make clean && make";
-        else if (std::system("command -v mpirun > /dev/null 2>&1") != 0)
-            why = "mpirun not found";
+        else if (std::system("command -v mpirun > /dev/null 2>&1") != 0) why = "mpirun not found";
         answer = why.empty() ? 0 : 1;
         if (answer) {
             std::printf("SKIPPED: MPI tests (2 ranks under mpirun: equivalence, broadcast, failures) (%s)\n",
@@ -306,7 +305,8 @@ TEST_CASE("distributed: 2 ranks under mpirun: mean, broadcast, and 2 x batch B =
     }
 }
 
-TEST_CASE("distributed: 2 ranks under mpirun: a rank that fails or stalls ends the job, it does not hang" * doctest::test_suite("long")) {
+TEST_CASE("distributed: 2 ranks under mpirun: a rank that fails or stalls ends the job, it does not hang" *
+          doctest::test_suite("long")) {
     if (skip_without_mpi()) return;
     SUBCASE("a rank that fails with an error aborts the job with its message") {
         MpiRun run = mpirun_ranks("fail-abort", "5");
@@ -387,13 +387,16 @@ std::vector<std::string> files_under(const std::string& dir) {
 
 // A tiny class-conditional DDPM on 8x8 bars; dropout 0 (each rank draws its own masks, so
 // with dropout the runs agree only in distribution), a constant lr (the weights move).
-const std::string kTinyRun = " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --dropout 0"
-                             " --cond class --cond-mode add --lr-schedule constant --lr 0.002 --threads 1"
-                             " --sample-every 2 --ckpt-every 2 --final-samples 2 --final-steps 2";
+const std::string kTinyRun =
+    " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --dropout 0"
+    " --cond class --cond-mode add --lr-schedule constant --lr 0.002 --threads 1"
+    " --sample-every 2 --ckpt-every 2 --final-samples 2 --final-steps 2";
 
 }  // namespace
 
-TEST_CASE("distributed: diffuse train ddpm on 2 ranks x batch 4 = 1 process x batch 8, and its checkpoint resumes on 1" * doctest::test_suite("long")) {
+TEST_CASE(
+    "distributed: diffuse train ddpm on 2 ranks x batch 4 = 1 process x batch 8, and its checkpoint resumes on 1" *
+    doctest::test_suite("long")) {
     if (skip_without_mpi()) return;
     std::string data = tdtest::scratch("dist_bars8"), one = tdtest::scratch("dist_run1"),
                 two = tdtest::scratch("dist_run2");
@@ -446,7 +449,8 @@ TEST_CASE("distributed: diffuse train ddpm on 2 ranks x batch 4 = 1 process x ba
 TEST_CASE("distributed: diffuse train ddpm --distributed: a rank that fails ends the job with its message") {
     std::string data = tdtest::scratch("dist_bars8"), dir = tdtest::scratch("dist_run_fail");
     if (!dist::mpi_built()) {  // the flag says how to get MPI, as a td::Error (exit 1)
-        tdtest::CliRun r = tdtest::run_diffuse("train ddpm --data " + data + " --out " + dir + " --steps 2 --distributed");
+        tdtest::CliRun r =
+            tdtest::run_diffuse("train ddpm --data " + data + " --out " + dir + " --steps 2 --distributed");
         INFO(r.output);
         CHECK(r.code == 1);
         CHECK(contains(r.output, "distributed training needs MPI, and this build has none"));
@@ -459,8 +463,8 @@ TEST_CASE("distributed: diffuse train ddpm --distributed: a rank that fails ends
     std::string args = "train ddpm --out " + dir + kTinyRun + " --steps 2 --batch 4 --distributed --data ";
     SUBCASE("rank 1 cannot read its data: rank 0 does not wait for it") {
         // two programs in one job (mpirun's MPMD form): rank 1 is given a data set that is not there
-        MpiRun r = mpirun_diffuse(args + data + " : -np 1 " + diffuse_exe() + " " + args + "/nonexistent",
-                                  "5", "-np 1");
+        MpiRun r =
+            mpirun_diffuse(args + data + " : -np 1 " + diffuse_exe() + " " + args + "/nonexistent", "5", "-np 1");
         INFO(r.output);
         CHECK(r.code == 1);
         CHECK(contains(r.output, "rank 1: diffuse: error: load_dataset: '/nonexistent'"));

@@ -132,14 +132,14 @@ Definition find_definition(const std::string& source, const std::string& name) {
         if (line.empty() || !(is_ident_char(line[0]) || line[0] == '~')) continue;  // not column 0 code
         for (size_t p = line.find(name + "("); p != std::string::npos; p = line.find(name + "(", p + 1)) {
             if (p > 0 && (is_ident_char(line[p - 1]) || line[p - 1] == ':')) continue;  // part of another name
-            std::string prefix = line.substr(0, p);  // the return type
+            std::string prefix = line.substr(0, p);                                     // the return type
             if (prefix.find_first_of("=(;{}\"") != std::string::npos || prefix.find("return ") != std::string::npos)
                 continue;
             if (trim(prefix).empty() && name.find("::") == std::string::npos) {
                 // a free function needs a return type: on this line, or ending the line above
                 std::string above = li > 0 ? trim(lines[li - 1]) : "";
-                if (above.empty() || !(is_ident_char(above.back()) || above.back() == '>' || above.back() == '*' ||
-                                       above.back() == '&'))
+                if (above.empty() ||
+                    !(is_ident_char(above.back()) || above.back() == '>' || above.back() == '*' || above.back() == '&'))
                     continue;
             }
             // the parameter list, then what follows it
@@ -214,7 +214,8 @@ MapReport check_equation_map(const std::string& markdown, const std::string& doc
         std::vector<std::string> cells = table_cells(line);
         bool separator = line.find("---") != std::string::npos && line.find_first_not_of("|-: ") == std::string::npos;
         if (separator) continue;
-        if (li + 1 < lines.size() && trim(lines[li + 1]).rfind("|", 0) == 0 && trim(lines[li + 1]).find("---") != std::string::npos &&
+        if (li + 1 < lines.size() && trim(lines[li + 1]).rfind("|", 0) == 0 &&
+            trim(lines[li + 1]).find("---") != std::string::npos &&
             trim(lines[li + 1]).find_first_not_of("|-: ") == std::string::npos) {  // a header row
             file_col = fn_col = comment_col = -1;
             for (size_t c = 0; c < cells.size(); ++c) {
@@ -227,7 +228,8 @@ MapReport check_equation_map(const std::string& markdown, const std::string& doc
         if (file_col < 0 || fn_col < 0) continue;  // a table of another kind
         ++r.rows;
         if ((int)cells.size() <= std::max(file_col, fn_col)) {
-            r.problems.push_back(where + "the row has " + std::to_string(cells.size()) + " cells, fewer than its header");
+            r.problems.push_back(where + "the row has " + std::to_string(cells.size()) +
+                                 " cells, fewer than its header");
             continue;
         }
         std::vector<std::string> files = code_spans(cells[file_col]);
@@ -336,8 +338,9 @@ std::vector<std::string> check_quotes(const std::string& markdown, const std::st
 // Every `path` in backticks that points into the source tree (tensor/, nn/, ..., docs/)
 // must exist; runs/, data/ and other paths outside the tree are examples, not checked.
 std::vector<std::string> check_paths(const std::string& markdown, const std::string& doc, const std::string& root) {
-    static const std::vector<std::string> kTrees = {"tensor/", "autograd/", "nn/", "diffusion/", "tools/", "tests/",
-                                                    "docs/", "configs/", "scripts/", "bench/", "notebooks-cpp/", "cuda/"};
+    static const std::vector<std::string> kTrees = {"tensor/",        "autograd/", "nn/",      "diffusion/", "tools/",
+                                                    "tests/",         "docs/",     "configs/", "scripts/",   "bench/",
+                                                    "notebooks-cpp/", "cuda/"};
     std::vector<std::string> problems;
     std::vector<std::string> lines = lines_of(markdown);
     bool in_code = false;
@@ -429,7 +432,8 @@ TEST_CASE("docs: find_definition tells a definition from a call or a declaration
     CHECK(find_definition(fp, "q_sample").begin != std::string::npos);
     CHECK(find_definition(fp, "l_simple").begin != std::string::npos);
     CHECK(find_definition(fp, "sample").begin == std::string::npos);  // only inside "q_sample("
-    CHECK(find_definition(read_text("diffusion/forward_process.h"), "q_sample").begin == std::string::npos);  // declared
+    CHECK(find_definition(read_text("diffusion/forward_process.h"), "q_sample").begin ==
+          std::string::npos);                                                                           // declared
     CHECK(find_definition(read_text("diffusion/trainer.cpp"), "q_sample").begin == std::string::npos);  // called
     std::string vae = read_text("diffusion/vae.cpp");
     CHECK(find_definition(vae, "VAE::reparameterise").begin != std::string::npos);
@@ -481,8 +485,9 @@ TEST_CASE("docs: the equation-map checker reports each bad row with its line") {
     INFO(joined(r.problems));
     CHECK(r.rows == 7);
     REQUIRE(r.problems.size() == 6);
-    CHECK(tdtest::contains(r.problems[0], "made-up.md:6: `q_sample_that_was_renamed` is not defined in "
-                                          "`diffusion/forward_process.cpp`"));
+    CHECK(tdtest::contains(r.problems[0],
+                           "made-up.md:6: `q_sample_that_was_renamed` is not defined in "
+                           "`diffusion/forward_process.cpp`"));
     CHECK(tdtest::contains(r.problems[1], "made-up.md:7: `q_sample` is not defined in `diffusion/trainer.cpp`"));
     CHECK(tdtest::contains(r.problems[2], "made-up.md:8: `diffusion/no_such_file.cpp` does not exist"));
     CHECK(tdtest::contains(r.problems[3], "made-up.md:9: `// eq. 4` is neither in the body of `l_simple`"));
@@ -519,8 +524,10 @@ TEST_CASE("docs: the quote and path checkers catch code that is not in its file"
     INFO(joined(q));
     CHECK(quotes == 3);
     REQUIRE(q.size() == 2);
-    CHECK(tdtest::contains(q[0], "made-up.md:8: the quote of `diffusion/forward_process.cpp` starting 'Tensor l_simple"));
-    CHECK(tdtest::contains(q[1], "made-up.md:14: the quote of `diffusion/forward_process.cpp` starting 'Tensor l_simple"));
+    CHECK(
+        tdtest::contains(q[0], "made-up.md:8: the quote of `diffusion/forward_process.cpp` starting 'Tensor l_simple"));
+    CHECK(tdtest::contains(q[1],
+                           "made-up.md:14: the quote of `diffusion/forward_process.cpp` starting 'Tensor l_simple"));
     std::vector<std::string> p = check_paths(doc, "made-up.md", kRoot);
     INFO(joined(p));
     REQUIRE(p.size() == 1);
@@ -528,13 +535,15 @@ TEST_CASE("docs: the quote and path checkers catch code that is not in its file"
 }
 
 TEST_CASE("docs: the flag checker finds an undocumented flag") {
-    std::string help = "usage: diffuse sample --run runs/NAME [--steps K]\n"
-                       "  --steps VALUE   sampling steps\n"
-                       "  --step VALUE    the step to trace\n"
-                       "  --no-clip       do not clip\n";
+    std::string help =
+        "usage: diffuse sample --run runs/NAME [--steps K]\n"
+        "  --steps VALUE   sampling steps\n"
+        "  --step VALUE    the step to trace\n"
+        "  --no-clip       do not clip\n";
     CHECK(flags_in(help) == std::vector<std::string>{"--run", "--steps", "--step", "--no-clip"});
-    std::string doc = "## `diffuse sample`\n| `--run RUN` | the run |\n| `--steps K` | steps |\n| `--no-clip` | |\n"
-                      "## `diffuse eval`\n| `--step` | elsewhere |\n";
+    std::string doc =
+        "## `diffuse sample`\n| `--run RUN` | the run |\n| `--steps K` | steps |\n| `--no-clip` | |\n"
+        "## `diffuse eval`\n| `--step` | elsewhere |\n";
     CHECK(undocumented_flags(help, section(doc, "`diffuse sample`")) == std::vector<std::string>{"--step"});
     CHECK(section(doc, "`diffuse nothing`").empty());
 }
@@ -570,14 +579,18 @@ TEST_CASE("docs: cli.md documents every flag of every command's --help") {
     std::vector<std::string> listed;
     bool in_commands = false;
     for (const std::string& line : lines_of(top.output)) {
-        if (line == "commands:") { in_commands = true; continue; }
+        if (line == "commands:") {
+            in_commands = true;
+            continue;
+        }
         if (in_commands && line.rfind("  ", 0) != 0) break;
         if (in_commands) listed.push_back(trim(line.substr(0, line.find("  ", 2))));
     }
     REQUIRE(listed.size() >= 8);
     for (const std::string& cmd : listed)
-        CHECK_MESSAGE(!section(cli, "`diffuse " + cmd).empty(),
-                      "docs/cli.md has no '## `diffuse " << cmd << "...`' section for a command `diffuse --help` lists");
+        CHECK_MESSAGE(
+            !section(cli, "`diffuse " + cmd).empty(),
+            "docs/cli.md has no '## `diffuse " << cmd << "...`' section for a command `diffuse --help` lists");
 
     // Each command's --help, against its section ("trace" has two subcommands of its own).
     std::vector<std::string> commands = listed;

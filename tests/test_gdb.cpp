@@ -68,9 +68,8 @@ TEST_CASE("gdb pretty-printers show tensors and modules") {
     using tdtest::contains;
 
     // x: a fresh (2, 3) float tensor
-    for (const char* part : {"td::Tensor", "float32", "cpu", "shape=[2, 3]", "strides=[3, 1]", "offset=0",
-                             "not-a-view", "requires_grad=false", "grad=none", "grad_fn=none",
-                             "values=[1, 2, 3, 4, 5, 6]"})
+    for (const char* part : {"td::Tensor", "float32", "cpu", "shape=[2, 3]", "strides=[3, 1]", "offset=0", "not-a-view",
+                             "requires_grad=false", "grad=none", "grad_fn=none", "values=[1, 2, 3, 4, 5, 6]"})
         CHECK_MESSAGE(contains(x, part), "print x lacks '" << part << "'");
     // xt: its transpose, a view walked in row-major order through the strides
     for (const char* part : {"shape=[3, 2]", "strides=[1, 3]", " view ", "values=[1, 4, 2, 5, 3, 6]"})

@@ -144,7 +144,9 @@ TEST_CASE("gemm ladder: bad arguments throw td::Error naming the kernel") {
     tdtest::check_message(tdtest::error_of([&] { gemm_v1_naive(A, B); }),
                           {"gemm_v1_naive", "A's columns (3)", "B's rows (5)", "[4, 3]", "[5, 6]"});
     tdtest::check_message(tdtest::error_of([&] { gemm_v3_register_blocked(A, B); }), {"gemm_v3_register_blocked"});
-    tdtest::check_message(tdtest::error_of([&] { gemm_v2_tiled(randn({2, 3, 4}, gen), B); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              gemm_v2_tiled(randn({2, 3, 4}, gen), B);
+                          }),
                           {"gemm_v2_tiled", "2-D", "[2, 3, 4]"});
     Tensor B3 = randn({3, 6}, gen);
     tdtest::check_message(tdtest::error_of([&] { gemm_v2_tiled(A, B3, 33); }), {"gemm_v2_tiled", "tile 33", "1,024"});

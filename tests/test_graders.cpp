@@ -87,10 +87,9 @@ TEST_CASE("grade cosine-schedule: the clipped tail") {
 
 TEST_CASE("grade cosine-schedule: another offset s and a short T") {
     std::vector<double> b = cosine_betas(10, 0.1, 0.999);
-    const std::vector<double> want = {0.06034185494690025, 0.10123146843297093, 0.14469236959447684,
-                                      0.19294706656346383, 0.2491692018785422,  0.3184154126891834,
-                                      0.4095995043816806,  0.5400509800479999,  0.7448319505439732,
-                                      0.999};
+    const std::vector<double> want = {
+        0.06034185494690025, 0.10123146843297093, 0.14469236959447684, 0.19294706656346383, 0.2491692018785422,
+        0.3184154126891834,  0.4095995043816806,  0.5400509800479999,  0.7448319505439732,  0.999};
     REQUIRE(b.size() == want.size());
     for (size_t i = 0; i < b.size(); ++i) CHECK(b[i] == doctest::Approx(want[i]).epsilon(1e-9));
 }
@@ -156,7 +155,9 @@ TEST_CASE("grade q-sample: shapes, broadcasting over a sample, and errors") {
     Tensor x1 = q_sample(s, x0, steps({0, 0}), eps);
     CHECK(max_abs_diff(x1, x0) < 0.03f);  // at t = 0 almost all signal
     tdtest::check_message(tdtest::error_of([&] { q_sample(s, x0, steps({1, 2, 3}), eps); }), {"q_sample"});
-    tdtest::check_message(tdtest::error_of([&] { q_sample(s, x0, steps({1, 2}), randn({2, 3}, gen)); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              q_sample(s, x0, steps({1, 2}), randn({2, 3}, gen));
+                          }),
                           {"q_sample", "[2, 3, 4, 4]", "[2, 3]"});
 }
 
@@ -170,7 +171,8 @@ TEST_CASE("grade q-sample: the v target") {
 }
 
 TEST_CASE("grade q-sample: the loss of Algorithm 1 and its gradient") {
-    Tensor pred = vec({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2}).requires_grad_(), target = vec({1.0f, 0.0f, 3.0f, 0.0f}, {2, 2});
+    Tensor pred = vec({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2}).requires_grad_(),
+           target = vec({1.0f, 0.0f, 3.0f, 0.0f}, {2, 2});
     Tensor loss = l_simple(pred, target);
     CHECK(loss.numel() == 1);
     CHECK(loss.item() == doctest::Approx(5.0).epsilon(1e-6));
@@ -191,7 +193,8 @@ TEST_CASE("grade ancestral-step: sigma_t^2, both choices") {
 
 TEST_CASE("grade ancestral-step: one step of Algorithm 2") {
     Schedule s = Schedule::named("linear", 1000);
-    Tensor xt = vec({0.3f, -1.2f, 2.5f}, {1, 3}), eps = vec({0.5f, 0.1f, -1.0f}, {1, 3}), z = vec({1.0f, -1.0f, 0.5f}, {1, 3});
+    Tensor xt = vec({0.3f, -1.2f, 2.5f}, {1, 3}), eps = vec({0.5f, 0.1f, -1.0f}, {1, 3}),
+           z = vec({1.0f, -1.0f, 0.5f}, {1, 3});
     check_golden(ddpm_step_algorithm2(s, xt, 487, eps, Variance::BetaTilde, z),
                  {0.395274943731187, -1.3059082507419755, 2.5721351841225544}, 1e-5, 1e-5);
     check_golden(ddpm_step_algorithm2(s, xt, 487, eps, Variance::Beta, z),
@@ -204,8 +207,8 @@ TEST_CASE("grade ancestral-step: the last step, and a missing z") {
     // t = 0 (paper t = 1): the mean alone, no z needed
     check_golden(ddpm_step_algorithm2(s, xt, 0, eps, Variance::Beta, Tensor()),
                  {0.2950147511063419, -1.2010600545041255, 2.5101255094132853}, 1e-5, 1e-5);
-    tdtest::check_message(
-        tdtest::error_of([&] { ddpm_step_algorithm2(s, xt, 487, eps, Variance::Beta, Tensor()); }), {"needs the noise z"});
+    tdtest::check_message(tdtest::error_of([&] { ddpm_step_algorithm2(s, xt, 487, eps, Variance::Beta, Tensor()); }),
+                          {"needs the noise z"});
 }
 
 // ---- timestep-embedding ----------------------------------------------------------------------
@@ -214,10 +217,10 @@ TEST_CASE("grade timestep-embedding: sines then cosines, golden values") {
     Tensor e = nn::timestep_embedding(vec({0.0f, 1.0f, 250.0f}, {3}), 6);
     CHECK(e.shape() == Shape{3, 6});
     check_golden(e,
-                 {0.0, 0.0, 0.0, 1.0, 1.0, 1.0,                                          // t = 0
-                  0.8414709848078965, 0.00999983333416666, 9.999999983333325e-05,        // t = 1
-                  0.5403023058681398, 0.9999500004166653, 0.999999995,
-                  -0.9705280195418053, 0.5984721441039575, 0.024997395914712308,         // t = 250
+                 {0.0, 0.0, 0.0, 1.0, 1.0, 1.0,                                    // t = 0
+                  0.8414709848078965, 0.00999983333416666, 9.999999983333325e-05,  // t = 1
+                  0.5403023058681398, 0.9999500004166653, 0.999999995, -0.9705280195418053, 0.5984721441039575,
+                  0.024997395914712308,  // t = 250
                   0.24098830528525864, -0.8011436155469329, 0.9996875162757026},
                  1e-5, 0.0);
 }
@@ -226,8 +229,8 @@ TEST_CASE("grade timestep-embedding: an odd dim and another max_period") {
     Tensor e = nn::timestep_embedding(vec({3.0f}, {1}), 7, 100.0f);
     CHECK(e.shape() == Shape{1, 7});
     check_golden(e,
-                 {0.1411200080598672, 0.2955202066613395, 0.029995500202495647, -0.9899924966004454,
-                  0.9553364891256061, 0.9995500337489875, 0.0},
+                 {0.1411200080598672, 0.2955202066613395, 0.029995500202495647, -0.9899924966004454, 0.9553364891256061,
+                  0.9995500337489875, 0.0},
                  1e-5, 0.0);
 }
 
@@ -260,7 +263,8 @@ TEST_CASE("grade timestep-embedding: the step conditions a ResBlock, one sample 
 // ---- vae-loss --------------------------------------------------------------------------------
 
 TEST_CASE("grade vae-loss: the reparameterisation and its gradients") {
-    Tensor mu = vec({0.0f, 1.5f, -0.7f}, {1, 3}).requires_grad_(), logvar = vec({0.0f, -1.0f, 1.2f}, {1, 3}).requires_grad_();
+    Tensor mu = vec({0.0f, 1.5f, -0.7f}, {1, 3}).requires_grad_(),
+           logvar = vec({0.0f, -1.0f, 1.2f}, {1, 3}).requires_grad_();
     Tensor eps = vec({1.0f, -0.5f, 2.0f}, {1, 3});
     Tensor z = VAE::reparameterise(mu, logvar, eps);
     check_golden(z, {1.0, 1.1967346701436834, 2.944237600781018}, 1e-5, 1e-5);
@@ -277,10 +281,10 @@ TEST_CASE("grade vae-loss: the KL in closed form, its reduction and gradients") 
     CHECK(kl.item() == doctest::Approx(8.172780400953316).epsilon(1e-6));
     kl.backward();
     check_golden(mu.grad(), {0.0, 1.5, -0.7, 2.0, 0.3, -1.2}, 1e-5, 1e-5);
-    check_golden(logvar.grad(),
-                 {0.0, -0.31606027941427883, 1.1600584613682736, -0.475106465816068, 0.3243606353500641,
-                  3.194528049465325},
-                 1e-5, 1e-5);
+    check_golden(
+        logvar.grad(),
+        {0.0, -0.31606027941427883, 1.1600584613682736, -0.475106465816068, 0.3243606353500641, 3.194528049465325},
+        1e-5, 1e-5);
     // summed over an image's elements, averaged over the batch: a second image with KL 0 halves it
     Tensor mu2 = cat({mu.detach(), zeros({1, 6})}, 0), lv2 = cat({logvar.detach(), zeros({1, 6})}, 0);
     CHECK(kl_to_standard_normal(mu2, lv2).item() == doctest::Approx(8.172780400953316 / 2).epsilon(1e-6));

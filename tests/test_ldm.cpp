@@ -80,7 +80,8 @@ TEST_CASE("ldm: the latent cache round trip, reuse, and a new cache for other we
     }
 }
 
-TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sweep / .npy with labels" * doctest::test_suite("long")) {
+TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sweep / .npy with labels" *
+          doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16_ldm"), vae = tdtest::scratch("run_ldm_vae"),
                 ldm = tdtest::scratch("run_ldm"), pix = tdtest::scratch("run_ldm_pixel");
     fs::create_directories(data);
@@ -88,20 +89,23 @@ TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sw
     tdtest::write_bars(data, "train", 64, 16);
     tdtest::write_bars(data, "test", 16, 16);
     using tdtest::run_diffuse;
-    auto v = run_diffuse("train vae --data " + data + " --out " + vae +
-                         " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 4 --batch 16 --threads 1 --eval-images 16");
+    auto v = run_diffuse(
+        "train vae --data " + data + " --out " + vae +
+        " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 4 --batch 16 --threads 1 --eval-images 16");
     INFO(v.output);
     REQUIRE(v.code == 0);
     REQUIRE(fs::exists(vae + "/model.safetensors"));
 
-    std::string unet = " --ch 8 --mults 1 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --batch 16 --threads 1"
-                       " --final-samples 4 --final-steps 2 --steps 3";
+    std::string unet =
+        " --ch 8 --mults 1 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --batch 16 --threads 1"
+        " --final-samples 4 --final-steps 2 --steps 3";
     auto l = run_diffuse("train ldm --vae " + vae + " --data " + data + " --out " + ldm + unet + " --cond class");
     INFO(l.output);
     REQUIRE(l.code == 0);
     CHECK(tdtest::contains(l.output, "latents: encoding 64"));
     CHECK(tdtest::contains(l.output, "scale factor"));
-    for (const char* f : {"model.safetensors", "samples.png", "guidance.png", "denoise.png", "forward.png", "index.html"})
+    for (const char* f :
+         {"model.safetensors", "samples.png", "guidance.png", "denoise.png", "forward.png", "index.html"})
         CHECK(fs::exists(ldm + "/" + f));
     CHECK(fs::exists(vae + "/latents/bars16_ldm-train.safetensors"));
 
@@ -119,9 +123,10 @@ TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sw
     INFO(s.output);
     REQUIRE(s.code == 0);
     Tensor x = load_npy(npy), y = load_npy(tdtest::scratch("ldm_samples.labels.npy"));
-    CHECK(x.shape() == Shape{4, 1, 16, 16});  // decoded pixels, not latents
+    CHECK(x.shape() == Shape{4, 1, 16, 16});                       // decoded pixels, not latents
     CHECK(y.to_vector_i64() == std::vector<int64_t>{0, 2, 5, 7});  // 'all': spread over the 10 classes of an IDX folder
-    CHECK(run_diffuse("sample --run " + ldm + " --class 1 --n 2 --steps 2 --out " + tdtest::scratch("one.png")).code == 0);
+    CHECK(run_diffuse("sample --run " + ldm + " --class 1 --n 2 --steps 2 --out " + tdtest::scratch("one.png")).code ==
+          0);
     CHECK(run_diffuse("sample --run " + ldm + " --sweep --steps 2 --out " + tdtest::scratch("sweep.png")).code == 0);
 
     // flags that do not fit the run: usage errors (exit 2) that say why
@@ -146,7 +151,8 @@ TEST_CASE("ldm: diffuse train vae, train ldm --cond class, sample --class / --sw
     CHECK(tdtest::contains(uc.output, "unconditional model"));
 }
 
-TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7: one level, attention at 7)" * doctest::test_suite("long")) {
+TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7: one level, attention at 7)" *
+          doctest::test_suite("long")) {
     // 28 x 28 images through an f = 4 autoencoder: MNIST's 7 x 7 latents, which the pixel
     // defaults (mults 1,2,2) cannot halve
     std::string data = tdtest::scratch("bars28_ldm"), vae = tdtest::scratch("run_ldm_vae28"),
@@ -156,16 +162,18 @@ TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7
     tdtest::write_bars(data, "train", 32, 28);
     tdtest::write_bars(data, "test", 8, 28);
     using tdtest::run_diffuse;
-    auto v = run_diffuse("train vae --data " + data + " --out " + vae +
-                         " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 2 --batch 8 --threads 1 --eval-images 8");
+    auto v =
+        run_diffuse("train vae --data " + data + " --out " + vae +
+                    " --ch 8 --mults 1,2,2 --z-channels 2 --groups 4 --steps 2 --batch 8 --threads 1 --eval-images 8");
     INFO(v.output);
     REQUIRE(v.code == 0);
     std::string budget = " --steps 2 --batch 8 --threads 1 --final-samples 2 --final-steps 2";
     auto l = run_diffuse("train ldm --vae " + vae + " --data " + data + " --out " + ldm + " --cond class" + budget);
     INFO(l.output);
     REQUIRE(l.code == 0);
-    CHECK(tdtest::contains(l.output, "UNet for 2 x 7 x 7 latents: --mults 1 (one level: 7 is odd, it cannot be halved), "
-                                     "--attn-res 7 (the lowest resolution"));
+    CHECK(tdtest::contains(l.output,
+                           "UNet for 2 x 7 x 7 latents: --mults 1 (one level: 7 is odd, it cannot be halved), "
+                           "--attn-res 7 (the lowest resolution"));
     LoadedModel m = load_model(ldm + "/model.safetensors");
     CHECK(m.info.unet.mults == std::vector<int64_t>{1});
     CHECK(m.info.unet.attn_res == std::vector<int64_t>{7});
@@ -174,7 +182,8 @@ TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7
     std::string config((std::istreambuf_iterator<char>(cfg)), {});
     CHECK(tdtest::contains(config, "\nmults = 1\n"));
     CHECK(tdtest::contains(config, "\nattn-res = 7\n"));
-    auto r = run_diffuse("train ldm --out " + ldm + " --resume --steps 3 --threads 1 --final-samples 2 --final-steps 2");
+    auto r =
+        run_diffuse("train ldm --out " + ldm + " --resume --steps 3 --threads 1 --final-samples 2 --final-steps 2");
     INFO(r.output);
     CHECK(r.code == 0);
     CHECK_FALSE(tdtest::contains(r.output, "UNet for"));
@@ -184,8 +193,10 @@ TEST_CASE("ldm: train ldm with no UNet flags fits the UNet to the latents (7 x 7
     auto bad = run_diffuse("train ldm --vae " + vae + " --data " + data + " --out " + other + " --mults 1,2" + budget);
     CHECK(bad.code == 2);
     CHECK(tdtest::contains(bad.output, "image size 7 cannot be halved 1 times"));
-    auto pix = run_diffuse("train ddpm --data " + data + " --out " + other + " --ch 8 --groups 4 --res-blocks 1 --mults 1,2 "
-                           "--T 50" + budget);
+    auto pix = run_diffuse("train ddpm --data " + data + " --out " + other +
+                           " --ch 8 --groups 4 --res-blocks 1 --mults 1,2 "
+                           "--T 50" +
+                           budget);
     INFO(pix.output);
     CHECK(pix.code == 0);
     CHECK(tdtest::contains(pix.output, "UNet for 1 x 28 x 28 images: --attn-res 14 (the lowest resolution"));
@@ -229,8 +240,7 @@ TEST_CASE("ldm: a conditional trainer drops the condition at p_uncond and resume
         Tensor y = probe.draw_condition(Tensor::from_vector_i64(std::vector<int64_t>(400, 1), {400}));
         Tensor null = probe.model().null_condition(1);
         int64_t dropped = 0;
-        for (int64_t i = 0; i < 400; ++i)
-            dropped += y.slice(0, i, i + 1).to_vector_i64() == null.to_vector_i64();
+        for (int64_t i = 0; i < 400; ++i) dropped += y.slice(0, i, i + 1).to_vector_i64() == null.to_vector_i64();
         CHECK(dropped > 150);
         CHECK(dropped < 250);
 

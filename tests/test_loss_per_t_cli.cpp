@@ -49,7 +49,9 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("loss per timestep: train ddpm writes loss_per_t.csv / .png and shows them; eval --loss-per-t measures the same" * doctest::test_suite("long")) {
+TEST_CASE(
+    "loss per timestep: train ddpm writes loss_per_t.csv / .png and shows them; eval --loss-per-t measures the same" *
+    doctest::test_suite("long")) {
     std::string data = tdtest::scratch("bars16_per_t"), dir = tdtest::scratch("run_per_t"),
                 again = tdtest::scratch("run_per_t_eval");
     fs::create_directories(data);

@@ -46,8 +46,7 @@ const bool kRegistered = [] {
     reg("mse_loss_op", [](I x) { return mse_loss(x[0], x[1]); });
     reg("sdpa", [](I x) { return scaled_dot_product_attention(x[0], x[1], x[2]); });
     reg("cross_attention", [](I x) { return nn::Attention::attend(x[0], x[1], x[2], x[3], x[4], x[5], x[6], 2); });
-    reg("self_attention",
-        [](I x) { return nn::Attention::attend(x[0], Tensor(), x[1], x[2], x[3], x[4], x[5], 3); });
+    reg("self_attention", [](I x) { return nn::Attention::attend(x[0], Tensor(), x[1], x[2], x[3], x[4], x[5], 3); });
     reg("embedding_op", [](I x) { return embedding(x[0], x[1]); });
     reg("linear", [](I x) { return matmul(x[0], x[1].transpose(0, 1)) + x[2]; });
     reg("timestep_embedding", [](I x) { return nn::timestep_embedding(x[0], 8); });

@@ -66,9 +66,11 @@ TEST_CASE("non-finite: diffuse train ddpm with a huge lr stops (exit 1) or skips
     std::filesystem::create_directories(data);
     std::filesystem::remove_all(dir);
     tdtest::write_bars(data, "train", 32, 8);
-    std::string common = "train ddpm --data " + data + " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --groups 4 "
+    std::string common = "train ddpm --data " + data +
+                         " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --groups 4 "
                          "--T 50 --batch 8 --lr 1e30 --warmup 0 --clip 0 --final-samples 2 --final-steps 2 "
-                         "--threads 1 --steps 6 --ckpt-every 1 --out " + dir;
+                         "--threads 1 --steps 6 --ckpt-every 1 --out " +
+                         dir;
     auto stop = tdtest::run_diffuse(common);
     INFO(stop.output);
     CHECK(stop.code == 1);
@@ -87,6 +89,6 @@ TEST_CASE("non-finite: diffuse train ddpm with a huge lr stops (exit 1) or skips
     std::stringstream row(last);
     for (std::string f; std::getline(row, f, ',');) fields.push_back(f);
     REQUIRE(fields.size() == 9);
-    CHECK(std::atoi(fields[6].c_str()) > 0);  // skipped steps were counted
+    CHECK(std::atoi(fields[6].c_str()) > 0);    // skipped steps were counted
     CHECK(std::atof(fields[7].c_str()) > 1.0);  // and the resident memory (MB) recorded
 }

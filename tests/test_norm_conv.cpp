@@ -49,10 +49,10 @@ bool same_bits(const Tensor& a, const Tensor& b) { return a.shape() == b.shape()
 
 TEST_CASE("group_norm_silu_conv2d equals conv2d(dropout(group_norm_silu(x))) bit for bit") {
     const Case cases[] = {
-        {{3, 6, 5, 7}, 3, 5, 3, 1, 1, 0.0f},    // odd sizes, the 3x3 fast path
-        {{2, 8, 9, 6}, 4, 4, 3, 1, 1, 0.3f},    // with dropout
-        {{2, 4, 7, 7}, 2, 6, 3, 2, 1, 0.5f},    // stride 2: the im2col reference
-        {{1, 6, 4, 5}, 1, 3, 1, 1, 0, 0.1f},    // a 1x1 conv
+        {{3, 6, 5, 7}, 3, 5, 3, 1, 1, 0.0f},      // odd sizes, the 3x3 fast path
+        {{2, 8, 9, 6}, 4, 4, 3, 1, 1, 0.3f},      // with dropout
+        {{2, 4, 7, 7}, 2, 6, 3, 2, 1, 0.5f},      // stride 2: the im2col reference
+        {{1, 6, 4, 5}, 1, 3, 1, 1, 0, 0.1f},      // a 1x1 conv
         {{4, 16, 14, 14}, 8, 16, 3, 1, 1, 0.1f},  // a ResBlock's shape
     };
     for (const Case& c : cases) {
@@ -124,7 +124,7 @@ TEST_CASE("the graph frees an intermediate that no backward needs") {
     Tensor y = h + ones({64, 64});  // add keeps no input for its backward; its node holds h as an edge
     Tensor z = sum(y);
     h = Tensor();
-    CHECK(h_data.expired());  // freed in the forward: nothing kept its values
+    CHECK(h_data.expired());                             // freed in the forward: nothing kept its values
     CHECK(y.grad_fn()->inputs[0].grad_fn() != nullptr);  // the edge still leads to mul_scalar
     z.backward();
     CHECK(x.grad().to_vector() == std::vector<float>(64 * 64, 3.0f));

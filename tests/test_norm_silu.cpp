@@ -32,7 +32,7 @@ struct Awkward {
     int64_t groups;
 };
 const Awkward kAwkward[] = {
-    {{4, 16, 7, 7}, 4},  {{3, 6, 5, 9}, 3},  {{1, 8, 28, 28}, 8}, {{2, 4, 3}, 1},     {{3, 20, 1, 1}, 5},
+    {{4, 16, 7, 7}, 4},  {{3, 6, 5, 9}, 3},  {{1, 8, 28, 28}, 8}, {{2, 4, 3}, 1},      {{3, 20, 1, 1}, 5},
     {{2, 12, 1, 1}, 12}, {{1, 20, 1, 1}, 1}, {{5, 24, 7, 7}, 1},  {{1, 3, 28, 28}, 3}, {{2, 10, 28, 28}, 5},
 };
 
@@ -75,7 +75,7 @@ TEST_CASE("group_norm_silu: the CPU's fused kernels equal the backend's composed
     Tensor y2 = empty(x.shape()), m2 = empty({3, 2}), r2 = empty({3, 2});
     be.group_norm_silu_forward(x, 2, g, b, 1e-5f, y1, m1, r1);
     be.Backend::group_norm_silu_forward(x, 2, g, b, 1e-5f, y2, m2, r2);  // the composed default
-    CHECK(y1.to_vector() == y2.to_vector());  // the same SiLU (fast_exp.h) on the same z
+    CHECK(y1.to_vector() == y2.to_vector());                             // the same SiLU (fast_exp.h) on the same z
     CHECK(m1.to_vector() == m2.to_vector());
     Tensor dx1 = empty(x.shape()), dg1 = empty({8}), db1 = empty({8});
     Tensor dx2 = empty(x.shape()), dg2 = empty({8}), db2 = empty({8});
@@ -106,6 +106,7 @@ TEST_CASE("group_norm_silu: the same bits with 1 and 2 OpenMP threads") {
 }
 
 TEST_CASE("errors: group_norm_silu names itself and the shapes") {
-    CHECK(tdtest::error_of([] { group_norm_silu(zeros({2, 6, 4, 4}), 4, ones({6}), zeros({6})); })
-              .find("group_norm_silu: 4 groups do not divide 6 channels") != std::string::npos);
+    CHECK(tdtest::error_of([] {
+              group_norm_silu(zeros({2, 6, 4, 4}), 4, ones({6}), zeros({6}));
+          }).find("group_norm_silu: 4 groups do not divide 6 channels") != std::string::npos);
 }

@@ -24,8 +24,8 @@ const int kParams = 3;  // shapes (3, 4), (4,), (2, 3, 2)
 Tensor fixture(const std::string& rel) { return load_npy(kDir + rel); }
 bool has_fixture(const std::string& rel) { return std::filesystem::exists(kDir + rel); }
 
-using tdtest::error_of;
 using tdtest::contains;
+using tdtest::error_of;
 
 // Sets p.grad to g the way training does: backward of a loss whose gradient is g,
 // here L = sum(p * g), so dL/dp = g exactly.
@@ -36,19 +36,23 @@ void set_grad(Tensor& p, const Tensor& g) {
 
 std::vector<Tensor> load_params(const std::string& dir) {
     std::vector<Tensor> params;
-    for (int i = 0; i < kParams; ++i) params.push_back(fixture(dir + "param" + std::to_string(i) + ".npy").requires_grad_());
+    for (int i = 0; i < kParams; ++i)
+        params.push_back(fixture(dir + "param" + std::to_string(i) + ".npy").requires_grad_());
     return params;
 }
 
 // The optimizers of make_fixtures_nnio.py's OPTIM_CASES.
 std::unique_ptr<nn::Optimizer> make_optimizer(const std::string& c, const std::vector<Tensor>& params) {
-    if (c == "sgd") return std::make_unique<nn::SGD>(params, nn::SGDOptions{.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f});
-    if (c == "sgd_nesterov") return std::make_unique<nn::SGD>(params, nn::SGDOptions{.lr = 0.1f, .momentum = 0.9f, .nesterov = true});
+    if (c == "sgd")
+        return std::make_unique<nn::SGD>(params, nn::SGDOptions{.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f});
+    if (c == "sgd_nesterov")
+        return std::make_unique<nn::SGD>(params, nn::SGDOptions{.lr = 0.1f, .momentum = 0.9f, .nesterov = true});
     if (c == "sgd_plain") return std::make_unique<nn::SGD>(params, nn::SGDOptions{.lr = 0.1f});
     if (c == "adam") return std::make_unique<nn::Adam>(params, nn::AdamOptions{.lr = 0.1f, .weight_decay = 0.01f});
     if (c == "adam_skip") return std::make_unique<nn::Adam>(params, nn::AdamOptions{.lr = 0.1f});
     if (c == "adamw")
-        return std::make_unique<nn::AdamW>(params, nn::AdamWOptions{.lr = 0.1f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 1e-6f, .weight_decay = 0.1f});
+        return std::make_unique<nn::AdamW>(
+            params, nn::AdamWOptions{.lr = 0.1f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 1e-6f, .weight_decay = 0.1f});
     FAIL("unknown case " << c);
     return nullptr;
 }
@@ -63,7 +67,9 @@ void load_grads(const std::string& c, int s, std::vector<Tensor>& params) {
     }
 }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) { return a.shape() == b.shape() && a.to_vector() == b.to_vector(); }
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && a.to_vector() == b.to_vector();
+}
 
 // A module with three parameters, for the EMA and the named state dicts.
 struct ThreeParams : nn::Module {
@@ -91,7 +97,8 @@ TEST_CASE("optim: 3 steps of SGD, Adam and AdamW match torch.optim") {
             opt->step();
             for (int i = 0; i < kParams; ++i) {
                 INFO("step ", s, ", parameter ", i);
-                CHECK_CLOSE(params[i], fixture("optim/" + c + "/after" + std::to_string(s) + "_" + std::to_string(i) + ".npy"),
+                CHECK_CLOSE(params[i],
+                            fixture("optim/" + c + "/after" + std::to_string(s) + "_" + std::to_string(i) + ".npy"),
                             kAtol, kRtol);
             }
         }
@@ -198,8 +205,12 @@ TEST_CASE("optim: the fused Adam / AdamW update is the equations written as tens
         Tensor theta = randn({5, 7}, gen).requires_grad_();
         Tensor ref = theta.detach().clone(), m = zeros({5, 7}), v = zeros({5, 7});
         std::unique_ptr<nn::Optimizer> opt;
-        if (decoupled) opt = std::make_unique<nn::AdamW>(std::vector<Tensor>{theta}, nn::AdamWOptions{lr, beta1, beta2, eps, lambda});
-        else opt = std::make_unique<nn::Adam>(std::vector<Tensor>{theta}, nn::AdamOptions{lr, beta1, beta2, eps, lambda});
+        if (decoupled)
+            opt = std::make_unique<nn::AdamW>(std::vector<Tensor>{theta},
+                                              nn::AdamWOptions{lr, beta1, beta2, eps, lambda});
+        else
+            opt =
+                std::make_unique<nn::Adam>(std::vector<Tensor>{theta}, nn::AdamOptions{lr, beta1, beta2, eps, lambda});
         for (int t = 1; t <= 3; ++t) {
             // a transposed (non-contiguous) gradient: the optimizer makes it contiguous first
             Tensor g = randn({7, 5}, gen).transpose(0, 1);
@@ -208,9 +219,9 @@ TEST_CASE("optim: the fused Adam / AdamW update is the equations written as tens
 
             Tensor gt = g;
             if (decoupled) ref = ref * (1.0f - lr * lambda);  // theta <- theta - lr lambda theta
-            else gt = g + ref * lambda;                        // g_t = grad + lambda theta
-            m = m * beta1 + gt * (1.0f - beta1);               // m_t = beta1 m + (1 - beta1) g_t
-            v = v * beta2 + gt * gt * (1.0f - beta2);          // v_t = beta2 v + (1 - beta2) g_t^2
+            else gt = g + ref * lambda;                       // g_t = grad + lambda theta
+            m = m * beta1 + gt * (1.0f - beta1);              // m_t = beta1 m + (1 - beta1) g_t
+            v = v * beta2 + gt * gt * (1.0f - beta2);         // v_t = beta2 v + (1 - beta2) g_t^2
             const double bc1 = 1.0 - std::pow((double)beta1, t), bc2 = 1.0 - std::pow((double)beta2, t);
             Tensor denom = sqrt(v) / (float)std::sqrt(bc2) + eps;
             ref = ref - m / denom * (float)(lr / bc1);
@@ -225,7 +236,8 @@ TEST_CASE("optim: the fused Adam / AdamW update is the equations written as tens
 }
 
 TEST_CASE("optim: clip_grad_norm matches torch.nn.utils.clip_grad_norm_") {
-    for (const auto& [c, max_norm] : std::vector<std::pair<std::string, float>>{{"clipped", 1.0f}, {"unclipped", 100.0f}}) {
+    for (const auto& [c, max_norm] :
+         std::vector<std::pair<std::string, float>>{{"clipped", 1.0f}, {"unclipped", 100.0f}}) {
         INFO("case ", c);
         std::vector<Tensor> params;
         for (int i = 0; i < kParams; ++i) {
@@ -274,7 +286,8 @@ TEST_CASE("lr_schedule: constant, linear warm-up and cosine at chosen steps") {
 
     CHECK(contains(error_of([] { nn::linear_warmup_lr(0, 1.0f, 10); }), "steps count from 1"));
     CHECK(contains(error_of([] { nn::cosine_lr(5, 1.0f, 10, 10); }), "warmup < total"));
-    CHECK(contains(error_of([] { nn::parse_lr_kind("cosin"); }), "unknown lr schedule 'cosin' (constant, warmup, cosine)"));
+    CHECK(contains(error_of([] { nn::parse_lr_kind("cosin"); }),
+                   "unknown lr schedule 'cosin' (constant, warmup, cosine)"));
     for (nn::LrKind k : {nn::LrKind::Constant, nn::LrKind::Warmup, nn::LrKind::Cosine})
         CHECK(nn::parse_lr_kind(nn::lr_kind_name(k)) == k);
 }
@@ -284,12 +297,13 @@ TEST_CASE("ema: the average matches the fixture, with warm-up and with a fixed d
     std::vector<Tensor> init;
     for (int i = 0; i < kParams; ++i) init.push_back(fixture("ema/param" + std::to_string(i) + ".npy"));
     model.set(init);
-    nn::EMA ema(model, 0.999f);               // warm-up on
+    nn::EMA ema(model, 0.999f);  // warm-up on
     nn::EMA fixed(model, 0.9f, /*warmup=*/false);
     const std::vector<std::string> names = {"w", "b", "conv.k"};
     for (int t = 1; t <= 4; ++t) {
         std::vector<Tensor> theta;
-        for (int i = 0; i < kParams; ++i) theta.push_back(fixture("ema/theta" + std::to_string(t) + "_" + std::to_string(i) + ".npy"));
+        for (int i = 0; i < kParams; ++i)
+            theta.push_back(fixture("ema/theta" + std::to_string(t) + "_" + std::to_string(i) + ".npy"));
         model.set(theta);  // as if the optimizer had stepped
         ema.update(model);
         fixed.update(model);

@@ -41,7 +41,8 @@ std::string build_dir() { return std::filesystem::read_symlink("/proc/self/exe")
 
 }  // namespace
 
-TEST_CASE("reproduce: every table runs end to end in miniature and the page has every measurement" * doctest::test_suite("long")) {
+TEST_CASE("reproduce: every table runs end to end in miniature and the page has every measurement" *
+          doctest::test_suite("long")) {
     std::string data = tdtest::scratch("reproduce_bars"), out = tdtest::scratch("reproduce_mini");
     std::filesystem::remove_all(out);
     std::filesystem::create_directories(data);
@@ -76,7 +77,8 @@ TEST_CASE("reproduce: every table runs end to end in miniature and the page has 
     REQUIRE(without.size() < kept.size());
     write(measured, without);
     std::string other = out + "/other.md";
-    Shell render = shell("bash reproduce/render.sh reproduce/reproductions.md.in " + other + " " + out + "/measurements/*.txt");
+    Shell render =
+        shell("bash reproduce/render.sh reproduce/reproductions.md.in " + other + " " + out + "/measurements/*.txt");
     CHECK(render.code == 1);
     CHECK(render.output.find("no measurement for \"ddpm_v_fid\"") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(other));
@@ -100,7 +102,8 @@ TEST_CASE("reproduce: the renderer fills values and comparisons, and keeps the o
     std::string dir = tdtest::scratch("reproduce_render");
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    write(dir + "/page.md.in", "FID {{a_fid}} vs {{b_fid}}: a {{a_fid < b_fid ? wins : loses}}, {{b_fid > 3 ? b above 3 : b at most 3}}\n");
+    write(dir + "/page.md.in",
+          "FID {{a_fid}} vs {{b_fid}}: a {{a_fid < b_fid ? wins : loses}}, {{b_fid > 3 ? b above 3 : b at most 3}}\n");
     write(dir + "/m.txt", "a_fid 12.5\nb_fid 2.0\nmachine Some CPU @ 2 GHz\n");
     Shell ok = shell("bash reproduce/render.sh " + dir + "/page.md.in " + dir + "/page.md " + dir + "/m.txt");
     INFO(ok.output);

@@ -28,7 +28,8 @@ using Run = tdtest::CliRun;
 const char* kQuick = " --threads 1 --final-samples 2 --final-steps 2 --sample-every 100000";
 
 // A DDPM small enough to take a step in a fraction of a second on 8x8 bars.
-const std::string kTiny = " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --batch 8" + std::string(kQuick);
+const std::string kTiny =
+    " --ch 8 --mults 1,2 --res-blocks 1 --attn-res 4 --groups 4 --T 50 --batch 8" + std::string(kQuick);
 
 std::string bars8() {
     std::string data = tdtest::scratch("bars8_lifecycle");
@@ -80,7 +81,8 @@ bool alive(pid_t pid) {
 }  // namespace
 
 TEST_CASE("lifecycle: metrics.csv rows appear as steps finish, and a running run's folder is locked") {
-    std::string data = bars8(), dir = tdtest::scratch("run_lifecycle_live"), log = tdtest::scratch("lifecycle_live.log");
+    std::string data = bars8(), dir = tdtest::scratch("run_lifecycle_live"),
+                log = tdtest::scratch("lifecycle_live.log");
     fs::remove_all(dir);
     std::string exe = (fs::read_symlink("/proc/self/exe").parent_path() / "diffuse").string();
     // A long run with no checkpoint and no sample grid before the end: whatever metrics.csv
@@ -98,7 +100,7 @@ TEST_CASE("lifecycle: metrics.csv rows appear as steps finish, and a running run
         rows = csv_rows(dir + "/metrics.csv").size();
     }
     INFO(slurp(log));
-    CHECK(rows >= 4);  // the header and three steps
+    CHECK(rows >= 4);                           // the header and three steps
     CHECK(fs::is_empty(dir + "/checkpoints"));  // ... before any checkpoint was written
     auto header = csv_rows(dir + "/metrics.csv").at(0);
     CHECK(header.back() == "wall_clock");
@@ -218,7 +220,8 @@ TEST_CASE("lifecycle: names from outside are escaped in index.html") {
     fs::create_directories(data);
     tdtest::write_bars(data, "train", 32, 8);
     tdtest::write_bars(data, "test", 16, 8);
-    Run r = tdtest::run_diffuse("train classifier --data '" + data + "' --width 8 --batch 16 --steps 2 --threads 1 --out " + dir);
+    Run r = tdtest::run_diffuse("train classifier --data '" + data +
+                                "' --width 8 --batch 16 --steps 2 --threads 1 --out " + dir);
     INFO(r.output);
     REQUIRE(r.code == 0);
     std::string page = slurp(dir + "/index.html");
@@ -229,7 +232,8 @@ TEST_CASE("lifecycle: names from outside are escaped in index.html") {
 }
 
 TEST_CASE("lifecycle: train classifier --device cuda, on the host-memory stand-in, gives the CPU's numbers") {
-    std::string data = bars8(), cpu = tdtest::scratch("run_lifecycle_clf_cpu"), gpu = tdtest::scratch("run_lifecycle_clf_gpu");
+    std::string data = bars8(), cpu = tdtest::scratch("run_lifecycle_clf_cpu"),
+                gpu = tdtest::scratch("run_lifecycle_clf_gpu");
     fs::remove_all(cpu);
     fs::remove_all(gpu);
     std::string exe = (fs::read_symlink("/proc/self/exe").parent_path() / "diffuse").string();

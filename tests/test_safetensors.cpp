@@ -69,8 +69,8 @@ struct Block : nn::Module {
     Block() {
         register_module("conv1", std::make_shared<Leaf>(std::vector<std::pair<std::string, Shape>>{
                                      {"weight", {4, 3, 3, 3}}, {"bias", {4}}}));
-        register_module("norm1", std::make_shared<Leaf>(std::vector<std::pair<std::string, Shape>>{
-                                     {"weight", {4}}, {"bias", {4}}}));
+        register_module("norm1", std::make_shared<Leaf>(
+                                     std::vector<std::pair<std::string, Shape>>{{"weight", {4}}, {"bias", {4}}}));
     }
 };
 struct Net : nn::Module {
@@ -78,8 +78,8 @@ struct Net : nn::Module {
         auto down = std::make_shared<nn::ModuleList>();
         down->push_back(std::make_shared<Block>());
         register_module("down", down);
-        register_module("out", std::make_shared<Leaf>(std::vector<std::pair<std::string, Shape>>{
-                                   {"weight", {2, 4}}, {"bias", {2}}}));
+        register_module("out", std::make_shared<Leaf>(
+                                   std::vector<std::pair<std::string, Shape>>{{"weight", {2, 4}}, {"bias", {2}}}));
     }
 };
 // A module with an int64 buffer as well, for our own round trip.
@@ -137,8 +137,8 @@ TEST_CASE("safetensors: our bytes are the reference writer's bytes") {
     CHECK(read_bytes(path).substr(0, 8) == std::string("\x40\0\0\0\0\0\0\0", 8));  // N = 64, no padding needed
 
     nn::save_safetensors(path, {{"attn0", Tensor::from_vector(v, {1, 1, 2, 3})}});
-    std::string forced = file_image("{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}",
-                                    f32_bytes(v));
+    std::string forced =
+        file_image("{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}", f32_bytes(v));
     CHECK(read_bytes(path) == forced);
     CHECK(forced.substr(0, 8) == std::string("\x48\0\0\0\0\0\0\0", 8));  // N = 72: 7 spaces of padding
 
@@ -160,8 +160,15 @@ TEST_CASE("safetensors: a file written on the PyTorch side loads with its names,
     std::map<std::string, Tensor> t = nn::load_safetensors(kDir + "dtypes.safetensors", &meta);
     CHECK(meta["format"] == "pt");
     CHECK(meta["note"] == "tinydiffusion \"fixture\"");  // an escaped quote inside a JSON string
-    std::vector<std::string> names = {"down.0.conv1.weight", "down.0.conv1.bias", "mid.attn.to_qkv.weight",
-                                      "out.scale", "up.1.norm.weight", "time_embed.freqs", "labels", "step", "empty"};
+    std::vector<std::string> names = {"down.0.conv1.weight",
+                                      "down.0.conv1.bias",
+                                      "mid.attn.to_qkv.weight",
+                                      "out.scale",
+                                      "up.1.norm.weight",
+                                      "time_embed.freqs",
+                                      "labels",
+                                      "step",
+                                      "empty"};
     CHECK(t.size() == names.size());
     for (const std::string& name : names) {
         INFO(name);
@@ -218,7 +225,7 @@ TEST_CASE("safetensors: load_module fills a Module by PyTorch's dotted names") {
     Net net;
     nn::load_module(kDir + "module.safetensors", net);
     std::vector<std::string> names = {"down.0.conv1.weight", "down.0.conv1.bias", "down.0.norm1.weight",
-                                      "down.0.norm1.bias", "out.weight", "out.bias"};
+                                      "down.0.norm1.bias",   "out.weight",        "out.bias"};
     auto state = net.state_dict();
     CHECK(state.size() == names.size());
     for (const std::string& name : names) {
@@ -348,8 +355,7 @@ TEST_CASE("safetensors: every malformed file is a td::Error naming the file and 
         {"shape larger than the offsets", file_image("{" + entry("w", "F32", "[2,3]", 0, 8) + "}", eight),
          "is too large for its data_offsets [0, 8]"},
         {"shape too large (would overflow)",
-         file_image("{" + entry("w", "F32", "[4294967296,4294967296,4294967296]", 0, 8) + "}", eight),
-         "too large"},
+         file_image("{" + entry("w", "F32", "[4294967296,4294967296,4294967296]", 0, 8) + "}", eight), "too large"},
         {"negative dimension", file_image("{" + entry("w", "F32", "[-1]", 0, 4) + "}", four),
          "must be a non-negative integer, got -1"},
         {"fractional offset", file_image("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", four),
@@ -357,9 +363,11 @@ TEST_CASE("safetensors: every malformed file is a td::Error naming the file and 
         {"huge offset",
          file_image("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999]}}", four),
          "is too large"},
-        {"duplicate name", file_image("{" + entry("w", "F32", "[1]", 0, 4) + "," + entry("w", "F32", "[1]", 0, 4) + "}", four),
+        {"duplicate name",
+         file_image("{" + entry("w", "F32", "[1]", 0, 4) + "," + entry("w", "F32", "[1]", 0, 4) + "}", four),
          "appears twice"},
-        {"metadata not strings", file_image("{\"__metadata__\":{\"epoch\":3}}", ""), "value of 'epoch' should be a string"},
+        {"metadata not strings", file_image("{\"__metadata__\":{\"epoch\":3}}", ""),
+         "value of 'epoch' should be a string"},
     };
     for (size_t i = 0; i < cases.size(); ++i) {
         const Case& c = cases[i];

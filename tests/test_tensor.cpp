@@ -42,7 +42,10 @@ TEST_CASE("views share storage and copy nothing") {
     CHECK(e.at({2, 4}) == 2.0f);
 
     // writing through a view changes the original
-    { NoGradGuard ng; n.fill_(-1.0f); }
+    {
+        NoGradGuard ng;
+        n.fill_(-1.0f);
+    }
     CHECK(t.at({0, 1, 0}) == -1.0f);
     CHECK(t.at({0, 0, 0}) == 0.0f);
 }
@@ -170,7 +173,8 @@ TEST_CASE("npy: round trip and clear errors on bad files") {
 
     CHECK_THROWS_WITH_AS(load_npy(tdtest::scratch("does_not_exist.npy")), doctest::Contains("cannot open"), Error);
     auto write = [](const std::string& p, const std::string& bytes) {
-        std::ofstream f(p, std::ios::binary); f << bytes;
+        std::ofstream f(p, std::ios::binary);
+        f << bytes;
     };
     write(tdtest::scratch("bad.npy"), "hello world, not numpy");
     CHECK_THROWS_WITH_AS(load_npy(tdtest::scratch("bad.npy")), doctest::Contains("bad magic"), Error);

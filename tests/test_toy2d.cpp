@@ -64,7 +64,8 @@ TEST_CASE("toy2d: training lowers the loss, and DDPM and DDIM samples land on th
     Tensor ddpm = toy::sample_ddpm(net, Prediction::Eps, s, x_T, sg, &path, 100);
     CHECK(path.size() == 1 + 10);  // x_T, then t = 900, 800, ..., 0
     Tensor ddim = toy::sample_ddim(net, Prediction::Eps, s, x_T, 20);
-    CHECK(max(abs(toy::sample_ddim(net, Prediction::Eps, s, x_T, 20) - ddim)).item() == 0.0f);  // eta = 0: deterministic
+    CHECK(max(abs(toy::sample_ddim(net, Prediction::Eps, s, x_T, 20) - ddim)).item() ==
+          0.0f);  // eta = 0: deterministic
     double noise = toy::mean_nearest_distance(x_T, data);
     CHECK(toy::mean_nearest_distance(ddpm, data) < 0.5 * noise);
     CHECK(toy::mean_nearest_distance(ddim, data) < 0.5 * noise);

@@ -55,14 +55,19 @@ TEST_CASE("a Trace records one training step's tensors, in order, with their equ
     }
     CHECK_FALSE(tracing());
     std::vector<std::string> n = names_of(entries);
-    INFO("recorded: " << [&] { std::string s; for (auto& x : n) s += x + " "; return s; }());
+    INFO("recorded: " << [&] {
+        std::string s;
+        for (auto& x : n) s += x + " ";
+        return s;
+    }());
     // Algorithm 1's tensors in the order it makes them, and the UNet's inside the step
     std::vector<std::string> algo = {"x_0", "t", "eps", "x_t", "model_output", "target", "loss"};
     for (size_t i = 0; i < algo.size(); ++i) {
         REQUIRE(index_of(n, algo[i]) >= 0);
         if (i > 0) CHECK(index_of(n, algo[i - 1]) < index_of(n, algo[i]));
     }
-    for (const char* u : {"unet.temb", "unet.conv_in", "unet.down.0.block.0", "unet.down.1.attn.0", "unet.mid", "unet.out"})
+    for (const char* u :
+         {"unet.temb", "unet.conv_in", "unet.down.0.block.0", "unet.down.1.attn.0", "unet.mid", "unet.out"})
         CHECK(index_of(n, u) >= 0);
     CHECK(index_of(n, "unet.conv_in") < index_of(n, "unet.mid"));
     CHECK(index_of(n, "unet.mid") < index_of(n, "unet.out"));
@@ -95,12 +100,13 @@ TEST_CASE("a Trace around DDIM sampling records x_t, eps_theta, x_0_pred, x_prev
     o.steps = 2;
     Generator g(0);
     Trace tr;
-    sample(s, [&](const Tensor& x, const Tensor& t) { return net.forward(x, t); }, randn({2, 1, 8, 8}, g), o, g);
+    sample(
+        s, [&](const Tensor& x, const Tensor& t) { return net.forward(x, t); }, randn({2, 1, 8, 8}, g), o, g);
     std::vector<std::string> steps;
     for (const TraceEntry& e : tr.entries)
         if (e.name.rfind("unet.", 0) != 0) steps.push_back(e.name);
-    CHECK(steps == std::vector<std::string>{"x_t", "eps_theta", "x_0_pred", "x_prev", "x_t", "eps_theta", "x_0_pred",
-                                            "x_prev"});
+    CHECK(steps ==
+          std::vector<std::string>{"x_t", "eps_theta", "x_0_pred", "x_prev", "x_t", "eps_theta", "x_0_pred", "x_prev"});
     CHECK(tdtest::contains(tr.entries.back().equation, "DDIM eq. 12"));
 }
 
@@ -108,8 +114,8 @@ TEST_CASE("graph_to_dot: one box per op, ellipses for leaves, edges input -> op,
     auto build = [] {
         Tensor w = Tensor::from_vector({1, 2, 3}, {3}).requires_grad_();
         Tensor x = Tensor::from_vector({4, 5, 6}, {3});
-        Tensor y = mul(x, w);                  // mul(const, w)
-        Tensor loss = sum(mul(y, y));          // the same input twice: two edges
+        Tensor y = mul(x, w);          // mul(const, w)
+        Tensor loss = sum(mul(y, y));  // the same input twice: two edges
         return std::make_tuple(w, x, loss);
     };
     auto [w, x, loss] = build();
@@ -170,7 +176,8 @@ double metrics_loss(const std::string& run, int step) {
     std::string line;
     std::getline(in, line);
     while (std::getline(in, line))
-        if (std::atoi(line.c_str()) == step) return std::atof(line.substr(line.find(',', line.find(',') + 1) + 1).c_str());
+        if (std::atoi(line.c_str()) == step)
+            return std::atof(line.substr(line.find(',', line.find(',') + 1) + 1).c_str());
     return -1;
 }
 
@@ -225,14 +232,15 @@ TEST_CASE("diffuse trace train|sample on a tiny run: the table, trace.safetensor
     // sampling step 2 of DDIM-3, graph to an explicit path
     std::string gfile = tdtest::scratch("trace_sample_graph.dot");
     std::filesystem::remove(gfile);
-    Run ts = diffuse("trace sample --run " + run + " --steps 3 --step 2 --n 2 --graph " + gfile +
-                     " --out " + tdtest::scratch("trace_sample"));
+    Run ts = diffuse("trace sample --run " + run + " --steps 3 --step 2 --n 2 --graph " + gfile + " --out " +
+                     tdtest::scratch("trace_sample"));
     INFO(ts.output);
     REQUIRE(ts.code == 0);
     CHECK(tdtest::contains(ts.output, "step 2: t = 12 -> t = 6"));  // DDIM-3 of T = 20, trailing: t = 19, 12, 6
     CHECK(tdtest::contains(ts.output, "DDIM eq. 12"));
     auto sfile = nn::load_safetensors(tdtest::scratch("trace_sample/trace.safetensors"));
-    for (const char* name : {"x_t", "eps_theta", "x_0_pred", "x_prev", "unet.out"}) CHECK_MESSAGE(sfile.count(name), name);
+    for (const char* name : {"x_t", "eps_theta", "x_0_pred", "x_prev", "unet.out"})
+        CHECK_MESSAGE(sfile.count(name), name);
     CHECK(sfile.at("x_prev").shape() == Shape{2, 1, 8, 8});
     CHECK(std::filesystem::exists(tdtest::scratch("trace_sample/index.html")));
     REQUIRE(std::filesystem::exists(gfile));

@@ -140,7 +140,9 @@ TEST_CASE("UNet: a fresh model outputs exactly 0, shaped like its MNIST input") 
     CHECK(y.shape() == Shape{2, 1, 28, 28});
     CHECK_CLOSE(y, zeros({2, 1, 28, 28}), 0.0f, 0.0f);
     // A wrong input size is caught with the model's expectation in the message.
-    tdtest::check_message(tdtest::error_of([&] { model.forward(randn({2, 1, 32, 32}, gen), t); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              model.forward(randn({2, 1, 32, 32}, gen), t);
+                          }),
                           {"[2, 1, 32, 32]", "28x28"});
 }
 
@@ -187,7 +189,7 @@ TEST_CASE("UNet: dropout acts in train() only, with reproducible masks") {
     a->train();
     b->train();
     Tensor y_train = a->forward(x, t);
-    CHECK(max_abs_diff(y_train, y_eval) > 1e-2f);        // masks change the output
-    CHECK_CLOSE(b->forward(x, t), y_train, 0.0f, 0.0f);  // same seed, same masks
+    CHECK(max_abs_diff(y_train, y_eval) > 1e-2f);            // masks change the output
+    CHECK_CLOSE(b->forward(x, t), y_train, 0.0f, 0.0f);      // same seed, same masks
     CHECK(max_abs_diff(a->forward(x, t), y_train) > 1e-2f);  // the generator moves on
 }

@@ -97,7 +97,8 @@ TEST_CASE("vae matches PyTorch: posterior, reconstruction, loss and every gradie
         CHECK_CLOSE(loss.total, f.ref.at("loss.total"), kAtol, kRtol);
         CHECK_CLOSE(loss.recon, f.ref.at("loss.recon"), kAtol, kRtol);
         CHECK_CLOSE(loss.kl, f.ref.at("loss.kl"), kAtol, kRtol);
-        CHECK_CLOSE(diffusion::vae_loss(x, x_hat, q, f.beta, diffusion::Recon::L2).recon, f.ref.at("loss_l2.recon"), kAtol, kRtol);
+        CHECK_CLOSE(diffusion::vae_loss(x, x_hat, q, f.beta, diffusion::Recon::L2).recon, f.ref.at("loss_l2.recon"),
+                    kAtol, kRtol);
 
         loss.total.backward();
         CHECK_CLOSE(x.grad(), f.ref.at("grad.x"), kAtol, kRtol);
@@ -114,21 +115,33 @@ TEST_CASE("vae matches PyTorch: posterior, reconstruction, loss and every gradie
 TEST_CASE("vae: CompVis' parameter names, and latents f times smaller (28 -> 7, 32 -> 8)") {
     VAE model{VAEConfig{}};  // ch 32, mults 1,2,2, 1 res block, 4 latent channels
     std::map<std::string, Tensor> sd = model.state_dict();
-    for (const char* name :
-         {"encoder.conv_in.weight", "encoder.down.0.block.0.conv1.weight", "encoder.down.0.downsample.conv.weight",
-          "encoder.down.1.block.0.nin_shortcut.weight", "encoder.down.2.block.0.conv2.bias",
-          "encoder.mid.block_1.norm1.weight", "encoder.mid.attn_1.attn.to_q.weight", "encoder.mid.block_2.conv2.weight",
-          "encoder.norm_out.weight", "encoder.conv_out.weight", "quant_conv.weight", "post_quant_conv.bias",
-          "decoder.conv_in.weight", "decoder.mid.attn_1.norm.bias", "decoder.up.2.block.1.conv1.weight",
-          "decoder.up.2.upsample.conv.weight", "decoder.up.1.upsample.conv.weight",
-          "decoder.up.0.block.0.nin_shortcut.weight", "decoder.up.0.block.1.conv2.weight", "decoder.norm_out.bias",
-          "decoder.conv_out.weight"}) {
+    for (const char* name : {"encoder.conv_in.weight",
+                             "encoder.down.0.block.0.conv1.weight",
+                             "encoder.down.0.downsample.conv.weight",
+                             "encoder.down.1.block.0.nin_shortcut.weight",
+                             "encoder.down.2.block.0.conv2.bias",
+                             "encoder.mid.block_1.norm1.weight",
+                             "encoder.mid.attn_1.attn.to_q.weight",
+                             "encoder.mid.block_2.conv2.weight",
+                             "encoder.norm_out.weight",
+                             "encoder.conv_out.weight",
+                             "quant_conv.weight",
+                             "post_quant_conv.bias",
+                             "decoder.conv_in.weight",
+                             "decoder.mid.attn_1.norm.bias",
+                             "decoder.up.2.block.1.conv1.weight",
+                             "decoder.up.2.upsample.conv.weight",
+                             "decoder.up.1.upsample.conv.weight",
+                             "decoder.up.0.block.0.nin_shortcut.weight",
+                             "decoder.up.0.block.1.conv2.weight",
+                             "decoder.norm_out.bias",
+                             "decoder.conv_out.weight"}) {
         INFO(name);
         CHECK(sd.count(name));
     }
-    CHECK(!sd.count("encoder.down.2.downsample.conv.weight"));  // the last level does not downsample
-    CHECK(!sd.count("decoder.up.0.upsample.conv.weight"));      // nor does the first level upsample
-    CHECK(!sd.count("encoder.mid.block_1.temb_proj.weight"));   // no time step in an autoencoder
+    CHECK(!sd.count("encoder.down.2.downsample.conv.weight"));              // the last level does not downsample
+    CHECK(!sd.count("decoder.up.0.upsample.conv.weight"));                  // nor does the first level upsample
+    CHECK(!sd.count("encoder.mid.block_1.temb_proj.weight"));               // no time step in an autoencoder
     CHECK(sd.at("encoder.conv_out.weight").shape() == Shape{8, 64, 3, 3});  // 2 z moments
     CHECK(sd.at("quant_conv.weight").shape() == Shape{8, 8, 1, 1});
     CHECK(sd.at("post_quant_conv.weight").shape() == Shape{4, 4, 1, 1});
@@ -155,9 +168,13 @@ TEST_CASE("vae: CompVis' parameter names, and latents f times smaller (28 -> 7, 
     CHECK(!m32.state_dict().count("encoder.mid.attn_1.norm.weight"));
 
     // wrong sizes are caught with the model's expectation in the message
-    tdtest::check_message(tdtest::error_of([&] { model.encode(randn({2, 1, 32, 32}, gen)); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              model.encode(randn({2, 1, 32, 32}, gen));
+                          }),
                           {"VAE::encode", "[2, 1, 32, 32]", "28x28"});
-    tdtest::check_message(tdtest::error_of([&] { model.decode(randn({2, 3, 7, 7}, gen)); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              model.decode(randn({2, 3, 7, 7}, gen));
+                          }),
                           {"VAE::decode", "[2, 3, 7, 7]", "4 channels, 7x7"});
 }
 
@@ -171,8 +188,7 @@ TEST_CASE("vae: the KL in closed form matches a Monte-Carlo estimate") {
     Tensor mu = Tensor::from_vector(mu_v, {1, 6}), logvar = Tensor::from_vector(lv_v, {1, 6});
     double closed = diffusion::kl_to_standard_normal(mu, logvar).item();
     double by_hand = 0;
-    for (size_t i = 0; i < mu_v.size(); ++i)
-        by_hand += 0.5 * (mu_v[i] * mu_v[i] + std::exp(lv_v[i]) - 1.0 - lv_v[i]);
+    for (size_t i = 0; i < mu_v.size(); ++i) by_hand += 0.5 * (mu_v[i] * mu_v[i] + std::exp(lv_v[i]) - 1.0 - lv_v[i]);
     CHECK(closed == doctest::Approx(by_hand).epsilon(1e-6));
 
     const int64_t N = 200000;
@@ -213,13 +229,14 @@ TEST_CASE("vae: the reparameterisation's gradient, and finite differences of the
     Tensor z = VAE::reparameterise(mu, logvar, eps);
     CHECK_CLOSE(z, mu.detach() + exp(logvar.detach() * 0.5f) * eps, 1e-6f, 1e-6f);  // z = mu + sigma eps
     sum(z).backward();
-    CHECK_CLOSE(mu.grad(), ones({2, 3, 2, 2}), 0.0f, 0.0f);                                  // dz/dmu = 1
-    CHECK_CLOSE(logvar.grad(), exp(logvar.detach() * 0.5f) * eps * 0.5f, 1e-6f, 1e-5f);     // dz/dlogvar = sigma eps / 2
+    CHECK_CLOSE(mu.grad(), ones({2, 3, 2, 2}), 0.0f, 0.0f);                              // dz/dmu = 1
+    CHECK_CLOSE(logvar.grad(), exp(logvar.detach() * 0.5f) * eps * 0.5f, 1e-6f, 1e-5f);  // dz/dlogvar = sigma eps / 2
 
     // Finite differences of the whole loss with respect to mu, logvar and x_hat, for both
     // reconstruction terms (x_hat kept >= 0.2 away from x: |.| has a kink at 0).
     Tensor x = randn({2, 1, 4, 4}, gen);
-    Tensor offset = rand({2, 1, 4, 4}, gen, 0.2f, 1.0f) * (gt(randn({2, 1, 4, 4}, gen), zeros({2, 1, 4, 4})) * 2.0f - 1.0f);
+    Tensor offset =
+        rand({2, 1, 4, 4}, gen, 0.2f, 1.0f) * (gt(randn({2, 1, 4, 4}, gen), zeros({2, 1, 4, 4})) * 2.0f - 1.0f);
     for (diffusion::Recon recon : {diffusion::Recon::L1, diffusion::Recon::L2}) {
         CAPTURE(diffusion::recon_name(recon));
         auto f = [&](const std::vector<Tensor>& in) {
@@ -232,7 +249,9 @@ TEST_CASE("vae: the reparameterisation's gradient, and finite differences of the
         CHECK(r.ok);
     }
     tdtest::check_message(tdtest::error_of([&] { diffusion::parse_recon("l3"); }), {"recon", "(l1, l2)", "'l3'"});
-    tdtest::check_message(tdtest::error_of([&] { VAE::reparameterise(mu, logvar, zeros({2, 3})); }),
+    tdtest::check_message(tdtest::error_of([&] {
+                              VAE::reparameterise(mu, logvar, zeros({2, 3}));
+                          }),
                           {"reparameterise", "[2, 3, 2, 2]", "[2, 3]"});
 }
 // END HIDE vae-loss
@@ -247,7 +266,9 @@ TEST_CASE("vae: from_moments splits mu / logvar and clamps logvar to [-30, 20]")
     CHECK(moments.grad().to_vector() == std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f});  // clamped: no gradient
     // the KL stays finite at the edges (exp(20) ~ 4.9e8 fits float32)
     CHECK(std::isfinite(diffusion::kl_to_standard_normal(q.mu, q.logvar).item()));
-    tdtest::check_message(tdtest::error_of([] { VAE::from_moments(zeros({1, 3, 2, 2})); }),
+    tdtest::check_message(tdtest::error_of([] {
+                              VAE::from_moments(zeros({1, 3, 2, 2}));
+                          }),
                           {"from_moments", "(B, 2 z, h, w)", "[1, 3, 2, 2]"});
 }
 
@@ -377,7 +398,7 @@ TEST_CASE("vae trainer: Adam steps on bars lower the loss; PSNR and reconstruct"
     Tensor a = zeros({2, 1, 2, 2});
     Tensor b = cat({full({1, 1, 2, 2}, 0.2f), full({1, 1, 2, 2}, 0.02f)}, 0);  // [-1, 1] units: 0.1 and 0.01 in [0, 1]
     CHECK(diffusion::mean_psnr(a, b) == doctest::Approx(30.0).epsilon(1e-4));
-    CHECK(diffusion::mean_psnr(a, a) == doctest::Approx(100.0));  // MSE floored at 1e-10
+    CHECK(diffusion::mean_psnr(a, a) == doctest::Approx(100.0));                             // MSE floored at 1e-10
     CHECK(diffusion::mean_psnr(full({1, 1, 2, 2}, 1.0f), full({1, 1, 2, 2}, 3.0f)) > 99.0);  // x_hat clamped to [-1, 1]
 
     std::string wrong = tdtest::error_of([&] {
@@ -429,7 +450,8 @@ TEST_CASE("diffuse train vae on a synthetic data set: the run folder, the PSNR, 
     CHECK(tdtest::contains(page, "reconstructions.png"));
 
     // config.txt is a valid --config (flags still win)
-    tdtest::CliRun c = run_diffuse("train vae --config " + dir + "/config.txt --out " + dir + "2 --steps 2 --threads 1");
+    tdtest::CliRun c =
+        run_diffuse("train vae --config " + dir + "/config.txt --out " + dir + "2 --steps 2 --threads 1");
     INFO(c.output);
     CHECK(c.code == 0);
     CHECK(tdtest::contains(c.output, "budget 2 steps"));
@@ -440,7 +462,8 @@ TEST_CASE("diffuse train vae on a synthetic data set: the run folder, the PSNR, 
     CHECK(again.code == 2);
     CHECK(tdtest::contains(again.output, "already holds a run"));
     CHECK(fs::exists(dir + "/model.safetensors"));
-    tdtest::CliRun over = run_diffuse("train vae --data " + data + " --out " + dir + "2" + model + " --steps 3 --overwrite");
+    tdtest::CliRun over =
+        run_diffuse("train vae --data " + data + " --out " + dir + "2" + model + " --steps 3 --overwrite");
     CHECK(over.code == 0);
 
     // Ctrl-C stops the run cleanly: the weights are saved, the exit code is 130 (128 + SIGINT)
@@ -471,8 +494,7 @@ TEST_CASE("diffuse train vae on a synthetic data set: the run folder, the PSNR, 
                          Bad{" --steps 2 --mults 1,x", "--mults expects positive integers"},
                          Bad{" --steps 2 --ch 8 --groups 3", "GroupNorm groups 3"},
                          Bad{" --steps 2 --ch 8 --groups 4 --mults 1,1,1,1,1,1", "not divisible by f = 32"},
-                         Bad{" --steps 2 --mid-attn 2", "--mid-attn must be 0 or 1"},
-                         Bad{model, "give a budget"},
+                         Bad{" --steps 2 --mid-attn 2", "--mid-attn must be 0 or 1"}, Bad{model, "give a budget"},
                          Bad{" --steps 2 --batch 100 --ch 8 --groups 4", "larger than the data set"},
                          Bad{" --steps 2 --no-such-flag", "--no-such-flag"}}) {
         tdtest::CliRun r = run_diffuse(base + b.flags);

@@ -69,8 +69,9 @@ void run_case(const std::string& name, const OpCase& c, td::Device device) {
     check_output(out, td::load_npy(tdtest::fixture_path(name, "out")), c.atol, c.rtol, "output");
     bool has_out1 = exists(tdtest::fixture_path(name, "out1"));
     CHECK_MESSAGE(has_out1 == bool(c.out1), "out1.npy and the registry's out1 must come together");
-    if (has_out1 && c.out1) check_output(c.out1(in), td::load_npy(tdtest::fixture_path(name, "out1")), c.atol,
-                                         c.rtol, "second output (out1)");
+    if (has_out1 && c.out1)
+        check_output(c.out1(in), td::load_npy(tdtest::fixture_path(name, "out1")), c.atol, c.rtol,
+                     "second output (out1)");
 
     // backward
     bool has_grad_out = exists(tdtest::fixture_path(name, "grad_out"));

@@ -42,7 +42,8 @@ bool Args::parse(int argc, char** argv, int first) {
         // anything after it is reported, not silently read as an option.
         if (a == "--") {
             if (i + 1 < argc)
-                throw ArgError("unexpected argument '" + printable(argv[i + 1]) + "' after `--` (no command takes any)");
+                throw ArgError("unexpected argument '" + printable(argv[i + 1]) +
+                               "' after `--` (no command takes any)");
             break;
         }
         if (a.rfind("--", 0) != 0) throw ArgError("unexpected argument '" + printable(a) + "'");

@@ -201,8 +201,9 @@ std::string data_of_run(const std::string& dir, const std::string& name) {
 
 void loss_per_t_of_run(const std::string& run, const std::string& out_dir, const std::string& data_dir) {
     namespace fs = std::filesystem;
-    check(fs::exists(run), run, ": no such run folder (--loss-per-t takes a run folder of `diffuse train ddpm|ldm`"
-                                " or its model.safetensors)");
+    check(fs::exists(run), run,
+          ": no such run folder (--loss-per-t takes a run folder of `diffuse train ddpm|ldm`"
+          " or its model.safetensors)");
     std::string weights = fs::is_directory(run) ? run + "/model.safetensors" : run;
     check(fs::exists(weights), weights, ": no such file (the run has not finished training)");
     LoadedModel m = load_model(weights);

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <sstream>
 
-
 #include "diffusion/latent.h"
 #include "diffusion/metadata.h"
 #include "tensor/device.h"
@@ -46,141 +45,145 @@ using N = const std::string&;
 }  // namespace
 
 // The order is config.txt's and --help's.
-const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(image_data_settings<DdpmSettings>(), {
-    {"ch", "auto", "UNet base channels (auto: 16 when the UNet has several levels, 32 with one; see below)",
-     "unet.ch",
-     [](S& s, A a, N n) {
-         s.auto_ch = a.str(n) == "auto";  // chosen by resolve_data, from the number of levels
-         if (!s.auto_ch) s.info.unet.ch = a.integer(n);
-     },
-     [](const S& s) { return as_text(s.info.unet.ch); }},
-    {"mults", "auto",
-     "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
-     "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents). The other UNet\n"
-     "settings left to auto follow the levels: several (28x28 pixels) give --ch 16 and\n"
-     "--res-blocks 1, one (7x7 latents) --ch 32 and --res-blocks 2; --groups is ch / 4",
-     "unet.mults",
-     [](S& s, A a, N n) {
-         s.auto_mults = a.str(n) == "auto";  // chosen by resolve_data, once the input size is known
-         if (!s.auto_mults) s.info.unet.mults = parse_int_list(n, a.str(n));
-     },
-     [](const S& s) { return join_ints(s.info.unet.mults); }},
-    {"res-blocks", "auto", "ResBlocks per level (auto: 1 when the UNet has several levels, 2 with one)",
-     "unet.num_res_blocks",
-     [](S& s, A a, N n) {
-         s.auto_res_blocks = a.str(n) == "auto";
-         if (!s.auto_res_blocks) s.info.unet.num_res_blocks = a.integer(n);
-     },
-     [](const S& s) { return as_text(s.info.unet.num_res_blocks); }},
-    {"attn-res", "auto",
-     "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
-     "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)",
-     "unet.attn_res",
-     [](S& s, A a, N n) {
-         s.auto_attn_res = a.str(n) == "auto";
-         if (!s.auto_attn_res) s.info.unet.attn_res = parse_int_list(n, a.str(n));
-     },
-     [](const S& s) { return s.info.unet.attn_res.empty() ? std::string("none") : join_ints(s.info.unet.attn_res); }},
-    {"heads", "1", "attention heads", "unet.heads", [](S& s, A a, N n) { s.info.unet.heads = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.heads); }},
-    {"dropout", "0", "dropout in the ResBlocks", "unet.dropout",
-     [](S& s, A a, N n) { s.info.unet.dropout = (float)a.number(n); },
-     [](const S& s) { return as_text(s.info.unet.dropout); }},
-    {"groups", "auto", "GroupNorm groups (each must hold 2+ channels; 4+ is better; auto: ch / 4)", "unet.groups",
-     [](S& s, A a, N n) {
-         s.auto_groups = a.str(n) == "auto";
-         if (!s.auto_groups) s.info.unet.groups = a.integer(n);
-     },
-     [](const S& s) { return as_text(s.info.unet.groups); }},
-    {"schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear", "schedule",
-     [](S& s, A a, N n) { s.info.schedule = a.choice(n, parse_beta_schedule); },
-     [](const S& s) { return beta_schedule_name(s.info.schedule); }},
-    {"T", "1000", "diffusion steps", "T", [](S& s, A a, N n) { s.info.T = a.integer(n); },
-     [](const S& s) { return as_text(s.info.T); }},
-    {"prediction", "v", "what the UNet predicts: eps, x0 or v", "prediction",
-     [](S& s, A a, N n) { s.info.prediction = a.choice(n, parse_prediction); },
-     [](const S& s) { return prediction_name(s.info.prediction); }},
-    {"loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)", "",
-     [](S& s, A a, N n) { s.train.loss_weight = a.choice(n, parse_loss_weight); },
-     [](const S& s) { return loss_weight_name(s.train.loss_weight); }},
-    {"snr-gamma", "5", "min-snr's gamma", "", [](S& s, A a, N n) { s.train.snr_gamma = a.number(n); },
-     [](const S& s) { return as_text(s.train.snr_gamma); }},
-    {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
-     [](S& s, A a, N n) { s.train.batch_size = a.integer(n); }, [](const S& s) { return as_text(s.train.batch_size); }},
-    {"lr", "0.002", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
-     [](const S& s) { return as_text(s.train.lr); }},
-    {"lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
-     [](S& s, A a, N n) { s.train.lr_schedule = a.choice(n, nn::parse_lr_kind); },
-     [](const S& s) { return nn::lr_kind_name(s.train.lr_schedule); }},
-    {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
-     [](const S& s) { return as_text(s.train.warmup); }},
-    {"lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)", "",
-     [](S& s, A a, N n) { s.train.total_steps = a.integer(n); },
-     [](const S& s) { return as_text(s.train.total_steps); }},  // as resolved from the budget
-    {"weight-decay", "0", "AdamW decoupled weight decay", "",
-     [](S& s, A a, N n) { s.train.weight_decay = (float)a.number(n); },
-     [](const S& s) { return as_text(s.train.weight_decay); }},
-    {"clip", "1", "gradient clipping: max global norm (0: off)", "",
-     [](S& s, A a, N n) { s.train.grad_clip = (float)a.number(n); },
-     [](const S& s) { return as_text(s.train.grad_clip); }},
-    {"ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)", "",
-     [](S& s, A a, N n) { s.train.ema_decay = (float)a.number(n); },
-     [](const S& s) { return as_text(s.train.ema_decay); }},
-    {"flip", nullptr, "random horizontal flips (on for 3-channel data unless the config says false)", "",
-     [](S& s, A a, N n) { s.train.hflip = a.on(n); }, [](const S& s) { return as_text(s.train.hflip); }},
-    {"seed", "0", "random seed (weights, data order, noise)", "",
-     [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
-     [](const S& s) { return as_text((int64_t)s.train.seed); }},
-    {"steps", "3600",
-     "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
-     "--minutes and no --steps: no step limit, the time decides)",
-     "",
-     [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
-    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
-    {"vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)", "",
-     [](S& s, A a, N n) { s.vae = a.str(n); }, [](const S& s) { return s.vae; }},  // "": a pixel model
-    {"cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)",
-     "unet.cond", [](S& s, A a, N n) { s.info.unet.cond = a.choice(n, parse_conditioning); },
-     [](const S& s) { return conditioning_name(s.info.unet.cond); }},
-    {"cond-mode", "crossattn",
-     "how the condition enters the UNet: add (to the time embedding), concat (as extra input\n"
-     "channels) or crossattn (cross-attention, LDM sec. 3.3)",
-     "unet.cond_mode", [](S& s, A a, N n) { s.info.unet.cond_mode = a.choice(n, parse_cond_mode); },
-     [](const S& s) { return cond_mode_name(s.info.unet.cond_mode); }},
-    {"p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)", "",
-     [](S& s, A a, N n) { s.train.p_uncond = (float)a.number(n); },
-     [](const S& s) { return as_text(s.train.p_uncond); }},
-    {"text-dim", "64", "text conditioning: the text encoder's width", "unet.text_dim",
-     [](S& s, A a, N n) { s.info.unet.text_dim = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.text_dim); }},
-    {"text-layers", "2", "text conditioning: the text encoder's transformer blocks", "unet.text_layers",
-     [](S& s, A a, N n) { s.info.unet.text_layers = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.text_layers); }},
-    {"text-heads", "4", "text conditioning: the text encoder's attention heads (divide --text-dim)", "unet.text_heads",
-     [](S& s, A a, N n) { s.info.unet.text_heads = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.text_heads); }},
-    {"max-tokens", "16", "text conditioning: tokens per prompt, <bos> and <eos> included", "unet.max_tokens",
-     [](S& s, A a, N n) { s.info.unet.max_tokens = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.max_tokens); }},
-    {"concat-channels", "4", "--cond-mode concat: the input channels the condition adds", "unet.concat_channels",
-     [](S& s, A a, N n) { s.info.unet.concat_channels = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.concat_channels); }},
-    {"context-dim", "0",
-     "--cond-mode crossattn: the width of the context tokens (0: derived, the text encoder's\n"
-     "width for text, the time embedding's for class)",
-     "unet.context_dim", [](S& s, A a, N n) { s.info.unet.context_dim = a.integer(n); },
-     [](const S& s) { return as_text(s.info.unet.context_dim); }},
-    {"guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training", "",
-     [](S& s, A a, N n) { s.guidance = (float)a.number(n); }, [](const S& s) { return as_text(s.guidance); }},
-    {"skip-nonfinite", nullptr,
-     "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
-     [](S& s, A a, N n) { s.train.skip_nonfinite = a.on(n); },
-     [](const S& s) { return as_text(s.train.skip_nonfinite); }},
-    // read by the command (device_option): a cuda run's config.txt is still read on a machine without one
-    {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr,
-     [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
-});
+const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
+    image_data_settings<DdpmSettings>(),
+    {
+        {"ch", "auto", "UNet base channels (auto: 16 when the UNet has several levels, 32 with one; see below)",
+         "unet.ch",
+         [](S& s, A a, N n) {
+             s.auto_ch = a.str(n) == "auto";  // chosen by resolve_data, from the number of levels
+             if (!s.auto_ch) s.info.unet.ch = a.integer(n);
+         },
+         [](const S& s) { return as_text(s.info.unet.ch); }},
+        {"mults", "auto",
+         "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
+         "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents). The other UNet\n"
+         "settings left to auto follow the levels: several (28x28 pixels) give --ch 16 and\n"
+         "--res-blocks 1, one (7x7 latents) --ch 32 and --res-blocks 2; --groups is ch / 4",
+         "unet.mults",
+         [](S& s, A a, N n) {
+             s.auto_mults = a.str(n) == "auto";  // chosen by resolve_data, once the input size is known
+             if (!s.auto_mults) s.info.unet.mults = parse_int_list(n, a.str(n));
+         },
+         [](const S& s) { return join_ints(s.info.unet.mults); }},
+        {"res-blocks", "auto", "ResBlocks per level (auto: 1 when the UNet has several levels, 2 with one)",
+         "unet.num_res_blocks",
+         [](S& s, A a, N n) {
+             s.auto_res_blocks = a.str(n) == "auto";
+             if (!s.auto_res_blocks) s.info.unet.num_res_blocks = a.integer(n);
+         },
+         [](const S& s) { return as_text(s.info.unet.num_res_blocks); }},
+        {"attn-res", "auto",
+         "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
+         "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)",
+         "unet.attn_res",
+         [](S& s, A a, N n) {
+             s.auto_attn_res = a.str(n) == "auto";
+             if (!s.auto_attn_res) s.info.unet.attn_res = parse_int_list(n, a.str(n));
+         },
+         [](const S& s) {
+             return s.info.unet.attn_res.empty() ? std::string("none") : join_ints(s.info.unet.attn_res);
+         }},
+        {"heads", "1", "attention heads", "unet.heads", [](S& s, A a, N n) { s.info.unet.heads = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.heads); }},
+        {"dropout", "0", "dropout in the ResBlocks", "unet.dropout",
+         [](S& s, A a, N n) { s.info.unet.dropout = (float)a.number(n); },
+         [](const S& s) { return as_text(s.info.unet.dropout); }},
+        {"groups", "auto", "GroupNorm groups (each must hold 2+ channels; 4+ is better; auto: ch / 4)", "unet.groups",
+         [](S& s, A a, N n) {
+             s.auto_groups = a.str(n) == "auto";
+             if (!s.auto_groups) s.info.unet.groups = a.integer(n);
+         },
+         [](const S& s) { return as_text(s.info.unet.groups); }},
+        {"schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear",
+         "schedule", [](S& s, A a, N n) { s.info.schedule = a.choice(n, parse_beta_schedule); },
+         [](const S& s) { return beta_schedule_name(s.info.schedule); }},
+        {"T", "1000", "diffusion steps", "T", [](S& s, A a, N n) { s.info.T = a.integer(n); },
+         [](const S& s) { return as_text(s.info.T); }},
+        {"prediction", "v", "what the UNet predicts: eps, x0 or v", "prediction",
+         [](S& s, A a, N n) { s.info.prediction = a.choice(n, parse_prediction); },
+         [](const S& s) { return prediction_name(s.info.prediction); }},
+        {"loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)",
+         "", [](S& s, A a, N n) { s.train.loss_weight = a.choice(n, parse_loss_weight); },
+         [](const S& s) { return loss_weight_name(s.train.loss_weight); }},
+        {"snr-gamma", "5", "min-snr's gamma", "", [](S& s, A a, N n) { s.train.snr_gamma = a.number(n); },
+         [](const S& s) { return as_text(s.train.snr_gamma); }},
+        {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
+         [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
+         [](const S& s) { return as_text(s.train.batch_size); }},
+        {"lr", "0.002", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
+         [](const S& s) { return as_text(s.train.lr); }},
+        {"lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
+         [](S& s, A a, N n) { s.train.lr_schedule = a.choice(n, nn::parse_lr_kind); },
+         [](const S& s) { return nn::lr_kind_name(s.train.lr_schedule); }},
+        {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
+         [](const S& s) { return as_text(s.train.warmup); }},
+        {"lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)", "",
+         [](S& s, A a, N n) { s.train.total_steps = a.integer(n); },
+         [](const S& s) { return as_text(s.train.total_steps); }},  // as resolved from the budget
+        {"weight-decay", "0", "AdamW decoupled weight decay", "",
+         [](S& s, A a, N n) { s.train.weight_decay = (float)a.number(n); },
+         [](const S& s) { return as_text(s.train.weight_decay); }},
+        {"clip", "1", "gradient clipping: max global norm (0: off)", "",
+         [](S& s, A a, N n) { s.train.grad_clip = (float)a.number(n); },
+         [](const S& s) { return as_text(s.train.grad_clip); }},
+        {"ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)", "",
+         [](S& s, A a, N n) { s.train.ema_decay = (float)a.number(n); },
+         [](const S& s) { return as_text(s.train.ema_decay); }},
+        {"flip", nullptr, "random horizontal flips (on for 3-channel data unless the config says false)", "",
+         [](S& s, A a, N n) { s.train.hflip = a.on(n); }, [](const S& s) { return as_text(s.train.hflip); }},
+        {"seed", "0", "random seed (weights, data order, noise)", "",
+         [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
+         [](const S& s) { return as_text((int64_t)s.train.seed); }},
+        {"steps", "3600",
+         "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
+         "--minutes and no --steps: no step limit, the time decides)",
+         "", [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
+        {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+         [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
+        {"vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)", "",
+         [](S& s, A a, N n) { s.vae = a.str(n); }, [](const S& s) { return s.vae; }},  // "": a pixel model
+        {"cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)",
+         "unet.cond", [](S& s, A a, N n) { s.info.unet.cond = a.choice(n, parse_conditioning); },
+         [](const S& s) { return conditioning_name(s.info.unet.cond); }},
+        {"cond-mode", "crossattn",
+         "how the condition enters the UNet: add (to the time embedding), concat (as extra input\n"
+         "channels) or crossattn (cross-attention, LDM sec. 3.3)",
+         "unet.cond_mode", [](S& s, A a, N n) { s.info.unet.cond_mode = a.choice(n, parse_cond_mode); },
+         [](const S& s) { return cond_mode_name(s.info.unet.cond_mode); }},
+        {"p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)", "",
+         [](S& s, A a, N n) { s.train.p_uncond = (float)a.number(n); },
+         [](const S& s) { return as_text(s.train.p_uncond); }},
+        {"text-dim", "64", "text conditioning: the text encoder's width", "unet.text_dim",
+         [](S& s, A a, N n) { s.info.unet.text_dim = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.text_dim); }},
+        {"text-layers", "2", "text conditioning: the text encoder's transformer blocks", "unet.text_layers",
+         [](S& s, A a, N n) { s.info.unet.text_layers = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.text_layers); }},
+        {"text-heads", "4", "text conditioning: the text encoder's attention heads (divide --text-dim)",
+         "unet.text_heads", [](S& s, A a, N n) { s.info.unet.text_heads = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.text_heads); }},
+        {"max-tokens", "16", "text conditioning: tokens per prompt, <bos> and <eos> included", "unet.max_tokens",
+         [](S& s, A a, N n) { s.info.unet.max_tokens = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.max_tokens); }},
+        {"concat-channels", "4", "--cond-mode concat: the input channels the condition adds", "unet.concat_channels",
+         [](S& s, A a, N n) { s.info.unet.concat_channels = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.concat_channels); }},
+        {"context-dim", "0",
+         "--cond-mode crossattn: the width of the context tokens (0: derived, the text encoder's\n"
+         "width for text, the time embedding's for class)",
+         "unet.context_dim", [](S& s, A a, N n) { s.info.unet.context_dim = a.integer(n); },
+         [](const S& s) { return as_text(s.info.unet.context_dim); }},
+        {"guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training", "",
+         [](S& s, A a, N n) { s.guidance = (float)a.number(n); }, [](const S& s) { return as_text(s.guidance); }},
+        {"skip-nonfinite", nullptr,
+         "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
+         [](S& s, A a, N n) { s.train.skip_nonfinite = a.on(n); },
+         [](const S& s) { return as_text(s.train.skip_nonfinite); }},
+        // read by the command (device_option): a cuda run's config.txt is still read on a machine without one
+        {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr,
+         [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
+    });
 
 DdpmSettings ddpm_settings(const Args& args) {
     DdpmSettings s = read_settings(args, kDdpmSettings);
@@ -196,8 +199,9 @@ DdpmSettings ddpm_settings(const Args& args) {
     if (s.minutes > 0 && !args.given("steps")) s.steps = 0;  // a time budget alone: the clock decides
     if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
         !(to.ema_decay >= 0 && to.ema_decay < 1) || !(to.snr_gamma > 0))
-        throw ArgError("bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
-                       "0 <= --ema < 1, --snr-gamma > 0");
+        throw ArgError(
+            "bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
+            "0 <= --ema < 1, --snr-gamma > 0");
     return s;
 }
 
@@ -239,7 +243,8 @@ std::string choose_unet_defaults(DdpmSettings& s) {
         said += "--mults " + join_ints(u.mults) + " (" +
                 (u.mults.size() > 1 ? "resolutions " + levels
                  : u.image_size % 2 ? "one level: " + n + " is odd, it cannot be halved"
-                                    : "one level: " + n + " halved would be under 4") + ")";
+                                    : "one level: " + n + " halved would be under 4") +
+                ")";
     }
     if (s.auto_attn_res) {
         int64_t lowest = u.image_size >> (u.mults.empty() ? 0 : u.mults.size() - 1);
@@ -304,7 +309,8 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
         throw ArgError(e.what());
     }
     check_batch_fits(s.train.batch_size, train);
-    if (s.train.lr_schedule == nn::LrKind::Cosine && s.train.total_steps == 0 && s.steps > 0) s.train.total_steps = s.steps;
+    if (s.train.lr_schedule == nn::LrKind::Cosine && s.train.total_steps == 0 && s.steps > 0)
+        s.train.total_steps = s.steps;
     return train;
 }
 
@@ -314,13 +320,15 @@ void declare_sampling_options(Args& a) {
     a.flag("raw", "from a checkpoint, use the live weights instead of the EMA ones");
     a.option("sampler", "ddim", "ddpm or ddim");
     a.option("steps", "50", "sampling steps (model calls); ddpm with fewer than T respaces the process");
-    a.option("spacing", "auto", "which of the T steps they visit: trailing (T-1 down by T/steps), linspace (both ends\n"
-                                "kept, Improved DDPM) or leading (0 up by T/steps, the DDIM paper's); auto: trailing for\n"
-                                "ddim, linspace for ddpm (which does not take leading)");
+    a.option("spacing", "auto",
+             "which of the T steps they visit: trailing (T-1 down by T/steps), linspace (both ends\n"
+             "kept, Improved DDPM) or leading (0 up by T/steps, the DDIM paper's); auto: trailing for\n"
+             "ddim, linspace for ddpm (which does not take leading)");
     a.option("eta", "0", "DDIM's eta: 0 deterministic, 1 ancestral (eq. 16)");
     a.option("variance", "beta_tilde", "ddpm: sigma_t^2 = beta (fixed large) or beta_tilde (fixed small)");
-    a.flag("no-clip", "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally;\n"
-              "latent models are never clipped)");
+    a.flag("no-clip",
+           "do not clip the predicted x_0 to [-1, 1] (ddpm: Algorithm 2 literally; ddim: eq. 12 literally;\n"
+           "latent models are never clipped)");
     a.option("threads", "0", "OpenMP threads (0: all cores)");
 }
 
@@ -362,14 +370,16 @@ SamplingSetup setup_sampling(const Args& args) {
     if (path.empty() && std::filesystem::exists(run + "/model.safetensors")) path = run + "/model.safetensors";
     if (path.empty()) {
         auto ckpts = list_checkpoints(run);
-        check(!ckpts.empty(), run, ": no model.safetensors and no checkpoints/ (is this a run folder of `diffuse train ddpm`?)");
+        check(!ckpts.empty(), run,
+              ": no model.safetensors and no checkpoints/ (is this a run folder of `diffuse train ddpm`?)");
         path = ckpts.back().second;
     }
     LoadedModel m = load_model(path, !args.on("raw"));
     o.prediction = m.info.prediction;
     if (m.info.latent()) o.clip_x0 = false;  // latents are unbounded: never clipped (tools/ddpm_figures.cpp)
     if (o.steps > m.info.T)
-        throw ArgError("--steps " + std::to_string(o.steps) + " is more than the model's T = " + std::to_string(m.info.T));
+        throw ArgError("--steps " + std::to_string(o.steps) +
+                       " is more than the model's T = " + std::to_string(m.info.T));
     return {path, std::move(m), o};
 }
 

@@ -23,23 +23,23 @@ namespace td::cli {
 Device device_option(const Args& args);
 
 struct DdpmSettings {
-    diffusion::ModelInfo info;         // in_channels / image_size are filled once the data is loaded
-    diffusion::TrainOptions train;     // hflip: on when --flip is given (see resolve_data); device:
-                                       // the CPU unless the command sets it (device_option)
-    std::string data;                  // --data: mnist, fashion, cifar10 or a folder
+    diffusion::ModelInfo info;      // in_channels / image_size are filled once the data is loaded
+    diffusion::TrainOptions train;  // hflip: on when --flip is given (see resolve_data); device:
+                                    // the CPU unless the command sets it (device_option)
+    std::string data;               // --data: mnist, fashion, cifar10 or a folder
     diffusion::DataOptions data_options;
-    int64_t steps = 0;                 // the step budget (0: none)
-    double minutes = 0;                // the time budget (0: none)
-    float guidance = 3;                // conditional models: w of the grids drawn by the trainer
-    std::string vae;                   // --vae: latent diffusion on this autoencoder's codes ("" pixels)
-    bool auto_mults = false;           // --mults / --attn-res auto: resolve_data picks them for the
-    bool auto_attn_res = false;        // size of what the UNet denoises (pixels or latents), and
-    bool auto_ch = false;              // --ch, --res-blocks, --groups auto for the levels it chose
-    bool auto_res_blocks = false;      // (default_unet_size, default_groups)
+    int64_t steps = 0;             // the step budget (0: none)
+    double minutes = 0;            // the time budget (0: none)
+    float guidance = 3;            // conditional models: w of the grids drawn by the trainer
+    std::string vae;               // --vae: latent diffusion on this autoencoder's codes ("" pixels)
+    bool auto_mults = false;       // --mults / --attn-res auto: resolve_data picks them for the
+    bool auto_attn_res = false;    // size of what the UNet denoises (pixels or latents), and
+    bool auto_ch = false;          // --ch, --res-blocks, --groups auto for the levels it chose
+    bool auto_res_blocks = false;  // (default_unet_size, default_groups)
     bool auto_groups = false;
     // filled by resolve_data:
-    diffusion::Dataset pixels;                       // the training images (also for a latent model)
-    std::shared_ptr<diffusion::VAE> first_stage;     // the frozen autoencoder of a latent model, or null
+    diffusion::Dataset pixels;                    // the training images (also for a latent model)
+    std::shared_ptr<diffusion::VAE> first_stage;  // the frozen autoencoder of a latent model, or null
 };
 
 // The table: declare_settings(args, kDdpmSettings) declares the flags; settings_text(...,
@@ -83,9 +83,9 @@ std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& 
 void declare_sampling_options(Args& args);
 
 struct SamplingSetup {
-    std::string weights;                  // the file the model came from
+    std::string weights;  // the file the model came from
     diffusion::LoadedModel model;
-    diffusion::SamplerOptions options;    // prediction set from the model
+    diffusion::SamplerOptions options;  // prediction set from the model
 };
 // Reads those options, applies --threads, picks the weights file (--ckpt; else the run's
 // model.safetensors; else its latest checkpoint) and loads it. ArgError for bad values

@@ -18,7 +18,7 @@ int train_ldm(int argc, char** argv, int first);
 int sample(int argc, char** argv, int first);
 int eval(int argc, char** argv, int first);
 int trace(int argc, char** argv, int first);
-}
+}  // namespace td::cli
 
 namespace {
 
@@ -51,10 +51,11 @@ int run(int argc, char** argv) {
     }
     if (cmd == "train") {
         if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
-            std::printf("usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
-                        "  ddpm: a diffusion model; classifier: the sample judge; toy: 2-D points;\n"
-                        "  vae: the latent-diffusion autoencoder; ldm: a DDPM on its latents.\n"
-                        "  `diffuse train MODEL --help` for options.\n");
+            std::printf(
+                "usage: diffuse train toy|classifier|ddpm|vae|ldm [options]\n"
+                "  ddpm: a diffusion model; classifier: the sample judge; toy: 2-D points;\n"
+                "  vae: the latent-diffusion autoencoder; ldm: a DDPM on its latents.\n"
+                "  `diffuse train MODEL --help` for options.\n");
             return argc < 3 ? 2 : 0;
         }
         std::string what = argv[2];
@@ -69,7 +70,8 @@ int run(int argc, char** argv) {
     if (cmd == "sample") return td::cli::sample(argc, argv, 2);
     if (cmd == "trace") return td::cli::trace(argc, argv, 2);
     // (the benches are programs of their own, against PyTorch: not a diffuse command)
-    if (cmd == "bench") throw td::cli::ArgError("unknown command 'bench': the benchmarks are `make bench` (bench/README.md)");
+    if (cmd == "bench")
+        throw td::cli::ArgError("unknown command 'bench': the benchmarks are `make bench` (bench/README.md)");
     throw td::cli::ArgError("unknown command '" + cmd + "'");
 }
 

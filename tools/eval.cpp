@@ -23,7 +23,7 @@
 #include "td.h"
 #include "tools/args.h"
 #include "tools/ddpm_figures.h"
-#include "tools/progress.h"  // fmt
+#include "tools/progress.h"      // fmt
 #include "tools/training_run.h"  // file_in_run
 
 namespace td::cli {
@@ -35,15 +35,16 @@ using diffusion::meta_or;
 // X.npy, checked against the classifier: float32 (N >= 2, C, H, W), finite, ideally in [0, 1].
 Tensor load_samples(const std::string& path, const diffusion::ClassifierConfig& cfg) {
     Tensor x = load_npy(path);
-    check(x.dtype() == DType::Float32 && x.dim() == 4 && x.size(1) == cfg.in_channels &&
-              x.size(2) == cfg.image_size && x.size(3) == cfg.image_size,
+    check(x.dtype() == DType::Float32 && x.dim() == 4 && x.size(1) == cfg.in_channels && x.size(2) == cfg.image_size &&
+              x.size(3) == cfg.image_size,
           path, ": expected float32 images [N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size,
           "] for this classifier, got ", dtype_name(x.dtype()), " ", shape_str(x.shape()));
     check(x.size(0) >= 2, path, ": need at least 2 images, got ", x.size(0));
     float lo = -max(neg(x)).item(), hi = max(x).item();
     check(std::isfinite(lo) && std::isfinite(hi), path, ": holds NaN or infinite values");
     if (lo < -0.01f || hi > 1.01f)
-        std::fprintf(stderr, "diffuse eval: warning: %s has values in [%g, %g], expected [0, 1]\n", path.c_str(), lo, hi);
+        std::fprintf(stderr, "diffuse eval: warning: %s has values in [%g, %g], expected [0, 1]\n", path.c_str(), lo,
+                     hi);
     return x;
 }
 
@@ -75,7 +76,8 @@ void print_stats(const diffusion::SampleStats& s, const std::string& source, con
         std::printf("rejected:             %.2f%% (%lld of %lld judged not %s)\n", 100.0 * s.share_rejected,
                     (long long)s.rejected, (long long)s.n, what_it_judges(data).c_str());
     else
-        std::printf("rejected:             n/a (this classifier has no reject class; train one with --reject-class 1)\n");
+        std::printf(
+            "rejected:             n/a (this classifier has no reject class; train one with --reject-class 1)\n");
     std::printf("class histogram:     ");
     for (int64_t c : s.histogram) std::printf(" %lld", (long long)c);
     std::printf("%s\n", s.has_reject ? "  (most likely real class of every image, rejected ones too)" : "");
@@ -117,33 +119,40 @@ void print_json(const diffusion::SampleStats& s, const std::string& source, cons
 }  // namespace
 
 int eval(int argc, char** argv, int first) {
-    Args args("diffuse eval --classifier runs/NAME (--samples X.npy | --reference real|noise|blur) [options]\n"
-              "       diffuse eval --loss-per-t runs/NAME [--out DIR]",
-              "Judges images with a classifier trained by `diffuse train classifier`. X.npy holds\n"
-              "float32 images [N, C, H, W] with pixel values in [0, 1] (what `diffuse sample --out\n"
-              "X.npy` writes). Reports the mean confidence and the share of images the classifier\n"
-              "is more than 90% sure of (recognisable), the share it judges 'not an image of this\n"
-              "data set' (classifiers with a reject class), the class histogram and its entropy,\n"
-              "and the classifier FID against the held-out images.\n\n"
-              "--reference judges, instead of samples, the reference rows of a quality table:\n"
-              "  real   --count held-out real images, a random subset (seed 0) of the held-out set\n"
-              "  noise  --count images of uniform noise in [0, 1] (seed 0)\n"
-              "  blur   the same held-out images as 'real', Gaussian-blurred (sigma 1.5 pixels)\n"
-              "The held-out features of the classifier FID include those real images, so 'real'\n"
-              "is the floor the FID of samples can be compared with.");
+    Args args(
+        "diffuse eval --classifier runs/NAME (--samples X.npy | --reference real|noise|blur) [options]\n"
+        "       diffuse eval --loss-per-t runs/NAME [--out DIR]",
+        "Judges images with a classifier trained by `diffuse train classifier`. X.npy holds\n"
+        "float32 images [N, C, H, W] with pixel values in [0, 1] (what `diffuse sample --out\n"
+        "X.npy` writes). Reports the mean confidence and the share of images the classifier\n"
+        "is more than 90% sure of (recognisable), the share it judges 'not an image of this\n"
+        "data set' (classifiers with a reject class), the class histogram and its entropy,\n"
+        "and the classifier FID against the held-out images.\n\n"
+        "--reference judges, instead of samples, the reference rows of a quality table:\n"
+        "  real   --count held-out real images, a random subset (seed 0) of the held-out set\n"
+        "  noise  --count images of uniform noise in [0, 1] (seed 0)\n"
+        "  blur   the same held-out images as 'real', Gaussian-blurred (sigma 1.5 pixels)\n"
+        "The held-out features of the classifier FID include those real images, so 'real'\n"
+        "is the floor the FID of samples can be compared with.");
     args.option("classifier", "", "the classifier's run folder (or its classifier.safetensors)");
     args.option("samples", "", "the images to judge, .npy [N, C, H, W] in [0, 1]");
     args.option("reference", "", "judge a reference set instead: real, noise or blur (see above)");
-    args.option("labels", "", "the class each sample was asked for, .npy int64 [N] (`diffuse sample --class all`\n"
-                              "writes X.labels.npy): reports the share classified as that class");
+    args.option("labels", "",
+                "the class each sample was asked for, .npy int64 [N] (`diffuse sample --class all`\n"
+                "writes X.labels.npy): reports the share classified as that class");
     args.option("count", "1000", "images in a --reference set (at most the held-out set's size)");
-    args.option("data-dir", "", "where the classifier's data set is, if not data/<name>/ (for the reference; with\n"
-                                "--loss-per-t: the model's)");
+    args.option("data-dir", "",
+                "where the classifier's data set is, if not data/<name>/ (for the reference; with\n"
+                "--loss-per-t: the model's)");
     args.flag("json", "print the figures as one JSON object (shares as fractions in [0, 1]) instead of text");
-    args.option("loss-per-t", "", "instead of judging images: a diffusion run's loss per timestep on held-out images\n"
-                                  "(runs/NAME of `train ddpm|ldm`), written as loss_per_t.png and loss_per_t.csv");
+    args.option("loss-per-t", "",
+                "instead of judging images: a diffusion run's loss per timestep on held-out images\n"
+                "(runs/NAME of `train ddpm|ldm`), written as loss_per_t.png and loss_per_t.csv");
     args.option("out", "", "--loss-per-t: the folder to write them into (default: the run folder)");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     if (std::string run = args.str("loss-per-t"); !run.empty()) {
         if (args.given("classifier") || args.given("samples") || args.given("reference"))
             throw ArgError("--loss-per-t measures a diffusion run: it takes no --classifier, --samples or --reference");

@@ -24,10 +24,14 @@ std::string escape_html(const std::string& text) {
 }
 
 HtmlPage::HtmlPage(const std::string& title, const std::string& extra_css) {
-    html_ = "<!doctype html><meta charset=utf-8><title>tinydiffusion: " + escape_html(title) + "</title>\n"
+    html_ = "<!doctype html><meta charset=utf-8><title>tinydiffusion: " + escape_html(title) +
+            "</title>\n"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-            "img{image-rendering:pixelated;max-width:100%}code{background:#eee}" + extra_css + "</style>\n"
-            "<h1>" + escape_html(title) + "</h1>\n";
+            "img{image-rendering:pixelated;max-width:100%}code{background:#eee}" +
+            extra_css +
+            "</style>\n"
+            "<h1>" +
+            escape_html(title) + "</h1>\n";
 }
 
 HtmlPage& HtmlPage::h2(const std::string& text) { return html("<h2>" + escape_html(text) + "</h2>\n"); }
@@ -49,7 +53,8 @@ HtmlPage& HtmlPage::progress_grids(const std::string& run_dir) {
     std::error_code ec;
     for (auto& e : std::filesystem::directory_iterator(run_dir + "/progress", ec)) {
         std::string name = e.path().filename().string();
-        if (name.rfind("step-", 0) == 0 && name.size() > 9 && name.substr(name.size() - 4) == ".png") grids.push_back(name);
+        if (name.rfind("step-", 0) == 0 && name.size() > 9 && name.substr(name.size() - 4) == ".png")
+            grids.push_back(name);
     }
     std::sort(grids.begin(), grids.end());  // step-%08d: by name is by step
     for (const std::string& g : grids)

@@ -122,7 +122,8 @@ void MetricsWriter::resume(const std::string& path, int64_t step) {
                 if (now[to] == was[c]) moved[to] = cells[c];
         kept += join_csv(moved) + "\n";
         for (size_t c = 0; c < now.size(); ++c)
-            if (now[c] == "seconds" && std::isfinite(number_or_nan(moved[c]))) seconds_before_ = number_or_nan(moved[c]);
+            if (now[c] == "seconds" && std::isfinite(number_or_nan(moved[c])))
+                seconds_before_ = number_or_nan(moved[c]);
     }
     in.close();
     path_ = path;

@@ -29,7 +29,9 @@ struct Canvas {
     void set(int x, int y, unsigned c) {
         if (x < clip_x0 || y < clip_y0 || x >= clip_x1 || y >= clip_y1) return;
         unsigned char* p = &rgb[((size_t)y * w + x) * 3];
-        p[0] = (c >> 16) & 255; p[1] = (c >> 8) & 255; p[2] = c & 255;
+        p[0] = (c >> 16) & 255;
+        p[1] = (c >> 8) & 255;
+        p[2] = c & 255;
     }
     void fill(int x0, int y0, int x1, int y1, unsigned c) {  // [x0, x1) x [y0, y1)
         for (int y = y0; y < y1; ++y)
@@ -44,8 +46,14 @@ struct Canvas {
             if (thick > 1) set(x0, y0 + 1, c);
             if (x0 == x1 && y0 == y1) break;
             int e2 = 2 * err;
-            if (e2 >= dy) { err += dy; x0 += sx; }
-            if (e2 <= dx) { err += dx; y0 += sy; }
+            if (e2 >= dy) {
+                err += dy;
+                x0 += sx;
+            }
+            if (e2 <= dx) {
+                err += dx;
+                y0 += sy;
+            }
         }
     }
     // Text with its top-left corner at (x, y); `vertical`: turned a quarter left (reads
@@ -57,8 +65,8 @@ struct Canvas {
         std::vector<char> quads(copy.size() * 32 * 64 + 64);
         int n = stb_easy_font_print(0, 0, copy.data(), nullptr, quads.data(), (int)quads.size());
         for (int q = 0; q < n; ++q) {
-            const float* v0 = (const float*)(quads.data() + q * 64);        // 4 vertices of 16 bytes
-            const float* v2 = (const float*)(quads.data() + q * 64 + 32);   // the opposite corner
+            const float* v0 = (const float*)(quads.data() + q * 64);       // 4 vertices of 16 bytes
+            const float* v2 = (const float*)(quads.data() + q * 64 + 32);  // the opposite corner
             for (int gy = (int)v0[1]; gy < (int)v2[1]; ++gy)
                 for (int gx = (int)v0[0]; gx < (int)v2[0]; ++gx)
                     vertical ? set(x + gy, y - gx, c) : set(x + gx, y + gy, c);
@@ -113,8 +121,14 @@ std::vector<double> log_ticks(double lo, double hi) {
 
 // Frame, grid, ticks, labels and title; returns the frame the data are drawn in.
 Frame draw_axes(Canvas& c, double xlo, double xhi, double ylo, double yhi, const Axes& a) {
-    if (!(xhi > xlo)) { xlo -= 1; xhi += 1; }
-    if (!(yhi > ylo)) { ylo -= 1; yhi += 1; }
+    if (!(xhi > xlo)) {
+        xlo -= 1;
+        xhi += 1;
+    }
+    if (!(yhi > ylo)) {
+        ylo -= 1;
+        yhi += 1;
+    }
     std::vector<double> xt = nice_ticks(xlo, xhi), yt = a.log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi);
     double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
     std::vector<std::string> ylabels;
@@ -128,8 +142,15 @@ Frame draw_axes(Canvas& c, double xlo, double xhi, double ylo, double yhi, const
     f.bottom = c.h - 18 - (a.xlabel.empty() ? 0 : 14);
     if (a.equal_aspect) {  // widen the range that is short for its side, keeping it centred
         double sx = (f.right - f.left) / (xhi - xlo), sy = (f.bottom - f.top) / (yhi - ylo);
-        if (sx > sy) { double mid = (xlo + xhi) / 2, half = (f.right - f.left) / sy / 2; f.xlo = mid - half; f.xhi = mid + half; }
-        else { double mid = (ylo + yhi) / 2, half = (f.bottom - f.top) / sx / 2; f.ylo = mid - half; f.yhi = mid + half; }
+        if (sx > sy) {
+            double mid = (xlo + xhi) / 2, half = (f.right - f.left) / sy / 2;
+            f.xlo = mid - half;
+            f.xhi = mid + half;
+        } else {
+            double mid = (ylo + yhi) / 2, half = (f.bottom - f.top) / sx / 2;
+            f.ylo = mid - half;
+            f.yhi = mid + half;
+        }
         if (sx > sy) xt = nice_ticks(f.xlo, f.xhi), xstep = xt.size() > 1 ? xt[1] - xt[0] : 1;
         else if (!a.log_y) {
             yt = nice_ticks(f.ylo, f.yhi), ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
@@ -158,8 +179,7 @@ Frame draw_axes(Canvas& c, double xlo, double xhi, double ylo, double yhi, const
     c.line(f.left, f.bottom, f.right, f.bottom, ink, 1);
     c.line(f.left, f.top, f.left, f.bottom, ink, 1);
     if (!a.title.empty()) c.text((f.left + f.right - Canvas::text_width(a.title)) / 2, 8, a.title, 0x000000);
-    if (!a.xlabel.empty())
-        c.text((f.left + f.right - Canvas::text_width(a.xlabel)) / 2, c.h - 14, a.xlabel, ink);
+    if (!a.xlabel.empty()) c.text((f.left + f.right - Canvas::text_width(a.xlabel)) / 2, c.h - 14, a.xlabel, ink);
     if (!a.ylabel.empty())
         c.text(6, (f.top + f.bottom + Canvas::text_width(a.ylabel)) / 2, a.ylabel, ink, /*vertical=*/true);
     c.clip_x0 = f.left, c.clip_y0 = f.top, c.clip_x1 = f.right + 1, c.clip_y1 = f.bottom + 1;  // the data stay inside
@@ -186,7 +206,8 @@ void draw_series(Canvas& c, const Frame& f, const Series& s, int thick) {
     auto ok = [&](size_t i) { return std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && (!f.log_y || s.y[i] > 0); };
     for (size_t i = 1; i < s.x.size() && i < s.y.size(); ++i)
         if (ok(i - 1) && ok(i)) c.line(f.px(s.x[i - 1]), f.py(s.y[i - 1]), f.px(s.x[i]), f.py(s.y[i]), s.rgb, thick);
-    if (s.x.size() == 1 && !s.y.empty() && ok(0)) c.fill(f.px(s.x[0]) - 1, f.py(s.y[0]) - 1, f.px(s.x[0]) + 2, f.py(s.y[0]) + 2, s.rgb);
+    if (s.x.size() == 1 && !s.y.empty() && ok(0))
+        c.fill(f.px(s.x[0]) - 1, f.py(s.y[0]) - 1, f.px(s.x[0]) + 2, f.py(s.y[0]) + 2, s.rgb);
 }
 
 void write(const std::string& path, const Canvas& c) {

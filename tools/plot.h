@@ -17,7 +17,7 @@ struct Series {
 // What is written around the plot, and its ranges.
 struct Axes {
     std::string title, xlabel, ylabel;  // empty: not drawn
-    bool log_y = false;                  // y on a log10 scale (ticks at powers of ten)
+    bool log_y = false;                 // y on a log10 scale (ticks at powers of ten)
     // A fixed range; NaN (the default): from the data.
     float xmin = NAN, xmax = NAN, ymin = NAN, ymax = NAN;
     bool equal_aspect = false;  // one unit is as many pixels in x as in y (for points in the plane)

@@ -22,8 +22,7 @@ std::string fmt(const char* format, double v) {
 }
 
 Progress::Progress(int64_t total, double budget_s, int64_t first)
-    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), last_(first),
-      tty_(isatty(1)) {}
+    : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), last_(first), tty_(isatty(1)) {}
 
 double Progress::elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

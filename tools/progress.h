@@ -8,7 +8,7 @@
 
 namespace td::cli {
 
-std::string fmt_seconds(double s);  // "4.4s", "2m05s"
+std::string fmt_seconds(double s);              // "4.4s", "2m05s"
 std::string fmt(const char* format, double v);  // one number as printf writes it: fmt("%.2f", psnr)
 
 class Progress {
@@ -27,8 +27,8 @@ private:
     int64_t total_;
     double budget_s_;
     std::chrono::steady_clock::time_point start_;
-    int64_t last_ = 0;              // the step of the last report (at first, the job's first step)
-    double last_el_ = 0.0;          // elapsed() at the last report
+    int64_t last_ = 0;      // the step of the last report (at first, the job's first step)
+    double last_el_ = 0.0;  // elapsed() at the last report
     bool tty_;
 };
 

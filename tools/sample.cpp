@@ -52,26 +52,35 @@ void write_png_folder(const std::string& dir, const Tensor& images) {
 }  // namespace
 
 int sample(int argc, char** argv, int first) {
-    Args args("diffuse sample --run runs/NAME [--ckpt FILE] --n N --sampler ddpm|ddim --steps K [--eta E] [--seed S] --out FILE",
-              "Draws N images from a trained DDPM. --out FILE.png writes a grid, --out FILE.npy a float32\n"
-              "array [N, C, H, W] with pixel values in [0, 1], --out DIR/ one PNG per image (for FID tools).\n"
-              "ddpm is ancestral sampling (Algorithm 2;\n"
-              "with --steps < T, on the respaced process of Improved DDPM sec. 4); ddim is eq. 12 of\n"
-              "DDIM, deterministic with --eta 0.");
-    declare_sampling_options(args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
+    Args args(
+        "diffuse sample --run runs/NAME [--ckpt FILE] --n N --sampler ddpm|ddim --steps K [--eta E] [--seed S] --out "
+        "FILE",
+        "Draws N images from a trained DDPM. --out FILE.png writes a grid, --out FILE.npy a float32\n"
+        "array [N, C, H, W] with pixel values in [0, 1], --out DIR/ one PNG per image (for FID tools).\n"
+        "ddpm is ancestral sampling (Algorithm 2;\n"
+        "with --steps < T, on the respaced process of Improved DDPM sec. 4); ddim is eq. 12 of\n"
+        "DDIM, deterministic with --eta 0.");
+    declare_sampling_options(
+        args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
     args.option("n", "64", "how many images");
     args.option("seed", "0", "seed of the starting noise and the sampler's noise");
     args.option("batch", "128", "images per forward pass");
     args.option("strip", "", "also write a denoising strip (x_T ... x_0 of 8 samples) to this PNG");
-    args.option("out", "", "FILE.png (a grid), FILE.npy (float32 [N, C, H, W] in [0, 1]) or DIR/ (DIR/000000.png, ...)");
-    args.option("class", "", "conditional models: the class to draw (0-based), or 'all' (N spread over the classes,\n"
-                             "one row each in a grid; FILE.npy comes with FILE.labels.npy)");
+    args.option("out", "",
+                "FILE.png (a grid), FILE.npy (float32 [N, C, H, W] in [0, 1]) or DIR/ (DIR/000000.png, ...)");
+    args.option("class", "",
+                "conditional models: the class to draw (0-based), or 'all' (N spread over the classes,\n"
+                "one row each in a grid; FILE.npy comes with FILE.labels.npy)");
     args.option("prompt", "", "text-conditional models: the caption to draw, e.g. \"a handwritten seven\"");
-    args.option("guidance", "3", "classifier-free guidance w: eps(x, empty) + w (eps(x, c) - eps(x, empty));\n"
-                                 "0 unconditional, 1 plain conditional, > 1 stronger");
+    args.option("guidance", "3",
+                "classifier-free guidance w: eps(x, empty) + w (eps(x, c) - eps(x, empty));\n"
+                "0 unconditional, 1 plain conditional, > 1 stronger");
     args.flag("sweep", "conditional models: a grid with one row per w = 0, 1, 3, 7 and one column per class");
     args.option("device", "auto", "where to sample: cuda, cpu, or auto (cuda when a GPU is present)");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     std::string out = args.str("out"), strip = args.str("strip");
     if (out.empty()) throw ArgError("--out is required: FILE.png, FILE.npy or DIR/");
     // (a folder is asked for by the trailing slash, or by naming one that exists)
@@ -91,7 +100,8 @@ int sample(int argc, char** argv, int first) {
     double eta = o.eta;
     std::printf("model: %s (%s, %lld parameters%s); %s, %s%s\n", path.c_str(), m.info.unet.describe().c_str(),
                 (long long)m.unet->num_parameters(), m.info.latent() ? ", latent" : "", sampler_name(o.sampler).c_str(),
-                describe_steps(o, m.info.T).c_str(), o.sampler == Sampler::Ddim ? (", eta " + std::to_string(eta)).c_str() : "");
+                describe_steps(o, m.info.T).c_str(),
+                o.sampler == Sampler::Ddim ? (", eta " + std::to_string(eta)).c_str() : "");
 
     // ---- the condition: checked against what the model was trained with
     const Conditioning cond = m.info.unet.cond;
@@ -100,13 +110,16 @@ int sample(int argc, char** argv, int first) {
     bool sweep = args.on("sweep");
     if (!(w >= 0)) throw ArgError("--guidance must be >= 0");
     if (cond == Conditioning::None && (!klass.empty() || args.given("prompt") || args.given("guidance") || sweep))
-        throw ArgError(path + " is an unconditional model: --class, --prompt, --guidance and --sweep do not apply "
+        throw ArgError(path +
+                       " is an unconditional model: --class, --prompt, --guidance and --sweep do not apply "
                        "(train one with --cond class or --cond text)");
     if (!prompt.empty() && cond != Conditioning::Text)
-        throw ArgError("--prompt needs a text-conditional model; " + path + " is conditioned on class labels (use --class)");
+        throw ArgError("--prompt needs a text-conditional model; " + path +
+                       " is conditioned on class labels (use --class)");
     if (!prompt.empty() && !klass.empty()) throw ArgError("give --class or --prompt, not both");
-    int64_t K = m.info.unet.cond == Conditioning::Class ? m.info.unet.num_classes : 10;  // a text model's captions name 10 classes
-    int64_t c = -1;  // -1: all
+    int64_t K = m.info.unet.cond == Conditioning::Class ? m.info.unet.num_classes
+                                                        : 10;  // a text model's captions name 10 classes
+    int64_t c = -1;                                            // -1: all
     if (!klass.empty() && klass != "all") {
         char* end = nullptr;
         long long v = std::strtoll(klass.c_str(), &end, 10);
@@ -118,13 +131,13 @@ int sample(int argc, char** argv, int first) {
     if (!prompt.empty()) {
         y = prompt_condition(m, prompt, n);
     } else if (cond != Conditioning::None && !sweep) {
-        if (klass.empty())
-            std::printf("no --class or --prompt: drawing unconditional samples (the null condition)\n");
+        if (klass.empty()) std::printf("no --class or --prompt: drawing unconditional samples (the null condition)\n");
         std::vector<int64_t> ls(n);
         for (int64_t i = 0; i < n; ++i) ls[i] = c >= 0 ? c : i * K / n;  // 'all': rows of equal classes
         labels = Tensor::from_vector_i64(ls, {n});
         std::vector<Tensor> ys;
-        for (int64_t i = 0; i < n; ++i) ys.push_back(klass.empty() ? m.unet->null_condition(1) : class_condition(m, ls[i], 1));
+        for (int64_t i = 0; i < n; ++i)
+            ys.push_back(klass.empty() ? m.unet->null_condition(1) : class_condition(m, ls[i], 1));
         y = cat(ys, 0);
         if (klass.empty()) labels = Tensor();
     }
@@ -137,11 +150,14 @@ int sample(int argc, char** argv, int first) {
         std::vector<Tensor> rows;
         for (float ws : kGuidanceSweep) {
             Generator g((uint64_t)args.integer("seed"));
-            rows.push_back(draw_samples(m, o, K, g, [&] {
-                std::vector<Tensor> ys;
-                for (int64_t k = 0; k < K; ++k) ys.push_back(class_condition(m, k, 1));
-                return cat(ys, 0);
-            }(), ws, batch));
+            rows.push_back(draw_samples(
+                m, o, K, g,
+                [&] {
+                    std::vector<Tensor> ys;
+                    for (int64_t k = 0; k < K; ++k) ys.push_back(class_condition(m, k, 1));
+                    return cat(ys, 0);
+                }(),
+                ws, batch));
             progress.report((int64_t)rows.size() * K, "images", 1);
         }
         x = cat(rows, 0);

@@ -36,7 +36,7 @@ struct Setting {
     const char* help;
     const char* metadata;  // the model file's key that keeps it ("" for a setting of the training only)
     void (*read)(S& s, const Args& args, const std::string& name);  // nullptr: the command reads it
-    std::string (*print)(const S& s);  // "" leaves the key out of config.txt
+    std::string (*print)(const S& s);                               // "" leaves the key out of config.txt
 };
 
 // The rows of the training images, the same for every command that trains on them (`train
@@ -47,8 +47,8 @@ std::vector<Setting<S>> image_data_settings() {
     using A = const Args&;
     using N = const std::string&;
     return {
-        {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images", "data",
-         [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
+        {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images",
+         "data", [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
         {"image-size", "32", "folders of images only: resize + center crop to this size", "",
          [](S& s, A a, N n) { s.data_options.image_size = a.integer(n); },
          [](const S& s) { return as_text(s.data_options.image_size); }},

@@ -74,7 +74,9 @@ double norm_of(const Tensor& t) {
 
 std::string num(double v) { return fmt("%10.4g", v); }
 
-std::string pad(const std::string& s, size_t width) { return s.size() >= width ? s : s + std::string(width - s.size(), ' '); }
+std::string pad(const std::string& s, size_t width) {
+    return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
 
 // ---- what one traced step leaves ------------------------------------------------------
 
@@ -175,9 +177,10 @@ std::string write_entry_png(const std::string& path, const Tensor& v) {
 void write_html(const std::string& dir, const std::string& title, const std::string& intro, const StepRecord& r,
                 const std::string& graph_file) {
     fs::create_directories(dir + "/img");
-    HtmlPage page(title, "body{max-width:72em}code,.num{font-family:monospace;background:none}"
-                         "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}"
-                         "tr:nth-child(even){background:#f4f4f4}.eq{color:#555}");
+    HtmlPage page(title,
+                  "body{max-width:72em}code,.num{font-family:monospace;background:none}"
+                  "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}"
+                  "tr:nth-child(even){background:#f4f4f4}.eq{color:#555}");
     page.p(intro);
     std::ostringstream h;
     h << "<p>Every tensor is also in <a href=trace.safetensors>trace.safetensors</a> under its name "
@@ -198,7 +201,8 @@ void write_html(const std::string& dir, const std::string& title, const std::str
         }
     }
     if (!r.grads.empty()) {
-        h << "<h2>Gradients</h2>\n<p>" << escape_html(r.meta.at("grads")) << "</p>\n<table><tr><th>parameter<th>shape<th>norm\n";
+        h << "<h2>Gradients</h2>\n<p>" << escape_html(r.meta.at("grads"))
+          << "</p>\n<table><tr><th>parameter<th>shape<th>norm\n";
         for (const Grad& g : r.grads)
             h << "<tr><td><code>" << escape_html(g.name) << "</code><td class=num>" << shape_str(g.value.shape())
               << "<td class=num>" << num(g.norm) << "\n";
@@ -217,10 +221,11 @@ void save_graph(const std::string& path, const std::string& text, const GraphCou
     f << text;
     f.close();
     check(f.good(), path, ": cannot write the graph");
-    std::printf("graph of %s: %lld ops, %lld parameters, %lld constants, %lld edges -> %s\n"
-                "  render: dot -Tsvg %s > graph.svg\n",
-                what.c_str(), (long long)c.ops, (long long)c.params, (long long)c.constants, (long long)c.edges,
-                path.c_str(), path.c_str());
+    std::printf(
+        "graph of %s: %lld ops, %lld parameters, %lld constants, %lld edges -> %s\n"
+        "  render: dot -Tsvg %s > graph.svg\n",
+        what.c_str(), (long long)c.ops, (long long)c.params, (long long)c.constants, (long long)c.edges, path.c_str(),
+        path.c_str());
 }
 
 void write_graph(const std::string& path, const Tensor& root, const std::map<const TensorImpl*, std::string>& names,
@@ -286,7 +291,7 @@ struct RunSettings {
     ModelInfo info;
     TrainOptions options;
     Dataset data;
-    int64_t steps = 0;  // the run's --steps (0: a time budget)
+    int64_t steps = 0;                 // the run's --steps (0: a time budget)
     std::shared_ptr<VAE> first_stage;  // a latent run's autoencoder (its data are latents)
 };
 
@@ -323,7 +328,10 @@ int trace_train(int argc, char** argv, int first) {
     args.option("step", "0", "the training step to trace, 1-based (0: the one after the latest checkpoint)");
     declare_outputs(args, "train", "the step");
     args.option("threads", "0", "OpenMP threads (0: all cores)");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     std::string run = args.str("run");
     if (run.empty()) throw ArgError("--run is required (e.g. --run runs/mnist)");
     int64_t step = args.integer("step");
@@ -384,9 +392,14 @@ int trace_train(int argc, char** argv, int first) {
     std::snprintf(gline, sizeof gline,
                   "Gradients after clipping (--clip %g): total norm %.4g before, %.4g after (scaled by %.4g%s).", clip,
                   st.grad_norm, clipped, factor, factor < 1 ? "" : ": no clipping this step");
-    r.meta = {{"kind", "train"}, {"run", run}, {"step", std::to_string(step)}, {"from", from},
-              {"loss", std::to_string(st.loss)}, {"grad_norm_before_clip", std::to_string(st.grad_norm)},
-              {"clip_factor", std::to_string(factor)}, {"grads", gline}};
+    r.meta = {{"kind", "train"},
+              {"run", run},
+              {"step", std::to_string(step)},
+              {"from", from},
+              {"loss", std::to_string(st.loss)},
+              {"grad_norm_before_clip", std::to_string(st.grad_norm)},
+              {"clip_factor", std::to_string(factor)},
+              {"grads", gline}};
 
     std::printf("tensors of step %lld, in the order they were recorded:\n", (long long)step);
     print_table(r.entries);
@@ -403,8 +416,9 @@ int trace_train(int argc, char** argv, int first) {
             for (float v : e.value.slice(0, 0, std::min<int64_t>(8, e.value.numel())).to_vector())
                 ts += (ts.empty() ? "" : ", ") + std::to_string((int64_t)v);
     std::string intro = "One training step (DDPM Algorithm 1), replayed from " + from + ". UNet " +
-                        rs.info.unet.describe() + ", " + beta_schedule_name(rs.info.schedule) + " schedule, T = " + std::to_string(rs.info.T) +
-                        ", batch " + std::to_string(rs.options.batch_size) + ". Loss " + std::to_string(st.loss) +
+                        rs.info.unet.describe() + ", " + beta_schedule_name(rs.info.schedule) +
+                        " schedule, T = " + std::to_string(rs.info.T) + ", batch " +
+                        std::to_string(rs.options.batch_size) + ". Loss " + std::to_string(st.loss) +
                         ". The pictures show the first 8 samples of the batch; their t (0-based): " + ts + ".";
     write_outputs(dir, title, intro, r, graph_file);
     if (!graph_file.empty()) save_graph(graph_file, graph_text, graph_counts, "the loss of this step");
@@ -416,17 +430,23 @@ int trace_train(int argc, char** argv, int first) {
 struct StopSampling {};  // thrown from the step callback once the traced step is done
 
 int trace_sample(int argc, char** argv, int first) {
-    Args args("diffuse trace sample --run runs/NAME [--step N] [--sampler ddpm|ddim] [--steps K] [--n 4] [--graph [FILE.dot]]",
-              "Runs the sampler on a few images up to its N-th step (1-based: step 1 denoises x_T) and\n"
-              "shows every tensor of that step: x_t, the UNet's internals, eps_theta, the predicted x_0\n"
-              "(DDIM) or the noise z (DDPM), and x_prev, each with shape, mean, std, min, max and its\n"
-              "equation. Writes trace.safetensors and index.html into --out.");
-    declare_sampling_options(args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
+    Args args(
+        "diffuse trace sample --run runs/NAME [--step N] [--sampler ddpm|ddim] [--steps K] [--n 4] [--graph "
+        "[FILE.dot]]",
+        "Runs the sampler on a few images up to its N-th step (1-based: step 1 denoises x_T) and\n"
+        "shows every tensor of that step: x_t, the UNet's internals, eps_theta, the predicted x_0\n"
+        "(DDIM) or the noise z (DDPM), and x_prev, each with shape, mean, std, min, max and its\n"
+        "equation. Writes trace.safetensors and index.html into --out.");
+    declare_sampling_options(
+        args);  // --run --ckpt --raw --sampler --spacing --steps --eta --variance --no-clip --threads
     args.option("step", "1", "the sampling step to trace, 1..K (K = --steps)");
     args.option("n", "4", "images in the batch");
     args.option("seed", "0", "seed of x_T and the sampler's noise (as `diffuse sample`)");
     declare_outputs(args, "sample", "the step's model call");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     std::string run = args.str("run");
     int64_t step = args.integer("step"), n = args.integer("n");
     if (n < 1) throw ArgError("need --n >= 1");
@@ -440,8 +460,8 @@ int trace_sample(int argc, char** argv, int first) {
     int64_t t = ts[step - 1], t_prev = step < (int64_t)ts.size() ? ts[step] : -1;
     std::printf("trace sample: %s, %s with %lld steps (%s spacing)%s; step %lld: t = %lld -> %s\n", path.c_str(),
                 sampler_name(o.sampler).c_str(), (long long)o.steps, spacing_name(sampler_spacing(o)).c_str(),
-                o.sampler == Sampler::Ddim ? (", eta " + fmt("%g", o.eta)).c_str() : "",
-                (long long)step, (long long)t, t_prev >= 0 ? ("t = " + std::to_string(t_prev)).c_str() : "x_0");
+                o.sampler == Sampler::Ddim ? (", eta " + fmt("%g", o.eta)).c_str() : "", (long long)step, (long long)t,
+                t_prev >= 0 ? ("t = " + std::to_string(t_prev)).c_str() : "x_0");
 
     // x_T as `diffuse sample --seed S` draws it, so the traced images are the ones it shows
     const UNetConfig& u = m.unet->config();
@@ -465,21 +485,27 @@ int trace_sample(int argc, char** argv, int first) {
                 throw StopSampling{};  // the steps after N are of no interest
             }
         });
-    } catch (const StopSampling&) {
-    }
+    } catch (const StopSampling&) {}
     make_names_unique(r.entries);
-    r.meta = {{"kind", "sample"}, {"weights", path}, {"sampler", sampler_name(o.sampler)}, {"steps", std::to_string(o.steps)},
+    r.meta = {{"kind", "sample"},
+              {"weights", path},
+              {"sampler", sampler_name(o.sampler)},
+              {"steps", std::to_string(o.steps)},
               {"spacing", spacing_name(sampler_spacing(o))},
-              {"step", std::to_string(step)}, {"t", std::to_string(t)}, {"t_prev", std::to_string(t_prev)}};
+              {"step", std::to_string(step)},
+              {"t", std::to_string(t)},
+              {"t_prev", std::to_string(t_prev)}};
 
     std::printf("tensors of sampling step %lld, in the order they were recorded:\n", (long long)step);
     print_table(r.entries);
     std::string dir = out_dir(args, run, "sample", step);
     std::string graph_file = graph_path(args, dir);
-    std::string title = "trace sample: step " + std::to_string(step) + " of " + sampler_name(o.sampler) + "-" + std::to_string(o.steps);
-    std::string intro = "Sampling step " + std::to_string(step) + " of " + std::to_string(o.steps) + " (" + sampler_name(o.sampler) +
-                        "), t = " + std::to_string(t) + " -> " + (t_prev >= 0 ? "t = " + std::to_string(t_prev) : "x_0") +
-                        ", " + std::to_string(n) + " images, weights " + path + ".";
+    std::string title =
+        "trace sample: step " + std::to_string(step) + " of " + sampler_name(o.sampler) + "-" + std::to_string(o.steps);
+    std::string intro = "Sampling step " + std::to_string(step) + " of " + std::to_string(o.steps) + " (" +
+                        sampler_name(o.sampler) + "), t = " + std::to_string(t) + " -> " +
+                        (t_prev >= 0 ? "t = " + std::to_string(t_prev) : "x_0") + ", " + std::to_string(n) +
+                        " images, weights " + path + ".";
     write_outputs(dir, title, intro, r, graph_file);
     if (!graph_file.empty()) {
         // Sampling runs without a graph (NoGradGuard); the model call of this step is made
@@ -502,9 +528,10 @@ int trace_sample(int argc, char** argv, int first) {
 int trace(int argc, char** argv, int first) {
     std::string what = first < argc ? argv[first] : "";
     if (what.empty() || what == "--help" || what == "-h") {
-        std::printf("usage: diffuse trace train|sample --run runs/NAME [--step N] [--graph [FILE.dot]] [options]\n"
-                    "  train: one training step, every tensor and gradient; sample: one sampling step.\n"
-                    "  `diffuse trace train --help` for options.\n");
+        std::printf(
+            "usage: diffuse trace train|sample --run runs/NAME [--step N] [--graph [FILE.dot]] [options]\n"
+            "  train: one training step, every tensor and gradient; sample: one sampling step.\n"
+            "  `diffuse trace train --help` for options.\n");
         return what.empty() ? 2 : 0;
     }
     Argv a(expand_bare_graph(argc, argv, first + 1));

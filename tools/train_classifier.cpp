@@ -33,13 +33,12 @@ namespace {
 
 // The run folder: what --overwrite deletes, and metrics.csv's columns (a row per step,
 // then one per epoch with the held-out figures).
-const RunLayout kLayout = {"train classifier",
-                           {"config.txt", "metrics.csv", "classifier.safetensors", "reference_features.npy", "loss.png",
-                            "index.html"},
-                           {},
-                           {"step", "epoch", "loss", "lr", "held_out_accuracy", "held_out_rejected",
-                            "negatives_rejected", "seconds"},
-                           /*resumable=*/false};
+const RunLayout kLayout = {
+    "train classifier",
+    {"config.txt", "metrics.csv", "classifier.safetensors", "reference_features.npy", "loss.png", "index.html"},
+    {},
+    {"step", "epoch", "loss", "lr", "held_out_accuracy", "held_out_rejected", "negatives_rejected", "seconds"},
+    /*resumable=*/false};
 
 struct ClassifierSettings {
     diffusion::ClassifierConfig model;    // width and reject_class; the rest comes from the data
@@ -49,8 +48,8 @@ struct ClassifierSettings {
     int64_t batch = 0, shift = 0;
     float lr = 0;
     uint64_t seed = 0;
-    int64_t steps = 0;                    // the step budget (0: --epochs decides)
-    double minutes = 0;                   // the time budget (0: none)
+    int64_t steps = 0;   // the step budget (0: --epochs decides)
+    double minutes = 0;  // the time budget (0: none)
     Device device = Device::CPU;
 };
 
@@ -70,8 +69,7 @@ const std::vector<Setting<ClassifierSettings>> kClassifierSettings = {
     {"batch", "128", "batch size", "", [](S& s, A a, N n) { s.batch = a.integer(n); },
      [](const S& s) { return as_text(s.batch); }},
     {"lr", "0.002", "peak learning rate (AdamW, warmup then cosine)", "",
-     [](S& s, A a, N n) { s.lr = (float)a.number(n); },
-     [](const S& s) { return as_text(s.lr); }},
+     [](S& s, A a, N n) { s.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.lr); }},
     {"width", "32", "channels of the first conv (then 2x and 4x)", "width",
      [](S& s, A a, N n) { s.model.width = a.integer(n); }, [](const S& s) { return as_text(s.model.width); }},
     {"shift", "2", "augmentation: random shifts of up to this many pixels (0: none)", "",
@@ -80,14 +78,13 @@ const std::vector<Setting<ClassifierSettings>> kClassifierSettings = {
      "reject_class", [](S& s, A a, N n) { s.model.reject_class = zero_or_one(a, n); },
      [](const S& s) { return as_text((int64_t)s.model.reject_class); }},
     {"seed", "0", "random seed (weights, data order, noise)", "",
-     [](S& s, A a, N n) { s.seed = (uint64_t)a.integer(n); },
-     [](const S& s) { return as_text((int64_t)s.seed); }},
+     [](S& s, A a, N n) { s.seed = (uint64_t)a.integer(n); }, [](const S& s) { return as_text((int64_t)s.seed); }},
     {"steps", "0", "stop after this many steps, whatever --epochs says (0: --epochs decides)", "",
      [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
     {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
      [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
     {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
-     [](S& s, A a, N) { s.device = device_option(a); },  // (td::Error for cuda without a GPU)
+     [](S& s, A a, N) { s.device = device_option(a); },               // (td::Error for cuda without a GPU)
      [](const S& s) { return std::string(device_name(s.device)); }},  // as resolved from auto
 };
 
@@ -96,8 +93,9 @@ ClassifierSettings classifier_settings(const Args& args) {
     ClassifierSettings s = read_settings(args, kClassifierSettings);
     if (s.epochs < 0 || s.batch < 1 || s.model.width < 8 || s.model.width % 4 != 0 || !(s.lr > 0) || s.minutes < 0 ||
         s.steps < 0)
-        throw ArgError("need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0, "
-                       "--steps >= 0");
+        throw ArgError(
+            "need --epochs >= 0, --batch >= 1, --width >= 8 and a multiple of 4, --lr > 0, --minutes >= 0, "
+            "--steps >= 0");
     if (s.shift < 0) throw ArgError("--shift must be >= 0");
     return s;
 }
@@ -179,7 +177,10 @@ int train_classifier(int argc, char** argv, int first) {
               "--reject-class 0 gives the plain classifier.");
     declare_run_options(args);  // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
     declare_settings(args, kClassifierSettings);
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
     const std::string& out = run.out();
     ClassifierSettings set = classifier_settings(args);
@@ -264,12 +265,15 @@ int train_classifier(int argc, char** argv, int first) {
             char fields[80];
             std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f", (long long)epoch + 1, l);
             progress.report(step, fields, 20);
-            if (progress.out_of_time() || interrupted()) { stopped_early = true; break; }
+            if (progress.out_of_time() || interrupted()) {
+                stopped_early = true;
+                break;
+            }
         }
         held = evaluate(model, test_images, test.labels, test_negatives);
         accs.push_back((float)held.accuracy);
-        run.metrics.row({std::to_string(step), std::to_string(epoch + 1), "", "", cell(held.accuracy), cell(held.rejected),
-                         cell(held.negatives_rejected), run.metrics.seconds(progress.elapsed())});
+        run.metrics.row({std::to_string(step), std::to_string(epoch + 1), "", "", cell(held.accuracy),
+                         cell(held.rejected), cell(held.negatives_rejected), run.metrics.seconds(progress.elapsed())});
         progress.done();
         std::printf("epoch %lld: mean loss %.4f, held-out accuracy %.2f%%", (long long)epoch + 1,
                     epoch_loss / std::max<int64_t>(epoch_steps, 1), 100.0 * held.accuracy);
@@ -284,19 +288,18 @@ int train_classifier(int argc, char** argv, int first) {
     else if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", minutes, (long long)step);
 
     // weights, with what `diffuse eval` needs to rebuild the model
-    std::map<std::string, std::string> meta = {
-        {"model", "classifier"},
-        {"data", name},
-        {"in_channels", std::to_string(cfg.in_channels)},
-        {"image_size", std::to_string(cfg.image_size)},
-        {"num_classes", std::to_string(cfg.num_classes)},
-        {"width", std::to_string(cfg.width)},
-        {"reject_class", cfg.reject_class ? "1" : "0"},
-        {"held_out_accuracy", std::to_string(held.accuracy)},
-        {"held_out_rejected", std::to_string(held.rejected)},
-        {"negatives_rejected", std::to_string(held.negatives_rejected)},
-        {"steps", std::to_string(step)},
-        {"tinydiffusion.version", kVersion}};
+    std::map<std::string, std::string> meta = {{"model", "classifier"},
+                                               {"data", name},
+                                               {"in_channels", std::to_string(cfg.in_channels)},
+                                               {"image_size", std::to_string(cfg.image_size)},
+                                               {"num_classes", std::to_string(cfg.num_classes)},
+                                               {"width", std::to_string(cfg.width)},
+                                               {"reject_class", cfg.reject_class ? "1" : "0"},
+                                               {"held_out_accuracy", std::to_string(held.accuracy)},
+                                               {"held_out_rejected", std::to_string(held.rejected)},
+                                               {"negatives_rejected", std::to_string(held.negatives_rejected)},
+                                               {"steps", std::to_string(step)},
+                                               {"tinydiffusion.version", kVersion}};
     nn::save_module(out + "/classifier.safetensors", model, meta);
     Tensor logits, feats;
     diffusion::classify(model, test_images, logits, feats);
@@ -318,11 +321,15 @@ int train_classifier(int argc, char** argv, int first) {
         .image("loss.png", "loss")
         .h2("Held-out accuracy per epoch")
         .html("<ul>\n" + list.str() + "</ul>\n")
-        .html("<p>Files: classifier.safetensors, reference_features.npy (penultimate features of the held-out set, "
-              "for <code>diffuse eval</code>), <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>.</p>\n")
+        .html(
+            "<p>Files: classifier.safetensors, reference_features.npy (penultimate features of the held-out set, "
+            "for <code>diffuse eval</code>), <a href=config.txt>config.txt</a>, <a "
+            "href=metrics.csv>metrics.csv</a>.</p>\n")
         .write(out + "/index.html");
-    std::printf("held-out accuracy %.2f%%; wrote %s/{classifier.safetensors,reference_features.npy,metrics.csv,"
-                "loss.png,index.html}\n", 100.0 * held.accuracy, out.c_str());
+    std::printf(
+        "held-out accuracy %.2f%%; wrote %s/{classifier.safetensors,reference_features.npy,metrics.csv,"
+        "loss.png,index.html}\n",
+        100.0 * held.accuracy, out.c_str());
     return interrupted() ? 130 : 0;  // (a Ctrl-C: the weights and the page are still written)
 }
 

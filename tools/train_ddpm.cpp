@@ -88,37 +88,45 @@ Tensor class_grid_conditions(const LoadedModel& m, int64_t K, int64_t per_class)
 int run_training(Args& args, dist::Communicator& comm, bool latent);
 
 int train_diffusion(int argc, char** argv, int first, bool latent) {
-    Args args(latent ? "diffuse train ldm --vae runs/VAE --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]"
-                     : "diffuse train ddpm --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]",
-              latent ? "Trains a latent diffusion model (Rombach et al. 2022): the DDPM of `train ddpm`, on the\n"
-                       "codes z = E(x) of a trained, frozen autoencoder (`diffuse train vae`). The training set is\n"
-                       "encoded once (cached in runs/VAE/latents/) and scaled by 1/std of its latents; samples are\n"
-                       "drawn in the latent space and decoded. --cond class|text adds a condition (cross-attention\n"
-                       "by default) and trains it for classifier-free guidance (--p-uncond). Writes the same run\n"
-                       "folder as `train ddpm`. Settings: defaults, then --config FILE, then flags.\n"
-                     : "Trains a DDPM (Ho et al. 2020): a UNet learns to predict the noise eps in\n"
-                       "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (L_simple, Algorithm 1).\n"
-                       "Writes checkpoints, metrics.csv, sample grids, denoising and forward-process strips,\n"
-                       "a loss curve and index.html into the run folder. --resume continues a stopped run\n"
-                       "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
-                       "--cond class|text makes it conditional (see `diffuse train ldm --help`).\n"
-                       "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
-    declare_run_options(args);   // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
+    Args args(
+        latent
+            ? "diffuse train ldm --vae runs/VAE --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | "
+              "--steps S] [options]"
+            : "diffuse train ddpm --data mnist|fashion|cifar10|DIR --out runs/NAME [--minutes M | --steps S] [options]",
+        latent ? "Trains a latent diffusion model (Rombach et al. 2022): the DDPM of `train ddpm`, on the\n"
+                 "codes z = E(x) of a trained, frozen autoencoder (`diffuse train vae`). The training set is\n"
+                 "encoded once (cached in runs/VAE/latents/) and scaled by 1/std of its latents; samples are\n"
+                 "drawn in the latent space and decoded. --cond class|text adds a condition (cross-attention\n"
+                 "by default) and trains it for classifier-free guidance (--p-uncond). Writes the same run\n"
+                 "folder as `train ddpm`. Settings: defaults, then --config FILE, then flags.\n"
+               : "Trains a DDPM (Ho et al. 2020): a UNet learns to predict the noise eps in\n"
+                 "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (L_simple, Algorithm 1).\n"
+                 "Writes checkpoints, metrics.csv, sample grids, denoising and forward-process strips,\n"
+                 "a loss curve and index.html into the run folder. --resume continues a stopped run\n"
+                 "(Ctrl-C saves a checkpoint first) with the settings saved in its config.txt.\n"
+                 "--cond class|text makes it conditional (see `diffuse train ldm --help`).\n"
+                 "Settings come from the defaults, then --config FILE (key = value lines), then flags.");
+    declare_run_options(args);              // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
     declare_settings(args, kDdpmSettings);  // the model, the process, training, the budget (tools/ddpm_settings.h)
     args.option("sample-every", "0", "draw a 16-sample grid every this many steps (0: about 6 in a run)");
     args.option("ckpt-every", "0", "write a checkpoint every this many steps (0: every 2 minutes)");
     args.option("keep", "3", "checkpoints to keep");
     args.option("final-samples", "64", "samples in samples.png at the end");
     args.option("final-steps", "50", "DDIM steps for the final samples");
-    args.flag("distributed", "data-parallel training over the ranks of `mpirun -np P` (docs/distributed.md): --batch\n"
-                             "is per rank (global batch P x batch); rank 0 writes the run folder");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    args.flag("distributed",
+              "data-parallel training over the ranks of `mpirun -np P` (docs/distributed.md): --batch\n"
+              "is per rank (global batch P x batch); rank 0 writes the run folder");
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     if (!args.on("distributed")) return run_training(args, *dist::local_communicator(), latent);
 
     // Join the job first, before anything touches a GPU (init_distributed gives each rank
     // on a machine its own). A build without MPI throws here, saying how to get it.
     std::unique_ptr<dist::Communicator> comm = dist::init_distributed();
-    if (!comm->is_root()) check(std::freopen("/dev/null", "w", stdout) != nullptr, "cannot silence rank ", comm->rank());
+    if (!comm->is_root())
+        check(std::freopen("/dev/null", "w", stdout) != nullptr, "cannot silence rank ", comm->rank());
     int code = 0;
     try {
         code = run_training(args, *comm, latent);
@@ -138,18 +146,20 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     const bool root = comm.is_root();
     const int P = comm.size();
     // the folder claimed and locked; with --resume, the run's config.txt under the flags
-    TrainingRun run(args, {latent ? "train ldm" : "train ddpm",
-                           {"checkpoints", "progress", "metrics.csv", "config.txt", "model.safetensors"},
-                           {"checkpoints", "progress"},
-                           {"step", "epoch", "loss", "grad_norm", "lr", "seconds", "skipped", "rss_mb"},
-                           /*resumable=*/true},
+    TrainingRun run(args,
+                    {latent ? "train ldm" : "train ddpm",
+                     {"checkpoints", "progress", "metrics.csv", "config.txt", "model.safetensors"},
+                     {"checkpoints", "progress"},
+                     {"step", "epoch", "loss", "grad_norm", "lr", "seconds", "skipped", "rss_mb"},
+                     /*resumable=*/true},
                     root);
     const std::string& out = run.out();
 
     // ---- settings and data
     DdpmSettings set = ddpm_settings(args);
     if (latent && set.vae.empty()) throw ArgError("train ldm needs --vae runs/VAE (a run of `diffuse train vae`)");
-    if (!latent && !set.vae.empty()) throw ArgError("--vae is for `diffuse train ldm` (latent diffusion), not train ddpm");
+    if (!latent && !set.vae.empty())
+        throw ArgError("--vae is for `diffuse train ldm` (latent diffusion), not train ddpm");
     int64_t steps = set.steps, keep = args.integer("keep");
     double minutes = set.minutes;
     int64_t sample_every = args.integer("sample-every"), ckpt_every = args.integer("ckpt-every");
@@ -194,8 +204,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     if (root && run.resuming()) run.metrics.resume(out + "/metrics.csv", start_step);
     else if (root) run.metrics.start(out + "/metrics.csv");
     if (run.resuming()) {
-        std::printf("resumed %s at step %lld (epoch %lld)\n", resumed_from.c_str(),
-                    (long long)start_step, (long long)trainer.epoch() + 1);
+        std::printf("resumed %s at step %lld (epoch %lld)\n", resumed_from.c_str(), (long long)start_step,
+                    (long long)trainer.epoch() + 1);
         if (steps > 0 && start_step >= steps) {
             std::printf("the run already has %lld >= --steps %lld steps; nothing to train\n", (long long)start_step,
                         (long long)steps);
@@ -215,22 +225,24 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     std::printf("data: %s, %lld training images %s\n", train.name.c_str(), (long long)train.size(),
                 train.image_shape().c_str());
     std::printf("model: UNet, %s: %lld parameters; %s schedule, T = %lld, predicts %s%s\n", u.describe().c_str(),
-                (long long)trainer.model().num_parameters(), beta_schedule_name(info.schedule).c_str(), (long long)info.T,
-                prediction_name(info.prediction).c_str(), latent ? " (in the autoencoder's latent space)" : "");
+                (long long)trainer.model().num_parameters(), beta_schedule_name(info.schedule).c_str(),
+                (long long)info.T, prediction_name(info.prediction).c_str(),
+                latent ? " (in the autoencoder's latent space)" : "");
     if (P > 1)
         std::printf("data parallel: %d ranks x batch %lld = global batch %lld\n", P, (long long)to.batch_size,
                     (long long)trainer.global_batch());
     std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s%s%s\n",
-                (long long)to.batch_size, to.lr, nn::lr_kind_name(to.lr_schedule).c_str(), (long long)to.warmup, to.grad_clip,
-                to.ema_decay, omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
-                steps && minutes ? " or " : "", minutes ? (std::to_string(minutes) + " min").c_str() : "");
+                (long long)to.batch_size, to.lr, nn::lr_kind_name(to.lr_schedule).c_str(), (long long)to.warmup,
+                to.grad_clip, to.ema_decay, omp_get_max_threads(),
+                steps ? (std::to_string(steps) + " steps").c_str() : "", steps && minutes ? " or " : "",
+                minutes ? (std::to_string(minutes) + " min").c_str() : "");
 
     // ---- the loop
     int64_t planned = steps > 0 ? steps : start_step + 1000000;
     Progress progress(planned, minutes * 60.0, start_step);
     if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
-    SamplerOptions preview;                         // the grids drawn while training
-    preview.sampler = Sampler::Ddim;                // spacing auto: trailing, as `diffuse sample`
+    SamplerOptions preview;                          // the grids drawn while training
+    preview.sampler = Sampler::Ddim;                 // spacing auto: trailing, as `diffuse sample`
     preview.steps = std::min<int64_t>(25, info.T);
     preview.prediction = info.prediction;
     double last_ckpt_s = 0, last_sample_s = 0;
@@ -280,10 +292,11 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it in config.txt.
         int64_t est = steps == 0 && step == start_step + 20
-                          ? start_step + (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6)) : 0;
+                          ? start_step + (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6))
+                          : 0;
         // rank 0's clock and Ctrl-C decide for every rank
         int64_t budget_steps = steps > 0 ? steps - start_step : 0;
-        bool want_sample = sample_every > 0 ? step % sample_every == 0
+        bool want_sample = sample_every > 0   ? step % sample_every == 0
                            : budget_steps > 0 ? (step - start_step) % std::max<int64_t>(1, budget_steps / 6) == 0
                                               : el - last_sample_s >= std::max(60.0, minutes * 60.0 / 6);
         bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
@@ -305,13 +318,16 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             }
         }
         char fields[96];
-        std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g", (long long)trainer.epoch() + 1,
-                      s.loss, smoothed, s.lr);
+        std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g",
+                      (long long)trainer.epoch() + 1, s.loss, smoothed, s.lr);
         if (root) progress.report(step, fields, 25);
         if (root && want_sample) preview_grid(step);
         if (root && want_ckpt) save_ckpt(step);
         if (want_sample || want_ckpt) wait_for_rank0(comm);
-        if (out_of_time) { stopped_by_time = true; break; }
+        if (out_of_time) {
+            stopped_by_time = true;
+            break;
+        }
     }
     release_sigint();
     if (!root) return ctrl_c ? 130 : 0;  // the files and the pictures are rank 0's
@@ -340,7 +356,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         // one row per class at w = --guidance, then the guidance sweep: one row per w,
         // one column per class, the same x_T down each column
         int64_t per_class = std::max<int64_t>(1, final_n / K);
-        Tensor samples = draw_samples(ema, fin, K * per_class, g, class_grid_conditions(ema, K, per_class), set.guidance);
+        Tensor samples =
+            draw_samples(ema, fin, K * per_class, g, class_grid_conditions(ema, K, per_class), set.guidance);
         write_png_grid(out + "/samples.png", samples, per_class, display_scale(H));
         std::vector<Tensor> sweep;
         for (float w : kGuidanceSweep) {
@@ -361,43 +378,49 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     // (the one-point series draws nothing; it puts 0 MB on the axis, so a flat line looks flat)
     if (!mem_mb.empty()) plot::line_plot(out + "/memory.png", {{mem_x, mem_mb, 0x2ca02c}, {{mem_x[0]}, {0.0f}}});
 
-    std::string what = std::string(latent ? "Latent diffusion" : "DDPM") +
-                       (u.cond == Conditioning::Class ? ", class-conditional," : u.cond == Conditioning::Text ? ", text-conditional," : "");
+    std::string what =
+        std::string(latent ? "Latent diffusion" : "DDPM") + (u.cond == Conditioning::Class  ? ", class-conditional,"
+                                                             : u.cond == Conditioning::Text ? ", text-conditional,"
+                                                                                            : "");
     std::string cond_text =
-        !conditional ? std::string()
-                     : " Conditioned on " + std::string(u.cond == Conditioning::Class ? "class labels" : "captions made from the labels") +
-                           " by " + cond_mode_name(u.cond_mode) + ", the condition dropped with probability " +
-                           std::to_string(to.p_uncond) + " for classifier-free guidance.";
-    std::string latent_text =
-        !latent ? std::string()
-                : " The UNet works on the " + train.image_shape() +
-                      " latents of a frozen autoencoder (" + info.vae.describe() + "), scaled by 1/std = " +
-                      std::to_string(info.scale_factor) + "; pictures are decoded.";
+        !conditional
+            ? std::string()
+            : " Conditioned on " +
+                  std::string(u.cond == Conditioning::Class ? "class labels" : "captions made from the labels") +
+                  " by " + cond_mode_name(u.cond_mode) + ", the condition dropped with probability " +
+                  std::to_string(to.p_uncond) + " for classifier-free guidance.";
+    std::string latent_text = !latent ? std::string()
+                                      : " The UNet works on the " + train.image_shape() +
+                                            " latents of a frozen autoencoder (" + info.vae.describe() +
+                                            "), scaled by 1/std = " + std::to_string(info.scale_factor) +
+                                            "; pictures are decoded.";
     std::ostringstream summary;
-    summary << "UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. " << beta_schedule_name(info.schedule)
-            << " schedule, T = " << info.T << ", predicting " << prediction_name(info.prediction) << ". " << step
-            << " steps at batch " << trainer.global_batch()
+    summary << "UNet " << u.describe() << ": " << trainer.model().num_parameters() << " parameters. "
+            << beta_schedule_name(info.schedule) << " schedule, T = " << info.T << ", predicting "
+            << prediction_name(info.prediction) << ". " << step << " steps at batch " << trainer.global_batch()
             << (P > 1 ? " (" + std::to_string(P) + " ranks x " + std::to_string(to.batch_size) + ")" : std::string())
             << " (epoch " << trainer.epoch() + 1 << "), AdamW peak lr " << to.lr << ", EMA " << to.ema_decay
             << ". Final loss (smoothed): " << final_loss << "." << latent_text << cond_text;
     HtmlPage page(what + " on " + train.name);
     page.p(summary.str()).h2("Samples");
     if (!conditional) {
-        page.image("samples.png", "samples", std::to_string(final_n) + " samples, DDIM with " +
-                                                 describe_steps(fin, info.T) + " (eta 0) from the EMA weights.");
+        page.image("samples.png", "samples",
+                   std::to_string(final_n) + " samples, DDIM with " + describe_steps(fin, info.T) +
+                       " (eta 0) from the EMA weights.");
     } else {
         std::ostringstream w;
         w << set.guidance;
-        page.image("samples.png", "samples", "One row per class, classifier-free guidance w = " + w.str() +
-                                                 ", DDIM with " + describe_steps(fin, info.T) +
-                                                 " (eta 0) from the EMA weights.")
+        page.image("samples.png", "samples",
+                   "One row per class, classifier-free guidance w = " + w.str() + ", DDIM with " +
+                       describe_steps(fin, info.T) + " (eta 0) from the EMA weights.")
             .h2("Guidance")
             .image("guidance.png", "guidance",
                    "eps = eps(x, empty) + w (eps(x, c) - eps(x, empty)): one row per w = 0 (unconditional), "
                    "1 (conditional), 3, 7; one column per class, the same x_T down a column.");
     }
     page.h2("Denoising")
-        .image("denoise.png", "denoising", "Left to right: x_T ~ N(0, I), then x_t along the sampler's steps, down to x_0.")
+        .image("denoise.png", "denoising",
+               "Left to right: x_T ~ N(0, I), then x_t along the sampler's steps, down to x_0.")
         .h2("The forward process")
         .image("forward.png", "forward",
                "Left to right: real x_0, then q(x_t | x_0) (DDPM eq. 4) at evenly spaced t up to T.")
@@ -406,20 +429,24 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         .h2("Loss per timestep")
         .image("loss_per_t.png", "loss per timestep", per_t);
     if (!mem_mb.empty())
-        page.h2("Memory").image("memory.png", "memory",
-                                "Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
-                                "filled the allocator's cache; a rising line would be a leak. Peak " +
-                                    fmt("%.0f MB", peak_resident_mb()) + " (training and these pictures).");
+        page.h2("Memory").image(
+            "memory.png", "memory",
+            "Resident memory after each step, from 0 MB (bottom) up: flat once the first steps have "
+            "filled the allocator's cache; a rising line would be a leak. Peak " +
+                fmt("%.0f MB", peak_resident_mb()) + " (training and these pictures).");
     page.h2("While training")
-        .p("The same 16 starting noises, DDIM with " + describe_steps(preview, info.T) + ", EMA weights, at these steps:")
+        .p("The same 16 starting noises, DDIM with " + describe_steps(preview, info.T) +
+           ", EMA weights, at these steps:")
         .progress_grids(out)
-        .html("<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
-              "(EMA weights), checkpoints/.</p>\n")
+        .html(
+            "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
+            "(EMA weights), checkpoints/.</p>\n")
         .write(out + "/index.html");
-    std::printf("done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
-                "loss.png,loss_per_t.png,memory.png,index.html}\n",
-                (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt("%.0f MB", peak_resident_mb()).c_str(),
-                out.c_str());
+    std::printf(
+        "done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
+        "loss.png,loss_per_t.png,memory.png,index.html}\n",
+        (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt("%.0f MB", peak_resident_mb()).c_str(),
+        out.c_str());
     return 0;
 }
 

@@ -50,8 +50,8 @@ void draw(const std::string& out, toy::Mlp& model, const Schedule& s, const Tens
     int k = 0;
     for (int64_t t : {50, 200, 999}) {
         int64_t n = data.shape()[0];
-        Tensor xt = diffusion::q_sample(s, data, Tensor::from_vector_i64(std::vector<int64_t>(n, t), {n}),
-                                        randn({n, 2}, gen));
+        Tensor xt =
+            diffusion::q_sample(s, data, Tensor::from_vector_i64(std::vector<int64_t>(n, t), {n}), randn({n, 2}, gen));
         fwd.push_back(plot::points_xy(xt.narrow(0, 0, 400).to_vector(), colours[k++]));
     }
     plot::scatter_plot(out + "/forward.png", fwd, {}, {}, square("x_0 (grey), x_t at t = 50, 200, 999"));
@@ -100,10 +100,10 @@ const RunLayout kLayout = {"train toy",
                            /*resumable=*/true};
 
 struct ToySettings {
-    std::string data;          // moons or spiral
-    int64_t hidden = 0;        // the MLP's width
-    toy::TrainOptions train;   // steps, batch, lr, seed
-    double minutes = 0;        // the time budget (0: none)
+    std::string data;         // moons or spiral
+    int64_t hidden = 0;       // the MLP's width
+    toy::TrainOptions train;  // steps, batch, lr, seed
+    double minutes = 0;       // the time budget (0: none)
 };
 
 using S = ToySettings;
@@ -146,7 +146,10 @@ int train_toy(int argc, char** argv, int first) {
               "index.html into the run folder; --resume continues a stopped run from its checkpoint.");
     declare_run_options(args, "runs/toy");  // --out, --config, --resume, --overwrite, --threads
     declare_settings(args, kToySettings);
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
     TrainingRun run(args, kLayout);  // the folder claimed and locked; with --resume, its config.txt applied
     ToySettings set = read_settings(args, kToySettings);
     const toy::TrainOptions& topt = set.train;
@@ -172,11 +175,14 @@ int train_toy(int argc, char** argv, int first) {
 
     // 1. gradients checked on a few noisy points before any training
     Tensor xs = data.narrow(0, 0, 4), ts = Tensor::from_vector_i64({0, 10, 500, 999}, {4});
-    GradcheckResult gc = gradcheck([&](const std::vector<Tensor>&) { return model.forward(xs, ts); },
-                                   model.parameters());
+    GradcheckResult gc =
+        gradcheck([&](const std::vector<Tensor>&) { return model.forward(xs, ts); }, model.parameters());
     std::printf("gradcheck of the MLP (%lld parameters): %s, max |analytic - numeric| = %.2e\n",
                 (long long)model.num_parameters(), gc.ok ? "ok" : "FAILED", gc.max_abs_error);
-    if (!gc.ok) { std::fprintf(stderr, "%s\n", gc.message.c_str()); return 1; }
+    if (!gc.ok) {
+        std::fprintf(stderr, "%s\n", gc.message.c_str());
+        return 1;
+    }
     model.zero_grad();
 
     // 2. training (Algorithm 1), stopped by --steps, --minutes or Ctrl-C
@@ -234,8 +240,10 @@ int train_toy(int argc, char** argv, int first) {
         .image("trajectories.png", "trajectories")
         .html("<p>Raw numbers: <a href=metrics.csv>metrics.csv</a>; settings: <a href=config.txt>config.txt</a></p>\n")
         .write(out + "/index.html");
-    std::printf("final loss (smoothed) %.5f; wrote %s/{metrics.csv,loss.png,forward.png,score.png,samples.png,"
-                "trajectories.png,index.html}\n", smoothed, out.c_str());
+    std::printf(
+        "final loss (smoothed) %.5f; wrote %s/{metrics.csv,loss.png,forward.png,score.png,samples.png,"
+        "trajectories.png,index.html}\n",
+        smoothed, out.c_str());
     return 0;
 }
 

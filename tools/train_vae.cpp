@@ -43,12 +43,12 @@ using namespace td::diffusion;
 namespace {
 
 struct VaeSettings {
-    VAEConfig model;              // in_channels / image_size: from the data
-    VaeTrainOptions train;        // total_steps: from the budget
-    std::string data;             // --data: mnist, fashion, cifar10 or a folder
+    VAEConfig model;        // in_channels / image_size: from the data
+    VaeTrainOptions train;  // total_steps: from the budget
+    std::string data;       // --data: mnist, fashion, cifar10 or a folder
     DataOptions data_options;
-    int64_t steps = 0;            // the step budget (0: none)
-    double minutes = 0;           // the time budget (0: none)
+    int64_t steps = 0;   // the step budget (0: none)
+    double minutes = 0;  // the time budget (0: none)
 };
 
 using S = VaeSettings;
@@ -56,44 +56,48 @@ using A = const Args&;
 using N = const std::string&;
 
 // The settings of `train vae` (tools/settings.h); the order is config.txt's and --help's.
-const std::vector<Setting<VaeSettings>> kVaeSettings = joined(image_data_settings<VaeSettings>(), {
-    {"ch", "32", "base channels", "vae.ch", [](S& s, A a, N n) { s.model.ch = a.integer(n); },
-     [](const S& s) { return as_text(s.model.ch); }},
-    {"mults", "1,2,2", "channel multiplier per level; len - 1 stride-2 downsamples (1,2,2: f = 4)", "vae.mults",
-     [](S& s, A a, N n) { s.model.mults = parse_int_list(n, a.str(n)); },
-     [](const S& s) { return join_ints(s.model.mults); }},
-    {"res-blocks", "1", "ResBlocks per level in the encoder (the decoder has one more)", "vae.num_res_blocks",
-     [](S& s, A a, N n) { s.model.num_res_blocks = a.integer(n); },
-     [](const S& s) { return as_text(s.model.num_res_blocks); }},
-    {"z-channels", "4", "latent channels", "vae.z_channels", [](S& s, A a, N n) { s.model.z_channels = a.integer(n); },
-     [](const S& s) { return as_text(s.model.z_channels); }},
-    {"groups", "8", "GroupNorm groups (must divide ch * every mult)", "vae.groups",
-     [](S& s, A a, N n) { s.model.groups = a.integer(n); }, [](const S& s) { return as_text(s.model.groups); }},
-    {"mid-attn", "1", "1: self-attention between the mid ResBlocks; 0: none", "vae.mid_attn",
-     [](S& s, A a, N n) { s.model.mid_attn = zero_or_one(a, n); },
-     [](const S& s) { return as_text((int64_t)s.model.mid_attn); }},
-    {"batch", "64", "minibatch size", "", [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
-     [](const S& s) { return as_text(s.train.batch_size); }},
-    {"lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)", "",
-     [](S& s, A a, N n) { s.train.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.train.lr); }},
-    {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
-     [](const S& s) { return as_text(s.train.warmup); }},
-    {"beta", "1e-6", "KL weight (LDM's kl_weight: 1e-6; both terms are sums per image, means over the batch)", "beta",
-     [](S& s, A a, N n) { s.train.beta = (float)a.number(n); }, [](const S& s) { return as_text(s.train.beta); }},
-    {"recon", "l1", "reconstruction loss: l1 (LDM's) or l2", "recon",
-     [](S& s, A a, N n) { s.train.recon = a.choice(n, parse_recon); },
-     [](const S& s) { return recon_name(s.train.recon); }},
-    {"seed", "0", "random seed (weights, data order, noise)", "vae.seed",
-     [](S& s, A a, N n) { s.model.seed = s.train.seed = (uint64_t)a.integer(n); },
-     [](const S& s) { return as_text((int64_t)s.train.seed); }},
-    {"steps", "0", "stop after this many steps (0: no step limit)", "", [](S& s, A a, N n) { s.steps = a.integer(n); },
-     [](const S& s) { return as_text(s.steps); }},
-    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
-    {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
-     [](S& s, A a, N) { s.train.device = device_option(a); },  // (td::Error for cuda without a GPU)
-     [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
-});
+const std::vector<Setting<VaeSettings>> kVaeSettings = joined(
+    image_data_settings<VaeSettings>(),
+    {
+        {"ch", "32", "base channels", "vae.ch", [](S& s, A a, N n) { s.model.ch = a.integer(n); },
+         [](const S& s) { return as_text(s.model.ch); }},
+        {"mults", "1,2,2", "channel multiplier per level; len - 1 stride-2 downsamples (1,2,2: f = 4)", "vae.mults",
+         [](S& s, A a, N n) { s.model.mults = parse_int_list(n, a.str(n)); },
+         [](const S& s) { return join_ints(s.model.mults); }},
+        {"res-blocks", "1", "ResBlocks per level in the encoder (the decoder has one more)", "vae.num_res_blocks",
+         [](S& s, A a, N n) { s.model.num_res_blocks = a.integer(n); },
+         [](const S& s) { return as_text(s.model.num_res_blocks); }},
+        {"z-channels", "4", "latent channels", "vae.z_channels",
+         [](S& s, A a, N n) { s.model.z_channels = a.integer(n); },
+         [](const S& s) { return as_text(s.model.z_channels); }},
+        {"groups", "8", "GroupNorm groups (must divide ch * every mult)", "vae.groups",
+         [](S& s, A a, N n) { s.model.groups = a.integer(n); }, [](const S& s) { return as_text(s.model.groups); }},
+        {"mid-attn", "1", "1: self-attention between the mid ResBlocks; 0: none", "vae.mid_attn",
+         [](S& s, A a, N n) { s.model.mid_attn = zero_or_one(a, n); },
+         [](const S& s) { return as_text((int64_t)s.model.mid_attn); }},
+        {"batch", "64", "minibatch size", "", [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
+         [](const S& s) { return as_text(s.train.batch_size); }},
+        {"lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)", "",
+         [](S& s, A a, N n) { s.train.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.train.lr); }},
+        {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
+         [](const S& s) { return as_text(s.train.warmup); }},
+        {"beta", "1e-6", "KL weight (LDM's kl_weight: 1e-6; both terms are sums per image, means over the batch)",
+         "beta", [](S& s, A a, N n) { s.train.beta = (float)a.number(n); },
+         [](const S& s) { return as_text(s.train.beta); }},
+        {"recon", "l1", "reconstruction loss: l1 (LDM's) or l2", "recon",
+         [](S& s, A a, N n) { s.train.recon = a.choice(n, parse_recon); },
+         [](const S& s) { return recon_name(s.train.recon); }},
+        {"seed", "0", "random seed (weights, data order, noise)", "vae.seed",
+         [](S& s, A a, N n) { s.model.seed = s.train.seed = (uint64_t)a.integer(n); },
+         [](const S& s) { return as_text((int64_t)s.train.seed); }},
+        {"steps", "0", "stop after this many steps (0: no step limit)", "",
+         [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
+        {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+         [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
+        {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
+         [](S& s, A a, N) { s.train.device = device_option(a); },               // (td::Error for cuda without a GPU)
+         [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
+    });
 
 // Reads the settings; ArgError for a value out of range.
 VaeSettings vae_settings(const Args& args) {
@@ -173,7 +177,10 @@ int train_vae(int argc, char** argv, int first) {
     // (not settings of the model or its training: config.txt leaves them out)
     args.option("sample-every", "0", "draw the reconstruction grid every this many steps (0: about 6 in a run)");
     args.option("eval-images", "1000", "held-out images the PSNR is computed on");
-    if (!args.parse(argc, argv, first)) { std::printf("%s", args.help().c_str()); return 0; }
+    if (!args.parse(argc, argv, first)) {
+        std::printf("%s", args.help().c_str());
+        return 0;
+    }
 
     TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
     const std::string& out = run.out();
@@ -213,11 +220,12 @@ int train_vae(int argc, char** argv, int first) {
                 train.image_shape().c_str(), (long long)held.size(0), held_note.c_str());
     std::printf("model: VAE, %s: %lld parameters\n", vc.describe().c_str(),
                 (long long)trainer.model().num_parameters());
-    std::printf("training: batch %lld, Adam lr %g (warm-up %lld, cosine), %s recon + beta %g KL, %d threads; "
-                "budget %s%s%s\n",
-                (long long)to.batch_size, to.lr, (long long)to.warmup, recon_name(to.recon).c_str(), to.beta,
-                omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "",
-                steps && minutes ? " or " : "", minutes ? (fmt("%g", minutes) + " min").c_str() : "");
+    std::printf(
+        "training: batch %lld, Adam lr %g (warm-up %lld, cosine), %s recon + beta %g KL, %d threads; "
+        "budget %s%s%s\n",
+        (long long)to.batch_size, to.lr, (long long)to.warmup, recon_name(to.recon).c_str(), to.beta,
+        omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "", steps && minutes ? " or " : "",
+        minutes ? (fmt("%g", minutes) + " min").c_str() : "");
 
     // ---- the loop
     run.metrics.start(out + "/metrics.csv");
@@ -237,7 +245,8 @@ int train_vae(int argc, char** argv, int first) {
         VaeStepStats s = trainer.step();
         step = s.step;
         double el = progress.elapsed();
-        run.metrics.row({std::to_string(step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr), run.metrics.seconds(el)});
+        run.metrics.row(
+            {std::to_string(step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr), run.metrics.seconds(el)});
         smoothed = step == 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it.
@@ -256,16 +265,22 @@ int train_vae(int argc, char** argv, int first) {
                            : steps > 0      ? step % std::max<int64_t>(1, steps / 6) == 0
                                             : el - last_sample_s >= std::max(30.0, minutes * 60.0 / 6);
         if (want_sample) progress_grid(step);
-        if (progress.out_of_time()) { stopped_by_time = true; break; }
+        if (progress.out_of_time()) {
+            stopped_by_time = true;
+            break;
+        }
     }
     progress.done();
     run.metrics.close();
     release_sigint();
-    Metadata meta = {{"data", train.name}, {"steps", std::to_string(step)}, {"recon", recon_name(to.recon)},
+    Metadata meta = {{"data", train.name},
+                     {"steps", std::to_string(step)},
+                     {"recon", recon_name(to.recon)},
                      {"beta", fmt("%g", to.beta)}};
     if (interrupted()) {
         trainer.save_model(out + "/model.safetensors", meta);
-        std::printf("interrupted at step %lld: the weights are in %s/model.safetensors\n", (long long)step, out.c_str());
+        std::printf("interrupted at step %lld: the weights are in %s/model.safetensors\n", (long long)step,
+                    out.c_str());
         return 130;
     }
     if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
@@ -294,8 +309,9 @@ int train_vae(int argc, char** argv, int first) {
 
     std::ostringstream about, latents;
     about << vc.describe() << ": " << vae.num_parameters() << " parameters. " << step << " steps at batch "
-          << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr << ", loss = " << recon_name(to.recon)
-          << " (sum over pixels) + " << to.beta << " KL, in " << fmt_seconds(progress.elapsed()) << ".";
+          << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr
+          << ", loss = " << recon_name(to.recon) << " (sum over pixels) + " << to.beta << " KL, in "
+          << fmt_seconds(progress.elapsed()) << ".";
     latents << "Latents (" << vc.z_channels << " x " << s << " x " << s << " per image): mu has std "
             << fmt("%.3f", ls.mu_std) << " over the held-out images (latent diffusion divides by it, as Stable "
             << "Diffusion's 0.18215 does), the encoder's sigma averages " << fmt("%.3g", ls.mean_sigma) << ".";
@@ -319,15 +335,17 @@ int train_vae(int argc, char** argv, int first) {
         .h2("While training")
         .p("The same held-out images and their reconstructions at these steps:")
         .progress_grids(out)
-        .html("<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
-              "(weights, config in the metadata; <code>diffuse train ldm --vae " + escape_html(out) +
-              "</code> builds on it).</p>\n")
+        .html(
+            "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
+            "(weights, config in the metadata; <code>diffuse train ldm --vae " +
+            escape_html(out) + "</code> builds on it).</p>\n")
         .write(out + "/index.html");
     std::printf("held-out PSNR %.2f dB on %lld %s (latent mu std %.3f, mean sigma %.3g)\n", psnr,
                 (long long)held.size(0), held_note.c_str(), ls.mu_std, ls.mean_sigma);
-    std::printf("done: %lld steps in %s; wrote %s/{model.safetensors,reconstructions.png,samples-from-prior.png,"
-                "loss.png,index.html}\n",
-                (long long)step, fmt_seconds(progress.elapsed()).c_str(), out.c_str());
+    std::printf(
+        "done: %lld steps in %s; wrote %s/{model.safetensors,reconstructions.png,samples-from-prior.png,"
+        "loss.png,index.html}\n",
+        (long long)step, fmt_seconds(progress.elapsed()).c_str(), out.c_str());
     return 0;
 }
 

@@ -62,9 +62,7 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
 namespace {
 
 // A folder holds a run once a training command has written its settings or a metric.
-bool holds_run(const std::string& out) {
-    return fs::exists(out + "/config.txt") || fs::exists(out + "/metrics.csv");
-}
+bool holds_run(const std::string& out) { return fs::exists(out + "/config.txt") || fs::exists(out + "/metrics.csv"); }
 
 // The folder's lock: flock() on runs/NAME/.lock, held while the process lives (the
 // kernel drops it when the process ends, however it ends). The file holds the pid of
@@ -98,7 +96,9 @@ TrainingRun::TrainingRun(Args& args, RunLayout layout, bool writer)
     if (resume_ && !layout_.resumable)
         throw ArgError(layout_.command + " writes no checkpoints, so it cannot --resume: --overwrite starts afresh");
     apply_threads(args);
-    if (resume_) check(fs::exists(out_ + "/config.txt"), out_, "/config.txt: no run to resume here (start one without --resume)");
+    if (resume_)
+        check(fs::exists(out_ + "/config.txt"), out_,
+              "/config.txt: no run to resume here (start one without --resume)");
     if (writer_) {
         std::error_code ec;
         fs::create_directories(out_, ec);

@@ -33,11 +33,11 @@ std::string file_in_run(const std::string& run_or_file, const std::string& file)
 
 // What a command keeps in its run folder.
 struct RunLayout {
-    std::string command;                // "train ddpm": in messages
-    std::vector<std::string> files;     // what --overwrite deletes (files or folders, relative to the run)
-    std::vector<std::string> dirs;      // the sub-folders a run needs
-    std::vector<std::string> columns;   // metrics.csv's columns, `seconds` among them (wall_clock follows)
-    bool resumable = false;             // writes checkpoints/ that --resume continues from
+    std::string command;               // "train ddpm": in messages
+    std::vector<std::string> files;    // what --overwrite deletes (files or folders, relative to the run)
+    std::vector<std::string> dirs;     // the sub-folders a run needs
+    std::vector<std::string> columns;  // metrics.csv's columns, `seconds` among them (wall_clock follows)
+    bool resumable = false;            // writes checkpoints/ that --resume continues from
 };
 
 // A run folder's checkpoints, (step, path), oldest first.

@@ -11,16 +11,15 @@ namespace td::diffusion {
 
 namespace fs = std::filesystem;
 
-static const int64_t kPixels = 3 * 32 * 32;    // 3072 bytes of image per record
-static const int64_t kRecord = 1 + kPixels;    // + 1 label byte
+static const int64_t kPixels = 3 * 32 * 32;  // 3072 bytes of image per record
+static const int64_t kRecord = 1 + kPixels;  // + 1 label byte
 
 std::vector<std::string> cifar10_files(const std::string& dir, const std::string& split) {
     check(split == "train" || split == "test", "cifar10: unknown split '", split, "' (expected train or test)");
     std::vector<std::string> names;
     if (split == "train")
         for (int i = 1; i <= 5; ++i) names.push_back("data_batch_" + std::to_string(i) + ".bin");
-    else
-        names.push_back("test_batch.bin");
+    else names.push_back("test_batch.bin");
     for (const fs::path& base : {fs::path(dir), fs::path(dir) / "cifar-10-batches-bin"}) {
         if (!fs::exists(base / names[0])) continue;
         std::vector<std::string> files;

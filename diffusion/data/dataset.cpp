@@ -18,8 +18,8 @@ namespace {
 // The file names an IDX split goes by: ours (train-, test-), the original distribution's
 // (train-, t10k-), with '-' or '.' before idx3 (both circulate), plain or .gz.
 std::vector<std::string> idx_candidates(const std::string& split, const std::string& kind /* images | labels */) {
-    std::vector<std::string> prefixes = split == "train" ? std::vector<std::string>{"train"}
-                                                         : std::vector<std::string>{"test", "t10k"};
+    std::vector<std::string> prefixes =
+        split == "train" ? std::vector<std::string>{"train"} : std::vector<std::string>{"test", "t10k"};
     std::string idx = kind == "images" ? "idx3-ubyte" : "idx1-ubyte";
     std::vector<std::string> names;
     for (const std::string& p : prefixes)
@@ -48,12 +48,13 @@ bool has_cifar(const fs::path& dir) {
 // An IDX data set in `dir`; `hint` says how to get the files when they are missing.
 Dataset load_idx_dir(const fs::path& dir, const std::string& name, const std::string& split,
                      const std::vector<std::string>& class_names, const std::string& hint) {
-    std::vector<std::string> image_names = idx_candidates(split, "images"), label_names = idx_candidates(split, "labels");
+    std::vector<std::string> image_names = idx_candidates(split, "images"),
+                             label_names = idx_candidates(split, "labels");
     std::string images = find_first(dir, image_names), labels = find_first(dir, label_names);
     check(!images.empty(), name, ": no ", image_names[0], " in ", dir.string(), "/ (nor ", image_names.back(),
           " or the other usual names). ", hint);
-    check(!labels.empty(), name, ": found ", images, " but no ", label_names[0], " beside it (nor ",
-          label_names.back(), " or the other usual names). ", hint);
+    check(!labels.empty(), name, ": found ", images, " but no ", label_names[0], " beside it (nor ", label_names.back(),
+          " or the other usual names). ", hint);
     return load_idx_dataset(images, labels, name, split, class_names);
 }
 
@@ -106,8 +107,9 @@ Dataset load_dataset(const std::string& name_or_dir, const std::string& split, c
     // A folder of images: DIR/train/ and DIR/test/ when it has them, else DIR is the train set.
     fs::path images = dir;
     if (fs::is_directory(dir / split)) images = dir / split;
-    else check(split == "train", name_or_dir, ": no '", split, "' sub-folder, so there is no ", split,
-               " split (the folder itself is used as the train split)");
+    else
+        check(split == "train", name_or_dir, ": no '", split, "' sub-folder, so there is no ", split,
+              " split (the folder itself is used as the train split)");
     Dataset d = load_image_folder(images.string(), options.image_size, options.channels);
     d.name = folder_name(dir);
     d.split = split;

@@ -21,10 +21,10 @@
 namespace td::diffusion {
 
 struct Dataset {
-    std::string name;                      // "mnist", "fashion", "cifar10" or the folder's name
-    std::string split;                     // "train" or "test"
-    Tensor images;                         // (N, C, H, W) float32 in [-1, 1]: x = pixel / 127.5 - 1
-    Tensor labels;                         // (N) int64 in [0, num_classes)
+    std::string name;   // "mnist", "fashion", "cifar10" or the folder's name
+    std::string split;  // "train" or "test"
+    Tensor images;      // (N, C, H, W) float32 in [-1, 1]: x = pixel / 127.5 - 1
+    Tensor labels;      // (N) int64 in [0, num_classes)
     int64_t num_classes = 0;
     std::vector<std::string> class_names;  // one per class: "0".."9", "T-shirt/top", "airplane", ...
 

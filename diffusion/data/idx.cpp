@@ -93,8 +93,8 @@ IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& pa
 
     uint8_t magic[4];
     check(file.read(magic, 4) == 4, path, ": too short to be an IDX file (", file_size, " bytes)");
-    check(magic[0] == 0 && magic[1] == 0, path, ": not an IDX file (bad magic: the first two bytes are ",
-          (int)magic[0], " ", (int)magic[1], ", expected 0 0)");
+    check(magic[0] == 0 && magic[1] == 0, path, ": not an IDX file (bad magic: the first two bytes are ", (int)magic[0],
+          " ", (int)magic[1], ", expected 0 0)");
     check(magic[2] == 0x08, path, ": IDX element type ", (int)magic[2],
           " is not supported (only unsigned bytes, type 8, as in MNIST)");
     int rank = magic[3];
@@ -124,8 +124,8 @@ IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& pa
               claimed, " bytes of data, the file holds ", file_size - header_bytes,
               claimed > file_size - header_bytes ? " (truncated?)" : " (trailing bytes?)");
     } else {
-        check(claimed <= max_gunzipped_bytes(file_size), path, ": IDX header claims shape ", shape_str(out.dims),
-              " = ", claimed, " bytes of data, more than a .gz file of ", file_size, " bytes can hold");
+        check(claimed <= max_gunzipped_bytes(file_size), path, ": IDX header claims shape ", shape_str(out.dims), " = ",
+              claimed, " bytes of data, more than a .gz file of ", file_size, " bytes can hold");
     }
 
     // Read in chunks, growing the buffer only as data actually arrives.

@@ -74,8 +74,8 @@ static std::vector<Taps> resample_taps(int64_t n_in, int64_t n_out, int64_t firs
 // computed without the rest of the resized image: resize-then-crop of a very long,
 // thin image (4 x 10000 pixels to a 40 x 40 square: 40 x 100000 before the crop) would
 // otherwise build a huge intermediate only to throw most of it away.
-static Tensor resize_window(const Tensor& image, int64_t out_h, int64_t out_w, int64_t top, int64_t left,
-                            int64_t win_h, int64_t win_w) {
+static Tensor resize_window(const Tensor& image, int64_t out_h, int64_t out_w, int64_t top, int64_t left, int64_t win_h,
+                            int64_t win_w) {
     Tensor src = image.contiguous();
     int64_t C = src.size(0), H = src.size(1), W = src.size(2);
     std::vector<Taps> tx = resample_taps(W, out_w, left, win_w), ty = resample_taps(H, out_h, top, win_h);
@@ -110,15 +110,15 @@ static Tensor resize_window(const Tensor& image, int64_t out_h, int64_t out_w, i
 }
 
 Tensor resize_bilinear(const Tensor& image, int64_t out_h, int64_t out_w) {
-    check(image.dim() == 3 && image.dtype() == DType::Float32, "resize_bilinear: expected a (C, H, W) float32 image, got ",
-          shape_str(image.shape()));
+    check(image.dim() == 3 && image.dtype() == DType::Float32,
+          "resize_bilinear: expected a (C, H, W) float32 image, got ", shape_str(image.shape()));
     check(out_h >= 1 && out_w >= 1, "resize_bilinear: output size ", out_h, "x", out_w, " must be positive");
     return resize_window(image, out_h, out_w, 0, 0, out_h, out_w);
 }
 
 Tensor resize_center_crop(const Tensor& image, int64_t size) {
-    check(image.dim() == 3 && image.dtype() == DType::Float32, "resize_center_crop: expected a (C, H, W) float32 image, got ",
-          shape_str(image.shape()));
+    check(image.dim() == 3 && image.dtype() == DType::Float32,
+          "resize_center_crop: expected a (C, H, W) float32 image, got ", shape_str(image.shape()));
     check(size >= 1, "resize_center_crop: size ", size, " must be positive");
     int64_t H = image.size(1), W = image.size(2);
     // the shorter side becomes `size`, the longer keeps the aspect ratio (rounded)
@@ -197,7 +197,7 @@ Dataset load_image_folder(const std::string& dir, int64_t size, int64_t channels
     Dataset d;
     fs::path abs = fs::absolute(dir).lexically_normal();
     d.name = (abs.filename().empty() ? abs.parent_path() : abs).filename().string();  // "x" for "a/x" or "a/x/"
-    std::vector<std::pair<fs::path, int64_t>> items;  // (file, label)
+    std::vector<std::pair<fs::path, int64_t>> items;                                  // (file, label)
     if (class_dirs.empty()) {
         check(!loose.empty(), dir, ": no images (png, jpg, bmp, gif, tga, ppm, pgm) in this folder or its sub-folders");
         for (const fs::path& f : loose) items.push_back({f, 0});

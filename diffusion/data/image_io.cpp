@@ -30,15 +30,14 @@ Tensor make_grid(const Tensor& images, int64_t ncol, int64_t pad, float backgrou
         int64_t y0 = pad + (n / cols) * (H + pad), x0 = pad + (n % cols) * (W + pad);
         for (int64_t c = 0; c < C; ++c)
             for (int64_t y = 0; y < H; ++y)
-                for (int64_t x = 0; x < W; ++x)
-                    g[(c * GH + y0 + y) * GW + x0 + x] = s[((n * C + c) * H + y) * W + x];
+                for (int64_t x = 0; x < W; ++x) g[(c * GH + y0 + y) * GW + x0 + x] = s[((n * C + c) * H + y) * W + x];
     }
     return grid;
 }
 
 void write_png(const std::string& path, const Tensor& image, int64_t scale) {
-    check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.dtype() == DType::Float32,
-          path, ": write_png expects a float32 (1 or 3, H, W) image, got ", shape_str(image.shape()));
+    check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.dtype() == DType::Float32, path,
+          ": write_png expects a float32 (1 or 3, H, W) image, got ", shape_str(image.shape()));
     check(scale >= 1 && scale <= 16, path, ": write_png scale must be in [1, 16], got ", scale);
     int64_t C = image.size(0), H = image.size(1), W = image.size(2), OH = H * scale, OW = W * scale;
     Tensor src = image.detach().to(Device::CPU).contiguous();  // read on the host, from any device

@@ -76,12 +76,18 @@ void check_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     if (p >= size || data[p] != 0xD8) return;
     ++p;
     while (p < size) {
-        if (data[p] != 0xFF) { ++p; continue; }   // a stray byte
+        if (data[p] != 0xFF) {
+            ++p;
+            continue;
+        }                                         // a stray byte
         while (p < size && data[p] == 0xFF) ++p;  // fill bytes
         if (p >= size) return;
         uint8_t m = data[p];
         if (m == 0xD9) return;  // EOI
-        if (has_no_length(m)) { ++p; continue; }
+        if (has_no_length(m)) {
+            ++p;
+            continue;
+        }
         if (m == 0xC4) check_dht(data, size, p, name);
         size_t len = (size_t)byte_at(data, size, p + 1) << 8 | byte_at(data, size, p + 2);
         p += 1 + len;
@@ -129,8 +135,7 @@ void check_pnm(const uint8_t* data, size_t size, const std::string& name) {
         while (p < size && (is_space(data[p]) || data[p] == '#')) {  // as stbi__pnm_skip_whitespace
             if (data[p] == '#')
                 while (p < size && data[p] != '\n' && data[p] != '\r') ++p;
-            else
-                ++p;
+            else ++p;
         }
         int64_t value = 0;
         for (; p < size && data[p] >= '0' && data[p] <= '9'; ++p) {

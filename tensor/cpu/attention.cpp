@@ -85,9 +85,9 @@ void CpuBackend::attention_forward(const Tensor& q, const Tensor& k, const Tenso
                     s[j] = scale * dot(qi, kb + (j0 + j) * d, d);  // S_ij = scale q_i . k_j
                     tile_max = std::max(tile_max, s[j]);
                 }
-                float m_new = std::max(m, tile_max);  // m' = max(m, max_j S_ij)
-                float alpha = rescale(m, m_new);      // alpha = exp(m - m')
-                l *= alpha;                           // l = alpha l ...
+                float m_new = std::max(m, tile_max);              // m' = max(m, max_j S_ij)
+                float alpha = rescale(m, m_new);                  // alpha = exp(m - m')
+                l *= alpha;                                       // l = alpha l ...
                 for (int64_t c = 0; c < dv; ++c) oi[c] *= alpha;  // o = alpha o ...
                 for (int64_t j = 0; j < nk; ++j) {
                     float p = rescale(s[j], m_new);  // p_j = exp(S_ij - m')
@@ -128,7 +128,7 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
 #pragma omp parallel for if (parallel)
     for (int64_t r = 0; r < B * Lq; ++r) D[r] = dot(dop + r * dv, op + r * dv, dv);
 
-    // Pass 1: dQ_i, one query row per iteration, a loop over all keys of its batch.
+        // Pass 1: dQ_i, one query row per iteration, a loop over all keys of its batch.
 #pragma omp parallel for if (parallel)
     for (int64_t r = 0; r < B * Lq; ++r) {  // r = b Lq + i
         int64_t b = r / Lq;
@@ -138,9 +138,9 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
         std::fill(dqi, dqi + d, 0.0f);
         for (int64_t j = 0; j < Lk; ++j) {
             const float* kj = kp + (b * Lk + j) * d;
-            float p = std::exp(scale * dot(qi, kj, d) - lp[r]);  // P_ij = exp(S_ij - lse_i)
-            float dp = dot(doi, vp + (b * Lk + j) * dv, dv);      // dP_ij = dO_i . v_j
-            float ds = p * (dp - D[r]);                           // dS_ij = P_ij (dP_ij - D_i)
+            float p = std::exp(scale * dot(qi, kj, d) - lp[r]);    // P_ij = exp(S_ij - lse_i)
+            float dp = dot(doi, vp + (b * Lk + j) * dv, dv);       // dP_ij = dO_i . v_j
+            float ds = p * (dp - D[r]);                            // dS_ij = P_ij (dP_ij - D_i)
             for (int64_t c = 0; c < d; ++c) dqi[c] += ds * kj[c];  // dQ_i += dS_ij k_j
         }
         for (int64_t c = 0; c < d; ++c) dqi[c] *= scale;  // dQ_i = scale sum_j dS_ij k_j
@@ -161,10 +161,10 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
             const float* qi = qp + qi_row * d;
             const float* doi = dop + qi_row * dv;
             float p = std::exp(scale * dot(qi, kj, d) - lp[qi_row]);  // P_ij = exp(S_ij - lse_i)
-            float dp = dot(doi, vj, dv);                               // dP_ij = dO_i . v_j
-            float ds = p * (dp - D[qi_row]);                           // dS_ij = P_ij (dP_ij - D_i)
-            for (int64_t c = 0; c < dv; ++c) dvj[c] += p * doi[c];  // dV_j += P_ij dO_i
-            for (int64_t c = 0; c < d; ++c) dkj[c] += ds * qi[c];   // dK_j += dS_ij q_i
+            float dp = dot(doi, vj, dv);                              // dP_ij = dO_i . v_j
+            float ds = p * (dp - D[qi_row]);                          // dS_ij = P_ij (dP_ij - D_i)
+            for (int64_t c = 0; c < dv; ++c) dvj[c] += p * doi[c];    // dV_j += P_ij dO_i
+            for (int64_t c = 0; c < d; ++c) dkj[c] += ds * qi[c];     // dK_j += dS_ij q_i
         }
         for (int64_t c = 0; c < d; ++c) dkj[c] *= scale;  // dK_j = scale sum_i dS_ij q_i
     }

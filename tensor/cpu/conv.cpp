@@ -57,8 +57,7 @@ static float* thread_buffer(int slot, int64_t floats) {
 
 // The output columns ow whose input column iw = ow * stride - pad + s lies inside
 // [0, W): ow in [lo, hi). Outside that range the patch reads zero padding.
-static void valid_range(int64_t s, int64_t W, int64_t OW, int64_t stride, int64_t pad, int64_t& lo,
-                        int64_t& hi) {
+static void valid_range(int64_t s, int64_t W, int64_t OW, int64_t stride, int64_t pad, int64_t& lo, int64_t& hi) {
     lo = 0;
     while (lo < OW && lo * stride - pad + s < 0) ++lo;
     hi = OW;
@@ -120,7 +119,7 @@ static void col2im(const float* cols, const Conv2dShape& g, int64_t Cg, float* x
                 for (int64_t oh = 0; oh < OH; ++oh) {
                     int64_t ih = oh * g.stride - g.pad + r;
                     if (ih < 0 || ih >= H) continue;  // that row of the patch was padding
-                    float* dst = plane + ih * W;  // x[c, ih, :]
+                    float* dst = plane + ih * W;      // x[c, ih, :]
                     const float* src = row + oh * OW;
                     if (g.stride == 1) {  // unit stride, written out so the compiler vectorises it
                         const int64_t shift = s - g.pad;
@@ -148,8 +147,8 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     const float* bp = bias.defined() ? bias.data_f32() : nullptr;
     float* yp = y.data_f32();
     if (conv3x3_fast_path_applies(g)) return conv3x3_forward(xp, wp, bp, yp, g);
-    // One work item per (sample, group): each is an independent GEMM writing its own
-    // block of y, so threads never touch the same memory.
+        // One work item per (sample, group): each is an independent GEMM writing its own
+        // block of y, so threads never touch the same memory.
 #pragma omp parallel
     {
         float* cols = direct ? nullptr : thread_buffer(0, CRS * P);  // (CRS, P), this thread's own
@@ -157,11 +156,11 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
         for (int64_t item = 0; item < g.N * G; ++item) {
             int64_t n = item / G, grp = item % G;
             const float* xg = xp + (n * g.C + grp * Cg) * g.H * g.W;  // (Cg, H, W)
-            float* yg = yp + (n * g.K + grp * Kg) * P;                  // (Kg, P)
+            float* yg = yp + (n * g.K + grp * Kg) * P;                // (Kg, P)
             if (!direct) im2col(xg, g, Cg, cols);
             ConstMatrixMap Wg(wp + grp * Kg * CRS, Kg, CRS);  // (Kg, CRS)
-            ConstMatrixMap X(direct ? xg : cols, CRS, P);      // (CRS, P)
-            MatrixMap Y(yg, Kg, P);                            // (Kg, P)
+            ConstMatrixMap X(direct ? xg : cols, CRS, P);     // (CRS, P)
+            MatrixMap Y(yg, Kg, P);                           // (Kg, P)
             // start each output row at its bias, then accumulate the product onto it
             for (int64_t k = 0; k < Kg; ++k) std::fill(yg + k * P, yg + (k + 1) * P, bp ? bp[grp * Kg + k] : 0.0f);
             Y.noalias() += Wg * X;
@@ -176,8 +175,8 @@ static constexpr int64_t kMaxBatchPieces = 16;  // dW partial sums: at most 16 p
 // dx (N, C, H, W), dw (K, C/G, R, S), db (K) from dy (N, K, OH, OW). Any of the three
 // may be undefined (not needed); then it is not computed, and x may be undefined
 // when dw is (conv_transpose2d's forward asks for dx alone).
-void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
-                                 const Tensor& dw, const Tensor& db, const Conv2dShape& g) {
+void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
+                                 const Tensor& db, const Conv2dShape& g) {
     const int64_t N = g.N, G = g.groups, Cg = g.C / G, Kg = g.K / G;
     const int64_t CRS = Cg * g.R * g.S, P = g.OH * g.OW;
     const bool direct = cols_is_input(g);
@@ -227,9 +226,9 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
             int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
             for (int64_t n = n0; n < n1; ++n) {
                 for (int64_t grp = 0; grp < G; ++grp) {
-                    ConstMatrixMap Wg(wp + grp * Kg * CRS, Kg, CRS);              // (Kg, CRS)
-                    ConstMatrixMap dYg(dyp + (n * g.K + grp * Kg) * P, Kg, P);    // (Kg, P)
-                    int64_t x_off = (n * g.C + grp * Cg) * g.H * g.W;             // x[n, grp*Cg]: (Cg, H, W)
+                    ConstMatrixMap Wg(wp + grp * Kg * CRS, Kg, CRS);            // (Kg, CRS)
+                    ConstMatrixMap dYg(dyp + (n * g.K + grp * Kg) * P, Kg, P);  // (Kg, P)
+                    int64_t x_off = (n * g.C + grp * Cg) * g.H * g.W;           // x[n, grp*Cg]: (Cg, H, W)
                     if (dw.defined()) {
                         // dW_g (Kg, CRS) += dY_g (Kg, P) @ cols^T (P, CRS)
                         if (!direct) im2col(xp + x_off, g, Cg, cols);

@@ -47,7 +47,7 @@ namespace {
 
 typedef float v16 __attribute__((vector_size(64)));
 constexpr int64_t kVecLanes = 16;  // floats in a v16
-constexpr int64_t kMaxKB = 16;  // output channels per micro-kernel call, at most (forward, dx)
+constexpr int64_t kMaxKB = 16;     // output channels per micro-kernel call, at most (forward, dx)
 
 v16 load16(const float* p) {
     v16 v;
@@ -81,7 +81,11 @@ Padded padded_geometry(int64_t H, int64_t W) {
     const int64_t lv1 = (p.L + kVecLanes - 1) / kVecLanes * kVecLanes;
     for (int64_t nv = 3; nv >= 1; --nv) {
         int64_t step = nv * kVecLanes, lv = (p.L + step - 1) / step * step;
-        if (lv * 32 <= lv1 * 33) { best = lv; p.NV = nv; break; }
+        if (lv * 32 <= lv1 * 33) {
+            best = lv;
+            p.NV = nv;
+            break;
+        }
     }
     p.Lv = best;
     p.KB = p.NV == 1 ? 16 : 8;
@@ -196,8 +200,8 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 // order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16;
 // outT (PB, 16 KV): the tile, positions by channels, for the caller to transpose.
 template <int64_t PB, int64_t KV>
-void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p,
-              const int64_t* off, int64_t q0, float* outT) {
+void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
+              int64_t q0, float* outT) {
     v16 acc[PB][KV] = {};
     for (int64_t c = 0; c < C; ++c) {
         const float* plane = in + c * p.PS + q0;
@@ -394,10 +398,11 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
                       const Conv2dShape& g, int64_t pieces) {
     const Padded p = padded_geometry(g.H, g.W);
     const int64_t N = g.N, C = g.C, K = g.K, HW = g.H * g.W, K16 = (K + kVecLanes - 1) / kVecLanes * kVecLanes;
-    const std::vector<float> packed = dx ? pack_weights(w, K, C, weight_block(p, C), /*for_dx=*/true) : std::vector<float>();
+    const std::vector<float> packed =
+        dx ? pack_weights(w, K, C, weight_block(p, C), /*for_dx=*/true) : std::vector<float>();
     // (pieces, C, 9, K16), uninitialised: each piece's first image stores, the others add
     std::unique_ptr<float[]> partial(dw ? new float[pieces * C * 9 * K16] : nullptr);
-    std::vector<double> db_partial(db ? pieces * K : 0, 0.0);         // (pieces, K)
+    std::vector<double> db_partial(db ? pieces * K : 0, 0.0);  // (pieces, K)
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
     {

@@ -29,12 +29,10 @@ struct CpuBackend : Backend {
     void copy(const Tensor& src, const Tensor& dst) override;
     void fill(const Tensor& dst, double value) override;
     void unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0, float p1) override;
-    void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0,
-                        float p1) override;
+    void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0, float p1) override;
     void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
     void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
-    void reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out,
-                      const Tensor& argmax) override;
+    void reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out, const Tensor& argmax) override;
     void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
     void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
     void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
@@ -63,8 +61,7 @@ struct CpuBackend : Backend {
     void layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& y,
                             const Tensor& mean, const Tensor& rstd) override;
     void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                             const Tensor& gamma, const Tensor& dx, const Tensor& dgamma,
-                             const Tensor& dbeta) override;
+                             const Tensor& gamma, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
     // softmax.cpp
     void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
     void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;

@@ -14,7 +14,7 @@ namespace td {
 // exponent bits. Relative error ~1e-7, a few ulp. x is clamped to [-87, 88] (e^x stays a
 // normal float); a NaN stays NaN, so non-finite values still surface.
 inline float exp_vec(float x) {
-    float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // (std::fmin is a call: it would not vectorise)
+    float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);           // (std::fmin is a call: it would not vectorise)
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln2): 1.5 * 2^23 trick
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;

@@ -183,7 +183,7 @@ void gemm_v3_register_blocked(const float* A, const float* B, float* C, int64_t 
     constexpr int64_t threads_x = kBN / kTN, threads_y = kBM / kTM;  // 16 x 16
     const int64_t grid_y = ceil_div(M, kBM), grid_x = ceil_div(N, kBN);
     std::vector<float> As(kBK * kBM), Bs(kBK * kBN);  // __shared__ As[kBK][kBM], Bs[kBK][kBN]
-    std::vector<float> regs(kV3Threads * kTM * kTN);   // thread t's 64 sums, kept between its turns
+    std::vector<float> regs(kV3Threads * kTM * kTN);  // thread t's 64 sums, kept between its turns
     GemmCounts n;
     for (int64_t by = 0; by < grid_y; ++by)
         for (int64_t bx = 0; bx < grid_x; ++bx) {

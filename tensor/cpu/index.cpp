@@ -7,7 +7,9 @@
 namespace td {
 
 // x viewed as (outer, size_along_dim, inner), contiguous.
-struct ThreeD { int64_t outer, mid, inner; };
+struct ThreeD {
+    int64_t outer, mid, inner;
+};
 static ThreeD around(const Shape& s, int64_t dim) {
     ThreeD t{1, s.empty() ? 1 : s[dim], 1};
     for (int64_t d = 0; d < dim; ++d) t.outer *= s[d];

@@ -38,9 +38,13 @@ struct MatrixView {
 static MatrixView matrix_view(const Tensor& t) {
     const Shape& st = t.strides();
     MatrixView v{t.data_f32(), t.size(1), t.size(2), st[0], 0, true};
-    if (st[2] == 1 || t.size(2) == 1) { v.row_major = true; v.outer_stride = std::max<int64_t>(st[1], v.cols); }
-    else if (st[1] == 1 || t.size(1) == 1) { v.row_major = false; v.outer_stride = std::max<int64_t>(st[2], v.rows); }
-    else fail("matmul kernel: operand with strides ", shape_str(st), " is neither row- nor column-major");
+    if (st[2] == 1 || t.size(2) == 1) {
+        v.row_major = true;
+        v.outer_stride = std::max<int64_t>(st[1], v.cols);
+    } else if (st[1] == 1 || t.size(1) == 1) {
+        v.row_major = false;
+        v.outer_stride = std::max<int64_t>(st[2], v.rows);
+    } else fail("matmul kernel: operand with strides ", shape_str(st), " is neither row- nor column-major");
     return v;
 }
 
@@ -69,7 +73,10 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     check(out.is_contiguous(), "matmul kernel: output must be contiguous");
     int64_t B = a.size(0), M = a.size(1), N = b.size(2);
     float* o = out.data_f32();
-    if (a.size(2) == 0) { fill(out, 0.0); return; }  // an empty sum is 0
+    if (a.size(2) == 0) {
+        fill(out, 0.0);
+        return;
+    }  // an empty sum is 0
     if (M == 0 || N == 0) return;
     MatrixView av = matrix_view(a), bv = matrix_view(b);
     if (B == 1) {

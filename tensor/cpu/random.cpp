@@ -67,7 +67,8 @@ static void philox_lanes(uint64_t seed, uint64_t first, uint32_t out[4][kPhiloxL
         k1 = (k1 + W1) & lo32;
     }
     for (int64_t l = 0; l < kPhiloxLanes; ++l)
-        out[0][l] = uint32_t(c0[l]), out[1][l] = uint32_t(c1[l]), out[2][l] = uint32_t(c2[l]), out[3][l] = uint32_t(c3[l]);
+        out[0][l] = uint32_t(c0[l]), out[1][l] = uint32_t(c1[l]), out[2][l] = uint32_t(c2[l]),
+        out[3][l] = uint32_t(c3[l]);
 }
 
 void CpuBackend::fill_random(const Tensor& dst, Distribution dist, uint64_t seed, uint64_t first_block, float p0,

@@ -31,15 +31,17 @@ static double sum_long_row(const float* x, int64_t n) {
     return s;
 }
 
-void CpuBackend::reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out,
-                              const Tensor& argmax) {
+void CpuBackend::reduce_inner(ReduceOp op, const Tensor& x, int64_t inner, const Tensor& out, const Tensor& argmax) {
     check(x.is_contiguous(), "reduce: kernel needs a contiguous input");
     const float* xp = x.data_f32();
     float* op_ = out.data_f32();
     int64_t outer = inner == 0 ? out.numel() : x.numel() / inner;
 
     if (op == ReduceOp::Sum) {
-        if (outer == 1) { op_[0] = (float)sum_long_row(xp, inner); return; }
+        if (outer == 1) {
+            op_[0] = (float)sum_long_row(xp, inner);
+            return;
+        }
 #pragma omp parallel for if (outer * inner > 32768)
         for (int64_t o = 0; o < outer; ++o) op_[o] = (float)sum_block(xp + o * inner, inner);
         return;

@@ -52,9 +52,7 @@ namespace {
 
 // t (..., R, C) as a contiguous (B, R, C) tensor, detached (a copy only when t is not
 // contiguous already, e.g. the permuted view split_heads makes).
-Tensor as_matrices(const Tensor& t, int64_t B) {
-    return t.detach().contiguous().view({B, t.size(-2), t.size(-1)});
-}
+Tensor as_matrices(const Tensor& t, int64_t B) { return t.detach().contiguous().view({B, t.size(-2), t.size(-1)}); }
 
 // a (B, M, K) @ b (B, K, N) -> (B, M, N) on the backend, nothing recorded. a and b may be
 // transposed views (.transpose(1, 2)) of contiguous tensors: the kernel reads them in place.
@@ -135,14 +133,15 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_
     backend_for(q.device()).attention_forward(Q, K, V, scale, O, lse);
     return record("scaled_dot_product_attention", O.view(out_shape), {q, k, v},
                   [q, k, v, Q, K, V, O, lse, scale](const Tensor& dO_in) -> std::vector<Tensor> {
-        Tensor dO = as_matrices(dO_in, Q.size(0));  // (B, Lq, dv)
-        Tensor dQ = Tensor::empty(Q.shape(), DType::Float32, Q.device());
-        Tensor dK = Tensor::empty(K.shape(), DType::Float32, K.device());
-        Tensor dV = Tensor::empty(V.shape(), DType::Float32, V.device());
-        backend_for(Q.device()).attention_backward(Q, K, V, O, lse, dO, scale, dQ, dK, dV);
-        return {q.requires_grad() ? dQ.view(q.shape()) : Tensor(), k.requires_grad() ? dK.view(k.shape()) : Tensor(),
-                v.requires_grad() ? dV.view(v.shape()) : Tensor()};
-    });
+                      Tensor dO = as_matrices(dO_in, Q.size(0));  // (B, Lq, dv)
+                      Tensor dQ = Tensor::empty(Q.shape(), DType::Float32, Q.device());
+                      Tensor dK = Tensor::empty(K.shape(), DType::Float32, K.device());
+                      Tensor dV = Tensor::empty(V.shape(), DType::Float32, V.device());
+                      backend_for(Q.device()).attention_backward(Q, K, V, O, lse, dO, scale, dQ, dK, dV);
+                      return {q.requires_grad() ? dQ.view(q.shape()) : Tensor(),
+                              k.requires_grad() ? dK.view(k.shape()) : Tensor(),
+                              v.requires_grad() ? dV.view(v.shape()) : Tensor()};
+                  });
 }
 
 }  // namespace
@@ -162,25 +161,26 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     Tensor V = as_matrices(v, B);                  // (B, Lk, dv)
     Tensor P = softmax_rows(bmm(Qs, T(K)));        // S = Q K^T * scale (B, Lq, Lk); P = softmax(S), saved
     Tensor O = bmm(P, V);                          // O = P V (B, Lq, dv)
-    return record("scaled_dot_product_attention", O.view(out_shape), {q, k, v},
-                  [q, k, v, Qs, K, V, P, scale](const Tensor& dO_in) -> std::vector<Tensor> {
-        // BEGIN SOLUTION attention-backward: dV, dP, dS (softmax's backward), dQ, dK, on the backend
-        // STUB: (void)dO_in;  // unused until you write the backward
-        // STUB: fail("scaled_dot_product_attention backward: not implemented yet (assignment attention-backward)");
-        Tensor dO = as_matrices(dO_in, P.size(0));  // (B, Lq, dv)
-        // dV = P^T dO: (B, Lk, Lq) x (B, Lq, dv) -> (B, Lk, dv)
-        Tensor dV = v.requires_grad() ? bmm(T(P), dO).view(v.shape()) : Tensor();
-        Tensor dP = bmm(dO, T(V));                  // dP = dO V^T: (B, Lq, dv) x (B, dv, Lk) -> (B, Lq, Lk)
-        // dS = P * (dP - rowsum(dP * P)): softmax's backward, from its saved output P (B, Lq, Lk)
-        Tensor dS = Tensor::empty(P.shape(), DType::Float32, P.device());
-        backend_for(P.device()).softmax_backward(P, dP, dS, /*log=*/false);
-        // dQ = dS K * scale: (B, Lq, Lk) x (B, Lk, d) -> (B, Lq, d)
-        Tensor dQ = q.requires_grad() ? scaled(bmm(dS, K), scale).view(q.shape()) : Tensor();
-        // dK = dS^T Q * scale = dS^T Qs: (B, Lk, Lq) x (B, Lq, d) -> (B, Lk, d)
-        Tensor dK = k.requires_grad() ? bmm(T(dS), Qs).view(k.shape()) : Tensor();
-        return {dQ, dK, dV};
-        // END SOLUTION attention-backward
-    });
+    return record(
+        "scaled_dot_product_attention", O.view(out_shape), {q, k, v},
+        [q, k, v, Qs, K, V, P, scale](const Tensor& dO_in) -> std::vector<Tensor> {
+            // BEGIN SOLUTION attention-backward: dV, dP, dS (softmax's backward), dQ, dK, on the backend
+            // STUB: (void)dO_in;  // unused until you write the backward
+            // STUB: fail("scaled_dot_product_attention backward: not implemented yet (assignment attention-backward)");
+            Tensor dO = as_matrices(dO_in, P.size(0));  // (B, Lq, dv)
+            // dV = P^T dO: (B, Lk, Lq) x (B, Lq, dv) -> (B, Lk, dv)
+            Tensor dV = v.requires_grad() ? bmm(T(P), dO).view(v.shape()) : Tensor();
+            Tensor dP = bmm(dO, T(V));  // dP = dO V^T: (B, Lq, dv) x (B, dv, Lk) -> (B, Lq, Lk)
+            // dS = P * (dP - rowsum(dP * P)): softmax's backward, from its saved output P (B, Lq, Lk)
+            Tensor dS = Tensor::empty(P.shape(), DType::Float32, P.device());
+            backend_for(P.device()).softmax_backward(P, dP, dS, /*log=*/false);
+            // dQ = dS K * scale: (B, Lq, Lk) x (B, Lk, d) -> (B, Lq, d)
+            Tensor dQ = q.requires_grad() ? scaled(bmm(dS, K), scale).view(q.shape()) : Tensor();
+            // dK = dS^T Q * scale = dS^T Qs: (B, Lk, Lq) x (B, Lq, d) -> (B, Lk, d)
+            Tensor dK = k.requires_grad() ? bmm(T(dS), Qs).view(k.shape()) : Tensor();
+            return {dQ, dK, dV};
+            // END SOLUTION attention-backward
+        });
 }
 
 }  // namespace td

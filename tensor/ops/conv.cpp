@@ -30,15 +30,15 @@ namespace td {
 // A float32 tensor of rank 4; `what` says which argument and its expected layout.
 static void check_4d(const Tensor& t, const char* op, const char* what) {
     check(t.defined(), op, ": ", what, " is undefined");
-    check(t.dtype() == DType::Float32, op, ": expected a float32 ", what, ", got ", dtype_name(t.dtype()),
-          " of shape ", shape_str(t.shape()));
+    check(t.dtype() == DType::Float32, op, ": expected a float32 ", what, ", got ", dtype_name(t.dtype()), " of shape ",
+          shape_str(t.shape()));
     check(t.dim() == 4, op, ": ", what, " of shape ", shape_str(t.shape()), " is not 4-D");
 }
 
 static void check_bias(const Tensor& bias, int64_t K, const Tensor& x, const char* op) {
     if (!bias.defined()) return;
-    check(bias.dtype() == DType::Float32 && bias.shape() == Shape{K}, op, ": bias of shape ",
-          shape_str(bias.shape()), " (", dtype_name(bias.dtype()), ") should be float32 [", K, "]");
+    check(bias.dtype() == DType::Float32 && bias.shape() == Shape{K}, op, ": bias of shape ", shape_str(bias.shape()),
+          " (", dtype_name(bias.dtype()), ") should be float32 [", K, "]");
     check(bias.device() == x.device(), op, ": bias and input on different devices");
 }
 
@@ -47,8 +47,8 @@ static Tensor empty_like_shape(const Shape& s, Device d) { return Tensor::empty(
 // ---- conv2d -------------------------------------------------------------------------------
 
 // Checks conv2d's arguments and returns its geometry.
-static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
-                                int64_t padding, int64_t groups) {
+static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t padding,
+                                int64_t groups) {
     const char* op = "conv2d";
     check_4d(x, op, "input (N, C, H, W)");
     check_4d(w, op, "weight (K, C / groups, R, S)");
@@ -60,12 +60,10 @@ static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& 
     g.K = w.size(0), g.R = w.size(2), g.S = w.size(3);
     g.stride = stride, g.pad = padding, g.groups = groups;
     check(w.numel() > 0 && g.C > 0, op, ": empty weight ", shape_str(w.shape()), " or input ", shape_str(x.shape()));
-    check(g.C % groups == 0 && g.K % groups == 0, op, ": groups = ", groups, " must divide the input channels (",
-          g.C, ", input ", shape_str(x.shape()), ") and the output channels (", g.K, ", weight ",
-          shape_str(w.shape()), ")");
-    check(w.size(1) * groups == g.C, op, ": input ", shape_str(x.shape()), " has ", g.C,
-          " channels but weight ", shape_str(w.shape()), " expects ", w.size(1), " x ", groups,
-          " groups = ", w.size(1) * groups);
+    check(g.C % groups == 0 && g.K % groups == 0, op, ": groups = ", groups, " must divide the input channels (", g.C,
+          ", input ", shape_str(x.shape()), ") and the output channels (", g.K, ", weight ", shape_str(w.shape()), ")");
+    check(w.size(1) * groups == g.C, op, ": input ", shape_str(x.shape()), " has ", g.C, " channels but weight ",
+          shape_str(w.shape()), " expects ", w.size(1), " x ", groups, " groups = ", w.size(1) * groups);
     check(g.H + 2 * padding >= g.R && g.W + 2 * padding >= g.S, op, ": kernel ", g.R, "x", g.S,
           " is larger than the padded input ", g.H + 2 * padding, "x", g.W + 2 * padding, " (input ",
           shape_str(x.shape()), ", weight ", shape_str(w.shape()), ", padding ", padding, ")");
@@ -75,8 +73,7 @@ static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& 
     return g;
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t padding,
-              int64_t groups) {
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t padding, int64_t groups) {
     Conv2dShape g = conv2d_shape(x, w, bias, stride, padding, groups);
     Tensor xc = x.detach().contiguous();  // (N, C, H, W), kept for dw
     Tensor wc = w.detach().contiguous();  // (K, C/G, R, S), kept for dx
@@ -88,13 +85,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
     bool need_db = bias.defined() && bias.requires_grad();
     return record("conv2d", y, {x, w, bias},
                   [xc, wc, g, need_dx, need_dw, need_db](const Tensor& dy) -> std::vector<Tensor> {
-        Device d = xc.device();
-        Tensor dx = need_dx ? empty_like_shape(xc.shape(), d) : Tensor();    // (N, C, H, W)
-        Tensor dw = need_dw ? empty_like_shape(wc.shape(), d) : Tensor();    // (K, C/G, R, S)
-        Tensor db = need_db ? empty_like_shape({g.K}, d) : Tensor();         // (K)
-        backend_for(d).conv2d_backward(xc, wc, dy.contiguous(), dx, dw, db, g);
-        return {dx, dw, db};
-    });
+                      Device d = xc.device();
+                      Tensor dx = need_dx ? empty_like_shape(xc.shape(), d) : Tensor();  // (N, C, H, W)
+                      Tensor dw = need_dw ? empty_like_shape(wc.shape(), d) : Tensor();  // (K, C/G, R, S)
+                      Tensor db = need_db ? empty_like_shape({g.K}, d) : Tensor();       // (K)
+                      backend_for(d).conv2d_backward(xc, wc, dy.contiguous(), dx, dw, db, g);
+                      return {dx, dw, db};
+                  });
 }
 
 // ---- conv_transpose2d ---------------------------------------------------------------------
@@ -118,8 +115,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, in
           shape_str(x.shape()), ")");
     int64_t OH = (H - 1) * stride - 2 * padding + R + output_padding;
     int64_t OW = (W - 1) * stride - 2 * padding + S + output_padding;
-    check(OH >= 1 && OW >= 1, op, ": output would be ", OH, "x", OW, " (input ", shape_str(x.shape()),
-          ", weight ", shape_str(w.shape()), ", stride ", stride, ", padding ", padding, ")");
+    check(OH >= 1 && OW >= 1, op, ": output would be ", OH, "x", OW, " (input ", shape_str(x.shape()), ", weight ",
+          shape_str(w.shape()), ", stride ", stride, ", padding ", padding, ")");
     check_bias(bias, Cout, x, op);
 
     // The geometry of the conv2d that conv_transpose2d is the adjoint of: it maps our
@@ -138,21 +135,21 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, in
     bool need_db = bias.defined() && bias.requires_grad();
     return record("conv_transpose2d", y, {x, w, bias},
                   [xc, wc, g, need_dx, need_dw, need_db](const Tensor& dy) -> std::vector<Tensor> {
-        Device d = xc.device();
-        Backend& be = backend_for(d);
-        Tensor dyc = dy.contiguous();  // (N, C_out, OH, OW): plays conv2d's x
-        Tensor dx, dw, db;
-        if (need_dx) {  // dx (N, C_in, H, W) = conv2d(dy, w), no bias
-            dx = empty_like_shape(xc.shape(), d);
-            be.conv2d_forward(dyc, wc, Tensor(), dx, g);
-        }
-        if (need_dw) {  // dw (C_in, C_out/G, R, S): conv2d's weight-gradient with x := dy, dy := x
-            dw = empty_like_shape(wc.shape(), d);
-            be.conv2d_backward(dyc, wc, xc, Tensor(), dw, Tensor(), g);
-        }
-        if (need_db) db = sum(dyc, {0, 2, 3});  // (C_out)
-        return {dx, dw, db};
-    });
+                      Device d = xc.device();
+                      Backend& be = backend_for(d);
+                      Tensor dyc = dy.contiguous();  // (N, C_out, OH, OW): plays conv2d's x
+                      Tensor dx, dw, db;
+                      if (need_dx) {  // dx (N, C_in, H, W) = conv2d(dy, w), no bias
+                          dx = empty_like_shape(xc.shape(), d);
+                          be.conv2d_forward(dyc, wc, Tensor(), dx, g);
+                      }
+                      if (need_dw) {  // dw (C_in, C_out/G, R, S): conv2d's weight-gradient with x := dy, dy := x
+                          dw = empty_like_shape(wc.shape(), d);
+                          be.conv2d_backward(dyc, wc, xc, Tensor(), dw, Tensor(), g);
+                      }
+                      if (need_db) db = sum(dyc, {0, 2, 3});  // (C_out)
+                      return {dx, dw, db};
+                  });
 }
 
 // ---- avg_pool2d ---------------------------------------------------------------------------
@@ -162,15 +159,16 @@ Tensor avg_pool2d(const Tensor& x, int64_t k) {
     const char* op = "avg_pool2d";
     check_4d(x, op, "input (N, C, H, W)");
     check(k >= 1, op, ": kernel size k = ", k, " must be >= 1");
-    check(x.size(2) % k == 0 && x.size(3) % k == 0, op, ": input ", shape_str(x.shape()), " has H x W = ",
-          x.size(2), " x ", x.size(3), ", not divisible by k = ", k);
+    check(x.size(2) % k == 0 && x.size(3) % k == 0, op, ": input ", shape_str(x.shape()), " has H x W = ", x.size(2),
+          " x ", x.size(3), ", not divisible by k = ", k);
     Tensor y = empty_like_shape({x.size(0), x.size(1), x.size(2) / k, x.size(3) / k}, x.device());
     backend_for(x.device()).avg_pool2d(x.detach().contiguous(), k, y);
-    return record("avg_pool2d", y, {x}, [k, shape = x.shape(), d = x.device()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = empty_like_shape(shape, d);
-        backend_for(d).avg_pool2d_backward(dy.contiguous(), k, dx);
-        return {dx};
-    });
+    return record("avg_pool2d", y, {x},
+                  [k, shape = x.shape(), d = x.device()](const Tensor& dy) -> std::vector<Tensor> {
+                      Tensor dx = empty_like_shape(shape, d);
+                      backend_for(d).avg_pool2d_backward(dy.contiguous(), k, dx);
+                      return {dx};
+                  });
 }
 
 // ---- upsample_nearest2d -------------------------------------------------------------------
@@ -184,10 +182,10 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t s) {
     backend_for(x.device()).upsample_nearest2d(x.detach().contiguous(), s, y);
     return record("upsample_nearest2d", y, {x},
                   [s, shape = x.shape(), d = x.device()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = empty_like_shape(shape, d);
-        backend_for(d).upsample_nearest2d_backward(dy.contiguous(), s, dx);
-        return {dx};
-    });
+                      Tensor dx = empty_like_shape(shape, d);
+                      backend_for(d).upsample_nearest2d_backward(dy.contiguous(), s, dx);
+                      return {dx};
+                  });
 }
 
 }  // namespace td

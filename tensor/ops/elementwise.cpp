@@ -104,12 +104,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor y = binary_forward(BinaryOp::Mul, a, b, "mul");
     bool need_da = a.requires_grad(), need_db = b.requires_grad();
     Tensor a_saved = need_db ? a.detach() : Tensor(), b_saved = need_da ? b.detach() : Tensor();
-    return record("mul", y, {a, b}, [a_saved, b_saved, sa = a.shape(), sb = b.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor da, db;
-        if (b_saved.defined()) da = sum_to(mul(dy, b_saved), sa);
-        if (a_saved.defined()) db = sum_to(mul(dy, a_saved), sb);
-        return {da, db};
-    });
+    return record("mul", y, {a, b},
+                  [a_saved, b_saved, sa = a.shape(), sb = b.shape()](const Tensor& dy) -> std::vector<Tensor> {
+                      Tensor da, db;
+                      if (b_saved.defined()) da = sum_to(mul(dy, b_saved), sa);
+                      if (a_saved.defined()) db = sum_to(mul(dy, a_saved), sb);
+                      return {da, db};
+                  });
 }
 
 // y = a / b;  da = dy / b, db = -dy * a / b^2 = -dy * y / b
@@ -128,7 +129,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     Tensor y = binary_forward(BinaryOp::Pow, a, b, "pow");
     return record("pow", y, {a, b}, [a, b, y = y.detach()](const Tensor& dy) -> std::vector<Tensor> {
         Tensor da, db;
-        if (a.requires_grad()) da = sum_to(mul(dy, mul(b.detach(), pow(a.detach(), sub(b.detach(), ones({}, dy.device()))))), a.shape());
+        if (a.requires_grad())
+            da = sum_to(mul(dy, mul(b.detach(), pow(a.detach(), sub(b.detach(), ones({}, dy.device()))))), a.shape());
         if (b.requires_grad()) db = sum_to(mul(dy, mul(y, log(a.detach()))), b.shape());
         return {da, db};
     });
@@ -149,10 +151,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     Shape shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape(), "where"), b.shape(), "where");
     Tensor y = Tensor::empty(shape, DType::Float32, a.device());
     backend_for(a.device()).where(c.expand(shape), a.detach().expand(shape), b.detach().expand(shape), y);
-    return record("where", y, {cond, a, b}, [c, sa = a.shape(), sb = b.shape()](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor zero = zeros({}, DType::Float32, dy.device());  // on dy's device, like everything a backward makes
-        return {Tensor(), sum_to(where(c, dy, zero), sa), sum_to(where(c, zero, dy), sb)};
-    });
+    return record(
+        "where", y, {cond, a, b}, [c, sa = a.shape(), sb = b.shape()](const Tensor& dy) -> std::vector<Tensor> {
+            Tensor zero = zeros({}, DType::Float32, dy.device());  // on dy's device, like everything a backward makes
+            return {Tensor(), sum_to(where(c, dy, zero), sa), sum_to(where(c, zero, dy), sb)};
+        });
 }
 
 // ---- ops with a scalar -----------------------------------------------------------------------

@@ -12,8 +12,8 @@ namespace td {
 // small synchronising copy, the price of an error message instead of a wild read).
 static void check_index_range(const Tensor& index, int64_t limit, const char* op, const Shape& x_shape, int64_t dim) {
     for (int64_t v : index.to(Device::CPU).to_vector_i64())
-        check(v >= 0 && v < limit, op, ": index ", v, " is out of range for dim ", dim, " (size ", limit,
-              ") of shape ", shape_str(x_shape));
+        check(v >= 0 && v < limit, op, ": index ", v, " is out of range for dim ", dim, " (size ", limit, ") of shape ",
+              shape_str(x_shape));
 }
 
 static void check_same_device(const Tensor& x, const Tensor& index, const char* op) {
@@ -25,8 +25,9 @@ static void check_same_device(const Tensor& x, const Tensor& index, const char* 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     check(x.defined() && x.dtype() == DType::Float32, "index_select: expected a float32 tensor");
     check(index.defined() && index.dtype() == DType::Int64 && index.dim() == 1,
-          "index_select: index must be a 1-D int64 tensor, got ", index.defined() ? dtype_name(index.dtype()) : "undefined",
-          " of shape ", index.defined() ? shape_str(index.shape()) : "[]");
+          "index_select: index must be a 1-D int64 tensor, got ",
+          index.defined() ? dtype_name(index.dtype()) : "undefined", " of shape ",
+          index.defined() ? shape_str(index.shape()) : "[]");
     check(x.dim() > 0, "index_select: cannot index a 0-d tensor");
     check_same_device(x, index, "index_select");
     int64_t d = wrap_dim(dim, x.shape(), "index_select");

@@ -40,7 +40,10 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     return record("cat", y, xs, [d, sizes](const Tensor& dy) -> std::vector<Tensor> {
         std::vector<Tensor> grads;
         int64_t start = 0;
-        for (int64_t n : sizes) { grads.push_back(dy.narrow(d, start, n).contiguous()); start += n; }
+        for (int64_t n : sizes) {
+            grads.push_back(dy.narrow(d, start, n).contiguous());
+            start += n;
+        }
         return grads;
     });
 }

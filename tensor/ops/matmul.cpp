@@ -24,12 +24,13 @@ static Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t r
     Shape st = e.strides();
     int64_t n = e.dim();
     // (a broadcast row or column dim, stride 0 with size > 1, is neither: it is copied)
-    bool matrix_ok = (st[n - 1] == 1 || st[n - 2] == 1 || rows == 1 || cols == 1) &&
-                     (rows == 1 || st[n - 2] != 0) && (cols == 1 || st[n - 1] != 0);
+    bool matrix_ok = (st[n - 1] == 1 || st[n - 2] == 1 || rows == 1 || cols == 1) && (rows == 1 || st[n - 2] != 0) &&
+                     (cols == 1 || st[n - 1] != 0);
     // The batch dims must collapse into one: each non-1 batch dim steps exactly over
     // the next non-1 one (broadcast dims, stride 0, collapse only with each other).
     Shape live;  // the batch dims of size > 1
-    for (int64_t d = 0; d < n - 2; ++d) if (e.size(d) != 1) live.push_back(d);
+    for (int64_t d = 0; d < n - 2; ++d)
+        if (e.size(d) != 1) live.push_back(d);
     bool batch_ok = true;
     for (size_t i = 0; i + 1 < live.size(); ++i)
         if (st[live[i]] != st[live[i + 1]] * e.size(live[i + 1])) batch_ok = false;
@@ -51,11 +52,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     check(a.dtype() == DType::Float32 && b.dtype() == DType::Float32, "matmul: expected float32 tensors, got ",
           dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
     check(a.device() == b.device(), "matmul: tensors on different devices");
-    check(a.dim() >= 2 && b.dim() >= 2, "matmul: both operands need at least 2 dims, got shapes ",
-          shape_str(a.shape()), " and ", shape_str(b.shape()));
+    check(a.dim() >= 2 && b.dim() >= 2, "matmul: both operands need at least 2 dims, got shapes ", shape_str(a.shape()),
+          " and ", shape_str(b.shape()));
     int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-    check(b.size(-2) == K, "matmul: inner dims differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()),
-          " (", K, " vs ", b.size(-2), ")");
+    check(b.size(-2) == K, "matmul: inner dims differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()), " (", K,
+          " vs ", b.size(-2), ")");
     Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
     Shape batch = broadcast_shapes(batch_a, batch_b, "matmul (batch dims)");
 

@@ -21,12 +21,13 @@ Tensor dropout_mask(const Shape& shape, Generator& gen, float p, Device device) 
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
     check(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
     if (!training || p == 0.0f) return x;
-    Generator at_draw = gen;  // (seed, offset) of this mask
+    Generator at_draw = gen;                                                  // (seed, offset) of this mask
     Tensor y = mul(x.detach(), dropout_mask(x.shape(), gen, p, x.device()));  // not recorded: x.detach()
-    return record("dropout", y, {x}, [at_draw, p, shape = x.shape(), d = x.device()](const Tensor& dy) -> std::vector<Tensor> {
-        Generator again = at_draw;
-        return {mul(dy, dropout_mask(shape, again, p, d))};
-    });
+    return record("dropout", y, {x},
+                  [at_draw, p, shape = x.shape(), d = x.device()](const Tensor& dy) -> std::vector<Tensor> {
+                      Generator again = at_draw;
+                      return {mul(dy, dropout_mask(shape, again, p, d))};
+                  });
 }
 
 // Embedding: row indices[i] of weight for every index; weight (num, dim) -> (*indices, dim).

@@ -18,8 +18,8 @@ static void check_group_norm_args(const char* op, const Tensor& x, int64_t group
     check(x.numel() > 0, op, ": input of shape ", shape_str(x.shape()), " is empty");
     check(groups > 0 && C % groups == 0, op, ": ", groups, " groups do not divide ", C, " channels (input ",
           shape_str(x.shape()), ")");
-    check(gamma.defined() && beta.defined() && gamma.shape() == Shape{C} && beta.shape() == Shape{C},
-          op, ": gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
+    check(gamma.defined() && beta.defined() && gamma.shape() == Shape{C} && beta.shape() == Shape{C}, op,
+          ": gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
 }
 
 // GroupNorm (Wu & He 2018): y = (x - mu_g) / sqrt(var_g + eps) * gamma + beta, the
@@ -35,13 +35,14 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
     be.group_norm_forward(xc, groups, gamma.detach().contiguous(), beta.detach().contiguous(), eps, y, mean, rstd);
     return record("group_norm", y, {x, gamma, beta},
                   [x, xc, gamma, beta, mean, rstd, groups](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
-        Tensor dgamma = Tensor::empty(gamma.shape(), DType::Float32, x.device());
-        Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
-        backend_for(x.device()).group_norm_backward(dy.contiguous(), xc, mean, rstd, gamma.detach().contiguous(),
-                                                    groups, dx, dgamma, dbeta);
-        return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
-    });
+                      Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
+                      Tensor dgamma = Tensor::empty(gamma.shape(), DType::Float32, x.device());
+                      Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
+                      backend_for(x.device())
+                          .group_norm_backward(dy.contiguous(), xc, mean, rstd, gamma.detach().contiguous(), groups, dx,
+                                               dgamma, dbeta);
+                      return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
+                  });
 }
 
 // SiLU(GroupNorm(x)), the pair a ResBlock applies before each convolution, as one op:
@@ -58,24 +59,23 @@ Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& gamma, con
     backend_for(x.device()).group_norm_silu_forward(xc, groups, g, b, eps, y, mean, rstd);
     return record("group_norm_silu", y, {x, gamma, beta},
                   [x, xc, g, b, gamma, beta, mean, rstd, groups, eps](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
-        Tensor dgamma = Tensor::empty(gamma.shape(), DType::Float32, x.device());
-        Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
-        backend_for(x.device()).group_norm_silu_backward(dy.contiguous(), xc, mean, rstd, g, b, groups, eps, dx,
-                                                         dgamma, dbeta);
-        return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
-    });
+                      Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
+                      Tensor dgamma = Tensor::empty(gamma.shape(), DType::Float32, x.device());
+                      Tensor dbeta = Tensor::empty(beta.shape(), DType::Float32, x.device());
+                      backend_for(x.device())
+                          .group_norm_silu_backward(dy.contiguous(), xc, mean, rstd, g, b, groups, eps, dx, dgamma,
+                                                    dbeta);
+                      return {dx, gamma.requires_grad() ? dgamma : Tensor(), beta.requires_grad() ? dbeta : Tensor()};
+                  });
 }
 
 // LayerNorm (Ba, Kiros & Hinton 2016): the same normalisation over the trailing dims
 // `normalized_shape` of each position (a token's feature vector).
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta,
-                  float eps) {
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta, float eps) {
     check(x.defined() && x.dtype() == DType::Float32, "layer_norm: expected a float32 input");
     check(x.numel() > 0, "layer_norm: input of shape ", shape_str(x.shape()), " is empty");
     int64_t k = (int64_t)normalized_shape.size();
-    check(k >= 1 && k <= x.dim() &&
-              Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
+    check(k >= 1 && k <= x.dim() && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
           "layer_norm: normalized_shape ", shape_str(normalized_shape), " is not the trailing shape of input ",
           shape_str(x.shape()));
     check(!gamma.defined() || gamma.shape() == normalized_shape, "layer_norm: gamma of shape ",
@@ -90,14 +90,15 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     Tensor g = gamma.defined() ? gamma.detach().contiguous() : Tensor();
     Tensor b = beta.defined() ? beta.detach().contiguous() : Tensor();
     backend_for(x.device()).layer_norm_forward(xc, g, b, eps, y, mean, rstd);
-    return record("layer_norm", y, {x, gamma, beta},
-                  [x, xc, g, gamma, beta, mean, rstd](const Tensor& dy) -> std::vector<Tensor> {
-        Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
-        Tensor dgamma = gamma.defined() ? Tensor::empty(gamma.shape(), DType::Float32, x.device()) : Tensor();
-        Tensor dbeta = beta.defined() ? Tensor::empty(beta.shape(), DType::Float32, x.device()) : Tensor();
-        backend_for(x.device()).layer_norm_backward(dy.contiguous(), xc, mean, rstd, g, dx, dgamma, dbeta);
-        return {dx, dgamma, dbeta};
-    });
+    return record(
+        "layer_norm", y, {x, gamma, beta},
+        [x, xc, g, gamma, beta, mean, rstd](const Tensor& dy) -> std::vector<Tensor> {
+            Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), DType::Float32, x.device()) : Tensor();
+            Tensor dgamma = gamma.defined() ? Tensor::empty(gamma.shape(), DType::Float32, x.device()) : Tensor();
+            Tensor dbeta = beta.defined() ? Tensor::empty(beta.shape(), DType::Float32, x.device()) : Tensor();
+            backend_for(x.device()).layer_norm_backward(dy.contiguous(), xc, mean, rstd, g, dx, dgamma, dbeta);
+            return {dx, dgamma, dbeta};
+        });
 }
 
 }  // namespace td

@@ -32,8 +32,8 @@ Tensor group_norm_silu_conv2d(const Tensor& x, int64_t groups, const Tensor& gam
     Tensor a = group_norm_silu(x.detach(), groups, gamma.detach(), beta.detach(), eps);
     if (dropout_p > 0.0f) a = dropout(a, dropout_p, /*training=*/true, *gen);
     Tensor y = conv2d(a, w.detach(), bias.defined() ? bias.detach() : Tensor(), stride, padding);
-    Conv2dShape geo{a.size(0), a.size(1), a.size(2), a.size(3), w.size(0), w.size(2), w.size(3),
-                    stride, padding, /*groups=*/1, y.size(2), y.size(3)};
+    Conv2dShape geo{a.size(0), a.size(1), a.size(2), a.size(3),    w.size(0), w.size(2),
+                    w.size(3), stride,    padding,   /*groups=*/1, y.size(2), y.size(3)};
 
     Tensor xc = x.detach().contiguous(), g = gamma.detach().contiguous(), b = beta.detach().contiguous();
     Tensor wc = w.detach().contiguous();
@@ -42,30 +42,33 @@ Tensor group_norm_silu_conv2d(const Tensor& x, int64_t groups, const Tensor& gam
     return record("group_norm_silu_conv2d", y, {x, gamma, beta, w, bias},
                   [xc, g, b, wc, groups, eps, geo, dropout_p, at_draw, need_norm, need_dw,
                    need_db](const Tensor& dy) -> std::vector<Tensor> {
-        Device d = xc.device();
-        Backend& be = backend_for(d);
-        int64_t N = xc.size(0);
-        Tensor a = Tensor::empty(xc.shape(), DType::Float32, d);
-        Tensor mean = Tensor::empty({N, groups}, DType::Float32, d), rstd = Tensor::empty({N, groups}, DType::Float32, d);
-        be.group_norm_silu_forward(xc, groups, g, b, eps, a, mean, rstd);  // a = SiLU(GroupNorm(x)), again
-        Tensor mask;
-        if (dropout_p > 0.0f) {
-            Generator again = at_draw;
-            mask = dropout_mask(xc.shape(), again, dropout_p, d);
-            a = mul(a, mask);  // a'
-        }
-        Tensor da = need_norm ? Tensor::empty(xc.shape(), DType::Float32, d) : Tensor();
-        Tensor dw = need_dw ? Tensor::empty(wc.shape(), DType::Float32, d) : Tensor();
-        Tensor db = need_db ? Tensor::empty({geo.K}, DType::Float32, d) : Tensor();
-        be.conv2d_backward(a, wc, dy.contiguous(), da, dw, db, geo);
-        a = Tensor();  // a' is not needed any more: free it before the norm's buffers are made
-        if (!need_norm) return {Tensor(), Tensor(), Tensor(), dw, db};
-        if (mask.defined()) da = mul(da, mask);
-        Tensor dx = Tensor::empty(xc.shape(), DType::Float32, d);
-        Tensor dgamma = Tensor::empty(g.shape(), DType::Float32, d), dbeta = Tensor::empty(b.shape(), DType::Float32, d);
-        be.group_norm_silu_backward(da, xc, mean, rstd, g, b, groups, eps, dx, dgamma, dbeta);
-        return {dx, dgamma, dbeta, dw, db};
-    });
+                      Device d = xc.device();
+                      Backend& be = backend_for(d);
+                      int64_t N = xc.size(0);
+                      Tensor a = Tensor::empty(xc.shape(), DType::Float32, d);
+                      Tensor mean = Tensor::empty({N, groups}, DType::Float32, d),
+                             rstd = Tensor::empty({N, groups}, DType::Float32, d);
+                      be.group_norm_silu_forward(xc, groups, g, b, eps, a, mean,
+                                                 rstd);  // a = SiLU(GroupNorm(x)), again
+                      Tensor mask;
+                      if (dropout_p > 0.0f) {
+                          Generator again = at_draw;
+                          mask = dropout_mask(xc.shape(), again, dropout_p, d);
+                          a = mul(a, mask);  // a'
+                      }
+                      Tensor da = need_norm ? Tensor::empty(xc.shape(), DType::Float32, d) : Tensor();
+                      Tensor dw = need_dw ? Tensor::empty(wc.shape(), DType::Float32, d) : Tensor();
+                      Tensor db = need_db ? Tensor::empty({geo.K}, DType::Float32, d) : Tensor();
+                      be.conv2d_backward(a, wc, dy.contiguous(), da, dw, db, geo);
+                      a = Tensor();  // a' is not needed any more: free it before the norm's buffers are made
+                      if (!need_norm) return {Tensor(), Tensor(), Tensor(), dw, db};
+                      if (mask.defined()) da = mul(da, mask);
+                      Tensor dx = Tensor::empty(xc.shape(), DType::Float32, d);
+                      Tensor dgamma = Tensor::empty(g.shape(), DType::Float32, d),
+                             dbeta = Tensor::empty(b.shape(), DType::Float32, d);
+                      be.group_norm_silu_backward(da, xc, mean, rstd, g, b, groups, eps, dx, dgamma, dbeta);
+                      return {dx, dgamma, dbeta, dw, db};
+                  });
 }
 
 }  // namespace td

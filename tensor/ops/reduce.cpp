@@ -33,9 +33,15 @@ static ReducePlan plan_reduction(const Tensor& x, const Shape& dims, const char*
         p.reduced[w] = true;
     }
     for (int64_t d = 0; d < rank; ++d)
-        if (!p.reduced[d]) { p.permutation.push_back(d); p.kept_shape.push_back(x.size(d)); }
+        if (!p.reduced[d]) {
+            p.permutation.push_back(d);
+            p.kept_shape.push_back(x.size(d));
+        }
     for (int64_t d = 0; d < rank; ++d)
-        if (p.reduced[d]) { p.permutation.push_back(d); p.inner *= x.size(d); }
+        if (p.reduced[d]) {
+            p.permutation.push_back(d);
+            p.inner *= x.size(d);
+        }
     for (int64_t d = 0; d < rank; ++d) p.keepdim_shape.push_back(p.reduced[d] ? 1 : x.size(d));
     return p;
 }

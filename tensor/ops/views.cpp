@@ -54,7 +54,10 @@ static bool view_strides(const Tensor& x, const Shape& shape, Shape& out) {
     Shape old_shape = x.dim() == 0 ? Shape{1} : x.shape();
     Shape old_strides = x.dim() == 0 ? Shape{1} : x.strides();
     out.assign(shape.size(), 1);
-    if (x.numel() == 0) { out = contiguous_strides(shape); return true; }
+    if (x.numel() == 0) {
+        out = contiguous_strides(shape);
+        return true;
+    }
     int64_t view_d = (int64_t)shape.size() - 1;
     int64_t chunk_base = old_strides.back(), tensor_numel = 1, view_numel = 1;
     for (int64_t d = (int64_t)old_shape.size() - 1; d >= 0; --d) {
@@ -67,7 +70,11 @@ static bool view_strides(const Tensor& x, const Shape& shape, Shape& out) {
             --view_d;
         }
         if (view_numel != tensor_numel) return false;
-        if (d > 0) { chunk_base = old_strides[d - 1]; tensor_numel = 1; view_numel = 1; }
+        if (d > 0) {
+            chunk_base = old_strides[d - 1];
+            tensor_numel = 1;
+            view_numel = 1;
+        }
     }
     return view_d == -1;
 }
@@ -81,9 +88,8 @@ Tensor Tensor::view(const Shape& new_shape) const {
           " of a tensor of shape ", shape_str(this->shape()), " and strides ", shape_str(this->strides()),
           "; use reshape() (which copies)");
     Tensor y = make_view(*this, shape, strides, offset());
-    return record("view", y, {*this}, [xs = this->shape()](const Tensor& dy) -> std::vector<Tensor> {
-        return {dy.reshape(xs)};
-    });
+    return record("view", y, {*this},
+                  [xs = this->shape()](const Tensor& dy) -> std::vector<Tensor> { return {dy.reshape(xs)}; });
 }
 
 Tensor Tensor::reshape(const Shape& new_shape) const {
@@ -110,9 +116,8 @@ Tensor Tensor::permute(const Shape& dims) const {
         inverse[d] = (int64_t)i;
     }
     Tensor y = make_view(*this, shape, strides, offset());
-    return record("permute", y, {*this}, [inverse](const Tensor& dy) -> std::vector<Tensor> {
-        return {dy.permute(inverse)};
-    });
+    return record("permute", y, {*this},
+                  [inverse](const Tensor& dy) -> std::vector<Tensor> { return {dy.permute(inverse)}; });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -176,9 +181,8 @@ Tensor Tensor::expand(const Shape& new_shape) const {
     }
     if (sh == shape()) return *this;
     Tensor y = make_view(*this, sh, st, offset());
-    return record("expand", y, {*this}, [xs = shape()](const Tensor& dy) -> std::vector<Tensor> {
-        return {sum_to(dy, xs)};
-    });
+    return record("expand", y, {*this},
+                  [xs = shape()](const Tensor& dy) -> std::vector<Tensor> { return {sum_to(dy, xs)}; });
 }
 
 Tensor Tensor::squeeze(int64_t d) const {

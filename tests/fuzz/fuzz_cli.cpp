@@ -38,9 +38,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         args.on("raw");
         args.on("no-clip");
         for (const char* n : {"n", "steps"}) {
-            try { args.integer(n); } catch (const td::cli::ArgError&) {}
+            try {
+                args.integer(n);
+            } catch (const td::cli::ArgError&) {}
         }
-        try { args.number("eta"); } catch (const td::cli::ArgError&) {}
+        try {
+            args.number("eta");
+        } catch (const td::cli::ArgError&) {}
         args.to_config({"out", "n", "eta", "steps", "raw", "no-clip"});
     } catch (const td::cli::ArgError&) {
         // a usage error: the CLI prints it and exits 2

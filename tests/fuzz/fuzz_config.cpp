@@ -25,9 +25,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         args.apply_config_text(std::string(reinterpret_cast<const char*>(data), size), "fuzz.cfg");
         fuzz::expect(args.integer("ch") == 8, "the config file overrode a flag");
         for (const char* n : {"ch", "steps"}) {
-            try { args.integer(n); } catch (const td::cli::ArgError&) {}
+            try {
+                args.integer(n);
+            } catch (const td::cli::ArgError&) {}
         }
-        try { args.number("lr"); } catch (const td::cli::ArgError&) {}
+        try {
+            args.number("lr");
+        } catch (const td::cli::ArgError&) {}
         args.on("flip");
         args.on("resume");
         args.to_config({"data", "ch", "mults", "lr", "steps", "flip", "resume"});

@@ -37,10 +37,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint8_t how = data[0];
     std::vector<uint8_t> gz = gzip(data + 1, size - 1);
     switch (how % 4) {
-        case 0: break;                                                      // intact
-        case 1: gz.resize(gz.size() * (how / 4) / 64); break;              // cut short (how/4 of 64ths)
-        case 2: { auto again = gz; gz.insert(gz.end(), again.begin(), again.end()); break; }  // two members
-        case 3: gz.push_back(how); break;                                   // trailing garbage
+        case 0: break;                                         // intact
+        case 1: gz.resize(gz.size() * (how / 4) / 64); break;  // cut short (how/4 of 64ths)
+        case 2: {
+            auto again = gz;
+            gz.insert(gz.end(), again.begin(), again.end());
+            break;
+        }                                  // two members
+        case 3: gz.push_back(how); break;  // trailing garbage
     }
     fuzz::run_parser("fuzz.idx.gz", [&] {
         td::diffusion::IdxArray a = td::diffusion::parse_idx_bytes(gz.data(), gz.size(), "fuzz.idx.gz");

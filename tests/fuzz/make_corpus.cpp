@@ -179,10 +179,10 @@ int main(int argc, char** argv) {
     stbi_write_bmp(path("image", "rgb_5x7.bmp").c_str(), 5, 7, 3, rgb.data());
     stbi_write_tga(path("image", "rgba_4x4.tga").c_str(), 4, 4, 4, rgba.data());
     // GIF89a, 1x1, a 2-colour global palette (the smallest well-known GIF).
-    put("image", "one_pixel.gif", Bytes{0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00,
-                                        0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00,
-                                        0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02,
-                                        0x44, 0x01, 0x00, 0x3b});
+    put("image", "one_pixel.gif",
+        Bytes{0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xff, 0xff,
+              0xff, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+              0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b});
     std::string pgm = "P5\n4 3\n255\n", ppm = "P6\n2 2\n255\n";
     Bytes pg = ramp(12, 21), pp = ramp(12, 20);
     put("image", "grey_4x3.pgm", pgm + std::string(pg.begin(), pg.end()));
@@ -192,11 +192,19 @@ int main(int argc, char** argv) {
     put("config", "demo.cfg",
         "# a run's settings\ndata = mnist\nch = 16\nmults = 1,2,2\nlr = 0.002\nsteps = 1800\nflip = false\n");
     put("config", "flags.cfg", "--resume = true   # a comment\r\n\r\nflip=true\nsteps=12\n");
-    put("config", "bom.cfg", "\xEF\xBB\xBF" "data = runs/x y\n");
+    put("config", "bom.cfg",
+        "\xEF\xBB\xBF"
+        "data = runs/x y\n");
 
     // command lines: arguments separated by NUL bytes.
-    put("cli", "sample", std::string("--out\0grid.png\0--n\0" "16\0--eta=0.5\0--raw", 37));
-    put("cli", "help", std::string("--steps\0" "10\0--help", 17));
+    put("cli", "sample",
+        std::string("--out\0grid.png\0--n\0"
+                    "16\0--eta=0.5\0--raw",
+                    37));
+    put("cli", "help",
+        std::string("--steps\0"
+                    "10\0--help",
+                    17));
     put("cli", "switch_value", std::string("--no-clip\0--steps=abc", 21));
     std::printf("make_corpus: wrote the seeds under %s/\n", g_root.c_str());
     return 0;

@@ -177,9 +177,8 @@ void check_equivalence(dist::Communicator& comm) {
     }
     expect(moved > 1e-3, "training moved the weights (max change " + std::to_string(moved) + ")");
     char line[200];
-    std::snprintf(line, sizeof line,
-                  "%d steps on %d ranks x batch %d = 1 rank x batch %d (max abs diff %.3g < 1e-5)", steps, P, B, P * B,
-                  diff);
+    std::snprintf(line, sizeof line, "%d steps on %d ranks x batch %d = 1 rank x batch %d (max abs diff %.3g < 1e-5)",
+                  steps, P, B, P * B, diff);
     expect(diff < 1e-5, line);
 
     // Every rank holds the same model: each compares its weights with rank 0's.
