@@ -45,21 +45,22 @@ __device__ float softplus_of(float x, float beta, float threshold) {
     return (fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v)))) / beta;
 }
 
+// clang-format off
 __device__ float unary_value(UnaryOp op, float v, float p0, float p1) {
     switch (op) {
-        case UnaryOp::Neg: return -v;
-        case UnaryOp::Exp: return expf(v);
-        case UnaryOp::Log: return logf(v);
-        case UnaryOp::Sqrt: return sqrtf(v);
-        case UnaryOp::Abs: return fabsf(v);
-        case UnaryOp::Tanh: return tanhf(v);
-        case UnaryOp::Sigmoid: return sigmoid_of(v);
-        case UnaryOp::Relu: return v > 0.0f ? v : 0.0f;
-        case UnaryOp::Silu: return v * sigmoid_of(v);
-        case UnaryOp::Gelu: return v * normal_cdf(v);
-        case UnaryOp::Softplus: return softplus_of(v, p0, p1);
+        case UnaryOp::Neg:       return -v;
+        case UnaryOp::Exp:       return expf(v);
+        case UnaryOp::Log:       return logf(v);
+        case UnaryOp::Sqrt:      return sqrtf(v);
+        case UnaryOp::Abs:       return fabsf(v);
+        case UnaryOp::Tanh:      return tanhf(v);
+        case UnaryOp::Sigmoid:   return sigmoid_of(v);
+        case UnaryOp::Relu:      return v > 0.0f ? v : 0.0f;
+        case UnaryOp::Silu:      return v * sigmoid_of(v);
+        case UnaryOp::Gelu:      return v * normal_cdf(v);
+        case UnaryOp::Softplus:  return softplus_of(v, p0, p1);
         case UnaryOp::PowScalar: return powf(v, p0);
-        case UnaryOp::Clamp: return fminf(fmaxf(v, p0), p1);
+        case UnaryOp::Clamp:     return fminf(fmaxf(v, p0), p1);
         case UnaryOp::AddScalar: return v + p0;
         case UnaryOp::MulScalar: return v * p0;
     }
@@ -69,28 +70,19 @@ __device__ float unary_value(UnaryOp op, float v, float p0, float p1) {
 // dx = dy * f'(x), in the order of unary_value.
 __device__ float unary_grad(UnaryOp op, float v, float g, float p0, float p1) {
     switch (op) {
-        case UnaryOp::Neg: return -g;
-        case UnaryOp::Exp: return g * expf(v);
-        case UnaryOp::Log: return g / v;
-        case UnaryOp::Sqrt: return g * 0.5f / sqrtf(v);
-        case UnaryOp::Abs: return v > 0.0f ? g : (v < 0.0f ? -g : 0.0f);
-        case UnaryOp::Tanh: {
-            float t = tanhf(v);
-            return g * (1.0f - t * t);
-        }
-        case UnaryOp::Sigmoid: {
-            float s = sigmoid_of(v);
-            return g * s * (1.0f - s);
-        }
-        case UnaryOp::Relu: return v > 0.0f ? g : 0.0f;
-        case UnaryOp::Silu: {
-            float s = sigmoid_of(v);
-            return g * s * (1.0f + v * (1.0f - s));
-        }
-        case UnaryOp::Gelu: return g * (normal_cdf(v) + v * normal_pdf(v));
-        case UnaryOp::Softplus: return p0 * v > p1 ? g : g * sigmoid_of(p0 * v);
+        case UnaryOp::Neg:       return -g;
+        case UnaryOp::Exp:       return g * expf(v);
+        case UnaryOp::Log:       return g / v;
+        case UnaryOp::Sqrt:      return g * 0.5f / sqrtf(v);
+        case UnaryOp::Abs:       return v > 0.0f ? g : (v < 0.0f ? -g : 0.0f);
+        case UnaryOp::Tanh:      { float t = tanhf(v); return g * (1.0f - t * t); }
+        case UnaryOp::Sigmoid:   { float s = sigmoid_of(v); return g * s * (1.0f - s); }
+        case UnaryOp::Relu:      return v > 0.0f ? g : 0.0f;
+        case UnaryOp::Silu:      { float s = sigmoid_of(v); return g * s * (1.0f + v * (1.0f - s)); }
+        case UnaryOp::Gelu:      return g * (normal_cdf(v) + v * normal_pdf(v));
+        case UnaryOp::Softplus:  return p0 * v > p1 ? g : g * sigmoid_of(p0 * v);
         case UnaryOp::PowScalar: return p0 == 0.0f ? 0.0f : g * p0 * powf(v, p0 - 1.0f);
-        case UnaryOp::Clamp: return (v >= p0 && v <= p1) ? g : 0.0f;
+        case UnaryOp::Clamp:     return (v >= p0 && v <= p1) ? g : 0.0f;
         case UnaryOp::AddScalar: return g;
         case UnaryOp::MulScalar: return g * p0;
     }
@@ -104,12 +96,13 @@ __device__ float binary_value(BinaryOp op, float a, float b) {
         case BinaryOp::Mul: return a * b;
         case BinaryOp::Div: return a / b;
         case BinaryOp::Pow: return powf(a, b);
-        case BinaryOp::Gt: return a > b ? 1.0f : 0.0f;
-        case BinaryOp::Lt: return a < b ? 1.0f : 0.0f;
-        case BinaryOp::Eq: return a == b ? 1.0f : 0.0f;
+        case BinaryOp::Gt:  return a > b ? 1.0f : 0.0f;
+        case BinaryOp::Lt:  return a < b ? 1.0f : 0.0f;
+        case BinaryOp::Eq:  return a == b ? 1.0f : 0.0f;
     }
     return __int_as_float(0x7fc00000);
 }
+// clang-format on
 
 // out = op(x0, x1, x2): the inputs a family does not use are ignored.
 __device__ float apply(const MapOp& m, float x0, float x1, float x2) {

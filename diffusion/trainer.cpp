@@ -175,28 +175,28 @@ StepStats DdpmTrainer::nonfinite(const std::string& what, float value, const std
 
 // Algorithm 1, one pass of its loop. With several ranks each runs it on its own slice of
 // the minibatch, and averaging the gradients makes their steps one.
+// clang-format off
 StepStats DdpmTrainer::step(const std::function<void(const Tensor&)>& before_backward) {
     model_->train();
-    Draws d = draw();          // lines 2-4: x_0, t, eps
-    Tensor loss = loss_of(d);  // line 5: || eps - eps_theta(x_t, t) ||^2
+    Draws d = draw();                                   // lines 2-4: x_0, t, eps
+    Tensor loss = loss_of(d);                           // line 5: || eps - eps_theta(x_t, t) ||^2
     if (before_backward) before_backward(loss);
     const float lr = lr_.at(++step_);
     optim_->zero_grad();
-    loss.backward();  // line 5: its gradient
+    loss.backward();                                    // line 5: its gradient
     std::vector<Tensor> params = model_->parameters();
     float loss_value = parallel_.average_gradients(params, loss.item());  // the mean over the ranks
     if (!std::isfinite(loss_value))
-        return nonfinite(
-            "loss", loss_value, [&] { return first_nonfinite_forward(d); }, loss_value, lr);
+        return nonfinite("loss", loss_value, [&] { return first_nonfinite_forward(d); }, loss_value, lr);
     float grad_norm = nn::clip_grad_norm(params, opt_.grad_clip > 0 ? opt_.grad_clip : INFINITY);
     if (!std::isfinite(grad_norm))
-        return nonfinite(
-            "gradient norm", grad_norm, [&] { return first_nonfinite_gradient(*model_); }, loss_value, lr);
+        return nonfinite("gradient norm", grad_norm, [&] { return first_nonfinite_gradient(*model_); }, loss_value, lr);
     optim_->set_lr(lr);
-    optim_->step();         // line 5: the gradient descent step
-    ema_->update(*model_);  // the EMA of the weights (appendix B): what samples use
+    optim_->step();                                     // line 5: the gradient descent step
+    ema_->update(*model_);                              // the EMA of the weights (appendix B): what samples use
     return {step_, loss_value, grad_norm, lr};
 }
+// clang-format on
 
 std::shared_ptr<UNet> DdpmTrainer::ema_model() const {
     auto m = std::make_shared<UNet>(info_.unet);

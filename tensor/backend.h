@@ -16,24 +16,17 @@
 
 namespace td {
 
+// clang-format off
 // Elementwise ops of one input; p0, p1 are the op's scalar parameters.
 enum class UnaryOp {
-    Neg,
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
-    Tanh,
-    Sigmoid,
-    Relu,
-    Silu,
-    Gelu,
+    Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Silu, Gelu,
     Softplus,   // log(1 + e^(p0 x)) / p0, or x where p0 x > p1 (p0 = beta, p1 = threshold)
     PowScalar,  // x^p0
     Clamp,      // min(max(x, p0), p1)
     AddScalar,  // x + p0
     MulScalar,  // x * p0
 };
+// clang-format on
 // Elementwise ops of two inputs.
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Gt, Lt, Eq };
 // Reductions over the innermost block of a contiguous tensor.

@@ -94,21 +94,22 @@ static inline float softplus_of(float x, float beta, float threshold) {
     return (std::fmax(v, 0.0f) + std::log1p(std::exp(-std::fabs(v)))) / beta;
 }
 
+// clang-format off
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0, float p1) {
     switch (op) {
-        case UnaryOp::Neg: return map_unary(x, out, [](float v) { return -v; });
-        case UnaryOp::Exp: return map_unary(x, out, [](float v) { return std::exp(v); });
-        case UnaryOp::Log: return map_unary(x, out, [](float v) { return std::log(v); });
-        case UnaryOp::Sqrt: return map_unary(x, out, [](float v) { return std::sqrt(v); });
-        case UnaryOp::Abs: return map_unary(x, out, [](float v) { return std::fabs(v); });
-        case UnaryOp::Tanh: return map_unary(x, out, [](float v) { return std::tanh(v); });
-        case UnaryOp::Sigmoid: return map_unary(x, out, [](float v) { return sigmoid_of(v); });
-        case UnaryOp::Relu: return map_unary(x, out, [](float v) { return v > 0.0f ? v : 0.0f; });
-        case UnaryOp::Silu: return map_unary(x, out, [](float v) { return v * sigmoid_of(v); });
-        case UnaryOp::Gelu: return map_unary(x, out, [](float v) { return v * normal_cdf(v); });
-        case UnaryOp::Softplus: return map_unary(x, out, [p0, p1](float v) { return softplus_of(v, p0, p1); });
+        case UnaryOp::Neg:       return map_unary(x, out, [](float v) { return -v; });
+        case UnaryOp::Exp:       return map_unary(x, out, [](float v) { return std::exp(v); });
+        case UnaryOp::Log:       return map_unary(x, out, [](float v) { return std::log(v); });
+        case UnaryOp::Sqrt:      return map_unary(x, out, [](float v) { return std::sqrt(v); });
+        case UnaryOp::Abs:       return map_unary(x, out, [](float v) { return std::fabs(v); });
+        case UnaryOp::Tanh:      return map_unary(x, out, [](float v) { return std::tanh(v); });
+        case UnaryOp::Sigmoid:   return map_unary(x, out, [](float v) { return sigmoid_of(v); });
+        case UnaryOp::Relu:      return map_unary(x, out, [](float v) { return v > 0.0f ? v : 0.0f; });
+        case UnaryOp::Silu:      return map_unary(x, out, [](float v) { return v * sigmoid_of(v); });
+        case UnaryOp::Gelu:      return map_unary(x, out, [](float v) { return v * normal_cdf(v); });
+        case UnaryOp::Softplus:  return map_unary(x, out, [p0, p1](float v) { return softplus_of(v, p0, p1); });
         case UnaryOp::PowScalar: return map_unary(x, out, [p0](float v) { return std::pow(v, p0); });
-        case UnaryOp::Clamp: return map_unary(x, out, [p0, p1](float v) { return std::fmin(std::fmax(v, p0), p1); });
+        case UnaryOp::Clamp:     return map_unary(x, out, [p0, p1](float v) { return std::fmin(std::fmax(v, p0), p1); });
         case UnaryOp::AddScalar: return map_unary(x, out, [p0](float v) { return v + p0; });
         case UnaryOp::MulScalar: return map_unary(x, out, [p0](float v) { return v * p0; });
     }
@@ -116,45 +117,35 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float p0,
 }
 
 // dx = dy * f'(x): the local derivative of each op above, in the same order.
-void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0, float p1) {
+void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, const Tensor& dx, float p0,
+                                float p1) {
     switch (op) {
-        case UnaryOp::Neg: return map_binary(x, dy, dx, [](float, float g) { return -g; });
-        case UnaryOp::Exp: return map_binary(x, dy, dx, [](float v, float g) { return g * std::exp(v); });
-        case UnaryOp::Log: return map_binary(x, dy, dx, [](float v, float g) { return g / v; });
+        case UnaryOp::Neg:  return map_binary(x, dy, dx, [](float, float g) { return -g; });
+        case UnaryOp::Exp:  return map_binary(x, dy, dx, [](float v, float g) { return g * std::exp(v); });
+        case UnaryOp::Log:  return map_binary(x, dy, dx, [](float v, float g) { return g / v; });
         case UnaryOp::Sqrt: return map_binary(x, dy, dx, [](float v, float g) { return g * 0.5f / std::sqrt(v); });
         // d|x|/dx = sign(x), and 0 at 0 (PyTorch's choice)
-        case UnaryOp::Abs:
-            return map_binary(x, dy, dx, [](float v, float g) { return v > 0.0f ? g : (v < 0.0f ? -g : 0.0f); });
-        case UnaryOp::Tanh:
-            return map_binary(x, dy, dx, [](float v, float g) {
-                float t = std::tanh(v);
-                return g * (1.0f - t * t);
-            });
-        case UnaryOp::Sigmoid:
-            return map_binary(x, dy, dx, [](float v, float g) {
-                float s = sigmoid_of(v);
-                return g * s * (1.0f - s);
-            });
+        case UnaryOp::Abs:  return map_binary(x, dy, dx, [](float v, float g) {
+            return v > 0.0f ? g : (v < 0.0f ? -g : 0.0f); });
+        case UnaryOp::Tanh: return map_binary(x, dy, dx, [](float v, float g) {
+            float t = std::tanh(v); return g * (1.0f - t * t); });
+        case UnaryOp::Sigmoid: return map_binary(x, dy, dx, [](float v, float g) {
+            float s = sigmoid_of(v); return g * s * (1.0f - s); });
         case UnaryOp::Relu: return map_binary(x, dy, dx, [](float v, float g) { return v > 0.0f ? g : 0.0f; });
         // silu = x s(x);  silu' = s(x) (1 + x (1 - s(x)))
-        case UnaryOp::Silu:
-            return map_binary(x, dy, dx, [](float v, float g) {
-                float s = sigmoid_of(v);
-                return g * s * (1.0f + v * (1.0f - s));
-            });
+        case UnaryOp::Silu: return map_binary(x, dy, dx, [](float v, float g) {
+            float s = sigmoid_of(v); return g * s * (1.0f + v * (1.0f - s)); });
         // gelu = x Phi(x);  gelu' = Phi(x) + x phi(x)
-        case UnaryOp::Gelu:
-            return map_binary(x, dy, dx, [](float v, float g) { return g * (normal_cdf(v) + v * normal_pdf(v)); });
+        case UnaryOp::Gelu: return map_binary(x, dy, dx, [](float v, float g) {
+            return g * (normal_cdf(v) + v * normal_pdf(v)); });
         // softplus' = sigmoid(beta x), and 1 above the threshold (where the forward is x itself)
-        case UnaryOp::Softplus:
-            return map_binary(x, dy, dx,
-                              [p0, p1](float v, float g) { return p0 * v > p1 ? g : g * sigmoid_of(p0 * v); });
-        case UnaryOp::PowScalar:
-            return map_binary(x, dy, dx,
-                              [p0](float v, float g) { return p0 == 0.0f ? 0.0f : g * p0 * std::pow(v, p0 - 1.0f); });
+        case UnaryOp::Softplus: return map_binary(x, dy, dx, [p0, p1](float v, float g) {
+            return p0 * v > p1 ? g : g * sigmoid_of(p0 * v); });
+        case UnaryOp::PowScalar: return map_binary(x, dy, dx, [p0](float v, float g) {
+            return p0 == 0.0f ? 0.0f : g * p0 * std::pow(v, p0 - 1.0f); });
         // gradient passes where lo <= x <= hi (PyTorch's convention at the edges)
-        case UnaryOp::Clamp:
-            return map_binary(x, dy, dx, [p0, p1](float v, float g) { return (v >= p0 && v <= p1) ? g : 0.0f; });
+        case UnaryOp::Clamp: return map_binary(x, dy, dx, [p0, p1](float v, float g) {
+            return (v >= p0 && v <= p1) ? g : 0.0f; });
         case UnaryOp::AddScalar: return map_binary(x, dy, dx, [](float, float g) { return g; });
         case UnaryOp::MulScalar: return map_binary(x, dy, dx, [p0](float, float g) { return g * p0; });
     }
@@ -168,12 +159,13 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
         case BinaryOp::Mul: return map_binary(a, b, out, [](float x, float y) { return x * y; });
         case BinaryOp::Div: return map_binary(a, b, out, [](float x, float y) { return x / y; });
         case BinaryOp::Pow: return map_binary(a, b, out, [](float x, float y) { return std::pow(x, y); });
-        case BinaryOp::Gt: return map_binary(a, b, out, [](float x, float y) { return x > y ? 1.0f : 0.0f; });
-        case BinaryOp::Lt: return map_binary(a, b, out, [](float x, float y) { return x < y ? 1.0f : 0.0f; });
-        case BinaryOp::Eq: return map_binary(a, b, out, [](float x, float y) { return x == y ? 1.0f : 0.0f; });
+        case BinaryOp::Gt:  return map_binary(a, b, out, [](float x, float y) { return x > y ? 1.0f : 0.0f; });
+        case BinaryOp::Lt:  return map_binary(a, b, out, [](float x, float y) { return x < y ? 1.0f : 0.0f; });
+        case BinaryOp::Eq:  return map_binary(a, b, out, [](float x, float y) { return x == y ? 1.0f : 0.0f; });
     }
     fail("binary: unknown op");
 }
+// clang-format on
 
 void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
     const float* cp = cond.data_f32();
