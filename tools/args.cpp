@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -20,6 +21,17 @@ void Args::option(const std::string& name, const std::string& default_value, con
 void Args::flag(const std::string& name, const std::string& help) {
     order_.push_back(name);
     specs_[name] = {"", help, true};
+}
+
+void Args::optional_value(const std::string& name, const std::string& help) {
+    order_.push_back(name);
+    specs_[name] = {"", help, false, true};
+}
+
+bool Args::parse_or_help(int argc, char** argv, int first) {
+    if (parse(argc, argv, first)) return true;
+    std::printf("%s", help().c_str());
+    return false;
 }
 
 const Args::Spec& Args::spec(const std::string& name) const {
@@ -63,7 +75,8 @@ bool Args::parse(int argc, char** argv, int first) {
             origin_.erase(name);
             continue;
         }
-        if (!has_inline) {
+        bool bare = i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0;
+        if (!has_inline && !(bare && it->second.value_optional)) {
             if (i + 1 >= argc) throw ArgError("--" + name + " needs a value");
             value = argv[++i];
         }

@@ -18,6 +18,17 @@ struct ArgError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Runs `work` (a library check that throws td::Error: a config's validate(), ...) and turns
+// its complaint into a usage error, ArgError (exit 2), `prefix` before it ("--T: ").
+template <class Work>
+void as_usage_error(Work work, const std::string& prefix = "") {
+    try {
+        work();
+    } catch (const Error& e) {
+        throw ArgError(prefix + e.what());
+    }
+}
+
 class Args {
 public:
     Args(std::string usage, std::string summary) : usage_(std::move(usage)), summary_(std::move(summary)) {}
@@ -25,9 +36,14 @@ public:
     // Declares --name VALUE (with a default) or a --name switch (and with it --no-name).
     void option(const std::string& name, const std::string& default_value, const std::string& help);
     void flag(const std::string& name, const std::string& help);
+    // Declares --name [VALUE]: given alone (the last word, or one before another option), it
+    // counts as given with the value "" (`trace --graph`: the default file).
+    void optional_value(const std::string& name, const std::string& help);
 
     // Parses argv[first..]; returns false when --help was asked (help() says what to print).
     bool parse(int argc, char** argv, int first);
+    // The same for a command: prints help() to stdout when --help was asked (and returns false).
+    bool parse_or_help(int argc, char** argv, int first);
 
     std::string str(const std::string& name) const;
     // Both throw ArgError naming the flag (and the config file's line, if the value came
@@ -64,6 +80,7 @@ private:
     struct Spec {
         std::string default_value, help;
         bool is_flag = false;
+        bool value_optional = false;
     };
     std::string usage_, summary_;
     std::vector<std::string> order_;

@@ -23,6 +23,7 @@ namespace td::cli {
 using namespace td::diffusion;
 
 int64_t display_scale(int64_t H) { return std::clamp<int64_t>(56 / std::max<int64_t>(H, 1), 1, 4); }
+int64_t grid_columns(int64_t n) { return std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)n))); }
 
 namespace {
 
@@ -104,16 +105,21 @@ void write_forward_strip(const std::string& path, const LoadedModel& m, const Te
     write_rows(path, cols);
 }
 
+Dataset held_out_split(const std::string& data, const DataOptions& options, bool& held_out) {
+    try {
+        held_out = true;
+        return load_dataset(data, "test", options);
+    } catch (const Error&) {  // a folder of images without test/: the training images are all there is
+        held_out = false;
+        return load_dataset(data, "train", options);
+    }
+}
+
 HeldOutImages held_out_images(const LoadedModel& m, const std::string& data, const DataOptions& options, int64_t n) {
     check(n >= 1, "held_out_images: n must be >= 1, got ", n);
-    Dataset d;
-    std::string split = "held-out";
-    try {
-        d = load_dataset(data, "test", options);
-    } catch (const Error&) {  // a folder of images without test/: the training images are all there is
-        d = load_dataset(data, "train", options);
-        split = "training (the data set has no held-out split)";
-    }
+    bool held_out = true;
+    Dataset d = held_out_split(data, options, held_out);
+    std::string split = held_out ? "held-out" : "training (the data set has no held-out split)";
     n = std::min(n, d.size());
     std::vector<int64_t> index;  // spread over the split: the classes come in blocks in some files
     for (int64_t i = 0; i < n; ++i) index.push_back(i * d.size() / n);
@@ -227,6 +233,23 @@ Tensor class_condition(const LoadedModel& m, int64_t c, int64_t n) {
     if (u.cond == Conditioning::Class) return Tensor::from_vector_i64(std::vector<int64_t>(n, c), {n});
     check(u.cond == Conditioning::Text, "class_condition: the model is not conditional");
     return prompt_condition(m, caption(m.info.data, c, 0), n);
+}
+
+Tensor class_grid_conditions(const LoadedModel& m, int64_t K, int64_t per_class) {
+    std::vector<Tensor> ys;
+    for (int64_t c = 0; c < K; ++c) ys.push_back(class_condition(m, c, per_class));
+    return cat(ys, 0);
+}
+
+Tensor guidance_sweep(const LoadedModel& m, const SamplerOptions& o, int64_t K, uint64_t seed, int64_t batch,
+                      const std::function<void(int64_t)>& on_row) {
+    std::vector<Tensor> rows;
+    for (float w : kGuidanceSweep) {
+        Generator g(seed);
+        rows.push_back(draw_samples(m, o, K, g, class_grid_conditions(m, K, 1), w, batch));
+        if (on_row) on_row((int64_t)rows.size() * K);
+    }
+    return cat(rows, 0);
 }
 
 Tensor prompt_condition(const LoadedModel& m, const std::string& prompt, int64_t n) {

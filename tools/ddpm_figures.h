@@ -47,6 +47,10 @@ struct HeldOutImages {
     Tensor y;          // the condition of each (labels or caption tokens); undefined: none
     std::string what;  // "256 held-out mnist images", for the page and the log
 };
+// The data set's held-out ("test") split; where it has none (a folder of images without
+// test/), its training split, and `held_out` is false.
+diffusion::Dataset held_out_split(const std::string& data, const diffusion::DataOptions& options, bool& held_out);
+
 // n images spread evenly over the data set's held-out ("test") split; where it has none
 // (a folder without test/), over its training split, and `what` says so.
 HeldOutImages held_out_images(const diffusion::LoadedModel& m, const std::string& data,
@@ -75,7 +79,17 @@ void loss_per_t_of_run(const std::string& run, const std::string& out_dir, const
 // The guidance scales of the sweep grids (guidance.png, `diffuse sample --sweep`).
 inline const std::vector<float> kGuidanceSweep = {0.0f, 1.0f, 3.0f, 7.0f};
 
+// The conditions of a grid of a conditional model: classes 0..K-1, each `per_class` times in a row.
+Tensor class_grid_conditions(const diffusion::LoadedModel& m, int64_t K, int64_t per_class);
+
+// The guidance sweep: a row of classes 0..K-1 per w of kGuidanceSweep, the same x_T (from
+// `seed`) down each column; on_row(images done) after each row.
+Tensor guidance_sweep(const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o, int64_t K, uint64_t seed,
+                      int64_t batch = 128, const std::function<void(int64_t done)>& on_row = {});
+
 // The PNG scale that makes a (H x W) image about 56 pixels on screen (28x28 digits: 2).
 int64_t display_scale(int64_t H);
+// The columns of a grid of n images that is about square.
+int64_t grid_columns(int64_t n);
 
 }  // namespace td::cli

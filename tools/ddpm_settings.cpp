@@ -16,26 +16,6 @@ namespace td::cli {
 
 using namespace td::diffusion;
 
-Device device_option(const Args& args) {
-    std::string d = args.str("device");
-    if (d != "cuda" && d != "cpu" && d != "auto") throw ArgError("--device must be cuda, cpu or auto, got '" + d + "'");
-    return parse_device(d);  // cuda without a GPU: td::Error saying why
-}
-
-std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& v) {
-    std::vector<int64_t> out;
-    if (v.empty() || v == "none") return out;
-    std::stringstream ss(v);
-    for (std::string item; std::getline(ss, item, ',');) {
-        char* end = nullptr;
-        long long x = std::strtoll(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || x <= 0)
-            throw ArgError("--" + flag + " expects positive integers separated by commas, got '" + v + "'");
-        out.push_back(x);
-    }
-    return out;
-}
-
 namespace {
 
 using S = DdpmSettings;
@@ -44,154 +24,111 @@ using N = const std::string&;
 
 }  // namespace
 
-// The order is config.txt's and --help's.
+// The order is config.txt's and --help's. The UNet's size may be left to auto: resolve_data
+// chooses it once the size of what the UNet denoises is known.
 const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
     image_data_settings<DdpmSettings>(),
     {
-        {"ch", "auto", "UNet base channels (auto: 16 when the UNet has several levels, 32 with one; see below)",
-         "unet.ch",
-         [](S& s, A a, N n) {
-             s.auto_ch = a.str(n) == "auto";  // chosen by resolve_data, from the number of levels
-             if (!s.auto_ch) s.info.unet.ch = a.integer(n);
-         },
-         [](const S& s) { return as_text(s.info.unet.ch); }},
-        {"mults", "auto",
-         "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
-         "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents). The other UNet\n"
-         "settings left to auto follow the levels: several (28x28 pixels) give --ch 16 and\n"
-         "--res-blocks 1, one (7x7 latents) --ch 32 and --res-blocks 2; --groups is ch / 4",
-         "unet.mults",
-         [](S& s, A a, N n) {
-             s.auto_mults = a.str(n) == "auto";  // chosen by resolve_data, once the input size is known
-             if (!s.auto_mults) s.info.unet.mults = parse_int_list(n, a.str(n));
-         },
-         [](const S& s) { return join_ints(s.info.unet.mults); }},
-        {"res-blocks", "auto", "ResBlocks per level (auto: 1 when the UNet has several levels, 2 with one)",
-         "unet.num_res_blocks",
-         [](S& s, A a, N n) {
-             s.auto_res_blocks = a.str(n) == "auto";
-             if (!s.auto_res_blocks) s.info.unet.num_res_blocks = a.integer(n);
-         },
-         [](const S& s) { return as_text(s.info.unet.num_res_blocks); }},
-        {"attn-res", "auto",
-         "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
-         "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)",
-         "unet.attn_res",
-         [](S& s, A a, N n) {
-             s.auto_attn_res = a.str(n) == "auto";
-             if (!s.auto_attn_res) s.info.unet.attn_res = parse_int_list(n, a.str(n));
-         },
-         [](const S& s) {
-             return s.info.unet.attn_res.empty() ? std::string("none") : join_ints(s.info.unet.attn_res);
-         }},
-        {"heads", "1", "attention heads", "unet.heads", [](S& s, A a, N n) { s.info.unet.heads = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.heads); }},
-        {"dropout", "0", "dropout in the ResBlocks", "unet.dropout",
-         [](S& s, A a, N n) { s.info.unet.dropout = (float)a.number(n); },
-         [](const S& s) { return as_text(s.info.unet.dropout); }},
-        {"groups", "auto", "GroupNorm groups (each must hold 2+ channels; 4+ is better; auto: ch / 4)", "unet.groups",
-         [](S& s, A a, N n) {
-             s.auto_groups = a.str(n) == "auto";
-             if (!s.auto_groups) s.info.unet.groups = a.integer(n);
-         },
-         [](const S& s) { return as_text(s.info.unet.groups); }},
-        {"schedule", "linear", "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear",
-         "schedule", [](S& s, A a, N n) { s.info.schedule = a.choice(n, parse_beta_schedule); },
-         [](const S& s) { return beta_schedule_name(s.info.schedule); }},
-        {"T", "1000", "diffusion steps", "T", [](S& s, A a, N n) { s.info.T = a.integer(n); },
-         [](const S& s) { return as_text(s.info.T); }},
-        {"prediction", "v", "what the UNet predicts: eps, x0 or v", "prediction",
-         [](S& s, A a, N n) { s.info.prediction = a.choice(n, parse_prediction); },
-         [](const S& s) { return prediction_name(s.info.prediction); }},
-        {"loss-weight", "none", "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)",
-         "", [](S& s, A a, N n) { s.train.loss_weight = a.choice(n, parse_loss_weight); },
-         [](const S& s) { return loss_weight_name(s.train.loss_weight); }},
-        {"snr-gamma", "5", "min-snr's gamma", "", [](S& s, A a, N n) { s.train.snr_gamma = a.number(n); },
-         [](const S& s) { return as_text(s.train.snr_gamma); }},
-        {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
-         [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
-         [](const S& s) { return as_text(s.train.batch_size); }},
-        {"lr", "0.002", "peak learning rate (AdamW)", "", [](S& s, A a, N n) { s.train.lr = (float)a.number(n); },
-         [](const S& s) { return as_text(s.train.lr); }},
-        {"lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
-         [](S& s, A a, N n) { s.train.lr_schedule = a.choice(n, nn::parse_lr_kind); },
-         [](const S& s) { return nn::lr_kind_name(s.train.lr_schedule); }},
-        {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
-         [](const S& s) { return as_text(s.train.warmup); }},
-        {"lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)", "",
-         [](S& s, A a, N n) { s.train.total_steps = a.integer(n); },
-         [](const S& s) { return as_text(s.train.total_steps); }},  // as resolved from the budget
-        {"weight-decay", "0", "AdamW decoupled weight decay", "",
-         [](S& s, A a, N n) { s.train.weight_decay = (float)a.number(n); },
-         [](const S& s) { return as_text(s.train.weight_decay); }},
-        {"clip", "1", "gradient clipping: max global norm (0: off)", "",
-         [](S& s, A a, N n) { s.train.grad_clip = (float)a.number(n); },
-         [](const S& s) { return as_text(s.train.grad_clip); }},
-        {"ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)", "",
-         [](S& s, A a, N n) { s.train.ema_decay = (float)a.number(n); },
-         [](const S& s) { return as_text(s.train.ema_decay); }},
-        {"flip", nullptr, "random horizontal flips (on for 3-channel data unless the config says false)", "",
-         [](S& s, A a, N n) { s.train.hflip = a.on(n); }, [](const S& s) { return as_text(s.train.hflip); }},
+        auto_field<S>(
+            "ch", "UNet base channels (auto: 16 when the UNet has several levels, 32 with one; see below)", "unet.ch",
+            [](auto& s) { return &s.info.unet.ch; }, [](auto& s) { return &s.auto_ch; }),
+        auto_field<S>(
+            "mults",
+            "channel multiplier per resolution level (auto: 1,2,2 where the size allows, as for\n"
+            "28x28 pixels; fewer levels for small inputs, 1 for 7x7 latents). The other UNet\n"
+            "settings left to auto follow the levels: several (28x28 pixels) give --ch 16 and\n"
+            "--res-blocks 1, one (7x7 latents) --ch 32 and --res-blocks 2; --groups is ch / 4",
+            "unet.mults", [](auto& s) { return &s.info.unet.mults; }, [](auto& s) { return &s.auto_mults; }),
+        auto_field<S>(
+            "res-blocks", "ResBlocks per level (auto: 1 when the UNet has several levels, 2 with one)",
+            "unet.num_res_blocks", [](auto& s) { return &s.info.unet.num_res_blocks; },
+            [](auto& s) { return &s.auto_res_blocks; }),
+        auto_field<S>(
+            "attn-res",
+            "resolutions with self-attention, comma separated (none: no attention; auto: the\n"
+            "lowest resolution, 7 for 28x28 pixels and for 7x7 latents)",
+            "unet.attn_res", [](auto& s) { return &s.info.unet.attn_res; }, [](auto& s) { return &s.auto_attn_res; }),
+        field<S>("heads", "1", "attention heads", "unet.heads", [](auto& s) { return &s.info.unet.heads; }),
+        field<S>("dropout", "0", "dropout in the ResBlocks", "unet.dropout",
+                 [](auto& s) { return &s.info.unet.dropout; }),
+        auto_field<S>(
+            "groups", "GroupNorm groups (each must hold 2+ channels; 4+ is better; auto: ch / 4)", "unet.groups",
+            [](auto& s) { return &s.info.unet.groups; }, [](auto& s) { return &s.auto_groups; }),
+        enum_field<S>("schedule", "linear",
+                      "noise schedule: linear (DDPM), cosine (Improved DDPM eq. 17), scaled_linear", "schedule",
+                      parse_beta_schedule, beta_schedule_name, [](auto& s) { return &s.info.schedule; }),
+        field<S>("T", "1000", "diffusion steps", "T", [](auto& s) { return &s.info.T; }),
+        enum_field<S>("prediction", "v", "what the UNet predicts: eps, x0 or v", "prediction", parse_prediction,
+                      prediction_name, [](auto& s) { return &s.info.prediction; }),
+        enum_field<S>("loss-weight", "none",
+                      "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)", "",
+                      parse_loss_weight, loss_weight_name, [](auto& s) { return &s.train.loss_weight; }),
+        field<S>("snr-gamma", "5", "min-snr's gamma", "", [](auto& s) { return &s.train.snr_gamma; }),
+        field<S>("batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
+                 [](auto& s) { return &s.train.batch_size; }),
+        field<S>("lr", "0.002", "peak learning rate (AdamW)", "", [](auto& s) { return &s.train.lr; }),
+        enum_field<S>("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
+                      nn::parse_lr_kind, nn::lr_kind_name, [](auto& s) { return &s.train.lr_schedule; }),
+        field<S>("warmup", "100", "linear warm-up steps", "", [](auto& s) { return &s.train.warmup; }),
+        // (config.txt: as resolved from the budget)
+        field<S>("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or estimated from --minutes)",
+                 "", [](auto& s) { return &s.train.total_steps; }),
+        field<S>("weight-decay", "0", "AdamW decoupled weight decay", "",
+                 [](auto& s) { return &s.train.weight_decay; }),
+        field<S>("clip", "1", "gradient clipping: max global norm (0: off)", "",
+                 [](auto& s) { return &s.train.grad_clip; }),
+        field<S>("ema", "0.999", "EMA decay of the weights used for sampling (warmed up, see nn/ema.h)", "",
+                 [](auto& s) { return &s.train.ema_decay; }),
+        field<S>("flip", nullptr, "random horizontal flips (on for 3-channel data unless the config says false)", "",
+                 [](auto& s) { return &s.train.hflip; }),
         {"seed", "0", "random seed (weights, data order, noise)", "",
          [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
-         [](const S& s) { return as_text((int64_t)s.train.seed); }},
-        {"steps", "3600",
-         "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
-         "--minutes and no --steps: no step limit, the time decides)",
-         "", [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
-        {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-         [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
-        {"vae", "", "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)", "",
-         [](S& s, A a, N n) { s.vae = a.str(n); }, [](const S& s) { return s.vae; }},  // "": a pixel model
-        {"cond", "none", "conditioning: none, class (the data set's labels) or text (captions made from the labels)",
-         "unet.cond", [](S& s, A a, N n) { s.info.unet.cond = a.choice(n, parse_conditioning); },
-         [](const S& s) { return conditioning_name(s.info.unet.cond); }},
-        {"cond-mode", "crossattn",
-         "how the condition enters the UNet: add (to the time embedding), concat (as extra input\n"
-         "channels) or crossattn (cross-attention, LDM sec. 3.3)",
-         "unet.cond_mode", [](S& s, A a, N n) { s.info.unet.cond_mode = a.choice(n, parse_cond_mode); },
-         [](const S& s) { return cond_mode_name(s.info.unet.cond_mode); }},
-        {"p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)", "",
-         [](S& s, A a, N n) { s.train.p_uncond = (float)a.number(n); },
-         [](const S& s) { return as_text(s.train.p_uncond); }},
-        {"text-dim", "64", "text conditioning: the text encoder's width", "unet.text_dim",
-         [](S& s, A a, N n) { s.info.unet.text_dim = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.text_dim); }},
-        {"text-layers", "2", "text conditioning: the text encoder's transformer blocks", "unet.text_layers",
-         [](S& s, A a, N n) { s.info.unet.text_layers = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.text_layers); }},
-        {"text-heads", "4", "text conditioning: the text encoder's attention heads (divide --text-dim)",
-         "unet.text_heads", [](S& s, A a, N n) { s.info.unet.text_heads = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.text_heads); }},
-        {"max-tokens", "16", "text conditioning: tokens per prompt, <bos> and <eos> included", "unet.max_tokens",
-         [](S& s, A a, N n) { s.info.unet.max_tokens = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.max_tokens); }},
-        {"concat-channels", "4", "--cond-mode concat: the input channels the condition adds", "unet.concat_channels",
-         [](S& s, A a, N n) { s.info.unet.concat_channels = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.concat_channels); }},
-        {"context-dim", "0",
-         "--cond-mode crossattn: the width of the context tokens (0: derived, the text encoder's\n"
-         "width for text, the time embedding's for class)",
-         "unet.context_dim", [](S& s, A a, N n) { s.info.unet.context_dim = a.integer(n); },
-         [](const S& s) { return as_text(s.info.unet.context_dim); }},
-        {"guidance", "3", "conditional models: the guidance scale w of the grids drawn while and after training", "",
-         [](S& s, A a, N n) { s.guidance = (float)a.number(n); }, [](const S& s) { return as_text(s.guidance); }},
-        {"skip-nonfinite", nullptr,
-         "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
-         [](S& s, A a, N n) { s.train.skip_nonfinite = a.on(n); },
-         [](const S& s) { return as_text(s.train.skip_nonfinite); }},
-        // read by the command (device_option): a cuda run's config.txt is still read on a machine without one
-        {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr,
-         [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
+         [](const S& s) { return as_text(s.train.seed); }},
+        field<S>("steps", "3600",
+                 "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
+                 "--minutes and no --steps: no step limit, the time decides)",
+                 "", [](auto& s) { return &s.steps; }),
+        minutes_setting<S>(),
+        // ("": a pixel model)
+        field<S>("vae", "",
+                 "train ldm: the autoencoder, a run folder of `diffuse train vae` (or its model.safetensors)", "",
+                 [](auto& s) { return &s.vae; }),
+        enum_field<S>("cond", "none",
+                      "conditioning: none, class (the data set's labels) or text (captions made from the labels)",
+                      "unet.cond", parse_conditioning, conditioning_name, [](auto& s) { return &s.info.unet.cond; }),
+        enum_field<S>("cond-mode", "crossattn",
+                      "how the condition enters the UNet: add (to the time embedding), concat (as extra input\n"
+                      "channels) or crossattn (cross-attention, LDM sec. 3.3)",
+                      "unet.cond_mode", parse_cond_mode, cond_mode_name,
+                      [](auto& s) { return &s.info.unet.cond_mode; }),
+        field<S>("p-uncond", "0.1", "probability of dropping the condition in training (classifier-free guidance)", "",
+                 [](auto& s) { return &s.train.p_uncond; }),
+        field<S>("text-dim", "64", "text conditioning: the text encoder's width", "unet.text_dim",
+                 [](auto& s) { return &s.info.unet.text_dim; }),
+        field<S>("text-layers", "2", "text conditioning: the text encoder's transformer blocks", "unet.text_layers",
+                 [](auto& s) { return &s.info.unet.text_layers; }),
+        field<S>("text-heads", "4", "text conditioning: the text encoder's attention heads (divide --text-dim)",
+                 "unet.text_heads", [](auto& s) { return &s.info.unet.text_heads; }),
+        field<S>("max-tokens", "16", "text conditioning: tokens per prompt, <bos> and <eos> included",
+                 "unet.max_tokens", [](auto& s) { return &s.info.unet.max_tokens; }),
+        field<S>("concat-channels", "4", "--cond-mode concat: the input channels the condition adds",
+                 "unet.concat_channels", [](auto& s) { return &s.info.unet.concat_channels; }),
+        field<S>("context-dim", "0",
+                 "--cond-mode crossattn: the width of the context tokens (0: derived, the text encoder's\n"
+                 "width for text, the time embedding's for class)",
+                 "unet.context_dim", [](auto& s) { return &s.info.unet.context_dim; }),
+        field<S>("guidance", "3",
+                 "conditional models: the guidance scale w of the grids drawn while and after training", "",
+                 [](auto& s) { return &s.guidance; }),
+        field<S>("skip-nonfinite", nullptr,
+                 "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
+                 [](auto& s) { return &s.train.skip_nonfinite; }),
+        device_setting<S>([](auto& s) { return &s.train.device; }),
     });
 
 DdpmSettings ddpm_settings(const Args& args) {
     DdpmSettings s = read_settings(args, kDdpmSettings);
-    try {
-        make_betas(s.info.schedule, s.info.T);  // T out of range
-    } catch (const Error& e) {
-        throw ArgError(std::string("--T: ") + e.what());
-    }
+    as_usage_error([&] { make_betas(s.info.schedule, s.info.T); }, "--T: ");  // T out of range
     const TrainOptions& to = s.train;
     if (!(to.p_uncond >= 0 && to.p_uncond <= 1)) throw ArgError("--p-uncond must be in [0, 1]");
     if (!(s.guidance >= 0)) throw ArgError("--guidance must be >= 0");
@@ -303,11 +240,7 @@ Dataset resolve_data(DdpmSettings& s, const Args& args) {
     s.train.hflip = args.on("flip") || (!args.given("flip") && u.in_channels == 3 && s.vae.empty());
     std::string chosen = choose_unet_defaults(s);  // what was left to auto, now that the size is known
     if (!chosen.empty()) std::printf("%s\n", chosen.c_str());
-    try {
-        u.validate();
-    } catch (const Error& e) {
-        throw ArgError(e.what());
-    }
+    as_usage_error([&] { u.validate(); });
     check_batch_fits(s.train.batch_size, train);
     if (s.train.lr_schedule == nn::LrKind::Cosine && s.train.total_steps == 0 && s.steps > 0)
         s.train.total_steps = s.steps;

@@ -18,14 +18,10 @@
 
 namespace td::cli {
 
-// --device (cuda, cpu or auto; `train ddpm|ldm|vae`, `sample`) as a Device: ArgError for
-// another word, td::Error (saying why) for cuda on a machine where no GPU can be used.
-Device device_option(const Args& args);
-
 struct DdpmSettings {
     diffusion::ModelInfo info;      // in_channels / image_size are filled once the data is loaded
     diffusion::TrainOptions train;  // hflip: on when --flip is given (see resolve_data); device:
-                                    // the CPU unless the command sets it (device_option)
+                                    // the CPU unless the command sets it (device_option, tools/settings.h)
     std::string data;               // --data: mnist, fashion, cifar10 or a folder
     diffusion::DataOptions data_options;
     int64_t steps = 0;             // the step budget (0: none)
@@ -73,9 +69,6 @@ UNetSize default_unet_size(size_t levels);
 // --groups when auto: ch / 4 (four channels a group), or the nearest smaller count that
 // divides ch.
 int64_t default_groups(int64_t ch);
-
-// "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
-std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);
 
 // ---- sampling from a run (`diffuse sample`, `diffuse trace sample`)
 

@@ -149,10 +149,7 @@ int eval(int argc, char** argv, int first) {
                 "instead of judging images: a diffusion run's loss per timestep on held-out images\n"
                 "(runs/NAME of `train ddpm|ldm`), written as loss_per_t.png and loss_per_t.csv");
     args.option("out", "", "--loss-per-t: the folder to write them into (default: the run folder)");
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     if (std::string run = args.str("loss-per-t"); !run.empty()) {
         if (args.given("classifier") || args.given("samples") || args.given("reference"))
             throw ArgError("--loss-per-t measures a diffusion run: it takes no --classifier, --samples or --reference");

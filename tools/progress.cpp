@@ -21,6 +21,22 @@ std::string fmt(const char* format, double v) {
     return buf;
 }
 
+std::string describe_budget(int64_t steps, double minutes) {
+    std::string s = steps ? std::to_string(steps) + " steps" : "";
+    return s + (steps && minutes ? " or " : "") + (minutes ? fmt("%g", minutes) + " min" : "");
+}
+
+int64_t steps_in_minutes(int64_t done, double elapsed, double minutes) {
+    return (int64_t)((double)done * minutes * 60.0 / std::max(elapsed, 1e-6));
+}
+
+bool grid_due(int64_t step, int64_t first, int64_t every, int64_t steps, double minutes, double since_s,
+              double min_gap_s) {
+    if (every > 0) return step % every == 0;
+    if (steps > 0) return (step - first) % std::max<int64_t>(1, (steps - first) / 6) == 0;
+    return since_s >= std::max(min_gap_s, minutes * 60.0 / 6);
+}
+
 Progress::Progress(int64_t total, double budget_s, int64_t first)
     : total_(total), budget_s_(budget_s), start_(std::chrono::steady_clock::now()), last_(first), tty_(isatty(1)) {}
 

@@ -11,6 +11,19 @@ namespace td::cli {
 std::string fmt_seconds(double s);              // "4.4s", "2m05s"
 std::string fmt(const char* format, double v);  // one number as printf writes it: fmt("%.2f", psnr)
 
+// "3600 steps", "5 min" or "3600 steps or 5 min": a budget of --steps and/or --minutes.
+std::string describe_budget(int64_t steps, double minutes);
+
+// A time budget alone leaves a cosine learning rate without an end: the steps that fit in
+// `minutes` at the speed of the first `done` steps (`elapsed` seconds).
+int64_t steps_in_minutes(int64_t done, double elapsed, double minutes);
+
+// Whether a sample grid is due after `step` of a job that began at step `first`: every
+// `every` steps when given; else about six over a step budget (`steps` in all), or with a
+// time budget alone one every sixth of `minutes`, `min_gap_s` at least (the last was `since_s` ago).
+bool grid_due(int64_t step, int64_t first, int64_t every, int64_t steps, double minutes, double since_s,
+              double min_gap_s);
+
 class Progress {
 public:
     // total: the planned number of steps; budget_s > 0: a time limit that may end the job first;

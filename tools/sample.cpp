@@ -77,10 +77,7 @@ int sample(int argc, char** argv, int first) {
                 "0 unconditional, 1 plain conditional, > 1 stronger");
     args.flag("sweep", "conditional models: a grid with one row per w = 0, 1, 3, 7 and one column per class");
     args.option("device", "auto", "where to sample: cuda, cpu, or auto (cuda when a GPU is present)");
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     std::string out = args.str("out"), strip = args.str("strip");
     if (out.empty()) throw ArgError("--out is required: FILE.png, FILE.npy or DIR/");
     // (a folder is asked for by the trailing slash, or by naming one that exists)
@@ -145,22 +142,10 @@ int sample(int argc, char** argv, int first) {
     Generator gen((uint64_t)args.integer("seed"));
     Progress progress(sweep ? K * (int64_t)kGuidanceSweep.size() : n);
     Tensor x;
-    int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)n)));
+    int64_t ncol = grid_columns(n);
     if (sweep) {  // rows: w; columns: classes; the same x_T down each column
-        std::vector<Tensor> rows;
-        for (float ws : kGuidanceSweep) {
-            Generator g((uint64_t)args.integer("seed"));
-            rows.push_back(draw_samples(
-                m, o, K, g,
-                [&] {
-                    std::vector<Tensor> ys;
-                    for (int64_t k = 0; k < K; ++k) ys.push_back(class_condition(m, k, 1));
-                    return cat(ys, 0);
-                }(),
-                ws, batch));
-            progress.report((int64_t)rows.size() * K, "images", 1);
-        }
-        x = cat(rows, 0);
+        x = guidance_sweep(m, o, K, (uint64_t)args.integer("seed"), batch,
+                           [&](int64_t done) { progress.report(done, "images", 1); });
         ncol = K;
     } else {
         x = draw_samples(m, o, n, gen, y, w, batch, [&](int64_t done) { progress.report(done, "images", 1); });

@@ -6,12 +6,18 @@
 // the settings struct (read_settings) and config.txt (settings_text), so a new setting is one
 // new row: its flag, --config key, --help line and config.txt line cannot drift apart.
 // `train ddpm|ldm` (tools/ddpm_settings.h), `train vae`, `train classifier` and `train toy` keep one each.
+//
+// Most rows name the field that holds the setting, and its type says how it is read and
+// printed (field, enum_field); a setting with a rule of its own (auto, two fields) spells
+// out both as lambdas.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "diffusion/data/dataset.h"
+#include "tensor/device.h"
 #include "tools/args.h"
 
 namespace td::cli {
@@ -19,9 +25,25 @@ namespace td::cli {
 // A value as config.txt holds it: floats in their shortest exact form (0.001, not
 // 0.001000), so a resumed run reads back the very numbers it ran with.
 std::string as_text(int64_t v);
+std::string as_text(uint64_t v);
 std::string as_text(bool v);
 std::string as_text(float v);
 std::string as_text(double v);
+inline std::string as_text(const std::string& v) { return v; }
+std::string as_text(const std::vector<int64_t>& v);  // "1,2,2"; "none" for {}
+
+// The flag `name` read into a field of that type: Args::integer, number, on (a switch),
+// str, or a comma-separated list (parse_int_list). ArgError naming the flag for a bad value.
+void read_value(const Args& args, const std::string& name, int64_t& v);
+void read_value(const Args& args, const std::string& name, uint64_t& v);
+void read_value(const Args& args, const std::string& name, bool& v);
+void read_value(const Args& args, const std::string& name, float& v);
+void read_value(const Args& args, const std::string& name, double& v);
+void read_value(const Args& args, const std::string& name, std::string& v);
+void read_value(const Args& args, const std::string& name, std::vector<int64_t>& v);
+
+// "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
+std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);
 
 // A setting that is 0 or 1 (--mid-attn 1): ArgError naming the flag for another number.
 bool zero_or_one(const Args& args, const std::string& name);
@@ -35,26 +57,71 @@ struct Setting {
     const char* fallback;  // the default; nullptr: a switch (off unless given)
     const char* help;
     const char* metadata;  // the model file's key that keeps it ("" for a setting of the training only)
-    void (*read)(S& s, const Args& args, const std::string& name);  // nullptr: the command reads it
-    std::string (*print)(const S& s);                               // "" leaves the key out of config.txt
+    std::function<void(S& s, const Args& args, const std::string& name)> read;  // empty: the command reads it
+    std::function<std::string(const S& s)> print;                               // "" leaves the key out of config.txt
 };
+
+// A row for the setting kept in the field whose address `at(s)` returns: read by read_value,
+// printed by as_text. `at` is a lambda taking S, const or not: [](auto& s) { return &s.lr; }.
+template <class S, class At>
+Setting<S> field(const char* name, const char* fallback, const char* help, const char* metadata, At at) {
+    auto read = [at](S& s, const Args& a, const std::string& n) { read_value(a, n, *at(s)); };
+    return {name, fallback, help, metadata, read, [at](const S& s) { return as_text(*at(s)); }};
+}
+
+// A row whose value may be the word auto: `*is_auto(s)` says so, and the field `*at(s)` is
+// left for the command to choose (`train ddpm`'s UNet size, once the input size is known).
+template <class S, class At, class IsAuto>
+Setting<S> auto_field(const char* name, const char* help, const char* metadata, At at, IsAuto is_auto) {
+    auto read = [at, is_auto](S& s, const Args& a, const std::string& n) {
+        *is_auto(s) = a.str(n) == "auto";
+        if (!*is_auto(s)) read_value(a, n, *at(s));
+    };
+    return {name, "auto", help, metadata, read, [at](const S& s) { return as_text(*at(s)); }};
+}
+
+// The same for an enum, read and written by its library functions (parse_sampler and
+// sampler_name, ...; tensor/choice.h): ArgError naming the flag and the words for another word.
+template <class S, class At, class Enum>
+Setting<S> enum_field(const char* name, const char* fallback, const char* help, const char* metadata,
+                      Enum (*parse)(const std::string&), std::string (*word)(Enum), At at) {
+    auto read = [at, parse](S& s, const Args& a, const std::string& n) { *at(s) = a.choice(n, parse); };
+    return {name, fallback, help, metadata, read, [at, word](const S& s) { return word(*at(s)); }};
+}
+
+// The rows every training command shares: --minutes, the time budget, into S's `minutes`;
+// --device, kept where `*at(s)` is and recorded as resolved from auto. The command reads
+// --device itself (device_option: td::Error for cuda where no GPU can be used), so that a
+// cuda run's config.txt is still read on a machine without one.
+template <class S>
+Setting<S> minutes_setting() {
+    return field<S>("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
+                    [](auto& s) { return &s.minutes; });
+}
+
+template <class S, class At>
+Setting<S> device_setting(At at) {
+    auto print = [at](const S& s) { return std::string(device_name(*at(s))); };
+    return {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr, print};
+}
+
+// --device (cuda, cpu or auto; `train ddpm|ldm|vae|classifier`, `sample`) as a Device:
+// ArgError for another word, td::Error (saying why) for cuda on a machine where no GPU can be used.
+Device device_option(const Args& args);
 
 // The rows of the training images, the same for every command that trains on them (`train
 // ddpm|ldm`, `train vae`): --data, --image-size, --channels, read into S's `data` and
 // `data_options` (diffusion/data/dataset.h).
 template <class S>
 std::vector<Setting<S>> image_data_settings() {
-    using A = const Args&;
-    using N = const std::string&;
     return {
-        {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images",
-         "data", [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
-        {"image-size", "32", "folders of images only: resize + center crop to this size", "",
-         [](S& s, A a, N n) { s.data_options.image_size = a.integer(n); },
-         [](const S& s) { return as_text(s.data_options.image_size); }},
-        {"channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
-         [](S& s, A a, N n) { s.data_options.channels = a.integer(n); },
-         [](const S& s) { return as_text(s.data_options.channels); }},
+        field<S>("data", "mnist",
+                 "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images", "data",
+                 [](auto& s) { return &s.data; }),
+        field<S>("image-size", "32", "folders of images only: resize + center crop to this size", "",
+                 [](auto& s) { return &s.data_options.image_size; }),
+        field<S>("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
+                 [](auto& s) { return &s.data_options.channels; }),
     };
 }
 

@@ -228,13 +228,6 @@ void save_graph(const std::string& path, const std::string& text, const GraphCou
         path.c_str());
 }
 
-void write_graph(const std::string& path, const Tensor& root, const std::map<const TensorImpl*, std::string>& names,
-                 const std::string& what) {
-    GraphCounts c;
-    std::string text = graph_to_dot(root, names, &c);
-    save_graph(path, text, c, what);
-}
-
 // Everything a step leaves, on disk; then where it went.
 void write_outputs(const std::string& dir, const std::string& title, const std::string& intro, StepRecord& r,
                    const std::string& graph_file) {
@@ -249,29 +242,11 @@ void write_outputs(const std::string& dir, const std::string& title, const std::
 
 // ---- the command line -----------------------------------------------------------------
 
-// `--graph` alone means DIR/graph.dot; Args wants a value, so it becomes `--graph=` (given, empty).
-std::vector<std::string> expand_bare_graph(int argc, char** argv, int first) {
-    std::vector<std::string> out(argv, argv + argc);
-    for (int i = first; i < argc; ++i)
-        if (out[i] == "--graph" && (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)) out[i] = "--graph=";
-    return out;
-}
-
-struct Argv {
-    std::vector<std::string> strings;
-    std::vector<char*> ptrs;
-    explicit Argv(std::vector<std::string> s) : strings(std::move(s)) {
-        for (std::string& x : strings) ptrs.push_back(x.data());
-    }
-    int argc() const { return (int)ptrs.size(); }
-    char** argv() { return ptrs.data(); }
-};
-
 // --out and --graph, the same for both: `what` is "train" or "sample", `graph_of` what the graph shows.
 void declare_outputs(Args& args, const std::string& what, const std::string& graph_of) {
     args.option("out", "", "where to write (default: RUN/trace-" + what + "-stepN)");
-    args.option("graph", "",
-                "write the autograd graph of " + graph_of + " as Graphviz dot (bare --graph: DIR/graph.dot)");
+    args.optional_value("graph",
+                        "write the autograd graph of " + graph_of + " as Graphviz dot (bare --graph: DIR/graph.dot)");
 }
 
 // --out, or RUN/trace-WHAT-stepN (trace-WHAT-stepN here for a model given by --ckpt alone).
@@ -287,34 +262,22 @@ std::string graph_path(const Args& args, const std::string& dir) {
 
 // ---- trace train ----------------------------------------------------------------------
 
-struct RunSettings {
-    ModelInfo info;
-    TrainOptions options;
-    Dataset data;
-    int64_t steps = 0;                 // the run's --steps (0: a time budget)
-    std::shared_ptr<VAE> first_stage;  // a latent run's autoencoder (its data are latents)
-};
-
 // The run as `diffuse train ddpm` built it, from its config.txt (the settings of
-// kDdpmSettings, tools/ddpm_settings.h). A bad value is a bad file: td::Error naming it.
-RunSettings read_run(const std::string& run) {
+// kDdpmSettings, tools/ddpm_settings.h), and its training set. A bad value is a bad file:
+// td::Error naming it.
+DdpmSettings read_run(const std::string& run, Dataset& data) {
     std::string file = run + "/config.txt";
     check(fs::exists(file), file, ": not found (is ", run, " a run folder of `diffuse train ddpm`?)");
     Args c("", "");
     declare_settings(c, kDdpmSettings);  // the same keys and defaults as `diffuse train ddpm`
     c.apply_config(file);
-    RunSettings r;
     try {
         DdpmSettings set = ddpm_settings(c);
-        r.data = resolve_data(set, c);
-        r.info = set.info;
-        r.options = set.train;
-        r.steps = set.steps;
-        r.first_stage = set.first_stage;
+        data = resolve_data(set, c);
+        return set;
     } catch (const ArgError& e) {
         fail(file, ": ", e.what());
     }
-    return r;
 }
 
 int trace_train(int argc, char** argv, int first) {
@@ -328,23 +291,21 @@ int trace_train(int argc, char** argv, int first) {
     args.option("step", "0", "the training step to trace, 1-based (0: the one after the latest checkpoint)");
     declare_outputs(args, "train", "the step");
     args.option("threads", "0", "OpenMP threads (0: all cores)");
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     std::string run = args.str("run");
     if (run.empty()) throw ArgError("--run is required (e.g. --run runs/mnist)");
     int64_t step = args.integer("step");
     if (step < 0) throw ArgError("--step must be >= 1 (or 0: the step after the latest checkpoint)");
     apply_threads(args);
 
-    RunSettings rs = read_run(run);
+    Dataset data;
+    DdpmSettings rs = read_run(run, data);
     auto ckpts = list_checkpoints(run);
     if (step == 0) step = (ckpts.empty() ? 0 : ckpts.back().first) + 1;
-    DdpmTrainer trainer(rs.info, rs.options, rs.data, rs.first_stage);
+    DdpmTrainer trainer(rs.info, rs.train, data, rs.first_stage);
     // the state before step N is the one after N-1 steps: the latest checkpoint at or
     // before N-1, else the fresh trainer (the same seed gives the same start)
-    std::string from = "the initial weights (seed " + std::to_string(rs.options.seed) + ")";
+    std::string from = "the initial weights (seed " + std::to_string(rs.train.seed) + ")";
     for (auto it = ckpts.rbegin(); it != ckpts.rend(); ++it)
         if (it->first <= step - 1) {
             trainer.load_checkpoint(it->second);
@@ -355,7 +316,7 @@ int trace_train(int argc, char** argv, int first) {
     std::printf("trace train: %s, step %lld, from %s%s\n", run.c_str(), (long long)step, from.c_str(),
                 replay > 0 ? (", replaying " + std::to_string(replay) + " steps untraced first").c_str() : "");
     std::printf("model: UNet %s; %s schedule, T = %lld; batch %lld\n", rs.info.unet.describe().c_str(),
-                beta_schedule_name(rs.info.schedule).c_str(), (long long)rs.info.T, (long long)rs.options.batch_size);
+                beta_schedule_name(rs.info.schedule).c_str(), (long long)rs.info.T, (long long)rs.train.batch_size);
     while (trainer.steps_done() < step - 1) trainer.step();
 
     std::string dir = out_dir(args, run, "train", step);
@@ -386,7 +347,7 @@ int trace_train(int argc, char** argv, int first) {
         clipped += r.grads.back().norm * r.grads.back().norm;
     }
     clipped = std::sqrt(clipped);
-    float clip = rs.options.grad_clip;
+    float clip = rs.train.grad_clip;
     double factor = clip > 0 ? std::min(1.0, clip / (st.grad_norm + 1e-6)) : 1.0;
     char gline[256];
     std::snprintf(gline, sizeof gline,
@@ -418,7 +379,7 @@ int trace_train(int argc, char** argv, int first) {
     std::string intro = "One training step (DDPM Algorithm 1), replayed from " + from + ". UNet " +
                         rs.info.unet.describe() + ", " + beta_schedule_name(rs.info.schedule) +
                         " schedule, T = " + std::to_string(rs.info.T) + ", batch " +
-                        std::to_string(rs.options.batch_size) + ". Loss " + std::to_string(st.loss) +
+                        std::to_string(rs.train.batch_size) + ". Loss " + std::to_string(st.loss) +
                         ". The pictures show the first 8 samples of the batch; their t (0-based): " + ts + ".";
     write_outputs(dir, title, intro, r, graph_file);
     if (!graph_file.empty()) save_graph(graph_file, graph_text, graph_counts, "the loss of this step");
@@ -443,10 +404,7 @@ int trace_sample(int argc, char** argv, int first) {
     args.option("n", "4", "images in the batch");
     args.option("seed", "0", "seed of x_T and the sampler's noise (as `diffuse sample`)");
     declare_outputs(args, "sample", "the step's model call");
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     std::string run = args.str("run");
     int64_t step = args.integer("step"), n = args.integer("n");
     if (n < 1) throw ArgError("need --n >= 1");
@@ -518,7 +476,9 @@ int trace_sample(int argc, char** argv, int first) {
         Tensor out = net.forward(x_t, tt, y.defined() ? net.condition(y) : UNet::Cond{});
         std::map<const TensorImpl*, std::string> names = leaf_names_of(net.named_parameters());
         names[x_t.impl()] = "x_t";
-        write_graph(graph_file, out, names, "the model call eps_theta(x_t, t) of this step");
+        GraphCounts counts;
+        std::string text = graph_to_dot(out, names, &counts);
+        save_graph(graph_file, text, counts, "the model call eps_theta(x_t, t) of this step");
     }
     return 0;
 }
@@ -534,9 +494,8 @@ int trace(int argc, char** argv, int first) {
             "  `diffuse trace train --help` for options.\n");
         return what.empty() ? 2 : 0;
     }
-    Argv a(expand_bare_graph(argc, argv, first + 1));
-    if (what == "train") return trace_train(a.argc(), a.argv(), first + 1);
-    if (what == "sample") return trace_sample(a.argc(), a.argv(), first + 1);
+    if (what == "train") return trace_train(argc, argv, first + 1);
+    if (what == "sample") return trace_sample(argc, argv, first + 1);
     throw ArgError("unknown trace '" + what + "' (expected train or sample)");
 }
 

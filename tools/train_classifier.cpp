@@ -54,43 +54,35 @@ struct ClassifierSettings {
 };
 
 using S = ClassifierSettings;
-using A = const Args&;
-using N = const std::string&;
 
 // The settings of `train classifier` (tools/settings.h); the order is config.txt's and --help's.
 const std::vector<Setting<ClassifierSettings>> kClassifierSettings = {
-    {"data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)", "data",
-     [](S& s, A a, N n) { s.data = a.str(n); }, [](const S& s) { return s.data; }},
-    {"data-dir", "", "where the data set's files are (default data/<name>/)", "",
-     [](S& s, A a, N n) { s.data_options.data_dir = a.str(n); },
-     [](const S& s) { return s.data_options.data_dir; }},  // "": the default, left out
-    {"epochs", "0", "epochs to train (0: 20 for mnist, 8 for fashion, 20 otherwise)", "",
-     [](S& s, A a, N n) { s.epochs = a.integer(n); }, [](const S& s) { return as_text(s.epochs); }},
-    {"batch", "128", "batch size", "", [](S& s, A a, N n) { s.batch = a.integer(n); },
-     [](const S& s) { return as_text(s.batch); }},
-    {"lr", "0.002", "peak learning rate (AdamW, warmup then cosine)", "",
-     [](S& s, A a, N n) { s.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.lr); }},
-    {"width", "32", "channels of the first conv (then 2x and 4x)", "width",
-     [](S& s, A a, N n) { s.model.width = a.integer(n); }, [](const S& s) { return as_text(s.model.width); }},
-    {"shift", "2", "augmentation: random shifts of up to this many pixels (0: none)", "",
-     [](S& s, A a, N n) { s.shift = a.integer(n); }, [](const S& s) { return as_text(s.shift); }},
+    field<S>("data", "mnist", "data set: mnist, fashion, cifar10, or a folder (see --data-dir)", "data",
+             [](auto& s) { return &s.data; }),
+    field<S>("data-dir", "", "where the data set's files are (default data/<name>/)", "",
+             [](auto& s) { return &s.data_options.data_dir; }),  // "": the default, left out
+    field<S>("epochs", "0", "epochs to train (0: 20 for mnist, 8 for fashion, 20 otherwise)", "",
+             [](auto& s) { return &s.epochs; }),
+    field<S>("batch", "128", "batch size", "", [](auto& s) { return &s.batch; }),
+    field<S>("lr", "0.002", "peak learning rate (AdamW, warmup then cosine)", "", [](auto& s) { return &s.lr; }),
+    field<S>("width", "32", "channels of the first conv (then 2x and 4x)", "width",
+             [](auto& s) { return &s.model.width; }),
+    field<S>("shift", "2", "augmentation: random shifts of up to this many pixels (0: none)", "",
+             [](auto& s) { return &s.shift; }),
     {"reject-class", "1", "1: add the output 'not an image of this data set' (see above); 0: plain classifier",
-     "reject_class", [](S& s, A a, N n) { s.model.reject_class = zero_or_one(a, n); },
+     "reject_class", [](S& s, const Args& a, const std::string& n) { s.model.reject_class = zero_or_one(a, n); },
      [](const S& s) { return as_text((int64_t)s.model.reject_class); }},
-    {"seed", "0", "random seed (weights, data order, noise)", "",
-     [](S& s, A a, N n) { s.seed = (uint64_t)a.integer(n); }, [](const S& s) { return as_text((int64_t)s.seed); }},
-    {"steps", "0", "stop after this many steps, whatever --epochs says (0: --epochs decides)", "",
-     [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
-    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
-    {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
-     [](S& s, A a, N) { s.device = device_option(a); },               // (td::Error for cuda without a GPU)
-     [](const S& s) { return std::string(device_name(s.device)); }},  // as resolved from auto
+    field<S>("seed", "0", "random seed (weights, data order, noise)", "", [](auto& s) { return &s.seed; }),
+    field<S>("steps", "0", "stop after this many steps, whatever --epochs says (0: --epochs decides)", "",
+             [](auto& s) { return &s.steps; }),
+    minutes_setting<S>(),
+    device_setting<S>([](auto& s) { return &s.device; }),
 };
 
 // Reads the settings; ArgError for a value out of range.
 ClassifierSettings classifier_settings(const Args& args) {
     ClassifierSettings s = read_settings(args, kClassifierSettings);
+    s.device = device_option(args);  // (td::Error for cuda without a GPU)
     if (s.epochs < 0 || s.batch < 1 || s.model.width < 8 || s.model.width % 4 != 0 || !(s.lr > 0) || s.minutes < 0 ||
         s.steps < 0)
         throw ArgError(
@@ -177,24 +169,18 @@ int train_classifier(int argc, char** argv, int first) {
               "--reject-class 0 gives the plain classifier.");
     declare_run_options(args);  // --out, --config, --resume, --overwrite, --threads (tools/training_run.h)
     declare_settings(args, kClassifierSettings);
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
     const std::string& out = run.out();
     ClassifierSettings set = classifier_settings(args);
-    const std::string& name = set.data;
-    int64_t shift = set.shift, max_steps = set.steps, batch = set.batch;
-    double minutes = set.minutes;
-    float lr = set.lr;
-    uint64_t seed = set.seed;
-    Device device = set.device;
-    int64_t epochs = set.epochs > 0 ? set.epochs : name == "mnist" ? 20 : name.rfind("fashion", 0) == 0 ? 8 : 20;
-    std::printf("device: %s\n", device_description(device).c_str());
+    int64_t epochs = set.epochs > 0                      ? set.epochs
+                     : set.data == "mnist"               ? 20
+                     : set.data.rfind("fashion", 0) == 0 ? 8
+                                                         : 20;
+    std::printf("device: %s\n", device_description(set.device).c_str());
 
-    diffusion::Dataset train = diffusion::load_dataset(name, "train", set.data_options);
-    diffusion::Dataset test = diffusion::load_dataset(name, "test", set.data_options);
+    diffusion::Dataset train = diffusion::load_dataset(set.data, "train", set.data_options);
+    diffusion::Dataset test = diffusion::load_dataset(set.data, "test", set.data_options);
     std::printf("data: %s, %lld train / %lld held-out images of shape %s, %lld classes\n", train.name.c_str(),
                 (long long)train.size(), (long long)test.size(), train.image_shape().c_str(),
                 (long long)train.num_classes);
@@ -206,39 +192,39 @@ int train_classifier(int argc, char** argv, int first) {
     cfg.in_channels = train.images.size(1);
     cfg.image_size = train.images.size(2);
     cfg.num_classes = train.num_classes;
-    Generator gen(seed);
+    Generator gen(set.seed);
     diffusion::Classifier model(cfg, gen);
-    model.to(device);
+    model.to(set.device);
     std::printf("model: %lld parameters\n", (long long)model.num_parameters());
 
     diffusion::BatchOptions bopt;
-    bopt.batch_size = batch;
-    bopt.seed = seed;
+    bopt.batch_size = set.batch;
+    bopt.seed = set.seed;
     bopt.hflip = cfg.in_channels == 3;  // flipping digits or clothes changes what they are; CIFAR's objects not
     diffusion::BatchIterator batches(train, bopt);
     int64_t steps_per_epoch = batches.batches_per_epoch(), total = epochs * steps_per_epoch;
-    if (max_steps > 0) {  // the step budget wins; the learning rate's cosine ends there
-        total = max_steps;
+    if (set.steps > 0) {  // the step budget wins; the learning rate's cosine ends there
+        total = set.steps;
         epochs = (total + steps_per_epoch - 1) / steps_per_epoch;
     }
     nn::AdamWOptions aopt;
-    aopt.lr = lr;
+    aopt.lr = set.lr;
     aopt.weight_decay = 1e-4f;
     nn::AdamW opt(model.named_parameters(), aopt);  // (after model.to: the moments live beside the weights)
     int64_t warmup = std::min<int64_t>(100, total / 10);
-    Generator aug_gen(seed + 1), neg_gen(seed + 2);
+    Generator aug_gen(set.seed + 1), neg_gen(set.seed + 2);
     // held-out negatives: made once from the held-out images, the same every epoch
     Tensor test_negatives;
     if (cfg.reject_class) {
-        Generator test_neg_gen(seed + 3);
+        Generator test_neg_gen(set.seed + 3);
         test_negatives = diffusion::make_negatives(std::min<int64_t>(test.size(), 1000), test.images, test_neg_gen);
-        test_negatives = test_negatives.to(device);
+        test_negatives = test_negatives.to(set.device);
     }
-    Tensor test_images = test.images.to(device);
+    Tensor test_images = test.images.to(set.device);
 
-    run.metrics.start(out + "/metrics.csv");
+    run.open_metrics();
     std::vector<float> accs;
-    Progress progress(total, minutes * 60.0);
+    Progress progress(total, set.minutes * 60.0);
     HeldOut held;
     int64_t step = 0;
     bool stopped_early = false;
@@ -248,10 +234,10 @@ int train_classifier(int argc, char** argv, int first) {
         int64_t epoch_steps = 0;
         for (int64_t i = 0; i < steps_per_epoch && step < total; ++i) {
             diffusion::Batch b = batches.next();
-            opt.set_lr(nn::cosine_lr(step + 1, lr, warmup, total));  // t counts from 1
-            Tensor x = shift > 0 ? random_shift(b.x, shift, aug_gen) : b.x, y = b.y;
+            opt.set_lr(nn::cosine_lr(step + 1, set.lr, warmup, total));  // t counts from 1
+            Tensor x = set.shift > 0 ? random_shift(b.x, set.shift, aug_gen) : b.x, y = b.y;
             if (cfg.reject_class) add_negatives(x, y, cfg.num_classes, neg_gen);
-            Tensor loss = cross_entropy(model.forward(x.to(device)), y.to(device));
+            Tensor loss = cross_entropy(model.forward(x.to(set.device)), y.to(set.device));
             opt.zero_grad();
             loss.backward();
             opt.step();
@@ -285,11 +271,11 @@ int train_classifier(int argc, char** argv, int first) {
     release_sigint();
     run.metrics.close();
     if (interrupted()) std::printf("interrupted after %lld steps: the weights so far are saved\n", (long long)step);
-    else if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", minutes, (long long)step);
+    else if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", set.minutes, (long long)step);
 
     // weights, with what `diffuse eval` needs to rebuild the model
     std::map<std::string, std::string> meta = {{"model", "classifier"},
-                                               {"data", name},
+                                               {"data", set.data},
                                                {"in_channels", std::to_string(cfg.in_channels)},
                                                {"image_size", std::to_string(cfg.image_size)},
                                                {"num_classes", std::to_string(cfg.num_classes)},
@@ -307,13 +293,14 @@ int train_classifier(int argc, char** argv, int first) {
 
     plot_loss(out + "/loss.png", read_metrics(out + "/metrics.csv"), "loss");
     std::ostringstream about, reject, list;
-    about << model.num_parameters() << " parameters, " << step << " steps of AdamW (peak lr " << lr << ", batch "
-          << batch << "), " << fmt_seconds(progress.elapsed()) << ". Held-out accuracy: ";
-    reject << "Reject class (\"not a " << name << " image\", trained on synthetic negatives): " << 100.0 * held.rejected
+    about << model.num_parameters() << " parameters, " << step << " steps of AdamW (peak lr " << set.lr << ", batch "
+          << set.batch << "), " << fmt_seconds(progress.elapsed()) << ". Held-out accuracy: ";
+    reject << "Reject class (\"not a " << set.data
+           << " image\", trained on synthetic negatives): " << 100.0 * held.rejected
            << "% of the held-out images rejected, " << 100.0 * held.negatives_rejected << "% of "
            << (cfg.reject_class ? test_negatives.size(0) : 0) << " held-out negatives rejected.";
     for (size_t i = 0; i < accs.size(); ++i) list << "<li>epoch " << i + 1 << ": " << 100.0 * accs[i] << "%</li>\n";
-    HtmlPage page("Classifier on " + name);
+    HtmlPage page("Classifier on " + set.data);
     page.html("<p>" + escape_html(about.str()) + "<b>" + cell(100.0 * held.accuracy) + "%</b> on " +
               std::to_string(test.size()) + " images.</p>\n");
     if (cfg.reject_class) page.p(reject.str());

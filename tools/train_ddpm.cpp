@@ -73,18 +73,6 @@ void wait_for_rank0(dist::Communicator& comm) {
     comm.set_timeout(usual);
 }
 
-}  // namespace
-
-namespace {
-
-// The grids of a conditional model: row r holds classes 0..K-1 (K at most 10), the
-// same starting noise in each column; by_class: one row per class instead.
-Tensor class_grid_conditions(const LoadedModel& m, int64_t K, int64_t per_class) {
-    std::vector<Tensor> ys;
-    for (int64_t c = 0; c < K; ++c) ys.push_back(class_condition(m, c, per_class));
-    return cat(ys, 0);
-}
-
 int run_training(Args& args, dist::Communicator& comm, bool latent);
 
 int train_diffusion(int argc, char** argv, int first, bool latent) {
@@ -116,10 +104,7 @@ int train_diffusion(int argc, char** argv, int first, bool latent) {
     args.flag("distributed",
               "data-parallel training over the ranks of `mpirun -np P` (docs/distributed.md): --batch\n"
               "is per rank (global batch P x batch); rank 0 writes the run folder");
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     if (!args.on("distributed")) return run_training(args, *dist::local_communicator(), latent);
 
     // Join the job first, before anything touches a GPU (init_distributed gives each rank
@@ -171,15 +156,10 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     set.train.comm = &comm;
     if (P > 1) std::printf("distributed: %s\n", comm.description().c_str());
     std::printf("device: %s\n", device_description(set.train.device).c_str());
-    Dataset train;
-    if (latent && P > 1) {
-        // rank 0 encodes the data set and writes the latent cache; then the others read it
-        if (root) train = resolve_data(set, args);
-        wait_for_rank0(comm);
-        if (!root) train = resolve_data(set, args);
-    } else {
-        train = resolve_data(set, args);
-    }
+    Dataset train;  // (a latent run: rank 0 encodes the data set and writes the cache, then the others read it)
+    if (root) train = resolve_data(set, args);
+    if (latent) wait_for_rank0(comm);
+    if (!root) train = resolve_data(set, args);
     if (set.train.batch_size * P > train.size())
         throw ArgError("the global batch, " + std::to_string(P) + " ranks x --batch " +
                        std::to_string(set.train.batch_size) + ", is larger than the data set (" +
@@ -201,8 +181,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     }
     // Every rank has read config.txt and the checkpoint: from here on rank 0 may rewrite them.
     comm.barrier();
-    if (root && run.resuming()) run.metrics.resume(out + "/metrics.csv", start_step);
-    else if (root) run.metrics.start(out + "/metrics.csv");
+    run.open_metrics(start_step);
     if (run.resuming()) {
         std::printf("resumed %s at step %lld (epoch %lld)\n", resumed_from.c_str(), (long long)start_step,
                     (long long)trainer.epoch() + 1);
@@ -231,11 +210,9 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     if (P > 1)
         std::printf("data parallel: %d ranks x batch %lld = global batch %lld\n", P, (long long)to.batch_size,
                     (long long)trainer.global_batch());
-    std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s%s%s\n",
+    std::printf("training: batch %lld, AdamW lr %g (%s, warm-up %lld), clip %g, EMA %g, %d threads; budget %s\n",
                 (long long)to.batch_size, to.lr, nn::lr_kind_name(to.lr_schedule).c_str(), (long long)to.warmup,
-                to.grad_clip, to.ema_decay, omp_get_max_threads(),
-                steps ? (std::to_string(steps) + " steps").c_str() : "", steps && minutes ? " or " : "",
-                minutes ? (std::to_string(minutes) + " min").c_str() : "");
+                to.grad_clip, to.ema_decay, omp_get_max_threads(), describe_budget(steps, minutes).c_str());
 
     // ---- the loop
     int64_t planned = steps > 0 ? steps : start_step + 1000000;
@@ -259,9 +236,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         Generator g(1234);  // the same x_T every time: the grids show the model change, not the noise
         Tensor y = conditional ? class_grid_conditions(ema, std::min<int64_t>(K, 8), 2) : Tensor();
         Tensor x = draw_samples(ema, preview, 16, g, y, set.guidance);
-        char name[64];
-        std::snprintf(name, sizeof name, "/progress/step-%08lld.png", (long long)step);
-        write_png_grid(out + name, x, 8, display_scale(x.size(2)));
+        write_png_grid(run.progress_grid(step), x, 8, display_scale(x.size(2)));
         last_sample_s = progress.elapsed();
     };
     int64_t step = start_step;
@@ -291,14 +266,9 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         }
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it in config.txt.
-        int64_t est = steps == 0 && step == start_step + 20
-                          ? start_step + (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6))
-                          : 0;
+        int64_t est = steps == 0 && step == start_step + 20 ? start_step + steps_in_minutes(20, el, minutes) : 0;
         // rank 0's clock and Ctrl-C decide for every rank
-        int64_t budget_steps = steps > 0 ? steps - start_step : 0;
-        bool want_sample = sample_every > 0   ? step % sample_every == 0
-                           : budget_steps > 0 ? (step - start_step) % std::max<int64_t>(1, budget_steps / 6) == 0
-                                              : el - last_sample_s >= std::max(60.0, minutes * 60.0 / 6);
+        bool want_sample = grid_due(step, start_step, sample_every, steps, minutes, el - last_sample_s, 60.0);
         bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
         std::vector<int64_t> agreed =
             from_rank0(comm, {est, want_sample, want_ckpt, progress.out_of_time(), interrupted()});
@@ -348,9 +318,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     Generator g(0);
     int64_t H = set.pixels.images.size(2);
     if (!conditional) {
-        Tensor samples = draw_samples(ema, fin, final_n, g);
-        int64_t ncol = std::max<int64_t>(1, (int64_t)std::ceil(std::sqrt((double)final_n)));
-        write_png_grid(out + "/samples.png", samples, ncol, display_scale(H));
+        write_png_grid(out + "/samples.png", draw_samples(ema, fin, final_n, g), grid_columns(final_n),
+                       display_scale(H));
         write_denoise_strip(out + "/denoise.png", ema, fin, 8, 11, g);
     } else {
         // one row per class at w = --guidance, then the guidance sweep: one row per w,
@@ -359,12 +328,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         Tensor samples =
             draw_samples(ema, fin, K * per_class, g, class_grid_conditions(ema, K, per_class), set.guidance);
         write_png_grid(out + "/samples.png", samples, per_class, display_scale(H));
-        std::vector<Tensor> sweep;
-        for (float w : kGuidanceSweep) {
-            Generator gw(7);
-            sweep.push_back(draw_samples(ema, fin, K, gw, class_grid_conditions(ema, K, 1), w));
-        }
-        write_png_grid(out + "/guidance.png", cat(sweep, 0), K, display_scale(H));
+        write_png_grid(out + "/guidance.png", guidance_sweep(ema, fin, K, 7), K, display_scale(H));
         write_denoise_strip(out + "/denoise.png", ema, fin, K, 11, g, class_grid_conditions(ema, K, 1), set.guidance);
     }
     Tensor real = train.images.slice(0, 0, 8);

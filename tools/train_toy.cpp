@@ -107,28 +107,20 @@ struct ToySettings {
 };
 
 using S = ToySettings;
-using A = const Args&;
-using N = const std::string&;
 
 // The settings of `train toy` (tools/settings.h); the order is config.txt's and --help's.
 const std::vector<Setting<ToySettings>> kToySettings = {
-    {"data", "moons", "the points: moons or spiral", "", [](S& s, A a, N n) { s.data = a.str(n); },
-     [](const S& s) { return s.data; }},
-    {"hidden", "128", "hidden width of the MLP", "", [](S& s, A a, N n) { s.hidden = a.integer(n); },
-     [](const S& s) { return as_text(s.hidden); }},
-    {"batch", "256", "points per training step", "", [](S& s, A a, N n) { s.train.batch = a.integer(n); },
-     [](const S& s) { return as_text(s.train.batch); }},
-    {"lr", "0.003", "Adam learning rate (cosine-decayed to 0 over --steps)", "",
-     [](S& s, A a, N n) { s.train.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.train.lr); }},
-    {"seed", "0", "random seed (weights, data order, noise)", "",
-     [](S& s, A a, N n) { s.train.seed = (uint64_t)a.integer(n); },
-     [](const S& s) { return as_text((int64_t)s.train.seed); }},
-    {"steps", "3000", "training steps in all; the learning rate's cosine decays over them", "",
-     [](S& s, A a, N n) { s.train.steps = a.integer(n); }, [](const S& s) { return as_text(s.train.steps); }},
-    {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-     [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
+    field<S>("data", "moons", "the points: moons or spiral", "", [](auto& s) { return &s.data; }),
+    field<S>("hidden", "128", "hidden width of the MLP", "", [](auto& s) { return &s.hidden; }),
+    field<S>("batch", "256", "points per training step", "", [](auto& s) { return &s.train.batch; }),
+    field<S>("lr", "0.003", "Adam learning rate (cosine-decayed to 0 over --steps)", "",
+             [](auto& s) { return &s.train.lr; }),
+    field<S>("seed", "0", "random seed (weights, data order, noise)", "", [](auto& s) { return &s.train.seed; }),
+    field<S>("steps", "3000", "training steps in all; the learning rate's cosine decays over them", "",
+             [](auto& s) { return &s.train.steps; }),
+    minutes_setting<S>(),
     {"device", "auto", "where to train: the CPU (cpu or auto; the toy has no GPU code)", "",
-     [](S&, A a, N n) {
+     [](S&, const Args& a, const std::string& n) {
          if (a.str(n) != "cpu" && a.str(n) != "auto")
              throw ArgError("--device: train toy runs on the CPU (cpu or auto)");
      },
@@ -146,10 +138,7 @@ int train_toy(int argc, char** argv, int first) {
               "index.html into the run folder; --resume continues a stopped run from its checkpoint.");
     declare_run_options(args, "runs/toy");  // --out, --config, --resume, --overwrite, --threads
     declare_settings(args, kToySettings);
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
     TrainingRun run(args, kLayout);  // the folder claimed and locked; with --resume, its config.txt applied
     ToySettings set = read_settings(args, kToySettings);
     const toy::TrainOptions& topt = set.train;
@@ -161,11 +150,7 @@ int train_toy(int argc, char** argv, int first) {
         throw ArgError("--steps, --batch and --hidden must be >= 1, --lr > 0 and --minutes >= 0");
     Generator gen((uint64_t)seed);
     Tensor data;
-    try {
-        data = toy::make_points(data_name, 2000, gen);
-    } catch (const Error& e) {
-        throw ArgError(std::string("--data: ") + e.what());
-    }
+    as_usage_error([&] { data = toy::make_points(data_name, 2000, gen); }, "--data: ");
     const std::string& out = run.out();
     run.begin();  // the settings are good: now an earlier run may be deleted (--overwrite)
     run.write_config(settings_text("train toy", set, kToySettings));
@@ -190,10 +175,8 @@ int train_toy(int argc, char** argv, int first) {
     if (run.resuming()) {
         std::string from = run.resume_from([&](const std::string& path) { trainer.load_checkpoint(path); });
         std::printf("resumed %s at step %lld\n", from.c_str(), (long long)trainer.steps_done());
-        run.metrics.resume(out + "/metrics.csv", trainer.steps_done());
-    } else {
-        run.metrics.start(out + "/metrics.csv");
     }
+    run.open_metrics(trainer.steps_done());
     int64_t start = trainer.steps_done();
     Progress progress(steps, minutes * 60.0, start);
     catch_sigint();

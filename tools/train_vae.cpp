@@ -52,56 +52,43 @@ struct VaeSettings {
 };
 
 using S = VaeSettings;
-using A = const Args&;
-using N = const std::string&;
 
 // The settings of `train vae` (tools/settings.h); the order is config.txt's and --help's.
 const std::vector<Setting<VaeSettings>> kVaeSettings = joined(
     image_data_settings<VaeSettings>(),
     {
-        {"ch", "32", "base channels", "vae.ch", [](S& s, A a, N n) { s.model.ch = a.integer(n); },
-         [](const S& s) { return as_text(s.model.ch); }},
-        {"mults", "1,2,2", "channel multiplier per level; len - 1 stride-2 downsamples (1,2,2: f = 4)", "vae.mults",
-         [](S& s, A a, N n) { s.model.mults = parse_int_list(n, a.str(n)); },
-         [](const S& s) { return join_ints(s.model.mults); }},
-        {"res-blocks", "1", "ResBlocks per level in the encoder (the decoder has one more)", "vae.num_res_blocks",
-         [](S& s, A a, N n) { s.model.num_res_blocks = a.integer(n); },
-         [](const S& s) { return as_text(s.model.num_res_blocks); }},
-        {"z-channels", "4", "latent channels", "vae.z_channels",
-         [](S& s, A a, N n) { s.model.z_channels = a.integer(n); },
-         [](const S& s) { return as_text(s.model.z_channels); }},
-        {"groups", "8", "GroupNorm groups (must divide ch * every mult)", "vae.groups",
-         [](S& s, A a, N n) { s.model.groups = a.integer(n); }, [](const S& s) { return as_text(s.model.groups); }},
+        field<S>("ch", "32", "base channels", "vae.ch", [](auto& s) { return &s.model.ch; }),
+        field<S>("mults", "1,2,2", "channel multiplier per level; len - 1 stride-2 downsamples (1,2,2: f = 4)",
+                 "vae.mults", [](auto& s) { return &s.model.mults; }),
+        field<S>("res-blocks", "1", "ResBlocks per level in the encoder (the decoder has one more)",
+                 "vae.num_res_blocks", [](auto& s) { return &s.model.num_res_blocks; }),
+        field<S>("z-channels", "4", "latent channels", "vae.z_channels", [](auto& s) { return &s.model.z_channels; }),
+        field<S>("groups", "8", "GroupNorm groups (must divide ch * every mult)", "vae.groups",
+                 [](auto& s) { return &s.model.groups; }),
         {"mid-attn", "1", "1: self-attention between the mid ResBlocks; 0: none", "vae.mid_attn",
-         [](S& s, A a, N n) { s.model.mid_attn = zero_or_one(a, n); },
+         [](S& s, const Args& a, const std::string& n) { s.model.mid_attn = zero_or_one(a, n); },
          [](const S& s) { return as_text((int64_t)s.model.mid_attn); }},
-        {"batch", "64", "minibatch size", "", [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
-         [](const S& s) { return as_text(s.train.batch_size); }},
-        {"lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)", "",
-         [](S& s, A a, N n) { s.train.lr = (float)a.number(n); }, [](const S& s) { return as_text(s.train.lr); }},
-        {"warmup", "100", "linear warm-up steps", "", [](S& s, A a, N n) { s.train.warmup = a.integer(n); },
-         [](const S& s) { return as_text(s.train.warmup); }},
-        {"beta", "1e-6", "KL weight (LDM's kl_weight: 1e-6; both terms are sums per image, means over the batch)",
-         "beta", [](S& s, A a, N n) { s.train.beta = (float)a.number(n); },
-         [](const S& s) { return as_text(s.train.beta); }},
-        {"recon", "l1", "reconstruction loss: l1 (LDM's) or l2", "recon",
-         [](S& s, A a, N n) { s.train.recon = a.choice(n, parse_recon); },
-         [](const S& s) { return recon_name(s.train.recon); }},
+        field<S>("batch", "64", "minibatch size", "", [](auto& s) { return &s.train.batch_size; }),
+        field<S>("lr", "0.001", "peak learning rate (Adam; linear warm-up, then cosine to 0 at the end of the budget)",
+                 "", [](auto& s) { return &s.train.lr; }),
+        field<S>("warmup", "100", "linear warm-up steps", "", [](auto& s) { return &s.train.warmup; }),
+        field<S>("beta", "1e-6",
+                 "KL weight (LDM's kl_weight: 1e-6; both terms are sums per image, means over the batch)", "beta",
+                 [](auto& s) { return &s.train.beta; }),
+        enum_field<S>("recon", "l1", "reconstruction loss: l1 (LDM's) or l2", "recon", parse_recon, recon_name,
+                      [](auto& s) { return &s.train.recon; }),
         {"seed", "0", "random seed (weights, data order, noise)", "vae.seed",
-         [](S& s, A a, N n) { s.model.seed = s.train.seed = (uint64_t)a.integer(n); },
-         [](const S& s) { return as_text((int64_t)s.train.seed); }},
-        {"steps", "0", "stop after this many steps (0: no step limit)", "",
-         [](S& s, A a, N n) { s.steps = a.integer(n); }, [](const S& s) { return as_text(s.steps); }},
-        {"minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
-         [](S& s, A a, N n) { s.minutes = a.number(n); }, [](const S& s) { return as_text(s.minutes); }},
-        {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "",
-         [](S& s, A a, N) { s.train.device = device_option(a); },               // (td::Error for cuda without a GPU)
-         [](const S& s) { return std::string(device_name(s.train.device)); }},  // as resolved from auto
+         [](S& s, const Args& a, const std::string& n) { s.model.seed = s.train.seed = (uint64_t)a.integer(n); },
+         [](const S& s) { return as_text(s.train.seed); }},
+        field<S>("steps", "0", "stop after this many steps (0: no step limit)", "", [](auto& s) { return &s.steps; }),
+        minutes_setting<S>(),
+        device_setting<S>([](auto& s) { return &s.train.device; }),
     });
 
 // Reads the settings; ArgError for a value out of range.
 VaeSettings vae_settings(const Args& args) {
     VaeSettings s = read_settings(args, kVaeSettings);
+    s.train.device = device_option(args);  // (td::Error for cuda without a GPU)
     const VaeTrainOptions& to = s.train;
     if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
     if (s.steps == 0 && s.minutes == 0) throw ArgError("give a budget: --steps N and/or --minutes M (not both 0)");
@@ -120,21 +107,6 @@ const RunLayout kLayout = {"train vae",
                            /*resumable=*/false};
 
 const int64_t kShown = 16;  // held-out images in reconstructions.png: 2 rows of 8, their reconstructions below
-
-// The held-out images the PSNR is computed on: the first `n` of the test split, or of the
-// training set when the data has no test split (said so in `note`).
-Tensor held_out_images(const std::string& data, const DataOptions& dopt, const Dataset& train, int64_t n,
-                       std::string& note) {
-    Dataset test;
-    try {
-        test = load_dataset(data, "test", dopt);
-    } catch (const Error&) {
-        note = "training images (the data set has no test split)";
-        return train.images.slice(0, 0, std::min(n, train.size()));
-    }
-    note = "held-out test images";
-    return test.images.slice(0, 0, std::min(n, test.size()));
-}
 
 // Originals in the top rows, reconstructions below, 8 per row: (2 n, C, H, W) -> PNG.
 void write_reconstructions(const std::string& path, const Tensor& x, const Tensor& x_hat) {
@@ -177,10 +149,7 @@ int train_vae(int argc, char** argv, int first) {
     // (not settings of the model or its training: config.txt leaves them out)
     args.option("sample-every", "0", "draw the reconstruction grid every this many steps (0: about 6 in a run)");
     args.option("eval-images", "1000", "held-out images the PSNR is computed on");
-    if (!args.parse(argc, argv, first)) {
-        std::printf("%s", args.help().c_str());
-        return 0;
-    }
+    if (!args.parse_or_help(argc, argv, first)) return 0;
 
     TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
     const std::string& out = run.out();
@@ -201,14 +170,12 @@ int train_vae(int argc, char** argv, int first) {
     Dataset train = load_dataset(data, "train", dopt);
     vc.in_channels = train.images.size(1);
     vc.image_size = train.images.size(2);
-    try {
-        vc.validate();
-    } catch (const Error& e) {
-        throw ArgError(e.what());
-    }
+    as_usage_error([&] { vc.validate(); });
     check_batch_fits(to.batch_size, train);
-    std::string held_note;
-    Tensor held = held_out_images(data, dopt, train, eval_n, held_note);
+    bool held_out = true;  // the images the PSNR is computed on: the first of the test split, if any
+    Dataset held_set = held_out_split(data, dopt, held_out);
+    std::string held_note = held_out ? "held-out test images" : "training images (the data set has no test split)";
+    Tensor held = held_set.images.slice(0, 0, std::min(eval_n, held_set.size()));
     Tensor shown = held.slice(0, 0, std::min<int64_t>(kShown, held.size(0)));
 
     run.begin();  // the settings and the data are good: now an earlier run may be deleted (--overwrite)
@@ -222,20 +189,17 @@ int train_vae(int argc, char** argv, int first) {
                 (long long)trainer.model().num_parameters());
     std::printf(
         "training: batch %lld, Adam lr %g (warm-up %lld, cosine), %s recon + beta %g KL, %d threads; "
-        "budget %s%s%s\n",
+        "budget %s\n",
         (long long)to.batch_size, to.lr, (long long)to.warmup, recon_name(to.recon).c_str(), to.beta,
-        omp_get_max_threads(), steps ? (std::to_string(steps) + " steps").c_str() : "", steps && minutes ? " or " : "",
-        minutes ? (fmt("%g", minutes) + " min").c_str() : "");
+        omp_get_max_threads(), describe_budget(steps, minutes).c_str());
 
     // ---- the loop
-    run.metrics.start(out + "/metrics.csv");
+    run.open_metrics();
     Progress progress(steps > 0 ? steps : 1000000, minutes * 60.0);
     if (steps == 0) progress.set_total(0);  // unknown until the speed is measured
     double last_sample_s = 0, smoothed = 0;
     auto progress_grid = [&](int64_t step) {
-        char name[64];
-        std::snprintf(name, sizeof name, "/progress/step-%08lld.png", (long long)step);
-        write_reconstructions(out + name, shown, reconstruct(trainer.model(), shown));
+        write_reconstructions(run.progress_grid(step), shown, reconstruct(trainer.model(), shown));
         last_sample_s = progress.elapsed();
     };
     catch_sigint();
@@ -251,7 +215,7 @@ int train_vae(int argc, char** argv, int first) {
         // With only a time budget the cosine schedule needs an end: estimate it once
         // from the speed of the first 20 steps, and record it.
         if (steps == 0 && step == 20) {
-            int64_t est = (int64_t)(20 * minutes * 60.0 / std::max(el, 1e-6));
+            int64_t est = steps_in_minutes(20, el, minutes);
             progress.set_total(est);
             trainer.set_lr_total(est);
             std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n", minutes,
@@ -261,10 +225,7 @@ int train_vae(int argc, char** argv, int first) {
         std::snprintf(fields, sizeof fields, "loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed,
                       s.recon, s.kl, s.lr);
         progress.report(step, fields, 25);
-        bool want_sample = sample_every > 0 ? step % sample_every == 0
-                           : steps > 0      ? step % std::max<int64_t>(1, steps / 6) == 0
-                                            : el - last_sample_s >= std::max(30.0, minutes * 60.0 / 6);
-        if (want_sample) progress_grid(step);
+        if (grid_due(step, 0, sample_every, steps, minutes, el - last_sample_s, 30.0)) progress_grid(step);
         if (progress.out_of_time()) {
             stopped_by_time = true;
             break;

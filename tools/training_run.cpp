@@ -39,10 +39,10 @@ std::string file_in_run(const std::string& run_or_file, const std::string& file)
     return fs::is_directory(run_or_file) ? run_or_file + "/" + file : run_or_file;
 }
 
-std::string checkpoint_name(int64_t step) {
+std::string step_file(int64_t step, const std::string& ext) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "step-%08lld.safetensors", (long long)step);
-    return buf;
+    std::snprintf(buf, sizeof buf, "step-%08lld.", (long long)step);
+    return buf + ext;
 }
 
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run) {
@@ -132,6 +132,12 @@ void TrainingRun::write_config(const std::string& text) const {
     if (writer_) write_text_file(out_ + "/config.txt", text);
 }
 
+void TrainingRun::open_metrics(int64_t step) {
+    if (!writer_) return;
+    if (resume_) metrics.resume(path("metrics.csv"), step);
+    else metrics.start(path("metrics.csv"));
+}
+
 std::string TrainingRun::resume_from(const std::function<void(const std::string& path)>& load) {
     auto ckpts = checkpoints();
     check(!ckpts.empty(), out_, "/checkpoints: no checkpoint to resume from");
@@ -159,7 +165,7 @@ std::string TrainingRun::resume_from(const std::function<void(const std::string&
 void TrainingRun::save_checkpoint(int64_t step, int64_t keep,
                                   const std::function<void(const std::string& path)>& save) {
     if (!writer_) return;
-    std::string path = out_ + "/checkpoints/" + checkpoint_name(step);
+    std::string path = out_ + "/checkpoints/" + step_file(step, "safetensors");
     try {
         save(path);
     } catch (...) {

@@ -7,7 +7,7 @@
 //   TrainingRun run(args, layout);          // flags read, folder locked, configs applied
 //   ... settings checked, data loaded ...
 //   run.begin();                            // a fresh run: the earlier one deleted (--overwrite)
-//   run.write_config(text);  run.metrics.start(...) or resume(...)
+//   run.write_config(text);  run.open_metrics(step);
 //   while (...) { step; run.metrics.row(...); run.save_checkpoint(step, save); }
 #pragma once
 #include <cstdint>
@@ -42,7 +42,7 @@ struct RunLayout {
 
 // A run folder's checkpoints, (step, path), oldest first.
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);
-std::string checkpoint_name(int64_t step);  // "step-00001000.safetensors"
+std::string step_file(int64_t step, const std::string& ext);  // "step-00001000." + ext: sorts by step
 
 class TrainingRun {
 public:
@@ -67,6 +67,10 @@ public:
 
     // config.txt, whole or not at all.
     void write_config(const std::string& text) const;
+    // metrics.csv: a fresh one, or on --resume the rows up to `step` kept (MetricsWriter::resume).
+    void open_metrics(int64_t step = 0);
+    // Where the sample grid drawn after `step` goes: progress/step-N.png (HtmlPage::progress_grids).
+    std::string progress_grid(int64_t step) const { return path("progress/" + step_file(step, "png")); }
 
     // Loads the newest checkpoint that `load` accepts (load throws td::Error for a
     // damaged or foreign file), saying which it passed over and why; the writer renames
