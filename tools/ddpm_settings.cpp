@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -108,6 +109,15 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
          [](const S& s) { return loss_weight_name(s.train.loss_weight); }},
         {"snr-gamma", "5", "min-snr's gamma", "", [](S& s, A a, N n) { s.train.snr_gamma = a.number(n); },
          [](const S& s) { return as_text(s.train.snr_gamma); }},
+        {"t-sampling", "uniform",
+         "how a training step draws t: uniform (DDPM) or logit-normal (Esser et al. 2024:\n"
+         "t = T sigmoid(m + s n), more steps mid-way, where a sample commits to what it shows)",
+         "", [](S& s, A a, N n) { s.train.t_draw = a.choice(n, parse_timestep_draw); },
+         [](const S& s) { return timestep_draw_name(s.train.t_draw); }},
+        {"t-loc", "0", "logit-normal's m: 0 centres the draws on t = T/2, below 0 on smaller t", "",
+         [](S& s, A a, N n) { s.train.t_loc = a.number(n); }, [](const S& s) { return as_text(s.train.t_loc); }},
+        {"t-scale", "1", "logit-normal's s: the spread of the draws", "",
+         [](S& s, A a, N n) { s.train.t_scale = a.number(n); }, [](const S& s) { return as_text(s.train.t_scale); }},
         {"batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
          [](S& s, A a, N n) { s.train.batch_size = a.integer(n); },
          [](const S& s) { return as_text(s.train.batch_size); }},
@@ -202,6 +212,8 @@ DdpmSettings ddpm_settings(const Args& args) {
         throw ArgError(
             "bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
             "0 <= --ema < 1, --snr-gamma > 0");
+    if (!(to.t_scale > 0) || !std::isfinite(to.t_loc))
+        throw ArgError("bad value: need --t-scale > 0 and a finite --t-loc");
     return s;
 }
 
