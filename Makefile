@@ -259,6 +259,7 @@ demo: deps
 	@bash scripts/get-data.sh mnist
 	$(BUILD)/diffuse train ddpm --config configs/mnist-demo.cfg --out runs/demo --overwrite $(DEMO_ARGS)
 	$(BUILD)/diffuse sample --run runs/demo --n 64 --sampler ddim --steps 50 --out runs/demo/ddim-64.png
+	$(BUILD)/diffuse sample --run runs/demo --n 64 --sampler ddim --steps 50 --eta 1 --out runs/demo/ddim-eta1-64.png
 	@$(call check_pages,runs/demo)
 	@echo "make demo: done. Open runs/demo/index.html (samples, denoising, forward process, loss)."
 

@@ -20,6 +20,26 @@ const Choice<LossWeight> kLossWeights[] = {{"none", LossWeight::None}, {"min-snr
 LossWeight parse_loss_weight(const std::string& name) { return parse_choice(name, kLossWeights, "loss weight"); }
 std::string loss_weight_name(LossWeight w) { return choice_name(w, kLossWeights); }
 
+const Choice<TimestepDraw> kTimestepDraws[] = {{"uniform", TimestepDraw::Uniform},
+                                               {"logit-normal", TimestepDraw::LogitNormal}};
+
+TimestepDraw parse_timestep_draw(const std::string& name) {
+    return parse_choice(name, kTimestepDraws, "timestep sampling");
+}
+std::string timestep_draw_name(TimestepDraw d) { return choice_name(d, kTimestepDraws); }
+
+// Algorithm 1, line 3 (uniform), or eq. 19 of Esser et al. 2024 (logit-normal).
+Tensor draw_timesteps(TimestepDraw how, double m, double s, int64_t T, int64_t n, Generator& gen) {
+    if (how == TimestepDraw::Uniform) return randint(T, {n}, gen);
+    std::vector<float> z = randn({n}, gen).to_vector();
+    std::vector<int64_t> t(n);
+    for (int64_t i = 0; i < n; ++i) {
+        double u = 1.0 / (1.0 + std::exp(-(m + s * z[i])));  // sigmoid(m + s n), in (0, 1)
+        t[i] = std::min<int64_t>(T - 1, (int64_t)(u * T));
+    }
+    return Tensor::from_vector_i64(t, {n});
+}
+
 DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, const Dataset& train_set,
                          std::shared_ptr<VAE> first_stage)
     : info_(info),
@@ -117,9 +137,11 @@ DdpmTrainer::Draws DdpmTrainer::draw() {
     Batch b = batches_.next();  // on the CPU, where the data set is
     // (t is drawn on the CPU, G integers, and moved; eps on the device itself: the same
     // Philox numbers either way, tensor/random.h)
-    Tensor t = randint(schedule_.T, {b.x.size(0)}, noise_gen_).to(dev);  // line 3 (0-based t)
-    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);        // line 4: eps ~ N(0, I)
-    Tensor y = draw_condition(b.y);                                      // class / caption, or none
+    const int64_t G = b.x.size(0);
+    Tensor t = draw_timesteps(opt_.t_draw, opt_.t_loc, opt_.t_scale, schedule_.T, G, noise_gen_);  // line 3 (0-based)
+    Tensor eps = randn(b.x.shape(), noise_gen_, 0.0f, 1.0f, dev);  // line 4: eps ~ N(0, I)
+    Tensor y = draw_condition(b.y);                                // class / caption, or none
+    t = t.to(dev);
     Draws d{parallel_.my_slice(b.x).to(dev), parallel_.my_slice(t), parallel_.my_slice(eps),
             parallel_.my_slice(y)};  // x_0: (B, C, H, W) in [-1, 1]
     if (d.y.defined()) d.y = d.y.to(dev);

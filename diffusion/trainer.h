@@ -37,6 +37,18 @@ enum class LossWeight { None, MinSnr };
 LossWeight parse_loss_weight(const std::string& name);  // td::Error listing the words
 std::string loss_weight_name(LossWeight w);
 
+// Which t a training step draws (Algorithm 1, line 3): uniform over the T steps, as in
+// DDPM, or logit-normal (Esser et al. 2024, eq. 19): t = floor(T sigmoid(m + s n)) with
+// n ~ N(0, 1), which spends more of the steps in the middle of the process, where a
+// sample commits to what it shows, and fewer at the ends, where the loss is either out
+// of reach (t near T: the average image) or already tiny (t near 0). Words: "uniform",
+// "logit-normal".
+enum class TimestepDraw { Uniform, LogitNormal };
+TimestepDraw parse_timestep_draw(const std::string& name);  // td::Error listing the words
+std::string timestep_draw_name(TimestepDraw d);
+// n timesteps in {0, ..., T-1} (0-based) drawn as `how` says; m, s: logit-normal's location and scale.
+Tensor draw_timesteps(TimestepDraw how, double m, double s, int64_t T, int64_t n, Generator& gen);
+
 struct TrainOptions {
     int64_t batch_size = 64;  // per rank: the global batch is comm->size() * batch_size
     float lr = 1e-3f;
@@ -49,6 +61,8 @@ struct TrainOptions {
     bool hflip = false;                           // random horizontal flips (CIFAR-10, not digits)
     LossWeight loss_weight = LossWeight::None;    // L_simple (eq. 14) or min-SNR (Hang et al. 2023)
     double snr_gamma = 5.0;                       // min-snr's gamma
+    TimestepDraw t_draw = TimestepDraw::Uniform;  // how t is drawn (above)
+    double t_loc = 0.0, t_scale = 1.0;            // logit-normal's m and s
     bool skip_nonfinite = false;                  // a non-finite loss / gradient: skip the step (true) or stop (false)
     float p_uncond = 0.1f;                        // conditional models: P(condition dropped) (classifier-free guidance)
     uint64_t seed = 0;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -64,9 +65,17 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
                       "none (L_simple, DDPM eq. 14) or min-snr (Hang et al. 2023: min(SNR, gamma) weights)", "",
                       parse_loss_weight, loss_weight_name, [](auto& s) { return &s.train.loss_weight; }),
         field<S>("snr-gamma", "5", "min-snr's gamma", "", [](auto& s) { return &s.train.snr_gamma; }),
-        field<S>("batch", "64", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
+        enum_field<S>("t-sampling", "logit-normal",
+                      "how a training step draws t: uniform (DDPM) or logit-normal (Esser et al. 2024:\n"
+                      "t = T sigmoid(m + s n), more steps mid-way, where a sample commits to what it shows)",
+                      "", parse_timestep_draw, timestep_draw_name, [](auto& s) { return &s.train.t_draw; }),
+        field<S>("t-loc", "-0.5", "logit-normal's m: 0 centres the draws on t = T/2, below 0 on smaller t", "",
+                 [](auto& s) { return &s.train.t_loc; }),
+        field<S>("t-scale", "1", "logit-normal's s: the spread of the draws", "",
+                 [](auto& s) { return &s.train.t_scale; }),
+        field<S>("batch", "32", "minibatch size (with --distributed: per rank; the global batch is ranks x this)", "",
                  [](auto& s) { return &s.train.batch_size; }),
-        field<S>("lr", "0.002", "peak learning rate (AdamW)", "", [](auto& s) { return &s.train.lr; }),
+        field<S>("lr", "0.004", "peak learning rate (AdamW)", "", [](auto& s) { return &s.train.lr; }),
         enum_field<S>("lr-schedule", "cosine", "constant, warmup (linear warm-up then constant) or cosine", "",
                       nn::parse_lr_kind, nn::lr_kind_name, [](auto& s) { return &s.train.lr_schedule; }),
         field<S>("warmup", "100", "linear warm-up steps", "", [](auto& s) { return &s.train.warmup; }),
@@ -84,7 +93,7 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
         {"seed", "0", "random seed (weights, data order, noise)", "",
          [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
          [](const S& s) { return as_text(s.train.seed); }},
-        field<S>("steps", "3600",
+        field<S>("steps", "6600",
                  "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
                  "--minutes and no --steps: no step limit, the time decides)",
                  "", [](auto& s) { return &s.steps; }),
@@ -139,6 +148,8 @@ DdpmSettings ddpm_settings(const Args& args) {
         throw ArgError(
             "bad value: need --batch >= 1, --lr > 0, --warmup >= 0, --lr-total >= 0, --clip >= 0, "
             "0 <= --ema < 1, --snr-gamma > 0");
+    if (!(to.t_scale > 0) || !std::isfinite(to.t_loc))
+        throw ArgError("bad value: need --t-scale > 0 and a finite --t-loc");
     return s;
 }
 
