@@ -194,22 +194,29 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 // The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
 // round s (8, 4, 2, 1) swapping the s x s sub-blocks across the diagonal, i.e. trading bit s
 // of the row number for bit s of the lane number. After the four rounds, row j holds what
-// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512.)
+// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512. s is a template
+// parameter so that the compiler computes the shuffles' lane indices once, at compile time:
+// computed at run time, they cost more than the shuffles.)
 typedef int32_t i16v __attribute__((vector_size(64)));
-void transpose16(v16 r[16]) {
-    for (int32_t s = 8; s >= 1; s /= 2) {
-        i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
-        for (int32_t j = 0; j < 16; ++j) {
-            lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
-            hi[j] = (j & s) ? 16 + j : j + s;
-        }
-        for (int32_t i = 0; i < 16; ++i) {
-            if (i & s) continue;
-            const v16 a = r[i], b = r[i + s];
-            r[i] = __builtin_shuffle(a, b, lo);
-            r[i + s] = __builtin_shuffle(a, b, hi);
-        }
+template <int32_t s>
+void transpose_round(v16 r[16]) {
+    i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
+    for (int32_t j = 0; j < 16; ++j) {
+        lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
+        hi[j] = (j & s) ? 16 + j : j + s;
     }
+    for (int32_t i = 0; i < 16; ++i) {
+        if (i & s) continue;
+        const v16 a = r[i], b = r[i + s];
+        r[i] = __builtin_shuffle(a, b, lo);
+        r[i + s] = __builtin_shuffle(a, b, hi);
+    }
+}
+void transpose16(v16 r[16]) {
+    transpose_round<8>(r);
+    transpose_round<4>(r);
+    transpose_round<2>(r);
+    transpose_round<1>(r);
 }
 
 // The first n = 7, 8 or 14 lanes of v to d[0 .. n - 1], as copy_row does: two overlapping
@@ -247,7 +254,7 @@ void store_run(float* d, v16 v) {
 // The tile is positions x channels and dst is channels x positions: each block of 16
 // channels is turned round in registers (transpose16) and every channel's PB positions
 // written as one run, + bias. (Turned round one float at a time, reading the tile with a
-// stride of 16 or 32 floats, the copy took a third of the kernel's own time at 16 channels.)
+// stride of 16 or 32 floats, the copy was a scalar load, add and store per output.)
 // dst: the tile's first position in output channel k0's plane; HW: floats per plane.
 template <int64_t PB, int64_t KV>
 void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
