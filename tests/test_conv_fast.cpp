@@ -71,7 +71,7 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
 }
 
 TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
-    auto run = [](int threads, int64_t W) {  // W = 17: the micro-kernel; 14: row tiles
+    auto run = [](int threads, int64_t W) {  // W = 17: the micro-kernel; 7, 14, 28: row tiles
         omp_set_num_threads(threads);
         Generator gen(5);
         Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
@@ -80,7 +80,7 @@ TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
         return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(), r.db.to_vector()};
     };
     int saved = omp_get_max_threads();
-    for (int64_t W : {17, 14}) {
+    for (int64_t W : {17, 14, 7, 28}) {
         CAPTURE(W);
         auto one = run(1, W), two = run(2, W);
         CHECK(one[0] == two[0]);

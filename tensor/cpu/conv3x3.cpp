@@ -27,6 +27,8 @@
 // 4. Planes 7, 8, 14 or 28 wide put output channels in the lanes instead (row_tile): at 7
 //    and 14 wide the padded layout's zero column and the rounding to whole vectors are an
 //    eighth to a quarter of the work, and a tile of 7 or 14 positions x 32 channels wastes none.
+//    The tile is turned round into the output in registers, 16 x 16 at a time. dW skips
+//    the same thrown-away positions (dy is zero there), so it too sums over H x W only.
 //
 // Vectors are GCC vector types (v16: 16 floats): `acc + w * x` on them is one AVX-512
 // fused multiply-add with -march=native (four SSE ones without), and gdb prints them
@@ -189,6 +191,57 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
     return packed;
 }
 
+// The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
+// round s (8, 4, 2, 1) swapping the s x s sub-blocks across the diagonal, i.e. trading bit s
+// of the row number for bit s of the lane number. After the four rounds, row j holds what
+// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512. s is a template
+// parameter so that the compiler computes the shuffles' lane indices once, at compile time:
+// computed at run time, they cost more than the shuffles.)
+typedef int32_t i16v __attribute__((vector_size(64)));
+template <int32_t s>
+void transpose_round(v16 r[16]) {
+    i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
+    for (int32_t j = 0; j < 16; ++j) {
+        lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
+        hi[j] = (j & s) ? 16 + j : j + s;
+    }
+    for (int32_t i = 0; i < 16; ++i) {
+        if (i & s) continue;
+        const v16 a = r[i], b = r[i + s];
+        r[i] = __builtin_shuffle(a, b, lo);
+        r[i + s] = __builtin_shuffle(a, b, hi);
+    }
+}
+void transpose16(v16 r[16]) {
+    transpose_round<8>(r);
+    transpose_round<4>(r);
+    transpose_round<2>(r);
+    transpose_round<1>(r);
+}
+
+// The first n = 7, 8 or 14 lanes of v to d[0 .. n - 1], as copy_row does: two overlapping
+// halves straight from the register (a copy through memory would stall the loads behind
+// the wider store).
+typedef float v4 __attribute__((vector_size(16)));
+template <int64_t n>
+void store_run(float* d, v16 v) {
+    if constexpr (n == 14) {
+        const v8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+        const v8 hi = __builtin_shufflevector(v, v, 6, 7, 8, 9, 10, 11, 12, 13);
+        std::memcpy(d, &lo, sizeof lo);
+        std::memcpy(d + 6, &hi, sizeof hi);
+    } else if constexpr (n == 8) {
+        const v8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+        std::memcpy(d, &lo, sizeof lo);
+    } else {
+        static_assert(n == 7, "row tiles are 7, 8 or 14 wide");
+        const v4 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3);
+        const v4 hi = __builtin_shufflevector(v, v, 3, 4, 5, 6);
+        std::memcpy(d, &lo, sizeof lo);
+        std::memcpy(d + 3, &hi, sizeof hi);
+    }
+}
+
 // Planes 7, 8, 14 or 28 wide by row tiles: output channels in the lanes instead of
 // positions. At 14x14 the micro-kernel computes Lv = 224 outputs for 196 (the zero column
 // of each row, then rounding up to whole vectors), at 7x7 64 for 49. A row tile computes
@@ -197,11 +250,15 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 //     acc[i][j] += splat(in[c][q0 + i + offset(tap)]) * w[c][tap][k0 + 16 j .. + 15]
 // per (channel, tap): KV weight loads and PB broadcasts for PB * KV multiply-adds (14 x 2:
 // 16 loads, 28 multiply-adds). Each output still sums over (c, tap) in the micro-kernel's
-// order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16;
-// outT (PB, 16 KV): the tile, positions by channels, for the caller to transpose.
+// order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16.
+// The tile is positions x channels and dst is channels x positions: each block of 16
+// channels is turned round in registers (transpose16) and every channel's PB positions
+// written as one run, + bias. (Turned round one float at a time, reading the tile with a
+// stride of 16 or 32 floats, the copy was a scalar load, add and store per output.)
+// dst: the tile's first position in output channel k0's plane; HW: floats per plane.
 template <int64_t PB, int64_t KV>
 void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
-              int64_t q0, float* outT) {
+              int64_t q0, int64_t outs, const float* bias, int64_t HW, float* dst) {
     v16 acc[PB][KV] = {};
     for (int64_t c = 0; c < C; ++c) {
         const float* plane = in + c * p.PS + q0;
@@ -216,8 +273,14 @@ void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k
             }
         }
     }
-    for (int64_t i = 0; i < PB; ++i)
-        for (int64_t j = 0; j < KV; ++j) store16(outT + i * KV * kVecLanes + j * kVecLanes, acc[i][j]);
+    for (int64_t j = 0; j < KV; ++j) {
+        v16 r[16];  // row i: position i's 16 channels (rows past PB: zero, unused)
+        for (int64_t i = 0; i < 16; ++i) r[i] = i < PB ? acc[i][j] : v16{};
+        transpose16(r);  // row kk: channel kk's positions
+        const int64_t kb = k0 + j * kVecLanes;
+        for (int64_t kk = 0; kk < kVecLanes && kb + kk < outs; ++kk)
+            store_run<PB>(dst + (j * kVecLanes + kk) * HW, r[kk] + splat(bias ? bias[kb + kk] : 0.0f));
+    }
 }
 
 template <int64_t PB>
@@ -226,18 +289,13 @@ void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const
     int64_t off[9];
     for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
     const int64_t O16 = (outs + kVecLanes - 1) / kVecLanes * kVecLanes, HW = p.H * p.W;
-    float outT[PB * 2 * kVecLanes];
     for (int64_t k0 = 0; k0 < O16;) {  // 32 channels at a time (their weights stay in L1), then 16
         const int64_t kv = O16 - k0 >= 2 * kVecLanes ? 2 : 1;
         for (int64_t oh = 0; oh < p.H; ++oh)
             for (int64_t ow = 0; ow < p.W; ow += PB) {  // the row in pieces of PB
-                if (kv == 2) row_tile<PB, 2>(in, ins, w, O16, k0, p, off, oh * p.Wp + ow, outT);
-                else row_tile<PB, 1>(in, ins, w, O16, k0, p, off, oh * p.Wp + ow, outT);
-                for (int64_t kk = 0; kk < kv * kVecLanes && k0 + kk < outs; ++kk) {  // transpose into dst
-                    const float bk = bias ? bias[k0 + kk] : 0.0f;
-                    float* d = dst + (k0 + kk) * HW + oh * p.W + ow;
-                    for (int64_t i = 0; i < PB; ++i) d[i] = outT[i * kv * kVecLanes + kk] + bk;
-                }
+                float* d = dst + k0 * HW + oh * p.W + ow;
+                if (kv == 2) row_tile<PB, 2>(in, ins, w, O16, k0, p, off, oh * p.Wp + ow, outs, bias, HW, d);
+                else row_tile<PB, 1>(in, ins, w, O16, k0, p, off, oh * p.Wp + ow, outs, bias, HW, d);
             }
         k0 += kv * kVecLanes;
     }
@@ -290,15 +348,19 @@ template <int64_t KV, int64_t CB>
 void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
              const Padded& p, bool first, float* partial_c0) {
     v16 acc[CB][9][KV] = {};
-    for (int64_t q = 0; q < p.Lv; ++q) {
-        v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
-        for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kVecLanes);
-        for (int64_t cc = 0; cc < CB; ++cc)
-            for (int64_t tap = 0; tap < 9; ++tap) {
-                const v16 xv = splat(xc[cc][q + off[tap]]);
-                for (int64_t j = 0; j < KV; ++j) acc[cc][tap][j] += xv * dyv[j];
-            }
-    }
+    // Only the H x W real outputs: dyT is zero in each row's thrown-away column and past
+    // the last row, and a zero term changes no sum, so skipping them saves 1/Wp of the work
+    // and the rounding to whole vectors (14x14: 196 positions of Lv = 224; 7x7: 49 of 64).
+    for (int64_t oh = 0; oh < p.H; ++oh)
+        for (int64_t q = oh * p.Wp; q < oh * p.Wp + p.W; ++q) {
+            v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
+            for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kVecLanes);
+            for (int64_t cc = 0; cc < CB; ++cc)
+                for (int64_t tap = 0; tap < 9; ++tap) {
+                    const v16 xv = splat(xc[cc][q + off[tap]]);
+                    for (int64_t j = 0; j < KV; ++j) acc[cc][tap][j] += xv * dyv[j];
+                }
+        }
     for (int64_t cc = 0; cc < cn; ++cc)
         for (int64_t tap = 0; tap < 9; ++tap)
             for (int64_t j = 0; j < KV; ++j) {
@@ -325,27 +387,6 @@ void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const
             for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
             dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, first, partial + c0 * 9 * K16);
         }
-}
-
-// The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
-// round s (8, 4, 2, 1) swapping the s x s sub-blocks across the diagonal, i.e. trading bit s
-// of the row number for bit s of the lane number. After the four rounds, row j holds what
-// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512.)
-typedef int32_t i16v __attribute__((vector_size(64)));
-void transpose16(v16 r[16]) {
-    for (int32_t s = 8; s >= 1; s /= 2) {
-        i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
-        for (int32_t j = 0; j < 16; ++j) {
-            lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
-            hi[j] = (j & s) ? 16 + j : j + s;
-        }
-        for (int32_t i = 0; i < 16; ++i) {
-            if (i & s) continue;
-            const v16 a = r[i], b = r[i + s];
-            r[i] = __builtin_shuffle(a, b, lo);
-            r[i + s] = __builtin_shuffle(a, b, hi);
-        }
-    }
 }
 
 // dy of one image, already padded (K, PS) -> dyT (Lv, K16): dyT[q][k] = dypad[k][Wp + 1 + q],
