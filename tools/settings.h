@@ -8,8 +8,8 @@
 // `train ddpm|ldm` (tools/ddpm_settings.h), `train vae`, `train classifier` and `train toy` keep one each.
 //
 // Most rows name the field that holds the setting, and its type says how it is read and
-// printed (field, enum_field); a setting with a rule of its own (auto, two fields) spells
-// out both as lambdas.
+// printed (field, enum_field; auto_field for a UNet size that may be left to `auto`); a
+// setting with a rule of its own (one value into two fields) spells out both as lambdas.
 #pragma once
 #include <cstdint>
 #include <functional>
