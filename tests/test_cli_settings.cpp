@@ -56,6 +56,9 @@ std::vector<Case> common_cases(const std::string& data) {
             {"prediction", "x0", "prediction", ""},
             {"loss-weight", "min-snr", "", ""},
             {"snr-gamma", "4", "", ""},
+            {"t-sampling", "uniform", "", ""},
+            {"t-loc", "0.25", "", ""},
+            {"t-scale", "0.5", "", ""},
             {"batch", "8", "", ""},
             {"lr", "0.003", "", ""},
             {"lr-schedule", "warmup", "", ""},
@@ -307,6 +310,8 @@ TEST_CASE("settings: a bad word for an enum setting exits 2 naming the flag and 
           Bad{"--schedule quadratic", "--schedule: unknown schedule 'quadratic' (linear, cosine, scaled_linear)"},
           Bad{"--prediction score", "--prediction: unknown prediction 'score' (eps, x0, v)"},
           Bad{"--loss-weight snr", "--loss-weight: unknown loss weight 'snr' (none, min-snr)"},
+          Bad{"--t-sampling lognormal", "--t-sampling: unknown timestep sampling 'lognormal' (uniform, logit-normal)"},
+          Bad{"--t-scale 0", "need --t-scale > 0 and a finite --t-loc"},
           Bad{"--lr-schedule step", "--lr-schedule: unknown lr schedule 'step' (constant, warmup, cosine)"}}) {
         CAPTURE(b.flags);
         Run r = run_diffuse("train ddpm --data " + data + " --out " + tdtest::scratch("settings-bad") + " --steps 1 " +
