@@ -154,7 +154,10 @@ Tensor DdpmTrainer::loss_of(const Draws& d) {
     Tensor x_t = q_sample(schedule_, x0, t, eps);  // eq. 4
     if (tracing()) {  // diffuse trace: the inputs of the step, before the UNet's own entries
         trace("x_0", x0, "Algorithm 1, line 2: x_0 ~ q(x_0), a minibatch of training images");
-        trace("t", t.to(DType::Float32), "Algorithm 1, line 3: t ~ Uniform({1, ..., T}) (0-based in code)");
+        trace("t", t.to(DType::Float32),
+              opt_.t_draw == TimestepDraw::Uniform
+                  ? "Algorithm 1, line 3: t ~ Uniform({1, ..., T}) (0-based in code)"
+                  : "Algorithm 1, line 3, drawn logit-normally: t = T sigmoid(m + s n), n ~ N(0, 1) (--t-sampling)");
         trace("eps", eps, "Algorithm 1, line 4: eps ~ N(0, I)");
         trace("x_t", x_t, "DDPM eq. 4: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps");
     }
