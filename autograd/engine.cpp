@@ -104,12 +104,12 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
           "with requires_grad, or it was computed under NoGradGuard)");
     Tensor seed = grad_root;
     if (!seed.defined()) {
-        check(root.numel() == 1, "backward: root of shape ", shape_str(root.shape()),
+        check(root.numel() == 1, "backward: root of shape ", root.shape(),
               " is not a scalar; pass grad_output of the same shape");
         seed = ones(root.shape(), root.device());  // dL/dL = 1, where the root lives
     }
-    check(seed.shape() == root.shape(), "backward: grad_output shape ", shape_str(seed.shape()),
-          " does not match the root's shape ", shape_str(root.shape()));
+    check(seed.shape() == root.shape(), "backward: grad_output shape ", seed.shape(),
+          " does not match the root's shape ", root.shape());
     check(seed.device() == root.device(), "backward: grad_output is on ", device_name(seed.device()), ", the root on ",
           device_name(root.device()));
 
@@ -136,7 +136,7 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
             const Tensor& in = node->inputs[i];
             if (!in.defined() || !in.requires_grad() || !grads[i].defined()) continue;
             check(grads[i].shape() == in.shape(), "backward of '", node->name, "': gradient for input ", i,
-                  " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(in.shape()));
+                  " has shape ", grads[i].shape(), " but the input has shape ", in.shape());
             // A gradient lives where its input lives: a backward that made it elsewhere (a
             // zeros() on the CPU for a GPU input) is a bug in that op, named here.
             check(grads[i].device() == in.device(), "backward of '", node->name, "': gradient for input ", i, " is on ",

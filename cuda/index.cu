@@ -79,10 +79,10 @@ struct GatherShapes {
 };
 
 GatherShapes gather_shapes(const Tensor& target, const Tensor& index, const char* op) {
-    check(target.dim() == index.dim(), op, " (cuda): index of shape ", shape_str(index.shape()),
-          " and tensor of shape ", shape_str(target.shape()), " differ in rank");
+    check(target.dim() == index.dim(), op, " (cuda): index of shape ", index.shape(), " and tensor of shape ",
+          target.shape(), " differ in rank");
     check(index.dim() <= cuda::kMaxDims, op, " (cuda): tensors of more than ", cuda::kMaxDims,
-          " dims are not supported, got ", shape_str(index.shape()));
+          " dims are not supported, got ", index.shape());
     GatherShapes s{};
     s.rank = (int)index.dim();
     for (int d = 0; d < s.rank; ++d) {

@@ -495,7 +495,7 @@ GemmOperand gemm_operand(const Tensor& t) {
 void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     check(out.is_contiguous(), "matmul kernel (cuda): output must be contiguous");
     check(a.dim() == 3 && b.dim() == 3 && out.dim() == 3, "matmul kernel (cuda): expected 3-d operands, got ",
-          shape_str(a.shape()), " @ ", shape_str(b.shape()), " -> ", shape_str(out.shape()));
+          a.shape(), " @ ", b.shape(), " -> ", out.shape());
     const int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
     if (B == 0 || M == 0 || N == 0) return;
     if (K == 0) {

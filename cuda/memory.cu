@@ -121,7 +121,7 @@ static void copy_typed(const Tensor& src, const Tensor& dst) {
 }
 
 void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
-    check(src.shape() == dst.shape(), "copy: shapes ", shape_str(src.shape()), " and ", shape_str(dst.shape()));
+    check(src.shape() == dst.shape(), "copy: shapes ", src.shape(), " and ", dst.shape());
     check(src.device() == Device::CUDA && dst.device() == Device::CUDA,
           "cuda copy: both tensors must be on cuda (Tensor::to moves them between devices)");
     bool sf = src.dtype() == DType::Float32, df = dst.dtype() == DType::Float32;

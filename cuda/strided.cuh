@@ -45,8 +45,7 @@ struct Strided {
 
 // The layout of t, to pass to a kernel. 0-d tensors become shape [1].
 inline Strided strided(const Tensor& t) {
-    check(t.dim() <= kMaxDims, "cuda: tensors of more than ", kMaxDims, " dims are not supported, got ",
-          shape_str(t.shape()));
+    check(t.dim() <= kMaxDims, "cuda: tensors of more than ", kMaxDims, " dims are not supported, got ", t.shape());
     Strided s{};
     s.rank = t.dim() == 0 ? 1 : (int)t.dim();
     for (int d = 0; d < s.rank; ++d) {

@@ -30,7 +30,7 @@ Classifier::Classifier(const ClassifierConfig& c, Generator& gen) : cfg(c) {
 Tensor Classifier::features(const Tensor& x) {
     check(x.dim() == 4 && x.size(1) == cfg.in_channels && x.size(2) == cfg.image_size && x.size(3) == cfg.image_size,
           "Classifier: expected images (N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size, "), got ",
-          shape_str(x.shape()));
+          x.shape());
     Tensor h = avg_pool2d(silu(conv1->forward(x)), 2);          // (N, w, H/2, W/2)
     h = avg_pool2d(norm2->forward_silu(conv2->forward(h)), 2);  // (N, 2w, H/4, W/4); SiLU(GroupNorm), one op
     return silu(fc->forward(h.reshape({h.size(0), -1})));       // (N, 4w)
@@ -56,8 +56,7 @@ void classify(Classifier& model, const Tensor& images, Tensor& logits, Tensor& f
 
 // Mean (D) and covariance (D, D) of the rows of feats, in double.
 static void gaussian_fit(const Tensor& feats, Eigen::VectorXd& mu, Eigen::MatrixXd& cov) {
-    check(feats.dim() == 2 && feats.size(0) >= 2, "frechet_distance: need (N >= 2, D) features, got ",
-          shape_str(feats.shape()));
+    check(feats.dim() == 2 && feats.size(0) >= 2, "frechet_distance: need (N >= 2, D) features, got ", feats.shape());
     int64_t N = feats.size(0), D = feats.size(1);
     std::vector<float> v = feats.to_vector();
     Eigen::MatrixXd X(N, D);
@@ -92,7 +91,7 @@ static int64_t argmax_of(const float* v, int64_t count) { return std::max_elemen
 SampleStats sample_stats(const Tensor& logits, const Tensor& features, const Tensor& reference_features,
                          bool reject_class) {
     check(logits.dim() == 2 && logits.size(1) >= (reject_class ? 2 : 1), "sample_stats: expected logits (N, ",
-          reject_class ? "K + 1" : "K", "), got ", shape_str(logits.shape()));
+          reject_class ? "K + 1" : "K", "), got ", logits.shape());
     SampleStats s;
     Tensor p = softmax(logits.detach(), 1);  // over every output, the reject class included
     int64_t N = p.size(0), C = p.size(1), K = reject_class ? C - 1 : C;
@@ -128,13 +127,12 @@ std::vector<float> uniforms(int64_t count, Generator& gen, float lo = 0.0f, floa
 }
 
 Shape with_batch(int64_t n, const Shape& like) {
-    check(like.size() == 4, "negatives: expected an image shape (N, C, H, W), got ", shape_str(like));
+    check(like.size() == 4, "negatives: expected an image shape (N, C, H, W), got ", like);
     return {n, like[1], like[2], like[3]};
 }
 
 void check_real(const Tensor& real, const char* who) {
-    check(real.dim() == 4 && real.size(0) >= 2, who, ": need real images (B >= 2, C, H, W), got ",
-          shape_str(real.shape()));
+    check(real.dim() == 4 && real.size(0) >= 2, who, ": need real images (B >= 2, C, H, W), got ", real.shape());
 }
 
 }  // namespace
@@ -247,8 +245,8 @@ Tensor make_negatives(int64_t n, const Tensor& real, Generator& gen) {
 // ---- reference rows ------------------------------------------------------------------------------
 
 Tensor gaussian_blur(const Tensor& images, float sigma) {
-    check(images.dim() == 4 && sigma > 0, "gaussian_blur: need images (N, C, H, W) and sigma > 0, got ",
-          shape_str(images.shape()), " and ", sigma);
+    check(images.dim() == 4 && sigma > 0, "gaussian_blur: need images (N, C, H, W) and sigma > 0, got ", images.shape(),
+          " and ", sigma);
     int64_t r = (int64_t)std::ceil(3.0f * sigma);
     std::vector<float> k(2 * r + 1);
     float total = 0;
@@ -301,8 +299,8 @@ std::string reference_name(Reference r) { return choice_name(r, kReferences); }
 
 Tensor reference_images(Reference kind, const Tensor& held_out, int64_t count, uint64_t seed) {
     check(held_out.dim() == 4 && held_out.size(0) >= 1 && count >= 1,
-          "reference_images: need held-out images (N >= 1, C, H, W) and count >= 1, got ", shape_str(held_out.shape()),
-          " and ", count);
+          "reference_images: need held-out images (N >= 1, C, H, W) and count >= 1, got ", held_out.shape(), " and ",
+          count);
     int64_t N = held_out.size(0), n = std::min(count, N);
     if (kind == Reference::Noise) {
         Generator gen(seed);

@@ -13,8 +13,8 @@ namespace {
 
 // table[t] as (B, 1, ..., 1) matching x's rank, after checking x's batch size.
 Tensor coef(const Tensor& table, const Tensor& t, const Tensor& x, const char* op) {
-    check(x.dim() >= 1 && t.dim() == 1 && x.size(0) == t.size(0), op, ": x ", shape_str(x.shape()), " and t ",
-          shape_str(t.shape()), " disagree on the batch size");
+    check(x.dim() >= 1 && t.dim() == 1 && x.size(0) == t.size(0), op, ": x ", x.shape(), " and t ", t.shape(),
+          " disagree on the batch size");
     return Schedule::at(table, t, x.dim());
 }
 
@@ -22,7 +22,7 @@ Tensor coef(const Tensor& table, const Tensor& t, const Tensor& x, const char* o
 
 // eq. 4: the forward process in one jump, q(x_t | x_0), sampled with the given eps
 Tensor q_sample(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
-    check(x0.shape() == eps.shape(), "q_sample: x0 ", shape_str(x0.shape()), " and eps ", shape_str(eps.shape()));
+    check(x0.shape() == eps.shape(), "q_sample: x0 ", x0.shape(), " and eps ", eps.shape());
     // BEGIN SOLUTION q-sample: x_t of q(x_t | x_0) with this eps, one coefficient pair per sample (coef)
     // STUB: (void)s, (void)t;
     // STUB: fail("q_sample: not implemented yet (assignment q-sample)");
@@ -32,7 +32,7 @@ Tensor q_sample(const Schedule& s, const Tensor& x0, const Tensor& t, const Tens
 }
 
 Tensor posterior_mean(const Schedule& s, const Tensor& x0, const Tensor& xt, const Tensor& t) {
-    check(x0.shape() == xt.shape(), "posterior_mean: x0 ", shape_str(x0.shape()), " and xt ", shape_str(xt.shape()));
+    check(x0.shape() == xt.shape(), "posterior_mean: x0 ", x0.shape(), " and xt ", xt.shape());
     return coef(s.f32.mu_coef_x0, t, x0, "posterior_mean") * x0 +
            coef(s.f32.mu_coef_xt, t, xt, "posterior_mean") * xt;  // eq. 7
 }
@@ -107,8 +107,8 @@ Tensor model_eps(Prediction p, const Schedule& s, const Tensor& xt, const Tensor
 }
 
 Tensor l_simple(const Tensor& prediction, const Tensor& target) {
-    check(prediction.shape() == target.shape(), "l_simple: prediction ", shape_str(prediction.shape()), " and target ",
-          shape_str(target.shape()));
+    check(prediction.shape() == target.shape(), "l_simple: prediction ", prediction.shape(), " and target ",
+          target.shape());
     // BEGIN SOLUTION q-sample: L_simple (eq. 14), the mean over all elements
     // STUB: fail("l_simple: not implemented yet (assignment q-sample)");
     Tensor d = prediction - target;
@@ -130,10 +130,10 @@ Tensor min_snr_weights(const Schedule& s, const Tensor& t, Prediction p, double 
 }
 
 Tensor l_weighted(const Tensor& prediction, const Tensor& target, const Tensor& weights) {
-    check(prediction.shape() == target.shape() && prediction.dim() >= 1, "l_weighted: prediction ",
-          shape_str(prediction.shape()), " and target ", shape_str(target.shape()));
-    check(weights.dim() == 1 && weights.size(0) == prediction.size(0), "l_weighted: weights ",
-          shape_str(weights.shape()), " must be (B) with B = ", prediction.size(0));
+    check(prediction.shape() == target.shape() && prediction.dim() >= 1, "l_weighted: prediction ", prediction.shape(),
+          " and target ", target.shape());
+    check(weights.dim() == 1 && weights.size(0) == prediction.size(0), "l_weighted: weights ", weights.shape(),
+          " must be (B) with B = ", prediction.size(0));
     Tensor d = prediction - target;
     Tensor per_sample = mean((d * d).reshape({prediction.size(0), -1}), {1});  // (B)
     return mean(per_sample * weights);

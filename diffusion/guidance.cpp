@@ -12,8 +12,8 @@ namespace td::diffusion {
 // Ho & Salimans 2022, eq. 6 in LDM's form: eps_tilde = eps_u + w (eps_c - eps_u)
 // END HIDE cfg
 Tensor cfg_combine(const Tensor& eps_uncond, const Tensor& eps_cond, float w) {
-    check(eps_uncond.shape() == eps_cond.shape(), "cfg_combine: eps_uncond ", shape_str(eps_uncond.shape()),
-          " and eps_cond ", shape_str(eps_cond.shape()), " differ in shape");
+    check(eps_uncond.shape() == eps_cond.shape(), "cfg_combine: eps_uncond ", eps_uncond.shape(), " and eps_cond ",
+          eps_cond.shape(), " differ in shape");
     // BEGIN SOLUTION cfg: eps_tilde from the two predictions (mind the sign: away from eps_uncond)
     // STUB: (void)w;
     // STUB: fail("cfg_combine: not implemented yet (assignment cfg)");

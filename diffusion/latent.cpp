@@ -16,7 +16,7 @@ namespace td::diffusion {
 namespace fs = std::filesystem;
 
 Tensor encode_latents(VAE& vae, const Tensor& images, int64_t batch) {
-    check(images.dim() == 4, "encode_latents: images must be (N, C, H, W), got ", shape_str(images.shape()));
+    check(images.dim() == 4, "encode_latents: images must be (N, C, H, W), got ", images.shape());
     NoGradGuard no_grad;
     bool was_training = vae.is_training();
     vae.eval();
@@ -66,7 +66,7 @@ LatentCache load_latent_cache(const std::string& path) {
     c.vae_digest = meta["vae_digest"];
     check(c.latents.dim() == 4 && c.labels.dim() == 1 && c.labels.size(0) == c.latents.size(0) &&
               c.labels.dtype() == DType::Int64,
-          path, ": latents ", shape_str(c.latents.shape()), " and labels ", shape_str(c.labels.shape()),
+          path, ": latents ", c.latents.shape(), " and labels ", c.labels.shape(),
           " do not fit together (expected (N, c, h, w) float and (N) int64)");
     return c;
 }

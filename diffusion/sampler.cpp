@@ -71,8 +71,7 @@ Tensor eps_theta(const Schedule& s, const Denoiser& model, const Tensor& x, int6
               (o.sampler == Sampler::Ddim ? "DDIM" : "DDPM") + std::string(": the sample at t = ") + std::to_string(t));
     Tensor tt = full_t(x, t);
     Tensor out = model(x, tt);
-    check(out.shape() == x.shape(), "sampler: the model returned ", shape_str(out.shape()), " for x_t ",
-          shape_str(x.shape()));
+    check(out.shape() == x.shape(), "sampler: the model returned ", out.shape(), " for x_t ", x.shape());
     Tensor eps = o.prediction == Prediction::Eps ? out : model_eps(o.prediction, s, x, tt, out);
     trace("eps_theta", eps, "the model's noise estimate eps_theta(x_t, t)");
     return eps;

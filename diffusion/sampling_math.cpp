@@ -14,7 +14,7 @@ namespace td::diffusion {
 namespace {
 
 void check_same(const Tensor& a, const Tensor& b, const char* op, const char* what) {
-    check(a.shape() == b.shape(), op, ": x_t ", shape_str(a.shape()), " and ", what, " ", shape_str(b.shape()));
+    check(a.shape() == b.shape(), op, ": x_t ", a.shape(), " and ", what, " ", b.shape());
 }
 
 // x + sigma z, checking z when it matters.

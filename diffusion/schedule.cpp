@@ -117,7 +117,7 @@ double Schedule::alpha_bar_at(int64_t t) const {
 
 Tensor Schedule::at(const Tensor& table, const Tensor& t, int64_t rank) {
     check(t.dtype() == DType::Int64 && t.dim() == 1, "Schedule::at: t must be a 1-D int64 tensor, got shape ",
-          shape_str(t.shape()));
+          t.shape());
     check(rank >= 1, "Schedule::at: rank must be >= 1");
     int64_t n = table.size(0);
     for (int64_t v : t.to(Device::CPU).to_vector_i64())

@@ -130,7 +130,7 @@ Tensor SmallTextEncoder::encode(const Tensor& tokens) {
 Tensor SmallTextEncoder::pool(const Tensor& tokens, const Tensor& features) const {
     int64_t B = tokens.size(0), L = tokens.size(1), D = features.size(2);
     check(features.dim() == 3 && features.size(0) == B && features.size(1) == L, "SmallTextEncoder::pool: features ",
-          shape_str(features.shape()), " do not match tokens ", shape_str(tokens.shape()));
+          features.shape(), " do not match tokens ", tokens.shape());
     // Row b's <eos> (the first one), or its last token when truncation by a caller left none.
     std::vector<int64_t> ids = tokens.to(Device::CPU).to_vector_i64(), rows(B);
     for (int64_t b = 0; b < B; ++b) {

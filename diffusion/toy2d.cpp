@@ -98,7 +98,7 @@ nn::AdamOptions adam_options(float lr) {
 
 Trainer::Trainer(Mlp& model, const Schedule& s, const Tensor& data, const TrainOptions& o)
     : model_(model), s_(s), data_(data), o_(o), opt_(model.parameters(), adam_options(o.lr)), gen_(o.seed) {
-    check(data.dim() == 2 && data.shape()[1] == 2, "toy2d::train: data must be (N, 2), got ", shape_str(data.shape()));
+    check(data.dim() == 2 && data.shape()[1] == 2, "toy2d::train: data must be (N, 2), got ", data.shape());
     check(o.steps >= 1 && o.batch >= 1 && o.lr > 0, "toy2d::train: steps and batch must be >= 1 and lr > 0");
     check(o.t_weights.empty() || (int64_t)o.t_weights.size() == s.T, "toy2d::train: t_weights must have T = ", s.T,
           " entries, got ", o.t_weights.size());

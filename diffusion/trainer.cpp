@@ -56,7 +56,7 @@ DdpmTrainer::DdpmTrainer(const ModelInfo& info, const TrainOptions& options, con
       dataset_(train_set.name) {
     check(train_set.images.size(1) == info.unet.in_channels && train_set.images.size(2) == info.unet.image_size &&
               train_set.images.size(3) == info.unet.image_size,
-          "train ddpm: ", train_set.name, " images are ", shape_str(train_set.images.shape()), " but the UNet expects ",
+          "train ddpm: ", train_set.name, " images are ", train_set.images.shape(), " but the UNet expects ",
           info.unet.in_channels, " x ", info.unet.image_size, " x ", info.unet.image_size);
     check(options.lr > 0 && std::isfinite(options.lr), "train ddpm: lr must be > 0, got ", options.lr);
     check(options.grad_clip >= 0, "train ddpm: grad clip must be >= 0, got ", options.grad_clip);

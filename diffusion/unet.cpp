@@ -305,7 +305,7 @@ UNet::Cond UNet::condition(const Tensor& y) {
     Cond out;
     Tensor v;  // add / concat: one vector per sample, (B, temb_dim) or (B, concat_channels)
     if (c.cond == Conditioning::Class) {
-        check(y.dim() == 1, "UNet::condition: cond class takes labels (B) int64, got ", shape_str(y.shape()));
+        check(y.dim() == 1, "UNet::condition: cond class takes labels (B) int64, got ", y.shape());
         for (int64_t label : y.to(Device::CPU).to_vector_i64())
             check(label >= 0 && label <= c.num_classes, "UNet::condition: label ", label, " is not in [0, ",
                   c.num_classes, "] (", c.num_classes, " is the null label)");
@@ -314,7 +314,7 @@ UNet::Cond UNet::condition(const Tensor& y) {
         v = e;
     } else {
         check(y.dim() == 2, "UNet::condition: cond text takes token ids (B, L) int64 ",
-              "(text_encoder().tokenize(prompts)), got ", shape_str(y.shape()));
+              "(text_encoder().tokenize(prompts)), got ", y.shape());
         Tensor h = cond_stage_model_->encode(y);  // tau_theta(y): (B, L, text_dim)
         if (c.cond_mode == CondMode::CrossAttn) out.context = h;
         else v = cond_proj_->forward(cond_stage_model_->pool(y, h));  // (B, text_dim) -> (B, width)
@@ -353,10 +353,10 @@ Tensor UNet::attention(Level& L, size_t j, const Tensor& h, const Cond& cond) {
 Tensor UNet::forward(const Tensor& x, const Tensor& t, const Cond& cond) {
     const UNetConfig& c = config_;
     check(x.dim() == 4 && x.size(1) == c.in_channels && x.size(2) == c.image_size && x.size(3) == c.image_size,
-          "UNet: input ", shape_str(x.shape()), " does not match the model (", c.in_channels, " channels, ",
-          c.image_size, "x", c.image_size, ")");
+          "UNet: input ", x.shape(), " does not match the model (", c.in_channels, " channels, ", c.image_size, "x",
+          c.image_size, ")");
     check(t.dim() == 1 && t.size(0) == x.size(0) && t.dtype() == DType::Int64,
-          "UNet: t must be (B) int64 with B = ", x.size(0), ", got ", shape_str(t.shape()));
+          "UNet: t must be (B) int64 with B = ", x.size(0), ", got ", t.shape());
 
     int64_t B = x.size(0);
     if (c.cond != Conditioning::None) {  // a conditional UNet needs its condition (the null one for "none")

@@ -200,7 +200,7 @@ VAE::VAE(const VAEConfig& config) : config_(config) {
 
 VAE::Posterior VAE::from_moments(const Tensor& moments) {
     check(moments.dim() == 4 && moments.size(1) % 2 == 0, "VAE::from_moments: moments must be (B, 2 z, h, w), got ",
-          shape_str(moments.shape()));
+          moments.shape());
     int64_t z = moments.size(1) / 2;
     Tensor mu = moments.narrow(1, 0, z);                            // (B, z, h, w)
     Tensor logvar = clamp(moments.narrow(1, z, z), -30.0f, 20.0f);  // (B, z, h, w), see vae.h
@@ -210,8 +210,8 @@ VAE::Posterior VAE::from_moments(const Tensor& moments) {
 VAE::Posterior VAE::encode(const Tensor& x) {
     const VAEConfig& c = config_;
     check(x.dim() == 4 && x.size(1) == c.in_channels && x.size(2) == c.image_size && x.size(3) == c.image_size,
-          "VAE::encode: input ", shape_str(x.shape()), " does not match the model (", c.in_channels, " channels, ",
-          c.image_size, "x", c.image_size, ")");
+          "VAE::encode: input ", x.shape(), " does not match the model (", c.in_channels, " channels, ", c.image_size,
+          "x", c.image_size, ")");
     return from_moments(quant_conv->forward(encoder->forward(x)));
 }
 
@@ -219,7 +219,7 @@ Tensor VAE::decode(const Tensor& z) {
     const VAEConfig& c = config_;
     int64_t s = c.latent_size();
     check(z.dim() == 4 && z.size(1) == c.z_channels && z.size(2) == s && z.size(3) == s, "VAE::decode: latent ",
-          shape_str(z.shape()), " does not match the model (", c.z_channels, " channels, ", s, "x", s, ")");
+          z.shape(), " does not match the model (", c.z_channels, " channels, ", s, "x", s, ")");
     return decoder->forward(post_quant_conv->forward(z));
 }
 
@@ -228,8 +228,8 @@ Tensor VAE::decode(const Tensor& z) {
 // Kingma & Welling eq. 10: z = mu + sigma * eps, sigma = exp(logvar / 2)
 // END HIDE vae-loss
 Tensor VAE::reparameterise(const Tensor& mu, const Tensor& logvar, const Tensor& eps) {
-    check(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "VAE::reparameterise: mu ", shape_str(mu.shape()),
-          ", logvar ", shape_str(logvar.shape()), " and eps ", shape_str(eps.shape()), " must have one shape");
+    check(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "VAE::reparameterise: mu ", mu.shape(),
+          ", logvar ", logvar.shape(), " and eps ", eps.shape(), " must have one shape");
     // BEGIN SOLUTION vae-loss: z, a sample of N(mu, exp(logvar)) through which gradients reach mu and logvar
     // STUB: fail("VAE::reparameterise: not implemented yet (assignment vae-loss)");
     Tensor sigma = exp(logvar * 0.5f);
@@ -245,8 +245,8 @@ Tensor VAE::reparameterise(const Tensor& mu, const Tensor& logvar, const Tensor&
 // KL(N(mu, sigma^2) || N(0, I)) = 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2), summed per image, mean over the batch
 // END HIDE vae-loss
 Tensor kl_to_standard_normal(const Tensor& mu, const Tensor& logvar) {
-    check(mu.shape() == logvar.shape() && mu.dim() >= 1, "kl_to_standard_normal: mu ", shape_str(mu.shape()),
-          " and logvar ", shape_str(logvar.shape()), " must have one shape (B, ...)");
+    check(mu.shape() == logvar.shape() && mu.dim() >= 1, "kl_to_standard_normal: mu ", mu.shape(), " and logvar ",
+          logvar.shape(), " must have one shape (B, ...)");
     // BEGIN SOLUTION vae-loss: the KL of each latent element, summed per image, averaged over the batch
     // STUB: fail("kl_to_standard_normal: not implemented yet (assignment vae-loss)");
     Tensor kl = (mu * mu + exp(logvar) - 1.0f - logvar) * 0.5f;  // (B, ...): one term per latent element
@@ -260,8 +260,8 @@ Recon parse_recon(const std::string& name) { return parse_choice(name, kRecons, 
 std::string recon_name(Recon r) { return choice_name(r, kRecons); }
 
 VaeLoss vae_loss(const Tensor& x, const Tensor& x_hat, const VAE::Posterior& posterior, float beta, Recon recon) {
-    check(x.shape() == x_hat.shape() && x.dim() >= 1, "vae_loss: x ", shape_str(x.shape()), " and x_hat ",
-          shape_str(x_hat.shape()), " must have one shape (B, C, H, W)");
+    check(x.shape() == x_hat.shape() && x.dim() >= 1, "vae_loss: x ", x.shape(), " and x_hat ", x_hat.shape(),
+          " must have one shape (B, C, H, W)");
     float per_image = 1.0f / (float)x.size(0);
     Tensor diff = x - x_hat;  // (B, C, H, W)
     Tensor r =

@@ -19,7 +19,7 @@ VaeTrainer::VaeTrainer(const VAEConfig& config, const VaeTrainOptions& options, 
       eps_gen_(options.seed + 1) {
     check(train_set.images.size(1) == config.in_channels && train_set.images.size(2) == config.image_size &&
               train_set.images.size(3) == config.image_size,
-          "train vae: ", train_set.name, " images are ", shape_str(train_set.images.shape()), " but the VAE expects ",
+          "train vae: ", train_set.name, " images are ", train_set.images.shape(), " but the VAE expects ",
           config.in_channels, " x ", config.image_size, " x ", config.image_size);
     check(options.lr > 0 && std::isfinite(options.lr), "train vae: lr must be > 0, got ", options.lr);
     check(options.beta >= 0 && std::isfinite(options.beta), "train vae: beta must be >= 0, got ", options.beta);
@@ -80,8 +80,8 @@ Tensor reconstruct(VAE& vae, const Tensor& x, int64_t batch) {
 
 // PSNR_i = 10 log10(MAX^2 / MSE_i) with MAX = 1 (pixels in [0, 1]), averaged over images
 double mean_psnr(const Tensor& x, const Tensor& x_hat) {
-    check(x.shape() == x_hat.shape() && x.dim() == 4, "mean_psnr: x ", shape_str(x.shape()), " and x_hat ",
-          shape_str(x_hat.shape()), " must have one shape (N, C, H, W)");
+    check(x.shape() == x_hat.shape() && x.dim() == 4, "mean_psnr: x ", x.shape(), " and x_hat ", x_hat.shape(),
+          " must have one shape (N, C, H, W)");
     NoGradGuard no_grad;
     Tensor p = (x + 1.0f) * 0.5f, p_hat = (clamp(x_hat, -1.0f, 1.0f) + 1.0f) * 0.5f;  // [0, 1] pixel values
     Tensor d = p - p_hat;

@@ -23,7 +23,7 @@ Tensor merge_heads(const Tensor& x) {
 Tensor masked_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask) {
     int64_t B = q.size(0), Lk = k.size(2);
     check(key_mask.dim() == 2 && key_mask.size(0) == B && key_mask.size(1) == Lk, "masked_attention: key_mask ",
-          shape_str(key_mask.shape()), " must be (B, Lk) = [", B, ", ", Lk, "]");
+          key_mask.shape(), " must be (B, Lk) = [", B, ", ", Lk, "]");
     Tensor M = (key_mask.to(DType::Float32) - 1.0f) * 1e9f;  // (B, Lk): 0 keep, -1e9 hide
     Tensor scores = matmul(q, k.transpose(-1, -2)) * (1.0f / std::sqrt((float)q.size(-1)));  // (B, H, Lq, Lk)
     scores = scores + M.reshape({B, 1, 1, Lk});  // the same mask for every head and query
@@ -44,8 +44,8 @@ Attention::Attention(int64_t query_dim, int64_t heads_, int64_t dim_head_, int64
 Tensor Attention::attend(const Tensor& x, const Tensor& context, const Tensor& wq, const Tensor& wk, const Tensor& wv,
                          const Tensor& wo, const Tensor& bo, int64_t heads, const Tensor& key_mask) {
     const Tensor& c = context.defined() ? context : x;
-    check(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0), "Attention: x ", shape_str(x.shape()),
-          " and context ", shape_str(c.shape()), " must be (B, L, dim) with the same B");
+    check(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0), "Attention: x ", x.shape(), " and context ",
+          c.shape(), " must be (B, L, dim) with the same B");
     Tensor q = split_heads(matmul(x, wq.transpose(0, 1)), heads);  // (B, H, Lq, d)
     Tensor k = split_heads(matmul(c, wk.transpose(0, 1)), heads);  // (B, H, Lk, d)
     Tensor v = split_heads(matmul(c, wv.transpose(0, 1)), heads);  // (B, H, Lk, d)

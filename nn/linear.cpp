@@ -12,7 +12,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen) {
 }
 
 Tensor Linear::forward(const Tensor& x) {
-    check(x.dim() >= 1 && x.size(-1) == weight.size(1), "Linear: input of shape ", shape_str(x.shape()),
+    check(x.dim() >= 1 && x.size(-1) == weight.size(1), "Linear: input of shape ", x.shape(),
           " does not end in in_features = ", weight.size(1));
     Tensor y = matmul(x.dim() == 1 ? x.unsqueeze(0) : x, weight.transpose(0, 1));  // (..., in) @ (in, out)
     if (x.dim() == 1) y = y.squeeze(0);

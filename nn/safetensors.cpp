@@ -374,15 +374,14 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& pat
     int64_t nonzero = 1;  // the product of the non-zero dimensions
     for (int64_t d : e.shape) {
         if (d == 0) continue;
-        check(nonzero <= kMaxElements / d, path, ": ", where, ": shape ", shape_str(e.shape),
-              " has over 2^40 elements");
-        check(empty || nonzero <= span / e.dtype->size / d, path, ": ", where, ": shape ", shape_str(e.shape), " of ",
+        check(nonzero <= kMaxElements / d, path, ": ", where, ": shape ", e.shape, " has over 2^40 elements");
+        check(empty || nonzero <= span / e.dtype->size / d, path, ": ", where, ": shape ", e.shape, " of ",
               e.dtype->name, " is too large for its ", range, " (", span, " bytes)");
         nonzero *= d;
     }
     e.numel = empty ? 0 : nonzero;
-    check(span == e.numel * e.dtype->size, path, ": ", where, ": shape ", shape_str(e.shape), " of ", e.dtype->name,
-          " needs ", e.numel * e.dtype->size, " bytes but ", range, " span ", span);
+    check(span == e.numel * e.dtype->size, path, ": ", where, ": shape ", e.shape, " of ", e.dtype->name, " needs ",
+          e.numel * e.dtype->size, " bytes but ", range, " span ", span);
     return e;
 }
 

@@ -43,7 +43,7 @@ SpatialTransformer::SpatialTransformer(int64_t channels, int64_t heads, int64_t 
 }
 
 Tensor SpatialTransformer::forward(const Tensor& x, const Tensor& context) {
-    check(x.dim() == 4, "SpatialTransformer: x must be (B, C, H, W), got ", shape_str(x.shape()));
+    check(x.dim() == 4, "SpatialTransformer: x must be (B, C, H, W), got ", x.shape());
     check(context_dim == 0 || (context.defined() && context.dim() == 3 && context.size(0) == x.size(0) &&
                                context.size(2) == context_dim),
           "SpatialTransformer: needs a context (B, Lc, ", context_dim, ") with B = ", x.size(0), ", got ",

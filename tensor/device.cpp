@@ -106,8 +106,8 @@ Device parse_device(const std::string& name) {
 
 void copy_between_devices(const Tensor& src, const Tensor& dst) {
     check(src.shape() == dst.shape() && src.dtype() == dst.dtype(),
-          "to(device): shapes or dtypes differ: ", shape_str(src.shape()), " ", dtype_name(src.dtype()), " and ",
-          shape_str(dst.shape()), " ", dtype_name(dst.dtype()));
+          "to(device): shapes or dtypes differ: ", src.shape(), " ", dtype_name(src.dtype()), " and ", dst.shape(), " ",
+          dtype_name(dst.dtype()));
     check(dst.is_contiguous(), "to(device): the destination must be contiguous");
     if (src.device() == dst.device()) {  // within one device: its own strided copy kernel
         backend_for(dst.device()).copy(src.detach(), dst);

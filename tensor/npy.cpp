@@ -98,15 +98,15 @@ Tensor parse_npy_bytes(const uint8_t* data, size_t size, const std::string& path
             empty = true;
             continue;
         }
-        check(nonzero <= kMaxElements / d, path, ": header claims shape ", shape_str(shape),
+        check(nonzero <= kMaxElements / d, path, ": header claims shape ", shape,
               ", over 2^40 elements: a damaged header?");
         nonzero *= d;
     }
     int64_t n = empty ? 0 : nonzero, data_bytes = file_size - data_start;
-    check(n * elem <= data_bytes, path, ": truncated: header claims shape ", shape_str(shape), " of ", descr, " = ",
-          n * elem, " bytes of data, the file holds ", data_bytes);
-    check(n * elem == data_bytes, path, ": ", data_bytes - n * elem, " bytes after the data of shape ",
-          shape_str(shape), " (", n * elem, " bytes): a wrong header, or not a .npy file");
+    check(n * elem <= data_bytes, path, ": truncated: header claims shape ", shape, " of ", descr, " = ", n * elem,
+          " bytes of data, the file holds ", data_bytes);
+    check(n * elem == data_bytes, path, ": ", data_bytes - n * elem, " bytes after the data of shape ", shape, " (",
+          n * elem, " bytes): a wrong header, or not a .npy file");
 
     const uint8_t* src = data + data_start;  // not aligned: copied with memcpy, never cast
     if (descr == "'<i8'") {

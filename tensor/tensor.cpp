@@ -17,11 +17,15 @@ const char* dtype_name(DType t) { return t == DType::Float32 ? "float32" : "int6
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 size_t dtype_size(DType t) { return t == DType::Float32 ? 4 : 8; }
 
-std::string shape_str(const Shape& s) {
-    std::ostringstream os;
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
     os << "[";
     for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-    os << "]";
+    return os << "]";
+}
+
+std::string shape_str(const Shape& s) {
+    std::ostringstream os;
+    os << s;
     return os.str();
 }
 
@@ -44,7 +48,7 @@ Shape contiguous_strides(const Shape& s) {
 int64_t wrap_dim(int64_t dim, const Shape& shape, const char* op) {
     // A 0-d tensor accepts dim 0 / -1 like PyTorch does.
     int64_t rank = (int64_t)shape.size(), r = rank == 0 ? 1 : rank;
-    check(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of shape ", shape_str(shape));
+    check(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of shape ", shape);
     return dim < 0 ? dim + r : dim;
 }
 
@@ -63,7 +67,7 @@ Storage::~Storage() { backend_for(device).deallocate(data); }
 // ---- Tensor ------------------------------------------------------------------------------
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-    for (int64_t d : shape) check(d >= 0, "empty: negative size in shape ", shape_str(shape));
+    for (int64_t d : shape) check(d >= 0, "empty: negative size in shape ", shape);
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = std::make_shared<Storage>(device, (size_t)numel_of(shape) * dtype_size(dtype));
     impl->shape = shape;
@@ -74,7 +78,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
     check((int64_t)values.size() == numel_of(shape), "from_vector: ", values.size(), " values cannot fill shape ",
-          shape_str(shape));
+          shape);
     Tensor t = empty(shape);
     std::copy(values.begin(), values.end(), t.data_f32());
     return t;
@@ -82,7 +86,7 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape)
 
 Tensor Tensor::from_vector_i64(const std::vector<int64_t>& values, const Shape& shape) {
     check((int64_t)values.size() == numel_of(shape), "from_vector_i64: ", values.size(), " values cannot fill shape ",
-          shape_str(shape));
+          shape);
     Tensor t = empty(shape, DType::Int64);
     std::copy(values.begin(), values.end(), t.data_i64());
     return t;
@@ -153,16 +157,16 @@ std::vector<int64_t> Tensor::to_vector_i64() const {
 }
 
 float Tensor::item() const {
-    check(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(), " elements, not 1");
+    check(numel() == 1, "item: tensor of shape ", shape(), " has ", numel(), " elements, not 1");
     return detach().to(Device::CPU).to_vector()[0];  // from any device: one value crosses to the host
 }
 
 float Tensor::at(std::initializer_list<int64_t> idx) const {
-    check((int64_t)idx.size() == dim(), "at: ", idx.size(), " indices for a tensor of shape ", shape_str(shape()));
+    check((int64_t)idx.size() == dim(), "at: ", idx.size(), " indices for a tensor of shape ", shape());
     check(device() == Device::CPU, "at: tensor is on ", device_name(device()));
     int64_t off = offset(), d = 0;
     for (int64_t i : idx) {
-        check(i >= 0 && i < shape()[d], "at: index ", i, " out of range for dim ", d, " of shape ", shape_str(shape()));
+        check(i >= 0 && i < shape()[d], "at: index ", i, " out of range for dim ", d, " of shape ", shape());
         off += i * strides()[d++];
     }
     if (dtype() == DType::Int64) return (float)static_cast<int64_t*>(impl_->storage->data)[off];
@@ -242,11 +246,11 @@ Tensor& Tensor::fill_(float value) {
 Tensor& Tensor::add_(const Tensor& other, float alpha) {
     check_inplace(*this, "add_");
     check(dtype() == DType::Float32 && other.dtype() == DType::Float32, "add_: needs float32 tensors");
-    check(is_contiguous(), "add_: destination of shape ", shape_str(shape()), " must be contiguous");
+    check(is_contiguous(), "add_: destination of shape ", shape(), " must be contiguous");
     Tensor o = other.detach();
     if (o.shape() != shape()) {
-        check(broadcast_shapes(o.shape(), shape(), "add_") == shape(), "add_: cannot add shape ", shape_str(o.shape()),
-              " into ", shape_str(shape()));
+        check(broadcast_shapes(o.shape(), shape(), "add_") == shape(), "add_: cannot add shape ", o.shape(), " into ",
+              shape());
         o = o.expand(shape());
     }
     Backend& be = backend_for(device());
@@ -261,7 +265,7 @@ Tensor& Tensor::add_(const Tensor& other, float alpha) {
 
 Tensor& Tensor::mul_(float value) {
     check_inplace(*this, "mul_");
-    check(is_contiguous(), "mul_: tensor of shape ", shape_str(shape()), " must be contiguous");
+    check(is_contiguous(), "mul_: tensor of shape ", shape(), " must be contiguous");
     backend_for(device()).unary(UnaryOp::MulScalar, *this, *this, value, 0.0f);
     return *this;
 }

@@ -38,7 +38,7 @@ Tensor load_samples(const std::string& path, const diffusion::ClassifierConfig& 
     check(x.dtype() == DType::Float32 && x.dim() == 4 && x.size(1) == cfg.in_channels && x.size(2) == cfg.image_size &&
               x.size(3) == cfg.image_size,
           path, ": expected float32 images [N, ", cfg.in_channels, ", ", cfg.image_size, ", ", cfg.image_size,
-          "] for this classifier, got ", dtype_name(x.dtype()), " ", shape_str(x.shape()));
+          "] for this classifier, got ", dtype_name(x.dtype()), " ", x.shape());
     check(x.size(0) >= 2, path, ": need at least 2 images, got ", x.size(0));
     float lo = -max(neg(x)).item(), hi = max(x).item();
     check(std::isfinite(lo) && std::isfinite(hi), path, ": holds NaN or infinite values");
@@ -208,7 +208,7 @@ int eval(int argc, char** argv, int first) {
         Tensor want = load_npy(lp);
         check(want.dtype() == DType::Int64 && want.dim() == 1 && want.size(0) == x.size(0), lp,
               ": expected int64 labels [", x.size(0), "] (one per sample), got ", dtype_name(want.dtype()), " ",
-              shape_str(want.shape()));
+              want.shape());
         std::vector<int64_t> got = argmax(logits, 1).to_vector_i64(), asked = want.to_vector_i64();
         for (size_t i = 0; i < got.size(); ++i) hits += got[i] == asked[i];
         asked_for = (int64_t)got.size();

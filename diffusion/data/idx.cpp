@@ -112,7 +112,7 @@ IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& pa
         int64_t n = ((int64_t)b[0] << 24) | ((int64_t)b[1] << 16) | ((int64_t)b[2] << 8) | (int64_t)b[3];
         check(n >= 1, path, ": IDX dimension ", d, " is 0");
         out.dims.push_back(n);
-        check(claimed <= max_bytes / n, path, ": IDX header claims shape ", shape_str(out.dims), "..., over 1 TiB");
+        check(claimed <= max_bytes / n, path, ": IDX header claims shape ", out.dims, "..., over 1 TiB");
         claimed *= n;
     }
 
@@ -120,12 +120,12 @@ IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& pa
     // against deflate's best ratio for a .gz (its exact size is known only after reading).
     int64_t header_bytes = 4 + 4 * rank;
     if (!file.gzipped()) {
-        check(claimed == file_size - header_bytes, path, ": IDX header claims shape ", shape_str(out.dims), " = ",
-              claimed, " bytes of data, the file holds ", file_size - header_bytes,
+        check(claimed == file_size - header_bytes, path, ": IDX header claims shape ", out.dims, " = ", claimed,
+              " bytes of data, the file holds ", file_size - header_bytes,
               claimed > file_size - header_bytes ? " (truncated?)" : " (trailing bytes?)");
     } else {
-        check(claimed <= max_gunzipped_bytes(file_size), path, ": IDX header claims shape ", shape_str(out.dims), " = ",
-              claimed, " bytes of data, more than a .gz file of ", file_size, " bytes can hold");
+        check(claimed <= max_gunzipped_bytes(file_size), path, ": IDX header claims shape ", out.dims, " = ", claimed,
+              " bytes of data, more than a .gz file of ", file_size, " bytes can hold");
     }
 
     // Read in chunks, growing the buffer only as data actually arrives.
@@ -137,11 +137,10 @@ IdxArray parse_idx_bytes(const uint8_t* data, size_t size, const std::string& pa
         got += r;
         if (r < want) break;
     }
-    check(got == claimed, path, ": truncated: IDX header claims shape ", shape_str(out.dims), " = ", claimed,
+    check(got == claimed, path, ": truncated: IDX header claims shape ", out.dims, " = ", claimed,
           " bytes of data, the file holds ", got);
     uint8_t extra;
-    check(file.read(&extra, 1) == 0, path, ": more data than the IDX header's shape ", shape_str(out.dims),
-          " accounts for");
+    check(file.read(&extra, 1) == 0, path, ": more data than the IDX header's shape ", out.dims, " accounts for");
     return out;
 }
 

@@ -111,14 +111,14 @@ static Tensor resize_window(const Tensor& image, int64_t out_h, int64_t out_w, i
 
 Tensor resize_bilinear(const Tensor& image, int64_t out_h, int64_t out_w) {
     check(image.dim() == 3 && image.dtype() == DType::Float32,
-          "resize_bilinear: expected a (C, H, W) float32 image, got ", shape_str(image.shape()));
+          "resize_bilinear: expected a (C, H, W) float32 image, got ", image.shape());
     check(out_h >= 1 && out_w >= 1, "resize_bilinear: output size ", out_h, "x", out_w, " must be positive");
     return resize_window(image, out_h, out_w, 0, 0, out_h, out_w);
 }
 
 Tensor resize_center_crop(const Tensor& image, int64_t size) {
     check(image.dim() == 3 && image.dtype() == DType::Float32,
-          "resize_center_crop: expected a (C, H, W) float32 image, got ", shape_str(image.shape()));
+          "resize_center_crop: expected a (C, H, W) float32 image, got ", image.shape());
     check(size >= 1, "resize_center_crop: size ", size, " must be positive");
     int64_t H = image.size(1), W = image.size(2);
     // the shorter side becomes `size`, the longer keeps the aspect ratio (rounded)

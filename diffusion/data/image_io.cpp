@@ -17,7 +17,7 @@ namespace td::diffusion {
 
 Tensor make_grid(const Tensor& images, int64_t ncol, int64_t pad, float background) {
     check(images.dim() == 4 && images.dtype() == DType::Float32, "make_grid: expected float32 (N, C, H, W), got ",
-          shape_str(images.shape()));
+          images.shape());
     check(ncol >= 1 && pad >= 0, "make_grid: ncol must be >= 1 and pad >= 0");
     int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
     int64_t cols = std::min(ncol, std::max<int64_t>(N, 1)), rows = (N + cols - 1) / cols;
@@ -37,7 +37,7 @@ Tensor make_grid(const Tensor& images, int64_t ncol, int64_t pad, float backgrou
 
 void write_png(const std::string& path, const Tensor& image, int64_t scale) {
     check(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) && image.dtype() == DType::Float32, path,
-          ": write_png expects a float32 (1 or 3, H, W) image, got ", shape_str(image.shape()));
+          ": write_png expects a float32 (1 or 3, H, W) image, got ", image.shape());
     check(scale >= 1 && scale <= 16, path, ": write_png scale must be in [1, 16], got ", scale);
     int64_t C = image.size(0), H = image.size(1), W = image.size(2), OH = H * scale, OW = W * scale;
     Tensor src = image.detach().to(Device::CPU).contiguous();  // read on the host, from any device

@@ -148,7 +148,7 @@ static void copy_typed(const Tensor& src, const Tensor& dst) {
 }
 
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
-    check(src.shape() == dst.shape(), "copy: shapes ", shape_str(src.shape()), " and ", shape_str(dst.shape()));
+    check(src.shape() == dst.shape(), "copy: shapes ", src.shape(), " and ", dst.shape());
     bool sf = src.dtype() == DType::Float32, df = dst.dtype() == DType::Float32;
     if (sf && df) copy_typed<float, float>(src, dst);
     else if (sf && !df) copy_typed<float, int64_t>(src, dst);

@@ -85,13 +85,13 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
     check(q.dtype() == DType::Float32 && k.dtype() == DType::Float32 && v.dtype() == DType::Float32,
           "attention: q, k, v must be float32");
     check(q.device() == k.device() && q.device() == v.device(), "attention: q, k, v on different devices");
-    check(q.size(-1) == k.size(-1), "attention: q of shape ", shape_str(q.shape()), " and k of shape ",
-          shape_str(k.shape()), " differ in the feature dim");
-    check(k.size(-2) == v.size(-2), "attention: k of shape ", shape_str(k.shape()), " and v of shape ",
-          shape_str(v.shape()), " differ in sequence length");
+    check(q.size(-1) == k.size(-1), "attention: q of shape ", q.shape(), " and k of shape ", k.shape(),
+          " differ in the feature dim");
+    check(k.size(-2) == v.size(-2), "attention: k of shape ", k.shape(), " and v of shape ", v.shape(),
+          " differ in sequence length");
     for (int64_t i = 0; i + 2 < q.dim(); ++i)
-        check(q.size(i) == k.size(i) && q.size(i) == v.size(i), "attention: q ", shape_str(q.shape()), ", k ",
-              shape_str(k.shape()), " and v ", shape_str(v.shape()), " must have the same batch dims");
+        check(q.size(i) == k.size(i) && q.size(i) == v.size(i), "attention: q ", q.shape(), ", k ", k.shape(),
+              " and v ", v.shape(), " must have the same batch dims");
 }
 
 // The fused CUDA kernels take head dims up to this (cuda/attention.cu, kMaxHeadDim).

@@ -31,14 +31,14 @@ namespace td {
 static void check_4d(const Tensor& t, const char* op, const char* what) {
     check(t.defined(), op, ": ", what, " is undefined");
     check(t.dtype() == DType::Float32, op, ": expected a float32 ", what, ", got ", dtype_name(t.dtype()), " of shape ",
-          shape_str(t.shape()));
-    check(t.dim() == 4, op, ": ", what, " of shape ", shape_str(t.shape()), " is not 4-D");
+          t.shape());
+    check(t.dim() == 4, op, ": ", what, " of shape ", t.shape(), " is not 4-D");
 }
 
 static void check_bias(const Tensor& bias, int64_t K, const Tensor& x, const char* op) {
     if (!bias.defined()) return;
-    check(bias.dtype() == DType::Float32 && bias.shape() == Shape{K}, op, ": bias of shape ", shape_str(bias.shape()),
-          " (", dtype_name(bias.dtype()), ") should be float32 [", K, "]");
+    check(bias.dtype() == DType::Float32 && bias.shape() == Shape{K}, op, ": bias of shape ", bias.shape(), " (",
+          dtype_name(bias.dtype()), ") should be float32 [", K, "]");
     check(bias.device() == x.device(), op, ": bias and input on different devices");
 }
 
@@ -59,14 +59,14 @@ static Conv2dShape conv2d_shape(const Tensor& x, const Tensor& w, const Tensor& 
     g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
     g.K = w.size(0), g.R = w.size(2), g.S = w.size(3);
     g.stride = stride, g.pad = padding, g.groups = groups;
-    check(w.numel() > 0 && g.C > 0, op, ": empty weight ", shape_str(w.shape()), " or input ", shape_str(x.shape()));
+    check(w.numel() > 0 && g.C > 0, op, ": empty weight ", w.shape(), " or input ", x.shape());
     check(g.C % groups == 0 && g.K % groups == 0, op, ": groups = ", groups, " must divide the input channels (", g.C,
-          ", input ", shape_str(x.shape()), ") and the output channels (", g.K, ", weight ", shape_str(w.shape()), ")");
-    check(w.size(1) * groups == g.C, op, ": input ", shape_str(x.shape()), " has ", g.C, " channels but weight ",
-          shape_str(w.shape()), " expects ", w.size(1), " x ", groups, " groups = ", w.size(1) * groups);
+          ", input ", x.shape(), ") and the output channels (", g.K, ", weight ", w.shape(), ")");
+    check(w.size(1) * groups == g.C, op, ": input ", x.shape(), " has ", g.C, " channels but weight ", w.shape(),
+          " expects ", w.size(1), " x ", groups, " groups = ", w.size(1) * groups);
     check(g.H + 2 * padding >= g.R && g.W + 2 * padding >= g.S, op, ": kernel ", g.R, "x", g.S,
-          " is larger than the padded input ", g.H + 2 * padding, "x", g.W + 2 * padding, " (input ",
-          shape_str(x.shape()), ", weight ", shape_str(w.shape()), ", padding ", padding, ")");
+          " is larger than the padded input ", g.H + 2 * padding, "x", g.W + 2 * padding, " (input ", x.shape(),
+          ", weight ", w.shape(), ", padding ", padding, ")");
     check_bias(bias, g.K, x, op);
     g.OH = (g.H + 2 * padding - g.R) / stride + 1;
     g.OW = (g.W + 2 * padding - g.S) / stride + 1;
@@ -108,15 +108,15 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, in
           " must be in [0, stride = ", stride, ")");
     int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
     int64_t Cout = w.size(1) * groups, R = w.size(2), S = w.size(3);
-    check(w.numel() > 0 && Cin > 0, op, ": empty weight ", shape_str(w.shape()), " or input ", shape_str(x.shape()));
-    check(w.size(0) == Cin, op, ": input ", shape_str(x.shape()), " has ", Cin, " channels but weight ",
-          shape_str(w.shape()), " has ", w.size(0), " (its layout is (C_in, C_out / groups, R, S))");
+    check(w.numel() > 0 && Cin > 0, op, ": empty weight ", w.shape(), " or input ", x.shape());
+    check(w.size(0) == Cin, op, ": input ", x.shape(), " has ", Cin, " channels but weight ", w.shape(), " has ",
+          w.size(0), " (its layout is (C_in, C_out / groups, R, S))");
     check(Cin % groups == 0, op, ": groups = ", groups, " does not divide the ", Cin, " input channels (input ",
-          shape_str(x.shape()), ")");
+          x.shape(), ")");
     int64_t OH = (H - 1) * stride - 2 * padding + R + output_padding;
     int64_t OW = (W - 1) * stride - 2 * padding + S + output_padding;
-    check(OH >= 1 && OW >= 1, op, ": output would be ", OH, "x", OW, " (input ", shape_str(x.shape()), ", weight ",
-          shape_str(w.shape()), ", stride ", stride, ", padding ", padding, ")");
+    check(OH >= 1 && OW >= 1, op, ": output would be ", OH, "x", OW, " (input ", x.shape(), ", weight ", w.shape(),
+          ", stride ", stride, ", padding ", padding, ")");
     check_bias(bias, Cout, x, op);
 
     // The geometry of the conv2d that conv_transpose2d is the adjoint of: it maps our
@@ -159,8 +159,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t k) {
     const char* op = "avg_pool2d";
     check_4d(x, op, "input (N, C, H, W)");
     check(k >= 1, op, ": kernel size k = ", k, " must be >= 1");
-    check(x.size(2) % k == 0 && x.size(3) % k == 0, op, ": input ", shape_str(x.shape()), " has H x W = ", x.size(2),
-          " x ", x.size(3), ", not divisible by k = ", k);
+    check(x.size(2) % k == 0 && x.size(3) % k == 0, op, ": input ", x.shape(), " has H x W = ", x.size(2), " x ",
+          x.size(3), ", not divisible by k = ", k);
     Tensor y = empty_like_shape({x.size(0), x.size(1), x.size(2) / k, x.size(3) / k}, x.device());
     backend_for(x.device()).avg_pool2d(x.detach().contiguous(), k, y);
     return record("avg_pool2d", y, {x},
@@ -177,7 +177,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t k) {
 Tensor upsample_nearest2d(const Tensor& x, int64_t s) {
     const char* op = "upsample_nearest2d";
     check_4d(x, op, "input (N, C, H, W)");
-    check(s >= 1, op, ": scale s = ", s, " must be >= 1 (input ", shape_str(x.shape()), ")");
+    check(s >= 1, op, ": scale s = ", s, " must be >= 1 (input ", x.shape(), ")");
     Tensor y = empty_like_shape({x.size(0), x.size(1), x.size(2) * s, x.size(3) * s}, x.device());
     backend_for(x.device()).upsample_nearest2d(x.detach().contiguous(), s, y);
     return record("upsample_nearest2d", y, {x},

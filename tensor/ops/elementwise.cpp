@@ -18,8 +18,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     for (size_t i = 0; i < n; ++i) {
         int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
         int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-        check(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
-              " cannot broadcast (dim ", i, ": ", da, " vs ", db, ")");
+        check(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b, " cannot broadcast (dim ", i, ": ", da,
+              " vs ", db, ")");
         out[i] = da == 1 ? db : da;
     }
     return out;
@@ -38,7 +38,7 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 static void check_float(const Tensor& t, const char* op) {
     check(t.defined(), op, ": undefined tensor");
     check(t.dtype() == DType::Float32, op, ": expected a float32 tensor, got ", dtype_name(t.dtype()), " of shape ",
-          shape_str(t.shape()));
+          t.shape());
 }
 
 static void check_same_device(const Tensor& a, const Tensor& b, const char* op) {

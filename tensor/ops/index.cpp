@@ -13,7 +13,7 @@ namespace td {
 static void check_index_range(const Tensor& index, int64_t limit, const char* op, const Shape& x_shape, int64_t dim) {
     for (int64_t v : index.to(Device::CPU).to_vector_i64())
         check(v >= 0 && v < limit, op, ": index ", v, " is out of range for dim ", dim, " (size ", limit, ") of shape ",
-              shape_str(x_shape));
+              x_shape);
 }
 
 static void check_same_device(const Tensor& x, const Tensor& index, const char* op) {
@@ -48,14 +48,14 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     check(x.defined() && x.dtype() == DType::Float32, "gather: expected a float32 tensor");
     check(index.defined() && index.dtype() == DType::Int64, "gather: index must be an int64 tensor");
-    check(index.dim() == x.dim(), "gather: index of shape ", shape_str(index.shape()),
-          " must have as many dims as x of shape ", shape_str(x.shape()));
+    check(index.dim() == x.dim(), "gather: index of shape ", index.shape(), " must have as many dims as x of shape ",
+          x.shape());
     check(x.dim() > 0, "gather: cannot gather from a 0-d tensor");
     check_same_device(x, index, "gather");
     int64_t d = wrap_dim(dim, x.shape(), "gather");
     for (int64_t k = 0; k < x.dim(); ++k)
-        check(k == d || index.size(k) <= x.size(k), "gather: index shape ", shape_str(index.shape()),
-              " exceeds x's shape ", shape_str(x.shape()), " at dim ", k);
+        check(k == d || index.size(k) <= x.size(k), "gather: index shape ", index.shape(), " exceeds x's shape ",
+              x.shape(), " at dim ", k);
     check_index_range(index, x.size(d), "gather", x.shape(), d);
     Tensor y = Tensor::empty(index.shape(), DType::Float32, x.device());
     Tensor idx = index.contiguous();

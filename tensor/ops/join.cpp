@@ -25,8 +25,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
               " on ", device_name(first.device()));
         bool same = x.dim() == first.dim();
         for (int64_t k = 0; same && k < x.dim(); ++k) same = k == d || x.size(k) == first.size(k);
-        check(same, "cat: tensor ", i, " has shape ", shape_str(x.shape()), ", which does not match tensor 0's ",
-              shape_str(first.shape()), " outside dim ", dim);
+        check(same, "cat: tensor ", i, " has shape ", x.shape(), ", which does not match tensor 0's ", first.shape(),
+              " outside dim ", dim);
         out_shape[d] += x.size(d);
     }
     Tensor y = Tensor::empty(out_shape, first.dtype(), first.device());
@@ -52,9 +52,9 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
     check(!xs.empty(), "stack: no tensors given");
     for (size_t i = 0; i < xs.size(); ++i)
         check(xs[i].defined() && xs[i].shape() == xs[0].shape(), "stack: tensor ", i, " has shape ",
-              xs[i].defined() ? shape_str(xs[i].shape()) : "undefined", ", tensor 0 has ", shape_str(xs[0].shape()));
+              xs[i].defined() ? shape_str(xs[i].shape()) : "undefined", ", tensor 0 has ", xs[0].shape());
     check(dim >= -(xs[0].dim() + 1) && dim <= xs[0].dim(), "stack: dim ", dim, " out of range for shape ",
-          shape_str(xs[0].shape()));
+          xs[0].shape());
     std::vector<Tensor> un;
     for (const Tensor& x : xs) un.push_back(x.unsqueeze(dim));
     return cat(un, dim);

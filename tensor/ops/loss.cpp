@@ -10,7 +10,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
     check(logits.defined() && logits.dim() == 2, "cross_entropy: logits must be (N, C), got ",
           logits.defined() ? shape_str(logits.shape()) : "undefined");
     check(target.defined() && target.dtype() == DType::Int64 && target.shape() == Shape{logits.size(0)},
-          "cross_entropy: target must be int64 of shape [", logits.size(0), "] for logits ", shape_str(logits.shape()));
+          "cross_entropy: target must be int64 of shape [", logits.size(0), "] for logits ", logits.shape());
     Tensor logp = log_softmax(logits, 1);                  // (N, C)
     Tensor picked = gather(logp, 1, target.unsqueeze(1));  // (N, 1): log p of the true class
     return neg(mean(picked));

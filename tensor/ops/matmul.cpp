@@ -52,11 +52,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     check(a.dtype() == DType::Float32 && b.dtype() == DType::Float32, "matmul: expected float32 tensors, got ",
           dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
     check(a.device() == b.device(), "matmul: tensors on different devices");
-    check(a.dim() >= 2 && b.dim() >= 2, "matmul: both operands need at least 2 dims, got shapes ", shape_str(a.shape()),
-          " and ", shape_str(b.shape()));
+    check(a.dim() >= 2 && b.dim() >= 2, "matmul: both operands need at least 2 dims, got shapes ", a.shape(), " and ",
+          b.shape());
     int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-    check(b.size(-2) == K, "matmul: inner dims differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()), " (", K,
-          " vs ", b.size(-2), ")");
+    check(b.size(-2) == K, "matmul: inner dims differ: ", a.shape(), " @ ", b.shape(), " (", K, " vs ", b.size(-2),
+          ")");
     Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
     Shape batch = broadcast_shapes(batch_a, batch_b, "matmul (batch dims)");
 

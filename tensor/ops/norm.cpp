@@ -12,14 +12,14 @@ namespace td {
 static void check_group_norm_args(const char* op, const Tensor& x, int64_t groups, const Tensor& gamma,
                                   const Tensor& beta) {
     check(x.defined() && x.dtype() == DType::Float32, op, ": expected a float32 input");
-    check(x.dim() >= 2, op, ": input of shape ", shape_str(x.shape()), " needs (N, C, ...)");
+    check(x.dim() >= 2, op, ": input of shape ", x.shape(), " needs (N, C, ...)");
     int64_t C = x.size(1);
     // (an empty input has no statistics; the kernels divide by the group size)
-    check(x.numel() > 0, op, ": input of shape ", shape_str(x.shape()), " is empty");
-    check(groups > 0 && C % groups == 0, op, ": ", groups, " groups do not divide ", C, " channels (input ",
-          shape_str(x.shape()), ")");
+    check(x.numel() > 0, op, ": input of shape ", x.shape(), " is empty");
+    check(groups > 0 && C % groups == 0, op, ": ", groups, " groups do not divide ", C, " channels (input ", x.shape(),
+          ")");
     check(gamma.defined() && beta.defined() && gamma.shape() == Shape{C} && beta.shape() == Shape{C}, op,
-          ": gamma and beta must have shape [", C, "] for input ", shape_str(x.shape()));
+          ": gamma and beta must have shape [", C, "] for input ", x.shape());
 }
 
 // GroupNorm (Wu & He 2018): y = (x - mu_g) / sqrt(var_g + eps) * gamma + beta, the
@@ -73,15 +73,14 @@ Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& gamma, con
 // `normalized_shape` of each position (a token's feature vector).
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma, const Tensor& beta, float eps) {
     check(x.defined() && x.dtype() == DType::Float32, "layer_norm: expected a float32 input");
-    check(x.numel() > 0, "layer_norm: input of shape ", shape_str(x.shape()), " is empty");
+    check(x.numel() > 0, "layer_norm: input of shape ", x.shape(), " is empty");
     int64_t k = (int64_t)normalized_shape.size();
     check(k >= 1 && k <= x.dim() && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
-          "layer_norm: normalized_shape ", shape_str(normalized_shape), " is not the trailing shape of input ",
-          shape_str(x.shape()));
+          "layer_norm: normalized_shape ", normalized_shape, " is not the trailing shape of input ", x.shape());
     check(!gamma.defined() || gamma.shape() == normalized_shape, "layer_norm: gamma of shape ",
-          gamma.defined() ? shape_str(gamma.shape()) : "", " should be ", shape_str(normalized_shape));
+          gamma.defined() ? shape_str(gamma.shape()) : "", " should be ", normalized_shape);
     check(!beta.defined() || beta.shape() == normalized_shape, "layer_norm: beta of shape ",
-          beta.defined() ? shape_str(beta.shape()) : "", " should be ", shape_str(normalized_shape));
+          beta.defined() ? shape_str(beta.shape()) : "", " should be ", normalized_shape);
     int64_t D = numel_of(normalized_shape), M = x.numel() / std::max<int64_t>(D, 1);
     Tensor xc = x.detach().contiguous();
     Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());

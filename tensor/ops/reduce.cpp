@@ -29,7 +29,7 @@ static ReducePlan plan_reduction(const Tensor& x, const Shape& dims, const char*
     for (int64_t d : dims) {
         int64_t w = wrap_dim(d, x.shape(), op);
         if (rank == 0) continue;  // a 0-d tensor: dim 0 names its single element
-        check(!p.reduced[w], op, ": dim ", d, " given twice for shape ", shape_str(x.shape()));
+        check(!p.reduced[w], op, ": dim ", d, " given twice for shape ", x.shape());
         p.reduced[w] = true;
     }
     for (int64_t d = 0; d < rank; ++d)
@@ -73,7 +73,7 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
     check_float_input(x, "mean");
     ReducePlan p = plan_reduction(x, dims, "mean");
-    check(p.inner > 0, "mean: reducing over an empty dim of shape ", shape_str(x.shape()));
+    check(p.inner > 0, "mean: reducing over an empty dim of shape ", x.shape());
     return mul(sum(x, dims, keepdim), 1.0f / (float)p.inner);
 }
 
@@ -83,7 +83,7 @@ Tensor var(const Tensor& x, const Shape& dims, bool keepdim, int64_t correction)
     check_float_input(x, "var");
     ReducePlan p = plan_reduction(x, dims, "var");
     check(p.inner - correction > 0, "var: ", p.inner, " elements with correction ", correction,
-          " leave no degrees of freedom (shape ", shape_str(x.shape()), ")");
+          " leave no degrees of freedom (shape ", x.shape(), ")");
     Tensor centered = sub(x, mean(x, dims, /*keepdim=*/true));
     return mul(sum(mul(centered, centered), dims, keepdim), 1.0f / (float)(p.inner - correction));
 }
@@ -93,7 +93,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
     check_float_input(x, "max");
     int64_t d = wrap_dim(dim, x.shape(), "max");
     ReducePlan p = plan_reduction(x, {d}, "max");
-    check(p.inner > 0, "max: dim ", dim, " of shape ", shape_str(x.shape()), " is empty");
+    check(p.inner > 0, "max: dim ", dim, " of shape ", x.shape(), " is empty");
     Tensor indices = Tensor::empty(p.keepdim_shape, DType::Int64, x.device());
     Tensor values = reduce_forward(ReduceOp::Max, x, p, indices);
     Tensor idx_keep = indices;
@@ -111,7 +111,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
 
 Tensor max(const Tensor& x) {
     check_float_input(x, "max");
-    check(x.numel() > 0, "max: empty tensor of shape ", shape_str(x.shape()));
+    check(x.numel() > 0, "max: empty tensor of shape ", x.shape());
     return max(x.reshape({x.numel()}), 0, false).values;
 }
 

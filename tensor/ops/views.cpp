@@ -30,20 +30,20 @@ static Shape infer_shape(Shape shape, int64_t numel, const Shape& from, const ch
     int64_t known = 1, unknown = -1;
     for (size_t i = 0; i < shape.size(); ++i) {
         if (shape[i] == -1) {
-            check(unknown < 0, op, ": more than one -1 in shape ", shape_str(shape));
+            check(unknown < 0, op, ": more than one -1 in shape ", shape);
             unknown = (int64_t)i;
         } else {
-            check(shape[i] >= 0, op, ": negative size in shape ", shape_str(shape));
+            check(shape[i] >= 0, op, ": negative size in shape ", shape);
             known *= shape[i];
         }
     }
     if (unknown >= 0) {
-        check(known != 0 && numel % known == 0, op, ": cannot infer -1 in ", shape_str(shape), " for ", numel,
-              " elements (from shape ", shape_str(from), ")");
+        check(known != 0 && numel % known == 0, op, ": cannot infer -1 in ", shape, " for ", numel,
+              " elements (from shape ", from, ")");
         shape[unknown] = numel / known;
     }
-    check(numel_of(shape) == numel, op, ": shape ", shape_str(shape), " has ", numel_of(shape),
-          " elements, the tensor of shape ", shape_str(from), " has ", numel);
+    check(numel_of(shape) == numel, op, ": shape ", shape, " has ", numel_of(shape), " elements, the tensor of shape ",
+          from, " has ", numel);
     return shape;
 }
 
@@ -84,9 +84,8 @@ Tensor Tensor::view(const Shape& new_shape) const {
     check_defined("view");
     Shape shape = infer_shape(new_shape, numel(), this->shape(), "view");
     Shape strides;
-    check(view_strides(*this, shape, strides), "view: shape ", shape_str(shape), " is incompatible with the layout",
-          " of a tensor of shape ", shape_str(this->shape()), " and strides ", shape_str(this->strides()),
-          "; use reshape() (which copies)");
+    check(view_strides(*this, shape, strides), "view: shape ", shape, " is incompatible with the layout",
+          " of a tensor of shape ", this->shape(), " and strides ", this->strides(), "; use reshape() (which copies)");
     Tensor y = make_view(*this, shape, strides, offset());
     return record("view", y, {*this},
                   [xs = this->shape()](const Tensor& dy) -> std::vector<Tensor> { return {dy.reshape(xs)}; });
@@ -103,13 +102,12 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
 // y[i_p0, i_p1, ...] = x[i_0, i_1, ...];  dx = dy permuted by the inverse permutation
 Tensor Tensor::permute(const Shape& dims) const {
     check_defined("permute");
-    check((int64_t)dims.size() == dim(), "permute: ", dims.size(), " dims given for a tensor of shape ",
-          shape_str(shape()));
+    check((int64_t)dims.size() == dim(), "permute: ", dims.size(), " dims given for a tensor of shape ", shape());
     Shape shape(dims.size()), strides(dims.size()), inverse(dims.size());
     std::vector<bool> used(dims.size(), false);
     for (size_t i = 0; i < dims.size(); ++i) {
         int64_t d = wrap_dim(dims[i], this->shape(), "permute");
-        check(!used[d], "permute: dim ", dims[i], " repeated in ", shape_str(dims));
+        check(!used[d], "permute: dim ", dims[i], " repeated in ", dims);
         used[d] = true;
         shape[i] = this->shape()[d];
         strides[i] = this->strides()[d];
@@ -155,15 +153,14 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
     check_defined("narrow");
     int64_t w = wrap_dim(d, shape(), "narrow");
     check(start >= 0 && length >= 0 && start + length <= size(w), "narrow: [", start, ", ", start + length,
-          ") is out of range for dim ", d, " of shape ", shape_str(shape()));
+          ") is out of range for dim ", d, " of shape ", shape());
     return slice(w, start, start + length, 1);
 }
 
 // y = x repeated along size-1 dims (stride 0, no copy);  dx = dy summed over them
 Tensor Tensor::expand(const Shape& new_shape) const {
     check_defined("expand");
-    check((int64_t)new_shape.size() >= dim(), "expand: shape ", shape_str(new_shape), " has fewer dims than ",
-          shape_str(shape()));
+    check((int64_t)new_shape.size() >= dim(), "expand: shape ", new_shape, " has fewer dims than ", shape());
     size_t lead = new_shape.size() - dim();
     Shape sh(new_shape.size()), st(new_shape.size());
     for (size_t i = 0; i < new_shape.size(); ++i) {
@@ -174,8 +171,8 @@ Tensor Tensor::expand(const Shape& new_shape) const {
             continue;
         }
         int64_t have = shape()[i - lead], want = new_shape[i] == -1 ? have : new_shape[i];
-        check(have == want || have == 1, "expand: cannot expand shape ", shape_str(shape()), " to ",
-              shape_str(new_shape), " (dim ", i, ": ", have, " to ", want, ")");
+        check(have == want || have == 1, "expand: cannot expand shape ", shape(), " to ", new_shape, " (dim ", i, ": ",
+              have, " to ", want, ")");
         sh[i] = want;
         st[i] = have == want ? strides()[i - lead] : 0;
     }
@@ -197,7 +194,7 @@ Tensor Tensor::squeeze(int64_t d) const {
 
 Tensor Tensor::unsqueeze(int64_t d) const {
     check_defined("unsqueeze");
-    check(d >= -(dim() + 1) && d <= dim(), "unsqueeze: dim ", d, " out of range for shape ", shape_str(shape()));
+    check(d >= -(dim() + 1) && d <= dim(), "unsqueeze: dim ", d, " out of range for shape ", shape());
     if (d < 0) d += dim() + 1;
     Shape sh = shape();
     sh.insert(sh.begin() + d, 1);
