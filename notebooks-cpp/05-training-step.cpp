@@ -301,7 +301,7 @@ int main() {
 }
 
 // %% [markdown]
-// That is one step. The demo repeats it 6,600 times with minibatches of 32 (about ten
+// That is one step. The demo repeats it 8,500 times with minibatches of 32 (about ten
 // minutes on two cores; it predicts v rather than eps and draws t logit-normally, `docs/recipes.md` says why), with a warm-up and cosine decay of the learning rate
 // (`nn/lr_schedule.h`), and samples with the EMA weights. Notebook 06 takes such a
 // trained network and runs the process backwards.
