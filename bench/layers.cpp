@@ -4,8 +4,8 @@
 //
 // Rows (batch 128): every distinct convolution of the two UNets bench/run_unet.sh times,
 // the demo's (ch 16, mults 1,2,2, 1 res block, 4 groups) and the reference's (ch 32,
-// mults 1,2,2, 2 res blocks, 8 groups), on 28x28 images; then the GroupNorm and attention
-// shapes of the reference's first levels. Conv rows are named by kernel, channels in and
+// mults 1,2,2, 2 res blocks, 8 groups), on 28x28 images; then GroupNorm and attention at
+// the reference's widths. Conv rows are named by kernel, channels in and
 // out and input size: c3_48_16_28 is a 3x3 conv (pad 1), 48 -> 16 channels at 28x28;
 // c3s2_ a 3x3 conv with stride 2 (the downsampling), c1_ a 1x1 conv (the ResBlocks'
 // nin_shortcut). `--list` says where in which UNet each shape is used. The first three
