@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/run_layers.sh: the UNet's layer ops (conv2d, group_norm, attention), forward and
-# forward+backward, ours against PyTorch on the same machine, one table.
+# bench/run_layers.sh: the UNet's layer ops (every conv2d shape of the demo and reference
+# UNets, group_norm, attention), forward and backward, ours against PyTorch on the same
+# machine, one table.
 #
-#   bash bench/run_layers.sh [BENCH_BINARY] [--quick] [--rows conv32_28,attn64_49]
+#   bash bench/run_layers.sh [BENCH_BINARY] [--quick] [--rows conv32_28,attn64_49] [--modes fwd,bwd_dx]
 #   make bench BENCH=layers         (= bash bench/run_layers.sh build/bench_layers)
 #
 # Environment: ROUNDS, PYTHON, WAIT_IDLE as in bench/common.sh (rounds, interpreter,
@@ -26,7 +27,7 @@ busy_processes
 run_rounds bench/layers_torch.py
 
 # ---- the report ----------------------------------------------------------------------
-print_title "Layer ops, float32, CPU, batch 128: forward and forward+backward, ours vs PyTorch"
+print_title "Layer ops, float32, CPU, batch 128: forward and backward, ours vs PyTorch"
 echo "ours:    $(field ours impl)"
 echo "         $(field ours threads); SIMD $(field ours simd)"
 if [ $have_torch = 1 ]; then
@@ -46,11 +47,11 @@ table_awk '
   $1 == "row" { record($2 " " $3, $4 * 1000, "min", "%.2f") }
   END {
     if (have_torch) {
-      printf "%-17s | %9s | %9s | %22s\n", "row", "ours ms", "torch ms", "ratio ours/torch time"
-      printf "%s\n", "------------------------------------------------------------------"
+      printf "%-22s | %9s | %9s | %22s\n", "row mode", "ours ms", "torch ms", "ratio ours/torch time"
+      printf "%s\n", "-----------------------------------------------------------------------"
     } else {
-      printf "%-17s | %9s\n", "row", "ours ms"
-      printf "%s\n", "-------------------------------"
+      printf "%-22s | %9s\n", "row mode", "ours ms"
+      printf "%s\n", "------------------------------------"
     }
     for (i = 1; i <= n; ++i) {
       key = order[i]
@@ -59,12 +60,14 @@ table_awk '
         t = best["torch" SUBSEP key]
         ratio = t > 0 ? o / t : 0
         flag = (sprintf("%.2f", ratio) + 0 > 1.0) ? "  > 1.0 target" : ""  # as printed: 1.004 passes
-        printf "%-17s | %9.2f | %9.2f | %22.2f%s\n", key, o, t, ratio, flag
+        printf "%-22s | %9.2f | %9.2f | %22.2f%s\n", key, o, t, ratio, flag
       } else {
-        printf "%-17s | %9.2f\n", key, o
+        printf "%-22s | %9.2f\n", key, o
       }
     }
-    print_rounds("per-round medians, ms (the spread shows the noise):", 17)
+    print_rounds("per-round medians, ms (the spread shows the noise):", 22)
   }'
 echo
-echo "target: ratio <= 1.0 (our time no longer than torch's) for every row; fwdbwd = forward + backward"
+echo "target: ratio <= 1.0 (our time no longer than torch's) for every row"
+echo "modes:  fwd = forward alone (no graph); fwdbwd = forward + backward, every input requiring grad;"
+echo "        bwd_dx, bwd_dw (conv rows) = forward + a backward that computes dx alone, or dW and db alone"
