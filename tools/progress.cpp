@@ -6,6 +6,8 @@
 
 #include <unistd.h>
 
+#include "tools/training_run.h"  // catch_sigint, interrupted
+
 namespace td::cli {
 
 std::string fmt_seconds(double s) {
@@ -24,17 +26,6 @@ std::string fmt(const char* format, double v) {
 std::string describe_budget(int64_t steps, double minutes) {
     std::string s = steps ? std::to_string(steps) + " steps" : "";
     return s + (steps && minutes ? " or " : "") + (minutes ? fmt("%g", minutes) + " min" : "");
-}
-
-int64_t steps_in_minutes(int64_t done, double elapsed, double minutes) {
-    return (int64_t)((double)done * minutes * 60.0 / std::max(elapsed, 1e-6));
-}
-
-bool grid_due(int64_t step, int64_t first, int64_t every, int64_t steps, double minutes, double since_s,
-              double min_gap_s) {
-    if (every > 0) return step % every == 0;
-    if (steps > 0) return (step - first) % std::max<int64_t>(1, (steps - first) / 6) == 0;
-    return since_s >= std::max(min_gap_s, minutes * 60.0 / 6);
 }
 
 Progress::Progress(int64_t total, double budget_s, int64_t first)
@@ -61,6 +52,63 @@ void Progress::report(int64_t step, const std::string& fields, int64_t every) {
 void Progress::done() {
     if (tty_) std::printf("\n");
     std::fflush(stdout);
+}
+
+// ---- StepLoop ---------------------------------------------------------------------------
+
+StepLoop::StepLoop(int64_t steps, double minutes, int64_t first, int64_t grid_every, double min_grid_gap_s,
+                   int64_t report_every)
+    // (a time budget alone: the total is unknown until the speed is measured)
+    : progress_(steps > 0 ? steps : first, minutes * 60.0, first),
+      steps_(steps),
+      first_(first),
+      step_(first),
+      grid_every_(grid_every),
+      report_every_(report_every),
+      minutes_(minutes),
+      min_grid_gap_s_(min_grid_gap_s) {
+    catch_sigint();
+}
+
+StepLoop::~StepLoop() { end(); }
+
+bool StepLoop::more() const { return !out_of_time_ && !ctrl_c_ && (steps_ == 0 || step_ < steps_); }
+
+int64_t StepLoop::step_done(int64_t step, const std::string& fields) {
+    step_ = step;
+    double el = elapsed();
+    // the steps that fit in the time budget, at the speed of the first 20
+    estimate_ =
+        steps_ == 0 && step == first_ + 20 ? first_ + (int64_t)(20.0 * minutes_ * 60.0 / std::max(el, 1e-6)) : 0;
+    if (estimate_ > 0) progress_.set_total(estimate_);
+    // a grid every grid_every steps; else about six over a step budget, or one every sixth
+    // of a time budget (min_grid_gap_s at least)
+    if (grid_every_ > 0) grid_ = step % grid_every_ == 0;
+    else if (steps_ > 0) grid_ = (step - first_) % std::max<int64_t>(1, (steps_ - first_) / 6) == 0;
+    else grid_ = el - last_grid_s_ >= std::max(min_grid_gap_s_, minutes_ * 60.0 / 6);
+    out_of_time_ = progress_.out_of_time();
+    ctrl_c_ = interrupted();
+    progress_.report(step, fields, report_every_);
+    return estimate_;
+}
+
+bool StepLoop::grid_due() {
+    if (grid_) last_grid_s_ = elapsed();
+    return grid_;
+}
+
+StepLoop::Decisions StepLoop::decisions() { return {estimate_, grid_, out_of_time_, ctrl_c_}; }
+
+void StepLoop::follow(const Decisions& d) {
+    if (d.estimate > 0) progress_.set_total(d.estimate);
+    estimate_ = d.estimate, grid_ = d.grid, out_of_time_ = d.out_of_time, ctrl_c_ = d.ctrl_c;
+}
+
+void StepLoop::end() {
+    if (ended_) return;
+    ended_ = true;
+    progress_.done();
+    release_sigint();
 }
 
 }  // namespace td::cli

@@ -14,16 +14,6 @@ std::string fmt(const char* format, double v);  // one number as printf writes i
 // "3600 steps", "5 min" or "3600 steps or 5 min": a budget of --steps and/or --minutes.
 std::string describe_budget(int64_t steps, double minutes);
 
-// A time budget alone leaves a cosine learning rate without an end: the steps that fit in
-// `minutes` at the speed of the first `done` steps (`elapsed` seconds).
-int64_t steps_in_minutes(int64_t done, double elapsed, double minutes);
-
-// Whether a sample grid is due after `step` of a job that began at step `first`: every
-// `every` steps when given; else about six over a step budget (`steps` in all), or with a
-// time budget alone one every sixth of `minutes`, `min_gap_s` at least (the last was `since_s` ago).
-bool grid_due(int64_t step, int64_t first, int64_t every, int64_t steps, double minutes, double since_s,
-              double min_gap_s);
-
 class Progress {
 public:
     // total: the planned number of steps; budget_s > 0: a time limit that may end the job first;
@@ -43,6 +33,62 @@ private:
     int64_t last_ = 0;      // the step of the last report (at first, the job's first step)
     double last_el_ = 0.0;  // elapsed() at the last report
     bool tty_;
+};
+
+// What every training command's loop does around the algorithm's own step: the budget
+// (--steps and/or --minutes), Ctrl-C, the progress line and when to draw a progress grid.
+// The step itself stays in the command, where it can be read:
+//
+//   StepLoop loop(steps, minutes, first, sample_every, 30.0);
+//   while (loop.more()) {
+//       Stats s = trainer.step();                             // the algorithm
+//       run.metrics.row(...);
+//       if (int64_t est = loop.step_done(s.step, "loss ...")) trainer.set_lr_total(est);
+//       if (loop.grid_due()) draw_grid(s.step);
+//   }
+//   loop.end();
+class StepLoop {
+public:
+    // steps: the step budget (0: none); minutes: the time budget (0: none); first: the step a
+    // resumed run starts from; grid_every: a grid every this many steps (0: about six in a
+    // run, at least min_grid_gap_s apart under a time budget alone); report_every: steps
+    // between progress lines. Catches Ctrl-C (tools/training_run.h) until end().
+    StepLoop(int64_t steps, double minutes, int64_t first, int64_t grid_every, double min_grid_gap_s,
+             int64_t report_every = 25);
+    ~StepLoop();  // (end() if an exception left the loop)
+    StepLoop(const StepLoop&) = delete;
+    StepLoop& operator=(const StepLoop&) = delete;
+
+    // Another step? Not past the step budget, nor after the time budget or Ctrl-C ended the loop.
+    bool more() const;
+    // After each step: the progress line (`fields`: "loss 0.04 ..."). Under a time budget
+    // alone, after the first 20 steps, returns the steps the budget holds at this speed
+    // (a cosine learning rate needs that end) and says so; 0 otherwise.
+    int64_t step_done(int64_t step, const std::string& fields);
+    // A progress grid after this step? (A true answer counts as drawn: the next is due from now.)
+    bool grid_due();
+    // What step_done measured now, and the decisions: a distributed run replaces them
+    // with rank 0's (follow), so that every rank stops at the same step.
+    struct Decisions {
+        int64_t estimate = 0;  // step_done's return value
+        bool grid = false, out_of_time = false, ctrl_c = false;
+    };
+    Decisions decisions();
+    void follow(const Decisions& d);
+
+    int64_t step() const { return step_; }
+    double elapsed() const { return progress_.elapsed(); }
+    bool stopped_by_time() const { return out_of_time_; }
+    bool stopped_by_ctrl_c() const { return ctrl_c_; }
+    void end_line() { progress_.done(); }  // before printing a line of one's own (a tty's line is open)
+    void end();                            // the progress line closed, Ctrl-C's default action back
+
+private:
+    Progress progress_;
+    int64_t steps_, first_, step_, grid_every_, report_every_;
+    double minutes_, min_grid_gap_s_, last_grid_s_ = 0;
+    int64_t estimate_ = 0;
+    bool out_of_time_ = false, ctrl_c_ = false, grid_ = false, ended_ = false;
 };
 
 }  // namespace td::cli

@@ -224,15 +224,13 @@ int train_classifier(int argc, char** argv, int first) {
 
     run.open_metrics();
     std::vector<float> accs;
-    Progress progress(total, set.minutes * 60.0);
+    StepLoop loop(total, set.minutes, 0, 0, 0.0, /*report_every=*/20);
     HeldOut held;
     int64_t step = 0;
-    bool stopped_early = false;
-    catch_sigint();
-    for (int64_t epoch = 0; epoch < epochs && !stopped_early; ++epoch) {
+    for (int64_t epoch = 0; epoch < epochs && loop.more(); ++epoch) {
         double epoch_loss = 0.0;
         int64_t epoch_steps = 0;
-        for (int64_t i = 0; i < steps_per_epoch && step < total; ++i) {
+        for (int64_t i = 0; i < steps_per_epoch && loop.more(); ++i) {
             diffusion::Batch b = batches.next();
             opt.set_lr(nn::cosine_lr(step + 1, set.lr, warmup, total));  // t counts from 1
             Tensor x = set.shift > 0 ? random_shift(b.x, set.shift, aug_gen) : b.x, y = b.y;
@@ -247,31 +245,29 @@ int train_classifier(int argc, char** argv, int first) {
             epoch_loss += l;
             ++epoch_steps;
             run.metrics.row({std::to_string(step), std::to_string(epoch + 1), cell(l), cell(opt.lr()), "", "", "",
-                             run.metrics.seconds(progress.elapsed())});
+                             run.metrics.seconds(loop.elapsed())});
             char fields[80];
             std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f", (long long)epoch + 1, l);
-            progress.report(step, fields, 20);
-            if (progress.out_of_time() || interrupted()) {
-                stopped_early = true;
-                break;
-            }
+            loop.step_done(step, fields);
         }
         held = evaluate(model, test_images, test.labels, test_negatives);
         accs.push_back((float)held.accuracy);
         run.metrics.row({std::to_string(step), std::to_string(epoch + 1), "", "", cell(held.accuracy),
-                         cell(held.rejected), cell(held.negatives_rejected), run.metrics.seconds(progress.elapsed())});
-        progress.done();
+                         cell(held.rejected), cell(held.negatives_rejected), run.metrics.seconds(loop.elapsed())});
+        loop.end_line();
         std::printf("epoch %lld: mean loss %.4f, held-out accuracy %.2f%%", (long long)epoch + 1,
                     epoch_loss / std::max<int64_t>(epoch_steps, 1), 100.0 * held.accuracy);
         if (cfg.reject_class)
             std::printf(" (real ones rejected %.2f%%, held-out negatives rejected %.2f%%)", 100.0 * held.rejected,
                         100.0 * held.negatives_rejected);
-        std::printf(" (%s)\n", fmt_seconds(progress.elapsed()).c_str());
+        std::printf(" (%s)\n", fmt_seconds(loop.elapsed()).c_str());
     }
-    release_sigint();
+    loop.end();
     run.metrics.close();
-    if (interrupted()) std::printf("interrupted after %lld steps: the weights so far are saved\n", (long long)step);
-    else if (stopped_early) std::printf("stopped by --minutes %.1f after %lld steps\n", set.minutes, (long long)step);
+    if (loop.stopped_by_ctrl_c())
+        std::printf("interrupted after %lld steps: the weights so far are saved\n", (long long)step);
+    else if (loop.stopped_by_time())
+        std::printf("stopped by --minutes %.1f after %lld steps\n", set.minutes, (long long)step);
 
     // weights, with what `diffuse eval` needs to rebuild the model
     std::map<std::string, std::string> meta = {{"model", "classifier"},
@@ -294,7 +290,7 @@ int train_classifier(int argc, char** argv, int first) {
     plot_loss(out + "/loss.png", read_metrics(out + "/metrics.csv"), "loss");
     std::ostringstream about, reject, list;
     about << model.num_parameters() << " parameters, " << step << " steps of AdamW (peak lr " << set.lr << ", batch "
-          << set.batch << "), " << fmt_seconds(progress.elapsed()) << ". Held-out accuracy: ";
+          << set.batch << "), " << fmt_seconds(loop.elapsed()) << ". Held-out accuracy: ";
     reject << "Reject class (\"not a " << set.data
            << " image\", trained on synthetic negatives): " << 100.0 * held.rejected
            << "% of the held-out images rejected, " << 100.0 * held.negatives_rejected << "% of "
@@ -317,7 +313,7 @@ int train_classifier(int argc, char** argv, int first) {
         "held-out accuracy %.2f%%; wrote %s/{classifier.safetensors,reference_features.npy,metrics.csv,"
         "loss.png,index.html}\n",
         100.0 * held.accuracy, out.c_str());
-    return interrupted() ? 130 : 0;  // (a Ctrl-C: the weights and the page are still written)
+    return loop.stopped_by_ctrl_c() ? 130 : 0;  // (a Ctrl-C: the weights and the page are still written)
 }
 
 }  // namespace td::cli

@@ -215,20 +215,10 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                 to.grad_clip, to.ema_decay, omp_get_max_threads(), describe_budget(steps, minutes).c_str());
 
     // ---- the loop
-    int64_t planned = steps > 0 ? steps : start_step + 1000000;
-    Progress progress(planned, minutes * 60.0, start_step);
-    if (steps == 0) progress.set_total(start_step);  // unknown until the speed is measured
-    SamplerOptions preview;                          // the grids drawn while training
-    preview.sampler = Sampler::Ddim;                 // spacing auto: trailing, as `diffuse sample`
+    SamplerOptions preview;           // the grids drawn while training
+    preview.sampler = Sampler::Ddim;  // spacing auto: trailing, as `diffuse sample`
     preview.steps = std::min<int64_t>(25, info.T);
     preview.prediction = info.prediction;
-    double last_ckpt_s = 0, last_sample_s = 0;
-    double smoothed = 0;
-    catch_sigint();
-    auto save_ckpt = [&](int64_t step) {
-        run.save_checkpoint(step, keep, [&](const std::string& path) { trainer.save_checkpoint(path); });
-        last_ckpt_s = progress.elapsed();
-    };
     bool conditional = u.cond != Conditioning::None;
     int64_t K = std::min<int64_t>(train.num_classes, 10);  // classes in the grids of a conditional model
     auto preview_grid = [&](int64_t step) {
@@ -237,14 +227,17 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         Tensor y = conditional ? class_grid_conditions(ema, std::min<int64_t>(K, 8), 2) : Tensor();
         Tensor x = draw_samples(ema, preview, 16, g, y, set.guidance);
         write_png_grid(run.progress_grid(step), x, 8, display_scale(x.size(2)));
-        last_sample_s = progress.elapsed();
     };
-    int64_t step = start_step;
-    bool stopped_by_time = false, ctrl_c = false;
-    while (!ctrl_c && (steps == 0 || step < steps)) {
+    double last_ckpt_s = 0, smoothed = 0;
+    auto save_ckpt = [&](int64_t step, double now) {
+        run.save_checkpoint(step, keep, [&](const std::string& path) { trainer.save_checkpoint(path); });
+        last_ckpt_s = now;
+    };
+    StepLoop loop(steps, minutes, start_step, sample_every, 60.0);
+    while (loop.more()) {
         StepStats s;
         try {
-            s = trainer.step();
+            s = trainer.step();     // Algorithm 1 (diffusion/trainer.h)
         } catch (const Error& e) {  // a non-finite loss: the checkpoints on disk are the last good ones
             run.metrics.close();
             auto ckpts = run.checkpoints();
@@ -252,62 +245,47 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                                          : ". The last good checkpoint, " + ckpts.back().second +
                                                ", is kept: --resume continues from it (with other settings)");
         }
-        step = s.step;
-        double el = progress.elapsed();
+        double el = loop.elapsed();
         if (root)
-            run.metrics.row({std::to_string(step), std::to_string(trainer.epoch() + 1), cell(s.loss), cell(s.grad_norm),
-                             cell(s.lr), run.metrics.seconds(el), std::to_string(trainer.steps_skipped()),
-                             cell(std::round(resident_mb() * 10) / 10)});
-        if (s.skipped) {
-            std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)step,
+            run.metrics.row({std::to_string(s.step), std::to_string(trainer.epoch() + 1), cell(s.loss),
+                             cell(s.grad_norm), cell(s.lr), run.metrics.seconds(el),
+                             std::to_string(trainer.steps_skipped()), cell(std::round(resident_mb() * 10) / 10)});
+        if (s.skipped)
+            std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)s.step,
                         (long long)trainer.steps_skipped());
-        } else {
-            smoothed = step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
-        }
-        // With only a time budget the cosine schedule needs an end: estimate it once
-        // from the speed of the first 20 steps, and record it in config.txt.
-        int64_t est = steps == 0 && step == start_step + 20 ? start_step + steps_in_minutes(20, el, minutes) : 0;
-        // rank 0's clock and Ctrl-C decide for every rank
-        bool want_sample = grid_due(step, start_step, sample_every, steps, minutes, el - last_sample_s, 60.0);
-        bool want_ckpt = ckpt_every > 0 ? step % ckpt_every == 0 : progress.elapsed() - last_ckpt_s >= 120.0;
-        std::vector<int64_t> agreed =
-            from_rank0(comm, {est, want_sample, want_ckpt, progress.out_of_time(), interrupted()});
-        est = agreed[0];
-        want_sample = agreed[1];
-        want_ckpt = agreed[2];
-        bool out_of_time = agreed[3];
-        ctrl_c = agreed[4];
-        if (est > 0) {
-            progress.set_total(est);
-            if (to.lr_schedule == nn::LrKind::Cosine && to.total_steps == 0) {
-                std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n",
-                            minutes, (long long)est);
-                to.total_steps = est;
-                trainer.set_lr_total(est);
-                write_config();
-            }
-        }
+        else smoothed = s.step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
         char fields[96];
         std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g",
                       (long long)trainer.epoch() + 1, s.loss, smoothed, s.lr);
-        if (root) progress.report(step, fields, 25);
-        if (root && want_sample) preview_grid(step);
-        if (root && want_ckpt) save_ckpt(step);
-        if (want_sample || want_ckpt) wait_for_rank0(comm);
-        if (out_of_time) {
-            stopped_by_time = true;
-            break;
+        loop.step_done(s.step, fields);
+        // rank 0's clock and Ctrl-C decide for every rank, so that all take the same steps
+        StepLoop::Decisions d = loop.decisions();
+        bool want_ckpt = ckpt_every > 0 ? s.step % ckpt_every == 0 : el - last_ckpt_s >= 120.0;
+        std::vector<int64_t> agreed = from_rank0(comm, {d.estimate, d.grid, want_ckpt, d.out_of_time, d.ctrl_c});
+        loop.follow({agreed[0], agreed[1] != 0, agreed[3] != 0, agreed[4] != 0});
+        want_ckpt = agreed[2];
+        if (agreed[0] > 0 && to.lr_schedule == nn::LrKind::Cosine && to.total_steps == 0) {
+            std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n", minutes,
+                        (long long)agreed[0]);
+            to.total_steps = agreed[0];
+            trainer.set_lr_total(agreed[0]);
+            write_config();  // recorded, so that a --resume ends the cosine at the same step
         }
+        bool want_sample = loop.grid_due();
+        if (root && want_sample) preview_grid(s.step);
+        if (root && want_ckpt) save_ckpt(s.step, loop.elapsed());
+        if (want_sample || want_ckpt) wait_for_rank0(comm);
     }
-    release_sigint();
-    if (!root) return ctrl_c ? 130 : 0;  // the files and the pictures are rank 0's
-    progress.done();
+    loop.end();
+    int64_t step = loop.step();
+    if (!root) return loop.stopped_by_ctrl_c() ? 130 : 0;  // the files and the pictures are rank 0's
     run.metrics.close();
-    if (step > start_step || run.checkpoints().empty()) save_ckpt(step);
-    if (ctrl_c) std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
-    else if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
+    if (step > start_step || run.checkpoints().empty()) save_ckpt(step, loop.elapsed());
+    if (loop.stopped_by_ctrl_c())
+        std::printf("interrupted at step %lld: checkpoint saved; `--resume` continues\n", (long long)step);
+    else if (loop.stopped_by_time()) std::printf("time budget reached at step %lld\n", (long long)step);
     trainer.save_ema_model(out + "/model.safetensors");
-    if (ctrl_c) return 130;
+    if (loop.stopped_by_ctrl_c()) return 130;
 
     // ---- pictures and the report
     SamplerOptions fin = preview;
@@ -409,8 +387,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     std::printf(
         "done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
         "loss.png,loss_per_t.png,memory.png,index.html}\n",
-        (long long)step, fmt_seconds(progress.elapsed()).c_str(), fmt("%.0f MB", peak_resident_mb()).c_str(),
-        out.c_str());
+        (long long)step, fmt_seconds(loop.elapsed()).c_str(), fmt("%.0f MB", peak_resident_mb()).c_str(), out.c_str());
     return 0;
 }
 

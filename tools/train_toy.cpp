@@ -178,24 +178,22 @@ int train_toy(int argc, char** argv, int first) {
     }
     run.open_metrics(trainer.steps_done());
     int64_t start = trainer.steps_done();
-    Progress progress(steps, minutes * 60.0, start);
-    catch_sigint();
-    while (trainer.steps_done() < steps && !interrupted() && !progress.out_of_time()) {
+    StepLoop loop(steps, minutes, start, /*grid_every=*/0, 0.0, /*report_every=*/250);
+    while (loop.more()) {
         float l = trainer.step();
-        run.metrics.row({std::to_string(trainer.steps_done()), cell(l), run.metrics.seconds(progress.elapsed())});
+        run.metrics.row({std::to_string(trainer.steps_done()), cell(l), run.metrics.seconds(loop.elapsed())});
         char fields[64];
         std::snprintf(fields, sizeof fields, "loss %.5f", l);
-        progress.report(trainer.steps_done(), fields, 250);
+        loop.step_done(trainer.steps_done(), fields);
     }
-    release_sigint();
-    progress.done();
+    loop.end();
     run.metrics.close();
     if (trainer.steps_done() > start || run.checkpoints().empty())
         run.save_checkpoint(trainer.steps_done(), 1, [&](const std::string& path) { trainer.save_checkpoint(path); });
     if (trainer.steps_done() < steps) {  // stopped early: the pictures wait for the end of the run
         std::printf("stopped at step %lld of %lld: `--resume` continues\n", (long long)trainer.steps_done(),
                     (long long)steps);
-        return interrupted() ? 130 : 0;
+        return loop.stopped_by_ctrl_c() ? 130 : 0;
     }
     model.eval();
 

@@ -195,56 +195,38 @@ int train_vae(int argc, char** argv, int first) {
 
     // ---- the loop
     run.open_metrics();
-    Progress progress(steps > 0 ? steps : 1000000, minutes * 60.0);
-    if (steps == 0) progress.set_total(0);  // unknown until the speed is measured
-    double last_sample_s = 0, smoothed = 0;
-    auto progress_grid = [&](int64_t step) {
-        write_reconstructions(run.progress_grid(step), shown, reconstruct(trainer.model(), shown));
-        last_sample_s = progress.elapsed();
-    };
-    catch_sigint();
-    int64_t step = 0;
-    bool stopped_by_time = false;
-    while (!interrupted() && (steps == 0 || step < steps)) {
+    StepLoop loop(steps, minutes, 0, sample_every, 30.0);
+    double smoothed = 0;
+    while (loop.more()) {
         VaeStepStats s = trainer.step();
-        step = s.step;
-        double el = progress.elapsed();
-        run.metrics.row(
-            {std::to_string(step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr), run.metrics.seconds(el)});
-        smoothed = step == 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
-        // With only a time budget the cosine schedule needs an end: estimate it once
-        // from the speed of the first 20 steps, and record it.
-        if (steps == 0 && step == 20) {
-            int64_t est = steps_in_minutes(20, el, minutes);
-            progress.set_total(est);
+        run.metrics.row({std::to_string(s.step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr),
+                         run.metrics.seconds(loop.elapsed())});
+        smoothed = s.step == 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
+        char fields[128];
+        std::snprintf(fields, sizeof fields, "loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed,
+                      s.recon, s.kl, s.lr);
+        if (int64_t est = loop.step_done(s.step, fields)) {  // a time budget alone: the cosine's end
             trainer.set_lr_total(est);
             std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n", minutes,
                         (long long)est);
         }
-        char fields[128];
-        std::snprintf(fields, sizeof fields, "loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed,
-                      s.recon, s.kl, s.lr);
-        progress.report(step, fields, 25);
-        if (grid_due(step, 0, sample_every, steps, minutes, el - last_sample_s, 30.0)) progress_grid(step);
-        if (progress.out_of_time()) {
-            stopped_by_time = true;
-            break;
-        }
+        if (loop.grid_due())
+            write_reconstructions(run.progress_grid(s.step), shown, reconstruct(trainer.model(), shown));
     }
-    progress.done();
+    loop.end();
     run.metrics.close();
-    release_sigint();
+    int64_t step = loop.step();
     Metadata meta = {{"data", train.name},
                      {"steps", std::to_string(step)},
                      {"recon", recon_name(to.recon)},
                      {"beta", fmt("%g", to.beta)}};
-    if (interrupted()) {
+    if (loop.stopped_by_ctrl_c()) {
         trainer.save_model(out + "/model.safetensors", meta);
         std::printf("interrupted at step %lld: the weights are in %s/model.safetensors\n", (long long)step,
                     out.c_str());
         return 130;
     }
-    if (stopped_by_time) std::printf("time budget reached at step %lld\n", (long long)step);
+    if (loop.stopped_by_time()) std::printf("time budget reached at step %lld\n", (long long)step);
 
     // ---- judging it, pictures and the report
     VAE& vae = trainer.model();
@@ -272,7 +254,7 @@ int train_vae(int argc, char** argv, int first) {
     about << vc.describe() << ": " << vae.num_parameters() << " parameters. " << step << " steps at batch "
           << to.batch_size << " (epoch " << trainer.epoch() + 1 << "), Adam peak lr " << to.lr
           << ", loss = " << recon_name(to.recon) << " (sum over pixels) + " << to.beta << " KL, in "
-          << fmt_seconds(progress.elapsed()) << ".";
+          << fmt_seconds(loop.elapsed()) << ".";
     latents << "Latents (" << vc.z_channels << " x " << s << " x " << s << " per image): mu has std "
             << fmt("%.3f", ls.mu_std) << " over the held-out images (latent diffusion divides by it, as Stable "
             << "Diffusion's 0.18215 does), the encoder's sigma averages " << fmt("%.3g", ls.mean_sigma) << ".";
@@ -306,7 +288,7 @@ int train_vae(int argc, char** argv, int first) {
     std::printf(
         "done: %lld steps in %s; wrote %s/{model.safetensors,reconstructions.png,samples-from-prior.png,"
         "loss.png,index.html}\n",
-        (long long)step, fmt_seconds(progress.elapsed()).c_str(), out.c_str());
+        (long long)step, fmt_seconds(loop.elapsed()).c_str(), out.c_str());
     return 0;
 }
 
