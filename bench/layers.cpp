@@ -337,8 +337,9 @@ int main(int argc, char** argv) {
     if (!bench::known_names(prog, "row", wanted, kRows)) return 2;
 
     std::printf(
-        "# impl tinydiffusion td::conv2d (3x3 stride 1 pad 1: tensor/cpu/conv3x3.cpp, else im2col + Eigen %d.%d.%d "
-        "GEMM), td::group_norm and td::group_norm_silu (fused), td::scaled_dot_product_attention (batched matmul + "
+        "# impl tinydiffusion td::conv2d (3x3 pad 1: tensor/cpu/conv3x3.cpp at stride 1, conv3x3_s2.cpp at stride 2; "
+        "else im2col + Eigen %d.%d.%d GEMM), td::group_norm and td::group_norm_silu (fused), "
+        "td::scaled_dot_product_attention (batched matmul + "
         "softmax), float32, CPU\n",
         EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
     bench::print_run_info(target, "row and mode", "row NAME MODE MEDIAN_S REPS MIN_S", /*eigen_threads=*/false);

@@ -4,7 +4,11 @@
 // shape takes; these cases add the awkward shapes: widths that leave a ragged last vector
 // (7, 9, 13, 14, 17), channel counts that are not a multiple of the 8- or 16-channel blocks
 // (output channels 40, 44, 48: dW's 32-channel tile and a 16-channel rest), batch 1,
-// 3-channel 32x32 (CIFAR), 1x1 and stride 2 beside them (which must keep using the reference).
+// 3-channel 32x32 (CIFAR), 1x1 and padding 0 beside them (which must keep using the reference).
+// The stride-2 path (conv3x3_s2.cpp) has its own cases below: even and odd sizes, where dx's
+// odd rows and columns and the forward's last tap reach past the edge.
+#include <algorithm>
+#include <cmath>
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -45,7 +49,7 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
         {{2, 9, 14, 14}, 1, 3, 1, 1},    // one output channel (conv_out)
         {{2, 4, 5, 3}, 8, 3, 1, 1},      // four input channels (the fewest the fast path takes), tiny plane
         {{2, 1, 5, 3}, 8, 3, 1, 1},      // one input channel: reference path either way
-        {{2, 6, 9, 9}, 4, 3, 2, 1},      // stride 2: reference path either way
+        {{2, 6, 9, 9}, 4, 3, 2, 1},      // stride 2: the stride-2 fast path
         {{2, 6, 9, 9}, 4, 1, 1, 0},      // 1x1: reference path either way
         {{2, 6, 8, 8}, 4, 3, 1, 0},      // padding 0: reference path either way
         {{3, 7, 14, 14}, 40, 3, 1, 1},   // 40 output channels: dW's 32-channel tile, then a 16-channel one
@@ -81,6 +85,80 @@ TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
     };
     int saved = omp_get_max_threads();
     for (int64_t W : {17, 14, 7, 28}) {
+        CAPTURE(W);
+        auto one = run(1, W), two = run(2, W);
+        CHECK(one[0] == two[0]);
+        CHECK(one[1] == two[1]);
+        CHECK(one[2] == two[2]);
+        CHECK(one[3] == two[3]);
+    }
+    omp_set_num_threads(saved);
+}
+
+namespace {
+
+// The largest |value| of t: the scale for an absolute tolerance, so that elements that
+// cancel to near zero are held to the same 1e-5 of the tensor's size as the rest.
+double max_abs(const Tensor& t) {
+    double m = 0.0;
+    for (float v : t.to_vector()) m = std::max(m, (double)std::fabs(v));
+    return m;
+}
+
+Conv2dShape s2_shape(const Shape& x, int64_t K) {
+    const int64_t OH = (x[2] - 1) / 2 + 1, OW = (x[3] - 1) / 2 + 1;
+    return {x[0], x[1], x[2], x[3], K, 3, 3, /*stride=*/2, /*pad=*/1, /*groups=*/1, OH, OW};
+}
+
+}  // namespace
+
+TEST_CASE("conv 3x3 stride 2 fast path equals the im2col reference") {
+    const Geometry cases[] = {
+        {{2, 16, 28, 28}, 16, 3, 2, 1},  // the demo UNet's down.0: 28 -> 14, forward tiles of 14
+        {{3, 32, 14, 14}, 32, 3, 2, 1},  // down.1: 14 -> 7, forward tiles of 7, two vectors of channels
+        {{3, 5, 7, 7}, 17, 3, 2, 1},     // odd: 7 -> 4, the last tap reads the zero column and row
+        {{1, 3, 32, 32}, 13, 3, 2, 1},   // batch 1, CIFAR's 3 channels
+        {{3, 33, 14, 14}, 40, 3, 2, 1},  // 33 channels (32 + 1 for dx), 40 (dW's 32-channel tile + 16)
+        {{2, 17, 5, 5}, 33, 3, 2, 1},    // 5 -> 3
+        {{3, 4, 1, 1}, 8, 3, 2, 1},      // 1 -> 1: only the centre tap sees a pixel
+        {{2, 6, 9, 13}, 5, 3, 2, 1},     // non-square, both odd
+        {{2, 8, 28, 14}, 20, 3, 2, 1},   // non-square, both even
+        {{1, 5, 6, 30}, 33, 3, 2, 1},    // 30 -> 15: ragged last tiles, forward and dx
+        {{19, 4, 10, 6}, 6, 3, 2, 1},    // 19 > 16 samples: dW in unequal batch pieces
+    };
+    for (const Geometry& geo : cases) {
+        CAPTURE(shape_str(geo.x));
+        CAPTURE(geo.K);
+        CHECK(
+            conv3x3_s2_fast_path_applies(s2_shape(geo.x, geo.K)));  // else the test compares the reference with itself
+        Generator gen(13);
+        Tensor x = randn(geo.x, gen), w = randn({geo.K, geo.x[1], 3, 3}, gen), b = randn({geo.K}, gen);
+        Tensor probe = conv2d(x, w, b, 2, 1);
+        Tensor gy = randn(probe.shape(), gen);
+        Result ref = run_conv(x, w, b, gy, 2, 1, false);
+        Result fast = run_conv(x, w, b, gy, 2, 1, true);
+        CHECK_CLOSE(fast.y, ref.y, 1e-5 * max_abs(ref.y), 1e-5);
+        CHECK_CLOSE(fast.dx, ref.dx, 1e-5 * max_abs(ref.dx), 1e-5);
+        CHECK_CLOSE(fast.dw, ref.dw, 1e-5 * max_abs(ref.dw), 1e-5);
+        CHECK_CLOSE(fast.db, ref.db, 1e-5 * max_abs(ref.db), 1e-5);
+    }
+    set_conv_fast_paths(false);
+    CHECK_FALSE(conv3x3_s2_fast_path_applies(s2_shape({2, 16, 28, 28}, 16)));
+    set_conv_fast_paths(true);
+}
+
+TEST_CASE("conv 3x3 stride 2 fast path: the same bits with 1 and 2 OpenMP threads") {
+    auto run = [](int threads, int64_t W) {
+        omp_set_num_threads(threads);
+        Generator gen(7);
+        const int64_t OW = (W - 1) / 2 + 1;
+        Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
+        Tensor gy = randn({21, 44, 7, OW}, gen);
+        Result r = run_conv(x, w, b, gy, 2, 1, true);
+        return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(), r.db.to_vector()};
+    };
+    int saved = omp_get_max_threads();
+    for (int64_t W : {28, 14, 7, 9}) {
         CAPTURE(W);
         auto one = run(1, W), two = run(2, W);
         CHECK(one[0] == two[0]);

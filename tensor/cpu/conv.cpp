@@ -147,6 +147,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     const float* bp = bias.defined() ? bias.data_f32() : nullptr;
     float* yp = y.data_f32();
     if (conv3x3_fast_path_applies(g)) return conv3x3_forward(xp, wp, bp, yp, g);
+    if (conv3x3_s2_fast_path_applies(g)) return conv3x3_s2_forward(xp, wp, bp, yp, g);
         // One work item per (sample, group): each is an independent GEMM writing its own
         // block of y, so threads never touch the same memory.
 #pragma omp parallel
@@ -185,11 +186,15 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
 
     // The batch is cut into `pieces` runs of consecutive samples for the sums over it (see below).
     const int64_t pieces = dw.defined() ? std::min(N, kMaxBatchPieces) : N;
-    // The 3x3 fast path computes db as well, in the same pass over dy.
-    if (conv3x3_fast_path_applies(g) && (dx.defined() || dw.defined()))
-        return conv3x3_backward(x.defined() ? x.data_f32() : nullptr, wp, dyp, dx.defined() ? dx.data_f32() : nullptr,
-                                dw.defined() ? dw.data_f32() : nullptr, db.defined() ? db.data_f32() : nullptr, g,
-                                pieces);
+    // The 3x3 fast paths compute db as well, in the same pass over dy.
+    if ((conv3x3_fast_path_applies(g) || conv3x3_s2_fast_path_applies(g)) && (dx.defined() || dw.defined())) {
+        const float* xf = x.defined() ? x.data_f32() : nullptr;
+        float* dxf = dx.defined() ? dx.data_f32() : nullptr;
+        float* dwf = dw.defined() ? dw.data_f32() : nullptr;
+        float* dbf = db.defined() ? db.data_f32() : nullptr;
+        if (g.stride == 1) return conv3x3_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
+        return conv3x3_s2_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
+    }
 
     // db[k] = sum over n and positions of dy[n, k, :, :]; one thread per channel, each
     // summing in the same order (n, then position) in double.

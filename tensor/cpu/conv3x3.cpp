@@ -30,7 +30,7 @@
 //    The tile is turned round into the output in registers, 16 x 16 at a time. dW skips
 //    the same thrown-away positions (dy is zero there), so it too sums over H x W only.
 //
-// Vectors are GCC vector types (v16: 16 floats): `acc + w * x` on them is one AVX-512
+// Vectors are GCC vector types (v16: 16 floats; tensor/cpu/v16.h): `acc + w * x` on them is one AVX-512
 // fused multiply-add with -march=native (four SSE ones without), and gdb prints them
 // as arrays. Parallelism and the order of every sum are those of conv.cpp: one image per
 // work item forward; the dW sum over the batch in fixed pieces of the batch added in
@@ -42,25 +42,15 @@
 
 #include "tensor/cpu/conv_fast.h"
 #include "tensor/cpu/lane_sum.h"
+#include "tensor/cpu/v16.h"
 
 namespace td {
 
+using namespace v16ops;
+
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));
-constexpr int64_t kVecLanes = 16;  // floats in a v16
-constexpr int64_t kMaxKB = 16;     // output channels per micro-kernel call, at most (forward, dx)
-
-v16 load16(const float* p) {
-    v16 v;
-    std::memcpy(&v, p, sizeof v);  // an unaligned vector load
-    return v;
-}
-void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
-// All 16 lanes = a: one broadcast load. (a - 0 is a for every a, -0 included, so the
-// compiler drops the subtraction; 0 + a turns -0 into +0, so it would keep an add per
-// broadcast, on the ports the multiply-adds need.)
-v16 splat(float a) { return a - v16{}; }
+constexpr int64_t kMaxKB = 16;  // output channels per micro-kernel call, at most (forward, dx)
 
 // The padded geometry of one H x W plane.
 struct Padded {
@@ -97,27 +87,6 @@ Padded padded_geometry(int64_t H, int64_t W) {
     // micro-kernel, 14x14: 17% faster), and for 7 and 8 wide planes.
     p.PB = W % 14 == 0 ? 14 : (W == 7 || W == 8) ? W : 0;
     return p;
-}
-
-// n floats from s to d: 16 at a time, the last 16 overlapping the ones before rather than
-// running past the row; rows of 8 to 15 (14x14 planes) as two overlapping halves of 8, and
-// a plain loop below that.
-typedef float v8 __attribute__((vector_size(32)));
-void copy_row(const float* s, int64_t n, float* d) {
-    if (n < kVecLanes) {
-        if (n < 8) {
-            for (int64_t i = 0; i < n; ++i) d[i] = s[i];
-            return;
-        }
-        v8 lo, hi;
-        std::memcpy(&lo, s, sizeof lo);
-        std::memcpy(&hi, s + n - 8, sizeof hi);
-        std::memcpy(d, &lo, sizeof lo);
-        std::memcpy(d + n - 8, &hi, sizeof hi);
-        return;
-    }
-    for (int64_t i = 0; i + kVecLanes <= n; i += kVecLanes) store16(d + i, load16(s + i));
-    store16(d + n - kVecLanes, load16(s + n - kVecLanes));
 }
 
 // planes (count, H, W) -> padded (count, PS): pixel (h, w) at (h + 1) * Wp + (w + 1), zeros
@@ -189,57 +158,6 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
                 packed[(((o / KB) * ins + i) * 9 + tap) * KB + o % KB] = v;
             }
     return packed;
-}
-
-// The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
-// round s (8, 4, 2, 1) swapping the s x s sub-blocks across the diagonal, i.e. trading bit s
-// of the row number for bit s of the lane number. After the four rounds, row j holds what
-// was column j. (Each round is 16 two-vector shuffles, vpermt2ps on AVX-512. s is a template
-// parameter so that the compiler computes the shuffles' lane indices once, at compile time:
-// computed at run time, they cost more than the shuffles.)
-typedef int32_t i16v __attribute__((vector_size(64)));
-template <int32_t s>
-void transpose_round(v16 r[16]) {
-    i16v lo, hi;  // lane j of a (0..15) or of b (16..31)
-    for (int32_t j = 0; j < 16; ++j) {
-        lo[j] = (j & s) ? 16 + j - s : j;  // a's low half of the pair, then b's
-        hi[j] = (j & s) ? 16 + j : j + s;
-    }
-    for (int32_t i = 0; i < 16; ++i) {
-        if (i & s) continue;
-        const v16 a = r[i], b = r[i + s];
-        r[i] = __builtin_shuffle(a, b, lo);
-        r[i + s] = __builtin_shuffle(a, b, hi);
-    }
-}
-void transpose16(v16 r[16]) {
-    transpose_round<8>(r);
-    transpose_round<4>(r);
-    transpose_round<2>(r);
-    transpose_round<1>(r);
-}
-
-// The first n = 7, 8 or 14 lanes of v to d[0 .. n - 1], as copy_row does: two overlapping
-// halves straight from the register (a copy through memory would stall the loads behind
-// the wider store).
-typedef float v4 __attribute__((vector_size(16)));
-template <int64_t n>
-void store_run(float* d, v16 v) {
-    if constexpr (n == 14) {
-        const v8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
-        const v8 hi = __builtin_shufflevector(v, v, 6, 7, 8, 9, 10, 11, 12, 13);
-        std::memcpy(d, &lo, sizeof lo);
-        std::memcpy(d + 6, &hi, sizeof hi);
-    } else if constexpr (n == 8) {
-        const v8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
-        std::memcpy(d, &lo, sizeof lo);
-    } else {
-        static_assert(n == 7, "row tiles are 7, 8 or 14 wide");
-        const v4 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3);
-        const v4 hi = __builtin_shufflevector(v, v, 3, 4, 5, 6);
-        std::memcpy(d, &lo, sizeof lo);
-        std::memcpy(d + 3, &hi, sizeof hi);
-    }
 }
 
 // Planes 7, 8, 14 or 28 wide by row tiles: output channels in the lanes instead of

@@ -4,6 +4,9 @@
 // applies to the shape and fall back to im2col + GEMM otherwise:
 //   conv3x3.cpp   3x3, stride 1, padding 1, one group: the UNet's ResBlock convolutions
 //                 (no im2col; a register-blocked micro-kernel; see its header)
+//   conv3x3_s2.cpp  3x3, stride 2, padding 1, one group: the UNet's downsampling convolutions
+//                 (the same padded layout and row tiles read at stride 2; dx by the parity
+//                 of the input position instead of col2im)
 // set_conv_fast_paths(false) turns every fast path off, so tests and benches can run the
 // reference on the same inputs and compare (tests/test_conv_fast.cpp).
 #pragma once
@@ -23,5 +26,11 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
 // `pieces` fixed pieces of the batch, so they do not depend on the thread count.
 void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                       const Conv2dShape& g, int64_t pieces);
+
+// The same for stride 2: any channel counts and sizes (odd ones included).
+bool conv3x3_s2_fast_path_applies(const Conv2dShape& g);
+void conv3x3_s2_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
+void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                         const Conv2dShape& g, int64_t pieces);
 
 }  // namespace td
