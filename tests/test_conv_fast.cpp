@@ -74,25 +74,35 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
     }
 }
 
-TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
-    auto run = [](int threads, int64_t W) {  // W = 17: the micro-kernel; 7, 14, 28: row tiles
+namespace {
+
+// The fast path's y, dx, dW and db for a (21, 10, 14, W) input and 44 output channels,
+// computed with 1 and then 2 OpenMP threads: the same bits both times.
+void check_same_bits_with_1_and_2_threads(int64_t stride, int64_t W, uint64_t seed) {
+    CAPTURE(stride);
+    CAPTURE(W);
+    auto run = [&](int threads) {
         omp_set_num_threads(threads);
-        Generator gen(5);
+        Generator gen(seed);
         Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
-        Tensor gy = randn({21, 44, 14, W}, gen);
-        Result r = run_conv(x, w, b, gy, 1, 1, true);
+        Tensor gy = randn(conv2d(x, w, b, stride, 1).shape(), gen);
+        Result r = run_conv(x, w, b, gy, stride, 1, true);
         return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(), r.db.to_vector()};
     };
     int saved = omp_get_max_threads();
-    for (int64_t W : {17, 14, 7, 28}) {
-        CAPTURE(W);
-        auto one = run(1, W), two = run(2, W);
-        CHECK(one[0] == two[0]);
-        CHECK(one[1] == two[1]);
-        CHECK(one[2] == two[2]);
-        CHECK(one[3] == two[3]);
-    }
+    auto one = run(1), two = run(2);
     omp_set_num_threads(saved);
+    CHECK(one[0] == two[0]);
+    CHECK(one[1] == two[1]);
+    CHECK(one[2] == two[2]);
+    CHECK(one[3] == two[3]);
+}
+
+}  // namespace
+
+TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
+    for (int64_t W : {17, 14, 7, 28})
+        check_same_bits_with_1_and_2_threads(1, W, 5);  // 17: the micro-kernel; else row tiles
 }
 
 namespace {
@@ -148,23 +158,5 @@ TEST_CASE("conv 3x3 stride 2 fast path equals the im2col reference") {
 }
 
 TEST_CASE("conv 3x3 stride 2 fast path: the same bits with 1 and 2 OpenMP threads") {
-    auto run = [](int threads, int64_t W) {
-        omp_set_num_threads(threads);
-        Generator gen(7);
-        const int64_t OW = (W - 1) / 2 + 1;
-        Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
-        Tensor gy = randn({21, 44, 7, OW}, gen);
-        Result r = run_conv(x, w, b, gy, 2, 1, true);
-        return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(), r.db.to_vector()};
-    };
-    int saved = omp_get_max_threads();
-    for (int64_t W : {28, 14, 7, 9}) {
-        CAPTURE(W);
-        auto one = run(1, W), two = run(2, W);
-        CHECK(one[0] == two[0]);
-        CHECK(one[1] == two[1]);
-        CHECK(one[2] == two[2]);
-        CHECK(one[3] == two[3]);
-    }
-    omp_set_num_threads(saved);
+    for (int64_t W : {28, 14, 7, 9}) check_same_bits_with_1_and_2_threads(2, W, 7);
 }

@@ -385,6 +385,11 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
             }
         }
     }
+    sum_batch_pieces(partial.get(), db_partial.data(), pieces, C, K, K16, dw, db);
+}
+
+void sum_batch_pieces(const float* partial, const double* db_partial, int64_t pieces, int64_t C, int64_t K, int64_t K16,
+                      float* dw, float* db) {
     if (db)  // db = db_partial[0] + db_partial[1] + ... in that order
         for (int64_t k = 0; k < K; ++k) {
             double s = 0.0;

@@ -375,23 +375,7 @@ void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float*
             }
         }
     }
-    if (db)  // db = db_partial[0] + db_partial[1] + ... in that order
-        for (int64_t k = 0; k < K; ++k) {
-            double s = 0.0;
-            for (int64_t piece = 0; piece < pieces; ++piece) s += db_partial[piece * K + k];
-            db[k] = (float)s;
-        }
-    if (!dw) return;
-    // dw = partial[0] + partial[1] + ... in that order (in double), walked as in conv3x3.cpp.
-    const int64_t numel = C * 9 * K16;
-#pragma omp parallel for schedule(static)
-    for (int64_t ct = 0; ct < C * 9; ++ct)
-        for (int64_t k0 = 0; k0 < K; k0 += kVecLanes) {
-            double s[kVecLanes] = {};
-            for (int64_t piece = 0; piece < pieces; ++piece)
-                for (int64_t i = 0; i < kVecLanes; ++i) s[i] += partial[piece * numel + ct * K16 + k0 + i];
-            for (int64_t i = 0; i < kVecLanes && k0 + i < K; ++i) dw[(k0 + i) * C * 9 + ct] = (float)s[i];
-        }
+    sum_batch_pieces(partial.get(), db_partial.data(), pieces, C, K, K16, dw, db);  // (conv3x3.cpp)
 }
 
 }  // namespace td

@@ -27,6 +27,12 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
 void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                       const Conv2dShape& g, int64_t pieces);
 
+// The last step of both 3x3 backward passes: dw (K, C, 3, 3) and db (K) from the per-piece
+// partial sums, partial (pieces, C, 9, K16) and db_partial (pieces, K), added in piece order
+// in double, so the same bits for any thread count. dw or db may be null.
+void sum_batch_pieces(const float* partial, const double* db_partial, int64_t pieces, int64_t C, int64_t K, int64_t K16,
+                      float* dw, float* db);
+
 // The same for stride 2: any channel counts and sizes (odd ones included).
 bool conv3x3_s2_fast_path_applies(const Conv2dShape& g);
 void conv3x3_s2_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
