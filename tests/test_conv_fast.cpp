@@ -4,9 +4,10 @@
 // shape takes; these cases add the awkward shapes: widths that leave a ragged last vector
 // (7, 9, 13, 14, 17), channel counts that are not a multiple of the 8- or 16-channel blocks
 // (output channels 40, 44, 48: dW's 32-channel tile and a 16-channel rest), batch 1,
-// 3-channel 32x32 (CIFAR), 1x1 and padding 0 beside them (which must keep using the reference).
+// 3-channel 32x32 (CIFAR), and padding 0 beside them (which must keep using the reference).
 // The stride-2 path (conv3x3_s2.cpp) has its own cases below: even and odd sizes, where dx's
-// odd rows and columns and the forward's last tap reach past the edge.
+// odd rows and columns and the forward's last tap reach past the edge; so has the 1x1 path
+// (conv1x1.cpp): planes that end in a short tile, and both ways round of dW's lanes.
 #include <algorithm>
 #include <cmath>
 #include <doctest/doctest.h>
@@ -50,7 +51,7 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
         {{2, 4, 5, 3}, 8, 3, 1, 1},      // four input channels (the fewest the fast path takes), tiny plane
         {{2, 1, 5, 3}, 8, 3, 1, 1},      // one input channel: reference path either way
         {{2, 6, 9, 9}, 4, 3, 2, 1},      // stride 2: the stride-2 fast path
-        {{2, 6, 9, 9}, 4, 1, 1, 0},      // 1x1: reference path either way
+        {{2, 6, 9, 9}, 4, 1, 1, 0},      // 1x1: the 1x1 fast path
         {{2, 6, 8, 8}, 4, 3, 1, 0},      // padding 0: reference path either way
         {{3, 7, 14, 14}, 40, 3, 1, 1},   // 40 output channels: dW's 32-channel tile, then a 16-channel one
         {{2, 5, 16, 17}, 64, 3, 1, 1},   // rows of 17 and 16: a vector copy plus an overlapping one
@@ -76,17 +77,19 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
 
 namespace {
 
-// The fast path's y, dx, dW and db for a (21, 10, 14, W) input and 44 output channels,
-// computed with 1 and then 2 OpenMP threads: the same bits both times.
-void check_same_bits_with_1_and_2_threads(int64_t stride, int64_t W, uint64_t seed) {
+// The fast path's y, dx, dW and db for a (21, C, 14, W) input and K output channels (an
+// R x R kernel, padding R / 2), computed with 1 and then 2 OpenMP threads: the same bits both times.
+void check_same_bits_with_1_and_2_threads(int64_t R, int64_t stride, int64_t W, uint64_t seed, int64_t C = 10,
+                                          int64_t K = 44) {
+    CAPTURE(R);
     CAPTURE(stride);
     CAPTURE(W);
     auto run = [&](int threads) {
         omp_set_num_threads(threads);
         Generator gen(seed);
-        Tensor x = randn({21, 10, 14, W}, gen), w = randn({44, 10, 3, 3}, gen), b = randn({44}, gen);
-        Tensor gy = randn(conv2d(x, w, b, stride, 1).shape(), gen);
-        Result r = run_conv(x, w, b, gy, stride, 1, true);
+        Tensor x = randn({21, C, 14, W}, gen), w = randn({K, C, R, R}, gen), b = randn({K}, gen);
+        Tensor gy = randn(conv2d(x, w, b, stride, R / 2).shape(), gen);
+        Result r = run_conv(x, w, b, gy, stride, R / 2, true);
         return std::vector<std::vector<float>>{r.y.to_vector(), r.dx.to_vector(), r.dw.to_vector(), r.db.to_vector()};
     };
     int saved = omp_get_max_threads();
@@ -102,7 +105,7 @@ void check_same_bits_with_1_and_2_threads(int64_t stride, int64_t W, uint64_t se
 
 TEST_CASE("conv 3x3 fast path: the same bits with 1 and 2 OpenMP threads") {
     for (int64_t W : {17, 14, 7, 28})
-        check_same_bits_with_1_and_2_threads(1, W, 5);  // 17: the micro-kernel; else row tiles
+        check_same_bits_with_1_and_2_threads(3, 1, W, 5);  // 17: the micro-kernel; else row tiles
 }
 
 namespace {
@@ -158,5 +161,53 @@ TEST_CASE("conv 3x3 stride 2 fast path equals the im2col reference") {
 }
 
 TEST_CASE("conv 3x3 stride 2 fast path: the same bits with 1 and 2 OpenMP threads") {
-    for (int64_t W : {28, 14, 7, 9}) check_same_bits_with_1_and_2_threads(2, W, 7);
+    for (int64_t W : {28, 14, 7, 9}) check_same_bits_with_1_and_2_threads(3, 2, W, 7);
+}
+
+namespace {
+
+Conv2dShape c1_shape(const Shape& x, int64_t K) {
+    return {x[0], x[1], x[2], x[3], K, 1, 1, /*stride=*/1, /*pad=*/0, /*groups=*/1, x[2], x[3]};
+}
+
+}  // namespace
+
+TEST_CASE("conv 1x1 fast path equals the reference GEMM") {
+    const Geometry cases[] = {
+        {{3, 128, 14, 14}, 64, 1, 1, 0},  // the reference UNet's 128 -> 64 skip: 14 channel tiles per plane
+        {{2, 96, 7, 7}, 64, 1, 1, 0},     // 7x7: three channel tiles of 14 and a short one of 7
+        {{2, 48, 28, 28}, 16, 1, 1, 0},   // 48 -> 16: lane tiles; dW broadcasts the 16-channel side
+        {{2, 16, 14, 14}, 32, 1, 1, 0},   // 16 -> 32: dW puts output channels in the lanes
+        {{19, 5, 3, 5}, 3, 1, 1, 0},      // 19 > 16 samples: unequal batch pieces; 15 positions
+        {{1, 33, 1, 1}, 17, 1, 1, 0},     // batch 1, one position: only the short tile
+        {{2, 1, 4, 4}, 40, 1, 1, 0},      // one input channel; 40 = 32 + 8 output channels
+        {{2, 40, 5, 7}, 1, 1, 1, 0},      // one output channel
+        {{3, 50, 6, 6}, 50, 1, 1, 0},     // equal sides, 36 positions: 32 + 16 + 2 lanes past them
+        {{2, 70, 5, 5}, 20, 1, 1, 0},     // forward by channel tiles (>= 64 inputs), dx by lane tiles
+        {{2, 8, 5, 5}, 80, 1, 1, 0},      // the other way round; 25 positions: a tile of 14, then 11
+    };
+    for (const Geometry& geo : cases) {
+        CAPTURE(shape_str(geo.x));
+        CAPTURE(geo.K);
+        CHECK(conv1x1_fast_path_applies(c1_shape(geo.x, geo.K)));  // else the test compares the reference with itself
+        Generator gen(17);
+        Tensor x = randn(geo.x, gen), w = randn({geo.K, geo.x[1], 1, 1}, gen), b = randn({geo.K}, gen);
+        Tensor gy = randn({geo.x[0], geo.K, geo.x[2], geo.x[3]}, gen);
+        Result ref = run_conv(x, w, b, gy, 1, 0, false);
+        Result fast = run_conv(x, w, b, gy, 1, 0, true);
+        CHECK_CLOSE(fast.y, ref.y, 1e-5 * max_abs(ref.y), 1e-5);
+        CHECK_CLOSE(fast.dx, ref.dx, 1e-5 * max_abs(ref.dx), 1e-5);
+        CHECK_CLOSE(fast.dw, ref.dw, 1e-5 * max_abs(ref.dw), 1e-5);
+        CHECK_CLOSE(fast.db, ref.db, 1e-5 * max_abs(ref.db), 1e-5);
+    }
+    set_conv_fast_paths(false);
+    CHECK_FALSE(conv1x1_fast_path_applies(c1_shape({2, 16, 28, 28}, 16)));
+    set_conv_fast_paths(true);
+}
+
+TEST_CASE("conv 1x1 fast path: the same bits with 1 and 2 OpenMP threads") {
+    for (int64_t W : {14, 7, 9}) {
+        check_same_bits_with_1_and_2_threads(1, 1, W, 9);          // lane tiles (10 and 44 inputs)
+        check_same_bits_with_1_and_2_threads(1, 1, W, 9, 70, 66);  // channel tiles (70 and 66)
+    }
 }

@@ -46,11 +46,12 @@ bool conv_fast_paths_enabled() { return g_fast_paths; }
 
 // ---- helpers ----------------------------------------------------------------------------
 
-// A growable buffer per thread (slot 0: cols, slot 1: dcols), kept between calls. The
-// OpenMP threads live as long as the program, so a training step reuses the same
-// memory instead of allocating and page-faulting megabytes at every convolution.
-static float* thread_buffer(int slot, int64_t floats) {
-    thread_local std::vector<float> buffers[2];
+// A growable buffer per thread and slot, kept between calls (conv_fast.h; here slot 0 holds
+// cols, slot 1 dcols). The OpenMP threads live as long as the program, so a training step
+// reuses the same memory instead of allocating and page-faulting megabytes at every
+// convolution. The fast paths use the same buffers: no two convolutions run at once.
+float* conv_thread_buffer(int slot, int64_t floats) {
+    thread_local std::vector<float> buffers[kConvThreadBuffers];
     if ((int64_t)buffers[slot].size() < floats) buffers[slot].resize(floats);
     return buffers[slot].data();
 }
@@ -148,11 +149,12 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     float* yp = y.data_f32();
     if (conv3x3_fast_path_applies(g)) return conv3x3_forward(xp, wp, bp, yp, g);
     if (conv3x3_s2_fast_path_applies(g)) return conv3x3_s2_forward(xp, wp, bp, yp, g);
+    if (conv1x1_fast_path_applies(g)) return conv1x1_forward(xp, wp, bp, yp, g);
         // One work item per (sample, group): each is an independent GEMM writing its own
         // block of y, so threads never touch the same memory.
 #pragma omp parallel
     {
-        float* cols = direct ? nullptr : thread_buffer(0, CRS * P);  // (CRS, P), this thread's own
+        float* cols = direct ? nullptr : conv_thread_buffer(0, CRS * P);  // (CRS, P), this thread's own
 #pragma omp for schedule(static)
         for (int64_t item = 0; item < g.N * G; ++item) {
             int64_t n = item / G, grp = item % G;
@@ -186,14 +188,15 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
 
     // The batch is cut into `pieces` runs of consecutive samples for the sums over it (see below).
     const int64_t pieces = dw.defined() ? std::min(N, kMaxBatchPieces) : N;
-    // The 3x3 fast paths compute db as well, in the same pass over dy.
-    if ((conv3x3_fast_path_applies(g) || conv3x3_s2_fast_path_applies(g)) && (dx.defined() || dw.defined())) {
+    // The fast paths compute db as well, in the same pass over dy.
+    if (dx.defined() || dw.defined()) {
         const float* xf = x.defined() ? x.data_f32() : nullptr;
         float* dxf = dx.defined() ? dx.data_f32() : nullptr;
         float* dwf = dw.defined() ? dw.data_f32() : nullptr;
         float* dbf = db.defined() ? db.data_f32() : nullptr;
-        if (g.stride == 1) return conv3x3_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
-        return conv3x3_s2_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
+        if (conv3x3_fast_path_applies(g)) return conv3x3_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
+        if (conv3x3_s2_fast_path_applies(g)) return conv3x3_s2_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
+        if (conv1x1_fast_path_applies(g)) return conv1x1_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
     }
 
     // db[k] = sum over n and positions of dy[n, k, :, :]; one thread per channel, each
@@ -223,8 +226,8 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     float* dxp = dx.defined() ? dx.data_f32() : nullptr;
 #pragma omp parallel
     {
-        float* cols = (dw.defined() && !direct) ? thread_buffer(0, CRS * P) : nullptr;   // (CRS, P)
-        float* dcols = (dx.defined() && !direct) ? thread_buffer(1, CRS * P) : nullptr;  // (CRS, P)
+        float* cols = (dw.defined() && !direct) ? conv_thread_buffer(0, CRS * P) : nullptr;   // (CRS, P)
+        float* dcols = (dx.defined() && !direct) ? conv_thread_buffer(1, CRS * P) : nullptr;  // (CRS, P)
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
             // samples [n0, n1) of this piece (sizes differ by at most one)

@@ -322,13 +322,6 @@ void transpose_dy(const float* dypad, int64_t K, int64_t K16, const Padded& p, f
         }
 }
 
-// A growable buffer per thread and slot, kept between calls (as conv.cpp's).
-float* thread_buffer(int slot, int64_t floats) {
-    thread_local std::vector<float> buffers[4];
-    if ((int64_t)buffers[slot].size() < floats) buffers[slot].resize(floats);
-    return buffers[slot].data();
-}
-
 }  // namespace
 
 bool conv3x3_fast_path_applies(const Conv2dShape& g) {
@@ -343,8 +336,8 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
     const std::vector<float> packed = pack_weights(w, g.K, g.C, weight_block(p, g.K), /*for_dx=*/false);
 #pragma omp parallel
     {
-        float* xpad = thread_buffer(0, g.C * p.PS);
-        float* out = thread_buffer(1, kMaxKB * p.Lv);
+        float* xpad = conv_thread_buffer(0, g.C * p.PS);
+        float* out = conv_thread_buffer(1, kMaxKB * p.Lv);
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
             pad_planes(x + n * g.C * g.H * g.W, g.C, p, xpad);
@@ -365,10 +358,10 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
     {
-        float* dypad = thread_buffer(0, K * p.PS);
-        float* xpad = dw ? thread_buffer(1, C * p.PS) : nullptr;
-        float* out = dx ? thread_buffer(2, kMaxKB * p.Lv) : nullptr;
-        float* dyT = dw ? thread_buffer(3, p.Lv * K16) : nullptr;
+        float* dypad = conv_thread_buffer(0, K * p.PS);
+        float* xpad = dw ? conv_thread_buffer(1, C * p.PS) : nullptr;
+        float* out = dx ? conv_thread_buffer(2, kMaxKB * p.Lv) : nullptr;
+        float* dyT = dw ? conv_thread_buffer(3, p.Lv * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
@@ -385,30 +378,33 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
             }
         }
     }
-    sum_batch_pieces(partial.get(), db_partial.data(), pieces, C, K, K16, dw, db);
+    // dw[k, c, tap] = partial[c * 9 + tap][k]
+    if (dw) sum_weight_pieces(partial.get(), pieces, C * 9, K, K16, C * 9, 1, dw);
+    if (db) sum_bias_pieces(db_partial.data(), pieces, K, db);
 }
 
-void sum_batch_pieces(const float* partial, const double* db_partial, int64_t pieces, int64_t C, int64_t K, int64_t K16,
-                      float* dw, float* db) {
-    if (db)  // db = db_partial[0] + db_partial[1] + ... in that order
-        for (int64_t k = 0; k < K; ++k) {
-            double s = 0.0;
-            for (int64_t piece = 0; piece < pieces; ++piece) s += db_partial[piece * K + k];
-            db[k] = (float)s;
-        }
-    if (!dw) return;
-    // dw = partial[0] + partial[1] + ... in that order (in double), as conv.cpp does.
-    // partial is (C, 9, K16) per piece: dw[k, c, tap] reads partial[piece][c][tap][k]. Walked
-    // by (c, tap) and 16 channels k at a time, so each piece gives one contiguous 64-byte
-    // read (walked by k, every read would be a different cache line of the whole buffer).
-    const int64_t numel = C * 9 * K16;
+void sum_bias_pieces(const double* db_partial, int64_t pieces, int64_t K, float* db) {
+    for (int64_t k = 0; k < K; ++k) {  // db_partial[0] + db_partial[1] + ... in that order
+        double s = 0.0;
+        for (int64_t piece = 0; piece < pieces; ++piece) s += db_partial[piece * K + k];
+        db[k] = (float)s;
+    }
+}
+
+void sum_weight_pieces(const float* partial, int64_t pieces, int64_t S, int64_t L, int64_t L16, int64_t l_stride,
+                       int64_t s_stride, float* dw) {
+    // partial[0] + partial[1] + ... in that order (in double), as conv.cpp does. Walked by s
+    // and 16 lanes l at a time, so each piece gives one contiguous 64-byte read (walked by l,
+    // every read would be a different cache line of the whole buffer).
+    const int64_t numel = S * L16;
 #pragma omp parallel for schedule(static)
-    for (int64_t ct = 0; ct < C * 9; ++ct)
-        for (int64_t k0 = 0; k0 < K; k0 += kVecLanes) {
-            double s[kVecLanes] = {};
+    for (int64_t s = 0; s < S; ++s)
+        for (int64_t l0 = 0; l0 < L; l0 += kVecLanes) {
+            double acc[kVecLanes] = {};
             for (int64_t piece = 0; piece < pieces; ++piece)
-                for (int64_t i = 0; i < kVecLanes; ++i) s[i] += partial[piece * numel + ct * K16 + k0 + i];
-            for (int64_t i = 0; i < kVecLanes && k0 + i < K; ++i) dw[(k0 + i) * C * 9 + ct] = (float)s[i];
+                for (int64_t i = 0; i < kVecLanes; ++i) acc[i] += partial[piece * numel + s * L16 + l0 + i];
+            for (int64_t i = 0; i < kVecLanes && l0 + i < L; ++i)
+                dw[(l0 + i) * l_stride + s * s_stride] = (float)acc[i];
         }
 }
 

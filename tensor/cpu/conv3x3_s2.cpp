@@ -311,13 +311,6 @@ void transpose_dy(const float* dy, int64_t K, int64_t K16, int64_t P, float* dyT
         }
 }
 
-// A growable buffer per thread and slot, kept between calls (as conv.cpp's).
-float* thread_buffer(int slot, int64_t floats) {
-    thread_local std::vector<float> buffers[3];
-    if ((int64_t)buffers[slot].size() < floats) buffers[slot].resize(floats);
-    return buffers[slot].data();
-}
-
 }  // namespace
 
 bool conv3x3_s2_fast_path_applies(const Conv2dShape& g) {
@@ -330,7 +323,7 @@ void conv3x3_s2_forward(const float* x, const float* w, const float* bias, float
     const std::vector<float> packed = pack_weights(w, g.K, g.C, /*for_dx=*/false);
 #pragma omp parallel
     {
-        float* xpad = thread_buffer(0, g.C * p.PS);
+        float* xpad = conv_thread_buffer(0, g.C * p.PS);
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
             pad_input(x + n * g.C * g.H * g.W, g.C, p, xpad);
@@ -353,9 +346,9 @@ void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float*
     const std::vector<float> zero_plane(p.PS, 0.0f);
 #pragma omp parallel
     {
-        float* dypad = dx ? thread_buffer(0, K * p.DS) : nullptr;
-        float* xpad = dw ? thread_buffer(1, C * p.PS) : nullptr;
-        float* dyT = dw ? thread_buffer(2, P * K16) : nullptr;
+        float* dypad = dx ? conv_thread_buffer(0, K * p.DS) : nullptr;
+        float* xpad = dw ? conv_thread_buffer(1, C * p.PS) : nullptr;
+        float* dyT = dw ? conv_thread_buffer(2, P * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
@@ -375,7 +368,9 @@ void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float*
             }
         }
     }
-    sum_batch_pieces(partial.get(), db_partial.data(), pieces, C, K, K16, dw, db);  // (conv3x3.cpp)
+    // dw[k, c, tap] = partial[c * 9 + tap][k] (conv3x3.cpp)
+    if (dw) sum_weight_pieces(partial.get(), pieces, C * 9, K, K16, C * 9, 1, dw);
+    if (db) sum_bias_pieces(db_partial.data(), pieces, K, db);
 }
 
 }  // namespace td

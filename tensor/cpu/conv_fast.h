@@ -7,6 +7,8 @@
 //   conv3x3_s2.cpp  3x3, stride 2, padding 1, one group: the UNet's downsampling convolutions
 //                 (the same padded layout and row tiles read at stride 2; dx by the parity
 //                 of the input position instead of col2im)
+//   conv1x1.cpp   1x1, stride 1, no padding, one group: the ResBlocks' skip connections
+//                 (conv3x3.cpp's register tiles with one tap; no per-image operand packing)
 // set_conv_fast_paths(false) turns every fast path off, so tests and benches can run the
 // reference on the same inputs and compare (tests/test_conv_fast.cpp).
 #pragma once
@@ -27,16 +29,31 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
 void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                       const Conv2dShape& g, int64_t pieces);
 
-// The last step of both 3x3 backward passes: dw (K, C, 3, 3) and db (K) from the per-piece
-// partial sums, partial (pieces, C, 9, K16) and db_partial (pieces, K), added in piece order
-// in double, so the same bits for any thread count. dw or db may be null.
-void sum_batch_pieces(const float* partial, const double* db_partial, int64_t pieces, int64_t C, int64_t K, int64_t K16,
-                      float* dw, float* db);
+// The last step of every fast backward pass: the sums over the batch pieces, added in piece
+// order in double, so the same bits for any thread count (conv3x3.cpp).
+// db (K) from db_partial (pieces, K);
+void sum_bias_pieces(const double* db_partial, int64_t pieces, int64_t K, float* db);
+// dw[l * l_stride + s * s_stride] from partial (pieces, S, L16), for l < L: the weight
+// gradient as the kernels accumulate it (16 lanes l per vector) put back in w's layout.
+void sum_weight_pieces(const float* partial, int64_t pieces, int64_t S, int64_t L, int64_t L16, int64_t l_stride,
+                       int64_t s_stride, float* dw);
+
+// A growable float buffer per thread and slot (0 .. kConvThreadBuffers - 1), kept between
+// calls so that a training step reuses its memory; every convolution path draws on the same
+// ones (conv.cpp).
+constexpr int kConvThreadBuffers = 4;
+float* conv_thread_buffer(int slot, int64_t floats);
 
 // The same for stride 2: any channel counts and sizes (odd ones included).
 bool conv3x3_s2_fast_path_applies(const Conv2dShape& g);
 void conv3x3_s2_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
 void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                          const Conv2dShape& g, int64_t pieces);
+
+// 1x1, stride 1, no padding: any channel counts and sizes.
+bool conv1x1_fast_path_applies(const Conv2dShape& g);
+void conv1x1_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
+void conv1x1_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                      const Conv2dShape& g, int64_t pieces);
 
 }  // namespace td
