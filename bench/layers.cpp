@@ -338,7 +338,7 @@ int main(int argc, char** argv) {
 
     std::printf(
         "# impl tinydiffusion td::conv2d (3x3 pad 1: tensor/cpu/conv3x3.cpp at stride 1, conv3x3_s2.cpp at stride 2; "
-        "else im2col + Eigen %d.%d.%d GEMM), td::group_norm and td::group_norm_silu (fused), "
+        "1x1: conv1x1.cpp; else im2col + Eigen %d.%d.%d GEMM), td::group_norm and td::group_norm_silu (fused), "
         "td::scaled_dot_product_attention (batched matmul + "
         "softmax), float32, CPU\n",
         EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);

@@ -118,6 +118,20 @@ double max_abs(const Tensor& t) {
     return m;
 }
 
+// x, w, b and dy drawn from `seed`: the fast path's y, dx, dW and db against the reference's,
+// each to 1e-5 of the tensor's largest value.
+void check_fast_equals_reference(const Geometry& geo, uint64_t seed) {
+    Generator gen(seed);
+    Tensor x = randn(geo.x, gen), w = randn({geo.K, geo.x[1], geo.R, geo.R}, gen), b = randn({geo.K}, gen);
+    Tensor gy = randn(conv2d(x, w, b, geo.stride, geo.pad).shape(), gen);
+    Result ref = run_conv(x, w, b, gy, geo.stride, geo.pad, false);
+    Result fast = run_conv(x, w, b, gy, geo.stride, geo.pad, true);
+    CHECK_CLOSE(fast.y, ref.y, 1e-5 * max_abs(ref.y), 1e-5);
+    CHECK_CLOSE(fast.dx, ref.dx, 1e-5 * max_abs(ref.dx), 1e-5);
+    CHECK_CLOSE(fast.dw, ref.dw, 1e-5 * max_abs(ref.dw), 1e-5);
+    CHECK_CLOSE(fast.db, ref.db, 1e-5 * max_abs(ref.db), 1e-5);
+}
+
 Conv2dShape s2_shape(const Shape& x, int64_t K) {
     const int64_t OH = (x[2] - 1) / 2 + 1, OW = (x[3] - 1) / 2 + 1;
     return {x[0], x[1], x[2], x[3], K, 3, 3, /*stride=*/2, /*pad=*/1, /*groups=*/1, OH, OW};
@@ -144,16 +158,7 @@ TEST_CASE("conv 3x3 stride 2 fast path equals the im2col reference") {
         CAPTURE(geo.K);
         CHECK(
             conv3x3_s2_fast_path_applies(s2_shape(geo.x, geo.K)));  // else the test compares the reference with itself
-        Generator gen(13);
-        Tensor x = randn(geo.x, gen), w = randn({geo.K, geo.x[1], 3, 3}, gen), b = randn({geo.K}, gen);
-        Tensor probe = conv2d(x, w, b, 2, 1);
-        Tensor gy = randn(probe.shape(), gen);
-        Result ref = run_conv(x, w, b, gy, 2, 1, false);
-        Result fast = run_conv(x, w, b, gy, 2, 1, true);
-        CHECK_CLOSE(fast.y, ref.y, 1e-5 * max_abs(ref.y), 1e-5);
-        CHECK_CLOSE(fast.dx, ref.dx, 1e-5 * max_abs(ref.dx), 1e-5);
-        CHECK_CLOSE(fast.dw, ref.dw, 1e-5 * max_abs(ref.dw), 1e-5);
-        CHECK_CLOSE(fast.db, ref.db, 1e-5 * max_abs(ref.db), 1e-5);
+        check_fast_equals_reference(geo, 13);
     }
     set_conv_fast_paths(false);
     CHECK_FALSE(conv3x3_s2_fast_path_applies(s2_shape({2, 16, 28, 28}, 16)));
@@ -190,15 +195,7 @@ TEST_CASE("conv 1x1 fast path equals the reference GEMM") {
         CAPTURE(shape_str(geo.x));
         CAPTURE(geo.K);
         CHECK(conv1x1_fast_path_applies(c1_shape(geo.x, geo.K)));  // else the test compares the reference with itself
-        Generator gen(17);
-        Tensor x = randn(geo.x, gen), w = randn({geo.K, geo.x[1], 1, 1}, gen), b = randn({geo.K}, gen);
-        Tensor gy = randn({geo.x[0], geo.K, geo.x[2], geo.x[3]}, gen);
-        Result ref = run_conv(x, w, b, gy, 1, 0, false);
-        Result fast = run_conv(x, w, b, gy, 1, 0, true);
-        CHECK_CLOSE(fast.y, ref.y, 1e-5 * max_abs(ref.y), 1e-5);
-        CHECK_CLOSE(fast.dx, ref.dx, 1e-5 * max_abs(ref.dx), 1e-5);
-        CHECK_CLOSE(fast.dw, ref.dw, 1e-5 * max_abs(ref.dw), 1e-5);
-        CHECK_CLOSE(fast.db, ref.db, 1e-5 * max_abs(ref.db), 1e-5);
+        check_fast_equals_reference(geo, 17);
     }
     set_conv_fast_paths(false);
     CHECK_FALSE(conv1x1_fast_path_applies(c1_shape({2, 16, 28, 28}, 16)));
