@@ -40,7 +40,6 @@
 #include <vector>
 
 #include "tensor/cpu/conv_fast.h"
-#include "tensor/cpu/lane_sum.h"
 #include "tensor/cpu/v16.h"
 
 namespace td {
@@ -303,8 +302,7 @@ void conv1x1_backward(const float* x, const float* w, const float* dy, float* dx
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
             for (int64_t n = n0; n < n1; ++n) {
                 const float* dyn = dy + n * K * P;
-                if (db)
-                    for (int64_t k = 0; k < K; ++k) db_partial[piece * K + k] += lane_sum(dyn + k * P, P);
+                if (db) add_bias_sums(dyn, K, P, db_partial.data() + piece * K);
                 if (dw) {
                     const float* xn = x + n * C * P;
                     transpose_planes(k_in_lanes ? dyn : xn, L, P, aT);

@@ -367,8 +367,8 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
             for (int64_t n = n0; n < n1; ++n) {
                 pad_planes(dy + n * K * HW, K, p, dypad);  // dx's input and dW's source of dyT
-                if (db)  // db while this image's dy is still in cache (conv.cpp reads all of dy again)
-                    for (int64_t k = 0; k < K; ++k) db_partial[piece * K + k] += lane_sum(dy + (n * K + k) * HW, HW);
+                if (db)  // while this image's dy is in cache (conv.cpp reads all of dy again)
+                    add_bias_sums(dy + n * K * HW, K, HW, db_partial.data() + piece * K);
                 if (dw) {
                     pad_planes(x + n * C * HW, C, p, xpad);
                     transpose_dy(dypad, K, K16, p, dyT);
@@ -381,6 +381,10 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
     // dw[k, c, tap] = partial[c * 9 + tap][k]
     if (dw) sum_weight_pieces(partial.get(), pieces, C * 9, K, K16, C * 9, 1, dw);
     if (db) sum_bias_pieces(db_partial.data(), pieces, K, db);
+}
+
+void add_bias_sums(const float* dy_image, int64_t K, int64_t P, double* db_piece) {
+    for (int64_t k = 0; k < K; ++k) db_piece[k] += lane_sum(dy_image + k * P, P);
 }
 
 void sum_bias_pieces(const double* db_partial, int64_t pieces, int64_t K, float* db) {

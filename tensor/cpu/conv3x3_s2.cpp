@@ -36,7 +36,6 @@
 #include <vector>
 
 #include "tensor/cpu/conv_fast.h"
-#include "tensor/cpu/lane_sum.h"
 #include "tensor/cpu/v16.h"
 
 namespace td {
@@ -354,8 +353,7 @@ void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float*
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
             for (int64_t n = n0; n < n1; ++n) {
                 const float* dyn = dy + n * K * P;
-                if (db)
-                    for (int64_t k = 0; k < K; ++k) db_partial[piece * K + k] += lane_sum(dyn + k * P, P);
+                if (db) add_bias_sums(dyn, K, P, db_partial.data() + piece * K);
                 if (dw) {
                     pad_input(x + n * C * HW, C, p, xpad);
                     transpose_dy(dyn, K, K16, P, dyT);

@@ -29,9 +29,12 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
 void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                       const Conv2dShape& g, int64_t pieces);
 
-// The last step of every fast backward pass: the sums over the batch pieces, added in piece
-// order in double, so the same bits for any thread count (conv3x3.cpp).
-// db (K) from db_partial (pieces, K);
+// db in every fast backward pass: each image adds the sums of its K planes of dy (P floats
+// each) onto its batch piece's db_partial (K), while that dy is still in cache ...
+void add_bias_sums(const float* dy_image, int64_t K, int64_t P, double* db_piece);
+
+// ... and the last step sums the pieces, as the weight gradient's below: in piece order, in
+// double, so the same bits for any thread count (conv3x3.cpp). db (K) from db_partial (pieces, K);
 void sum_bias_pieces(const double* db_partial, int64_t pieces, int64_t K, float* db);
 // dw[l * l_stride + s * s_stride] from partial (pieces, S, L16), for l < L: the weight
 // gradient as the kernels accumulate it (16 lanes l per vector) put back in w's layout.
