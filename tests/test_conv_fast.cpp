@@ -56,6 +56,7 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
         {{3, 7, 14, 14}, 40, 3, 1, 1},   // 40 output channels: dW's 32-channel tile, then a 16-channel one
         {{2, 5, 16, 17}, 64, 3, 1, 1},   // rows of 17 and 16: a vector copy plus an overlapping one
         {{17, 33, 7, 7}, 48, 3, 1, 1},   // 7x7 row tiles, 33 input channels, 48 output channels
+        {{2, 6, 4, 7}, 40, 3, 1, 1},     // 7 wide, 4 rows: two-row tiles only, 32 + 8 output channels
         {{4, 12, 8, 8}, 36, 3, 1, 1},    // 8x8 row tiles (CIFAR's third level), 36 output channels
         {{1, 5, 3, 42}, 20, 3, 1, 1},    // rows of 42: three row tiles of 14 per row
     };

@@ -26,7 +26,8 @@
 //    16 output channels k per vector (see dw_image for why that way round).
 // 4. Planes 7, 8, 14 or 28 wide put output channels in the lanes instead (row_tile): at 7
 //    and 14 wide the padded layout's zero column and the rounding to whole vectors are an
-//    eighth to a quarter of the work, and a tile of 7 or 14 positions x 32 channels wastes none.
+//    eighth to a quarter of the work, and a tile of 14 positions (one row of 14, a piece of
+//    a row of 28, or two rows of 7) x 32 channels wastes none.
 //    The tile is turned round into the output in registers, 16 x 16 at a time. dW skips
 //    the same thrown-away positions (dy is zero there), so it too sums over H x W only.
 //
@@ -174,7 +175,13 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 // written as one run, + bias. (Turned round one float at a time, reading the tile with a
 // stride of 16 or 32 floats, the copy was a scalar load, add and store per output.)
 // dst: the tile's first position in output channel k0's plane; HW: floats per plane.
-template <int64_t PB, int64_t KV>
+//
+// A 7-wide plane takes two rows per tile (RW = 7, PB = 14): the tile's 14 positions are two
+// output rows, contiguous in dst, and in the padded input the second row starts one zero
+// column later (position i reads in[q0 + i + i / RW + offset]). Twice the multiply-adds per
+// weight load and per transpose as a one-row tile; the 64 or 73 KB of packed weights that
+// every tile streams through are more than L1 holds.
+template <int64_t PB, int64_t KV, int64_t RW = PB>
 void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
               int64_t q0, int64_t outs, const float* bias, int64_t HW, float* dst) {
     v16 acc[PB][KV] = {};
@@ -186,7 +193,7 @@ void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k
             for (int64_t j = 0; j < KV; ++j) wv[j] = load16(wc + tap * O16 + j * kVecLanes);
             const float* xr = plane + off[tap];
             for (int64_t i = 0; i < PB; ++i) {
-                const v16 xv = splat(xr[i]);
+                const v16 xv = splat(xr[i + i / RW]);
                 for (int64_t j = 0; j < KV; ++j) acc[i][j] += xv * wv[j];
             }
         }
@@ -209,6 +216,18 @@ void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const
     const int64_t O16 = (outs + kVecLanes - 1) / kVecLanes * kVecLanes, HW = p.H * p.W;
     for (int64_t k0 = 0; k0 < O16;) {  // 32 channels at a time (their weights stay in L1), then 16
         const int64_t kv = O16 - k0 >= 2 * kVecLanes ? 2 : 1;
+        if constexpr (PB == 7) {  // two rows per tile, and the last row alone if H is odd
+            for (int64_t oh = 0; oh < p.H; oh += 2) {
+                float* d = dst + k0 * HW + oh * p.W;
+                const bool two = oh + 1 < p.H;
+                if (kv == 2 && two) row_tile<14, 2, 7>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
+                else if (kv == 2) row_tile<7, 2>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
+                else if (two) row_tile<14, 1, 7>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
+                else row_tile<7, 1>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
+            }
+            k0 += kv * kVecLanes;
+            continue;
+        }
         for (int64_t oh = 0; oh < p.H; ++oh)
             for (int64_t ow = 0; ow < p.W; ow += PB) {  // the row in pieces of PB
                 float* d = dst + k0 * HW + oh * p.W + ow;
