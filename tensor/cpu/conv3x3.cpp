@@ -179,8 +179,8 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 // A 7-wide plane takes two rows per tile (RW = 7, PB = 14): the tile's 14 positions are two
 // output rows, contiguous in dst, and in the padded input the second row starts one zero
 // column later (position i reads in[q0 + i + i / RW + offset]). Twice the multiply-adds per
-// weight load and per transpose as a one-row tile; the 64 or 73 KB of packed weights that
-// every tile streams through are more than L1 holds.
+// weight load and per transpose as a one-row tile, where the packed weights every tile
+// streams through (37 KB for 32 -> 32 channels) are more than L1 holds.
 template <int64_t PB, int64_t KV, int64_t RW = PB>
 void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
               int64_t q0, int64_t outs, const float* bias, int64_t HW, float* dst) {
