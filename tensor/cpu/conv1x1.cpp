@@ -97,13 +97,8 @@ void channel_tile(const float* in, int64_t stride, int64_t ins, const float* w, 
             if (kb + kk >= outs) continue;
             const v16 v = r[kk] + splat(bias ? bias[kb + kk] : 0.0f);
             float* d = dst + (kb + kk) * P + q0;
-            if (n == kTile) {
-                store_run<kTile>(d, v);
-            } else {
-                float lanes[kVecLanes];
-                store16(lanes, v);
-                std::copy(lanes, lanes + n, d);
-            }
+            if (n == kTile) store_run<kTile>(d, v);
+            else store_first(d, v, n);
         }
     }
 }
@@ -175,9 +170,7 @@ void lane_tile(const float* in, int64_t stride, int64_t ins, const float* w, int
             if (m >= kVecLanes) {
                 store16(d + j * kVecLanes, acc[k][j] + b);
             } else if (m > 0) {
-                float lanes[kVecLanes];
-                store16(lanes, acc[k][j] + b);
-                std::copy(lanes, lanes + m, d + j * kVecLanes);
+                store_first(d + j * kVecLanes, acc[k][j] + b, m);
             }
         }
     }

@@ -5,6 +5,7 @@
 // (-march=native) or four SSE ones (without). `acc + w * x` on v16 is a fused multiply-add,
 // and gdb prints a v16 as an array of 16 floats.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -95,6 +96,14 @@ inline void store_run(float* d, v16 v) {
         std::memcpy(d, &lo, sizeof lo);
         std::memcpy(d + 3, &hi, sizeof hi);
     }
+}
+
+// The first n < 16 lanes of v to d[0 .. n - 1], n known only at run time (a plane's last,
+// shorter tile): through a stack copy, off the hot path.
+inline void store_first(float* d, v16 v, int64_t n) {
+    float lanes[kVecLanes];
+    store16(lanes, v);
+    std::copy(lanes, lanes + n, d);
 }
 
 }  // namespace v16ops
