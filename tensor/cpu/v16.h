@@ -30,12 +30,20 @@ inline void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
 inline v16 splat(float a) { return a - v16{}; }
 
 // n floats from s to d: 16 at a time, the last 16 overlapping the ones before rather than
-// running past the row; rows of 8 to 15 (14x14 planes) as two overlapping halves of 8, and
-// a plain loop below that.
+// running past the row; rows of 8 to 15 (14x14 planes) as two overlapping halves of 8, of
+// 4 to 7 (7x7 planes) as two of 4, and a plain loop below that.
 inline void copy_row(const float* s, int64_t n, float* d) {
     if (n < kVecLanes) {
-        if (n < 8) {
+        if (n < 4) {
             for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+            return;
+        }
+        if (n < 8) {
+            v4 lo, hi;
+            std::memcpy(&lo, s, sizeof lo);
+            std::memcpy(&hi, s + n - 4, sizeof hi);
+            std::memcpy(d, &lo, sizeof lo);
+            std::memcpy(d + n - 4, &hi, sizeof hi);
             return;
         }
         v8 lo, hi;
