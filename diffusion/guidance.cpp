@@ -47,4 +47,14 @@ Denoiser guided_denoiser(UNet& net, const Tensor& y, float w) {
     };
 }
 
+Denoiser autoguided_denoiser(std::shared_ptr<UNet> net, std::shared_ptr<UNet> guide, float w) {
+    check(net->config().cond == Conditioning::None && guide->config().cond == Conditioning::None,
+          "autoguided_denoiser: the model and its guide must be unconditional");
+    if (w == 1.0f) return [net](const Tensor& x_t, const Tensor& t) { return net->forward(x_t, t); };
+    return [net, guide, w](const Tensor& x_t, const Tensor& t) {
+        NoGradGuard no_grad;
+        return cfg_combine(guide->forward(x_t, t), net->forward(x_t, t), w);
+    };
+}
+
 }  // namespace td::diffusion

@@ -17,6 +17,8 @@
 // affine function of x_0 (and of v), and the weights (1 - w) and w sum to 1, so mixing
 // the outputs and then converting to eps gives the same eps_tilde as converting first.
 #pragma once
+#include <memory>
+
 #include "diffusion/sampler.h"
 #include "diffusion/unet.h"
 
@@ -32,5 +34,17 @@ Tensor cfg_combine(const Tensor& eps_uncond, const Tensor& eps_cond, float w);
 // B on y (or on the null condition). The condition is encoded once, here (tau_theta(y)
 // does not depend on x_t or t), without gradients; `net` must outlive the Denoiser.
 Denoiser guided_denoiser(UNet& net, const Tensor& y, float w);
+
+// Autoguidance (Karras et al. 2024, "Guiding a Diffusion Model with a Bad Version of
+// Itself", eq. 2): the same mixture, with the unconditional prediction replaced by that of a
+// weaker model, the guide:
+//
+//     D_tilde(x_t) = D_guide(x_t) + w (D(x_t) - D_guide(x_t))
+//
+// The guide is the model itself earlier in its training (`train ddpm --guide-at`): it makes
+// the same errors as the model, only larger, so stepping away from it along their
+// difference undoes part of the model's own. No labels are needed: it guides an
+// unconditional model. Two forwards per call (two networks); w = 1 is the model alone.
+Denoiser autoguided_denoiser(std::shared_ptr<UNet> net, std::shared_ptr<UNet> guide, float w);
 
 }  // namespace td::diffusion

@@ -140,12 +140,13 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         fail(path, ": the weights do not fit the UNet its metadata describes: ", e.what());
     }
     unet->eval();
-    return {info, unet, Schedule::named(info.schedule, info.T), vae};
+    return {info, unet, Schedule::named(info.schedule, info.T), vae, nullptr};
 }
 
 LoadedModel& LoadedModel::to(Device device) {
     unet->to(device);
     if (vae) vae->to(device);
+    if (guide) guide->to(device);
     schedule.to(device);
     return *this;
 }
@@ -165,8 +166,19 @@ Denoiser LoadedModel::denoiser(const Tensor& y, float w) const {
     if (y.defined()) return guided_denoiser(*unet, y, w);
     check(info.unet.cond == Conditioning::None,
           "sampling a conditional model needs a condition (or its null_condition)");
+    if (guide) return autoguided_denoiser(unet, guide, w);
     std::shared_ptr<UNet> net = unet;
     return [net](const Tensor& x_t, const Tensor& t) { return net->forward(x_t, t); };
+}
+
+void LoadedModel::load_guide(const std::string& path) {
+    check(!info.latent() && info.unet.cond == Conditioning::None, path,
+          ": autoguidance is for unconditional pixel models");
+    LoadedModel g = load_model(path);
+    check(to_metadata(g.info) == to_metadata(info), path,
+          ": the guide is not the same UNet as the model (its metadata differ)");
+    g.unet->to(device());
+    guide = g.unet;
 }
 
 }  // namespace td::diffusion

@@ -52,7 +52,8 @@ struct LoadedModel {
     ModelInfo info;
     std::shared_ptr<UNet> unet;  // in eval mode
     Schedule schedule;
-    std::shared_ptr<VAE> vae;  // latent models: the frozen autoencoder (in eval mode); else null
+    std::shared_ptr<VAE> vae;     // latent models: the frozen autoencoder (in eval mode); else null
+    std::shared_ptr<UNet> guide;  // autoguidance's weaker model (diffusion/guidance.h), or null
 
     // Puts the UNet, the autoencoder and the schedule's tables on `device` (in place;
     // load_model gives them on the CPU). device(): where they are.
@@ -64,8 +65,11 @@ struct LoadedModel {
     // x_0 in the model's space -> pixels in [-1, 1]: x itself, or D(x / scale_factor).
     Tensor decode(const Tensor& x) const;
     // What the sampler calls: eps_theta(x_t, t) for an unconditional model, or the
-    // classifier-free-guided mix for condition y with scale w (diffusion/guidance.h).
+    // classifier-free-guided mix for condition y with scale w (diffusion/guidance.h). An
+    // unconditional model with a guide is autoguided with scale w instead.
     Denoiser denoiser(const Tensor& y = Tensor(), float w = 1.0f) const;
+    // Loads the guide from `path` (a model file of the same UNet, unconditional).
+    void load_guide(const std::string& path);
 };
 // Loads model.safetensors (plain names) or a checkpoint (use_ema: the "ema." weights,
 // else the live "model." ones), and a latent model's autoencoder ("first_stage_model.*"),

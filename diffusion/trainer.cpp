@@ -231,7 +231,9 @@ std::shared_ptr<UNet> DdpmTrainer::ema_model() const {
     return m;
 }
 
-LoadedModel DdpmTrainer::sampling_model() const { return LoadedModel{info_, ema_model(), schedule_, first_stage_}; }
+LoadedModel DdpmTrainer::sampling_model() const {
+    return LoadedModel{info_, ema_model(), schedule_, first_stage_, nullptr};
+}
 
 void DdpmTrainer::save_checkpoint(const std::string& path, const Metadata& extra) const {
     std::map<std::string, Tensor> all;

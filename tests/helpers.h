@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -61,6 +62,11 @@ inline std::string error_of(const std::function<void()>& fn) {
 }
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+// A text file's whole content ("" if it cannot be read).
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 // Checks that an error message mentions every one of `parts` (the op, the shapes, ...).
 inline void check_message(const std::string& msg, const std::vector<std::string>& parts) {

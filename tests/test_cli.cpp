@@ -8,11 +8,14 @@
 
 #include <sys/wait.h>
 
+#include "autograd/node.h"
 #include "diffusion/classifier.h"
 #include "diffusion/data/dataset.h"
 #include "diffusion/model_file.h"
 #include "diffusion/unet.h"
 #include "nn/safetensors.h"
+#include "tensor/npy.h"
+#include "tensor/ops.h"
 #include "tests/helpers.h"
 #include "tests/synthetic_data.h"
 #include "tools/args.h"
@@ -377,6 +380,27 @@ TEST_CASE("sample --out DIR/ writes one PNG per image at its own size; model fil
     for (const char* f : {"000000.png", "000001.png", "000002.png"})
         CHECK(png_size(out + "/" + f) == std::pair<int, int>{8, 8});
     CHECK(!std::filesystem::exists(out + "/000003.png"));
+    // --guidance does not apply to an unconditional model without a guide ...
+    Run unguided = run("sample --run " + run_dir + " --n 1 --steps 2 --threads 1 --guidance 2 --out " + out + "/");
+    CHECK(unguided.code == 2);
+    CHECK(unguided.output.find("without a guide.safetensors") != std::string::npos);
+    // ... and autoguides it with one (another tiny UNet here); --guidance 1 is the model alone
+    td::diffusion::UNet other(info.unet);
+    {
+        td::NoGradGuard no_grad;
+        for (auto& [name, p] : other.named_parameters()) p.fill_(0.01f);
+    }
+    td::nn::save_module(run_dir + "/guide.safetensors", other, td::diffusion::to_metadata(info));
+    for (const char* w : {"1", "3"}) {
+        Run g = run("sample --run " + run_dir + " --n 2 --steps 2 --threads 1 --guidance " + w + " --out " + out + "/" +
+                    w + ".npy");
+        INFO(g.output);
+        CHECK(g.code == 0);
+        CHECK((g.output.find("autoguidance: w = " + std::string(w)) != std::string::npos));
+    }
+    td::Tensor plain = td::load_npy(out + "/1.npy"), guided = td::load_npy(out + "/3.npy");
+    CHECK(td::max(td::abs(plain - guided)).item() > 1e-4f);
+    std::filesystem::remove(run_dir + "/guide.safetensors");
     // a folder that exists needs no trailing slash; a file name of another kind is still refused
     Run again = run("sample --run " + run_dir + " --n 1 --steps 2 --threads 1 --out " + out);
     CHECK(again.code == 0);

@@ -73,6 +73,7 @@ std::vector<Case> common_cases(const std::string& data) {
             {"minutes", "5", "", ""},
             {"p-uncond", "0.2", "", ""},
             {"guidance", "2", "", ""},
+            {"guide-at", "0.5", "", ""},
             {"skip-nonfinite", "true", "", ""},
             {"device", "cpu", "", ""}};
 }

@@ -409,6 +409,28 @@ TEST_CASE("cond: classifier-free guidance: the combination and the batched denoi
         {"unconditional"});
 }
 
+TEST_CASE("cond: autoguidance steps away from the guide's prediction, w = 1 is the model alone") {
+    auto net = std::make_shared<UNet>(tiny("none", "crossattn"));
+    auto guide = std::make_shared<UNet>(tiny("none", "crossattn"));
+    randomize(*net, 3);
+    randomize(*guide, 4);
+    net->eval();
+    guide->eval();
+    Generator gen(9);
+    Tensor x = randn({2, 1, 8, 8}, gen);
+    Tensor t = Tensor::from_vector_i64({100, 900}, {2});
+    NoGradGuard no_grad;
+    Tensor d = net->forward(x, t), d_guide = guide->forward(x, t);
+    CHECK(max_abs_diff(d, d_guide) > 1e-3f);  // two different networks
+    CHECK_CLOSE(diffusion::autoguided_denoiser(net, guide, 1.0f)(x, t), d, 0.0f, 0.0f);
+    CHECK_CLOSE(diffusion::autoguided_denoiser(net, guide, 0.0f)(x, t), d_guide, 1e-6f, 1e-5f);
+    // w = 2.5: D_guide + 2.5 (D - D_guide) = 2.5 D - 1.5 D_guide
+    CHECK_CLOSE(diffusion::autoguided_denoiser(net, guide, 2.5f)(x, t), d * 2.5f - d_guide * 1.5f, 1e-5f, 1e-4f);
+    auto conditional = std::make_shared<UNet>(tiny("class", "add"));
+    tdtest::check_message(tdtest::error_of([&] { diffusion::autoguided_denoiser(conditional, guide, 2.0f); }),
+                          {"unconditional"});
+}
+
 TEST_CASE("cond: condition(), null_condition() and forward's checks") {
     UNet cls(tiny("class", "add"));
     Tensor null = cls.null_condition(3);

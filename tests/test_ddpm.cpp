@@ -264,8 +264,12 @@ TEST_CASE("diffuse train ddpm + sample on a synthetic data set" * doctest::test_
     REQUIRE(t.code == 0);
     CHECK(tdtest::contains(t.output, "it/s"));
     for (const char* f : {"config.txt", "metrics.csv", "model.safetensors", "checkpoints/step-00000006.safetensors",
-                          "samples.png", "denoise.png", "forward.png", "loss.png", "index.html"})
+                          "samples.png", "denoise.png", "forward.png", "loss.png", "index.html", "guide.safetensors"})
         CHECK(std::filesystem::exists(dir + "/" + f));
+    // the guide is the EMA model a quarter of the way through (--guide-at 0.25 of 6 steps: step 2),
+    // and the samples on the page are autoguided by it
+    CHECK(tdtest::contains(t.output, "step 2: the EMA weights saved as guide.safetensors"));
+    CHECK(tdtest::contains(tdtest::read_file(dir + "/index.html"), "autoguided with w = 3"));
 
     // resume to a larger budget: the run continues from step 6
     Run r =
@@ -309,6 +313,9 @@ TEST_CASE("diffuse train ddpm + sample on a synthetic data set" * doctest::test_
     Run e6 = run_diffuse("sample --ckpt " + dir + "/config.txt --out " + npy);
     CHECK(e6.code == 1);
     CHECK(tdtest::contains(e6.output, "config.txt"));
+    Run e9 = run_diffuse("train ddpm --data " + data + " --out " + dir + "2 --steps 2 --guide-at 1");
+    CHECK(e9.code == 2);
+    CHECK(tdtest::contains(e9.output, "--guide-at must be in [0, 1)"));
     Run e7 = run_diffuse("train ddpm --data " + data + " --out " + dir + "2 --steps 2 --config /nonexistent.cfg");
     CHECK(e7.code == 1);
     CHECK(tdtest::contains(e7.output, "/nonexistent.cfg"));

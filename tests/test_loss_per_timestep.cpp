@@ -15,7 +15,7 @@ LoadedModel untrained(Prediction p) {
     info.prediction = p;
     auto unet = std::make_shared<UNet>(info.unet);
     unet->eval();
-    return LoadedModel{info, unet, Schedule::named(info.schedule, info.T), nullptr};
+    return LoadedModel{info, unet, Schedule::named(info.schedule, info.T), nullptr, nullptr};
 }
 Tensor images() {
     Generator g(5);

@@ -17,8 +17,8 @@ namespace td::cli {
 
 // Draws n samples in batches of at most `batch` (x_T from gen) on the model's device,
 // returns pixels (n, C, H, W) in [-1, 1] on the CPU. y: the condition of each sample (n labels, or n rows of
-// token ids) for a conditional model, undefined for none; guidance: CFG's w
-// (diffusion/guidance.h). on_batch(done) is called after each batch (a progress line).
+// token ids) for a conditional model, undefined for none; guidance: CFG's w, or
+// autoguidance's for an unconditional model with a guide (diffusion/guidance.h). on_batch(done) is called after each batch (a progress line).
 Tensor draw_samples(const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o, int64_t n, Generator& gen,
                     const Tensor& y = Tensor(), float guidance = 1.0f, int64_t batch = 128,
                     const std::function<void(int64_t done)>& on_batch = {});

@@ -127,8 +127,13 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
                  "width for text, the time embedding's for class)",
                  "unet.context_dim", [](auto& s) { return &s.info.unet.context_dim; }),
         field<S>("guidance", "3",
-                 "conditional models: the guidance scale w of the grids drawn while and after training", "",
-                 [](auto& s) { return &s.guidance; }),
+                 "the guidance scale w of the samples drawn after training: classifier-free for a\n"
+                 "conditional model, autoguidance for an unconditional one with a guide (--guide-at)",
+                 "", [](auto& s) { return &s.guidance; }),
+        field<S>("guide-at", "0.25",
+                 "unconditional pixel models: save the EMA weights this far through the cosine schedule as\n"
+                 "guide.safetensors, the weaker model that autoguidance steers away from (0: none)",
+                 "", [](auto& s) { return &s.guide_at; }),
         field<S>("skip-nonfinite", nullptr,
                  "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",
                  [](auto& s) { return &s.train.skip_nonfinite; }),
@@ -141,6 +146,7 @@ DdpmSettings ddpm_settings(const Args& args) {
     const TrainOptions& to = s.train;
     if (!(to.p_uncond >= 0 && to.p_uncond <= 1)) throw ArgError("--p-uncond must be in [0, 1]");
     if (!(s.guidance >= 0)) throw ArgError("--guidance must be >= 0");
+    if (!(s.guide_at >= 0 && s.guide_at < 1)) throw ArgError("--guide-at must be in [0, 1)");
     if (s.steps < 0 || s.minutes < 0) throw ArgError("--steps and --minutes must be >= 0");
     if (s.minutes > 0 && !args.given("steps")) s.steps = 0;  // a time budget alone: the clock decides
     if (to.batch_size < 1 || !(to.lr > 0) || to.warmup < 0 || to.total_steps < 0 || to.grad_clip < 0 ||
@@ -319,6 +325,10 @@ SamplingSetup setup_sampling(const Args& args) {
         path = ckpts.back().second;
     }
     LoadedModel m = load_model(path, !args.on("raw"));
+    // an unconditional pixel run keeps its weaker, earlier self for autoguidance (train --guide-at)
+    const std::string guide = run + "/guide.safetensors";
+    if (!run.empty() && !m.info.latent() && m.info.unet.cond == Conditioning::None && std::filesystem::exists(guide))
+        m.load_guide(guide);
     o.prediction = m.info.prediction;
     if (m.info.latent()) o.clip_x0 = false;  // latents are unbounded: never clipped (tools/ddpm_figures.cpp)
     if (o.steps > m.info.T)

@@ -26,7 +26,8 @@ struct DdpmSettings {
     diffusion::DataOptions data_options;
     int64_t steps = 0;             // the step budget (0: none)
     double minutes = 0;            // the time budget (0: none)
-    float guidance = 3;            // conditional models: w of the grids drawn by the trainer
+    float guidance = 3;            // w of the samples drawn by the trainer (classifier-free, or autoguidance)
+    double guide_at = 0.25;        // unconditional pixel models: save guide.safetensors this far in (0: none)
     std::string vae;               // --vae: latent diffusion on this autoencoder's codes ("" pixels)
     bool auto_mults = false;       // --mults / --attn-res auto: resolve_data picks them for the
     bool auto_attn_res = false;    // size of what the UNet denoises (pixels or latents), and

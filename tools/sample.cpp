@@ -14,6 +14,9 @@
 //   diffuse sample --run runs/ldm-class --class all --n 100 --out grid.png   (a row per class)
 //   diffuse sample --run runs/ldm-text --prompt "a handwritten three" --out threes.png
 //   diffuse sample --run runs/ldm-class --sweep --out sweep.png  (rows w = 0, 1, 3, 7)
+//
+// An unconditional pixel run whose folder holds guide.safetensors (train ddpm --guide-at) is
+// autoguided with the same --guidance w: D_guide + w (D - D_guide); --guidance 1 turns it off.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -74,7 +77,8 @@ int sample(int argc, char** argv, int first) {
     args.option("prompt", "", "text-conditional models: the caption to draw, e.g. \"a handwritten seven\"");
     args.option("guidance", "3",
                 "classifier-free guidance w: eps(x, empty) + w (eps(x, c) - eps(x, empty));\n"
-                "0 unconditional, 1 plain conditional, > 1 stronger");
+                "0 unconditional, 1 plain conditional, > 1 stronger. An unconditional run with a\n"
+                "guide.safetensors (trained with guide-at > 0) is autoguided instead: D_guide + w (D - D_guide)");
     args.flag("sweep", "conditional models: a grid with one row per w = 0, 1, 3, 7 and one column per class");
     args.option("device", "auto", "where to sample: cuda, cpu, or auto (cuda when a GPU is present)");
     if (!args.parse_or_help(argc, argv, first)) return 0;
@@ -106,10 +110,16 @@ int sample(int argc, char** argv, int first) {
     float w = (float)args.number("guidance");
     bool sweep = args.on("sweep");
     if (!(w >= 0)) throw ArgError("--guidance must be >= 0");
-    if (cond == Conditioning::None && (!klass.empty() || args.given("prompt") || args.given("guidance") || sweep))
+    if (cond == Conditioning::None && (!klass.empty() || args.given("prompt") || sweep))
         throw ArgError(path +
-                       " is an unconditional model: --class, --prompt, --guidance and --sweep do not apply "
+                       " is an unconditional model: --class, --prompt and --sweep do not apply "
                        "(train one with --cond class or --cond text)");
+    if (cond == Conditioning::None && !m.guide && args.given("guidance"))
+        throw ArgError(path +
+                       " is an unconditional model without a guide.safetensors beside it: --guidance does not "
+                       "apply (train with guide-at > 0 for autoguidance, or --cond class|text for classifier-free)");
+    if (m.guide)
+        std::printf("autoguidance: w = %g, guided away from %s/guide.safetensors\n", w, args.str("run").c_str());
     if (!prompt.empty() && cond != Conditioning::Text)
         throw ArgError("--prompt needs a text-conditional model; " + path +
                        " is conditioned on class labels (use --class)");

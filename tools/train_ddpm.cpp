@@ -7,6 +7,8 @@
 //   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, skipped, rss_mb, seconds, wall_clock
 //   runs/NAME/checkpoints/step-*.safetensors   the last --keep trainer checkpoints (--resume)
 //   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
+//   runs/NAME/guide.safetensors    unconditional pixel models: the EMA weights at --guide-at,
+//                                  autoguidance's weaker model (diffusion/guidance.h)
 //   runs/NAME/progress/step-*.png  sample grids drawn while training
 //   runs/NAME/samples.png, denoise.png, forward.png, loss.png, memory.png, index.html
 //   runs/NAME/loss_per_t.png, .csv the EMA model's loss at 16 t (log-spaced) on held-out images
@@ -133,7 +135,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     // the folder claimed and locked; with --resume, the run's config.txt under the flags
     TrainingRun run(args,
                     {latent ? "train ldm" : "train ddpm",
-                     {"checkpoints", "progress", "metrics.csv", "config.txt", "model.safetensors"},
+                     {"checkpoints", "progress", "metrics.csv", "config.txt", "model.safetensors", "guide.safetensors"},
                      {"checkpoints", "progress"},
                      {"step", "epoch", "loss", "grad_norm", "lr", "seconds", "skipped", "rss_mb"},
                      /*resumable=*/true},
@@ -233,6 +235,11 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         run.save_checkpoint(step, keep, [&](const std::string& path) { trainer.save_checkpoint(path); });
         last_ckpt_s = now;
     };
+    // Autoguidance's guide: the model a fraction of the way through the cosine schedule (known
+    // from the start with --steps, once estimated with --minutes alone).
+    const bool guided = !latent && !conditional && set.guide_at > 0;
+    const std::string guide_file = out + "/guide.safetensors";
+    auto guide_step = [&] { return guided ? (int64_t)std::llround(set.guide_at * to.total_steps) : (int64_t)0; };
     StepLoop loop(steps, minutes, start_step, sample_every, 60.0);
     while (loop.more()) {
         StepStats s;
@@ -271,6 +278,11 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             trainer.set_lr_total(agreed[0]);
             write_config();  // recorded, so that a --resume ends the cosine at the same step
         }
+        if (root && s.step == guide_step() && s.step > 0) {
+            trainer.save_ema_model(guide_file);
+            std::printf("\nstep %lld: the EMA weights saved as guide.safetensors (autoguidance's guide)\n",
+                        (long long)s.step);
+        }
         bool want_sample = loop.grid_due();
         if (root && want_sample) preview_grid(s.step);
         if (root && want_ckpt) save_ckpt(s.step, loop.elapsed());
@@ -293,12 +305,14 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     std::printf("drawing %lld samples with DDIM (%s) from the EMA weights...\n", (long long)final_n,
                 describe_steps(fin, info.T).c_str());
     LoadedModel ema = trainer.sampling_model();
+    const bool autoguided = guided && std::filesystem::exists(guide_file);
+    if (autoguided) ema.load_guide(guide_file);
     Generator g(0);
     int64_t H = set.pixels.images.size(2);
     if (!conditional) {
-        write_png_grid(out + "/samples.png", draw_samples(ema, fin, final_n, g), grid_columns(final_n),
-                       display_scale(H));
-        write_denoise_strip(out + "/denoise.png", ema, fin, 8, 11, g);
+        write_png_grid(out + "/samples.png", draw_samples(ema, fin, final_n, g, Tensor(), set.guidance),
+                       grid_columns(final_n), display_scale(H));
+        write_denoise_strip(out + "/denoise.png", ema, fin, 8, 11, g, Tensor(), set.guidance);
     } else {
         // one row per class at w = --guidance, then the guidance sweep: one row per w,
         // one column per class, the same x_T down each column
@@ -346,9 +360,13 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     HtmlPage page(what + " on " + train.name);
     page.p(summary.str()).h2("Samples");
     if (!conditional) {
-        page.image("samples.png", "samples",
-                   std::to_string(final_n) + " samples, DDIM with " + describe_steps(fin, info.T) +
-                       " (eta 0) from the EMA weights.");
+        page.image(
+            "samples.png", "samples",
+            std::to_string(final_n) + " samples, DDIM with " + describe_steps(fin, info.T) +
+                " (eta 0) from the EMA weights" +
+                (autoguided ? ", autoguided with w = " + fmt("%g", set.guidance) + " by guide.safetensors (step " +
+                                  std::to_string(guide_step()) + "): D_guide + w (D - D_guide)."
+                            : "."));
     } else {
         std::ostringstream w;
         w << set.guidance;
