@@ -16,6 +16,7 @@
 #include "tensor/ops.h"
 #include "tools/metrics.h"
 #include "tools/plot.h"
+#include "tools/progress.h"  // fmt
 #include "tools/training_run.h"
 
 namespace td::cli {
@@ -183,13 +184,11 @@ std::string describe_loss_per_t(const std::vector<LossAtT>& curve, const HeldOut
     auto by_loss = [](const LossAtT& a, const LossAtT& b) { return a.target_mse < b.target_mse; };
     const LossAtT& hi = *std::max_element(curve.begin(), curve.end(), by_loss);
     const LossAtT& lo = *std::min_element(curve.begin(), curve.end(), by_loss);
-    char buf[640];
-    std::snprintf(buf, sizeof buf,
-                  "Where the model errs: L_simple (blue) at %zu timesteps spaced evenly in log t, on %s with one "
-                  "eps for all, and the error of the eps (orange) and of the x_0 (green) it implies; the loss is "
-                  "highest at t = %lld (%.3g) and lowest at t = %lld (%.3g) (loss_per_t.csv).",
-                  curve.size(), held.what.c_str(), (long long)hi.t, hi.target_mse, (long long)lo.t, lo.target_mse);
-    return buf;
+    return fmt(
+        "Where the model errs: L_simple (blue) at %zu timesteps spaced evenly in log t, on %s with one "
+        "eps for all, and the error of the eps (orange) and of the x_0 (green) it implies; the loss is "
+        "highest at t = %lld (%.3g) and lowest at t = %lld (%.3g) (loss_per_t.csv).",
+        curve.size(), held.what.c_str(), (long long)hi.t, hi.target_mse, (long long)lo.t, lo.target_mse);
 }
 
 namespace {

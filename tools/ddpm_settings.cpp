@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
 #include "diffusion/latent.h"
 #include "diffusion/metadata.h"

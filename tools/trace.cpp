@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <sstream>
 
@@ -32,7 +31,8 @@
 #include "tools/args.h"
 #include "tools/ddpm_settings.h"
 #include "tools/html_page.h"
-#include "tools/progress.h"  // fmt
+#include "tools/progress.h"      // fmt
+#include "tools/training_run.h"  // write_text_file
 
 namespace td::cli {
 
@@ -217,10 +217,7 @@ void write_html(const std::string& dir, const std::string& title, const std::str
 // Writes dot text made by graph_to_dot (autograd/graph_dot.h) and says what is in it.
 void save_graph(const std::string& path, const std::string& text, const GraphCounts& c, const std::string& what) {
     if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
-    std::ofstream f(path);
-    f << text;
-    f.close();
-    check(f.good(), path, ": cannot write the graph");
+    write_text_file(path, text);
     std::printf(
         "graph of %s: %lld ops, %lld parameters, %lld constants, %lld edges -> %s\n"
         "  render: dot -Tsvg %s > graph.svg\n",
@@ -349,10 +346,9 @@ int trace_train(int argc, char** argv, int first) {
     clipped = std::sqrt(clipped);
     float clip = rs.train.grad_clip;
     double factor = clip > 0 ? std::min(1.0, clip / (st.grad_norm + 1e-6)) : 1.0;
-    char gline[256];
-    std::snprintf(gline, sizeof gline,
-                  "Gradients after clipping (--clip %g): total norm %.4g before, %.4g after (scaled by %.4g%s).", clip,
-                  st.grad_norm, clipped, factor, factor < 1 ? "" : ": no clipping this step");
+    std::string gline =
+        fmt("Gradients after clipping (--clip %g): total norm %.4g before, %.4g after (scaled by %.4g%s).", clip,
+            st.grad_norm, clipped, factor, factor < 1 ? "" : ": no clipping this step");
     r.meta = {{"kind", "train"},
               {"run", run},
               {"step", std::to_string(step)},
@@ -367,7 +363,7 @@ int trace_train(int argc, char** argv, int first) {
     std::printf("loss %.6g, lr %.3g", st.loss, st.lr);
     double logged = read_metrics(run + "/metrics.csv").at_step(step, "loss");
     if (std::isfinite(logged)) std::printf(" (metrics.csv has %.6g for this step)", logged);
-    std::printf("\n%s\n", gline);
+    std::printf("\n%s\n", gline.c_str());
     print_grads(r.grads);
 
     std::string title = "trace train: step " + std::to_string(step) + " of " + run;

@@ -246,9 +246,7 @@ int train_classifier(int argc, char** argv, int first) {
             ++epoch_steps;
             run.metrics.row({std::to_string(step), std::to_string(epoch + 1), cell(l), cell(opt.lr()), "", "", "",
                              run.metrics.seconds(loop.elapsed())});
-            char fields[80];
-            std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f", (long long)epoch + 1, l);
-            loop.step_done(step, fields);
+            loop.step_done(step, fmt("epoch %lld  loss %.4f", (long long)epoch + 1, l));
         }
         held = evaluate(model, test_images, test.labels, test_negatives);
         accs.push_back((float)held.accuracy);

@@ -16,12 +16,8 @@
 // this file is the budget, the bookkeeping and the pictures. With --distributed every
 // rank trains and rank 0 alone writes and decides (docs/distributed.md; from_rank0 below).
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <omp.h>
 #include <sstream>
 
@@ -43,7 +39,6 @@
 
 namespace td::cli {
 
-namespace fs = std::filesystem;
 using namespace td::diffusion;
 
 namespace {
@@ -254,10 +249,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)s.step,
                         (long long)trainer.steps_skipped());
         else smoothed = s.step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
-        char fields[96];
-        std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g",
-                      (long long)trainer.epoch() + 1, s.loss, smoothed, s.lr);
-        loop.step_done(s.step, fields);
+        loop.step_done(s.step, fmt("epoch %lld  loss %.4f (avg %.4f)  lr %.2g", (long long)trainer.epoch() + 1, s.loss,
+                                   smoothed, s.lr));
         // rank 0's clock and Ctrl-C decide for every rank, so that all take the same steps
         StepLoop::Decisions d = loop.decisions();
         bool want_ckpt = ckpt_every > 0 ? s.step % ckpt_every == 0 : el - last_ckpt_s >= 120.0;

@@ -10,7 +10,6 @@
 // The run folder is a TrainingRun's (tools/training_run.h), as every training command's.
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <sstream>
 
 #include "diffusion/toy2d.h"
@@ -182,9 +181,7 @@ int train_toy(int argc, char** argv, int first) {
     while (loop.more()) {
         float l = trainer.step();
         run.metrics.row({std::to_string(trainer.steps_done()), cell(l), run.metrics.seconds(loop.elapsed())});
-        char fields[64];
-        std::snprintf(fields, sizeof fields, "loss %.5f", l);
-        loop.step_done(trainer.steps_done(), fields);
+        loop.step_done(trainer.steps_done(), fmt("loss %.5f", l));
     }
     loop.end();
     run.metrics.close();

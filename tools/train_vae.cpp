@@ -14,8 +14,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <omp.h>
 #include <sstream>
 
@@ -37,7 +35,6 @@
 
 namespace td::cli {
 
-namespace fs = std::filesystem;
 using namespace td::diffusion;
 
 namespace {
@@ -202,9 +199,8 @@ int train_vae(int argc, char** argv, int first) {
         run.metrics.row({std::to_string(s.step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr),
                          run.metrics.seconds(loop.elapsed())});
         smoothed = s.step == 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
-        char fields[128];
-        std::snprintf(fields, sizeof fields, "loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed,
-                      s.recon, s.kl, s.lr);
+        std::string fields =
+            fmt("loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed, s.recon, s.kl, s.lr);
         if (int64_t est = loop.step_done(s.step, fields)) {  // a time budget alone: the cosine's end
             trainer.set_lr_total(est);
             std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n", minutes,
