@@ -147,7 +147,10 @@ HeldOutImages held_out_images(const LoadedModel& m, const std::string& data, con
     return h;
 }
 
-std::vector<int64_t> loss_per_t_timesteps(int64_t T, int64_t n) {
+// The timesteps the curve is measured at: n (or a few fewer: distinct ones) spaced evenly
+// in log t, so the first steps, where a model's errors differ most, get as many points as
+// the last hundreds.
+static std::vector<int64_t> loss_per_t_timesteps(int64_t T, int64_t n = 16) {
     check(T >= 2 && n >= 2, "loss_per_t_timesteps: need T >= 2 and n >= 2, got T = ", T, ", n = ", n);
     std::vector<int64_t> ts;
     for (int64_t i = 0; i < n; ++i) {
