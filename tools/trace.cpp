@@ -176,7 +176,6 @@ std::string write_entry_png(const std::string& path, const Tensor& v) {
 
 void write_html(const std::string& dir, const std::string& title, const std::string& intro, const StepRecord& r,
                 const std::string& graph_file) {
-    fs::create_directories(dir + "/img");
     HtmlPage page(title,
                   "body{max-width:72em}code,.num{font-family:monospace;background:none}"
                   "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}"
@@ -229,7 +228,7 @@ void save_graph(const std::string& path, const std::string& text, const GraphCou
 void write_outputs(const std::string& dir, const std::string& title, const std::string& intro, StepRecord& r,
                    const std::string& graph_file) {
     std::error_code ec;
-    fs::create_directories(dir, ec);
+    fs::create_directories(dir + "/img", ec);  // (img/: the pictures of index.html)
     check(!ec, dir, ": cannot create the folder (", ec.message(), ")");
     write_trace_file(dir + "/trace.safetensors", r);
     write_html(dir, title, intro, r, graph_file);

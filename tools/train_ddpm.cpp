@@ -297,8 +297,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         write_png_grid(out + "/guidance.png", guidance_sweep(ema, fin, K, 7), K, display_scale(H));
         write_denoise_strip(out + "/denoise.png", ema, fin, K, 11, g, class_grid_conditions(ema, K, 1), set.guidance);
     }
-    Tensor real = train.images.slice(0, 0, 8);
-    write_forward_strip(out + "/forward.png", ema, real, 11, g);
+    write_forward_strip(out + "/forward.png", ema, train.images.slice(0, 0, 8), 11, g);
     HeldOutImages held = held_out_images(ema, set.data, set.data_options);
     std::string per_t = describe_loss_per_t(write_loss_per_t(out, ema, held), held);
     MetricsTable metrics = read_metrics(out + "/metrics.csv");

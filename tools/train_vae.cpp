@@ -229,8 +229,7 @@ int train_vae(int argc, char** argv, int first) {
     meta["held_out_psnr"] = fmt("%.3f", psnr);
     trainer.save_model(out + "/model.safetensors", meta);
 
-    int64_t n_shown = shown.size(0);
-    write_reconstructions(out + "/reconstructions.png", shown, held_hat.slice(0, 0, n_shown));
+    write_reconstructions(out + "/reconstructions.png", shown, held_hat.slice(0, 0, shown.size(0)));
     Generator g(0);
     int64_t s = vc.latent_size();
     Tensor prior;
