@@ -13,20 +13,16 @@
 
 namespace td::cli {
 
+void Args::declare(const std::string& name, const Spec& spec) {
+    order_.push_back(name);
+    specs_[name] = spec;
+}
+
 void Args::option(const std::string& name, const std::string& default_value, const std::string& help) {
-    order_.push_back(name);
-    specs_[name] = {default_value, help, false};
+    declare(name, {default_value, help, false});
 }
-
-void Args::flag(const std::string& name, const std::string& help) {
-    order_.push_back(name);
-    specs_[name] = {"", help, true};
-}
-
-void Args::optional_value(const std::string& name, const std::string& help) {
-    order_.push_back(name);
-    specs_[name] = {"", help, false, true};
-}
+void Args::flag(const std::string& name, const std::string& help) { declare(name, {"", help, true}); }
+void Args::optional_value(const std::string& name, const std::string& help) { declare(name, {"", help, false, true}); }
 
 bool Args::parse_or_help(int argc, char** argv, int first) {
     if (parse(argc, argv, first)) return true;

@@ -87,6 +87,7 @@ private:
     std::map<std::string, Spec> specs_;
     std::map<std::string, std::string> values_;
     std::map<std::string, std::string> origin_;  // "run.cfg:3" for a value a config file gave
+    void declare(const std::string& name, const Spec& spec);
     const Spec& spec(const std::string& name) const;
     bool negatable(const std::string& name) const;    // a switch that takes the form --no-name
     std::string from(const std::string& name) const;  // " (from run.cfg:3)", or "" for a flag's value

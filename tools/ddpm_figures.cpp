@@ -16,6 +16,7 @@
 #include "tensor/ops.h"
 #include "tools/metrics.h"
 #include "tools/plot.h"
+#include "tools/progress.h"  // fmt
 #include "tools/training_run.h"
 
 namespace td::cli {
@@ -146,7 +147,10 @@ HeldOutImages held_out_images(const LoadedModel& m, const std::string& data, con
     return h;
 }
 
-std::vector<int64_t> loss_per_t_timesteps(int64_t T, int64_t n) {
+// The timesteps the curve is measured at: n (or a few fewer: distinct ones) spaced evenly
+// in log t, so the first steps, where a model's errors differ most, get as many points as
+// the last hundreds.
+static std::vector<int64_t> loss_per_t_timesteps(int64_t T, int64_t n = 16) {
     check(T >= 2 && n >= 2, "loss_per_t_timesteps: need T >= 2 and n >= 2, got T = ", T, ", n = ", n);
     std::vector<int64_t> ts;
     for (int64_t i = 0; i < n; ++i) {
@@ -183,13 +187,11 @@ std::string describe_loss_per_t(const std::vector<LossAtT>& curve, const HeldOut
     auto by_loss = [](const LossAtT& a, const LossAtT& b) { return a.target_mse < b.target_mse; };
     const LossAtT& hi = *std::max_element(curve.begin(), curve.end(), by_loss);
     const LossAtT& lo = *std::min_element(curve.begin(), curve.end(), by_loss);
-    char buf[640];
-    std::snprintf(buf, sizeof buf,
-                  "Where the model errs: L_simple (blue) at %zu timesteps spaced evenly in log t, on %s with one "
-                  "eps for all, and the error of the eps (orange) and of the x_0 (green) it implies; the loss is "
-                  "highest at t = %lld (%.3g) and lowest at t = %lld (%.3g) (loss_per_t.csv).",
-                  curve.size(), held.what.c_str(), (long long)hi.t, hi.target_mse, (long long)lo.t, lo.target_mse);
-    return buf;
+    return fmt(
+        "Where the model errs: L_simple (blue) at %zu timesteps spaced evenly in log t, on %s with one "
+        "eps for all, and the error of the eps (orange) and of the x_0 (green) it implies; the loss is "
+        "highest at t = %lld (%.3g) and lowest at t = %lld (%.3g) (loss_per_t.csv).",
+        curve.size(), held.what.c_str(), (long long)hi.t, hi.target_mse, (long long)lo.t, lo.target_mse);
 }
 
 namespace {

@@ -15,27 +15,25 @@
 
 namespace td::cli {
 
-// Draws n samples in batches of at most `batch` (x_T from gen) on the model's device,
-// returns pixels (n, C, H, W) in [-1, 1] on the CPU. y: the condition of each sample (n labels, or n rows of
-// token ids) for a conditional model, undefined for none; guidance: CFG's w, or
-// autoguidance's for an unconditional model with a guide (diffusion/guidance.h). on_batch(done) is called after each batch (a progress line).
+// Draws n samples in batches of at most `batch` on the model's device; returns pixels
+// (n, C, H, W) in [-1, 1] on the CPU. y: the condition of each sample (undefined: none);
+// guidance: CFG's w, or autoguidance's for an unconditional model with a guide
+// (diffusion/guidance.h); on_batch(done) after each batch.
 Tensor draw_samples(const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o, int64_t n, Generator& gen,
                     const Tensor& y = Tensor(), float guidance = 1.0f, int64_t batch = 128,
                     const std::function<void(int64_t done)>& on_batch = {});
 
-// One row per sample (n rows): x_T, then x_t after evenly spaced steps, ..., x_0
-// (`columns` images per row). The sampler's own timesteps decide where the columns fall.
+// One row per sample: x_T, then x_t after evenly spaced sampler steps, ..., x_0.
 void write_denoise_strip(const std::string& path, const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o,
                          int64_t n, int64_t columns, Generator& gen, const Tensor& y = Tensor(), float guidance = 1.0f);
 
-// One row per image of x0 (N, C, H, W) in the model's space (pixels, or scaled latents):
-// x_0, then q_sample at evenly spaced t up to t = T-1 (eq. 4), the same eps along a row
-// so the image visibly dissolves.
+// One row per image of x0 (in the model's space): x_0, then q_sample at evenly spaced t up
+// to T-1 (eq. 4), the same eps along a row so the image visibly dissolves.
 void write_forward_strip(const std::string& path, const diffusion::LoadedModel& m, const Tensor& x0, int64_t columns,
                          Generator& gen);
 
-// The condition that asks for `n` samples of class c (a class model: the label; a text
-// model: the class's first caption, diffusion/captions.h), or of prompt p (text models).
+// The condition of `n` samples of class c (a text model: the class's first caption), or
+// of a prompt (text models).
 Tensor class_condition(const diffusion::LoadedModel& m, int64_t c, int64_t n);
 Tensor prompt_condition(const diffusion::LoadedModel& m, const std::string& prompt, int64_t n);
 
@@ -47,33 +45,23 @@ struct HeldOutImages {
     Tensor y;          // the condition of each (labels or caption tokens); undefined: none
     std::string what;  // "256 held-out mnist images", for the page and the log
 };
-// The data set's held-out ("test") split; where it has none (a folder of images without
-// test/), its training split, and `held_out` is false.
+// The data set's "test" split; where it has none, its training split (`held_out` false).
 diffusion::Dataset held_out_split(const std::string& data, const diffusion::DataOptions& options, bool& held_out);
 
-// n images spread evenly over the data set's held-out ("test") split; where it has none
-// (a folder without test/), over its training split, and `what` says so.
+// n images spread evenly over held_out_split's images; `what` says which.
 HeldOutImages held_out_images(const diffusion::LoadedModel& m, const std::string& data,
                               const diffusion::DataOptions& options, int64_t n = 256);
 
-// The timesteps the curve is measured at: n (or a few fewer: distinct ones) spaced evenly
-// in log t from the first step to the last, so the first steps, where a model's errors
-// differ most, get as many points as the last hundreds.
-std::vector<int64_t> loss_per_t_timesteps(int64_t T, int64_t n = 16);
-
-// Measures the curve on `held` and writes DIR/loss_per_t.csv (t, loss, eps_mse, x0_mse,
-// t 0-based as everywhere in the engine) and DIR/loss_per_t.png: against log(t + 1), on a
-// log scale, the loss in the model's own target space (blue), and the error of the eps
-// (orange) and of the x_0 (green) its output implies. Returns the curve.
+// Measures the curve on `held` and writes DIR/loss_per_t.csv (t 0-based, loss, eps_mse,
+// x0_mse) and DIR/loss_per_t.png (against log(t + 1), log scale). Returns the curve.
 std::vector<diffusion::LossAtT> write_loss_per_t(const std::string& dir, const diffusion::LoadedModel& m,
                                                  const HeldOutImages& held);
 
 // The figure's caption for the run's page: what is drawn, where the loss is highest and lowest.
 std::string describe_loss_per_t(const std::vector<diffusion::LossAtT>& curve, const HeldOutImages& held);
 
-// `diffuse eval --loss-per-t RUN`: the same for a trained run (RUN/model.safetensors, or a
-// weights file), written into out_dir (created if missing); data_dir: where the model's
-// data set is, if not data/<name>/. Prints the curve and what it wrote.
+// `diffuse eval --loss-per-t RUN`: the same for a trained run (or its weights file),
+// written into out_dir; data_dir: the data set's folder, if not data/<name>/.
 void loss_per_t_of_run(const std::string& run, const std::string& out_dir, const std::string& data_dir);
 
 // The guidance scales of the sweep grids (guidance.png, `diffuse sample --sweep`).
@@ -82,8 +70,7 @@ inline const std::vector<float> kGuidanceSweep = {0.0f, 1.0f, 3.0f, 7.0f};
 // The conditions of a grid of a conditional model: classes 0..K-1, each `per_class` times in a row.
 Tensor class_grid_conditions(const diffusion::LoadedModel& m, int64_t K, int64_t per_class);
 
-// The guidance sweep: a row of classes 0..K-1 per w of kGuidanceSweep, the same x_T (from
-// `seed`) down each column; on_row(images done) after each row.
+// A row of classes 0..K-1 per w of kGuidanceSweep, the same x_T down each column.
 Tensor guidance_sweep(const diffusion::LoadedModel& m, const diffusion::SamplerOptions& o, int64_t K, uint64_t seed,
                       int64_t batch = 128, const std::function<void(int64_t done)>& on_row = {});
 

@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
 #include "diffusion/latent.h"
 #include "diffusion/metadata.h"
@@ -159,6 +157,10 @@ DdpmSettings ddpm_settings(const Args& args) {
     return s;
 }
 
+namespace {
+
+// The UNet's levels when --mults is auto: 1,2,2 (28: 28 -> 14 -> 7), fewer where the size
+// cannot be halved evenly to 4 or more (14: 1,2; 7: 1).
 std::vector<int64_t> default_mults(int64_t size) {
     std::vector<int64_t> mults = {1};
     // A level halves the resolution: only an even size halves exactly, and below 4 x 4 a
@@ -167,19 +169,23 @@ std::vector<int64_t> default_mults(int64_t size) {
     return mults;
 }
 
+struct UNetSize {
+    int64_t ch, res_blocks;
+};
+
+// --ch and --res-blocks when auto, for a UNet of `levels` resolution levels.
 UNetSize default_unet_size(size_t levels) {
     // Several levels (28 x 28 pixels): depth comes from the levels, one narrow ResBlock each.
     // One level (7 x 7 latents): no levels to go down, so wider and two ResBlocks deep.
     return levels > 1 ? UNetSize{16, 1} : UNetSize{32, 2};
 }
 
+// --groups when auto.
 int64_t default_groups(int64_t ch) {
     int64_t g = std::max<int64_t>(1, ch / 4);  // 4 channels a group,
     while (ch % g) --g;                        // or the nearest smaller count that divides ch
     return g;
 }
-
-namespace {
 
 // Fills what --mults, --attn-res, --ch, --res-blocks and --groups left to auto; says what
 // it chose and why ("" if nothing).
@@ -189,34 +195,33 @@ std::string choose_unet_defaults(DdpmSettings& s) {
     std::string what = std::to_string(u.in_channels) + " x " + std::to_string(u.image_size) + " x " +
                        std::to_string(u.image_size) + (s.vae.empty() ? " images" : " latents");
     std::string said;
+    auto say = [&](const std::string& part) { said += (said.empty() ? "" : ", ") + part; };
     if (s.auto_mults) {
         u.mults = default_mults(u.image_size);
         std::string levels = std::to_string(u.image_size);
         for (size_t i = 1, r = u.image_size; i < u.mults.size(); ++i) levels += " -> " + std::to_string(r /= 2);
         std::string n = std::to_string(u.image_size);
-        said += "--mults " + join_ints(u.mults) + " (" +
-                (u.mults.size() > 1 ? "resolutions " + levels
-                 : u.image_size % 2 ? "one level: " + n + " is odd, it cannot be halved"
-                                    : "one level: " + n + " halved would be under 4") +
-                ")";
+        say("--mults " + join_ints(u.mults) + " (" +
+            (u.mults.size() > 1 ? "resolutions " + levels
+             : u.image_size % 2 ? "one level: " + n + " is odd, it cannot be halved"
+                                : "one level: " + n + " halved would be under 4") +
+            ")");
     }
     if (s.auto_attn_res) {
         int64_t lowest = u.image_size >> (u.mults.empty() ? 0 : u.mults.size() - 1);
         u.attn_res = {lowest};
-        said += std::string(said.empty() ? "" : ", ") + "--attn-res " + std::to_string(lowest) +
-                " (the lowest resolution, where attention is cheapest)";
+        say("--attn-res " + std::to_string(lowest) + " (the lowest resolution, where attention is cheapest)");
     }
     UNetSize size = default_unet_size(u.mults.size());
-    std::string levels = u.mults.size() > 1 ? "several levels" : "one level";
     if (s.auto_ch) u.ch = size.ch;
     if (s.auto_res_blocks) u.num_res_blocks = size.res_blocks;
     if (s.auto_ch || s.auto_res_blocks)
-        said += std::string(said.empty() ? "" : ", ") + (s.auto_ch ? "--ch " + std::to_string(u.ch) : "") +
-                (s.auto_ch && s.auto_res_blocks ? " " : "") +
-                (s.auto_res_blocks ? "--res-blocks " + std::to_string(u.num_res_blocks) : "") + " (" + levels + ")";
+        say((s.auto_ch ? "--ch " + std::to_string(u.ch) : "") + (s.auto_ch && s.auto_res_blocks ? " " : "") +
+            (s.auto_res_blocks ? "--res-blocks " + std::to_string(u.num_res_blocks) : "") + " (" +
+            (u.mults.size() > 1 ? "several levels" : "one level") + ")");
     if (s.auto_groups) {
         u.groups = default_groups(u.ch);
-        said += std::string(said.empty() ? "" : ", ") + "--groups " + std::to_string(u.groups) + " (ch / 4)";
+        say("--groups " + std::to_string(u.groups) + " (ch / 4)");
     }
     return "UNet for " + what + ": " + said + " (defaults; set any of them by a flag or in --config)";
 }

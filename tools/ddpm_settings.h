@@ -1,7 +1,6 @@
-// tools/ddpm_settings.h: the settings of a DDPM run, declared once (kDdpmSettings, a table
-// of tools/settings.h) for every command that reads them: `diffuse train ddpm|ldm` (flags
-// and --config) and `diffuse trace train` (a run folder's config.txt). The same table
-// writes config.txt and --help.
+// tools/ddpm_settings.h: the settings of a DDPM run, one table (kDdpmSettings, see
+// tools/settings.h) for `diffuse train ddpm|ldm` (flags, --config, config.txt, --help) and
+// `diffuse trace train` (a run's config.txt); and the options of sampling from a run.
 #pragma once
 #include <string>
 #include <utility>
@@ -39,37 +38,17 @@ struct DdpmSettings {
     std::shared_ptr<diffusion::VAE> first_stage;  // the frozen autoencoder of a latent model, or null
 };
 
-// The table: declare_settings(args, kDdpmSettings) declares the flags; settings_text(...,
-// kDdpmSettings) writes config.txt with the values the run resolved (mults chosen for the
-// input size, the device auto picked, ...).
 extern const std::vector<Setting<DdpmSettings>> kDdpmSettings;
 
 // Reads the declared options; throws ArgError for a value out of range.
 DdpmSettings ddpm_settings(const Args& args);
 
-// Loads the training set and completes the settings from it (image channels and size;
-// the number of classes of a class-conditional model; flips default on for 3-channel
-// pixel data unless the settings said otherwise; --mults and --attn-res left to auto, for
-// the size of what the UNet denoises, then --ch, --res-blocks and --groups for the levels
-// chosen, printed with the reason); validates the UNet (ArgError) and
-// sets the cosine schedule's end to the step budget if unset. With --vae (latent
-// diffusion) it loads the autoencoder onto s.train.device and returns the scaled latents
-// of the training set (diffusion/latent.h, on the CPU) instead of its pixels.
+// Loads the training set and completes the settings from it: image size and channels,
+// classes, flips (on for 3-channel pixels unless set), the UNet sizes left to auto (said
+// with the reason), the cosine's end (the step budget if unset); validates the UNet
+// (ArgError). With --vae it loads the autoencoder onto s.train.device and returns the
+// scaled latents of the training set (on the CPU) instead of its pixels.
 diffusion::Dataset resolve_data(DdpmSettings& s, const Args& args);
-
-// The UNet's levels when --mults is auto, for size x size inputs: 1,2,2 (28: 28 -> 14 -> 7),
-// fewer where the size cannot be halved evenly to 4 or more (14: 1,2; 7: 1).
-std::vector<int64_t> default_mults(int64_t size);
-
-// --ch and --res-blocks when auto, for a UNet of `levels` resolution levels: several (28 x 28
-// pixels) get ch 16 and one ResBlock per level, one (7 x 7 latents) ch 32 and two.
-struct UNetSize {
-    int64_t ch, res_blocks;
-};
-UNetSize default_unet_size(size_t levels);
-// --groups when auto: ch / 4 (four channels a group), or the nearest smaller count that
-// divides ch.
-int64_t default_groups(int64_t ch);
 
 // ---- sampling from a run (`diffuse sample`, `diffuse trace sample`)
 

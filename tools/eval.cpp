@@ -87,13 +87,11 @@ void print_stats(const diffusion::SampleStats& s, const std::string& source, con
                 s.frechet, (long long)reference_count);
 }
 
-// A JSON string literal (quotes, backslashes and control bytes escaped: paths can hold
-// any of them), written by the same function that writes safetensors headers.
-std::string json_string(const std::string& s) { return nn::json_quote(s); }
-
 // The figures of print_stats as one JSON object, one key per line. Shares are fractions
 // in [0, 1], not percentages; what does not apply (no reject class, no --labels) is null.
 // `as_requested` < 0: no --labels.
+// (strings through nn::json_quote, which writes the safetensors headers: paths may hold
+// quotes, backslashes or control bytes)
 void print_json(const diffusion::SampleStats& s, const std::string& source, const std::string& weights,
                 const std::map<std::string, std::string>& meta, int64_t reference_count, double as_requested) {
     auto number = [](double x) { return fmt("%.17g", x); };
@@ -101,9 +99,9 @@ void print_json(const diffusion::SampleStats& s, const std::string& source, cons
     for (int64_t c : s.histogram) histogram += (histogram.empty() ? "" : ", ") + std::to_string(c);
     std::printf("{\n");
     std::printf("  \"images\": %lld,\n", (long long)s.n);
-    std::printf("  \"source\": %s,\n", json_string(source).c_str());
-    std::printf("  \"classifier\": %s,\n", json_string(weights).c_str());
-    std::printf("  \"data\": %s,\n", json_string(meta_or(meta, "data", "?")).c_str());
+    std::printf("  \"source\": %s,\n", nn::json_quote(source).c_str());
+    std::printf("  \"classifier\": %s,\n", nn::json_quote(weights).c_str());
+    std::printf("  \"data\": %s,\n", nn::json_quote(meta_or(meta, "data", "?")).c_str());
     std::printf("  \"mean_confidence\": %s,\n", number(s.mean_confidence).c_str());
     std::printf("  \"recognisable\": %s,\n", number(s.share_confident).c_str());
     std::printf("  \"rejected\": %s,\n", s.has_reject ? number(s.share_rejected).c_str() : "null");

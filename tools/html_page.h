@@ -32,7 +32,6 @@ public:
     // each under its step number.
     HtmlPage& progress_grids(const std::string& run_dir);
 
-    const std::string& text() const { return html_; }
     void write(const std::string& path) const;  // PATH.tmp renamed to PATH
 
 private:

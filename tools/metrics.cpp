@@ -91,18 +91,24 @@ float plot_loss(const std::string& path, const MetricsTable& metrics, const std:
     metrics.series(column, xs, ys);
     std::vector<float> sm(ys.size());
     for (size_t i = 0; i < ys.size(); ++i) sm[i] = i == 0 ? ys[0] : 0.98f * sm[i - 1] + 0.02f * ys[i];
-    plot::line_plot(path, {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, /*log_y=*/true);
+    plot::Axes axes;
+    axes.log_y = true;
+    plot::line_plot(path, {{xs, ys, 0xbbbbbb}, {xs, sm, 0x1f77b4}}, axes);
     return sm.empty() ? 0.0f : sm.back();
 }
 
 std::string MetricsWriter::header() const { return join_csv(columns_) + ",wall_clock"; }
 
-void MetricsWriter::start(const std::string& path) {
+void MetricsWriter::open(const std::string& path, const std::string& text) {
     path_ = path;
-    seconds_before_ = 0;
-    write_text_file(path, header() + "\n");
+    write_text_file(path, text);
     file_.open(path, std::ios::app);
     check(file_.good(), path, ": cannot open for writing");
+}
+
+void MetricsWriter::start(const std::string& path) {
+    seconds_before_ = 0;
+    open(path, header() + "\n");
 }
 
 void MetricsWriter::resume(const std::string& path, int64_t step) {
@@ -126,10 +132,7 @@ void MetricsWriter::resume(const std::string& path, int64_t step) {
                 seconds_before_ = number_or_nan(moved[c]);
     }
     in.close();
-    path_ = path;
-    write_text_file(path, kept);
-    file_.open(path, std::ios::app);
-    check(file_.good(), path, ": cannot open for writing");
+    open(path, kept);
 }
 
 void MetricsWriter::row(const std::vector<std::string>& values) {

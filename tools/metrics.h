@@ -56,6 +56,7 @@ public:
 
 private:
     std::string header() const;
+    void open(const std::string& path, const std::string& text);  // PATH holds `text`, rows append
     std::vector<std::string> columns_;
     std::ofstream file_;
     std::string path_;

@@ -100,6 +100,17 @@ struct Frame {
     int py(double y) const { return bottom - (int)std::lround((ty(y) - ylo) / (yhi - ylo) * (bottom - top)); }
 };
 
+// The round numbers an axis from lo to hi is labelled at: multiples of 1, 2 or 5 times
+// a power of ten, about `target` of them.
+std::vector<double> nice_ticks(double lo, double hi, int target = 5) {
+    if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
+    double raw = (hi - lo) / std::max(1, target), p = std::pow(10.0, std::floor(std::log10(raw)));
+    double step = raw / p < 1.5 ? p : raw / p < 3.5 ? 2 * p : raw / p < 7.5 ? 5 * p : 10 * p;
+    std::vector<double> ticks;
+    for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + 1e-9 * step; ++k) ticks.push_back(k * step);
+    return ticks;
+}
+
 // The y ticks of a log axis: each power of ten in range (as values, not exponents),
 // or round numbers when the range spans less than a decade.
 std::vector<double> log_ticks(double lo, double hi) {
@@ -230,15 +241,6 @@ Series series_xy(const std::vector<float>& xy, unsigned rgb) {
     return {p.x, p.y, rgb};
 }
 
-std::vector<double> nice_ticks(double lo, double hi, int target) {
-    if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
-    double raw = (hi - lo) / std::max(1, target), p = std::pow(10.0, std::floor(std::log10(raw)));
-    double step = raw / p < 1.5 ? p : raw / p < 3.5 ? 2 * p : raw / p < 7.5 ? 5 * p : 10 * p;
-    std::vector<double> ticks;
-    for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + 1e-9 * step; ++k) ticks.push_back(k * step);
-    return ticks;
-}
-
 void line_plot(const std::string& path, const std::vector<Series>& series, const Axes& axes, int width, int height) {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (const Series& s : series) grow(s.x, false, xlo, xhi), grow(s.y, axes.log_y, ylo, yhi);
@@ -254,12 +256,6 @@ void line_plot(const std::string& path, const std::vector<Series>& series, const
     Frame f = draw_axes(c, xlo, xhi, ylo, yhi, axes);
     for (const Series& s : series) draw_series(c, f, s, 2);
     write(path, c);
-}
-
-void line_plot(const std::string& path, const std::vector<Series>& series, bool log_y, int width, int height) {
-    Axes axes;
-    axes.log_y = log_y;
-    line_plot(path, series, axes, width, height);
 }
 
 void scatter_plot(const std::string& path, const std::vector<Points>& points, const std::vector<Series>& lines,

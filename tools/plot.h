@@ -37,10 +37,7 @@ struct Arrows {
 };
 
 // Writes a width x height PNG; throws td::Error naming the path if it cannot.
-void line_plot(const std::string& path, const std::vector<Series>& series, const Axes& axes, int width = 640,
-               int height = 360);
-// The same with no title or labels (the page around the image says what the axes are).
-void line_plot(const std::string& path, const std::vector<Series>& series, bool log_y = false, int width = 640,
+void line_plot(const std::string& path, const std::vector<Series>& series, const Axes& axes = {}, int width = 640,
                int height = 360);
 // Points, lines (e.g. trajectories) and arrows (e.g. a vector field) on one pair of axes,
 // drawn in that order: arrows, then lines, then points on top.
@@ -50,9 +47,5 @@ void scatter_plot(const std::string& path, const std::vector<Points>& points, co
 // Interleaved x0 y0 x1 y1 ... (a (N, 2) tensor's to_vector()) as dots, or as one line.
 Points points_xy(const std::vector<float>& xy, unsigned rgb, int size = 2);
 Series series_xy(const std::vector<float>& xy, unsigned rgb);
-
-// The round numbers an axis from lo to hi is labelled at: multiples of 1, 2 or 5 times
-// a power of ten, about `target` of them (for the tests and anyone drawing their own).
-std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 
 }  // namespace td::plot

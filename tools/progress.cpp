@@ -2,6 +2,7 @@
 #include "tools/progress.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 
 #include <unistd.h>
@@ -17,10 +18,15 @@ std::string fmt_seconds(double s) {
     return buf;
 }
 
-std::string fmt(const char* format, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, format, v);
-    return buf;
+std::string fmt(const char* format, ...) {
+    va_list args, again;
+    va_start(args, format);
+    va_copy(again, args);
+    std::string out((size_t)std::vsnprintf(nullptr, 0, format, args), '\0');
+    std::vsnprintf(out.data(), out.size() + 1, format, again);
+    va_end(again);
+    va_end(args);
+    return out;
 }
 
 std::string describe_budget(int64_t steps, double minutes) {

@@ -8,8 +8,9 @@
 
 namespace td::cli {
 
-std::string fmt_seconds(double s);              // "4.4s", "2m05s"
-std::string fmt(const char* format, double v);  // one number as printf writes it: fmt("%.2f", psnr)
+std::string fmt_seconds(double s);  // "4.4s", "2m05s"
+// printf into a std::string of any length: fmt("%.2f", psnr), fmt("loss %.4f  lr %.2g", l, lr)
+std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
 // "3600 steps", "5 min" or "3600 steps or 5 min": a budget of --steps and/or --minutes.
 std::string describe_budget(int64_t steps, double minutes);

@@ -17,7 +17,6 @@
 //
 // An unconditional pixel run whose folder holds guide.safetensors (train ddpm --guide-at) is
 // autoguided with the same --guidance w: D_guide + w (D - D_guide); --guidance 1 turns it off.
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -36,10 +35,6 @@ namespace td::cli {
 using namespace td::diffusion;
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 // DIR/000000.png, DIR/000001.png, ...: each image at its own size (a FID tool resizes
 // as it needs), named so that the files sort in the order they were drawn.
@@ -85,10 +80,10 @@ int sample(int argc, char** argv, int first) {
     std::string out = args.str("out"), strip = args.str("strip");
     if (out.empty()) throw ArgError("--out is required: FILE.png, FILE.npy or DIR/");
     // (a folder is asked for by the trailing slash, or by naming one that exists)
-    bool to_folder = ends_with(out, "/") || std::filesystem::is_directory(out);
-    if (!to_folder && !ends_with(out, ".png") && !ends_with(out, ".npy"))
+    bool to_folder = out.ends_with("/") || std::filesystem::is_directory(out);
+    if (!to_folder && !out.ends_with(".png") && !out.ends_with(".npy"))
         throw ArgError("--out must end in .png or .npy, or in / for a folder of PNGs, got '" + out + "'");
-    if (!strip.empty() && !ends_with(strip, ".png")) throw ArgError("--strip must end in .png");
+    if (!strip.empty() && !strip.ends_with(".png")) throw ArgError("--strip must end in .png");
     int64_t n = args.integer("n"), batch = args.integer("batch");
     if (n < 1 || batch < 1) throw ArgError("need --n >= 1 and --batch >= 1");
     Device device = device_option(args);
@@ -165,7 +160,7 @@ int sample(int argc, char** argv, int first) {
     int64_t H = x.size(2);
     if (to_folder) {
         write_png_folder(out, x);
-    } else if (ends_with(out, ".png")) {
+    } else if (out.ends_with(".png")) {
         write_png_grid(out, x, ncol, display_scale(H));
     } else {
         save_npy(out, to_unit_range(x));

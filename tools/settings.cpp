@@ -24,15 +24,8 @@ std::string as_text(double v) {
     return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
-void read_value(const Args& a, const std::string& n, int64_t& v) { v = a.integer(n); }
-void read_value(const Args& a, const std::string& n, uint64_t& v) { v = (uint64_t)a.integer(n); }
-void read_value(const Args& a, const std::string& n, bool& v) { v = a.on(n); }
-void read_value(const Args& a, const std::string& n, float& v) { v = (float)a.number(n); }
-void read_value(const Args& a, const std::string& n, double& v) { v = a.number(n); }
-void read_value(const Args& a, const std::string& n, std::string& v) { v = a.str(n); }
-void read_value(const Args& a, const std::string& n, std::vector<int64_t>& v) { v = parse_int_list(n, a.str(n)); }
-
-std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& v) {
+// "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
+static std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& v) {
     std::vector<int64_t> out;
     if (v.empty() || v == "none") return out;
     std::stringstream ss(v);
@@ -45,6 +38,14 @@ std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& 
     }
     return out;
 }
+
+void read_value(const Args& a, const std::string& n, int64_t& v) { v = a.integer(n); }
+void read_value(const Args& a, const std::string& n, uint64_t& v) { v = (uint64_t)a.integer(n); }
+void read_value(const Args& a, const std::string& n, bool& v) { v = a.on(n); }
+void read_value(const Args& a, const std::string& n, float& v) { v = (float)a.number(n); }
+void read_value(const Args& a, const std::string& n, double& v) { v = a.number(n); }
+void read_value(const Args& a, const std::string& n, std::string& v) { v = a.str(n); }
+void read_value(const Args& a, const std::string& n, std::vector<int64_t>& v) { v = parse_int_list(n, a.str(n)); }
 
 bool zero_or_one(const Args& args, const std::string& name) {
     int64_t v = args.integer(name);

@@ -1,15 +1,11 @@
 // tools/settings.h: a training command's settings, each declared once, in a table.
 //
 // A row holds a setting's flag (--name, also its config.txt key), default, --help line, the
-// model file's metadata key it ends up in, how a value is read into the command's settings
-// struct S and how it is printed back. From the one table come the flags (declare_settings),
-// the settings struct (read_settings) and config.txt (settings_text), so a new setting is one
-// new row: its flag, --config key, --help line and config.txt line cannot drift apart.
-// `train ddpm|ldm` (tools/ddpm_settings.h), `train vae`, `train classifier` and `train toy` keep one each.
-//
-// Most rows name the field that holds the setting, and its type says how it is read and
-// printed (field, enum_field; auto_field for a UNet size that may be left to `auto`); a
-// setting with a rule of its own (one value into two fields) spells out both as lambdas.
+// model file's metadata key, and how a value is read into the command's settings struct S
+// and printed back. From the one table come the flags (declare_settings), the struct
+// (read_settings) and config.txt (settings_text): a new setting is one new row. Most rows
+// name the field that holds it (field, enum_field, auto_field); a setting with a rule of its
+// own (one value into two fields) spells out both as lambdas.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -22,8 +18,8 @@
 
 namespace td::cli {
 
-// A value as config.txt holds it: floats in their shortest exact form (0.001, not
-// 0.001000), so a resumed run reads back the very numbers it ran with.
+// A value as config.txt holds it: floats in their shortest exact form (0.001), so a
+// resumed run reads back the very numbers it ran with.
 std::string as_text(int64_t v);
 std::string as_text(uint64_t v);
 std::string as_text(bool v);
@@ -32,8 +28,8 @@ std::string as_text(double v);
 inline std::string as_text(const std::string& v) { return v; }
 std::string as_text(const std::vector<int64_t>& v);  // "1,2,2"; "none" for {}
 
-// The flag `name` read into a field of that type: Args::integer, number, on (a switch),
-// str, or a comma-separated list (parse_int_list). ArgError naming the flag for a bad value.
+// The flag `name` read into a field of that type (a list: "1,2,2" or none). ArgError naming
+// the flag for a bad value.
 void read_value(const Args& args, const std::string& name, int64_t& v);
 void read_value(const Args& args, const std::string& name, uint64_t& v);
 void read_value(const Args& args, const std::string& name, bool& v);
@@ -42,13 +38,8 @@ void read_value(const Args& args, const std::string& name, double& v);
 void read_value(const Args& args, const std::string& name, std::string& v);
 void read_value(const Args& args, const std::string& name, std::vector<int64_t>& v);
 
-// "1,2,2" -> {1, 2, 2}; "none" or "" -> {}; anything else: ArgError naming --flag.
-std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& value);
-
-// A setting that is 0 or 1 (--mid-attn 1): ArgError naming the flag for another number.
-bool zero_or_one(const Args& args, const std::string& name);
-
-// --batch against the training set: ArgError when the set holds fewer images than a batch.
+bool zero_or_one(const Args& args, const std::string& name);  // --mid-attn 1: ArgError for 2
+// ArgError when the training set holds fewer images than a batch.
 void check_batch_fits(int64_t batch, const diffusion::Dataset& train);
 
 template <class S>
@@ -61,16 +52,15 @@ struct Setting {
     std::function<std::string(const S& s)> print;                               // "" leaves the key out of config.txt
 };
 
-// A row for the setting kept in the field whose address `at(s)` returns: read by read_value,
-// printed by as_text. `at` is a lambda taking S, const or not: [](auto& s) { return &s.lr; }.
+// A row for the field whose address `at(s)` returns: [](auto& s) { return &s.lr; }.
 template <class S, class At>
 Setting<S> field(const char* name, const char* fallback, const char* help, const char* metadata, At at) {
     auto read = [at](S& s, const Args& a, const std::string& n) { read_value(a, n, *at(s)); };
     return {name, fallback, help, metadata, read, [at](const S& s) { return as_text(*at(s)); }};
 }
 
-// A row whose value may be the word auto: `*is_auto(s)` says so, and the field `*at(s)` is
-// left for the command to choose (`train ddpm`'s UNet size, once the input size is known).
+// A row whose value may be the word auto (`*is_auto(s)` says so): the field is left for
+// the command to choose (`train ddpm`'s UNet size, once the input size is known).
 template <class S, class At, class IsAuto>
 Setting<S> auto_field(const char* name, const char* help, const char* metadata, At at, IsAuto is_auto) {
     auto read = [at, is_auto](S& s, const Args& a, const std::string& n) {
@@ -81,7 +71,7 @@ Setting<S> auto_field(const char* name, const char* help, const char* metadata, 
 }
 
 // The same for an enum, read and written by its library functions (parse_sampler and
-// sampler_name, ...; tensor/choice.h): ArgError naming the flag and the words for another word.
+// sampler_name, ...): ArgError naming the flag and the words for another word.
 template <class S, class At, class Enum>
 Setting<S> enum_field(const char* name, const char* fallback, const char* help, const char* metadata,
                       Enum (*parse)(const std::string&), std::string (*word)(Enum), At at) {
@@ -89,10 +79,9 @@ Setting<S> enum_field(const char* name, const char* fallback, const char* help, 
     return {name, fallback, help, metadata, read, [at, word](const S& s) { return word(*at(s)); }};
 }
 
-// The rows every training command shares: --minutes, the time budget, into S's `minutes`;
-// --device, kept where `*at(s)` is and recorded as resolved from auto. The command reads
-// --device itself (device_option: td::Error for cuda where no GPU can be used), so that a
-// cuda run's config.txt is still read on a machine without one.
+// Rows every training command shares: --minutes into S's `minutes`; --device, recorded
+// as resolved from auto. The command reads --device itself (device_option), so that a cuda
+// run's config.txt is still read on a machine without a GPU.
 template <class S>
 Setting<S> minutes_setting() {
     return field<S>("minutes", "0", "stop after this many minutes of this invocation (0: no time limit)", "",
@@ -105,13 +94,11 @@ Setting<S> device_setting(At at) {
     return {"device", "auto", "where to train: cuda, cpu, or auto (cuda when a GPU is present)", "", nullptr, print};
 }
 
-// --device (cuda, cpu or auto; `train ddpm|ldm|vae|classifier`, `sample`) as a Device:
-// ArgError for another word, td::Error (saying why) for cuda on a machine where no GPU can be used.
+// --device (cuda, cpu or auto) as a Device: ArgError for another word, td::Error (saying
+// why) for cuda on a machine where no GPU can be used.
 Device device_option(const Args& args);
 
-// The rows of the training images, the same for every command that trains on them (`train
-// ddpm|ldm`, `train vae`): --data, --image-size, --channels, read into S's `data` and
-// `data_options` (diffusion/data/dataset.h).
+// --data, --image-size, --channels into S's `data` and `data_options` (`train ddpm|ldm|vae`).
 template <class S>
 std::vector<Setting<S>> image_data_settings() {
     return {
@@ -150,9 +137,8 @@ S read_settings(const Args& args, const std::vector<Setting<S>>& table) {
     return s;
 }
 
-// config.txt: `command` in a comment (and `comments`, lines of "# ..."), then a `key = value`
-// line per setting, in the table's order, with the values the run resolved (the device auto
-// picked, ...): a valid --config file.
+// config.txt: `command` and `comments` ("# ..." lines), then a `key = value` line per
+// setting with the values the run resolved (the device auto picked, ...).
 template <class S>
 std::string settings_text(const std::string& command, const S& s, const std::vector<Setting<S>>& table,
                           const std::string& comments = "") {

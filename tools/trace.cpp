@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <sstream>
 
@@ -32,7 +31,8 @@
 #include "tools/args.h"
 #include "tools/ddpm_settings.h"
 #include "tools/html_page.h"
-#include "tools/progress.h"  // fmt
+#include "tools/progress.h"      // fmt
+#include "tools/training_run.h"  // write_text_file
 
 namespace td::cli {
 
@@ -176,7 +176,6 @@ std::string write_entry_png(const std::string& path, const Tensor& v) {
 
 void write_html(const std::string& dir, const std::string& title, const std::string& intro, const StepRecord& r,
                 const std::string& graph_file) {
-    fs::create_directories(dir + "/img");
     HtmlPage page(title,
                   "body{max-width:72em}code,.num{font-family:monospace;background:none}"
                   "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}"
@@ -217,10 +216,7 @@ void write_html(const std::string& dir, const std::string& title, const std::str
 // Writes dot text made by graph_to_dot (autograd/graph_dot.h) and says what is in it.
 void save_graph(const std::string& path, const std::string& text, const GraphCounts& c, const std::string& what) {
     if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
-    std::ofstream f(path);
-    f << text;
-    f.close();
-    check(f.good(), path, ": cannot write the graph");
+    write_text_file(path, text);
     std::printf(
         "graph of %s: %lld ops, %lld parameters, %lld constants, %lld edges -> %s\n"
         "  render: dot -Tsvg %s > graph.svg\n",
@@ -232,7 +228,7 @@ void save_graph(const std::string& path, const std::string& text, const GraphCou
 void write_outputs(const std::string& dir, const std::string& title, const std::string& intro, StepRecord& r,
                    const std::string& graph_file) {
     std::error_code ec;
-    fs::create_directories(dir, ec);
+    fs::create_directories(dir + "/img", ec);  // (img/: the pictures of index.html)
     check(!ec, dir, ": cannot create the folder (", ec.message(), ")");
     write_trace_file(dir + "/trace.safetensors", r);
     write_html(dir, title, intro, r, graph_file);
@@ -349,10 +345,9 @@ int trace_train(int argc, char** argv, int first) {
     clipped = std::sqrt(clipped);
     float clip = rs.train.grad_clip;
     double factor = clip > 0 ? std::min(1.0, clip / (st.grad_norm + 1e-6)) : 1.0;
-    char gline[256];
-    std::snprintf(gline, sizeof gline,
-                  "Gradients after clipping (--clip %g): total norm %.4g before, %.4g after (scaled by %.4g%s).", clip,
-                  st.grad_norm, clipped, factor, factor < 1 ? "" : ": no clipping this step");
+    std::string gline =
+        fmt("Gradients after clipping (--clip %g): total norm %.4g before, %.4g after (scaled by %.4g%s).", clip,
+            st.grad_norm, clipped, factor, factor < 1 ? "" : ": no clipping this step");
     r.meta = {{"kind", "train"},
               {"run", run},
               {"step", std::to_string(step)},
@@ -367,7 +362,7 @@ int trace_train(int argc, char** argv, int first) {
     std::printf("loss %.6g, lr %.3g", st.loss, st.lr);
     double logged = read_metrics(run + "/metrics.csv").at_step(step, "loss");
     if (std::isfinite(logged)) std::printf(" (metrics.csv has %.6g for this step)", logged);
-    std::printf("\n%s\n", gline);
+    std::printf("\n%s\n", gline.c_str());
     print_grads(r.grads);
 
     std::string title = "trace train: step " + std::to_string(step) + " of " + run;

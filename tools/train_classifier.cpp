@@ -173,10 +173,7 @@ int train_classifier(int argc, char** argv, int first) {
     TrainingRun run(args, kLayout);  // the folder claimed and locked, --config applied
     const std::string& out = run.out();
     ClassifierSettings set = classifier_settings(args);
-    int64_t epochs = set.epochs > 0                      ? set.epochs
-                     : set.data == "mnist"               ? 20
-                     : set.data.rfind("fashion", 0) == 0 ? 8
-                                                         : 20;
+    int64_t epochs = set.epochs > 0 ? set.epochs : set.data.starts_with("fashion") ? 8 : 20;
     std::printf("device: %s\n", device_description(set.device).c_str());
 
     diffusion::Dataset train = diffusion::load_dataset(set.data, "train", set.data_options);
@@ -246,9 +243,7 @@ int train_classifier(int argc, char** argv, int first) {
             ++epoch_steps;
             run.metrics.row({std::to_string(step), std::to_string(epoch + 1), cell(l), cell(opt.lr()), "", "", "",
                              run.metrics.seconds(loop.elapsed())});
-            char fields[80];
-            std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f", (long long)epoch + 1, l);
-            loop.step_done(step, fields);
+            loop.step_done(step, fmt("epoch %lld  loss %.4f", (long long)epoch + 1, l));
         }
         held = evaluate(model, test_images, test.labels, test_negatives);
         accs.push_back((float)held.accuracy);

@@ -3,27 +3,21 @@
 // and `diffuse train ldm`, the same on the latents of a trained autoencoder (Rombach et
 // al. 2022; --vae, diffusion/latent.h). Either may be conditional (--cond class|text):
 //
-//   runs/NAME/config.txt           every setting of the run (a valid --config file)
-//   runs/NAME/metrics.csv          step, epoch, loss, grad_norm, lr, skipped, rss_mb, seconds, wall_clock
-//   runs/NAME/checkpoints/step-*.safetensors   the last --keep trainer checkpoints (--resume)
-//   runs/NAME/model.safetensors    the EMA weights (what `diffuse sample` uses)
-//   runs/NAME/guide.safetensors    unconditional pixel models: the EMA weights at --guide-at,
-//                                  autoguidance's weaker model (diffusion/guidance.h)
-//   runs/NAME/progress/step-*.png  sample grids drawn while training
-//   runs/NAME/samples.png, denoise.png, forward.png, loss.png, memory.png, index.html
-//   runs/NAME/loss_per_t.png, .csv the EMA model's loss at 16 t (log-spaced) on held-out images
-//   runs/NAME/guidance.png         conditional models: classifier-free guidance at w = 0, 1, 3, 7
+//   config.txt, metrics.csv         the settings (a valid --config file); a row per step
+//   checkpoints/step-*.safetensors  the last --keep trainer checkpoints (--resume)
+//   model.safetensors               the EMA weights (what `diffuse sample` uses)
+//   guide.safetensors               unconditional pixel models: the EMA weights at --guide-at,
+//                                   autoguidance's weaker model (diffusion/guidance.h)
+//   progress/step-*.png             sample grids drawn while training
+//   samples.png, denoise.png, forward.png, loss.png, memory.png, loss_per_t.png/.csv,
+//   guidance.png (conditional models), index.html
 //
-// The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h);
-// this file is the budget, the bookkeeping and the pictures. With --distributed every
-// rank trains and rank 0 alone writes and decides (docs/distributed.md; from_rank0 below).
+// The numerical work lives in the library (diffusion/trainer.h, diffusion/sampler.h). With
+// --distributed every rank trains and rank 0 alone writes and decides (docs/distributed.md).
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <omp.h>
 #include <sstream>
 
@@ -45,7 +39,6 @@
 
 namespace td::cli {
 
-namespace fs = std::filesystem;
 using namespace td::diffusion;
 
 namespace {
@@ -187,19 +180,17 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     if (run.resuming()) {
         std::printf("resumed %s at step %lld (epoch %lld)\n", resumed_from.c_str(), (long long)start_step,
                     (long long)trainer.epoch() + 1);
-        if (steps > 0 && start_step >= steps) {
+        if (steps > 0 && start_step >= steps)
             std::printf("the run already has %lld >= --steps %lld steps; nothing to train\n", (long long)start_step,
                         (long long)steps);
-        }
     }
-    auto write_config = [&] {
-        std::ostringstream cfg;
-        if (P > 1)  // a comment, not a setting: a resumed run may use any number of ranks
-            cfg << "# distributed: " << P << " ranks x batch " << to.batch_size << " = global batch "
-                << trainer.global_batch() << " (resuming on 1 process: --batch " << trainer.global_batch()
-                << " continues the same trajectory)\n";
-        // the values the run resolved (mults, device, ...)
-        run.write_config(settings_text(latent ? "train ldm" : "train ddpm", set, kDdpmSettings, cfg.str()));
+    auto write_config = [&] {                       // the values the run resolved (mults, device, ...)
+        long long global = trainer.global_batch();  // (a comment: a resumed run may use any number of ranks)
+        std::string ranks = P < 2 ? ""
+                                  : fmt("# distributed: %d ranks x batch %lld = global batch %lld (resuming on 1 "
+                                        "process: --batch %lld continues the same trajectory)\n",
+                                        P, (long long)to.batch_size, global, global);
+        run.write_config(settings_text(latent ? "train ldm" : "train ddpm", set, kDdpmSettings, ranks));
     };
     write_config();
 
@@ -261,10 +252,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             std::printf("\nstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", (long long)s.step,
                         (long long)trainer.steps_skipped());
         else smoothed = s.step == start_step + 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
-        char fields[96];
-        std::snprintf(fields, sizeof fields, "epoch %lld  loss %.4f (avg %.4f)  lr %.2g",
-                      (long long)trainer.epoch() + 1, s.loss, smoothed, s.lr);
-        loop.step_done(s.step, fields);
+        loop.step_done(s.step, fmt("epoch %lld  loss %.4f (avg %.4f)  lr %.2g", (long long)trainer.epoch() + 1, s.loss,
+                                   smoothed, s.lr));
         // rank 0's clock and Ctrl-C decide for every rank, so that all take the same steps
         StepLoop::Decisions d = loop.decisions();
         bool want_ckpt = ckpt_every > 0 ? s.step % ckpt_every == 0 : el - last_ckpt_s >= 120.0;
@@ -323,8 +312,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         write_png_grid(out + "/guidance.png", guidance_sweep(ema, fin, K, 7), K, display_scale(H));
         write_denoise_strip(out + "/denoise.png", ema, fin, K, 11, g, class_grid_conditions(ema, K, 1), set.guidance);
     }
-    Tensor real = train.images.slice(0, 0, 8);
-    write_forward_strip(out + "/forward.png", ema, real, 11, g);
+    write_forward_strip(out + "/forward.png", ema, train.images.slice(0, 0, 8), 11, g);
     HeldOutImages held = held_out_images(ema, set.data, set.data_options);
     std::string per_t = describe_loss_per_t(write_loss_per_t(out, ema, held), held);
     MetricsTable metrics = read_metrics(out + "/metrics.csv");
@@ -368,10 +356,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
                                   std::to_string(guide_step()) + "): D_guide + w (D - D_guide)."
                             : "."));
     } else {
-        std::ostringstream w;
-        w << set.guidance;
         page.image("samples.png", "samples",
-                   "One row per class, classifier-free guidance w = " + w.str() + ", DDIM with " +
+                   "One row per class, classifier-free guidance w = " + cell(set.guidance) + ", DDIM with " +
                        describe_steps(fin, info.T) + " (eta 0) from the EMA weights.")
             .h2("Guidance")
             .image("guidance.png", "guidance",

@@ -10,7 +10,6 @@
 // The run folder is a TrainingRun's (tools/training_run.h), as every training command's.
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <sstream>
 
 #include "diffusion/toy2d.h"
@@ -142,15 +141,12 @@ int train_toy(int argc, char** argv, int first) {
     TrainingRun run(args, kLayout);  // the folder claimed and locked; with --resume, its config.txt applied
     ToySettings set = read_settings(args, kToySettings);
     const toy::TrainOptions& topt = set.train;
-    int64_t steps = topt.steps, hidden = set.hidden, batch = topt.batch, seed = (int64_t)topt.seed;
-    double minutes = set.minutes;
-    float lr = topt.lr;
-    const std::string& data_name = set.data;
-    if (steps < 1 || hidden < 1 || batch < 1 || !(lr > 0) || minutes < 0)
+    int64_t steps = topt.steps, hidden = set.hidden, seed = (int64_t)topt.seed;
+    if (steps < 1 || hidden < 1 || topt.batch < 1 || !(topt.lr > 0) || set.minutes < 0)
         throw ArgError("--steps, --batch and --hidden must be >= 1, --lr > 0 and --minutes >= 0");
     Generator gen((uint64_t)seed);
     Tensor data;
-    as_usage_error([&] { data = toy::make_points(data_name, 2000, gen); }, "--data: ");
+    as_usage_error([&] { data = toy::make_points(set.data, 2000, gen); }, "--data: ");
     const std::string& out = run.out();
     run.begin();  // the settings are good: now an earlier run may be deleted (--overwrite)
     run.write_config(settings_text("train toy", set, kToySettings));
@@ -178,13 +174,11 @@ int train_toy(int argc, char** argv, int first) {
     }
     run.open_metrics(trainer.steps_done());
     int64_t start = trainer.steps_done();
-    StepLoop loop(steps, minutes, start, /*grid_every=*/0, 0.0, /*report_every=*/250);
+    StepLoop loop(steps, set.minutes, start, /*grid_every=*/0, 0.0, /*report_every=*/250);
     while (loop.more()) {
         float l = trainer.step();
         run.metrics.row({std::to_string(trainer.steps_done()), cell(l), run.metrics.seconds(loop.elapsed())});
-        char fields[64];
-        std::snprintf(fields, sizeof fields, "loss %.5f", l);
-        loop.step_done(trainer.steps_done(), fields);
+        loop.step_done(trainer.steps_done(), fmt("loss %.5f", l));
     }
     loop.end();
     run.metrics.close();
@@ -202,11 +196,11 @@ int train_toy(int argc, char** argv, int first) {
     draw(out, model, s, data, (uint64_t)seed);
     std::ostringstream about;
     about << "2,000 points; DDPM with T = 1000 (linear schedule), an MLP denoiser of " << model.num_parameters()
-          << " parameters (hidden width " << hidden << ") predicting eps; " << steps << " steps of Adam (lr " << lr
-          << ", batch " << batch << "), seed " << seed << ". Smoothed loss at the end: " << smoothed
+          << " parameters (hidden width " << hidden << ") predicting eps; " << steps << " steps of Adam (lr " << topt.lr
+          << ", batch " << topt.batch << "), seed " << seed << ". Smoothed loss at the end: " << smoothed
           << ". Gradient check before training: " << (gc.ok ? "passed" : "failed") << " (max abs error "
           << gc.max_abs_error << ").";
-    HtmlPage("Diffusion on 2-D points (" + data_name + ")")
+    HtmlPage("Diffusion on 2-D points (" + set.data + ")")
         .p(about.str())
         .h2("The forward process")
         .image("forward.png", "the forward process")

@@ -14,8 +14,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <omp.h>
 #include <sstream>
 
@@ -37,7 +35,6 @@
 
 namespace td::cli {
 
-namespace fs = std::filesystem;
 using namespace td::diffusion;
 
 namespace {
@@ -158,22 +155,19 @@ int train_vae(int argc, char** argv, int first) {
     VaeSettings set = vae_settings(args);
     VAEConfig& vc = set.model;
     VaeTrainOptions& to = set.train;
-    int64_t steps = set.steps;
-    double minutes = set.minutes;
+    const int64_t steps = set.steps;
     int64_t sample_every = args.integer("sample-every"), eval_n = args.integer("eval-images");
     if (sample_every < 0 || eval_n < 1) throw ArgError("bad value: need --sample-every >= 0, --eval-images >= 1");
     std::printf("device: %s\n", device_description(to.device).c_str());
 
     // ---- data, model, folder
-    const std::string& data = set.data;
-    const DataOptions& dopt = set.data_options;
-    Dataset train = load_dataset(data, "train", dopt);
+    Dataset train = load_dataset(set.data, "train", set.data_options);
     vc.in_channels = train.images.size(1);
     vc.image_size = train.images.size(2);
     as_usage_error([&] { vc.validate(); });
     check_batch_fits(to.batch_size, train);
     bool held_out = true;  // the images the PSNR is computed on: the first of the test split, if any
-    Dataset held_set = held_out_split(data, dopt, held_out);
+    Dataset held_set = held_out_split(set.data, set.data_options, held_out);
     std::string held_note = held_out ? "held-out test images" : "training images (the data set has no test split)";
     Tensor held = held_set.images.slice(0, 0, std::min(eval_n, held_set.size()));
     Tensor shown = held.slice(0, 0, std::min<int64_t>(kShown, held.size(0)));
@@ -191,24 +185,23 @@ int train_vae(int argc, char** argv, int first) {
         "training: batch %lld, Adam lr %g (warm-up %lld, cosine), %s recon + beta %g KL, %d threads; "
         "budget %s\n",
         (long long)to.batch_size, to.lr, (long long)to.warmup, recon_name(to.recon).c_str(), to.beta,
-        omp_get_max_threads(), describe_budget(steps, minutes).c_str());
+        omp_get_max_threads(), describe_budget(steps, set.minutes).c_str());
 
     // ---- the loop
     run.open_metrics();
-    StepLoop loop(steps, minutes, 0, sample_every, 30.0);
+    StepLoop loop(steps, set.minutes, 0, sample_every, 30.0);
     double smoothed = 0;
     while (loop.more()) {
         VaeStepStats s = trainer.step();
         run.metrics.row({std::to_string(s.step), cell(s.loss), cell(s.recon), cell(s.kl), cell(s.lr),
                          run.metrics.seconds(loop.elapsed())});
         smoothed = s.step == 1 ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
-        char fields[128];
-        std::snprintf(fields, sizeof fields, "loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed,
-                      s.recon, s.kl, s.lr);
+        std::string fields =
+            fmt("loss %.2f (avg %.2f)  recon %.2f  kl %.1f  lr %.2g", s.loss, smoothed, s.recon, s.kl, s.lr);
         if (int64_t est = loop.step_done(s.step, fields)) {  // a time budget alone: the cosine's end
             trainer.set_lr_total(est);
-            std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n", minutes,
-                        (long long)est);
+            std::printf("budget %.1f min: about %lld steps at this speed; the cosine schedule ends there\n",
+                        set.minutes, (long long)est);
         }
         if (loop.grid_due())
             write_reconstructions(run.progress_grid(s.step), shown, reconstruct(trainer.model(), shown));
@@ -236,8 +229,7 @@ int train_vae(int argc, char** argv, int first) {
     meta["held_out_psnr"] = fmt("%.3f", psnr);
     trainer.save_model(out + "/model.safetensors", meta);
 
-    int64_t n_shown = shown.size(0);
-    write_reconstructions(out + "/reconstructions.png", shown, held_hat.slice(0, 0, n_shown));
+    write_reconstructions(out + "/reconstructions.png", shown, held_hat.slice(0, 0, shown.size(0)));
     Generator g(0);
     int64_t s = vc.latent_size();
     Tensor prior;

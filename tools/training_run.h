@@ -21,8 +21,7 @@
 
 namespace td::cli {
 
-// The flags of every `diffuse train` command that are about the run, not the model:
-// --out, --config, --overwrite, --resume, --threads. (--out is required unless given a default.)
+// --out (required unless given a default), --config, --overwrite, --resume, --threads.
 void declare_run_options(Args& a, const std::string& out_default = "");
 
 // --threads N: OpenMP's threads for the rest of the process (0 leaves all cores); ArgError below 0.
@@ -40,8 +39,7 @@ struct RunLayout {
     bool resumable = false;            // writes checkpoints/ that --resume continues from
 };
 
-// A run folder's checkpoints, (step, path), oldest first.
-std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& run);  // (step, path), oldest first
 std::string step_file(int64_t step, const std::string& ext);  // "step-00001000." + ext: sorts by step
 
 class TrainingRun {
@@ -60,16 +58,14 @@ public:
     std::string path(const std::string& name) const { return out_ + "/" + name; }
     bool resuming() const { return resume_; }
 
-    // A fresh run: deletes what an earlier run left (--overwrite) and makes the
-    // sub-folders. Called once the settings and data are known to be good, so a mistake
-    // in the flags never costs an earlier run. (A resumed run only makes the folders.)
+    // Deletes what an earlier run left (--overwrite) and makes the sub-folders. Called once
+    // the settings and data are good, so a mistake in the flags never costs an earlier run.
     void begin();
 
-    // config.txt, whole or not at all.
-    void write_config(const std::string& text) const;
+    void write_config(const std::string& text) const;  // config.txt, whole or not at all
     // metrics.csv: a fresh one, or on --resume the rows up to `step` kept (MetricsWriter::resume).
     void open_metrics(int64_t step = 0);
-    // Where the sample grid drawn after `step` goes: progress/step-N.png (HtmlPage::progress_grids).
+    // Where the sample grid drawn after `step` goes (HtmlPage::progress_grids shows them).
     std::string progress_grid(int64_t step) const { return path("progress/" + step_file(step, "png")); }
 
     // Loads the newest checkpoint that `load` accepts (load throws td::Error for a
@@ -97,17 +93,14 @@ private:
 // one, never half of one, and a failed write leaves no PATH.tmp. td::Error naming PATH.
 void write_text_file(const std::string& path, const std::string& text);
 
-// Ctrl-C as a request: after catch_sigint(), the first SIGINT sets interrupted() and
-// restores the default handler (a second Ctrl-C ends the process at once);
-// release_sigint() restores it when the loop is over.
+// Ctrl-C as a request: after catch_sigint(), the first SIGINT sets interrupted() (a second
+// ends the process at once); release_sigint() restores the default when the loop is over.
 void catch_sigint();
 bool interrupted();
 void release_sigint();
 
-// This process's resident memory now (/proc/self/statm) and the most it has held so far
-// (getrusage's ru_maxrss), in MB: what metrics.csv's rss_mb column and the end-of-run
-// line report, so a leak shows up as a rising line (bench/run_memory.sh). 0 where /proc
-// cannot be read.
+// Resident memory now (/proc/self/statm; 0 where it cannot be read) and at most so far
+// (ru_maxrss), in MB: metrics.csv's rss_mb, where a leak shows as a rising line.
 double resident_mb();
 double peak_resident_mb();
 
