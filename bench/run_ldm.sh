@@ -40,7 +40,7 @@ imgs_per_s() {
 declare -A ips mem_train samp mem_samp
 for kind in pixel latent; do
   if [ $kind = pixel ]; then
-    args=(train ddpm --mults 1,2,2 --attn-res 7)
+    args=(train ddpm --mults 1,2,2 --attn-res 7 --guide-at 0)  # sampled alone, as the latent model
   else
     args=(train ldm --vae "$vae" --mults 1 --attn-res $((28 / f)))
   fi

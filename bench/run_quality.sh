@@ -15,6 +15,8 @@
 #   rejected       share judged "not an image of this data set" (the reject class)
 #   entropy/log10  entropy of the predicted-class histogram / log(number of classes)
 #   FID            classifier FID: Fréchet distance of penultimate features to the held-out set
+#   autoguided     an unconditional run with a guide.safetensors (train ddpm --guide-at) is
+#                  sampled autoguided with w = $GUIDANCE (default 3), as `diffuse sample` does
 #   as requested   conditional runs (train ... --cond class|text): the samples are drawn
 #                  for every class in turn (--class all) with guidance w = $GUIDANCE
 #                  (default 3); the share the classifier puts in the class asked for
@@ -43,6 +45,9 @@ label="$kind samples (DDIM-$steps)"
 if [ -n "$cond" ] && [ "$cond" != none ]; then
   cond_args=(--class all --guidance "$guidance")
   label="$kind samples (DDIM-$steps, w $guidance)"
+elif [ -f "$run/guide.safetensors" ]; then  # an unconditional run with a guide: autoguided
+  cond_args=(--guidance "$guidance")
+  label="$kind samples (DDIM-$steps, autoguided w $guidance)"
 fi
 start=$(date +%s.%N)
 "$bin" sample --run "$run" --n "$n" --sampler ddim --steps "$steps" --seed 1 "${cond_args[@]}" --out "$samples" > /dev/null
