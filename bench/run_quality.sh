@@ -40,6 +40,7 @@ guidance=${GUIDANCE:-3}
 kind=DDPM
 [ -n "$(sed -n 's/^vae = //p' "$run/config.txt")" ] && kind=LDM
 samples="$run/quality-ddim$steps-$n.npy"
+rm -f "${samples%.npy}.labels.npy"  # (left by an earlier conditional judge of this run, if any)
 cond_args=()
 label="$kind samples (DDIM-$steps)"
 if [ -n "$cond" ] && [ "$cond" != none ]; then
@@ -85,7 +86,7 @@ echo
 printf "| %-34s | %13s | %7s | %9s | %13s | %10s | %12s |\n" "images" "recognisable" "vs real" "rejected" "entropy/log10" "FID" "as requested"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 eval_row real --reference real
-if [ ${#cond_args[@]} -gt 0 ]; then
+if [ -f "${samples%.npy}.labels.npy" ]; then  # conditional: the class each sample was asked for
   eval_row "$label" --samples "$samples" --labels "${samples%.npy}.labels.npy"
 else
   eval_row "$label" --samples "$samples"
