@@ -386,7 +386,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         .progress_grids(out)
         .html(
             "<p>Files: <a href=config.txt>config.txt</a>, <a href=metrics.csv>metrics.csv</a>, model.safetensors "
-            "(EMA weights), checkpoints/.</p>\n")
+            "(EMA weights), " +
+            std::string(autoguided ? "guide.safetensors (the guide of autoguidance), " : "") + "checkpoints/.</p>\n")
         .write(out + "/index.html");
     std::printf(
         "done: %lld steps in %s, peak resident memory %s; wrote %s/{samples.png,denoise.png,forward.png,"
