@@ -29,32 +29,32 @@ inline void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
 // broadcast, on the ports the multiply-adds need.)
 inline v16 splat(float a) { return a - v16{}; }
 
+// n floats (half <= n <= 2 half) from s to d as two overlapping halves of one vector type V
+// (v4 or v8): the first half floats and the last half floats.
+template <typename V>
+inline void copy_halves(const float* s, int64_t n, float* d) {
+    constexpr int64_t half = sizeof(V) / sizeof(float);
+    V lo, hi;
+    std::memcpy(&lo, s, sizeof lo);
+    std::memcpy(&hi, s + n - half, sizeof hi);
+    std::memcpy(d, &lo, sizeof lo);
+    std::memcpy(d + n - half, &hi, sizeof hi);
+}
+
 // n floats from s to d: 16 at a time, the last 16 overlapping the ones before rather than
 // running past the row; rows of 8 to 15 (14x14 planes) as two overlapping halves of 8, of
 // 4 to 7 (7x7 planes) as two of 4, and a plain loop below that.
 inline void copy_row(const float* s, int64_t n, float* d) {
-    if (n < kVecLanes) {
-        if (n < 4) {
-            for (int64_t i = 0; i < n; ++i) d[i] = s[i];
-            return;
-        }
-        if (n < 8) {
-            v4 lo, hi;
-            std::memcpy(&lo, s, sizeof lo);
-            std::memcpy(&hi, s + n - 4, sizeof hi);
-            std::memcpy(d, &lo, sizeof lo);
-            std::memcpy(d + n - 4, &hi, sizeof hi);
-            return;
-        }
-        v8 lo, hi;
-        std::memcpy(&lo, s, sizeof lo);
-        std::memcpy(&hi, s + n - 8, sizeof hi);
-        std::memcpy(d, &lo, sizeof lo);
-        std::memcpy(d + n - 8, &hi, sizeof hi);
-        return;
+    if (n < 4) {
+        for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+    } else if (n < 8) {
+        copy_halves<v4>(s, n, d);
+    } else if (n < kVecLanes) {
+        copy_halves<v8>(s, n, d);
+    } else {
+        for (int64_t i = 0; i + kVecLanes <= n; i += kVecLanes) store16(d + i, load16(s + i));
+        store16(d + n - kVecLanes, load16(s + n - kVecLanes));
     }
-    for (int64_t i = 0; i + kVecLanes <= n; i += kVecLanes) store16(d + i, load16(s + i));
-    store16(d + n - kVecLanes, load16(s + n - kVecLanes));
 }
 
 // The 16 x 16 block in[i][j] = src[i * stride + j] -> out[j][i], in registers: four rounds,
