@@ -129,8 +129,8 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
                  "conditional model, autoguidance for an unconditional one with a guide (--guide-at)",
                  "", [](auto& s) { return &s.guidance; }),
         field<S>("guide-at", "0.25",
-                 "unconditional pixel models: save the EMA weights this far through the cosine schedule as\n"
-                 "guide.safetensors, the weaker model that autoguidance steers away from (0: none)",
+                 "unconditional pixel models: save the EMA weights this far through the cosine schedule (or\n"
+                 "the --steps budget) as guide.safetensors, the weaker model autoguidance steers away from (0: none)",
                  "", [](auto& s) { return &s.guide_at; }),
         field<S>("skip-nonfinite", nullptr,
                  "drop a step whose loss or gradient is not finite (counted in metrics.csv) instead of stopping", "",

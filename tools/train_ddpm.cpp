@@ -227,10 +227,14 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         last_ckpt_s = now;
     };
     // Autoguidance's guide: the model a fraction of the way through the cosine schedule (known
-    // from the start with --steps, once estimated with --minutes alone).
+    // from the start with --steps, once estimated with --minutes alone), or through the step
+    // budget for the other learning-rate schedules.
     const bool guided = !latent && !conditional && set.guide_at > 0;
     const std::string guide_file = out + "/guide.safetensors";
-    auto guide_step = [&] { return guided ? (int64_t)std::llround(set.guide_at * to.total_steps) : (int64_t)0; };
+    auto guide_step = [&] {
+        const int64_t end = to.total_steps > 0 ? to.total_steps : steps;
+        return guided ? (int64_t)std::llround(set.guide_at * end) : (int64_t)0;
+    };
     StepLoop loop(steps, minutes, start_step, sample_every, 60.0);
     while (loop.more()) {
         StepStats s;
