@@ -98,6 +98,22 @@ TEST_CASE("defaults: train ddpm with nothing but the data trains the demo recipe
     REQUIRE(m.code == 0);
     CHECK(tdtest::contains(m.output, "time budget reached"));
     CHECK(config_of(dir + "/config.txt").at("steps") == "0");
+
+    // --minutes alone plans the run's steps from its measured speed: the cosine ends at the
+    // plan, and the run never goes past it (past it the learning rate would be 0)
+    fs::remove_all(dir);
+    Run p = run_diffuse("train ddpm --data " + data + " --out " + dir +
+                        " --minutes 0.1 --ch 8 --mults 1 --attn-res none --res-blocks 1 --batch 4" + kBudget);
+    INFO(p.output);
+    REQUIRE(p.code == 0);
+    const std::string said = "about ";
+    size_t at = p.output.find(said);
+    REQUIRE(at != std::string::npos);  // (a tiny model takes hundreds of steps in 6 s)
+    int64_t planned = std::stoll(p.output.substr(at + said.size()));
+    CHECK(config_of(dir + "/config.txt").at("lr-total") == std::to_string(planned));
+    std::string csv = tdtest::read_file(dir + "/metrics.csv");
+    int64_t last = std::stoll(csv.substr(csv.rfind('\n', csv.size() - 2) + 1));  // the last row's step
+    CHECK(last <= planned);
     fs::remove_all(dir);
     Run none = run_diffuse("train ddpm --data " + data + " --out " + dir + " --steps 0" + kBudget);
     CHECK(none.code == 2);

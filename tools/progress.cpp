@@ -49,7 +49,8 @@ void Progress::report(int64_t step, const std::string& fields, int64_t every) {
     last_ = step;
     last_el_ = el;
     double eta = (total_ - step) / std::max(its, 1e-9);
-    if (budget_s_ > 0) eta = std::min(eta, std::max(0.0, budget_s_ - el));
+    if (budget_s_ > 0) eta = std::min(eta, budget_s_ - el);
+    eta = std::max(eta, 0.0);
     std::printf("%sstep %lld/%lld  %s  %.1f it/s  ETA %s%s", tty_ ? "\r" : "", (long long)step, (long long)total_,
                 fields.c_str(), its, fmt_seconds(eta).c_str(), tty_ ? "   " : "\n");
     std::fflush(stdout);
@@ -83,10 +84,8 @@ bool StepLoop::more() const { return !out_of_time_ && !ctrl_c_ && (steps_ == 0 |
 int64_t StepLoop::step_done(int64_t step, const std::string& fields) {
     step_ = step;
     double el = elapsed();
-    // the steps that fit in the time budget, at the speed of the first 20
-    estimate_ =
-        steps_ == 0 && step == first_ + 20 ? first_ + (int64_t)(20.0 * minutes_ * 60.0 / std::max(el, 1e-6)) : 0;
-    if (estimate_ > 0) progress_.set_total(estimate_);
+    estimate_ = steps_ == 0 && minutes_ > 0 ? plan_steps(step, el) : 0;
+    if (estimate_ > 0) plan(estimate_);
     // a grid every grid_every steps; else about six over a step budget, or one every sixth
     // of a time budget (min_grid_gap_s at least)
     if (grid_every_ > 0) grid_ = step % grid_every_ == 0;
@@ -98,6 +97,28 @@ int64_t StepLoop::step_done(int64_t step, const std::string& fields) {
     return estimate_;
 }
 
+// A time budget alone: how many steps fit? The first steps are slow (the memory plan fills,
+// the caches warm up), so the speed is measured from step first + 20 over the next 5% of
+// the budget; what is left of the budget at that speed, less 3% for the progress grids and
+// checkpoints still to come, is the plan. Before the plan, step first + 20 gives the
+// progress line a first guess. 0 until the plan is made.
+int64_t StepLoop::plan_steps(int64_t step, double el) {
+    const double budget_s = minutes_ * 60.0;
+    if (step == first_ + 20) {
+        mark_s_ = el;
+        progress_.set_total(first_ + (int64_t)(20.0 * budget_s / std::max(el, 1e-6)));
+        return 0;
+    }
+    if (step < first_ + 20 || el - mark_s_ < 0.05 * budget_s) return 0;
+    double steps_per_s = (step - first_ - 20) / std::max(el - mark_s_, 1e-6);
+    return step + std::max<int64_t>(1, (int64_t)(0.97 * steps_per_s * std::max(0.0, budget_s - el)));
+}
+
+void StepLoop::plan(int64_t steps) {
+    steps_ = steps;
+    progress_.set_total(steps);
+}
+
 bool StepLoop::grid_due() {
     if (grid_) last_grid_s_ = elapsed();
     return grid_;
@@ -106,7 +127,8 @@ bool StepLoop::grid_due() {
 StepLoop::Decisions StepLoop::decisions() { return {estimate_, grid_, out_of_time_, ctrl_c_}; }
 
 void StepLoop::follow(const Decisions& d) {
-    if (d.estimate > 0) progress_.set_total(d.estimate);
+    if (d.estimate > 0) plan(d.estimate);
+    else if (estimate_ > 0) steps_ = 0;  // this rank planned before rank 0 did: wait for its plan
     estimate_ = d.estimate, grid_ = d.grid, out_of_time_ = d.out_of_time, ctrl_c_ = d.ctrl_c;
 }
 

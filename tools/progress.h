@@ -63,8 +63,9 @@ public:
     // Another step? Not past the step budget, nor after the time budget or Ctrl-C ended the loop.
     bool more() const;
     // After each step: the progress line (`fields`: "loss 0.04 ..."). Under a time budget
-    // alone, after the first 20 steps, returns the steps the budget holds at this speed
-    // (a cosine learning rate needs that end) and says so; 0 otherwise.
+    // alone, once the speed is measured (5% of the budget in), returns the steps the budget
+    // holds at that speed, which become the step budget (a cosine learning rate needs that
+    // end); 0 otherwise.
     int64_t step_done(int64_t step, const std::string& fields);
     // A progress grid after this step? (A true answer counts as drawn: the next is due from now.)
     bool grid_due();
@@ -78,6 +79,7 @@ public:
     void follow(const Decisions& d);
 
     int64_t step() const { return step_; }
+    int64_t step_budget() const { return steps_; }  // --steps, or the plan under --minutes alone (0 until made)
     double elapsed() const { return progress_.elapsed(); }
     bool stopped_by_time() const { return out_of_time_; }
     bool stopped_by_ctrl_c() const { return ctrl_c_; }
@@ -85,9 +87,12 @@ public:
     void end();                            // the progress line closed, Ctrl-C's default action back
 
 private:
+    int64_t plan_steps(int64_t step, double el);
+    void plan(int64_t steps);
+
     Progress progress_;
     int64_t steps_, first_, step_, grid_every_, report_every_;
-    double minutes_, min_grid_gap_s_, last_grid_s_ = 0;
+    double minutes_, min_grid_gap_s_, last_grid_s_ = 0, mark_s_ = 0;
     int64_t estimate_ = 0;
     bool out_of_time_ = false, ctrl_c_ = false, grid_ = false, ended_ = false;
 };

@@ -226,16 +226,19 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         run.save_checkpoint(step, keep, [&](const std::string& path) { trainer.save_checkpoint(path); });
         last_ckpt_s = now;
     };
-    // Autoguidance's guide: the model a fraction of the way through the cosine schedule (known
-    // from the start with --steps, once estimated with --minutes alone), or through the step
-    // budget for the other learning-rate schedules.
-    const bool guided = !latent && !conditional && set.guide_at > 0;
+    // Autoguidance's guide: the model a fraction of the way through the cosine schedule, or
+    // through the step budget for the other learning-rate schedules (known from the start
+    // with --steps, once planned with --minutes alone).
     const std::string guide_file = out + "/guide.safetensors";
-    auto guide_step = [&] {
-        const int64_t end = to.total_steps > 0 ? to.total_steps : steps;
-        return guided ? (int64_t)std::llround(set.guide_at * end) : (int64_t)0;
+    const bool guided = !latent && !conditional && set.guide_at > 0;
+    bool want_guide = guided && !std::filesystem::exists(guide_file);
+    // (a cosine that ends at a known step ends the run there too: past it the learning rate is 0)
+    const bool cosine_end = steps == 0 && to.lr_schedule == nn::LrKind::Cosine && to.total_steps > 0;
+    StepLoop loop(cosine_end ? to.total_steps : steps, minutes, start_step, sample_every, 60.0);
+    auto guide_step = [&] {  // 0 until the end is known
+        const int64_t end = to.total_steps > 0 ? to.total_steps : loop.step_budget();
+        return (int64_t)std::llround(set.guide_at * end);
     };
-    StepLoop loop(steps, minutes, start_step, sample_every, 60.0);
     while (loop.more()) {
         StepStats s;
         try {
@@ -271,10 +274,13 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             trainer.set_lr_total(agreed[0]);
             write_config();  // recorded, so that a --resume ends the cosine at the same step
         }
-        if (root && s.step == guide_step() && s.step > 0) {
-            trainer.save_ema_model(guide_file);
-            std::printf("\nstep %lld: the EMA weights saved as guide.safetensors (autoguidance's guide)\n",
-                        (long long)s.step);
+        if (want_guide && guide_step() > 0 && s.step >= guide_step()) {
+            want_guide = false;
+            if (root) {
+                trainer.save_ema_model(guide_file);
+                std::printf("\nstep %lld: the EMA weights saved as guide.safetensors (autoguidance's guide)\n",
+                            (long long)s.step);
+            }
         }
         bool want_sample = loop.grid_due();
         if (root && want_sample) preview_grid(s.step);
