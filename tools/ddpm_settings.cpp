@@ -78,8 +78,8 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
                       nn::parse_lr_kind, nn::lr_kind_name, [](auto& s) { return &s.train.lr_schedule; }),
         field<S>("warmup", "100", "linear warm-up steps", "", [](auto& s) { return &s.train.warmup; }),
         // (config.txt: as resolved from the budget)
-        field<S>("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or planned from --minutes)",
-                 "", [](auto& s) { return &s.train.total_steps; }),
+        field<S>("lr-total", "0", "the step where the cosine schedule ends (0: --steps, or planned from --minutes)", "",
+                 [](auto& s) { return &s.train.total_steps; }),
         field<S>("weight-decay", "0", "AdamW decoupled weight decay", "",
                  [](auto& s) { return &s.train.weight_decay; }),
         field<S>("clip", "1", "gradient clipping: max global norm (0: off)", "",
