@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "diffusion/data/dataset.h"  // builtin_dataset
 #include "tensor/error.h"
 
 namespace td::diffusion {
@@ -29,14 +30,6 @@ std::string lower(std::string s) {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
-// "fashion-mnist" -> "fashion", "CIFAR-10" -> "cifar10": load_dataset's aliases
-std::string canonical(const std::string& dataset) {
-    std::string d = lower(dataset);
-    if (d == "fashion-mnist" || d == "fashion_mnist") return "fashion";
-    if (d == "cifar-10") return "cifar10";
-    return d;
-}
-
 }  // namespace
 
 int64_t num_phrasings() { return kPhrasings; }
@@ -55,7 +48,7 @@ std::string with_article(const std::string& noun) {
 std::string caption(const std::string& dataset, int64_t label, int64_t phrasing,
                     const std::vector<std::string>& class_names) {
     check(phrasing >= 0 && phrasing < kPhrasings, "caption: phrasing ", phrasing, " is not in [0, ", kPhrasings, ")");
-    std::string d = canonical(dataset);
+    std::string d = builtin_dataset(dataset);  // "fashion-mnist" -> "fashion", ...
     if (d == "mnist") {
         check(label >= 0 && label < 10, "caption: mnist has labels 0..9, got ", label);
         const std::string& word = kDigitWords[label];

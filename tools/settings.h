@@ -99,16 +99,22 @@ Setting<S> device_setting(At at) {
 Device device_option(const Args& args);
 
 // --data, --image-size, --channels into S's `data` and `data_options` (`train ddpm|ldm|vae`).
+// config.txt has the last two for a folder only: a built-in data set has its own size.
 template <class S>
 std::vector<Setting<S>> image_data_settings() {
+    auto for_folders = [](Setting<S> row) {
+        auto print = row.print;
+        row.print = [print](const S& s) { return diffusion::builtin_dataset(s.data).empty() ? print(s) : ""; };
+        return row;
+    };
     return {
         field<S>("data", "mnist",
                  "data set: mnist, fashion, cifar10, or a folder of IDX files / CIFAR batches / images", "data",
                  [](auto& s) { return &s.data; }),
-        field<S>("image-size", "32", "folders of images only: resize + center crop to this size", "",
-                 [](auto& s) { return &s.data_options.image_size; }),
-        field<S>("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
-                 [](auto& s) { return &s.data_options.channels; }),
+        for_folders(field<S>("image-size", "32", "folders of images only: resize + center crop to this size", "",
+                             [](auto& s) { return &s.data_options.image_size; })),
+        for_folders(field<S>("channels", "3", "folders of images only: 1 (grey) or 3 (RGB)", "",
+                             [](auto& s) { return &s.data_options.channels; })),
     };
 }
 

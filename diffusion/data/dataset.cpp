@@ -74,9 +74,16 @@ std::string lower(std::string s) {
 
 std::string Dataset::image_shape() const { return shape_str(Shape(images.shape().begin() + 1, images.shape().end())); }
 
+std::string builtin_dataset(const std::string& name) {
+    std::string d = lower(name);
+    if (d == "fashion-mnist" || d == "fashion_mnist") return "fashion";
+    if (d == "cifar-10") return "cifar10";
+    return d == "mnist" || d == "fashion" || d == "cifar10" ? d : "";
+}
+
 Dataset load_dataset(const std::string& name_or_dir, const std::string& split, const DataOptions& options) {
     check(split == "train" || split == "test", "load_dataset: unknown split '", split, "' (expected train or test)");
-    std::string name = lower(name_or_dir);
+    std::string name = builtin_dataset(name_or_dir);
     auto dir_for = [&](const std::string& default_dir) {
         return fs::path(options.data_dir.empty() ? default_dir : options.data_dir);
     };
@@ -88,7 +95,7 @@ Dataset load_dataset(const std::string& name_or_dir, const std::string& split, c
                             "Run scripts/get-data.sh mnist to fetch it, or point --data at a folder holding the "
                             "MNIST IDX files.");
     }
-    if (name == "fashion" || name == "fashion-mnist" || name == "fashion_mnist") {
+    if (name == "fashion") {
         // Zalando's label names (https://github.com/zalandoresearch/fashion-mnist)
         std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                           "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -96,7 +103,7 @@ Dataset load_dataset(const std::string& name_or_dir, const std::string& split, c
                             "Run scripts/get-data.sh fashion to fetch it, or point --data at a folder holding the "
                             "Fashion-MNIST IDX files.");
     }
-    if (name == "cifar10" || name == "cifar-10") return load_cifar10(dir_for("data/cifar10").string(), split);
+    if (name == "cifar10") return load_cifar10(dir_for("data/cifar10").string(), split);
 
     // Otherwise a folder: of IDX files, of CIFAR-10 batches, or of images.
     fs::path dir = name_or_dir;

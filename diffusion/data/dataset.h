@@ -38,6 +38,10 @@ struct DataOptions {
     int64_t channels = 3;     // folders of images only: 1 (grey) or 3 (RGB)
 };
 
+// The built-in data set a name means, whatever its case: "mnist", "fashion" (also
+// "fashion-mnist", "fashion_mnist"), "cifar10" (also "cifar-10"); "" for anything else (a folder).
+std::string builtin_dataset(const std::string& name);
+
 // name_or_dir: "mnist", "fashion" (or "fashion-mnist"), "cifar10" (or "cifar-10"), or a
 // folder (holding IDX files, CIFAR-10 batches, or images). split: "train" or "test".
 // Missing files raise td::Error saying what was looked for and how to get it.
