@@ -52,7 +52,6 @@ Denoiser autoguided_denoiser(std::shared_ptr<UNet> net, std::shared_ptr<UNet> gu
           "autoguided_denoiser: the model and its guide must be unconditional");
     if (w == 1.0f) return [net](const Tensor& x_t, const Tensor& t) { return net->forward(x_t, t); };
     return [net, guide, w](const Tensor& x_t, const Tensor& t) {
-        NoGradGuard no_grad;
         return cfg_combine(guide->forward(x_t, t), net->forward(x_t, t), w);
     };
 }

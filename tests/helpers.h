@@ -63,7 +63,7 @@ inline std::string error_of(const std::function<void()>& fn) {
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 // A text file's whole content ("" if it cannot be read).
-inline std::string read_file(const std::string& path) {
+inline std::string read_file(const std::filesystem::path& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }

@@ -58,11 +58,6 @@ void write_file(const fs::path& p, const std::string& text) {
     std::ofstream(p) << text;
 }
 
-std::string read_file(const fs::path& p) {
-    std::ifstream f(p);
-    return std::string((std::istreambuf_iterator<char>(f)), {});
-}
-
 // The names in scripts/assignments.txt, in order.
 std::vector<std::string> assignment_names() {
     std::vector<std::string> names;
@@ -103,7 +98,7 @@ std::string files_containing(const fs::path& dir, const std::string& text) {
             continue;
         }
         if (it->is_symlink() || !it->is_regular_file() || base == "hints.md" || base == ".git") continue;
-        if (read_file(it->path()).find(text) != std::string::npos) found += it->path().string() + "\n";
+        if (tdtest::read_file(it->path()).find(text) != std::string::npos) found += it->path().string() + "\n";
     }
     return found;
 }
@@ -297,7 +292,7 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
     Run stubbed = shell("bash scripts/make-assignment.sh --src " + tree.string() + " demo");
     INFO(stubbed.output);
     REQUIRE(stubbed.code == 0);
-    std::string f = read_file(tree / "build/assignments/demo/src/f.cpp");
+    std::string f = tdtest::read_file(tree / "build/assignments/demo/src/f.cpp");
     CHECK(f ==
           "// f: the answer\n"
           "int f(int a) {\n"
@@ -309,27 +304,27 @@ TEST_CASE("assignments: the script lists the names, and names file:line of a bad
           "    // TODO(demo): write this part\n"
           "    td::fail(\"assignment demo: not implemented yet\");\n"
           "}\n");
-    CHECK(read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 0;  // left out\n}\n");
-    std::string md = read_file(tree / "build/assignments/demo/ASSIGNMENT.md");
+    CHECK(tdtest::read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 0;  // left out\n}\n");
+    std::string md = tdtest::read_file(tree / "build/assignments/demo/ASSIGNMENT.md");
     CHECK(!tdtest::contains(md, "g.cpp"));  // a HIDE region is no task
     CHECK(tdtest::contains(md, "Write f."));
     CHECK(tdtest::contains(md, "`src/f.cpp:3`, in `f`"));
     CHECK(tdtest::contains(md, "## Written question\n\nWhy?"));
     CHECK(tdtest::contains(md, "| the demo | 2 |"));
-    CHECK(tdtest::contains(read_file(tree / "build/assignments/demo/grade.sh"), "'2|the demo|demo*|'"));
-    std::string hints = read_file(tree / "build/assignments/demo/hints.md");
+    CHECK(tdtest::contains(tdtest::read_file(tree / "build/assignments/demo/grade.sh"), "'2|the demo|demo*|'"));
+    std::string hints = tdtest::read_file(tree / "build/assignments/demo/hints.md");
     CHECK(tdtest::contains(hints, "## Tier 1: where to start\n\nLook."));
     CHECK(tdtest::contains(hints, "## Tier 3: the formula\n\nf = 42"));
     // the copy's list keeps no hint and no fingerprint
-    std::string list = read_file(tree / "build/assignments/demo/scripts/assignments.txt");
+    std::string list = tdtest::read_file(tree / "build/assignments/demo/scripts/assignments.txt");
     CHECK(!tdtest::contains(list, "hint3:"));
     CHECK(!tdtest::contains(list, "fingerprint:"));
     CHECK(!fs::exists(tree / "build/assignments/demo/build"));  // the copy holds no build folder
     Run reference = shell("bash scripts/make-assignment.sh --solution --src " + tree.string() + " demo");
     REQUIRE(reference.code == 0);
-    CHECK(read_file(tree / "build/assignments/demo/src/f.cpp") ==
+    CHECK(tdtest::read_file(tree / "build/assignments/demo/src/f.cpp") ==
           "// f: the answer\nint f(int a) {\n    return 42 + a * 0;\n}\nvoid g() {\n    h();\n}\n");
-    CHECK(read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 42;\n}\n");
+    CHECK(tdtest::read_file(tree / "build/assignments/demo/src/g.cpp") == "int g() {\n    return 42;\n}\n");
     // --out refuses to replace a folder that is not an earlier copy
     write_file(tree / "build/precious/keep.txt", "mine");
     Run refused = shell("bash scripts/make-assignment.sh --src " + tree.string() + " --out " +

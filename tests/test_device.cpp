@@ -67,11 +67,6 @@ bool same_values(const Tensor& a, const Tensor& b) {
     return a.shape() == b.shape() && a.to(Device::CPU).to_vector() == b.to(Device::CPU).to_vector();
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path);
-    return std::string((std::istreambuf_iterator<char>(f)), {});
-}
-
 // A bit-for-bit comparison needs the same attention path on both devices: a cuda tensor
 // takes the fused one by default, a CPU tensor the composed one (tensor/ops/attention.cpp),
 // and the two sum in different orders. TD_ATTENTION=fused puts the CPU on the fused path
@@ -85,7 +80,7 @@ bool rerun_with_fused_attention(const std::string& name_pattern) {
     std::string out = tdtest::scratch("device_child_output.txt");
     int status = std::system(
         ("env TD_ATTENTION=fused TD_CUDA_STANDIN=0 " + exe + " '-tc=" + name_pattern + "' > " + out + " 2>&1").c_str());
-    std::string text = read_file(out);
+    std::string text = tdtest::read_file(out);
     INFO("the child run (TD_ATTENTION=fused):\n" << text);
     CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
     CHECK(tdtest::contains(text, "1 passed, 0 failed"));
@@ -428,7 +423,7 @@ tdtest::CliRun run_diffuse_with(const std::string& env, const std::string& args)
 // The loss column of a run's metrics.csv.
 std::vector<std::string> losses(const std::string& run) {
     std::vector<std::string> out;
-    std::istringstream in(read_file(run + "/metrics.csv"));
+    std::istringstream in(tdtest::read_file(run + "/metrics.csv"));
     std::string line;
     std::getline(in, line);  // header
     while (std::getline(in, line)) {
@@ -461,7 +456,7 @@ TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand
         INFO(c.output);
         REQUIRE(c.code == 0);
         CHECK(tdtest::contains(c.output, "device: cuda (host-memory stand-in for cuda (TD_CUDA_STANDIN): no GPU)"));
-        CHECK(tdtest::contains(read_file(cuda_run + "/config.txt"), "device = cuda\n"));
+        CHECK(tdtest::contains(tdtest::read_file(cuda_run + "/config.txt"), "device = cuda\n"));
         for (const char* f : {"model.safetensors", "checkpoints/step-00000003.safetensors", "samples.png",
                               "guidance.png", "denoise.png", "forward.png", "index.html"})
             CHECK(std::filesystem::exists(cuda_run + "/" + f));
@@ -470,7 +465,7 @@ TEST_CASE("device: diffuse train ddpm and sample with --device cuda on the stand
         INFO(p.output);
         REQUIRE(p.code == 0);
         CHECK(tdtest::contains(p.output, "device: cpu\n"));
-        CHECK(tdtest::contains(read_file(cpu_run + "/config.txt"), "device = cpu\n"));
+        CHECK(tdtest::contains(tdtest::read_file(cpu_run + "/config.txt"), "device = cpu\n"));
         CHECK(losses(cuda_run).size() == 3);
         CHECK(losses(cuda_run) == losses(cpu_run));
 

@@ -372,11 +372,6 @@ int count(const std::string& text, const std::string& what) {
     return n;
 }
 
-std::string read_text(const std::string& path) {
-    std::ifstream f(path);
-    return std::string((std::istreambuf_iterator<char>(f)), {});
-}
-
 std::vector<std::string> files_under(const std::string& dir) {
     std::vector<std::string> names;
     for (auto& e : std::filesystem::recursive_directory_iterator(dir))
@@ -427,7 +422,7 @@ TEST_CASE(
     CHECK(files_under(one) == files_under(two));
     CHECK(count(r2.output, "done: 4 steps") == 1);
     CHECK(count(r2.output, "step 4/4") == 1);
-    std::string config = read_text(two + "/config.txt");
+    std::string config = tdtest::read_file(two + "/config.txt");
     CHECK(contains(config, "batch = 4"));
     CHECK(contains(config, "# distributed: 2 ranks x batch 4 = global batch 8"));
 

@@ -29,11 +29,6 @@
 
 namespace {
 
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> lines;
     std::istringstream in(text);
@@ -247,7 +242,7 @@ MapReport check_equation_map(const std::string& markdown, const std::string& doc
             r.problems.push_back(where + "`" + file + "` does not exist");
             continue;
         }
-        std::string source = read_text(root + "/" + file);
+        std::string source = tdtest::read_file(root + "/" + file);
         std::vector<std::string> comments = comment_col >= 0 && comment_col < (int)cells.size()
                                                 ? code_spans(cells[comment_col])
                                                 : std::vector<std::string>{};
@@ -302,7 +297,7 @@ std::vector<std::string> check_quotes(const std::string& markdown, const std::st
             problems.push_back(where + "the quoted file `" + file + "` does not exist");
             continue;
         }
-        std::vector<std::string> src = lines_of(read_text(root + "/" + file));
+        std::vector<std::string> src = lines_of(tdtest::read_file(root + "/" + file));
         for (std::string& s : src) s = trim(s);
         // the block in pieces of consecutive lines, split at the elisions
         std::vector<std::vector<std::string>> pieces(1);
@@ -419,7 +414,7 @@ const std::string kRoot = ".";  // the tests run from the repository root
 std::string doc_text(const std::string& name) {
     std::string path = kRoot + "/docs/" + name;
     REQUIRE_MESSAGE(std::filesystem::exists(path), path << " is missing (the tests run from the repository root)");
-    return read_text(path);
+    return tdtest::read_file(path);
 }
 
 }  // namespace
@@ -427,18 +422,18 @@ std::string doc_text(const std::string& name) {
 // ---- the checkers themselves, on made-up documents --------------------------------------------
 
 TEST_CASE("docs: find_definition tells a definition from a call or a declaration") {
-    std::string fp = read_text("diffusion/forward_process.cpp");
+    std::string fp = tdtest::read_file("diffusion/forward_process.cpp");
     REQUIRE(!fp.empty());
     CHECK(find_definition(fp, "q_sample").begin != std::string::npos);
     CHECK(find_definition(fp, "l_simple").begin != std::string::npos);
     CHECK(find_definition(fp, "sample").begin == std::string::npos);  // only inside "q_sample("
-    CHECK(find_definition(read_text("diffusion/forward_process.h"), "q_sample").begin ==
+    CHECK(find_definition(tdtest::read_file("diffusion/forward_process.h"), "q_sample").begin ==
           std::string::npos);                                                                           // declared
-    CHECK(find_definition(read_text("diffusion/trainer.cpp"), "q_sample").begin == std::string::npos);  // called
-    std::string vae = read_text("diffusion/vae.cpp");
+    CHECK(find_definition(tdtest::read_file("diffusion/trainer.cpp"), "q_sample").begin == std::string::npos);  // called
+    std::string vae = tdtest::read_file("diffusion/vae.cpp");
     CHECK(find_definition(vae, "VAE::reparameterise").begin != std::string::npos);
     CHECK(find_definition(vae, "reparameterise").begin == std::string::npos);  // a member, not a free function
-    CHECK(find_definition(read_text("diffusion/schedule.cpp"), "Schedule::Schedule").begin != std::string::npos);
+    CHECK(find_definition(tdtest::read_file("diffusion/schedule.cpp"), "Schedule::Schedule").begin != std::string::npos);
 
     // a made-up file: multi-line signatures, a constructor, a declaration, a call, a comment
     std::string src =

@@ -91,7 +91,7 @@ const std::vector<Setting<DdpmSettings>> kDdpmSettings = joined(
         {"seed", "0", "random seed (weights, data order, noise)", "",
          [](S& s, A a, N n) { s.info.unet.seed = s.train.seed = (uint64_t)a.integer(n); },
          [](const S& s) { return as_text(s.train.seed); }},
-        field<S>("steps", "6800",
+        field<S>("steps", "6200",
                  "stop after this many steps in all (0: no step limit; with --resume: the total; with\n"
                  "--minutes and no --steps: no step limit, the time decides)",
                  "", [](auto& s) { return &s.steps; }),
