@@ -428,12 +428,14 @@ TEST_CASE("docs: find_definition tells a definition from a call or a declaration
     CHECK(find_definition(fp, "l_simple").begin != std::string::npos);
     CHECK(find_definition(fp, "sample").begin == std::string::npos);  // only inside "q_sample("
     CHECK(find_definition(tdtest::read_file("diffusion/forward_process.h"), "q_sample").begin ==
-          std::string::npos);                                                                           // declared
-    CHECK(find_definition(tdtest::read_file("diffusion/trainer.cpp"), "q_sample").begin == std::string::npos);  // called
+          std::string::npos);  // declared
+    CHECK(find_definition(tdtest::read_file("diffusion/trainer.cpp"), "q_sample").begin ==
+          std::string::npos);  // called
     std::string vae = tdtest::read_file("diffusion/vae.cpp");
     CHECK(find_definition(vae, "VAE::reparameterise").begin != std::string::npos);
     CHECK(find_definition(vae, "reparameterise").begin == std::string::npos);  // a member, not a free function
-    CHECK(find_definition(tdtest::read_file("diffusion/schedule.cpp"), "Schedule::Schedule").begin != std::string::npos);
+    CHECK(find_definition(tdtest::read_file("diffusion/schedule.cpp"), "Schedule::Schedule").begin !=
+          std::string::npos);
 
     // a made-up file: multi-line signatures, a constructor, a declaration, a call, a comment
     std::string src =
