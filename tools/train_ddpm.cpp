@@ -232,6 +232,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
     const std::string guide_file = out + "/guide.safetensors";
     const bool guided = !latent && !conditional && set.guide_at > 0;
     bool want_guide = guided && !std::filesystem::exists(guide_file);
+    int64_t guide_saved_at = 0;  // (0: before this invocation, at guide_step())
     // (a cosine that ends at a known step ends the run there too: past it the learning rate is 0)
     const bool cosine_end = steps == 0 && to.lr_schedule == nn::LrKind::Cosine && to.total_steps > 0;
     StepLoop loop(cosine_end ? to.total_steps : steps, minutes, start_step, sample_every, 60.0);
@@ -276,6 +277,7 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
         }
         if (want_guide && guide_step() > 0 && s.step >= guide_step()) {
             want_guide = false;
+            guide_saved_at = s.step;  // later than guide_step() if the plan came after it
             if (root) {
                 trainer.save_ema_model(guide_file);
                 std::printf("\nstep %lld: the EMA weights saved as guide.safetensors (autoguidance's guide)\n",
@@ -363,7 +365,8 @@ int run_training(Args& args, dist::Communicator& comm, bool latent) {
             std::to_string(final_n) + " samples, DDIM with " + describe_steps(fin, info.T) +
                 " (eta 0) from the EMA weights" +
                 (autoguided ? ", autoguided with w = " + fmt("%g", set.guidance) + " by guide.safetensors (step " +
-                                  std::to_string(guide_step()) + "): D_guide + w (D - D_guide)."
+                                  std::to_string(guide_saved_at ? guide_saved_at : guide_step()) +
+                                  "): D_guide + w (D - D_guide)."
                             : "."));
     } else {
         page.image("samples.png", "samples",
