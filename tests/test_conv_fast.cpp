@@ -59,6 +59,9 @@ TEST_CASE("conv fast paths equal the im2col reference on awkward shapes") {
         {{2, 6, 4, 7}, 40, 3, 1, 1},     // 7 wide, 4 rows: two-row tiles only, 32 + 8 output channels
         {{4, 12, 8, 8}, 36, 3, 1, 1},    // 8x8 row tiles (CIFAR's third level), 36 output channels
         {{1, 5, 3, 42}, 20, 3, 1, 1},    // rows of 42: three row tiles of 14 per row
+        {{2, 5, 1, 7}, 20, 3, 1, 1},     // 7 wide, one row: both the row above and below are off
+        {{3, 6, 2, 7}, 33, 3, 1, 1},     // 7 wide, two rows: one two-row tile; 33 = 32 + 1 channels
+        {{2, 4, 3, 1}, 5, 3, 1, 1},      // 1 wide: each position is its row's first and last
     };
     for (const Geometry& geo : cases) {
         CAPTURE(shape_str(geo.x));

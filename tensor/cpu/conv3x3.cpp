@@ -30,6 +30,10 @@
 //    a row of 28, or two rows of 7) x 32 channels wastes none.
 //    The tile is turned round into the output in registers, 16 x 16 at a time. dW skips
 //    the same thrown-away positions (dy is zero there), so it too sums over H x W only.
+// 5. Taps that read the zero border are skipped, not multiplied by zero, where that is
+//    cheap to know: in dW (per row, and per column while compiling) and in the 7-wide row
+//    tile, which then reads the image unpadded (seven_wide_tile). At 7x7 that is 19% of
+//    the multiply-adds, at 14x14 9%.
 //
 // Vectors are GCC vector types (v16: 16 floats; tensor/cpu/v16.h): `acc + w * x` on them is one AVX-512
 // fused multiply-add with -march=native (four SSE ones without), and gdb prints them
@@ -161,6 +165,23 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
     return packed;
 }
 
+// A tile's sums (positions x channels) into dst (channels x positions), + bias: each block
+// of 16 channels turned round in registers (transpose16), every channel's PB positions
+// written as one run. (Turned round one float at a time, reading the tile with a stride of
+// 16 or 32 floats, the copy was a scalar load, add and store per output.) dst: the tile's
+// first position in output channel k0's plane; HW: floats per plane.
+template <int64_t PB, int64_t KV>
+void store_tile(const v16 (&acc)[PB][KV], int64_t k0, int64_t outs, const float* bias, int64_t HW, float* dst) {
+    for (int64_t j = 0; j < KV; ++j) {
+        v16 r[16];  // row i: position i's 16 channels (rows past PB: zero, unused)
+        for (int64_t i = 0; i < 16; ++i) r[i] = i < PB ? acc[i][j] : v16{};
+        transpose16(r);  // row kk: channel kk's positions
+        const int64_t kb = k0 + j * kVecLanes;
+        for (int64_t kk = 0; kk < kVecLanes && kb + kk < outs; ++kk)
+            store_run<PB>(dst + (j * kVecLanes + kk) * HW, r[kk] + splat(bias ? bias[kb + kk] : 0.0f));
+    }
+}
+
 // Planes 7, 8, 14 or 28 wide by row tiles: output channels in the lanes instead of
 // positions. At 14x14 the micro-kernel computes Lv = 224 outputs for 196 (the zero column
 // of each row, then rounding up to whole vectors), at 7x7 64 for 49. A row tile computes
@@ -170,18 +191,8 @@ std::vector<float> pack_weights(const float* w, int64_t K, int64_t C, int64_t KB
 // per (channel, tap): KV weight loads and PB broadcasts for PB * KV multiply-adds (14 x 2:
 // 16 loads, 28 multiply-adds). Each output still sums over (c, tap) in the micro-kernel's
 // order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16.
-// The tile is positions x channels and dst is channels x positions: each block of 16
-// channels is turned round in registers (transpose16) and every channel's PB positions
-// written as one run, + bias. (Turned round one float at a time, reading the tile with a
-// stride of 16 or 32 floats, the copy was a scalar load, add and store per output.)
-// dst: the tile's first position in output channel k0's plane; HW: floats per plane.
-//
-// A 7-wide plane takes two rows per tile (RW = 7, PB = 14): the tile's 14 positions are two
-// output rows, contiguous in dst, and in the padded input the second row starts one zero
-// column later (position i reads in[q0 + i + i / RW + offset]). Twice the multiply-adds per
-// weight load and per transpose as a one-row tile, where the packed weights every tile
-// streams through (37 KB for 32 -> 32 channels) are more than L1 holds.
-template <int64_t PB, int64_t KV, int64_t RW = PB>
+// (7-wide planes take seven_wide_tile, below: the same tile, two rows at a time, unpadded.)
+template <int64_t PB, int64_t KV>
 void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
               int64_t q0, int64_t outs, const float* bias, int64_t HW, float* dst) {
     v16 acc[PB][KV] = {};
@@ -193,19 +204,65 @@ void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k
             for (int64_t j = 0; j < KV; ++j) wv[j] = load16(wc + tap * O16 + j * kVecLanes);
             const float* xr = plane + off[tap];
             for (int64_t i = 0; i < PB; ++i) {
-                const v16 xv = splat(xr[i + i / RW]);
+                const v16 xv = splat(xr[i]);
                 for (int64_t j = 0; j < KV; ++j) acc[i][j] += xv * wv[j];
             }
         }
     }
-    for (int64_t j = 0; j < KV; ++j) {
-        v16 r[16];  // row i: position i's 16 channels (rows past PB: zero, unused)
-        for (int64_t i = 0; i < 16; ++i) r[i] = i < PB ? acc[i][j] : v16{};
-        transpose16(r);  // row kk: channel kk's positions
-        const int64_t kb = k0 + j * kVecLanes;
-        for (int64_t kk = 0; kk < kVecLanes && kb + kk < outs; ++kk)
-            store_run<PB>(dst + (j * kVecLanes + kk) * HW, r[kk] + splat(bias ? bias[kb + kk] : 0.0f));
+    store_tile<PB, KV>(acc, k0, outs, bias, HW, dst);
+}
+
+// Planes 7 wide (the UNet's lowest level for a 28x28 input) take a row tile of their own:
+// - two output rows per tile, 14 positions x KV vectors of output channels: twice the
+//   multiply-adds per weight load and per transpose of a one-row tile, where the packed
+//   weights every tile streams through (37 KB for 32 -> 32 channels) are more than L1 holds;
+//   the last row alone when H is odd;
+// - the planes read as they are, not padded: a tap that would read the zero border is
+//   skipped instead of multiplied by zero. Position (row, col) has no neighbour left of
+//   column 0 (tap s = 0), right of column 6 (s = 2), above row 0 (r = 0) or below row
+//   H - 1 (r = 2). At 7x7 that is 19% of all taps ((19/21)^2 = 81% are inside), and no
+//   copy of the image is made.
+// The columns are fixed, so seven_wide_tap takes s as a template parameter: "column 0 at
+// s = 0" is decided while compiling and those multiply-adds are simply not in the code.
+// (A runtime test, or a select of zero, there cost more registers than the 28
+// accumulators leave, and the tile spilled.) The rows are tested once per tap (live).
+// The sums that remain run in the same (c, tap) order; a skipped term was a zero.
+template <int64_t S, int64_t ROWS, int64_t KV>
+inline __attribute__((always_inline)) void seven_wide_tap(v16 (&acc)[ROWS * 7][KV], const float* x0, const float* wt,
+                                                          const bool* live) {
+    v16 wv[KV];
+    for (int64_t j = 0; j < KV; ++j) wv[j] = load16(wt + j * kVecLanes);
+    for (int64_t t = 0; t < ROWS; ++t) {
+        if (!live[t]) continue;  // tile row t's neighbour row is off the plane
+        for (int64_t col = 0; col < 7; ++col) {
+            if ((col == 0 && S == 0) || (col == 6 && S == 2)) continue;  // off the row
+            const v16 xv = splat(x0[t * 7 + col + S]);
+            for (int64_t j = 0; j < KV; ++j) acc[t * 7 + col][j] += xv * wv[j];
+        }
     }
+}
+
+// Output rows oh0 .. oh0 + ROWS - 1 of one image, channels k0 .. k0 + 16 KV - 1. in: the
+// image's ins planes (H, 7) as they are; w, O16, dst as row_tile's.
+template <int64_t ROWS, int64_t KV>
+void seven_wide_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, int64_t H, int64_t oh0,
+                     int64_t outs, const float* bias, float* dst) {
+    constexpr int64_t PB = ROWS * 7;
+    bool live[3][ROWS];  // tile row t has a row above (r = 0), its own (1), one below (2)
+    for (int64_t r = 0; r < 3; ++r)
+        for (int64_t t = 0; t < ROWS; ++t) live[r][t] = oh0 + t + r - 1 >= 0 && oh0 + t + r - 1 < H;
+    v16 acc[PB][KV] = {};
+    for (int64_t c = 0; c < C; ++c) {
+        const float* wc = w + c * 9 * O16 + k0;
+        for (int64_t r = 0; r < 3; ++r) {
+            // tap (r, s) of position i reads in[c][oh0 + r - 1][s - 1] + i: x0 + i + s
+            const float* x0 = in + (c * H + oh0 + r - 1) * 7 - 1;
+            seven_wide_tap<0, ROWS, KV>(acc, x0, wc + (r * 3 + 0) * O16, live[r]);
+            seven_wide_tap<1, ROWS, KV>(acc, x0, wc + (r * 3 + 1) * O16, live[r]);
+            seven_wide_tap<2, ROWS, KV>(acc, x0, wc + (r * 3 + 2) * O16, live[r]);
+        }
+    }
+    store_tile<PB, KV>(acc, k0, outs, bias, H * 7, dst);
 }
 
 template <int64_t PB>
@@ -220,10 +277,10 @@ void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const
             for (int64_t oh = 0; oh < p.H; oh += 2) {
                 float* d = dst + k0 * HW + oh * p.W;
                 const bool two = oh + 1 < p.H;
-                if (kv == 2 && two) row_tile<14, 2, 7>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
-                else if (kv == 2) row_tile<7, 2>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
-                else if (two) row_tile<14, 1, 7>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
-                else row_tile<7, 1>(in, ins, w, O16, k0, p, off, oh * p.Wp, outs, bias, HW, d);
+                if (kv == 2 && two) seven_wide_tile<2, 2>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
+                else if (kv == 2) seven_wide_tile<1, 2>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
+                else if (two) seven_wide_tile<2, 1>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
+                else seven_wide_tile<1, 1>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
             }
             k0 += kv * kVecLanes;
             continue;
@@ -238,13 +295,17 @@ void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const
     }
 }
 
+// 7-wide planes: seven_wide_tile reads the image as it is.
+bool reads_unpadded(const Padded& p) { return p.PB == 7; }
+
 // Output channels per block of packed weights: the micro-kernel's KB, or for the row tiles
 // all of them in one block, rounded up to 16 (the layout (ins, 9, O16) row_tile reads).
 int64_t weight_block(const Padded& p, int64_t outs) {
     return p.PB ? (outs + kVecLanes - 1) / kVecLanes * kVecLanes : p.KB;
 }
 
-// dst (outs, H, W) of one image = the computed planes, every block of KB (+ bias).
+// dst (outs, H, W) of one image = the computed planes, every block of KB (+ bias). in: the
+// image's planes padded, or as they are where the tiles want them so (reads_unpadded).
 void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, int64_t outs, const float* bias,
                 const Padded& p, float* out_buf, float* dst) {
     if (p.PB == 7) return row_tiles<7>(in, ins, packed.data(), outs, bias, p, dst);
@@ -266,6 +327,8 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
     }
 }
 
+enum Column : int { kFirstColumn = 1, kLastColumn = 2 };  // a position's place in its row
+
 // dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16 (stored there,
 // for the first image of a piece of the batch: partial starts uninitialised, no zero pass):
 //     dW[k, c, tap] = sum over q of dy[k, q] * xpad[c, q + offset(tap)]
@@ -281,6 +344,23 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
 // vectors (32 channels) at a time, and a last single vector (K16 not a multiple of 32)
 // takes the 1 x 3 tile. Every accumulator still sums over q in order: the tile changes
 // which sums run side by side, not the order within a sum.
+template <int64_t KV, int64_t CB, int COLUMN>
+inline __attribute__((always_inline)) void dw_position(v16 (&acc)[CB][9][KV], const float* dyq, const float* const* xc,
+                                                       int64_t q, const int64_t* off, const bool* live) {
+    v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
+    for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyq + j * kVecLanes);
+    for (int64_t r = 0; r < 3; ++r) {
+        if (!live[r]) continue;  // the row above (below) is off the plane
+        for (int64_t s = 0; s < 3; ++s) {
+            if ((COLUMN == kFirstColumn && s == 0) || (COLUMN == kLastColumn && s == 2)) continue;
+            for (int64_t cc = 0; cc < CB; ++cc) {
+                const v16 xv = splat(xc[cc][q + off[r * 3 + s]]);
+                for (int64_t j = 0; j < KV; ++j) acc[cc][r * 3 + s][j] += xv * dyv[j];
+            }
+        }
+    }
+}
+
 template <int64_t KV, int64_t CB>
 void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
              const Padded& p, bool first, float* partial_c0) {
@@ -288,16 +368,16 @@ void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, 
     // Only the H x W real outputs: dyT is zero in each row's thrown-away column and past
     // the last row, and a zero term changes no sum, so skipping them saves 1/Wp of the work
     // and the rounding to whole vectors (14x14: 196 positions of Lv = 224; 7x7: 49 of 64).
-    for (int64_t oh = 0; oh < p.H; ++oh)
-        for (int64_t q = oh * p.Wp; q < oh * p.Wp + p.W; ++q) {
-            v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
-            for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kVecLanes);
-            for (int64_t cc = 0; cc < CB; ++cc)
-                for (int64_t tap = 0; tap < 9; ++tap) {
-                    const v16 xv = splat(xc[cc][q + off[tap]]);
-                    for (int64_t j = 0; j < KV; ++j) acc[cc][tap][j] += xv * dyv[j];
-                }
-        }
+    // Nor the taps that read the zero border (xpad is zero there): the first and last
+    // column's are known while compiling (dw_position's COLUMN), the first and last row's
+    // are tested once per row. At 7x7 that is 19% of the multiply-adds, at 14x14 9%.
+    for (int64_t oh = 0; oh < p.H; ++oh) {
+        const bool live[3] = {oh > 0, true, oh + 1 < p.H};
+        const int64_t q0 = oh * p.Wp, q1 = q0 + p.W - 1;  // the row's first and last position
+        dw_position<KV, CB, kFirstColumn>(acc, dyT + q0 * K16 + k0, xc, q0, off, live);
+        for (int64_t q = q0 + 1; q < q1; ++q) dw_position<KV, CB, 0>(acc, dyT + q * K16 + k0, xc, q, off, live);
+        if (q1 > q0) dw_position<KV, CB, kLastColumn>(acc, dyT + q1 * K16 + k0, xc, q1, off, live);
+    }
     for (int64_t cc = 0; cc < cn; ++cc)
         for (int64_t tap = 0; tap < 9; ++tap)
             for (int64_t j = 0; j < KV; ++j) {
@@ -359,8 +439,9 @@ void conv3x3_forward(const float* x, const float* w, const float* bias, float* y
         float* out = conv_thread_buffer(1, kMaxKB * p.Lv);
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
-            pad_planes(x + n * g.C * g.H * g.W, g.C, p, xpad);
-            conv_image(xpad, g.C, packed, g.K, bias, p, out, y + n * g.K * g.H * g.W);
+            const float* xn = x + n * g.C * g.H * g.W;
+            if (!reads_unpadded(p)) pad_planes(xn, g.C, p, xpad);
+            conv_image(reads_unpadded(p) ? xn : xpad, g.C, packed, g.K, bias, p, out, y + n * g.K * g.H * g.W);
         }
     }
 }
@@ -385,15 +466,16 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
         for (int64_t piece = 0; piece < pieces; ++piece) {
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
             for (int64_t n = n0; n < n1; ++n) {
-                pad_planes(dy + n * K * HW, K, p, dypad);  // dx's input and dW's source of dyT
+                const float* dyn = dy + n * K * HW;
+                if (dw || !reads_unpadded(p)) pad_planes(dyn, K, p, dypad);  // dW's source of dyT; dx's input
                 if (db)  // while this image's dy is in cache (conv.cpp reads all of dy again)
-                    add_bias_sums(dy + n * K * HW, K, HW, db_partial.data() + piece * K);
+                    add_bias_sums(dyn, K, HW, db_partial.data() + piece * K);
                 if (dw) {
                     pad_planes(x + n * C * HW, C, p, xpad);
                     transpose_dy(dypad, K, K16, p, dyT);
                     dw_image(dyT, K16, xpad, C, zero_plane.data(), p, n == n0, partial.get() + piece * C * 9 * K16);
                 }
-                if (dx) conv_image(dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
+                if (dx) conv_image(reads_unpadded(p) ? dyn : dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
             }
         }
     }
