@@ -31,9 +31,9 @@
 //    The tile is turned round into the output in registers, 16 x 16 at a time. dW skips
 //    the same thrown-away positions (dy is zero there), so it too sums over H x W only.
 // 5. Taps that read the zero border are skipped, not multiplied by zero, where that is
-//    cheap to know: in dW (per row, and per column while compiling) and in the 7-wide row
-//    tile, which then reads the image unpadded (seven_wide_tile). At 7x7 that is 19% of
-//    the multiply-adds, at 14x14 9%.
+//    cheap to know: in dW (per row, and per column while compiling) and in the row tiles
+//    of 7- and 14-wide planes, which then read the image unpadded (seven_tile). At 7x7
+//    that is 19% of the multiply-adds, at 14x14 9%.
 //
 // Vectors are GCC vector types (v16: 16 floats; tensor/cpu/v16.h): `acc + w * x` on them is one AVX-512
 // fused multiply-add with -march=native (four SSE ones without), and gdb prints them
@@ -191,7 +191,7 @@ void store_tile(const v16 (&acc)[PB][KV], int64_t k0, int64_t outs, const float*
 // per (channel, tap): KV weight loads and PB broadcasts for PB * KV multiply-adds (14 x 2:
 // 16 loads, 28 multiply-adds). Each output still sums over (c, tap) in the micro-kernel's
 // order, so the two give the same bits. w: (ins, 9, O16), O16 = outs rounded up to 16.
-// (7-wide planes take seven_wide_tile, below: the same tile, two rows at a time, unpadded.)
+// (7- and 14-wide planes take seven_tile, below: the same tile, read unpadded.)
 template <int64_t PB, int64_t KV>
 void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, const int64_t* off,
               int64_t q0, int64_t outs, const float* bias, int64_t HW, float* dst) {
@@ -212,59 +212,98 @@ void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k
     store_tile<PB, KV>(acc, k0, outs, bias, HW, dst);
 }
 
-// Planes 7 wide (the UNet's lowest level for a 28x28 input) take a row tile of their own:
-// - two output rows per tile, 14 positions x KV vectors of output channels: twice the
-//   multiply-adds per weight load and per transpose of a one-row tile, where the packed
-//   weights every tile streams through (37 KB for 32 -> 32 channels) are more than L1 holds;
-//   the last row alone when H is odd;
-// - the planes read as they are, not padded: a tap that would read the zero border is
-//   skipped instead of multiplied by zero. Position (row, col) has no neighbour left of
-//   column 0 (tap s = 0), right of column 6 (s = 2), above row 0 (r = 0) or below row
-//   H - 1 (r = 2). At 7x7 that is 19% of all taps ((19/21)^2 = 81% are inside), and no
-//   copy of the image is made.
-// The columns are fixed, so seven_wide_tap takes s as a template parameter: "column 0 at
-// s = 0" is decided while compiling and those multiply-adds are simply not in the code.
-// (A runtime test, or a select of zero, there cost more registers than the 28
-// accumulators leave, and the tile spilled.) The rows are tested once per tap (live).
-// The sums that remain run in the same (c, tap) order; a skipped term was a zero.
-template <int64_t S, int64_t ROWS, int64_t KV>
-inline __attribute__((always_inline)) void seven_wide_tap(v16 (&acc)[ROWS * 7][KV], const float* x0, const float* wt,
-                                                          const bool* live) {
+// Planes 7 and 14 wide (the UNet's two lowest levels for a 28x28 input) take a row tile of
+// their own, 14 positions in two groups of seven:
+// - 7 wide: two output rows per tile, group t = row oh0 + t (the last row alone when H is
+//   odd): twice the multiply-adds per weight load and per transpose of a one-row tile,
+//   where the packed weights every tile streams through (37 KB for 32 -> 32 channels) are
+//   more than L1 holds;
+// - 14 wide (HALVES): one output row, group t = its columns 7t .. 7t + 6.
+// Either way position (t, col) sits 7t + col after the tile's first, in the input plane and
+// in the output. The planes are read as they are, not padded: a tap that would read the
+// zero border is skipped instead of multiplied by zero. A position has no neighbour left
+// of the row's first column (tap s = 0), right of its last (s = 2), above the plane's first
+// row (r = 0) or below its last (r = 2): at 7x7 19% of all taps ((19/21)^2 = 81% are
+// inside), at 14x14 9%, and no copy of the image is made.
+// The columns are fixed, so seven_tap takes s as a template parameter: "the row's first
+// column at s = 0" is decided while compiling and those multiply-adds are simply not in
+// the code. (A runtime test, or a select of zero, there cost more registers than the 28
+// accumulators leave, and the tile spilled; so did one group of 14.) Whether a group's
+// neighbour row exists is tested once per tap (live). The sums that remain run in the
+// same (c, tap) order; a skipped term was a zero. (At 28 wide the same tiles, in pieces
+// of 14, measured slower than row_tile on the padded planes.)
+template <bool HALVES, int64_t GROUPS>
+constexpr bool starts_row(int64_t t) {
+    return !HALVES || t == 0;
+}
+template <bool HALVES, int64_t GROUPS>
+constexpr bool ends_row(int64_t t) {
+    return !HALVES || t == GROUPS - 1;
+}
+
+template <int64_t S, int64_t GROUPS, int64_t KV, bool HALVES>
+inline __attribute__((always_inline)) void seven_tap(v16 (&acc)[GROUPS * 7][KV], const float* x0, const float* wt,
+                                                     const bool* live) {
     v16 wv[KV];
     for (int64_t j = 0; j < KV; ++j) wv[j] = load16(wt + j * kVecLanes);
-    for (int64_t t = 0; t < ROWS; ++t) {
-        if (!live[t]) continue;  // tile row t's neighbour row is off the plane
+    for (int64_t t = 0; t < GROUPS; ++t) {
+        if (!live[t]) continue;  // group t's neighbour row is off the plane
         for (int64_t col = 0; col < 7; ++col) {
-            if ((col == 0 && S == 0) || (col == 6 && S == 2)) continue;  // off the row
+            const bool off_left = col == 0 && S == 0 && starts_row<HALVES, GROUPS>(t);
+            const bool off_right = col == 6 && S == 2 && ends_row<HALVES, GROUPS>(t);
+            if (off_left || off_right) continue;
             const v16 xv = splat(x0[t * 7 + col + S]);
             for (int64_t j = 0; j < KV; ++j) acc[t * 7 + col][j] += xv * wv[j];
         }
     }
 }
 
-// Output rows oh0 .. oh0 + ROWS - 1 of one image, channels k0 .. k0 + 16 KV - 1. in: the
-// image's ins planes (H, 7) as they are; w, O16, dst as row_tile's.
-template <int64_t ROWS, int64_t KV>
-void seven_wide_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, int64_t H, int64_t oh0,
-                     int64_t outs, const float* bias, float* dst) {
-    constexpr int64_t PB = ROWS * 7;
-    bool live[3][ROWS];  // tile row t has a row above (r = 0), its own (1), one below (2)
+// Output row oh0 (and oh0 + 1, 7 wide with GROUPS = 2) of one image, channels k0 ..
+// k0 + 16 KV - 1. in: the image's ins planes as they are; w, O16, dst as row_tile's.
+template <int64_t GROUPS, int64_t KV, bool HALVES>
+void seven_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k0, const Padded& p, int64_t oh0,
+                int64_t outs, const float* bias, float* dst) {
+    const int64_t HW = p.H * p.W;
+    bool live[3][GROUPS];  // group t has a row above (r = 0), its own (1), one below (2)
     for (int64_t r = 0; r < 3; ++r)
-        for (int64_t t = 0; t < ROWS; ++t) live[r][t] = oh0 + t + r - 1 >= 0 && oh0 + t + r - 1 < H;
-    v16 acc[PB][KV] = {};
+        for (int64_t t = 0; t < GROUPS; ++t) {
+            const int64_t row = oh0 + (HALVES ? 0 : t) + r - 1;
+            live[r][t] = row >= 0 && row < p.H;
+        }
+    v16 acc[GROUPS * 7][KV] = {};
     for (int64_t c = 0; c < C; ++c) {
         const float* wc = w + c * 9 * O16 + k0;
         for (int64_t r = 0; r < 3; ++r) {
-            // tap (r, s) of position i reads in[c][oh0 + r - 1][s - 1] + i: x0 + i + s
-            const float* x0 = in + (c * H + oh0 + r - 1) * 7 - 1;
-            seven_wide_tap<0, ROWS, KV>(acc, x0, wc + (r * 3 + 0) * O16, live[r]);
-            seven_wide_tap<1, ROWS, KV>(acc, x0, wc + (r * 3 + 1) * O16, live[r]);
-            seven_wide_tap<2, ROWS, KV>(acc, x0, wc + (r * 3 + 2) * O16, live[r]);
+            // tap (r, s) of position i reads in[c][oh0 + r - 1][s - 1 + i] = x0[i + s]
+            const float* x0 = in + c * HW + (oh0 + r - 1) * p.W - 1;
+            seven_tap<0, GROUPS, KV, HALVES>(acc, x0, wc + (r * 3 + 0) * O16, live[r]);
+            seven_tap<1, GROUPS, KV, HALVES>(acc, x0, wc + (r * 3 + 1) * O16, live[r]);
+            seven_tap<2, GROUPS, KV, HALVES>(acc, x0, wc + (r * 3 + 2) * O16, live[r]);
         }
     }
-    store_tile<PB, KV>(acc, k0, outs, bias, H * 7, dst);
+    store_tile<GROUPS * 7, KV>(acc, k0, outs, bias, HW, dst);
 }
 
+// One image of a 7- or 14-wide plane: in (ins, H, W) as it is, dst (outs, H, W).
+void seven_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const float* bias, const Padded& p,
+                 float* dst) {
+    const int64_t O16 = (outs + kVecLanes - 1) / kVecLanes * kVecLanes, HW = p.H * p.W;
+    for (int64_t k0 = 0; k0 < O16;) {  // 32 channels at a time (their weights stay in L1), then 16
+        const bool kv2 = O16 - k0 >= 2 * kVecLanes;
+        for (int64_t oh = 0; oh < p.H; oh += p.W == 7 ? 2 : 1) {
+            float* d = dst + k0 * HW + oh * p.W;
+            if (p.W == 14 && kv2) seven_tile<2, 2, true>(in, ins, w, O16, k0, p, oh, outs, bias, d);
+            else if (p.W == 14) seven_tile<2, 1, true>(in, ins, w, O16, k0, p, oh, outs, bias, d);
+            else if (oh + 1 < p.H && kv2) seven_tile<2, 2, false>(in, ins, w, O16, k0, p, oh, outs, bias, d);
+            else if (oh + 1 < p.H) seven_tile<2, 1, false>(in, ins, w, O16, k0, p, oh, outs, bias, d);
+            else if (kv2) seven_tile<1, 2, false>(in, ins, w, O16, k0, p, oh, outs, bias, d);
+            else seven_tile<1, 1, false>(in, ins, w, O16, k0, p, oh, outs, bias, d);
+        }
+        k0 += (kv2 ? 2 : 1) * kVecLanes;
+    }
+}
+
+// One image of an 8- or 28-wide plane by row tiles: in padded, dst (outs, H, W).
 template <int64_t PB>
 void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const float* bias, const Padded& p,
                float* dst) {
@@ -273,18 +312,6 @@ void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const
     const int64_t O16 = (outs + kVecLanes - 1) / kVecLanes * kVecLanes, HW = p.H * p.W;
     for (int64_t k0 = 0; k0 < O16;) {  // 32 channels at a time (their weights stay in L1), then 16
         const int64_t kv = O16 - k0 >= 2 * kVecLanes ? 2 : 1;
-        if constexpr (PB == 7) {  // two rows per tile, and the last row alone if H is odd
-            for (int64_t oh = 0; oh < p.H; oh += 2) {
-                float* d = dst + k0 * HW + oh * p.W;
-                const bool two = oh + 1 < p.H;
-                if (kv == 2 && two) seven_wide_tile<2, 2>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
-                else if (kv == 2) seven_wide_tile<1, 2>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
-                else if (two) seven_wide_tile<2, 1>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
-                else seven_wide_tile<1, 1>(in, ins, w, O16, k0, p.H, oh, outs, bias, d);
-            }
-            k0 += kv * kVecLanes;
-            continue;
-        }
         for (int64_t oh = 0; oh < p.H; ++oh)
             for (int64_t ow = 0; ow < p.W; ow += PB) {  // the row in pieces of PB
                 float* d = dst + k0 * HW + oh * p.W + ow;
@@ -295,8 +322,8 @@ void row_tiles(const float* in, int64_t ins, const float* w, int64_t outs, const
     }
 }
 
-// 7-wide planes: seven_wide_tile reads the image as it is.
-bool reads_unpadded(const Padded& p) { return p.PB == 7; }
+// 7- and 14-wide planes: seven_tiles reads the image as it is.
+bool reads_unpadded(const Padded& p) { return p.W == 7 || p.W == 14; }
 
 // Output channels per block of packed weights: the micro-kernel's KB, or for the row tiles
 // all of them in one block, rounded up to 16 (the layout (ins, 9, O16) row_tile reads).
@@ -308,7 +335,7 @@ int64_t weight_block(const Padded& p, int64_t outs) {
 // image's planes padded, or as they are where the tiles want them so (reads_unpadded).
 void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, int64_t outs, const float* bias,
                 const Padded& p, float* out_buf, float* dst) {
-    if (p.PB == 7) return row_tiles<7>(in, ins, packed.data(), outs, bias, p, dst);
+    if (reads_unpadded(p)) return seven_tiles(in, ins, packed.data(), outs, bias, p, dst);
     if (p.PB == 8) return row_tiles<8>(in, ins, packed.data(), outs, bias, p, dst);
     if (p.PB == 14) return row_tiles<14>(in, ins, packed.data(), outs, bias, p, dst);
     const int64_t KB = p.KB;
