@@ -194,7 +194,8 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
         float* dxf = dx.defined() ? dx.data_f32() : nullptr;
         float* dwf = dw.defined() ? dw.data_f32() : nullptr;
         float* dbf = db.defined() ? db.data_f32() : nullptr;
-        if (conv3x3_fast_path_applies(g)) return conv3x3_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
+        if (conv3x3_fast_path_applies(g, dxf != nullptr))
+            return conv3x3_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
         if (conv3x3_s2_fast_path_applies(g)) return conv3x3_s2_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
         if (conv1x1_fast_path_applies(g)) return conv1x1_backward(xf, wp, dyp, dxf, dwf, dbf, g, pieces);
     }

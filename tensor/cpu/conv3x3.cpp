@@ -354,23 +354,30 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
     }
 }
 
-enum Column : int { kFirstColumn = 1, kLastColumn = 2 };  // a position's place in its row
-
 // dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16 (stored there,
 // for the first image of a piece of the batch: partial starts uninitialised, no zero pass):
-//     dW[k, c, tap] = sum over q of dy[k, q] * xpad[c, q + offset(tap)]
-// Vectorised over k, 16 output channels per vector, so that the x side is a broadcast
-// (one 4-byte load) and the dy side one aligned load per q: dyT (Lv, K16) is dy transposed,
-// zero in the thrown-away columns and past channel K. (Vectorised over q instead, every
-// tap would be an unaligned 64-byte load, and those, not the multiply-adds, set the pace.)
+//     dW[k, c, (r, s)] = sum over positions (h, w) of dy[k, h, w] * x[c, h + r - 1, w + s - 1]
+// over the taps inside the plane (outside, x is the zero padding). Vectorised over k, 16
+// output channels per vector, so that the x side is a broadcast (one 4-byte load) and the
+// dy side one aligned load per position: dyT (HW, K16) is dy transposed, zero past channel
+// K. (Vectorised over positions instead, every tap would be an unaligned 64-byte load, and
+// those, not the multiply-adds, set the pace.)
 //
 // The register tile: KV vectors of output channels x CB input channels x 9 taps. Per
-// position q that is KV loads of dy and CB * 9 broadcasts of x for KV * CB * 9 multiply-
+// position that is KV loads of dy and CB * 9 broadcasts of x for KV * CB * 9 multiply-
 // adds: with KV = 2, CB = 1 (18 accumulators) 11 loads feed 18 multiply-adds, where
 // KV = 1, CB = 3 (27 accumulators) needs 28 loads for 27. So output channels go two
 // vectors (32 channels) at a time, and a last single vector (K16 not a multiple of 32)
-// takes the 1 x 3 tile. Every accumulator still sums over q in order: the tile changes
-// which sums run side by side, not the order within a sum.
+// takes the 1 x 3 tile. Every accumulator still sums over positions in order: the tile
+// changes which sums run side by side, not the order within a sum.
+//
+// x is read as it is, not padded: a tap outside the plane is skipped. Whether the row
+// above (below) exists is tested once per row (live); whether the one to the left (right)
+// does is fixed for a row's first and last position, so dw_position takes the column as a
+// template parameter and those multiply-adds are not in the code. At 7x7 that skips 19%
+// of the multiply-adds, at 14x14 9%.
+enum Column : int { kFirstColumn = 1, kLastColumn = 2 };  // a position's place in its row
+
 template <int64_t KV, int64_t CB, int COLUMN>
 inline __attribute__((always_inline)) void dw_position(v16 (&acc)[CB][9][KV], const float* dyq, const float* const* xc,
                                                        int64_t q, const int64_t* off, const bool* live) {
@@ -379,7 +386,7 @@ inline __attribute__((always_inline)) void dw_position(v16 (&acc)[CB][9][KV], co
     for (int64_t r = 0; r < 3; ++r) {
         if (!live[r]) continue;  // the row above (below) is off the plane
         for (int64_t s = 0; s < 3; ++s) {
-            if ((COLUMN == kFirstColumn && s == 0) || (COLUMN == kLastColumn && s == 2)) continue;
+            if (((COLUMN & kFirstColumn) && s == 0) || ((COLUMN & kLastColumn) && s == 2)) continue;
             for (int64_t cc = 0; cc < CB; ++cc) {
                 const v16 xv = splat(xc[cc][q + off[r * 3 + s]]);
                 for (int64_t j = 0; j < KV; ++j) acc[cc][r * 3 + s][j] += xv * dyv[j];
@@ -388,22 +395,22 @@ inline __attribute__((always_inline)) void dw_position(v16 (&acc)[CB][9][KV], co
     }
 }
 
+// off[tap]: where tap (r, s) of position q sits in an unpadded plane, from q.
 template <int64_t KV, int64_t CB>
 void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
              const Padded& p, bool first, float* partial_c0) {
     v16 acc[CB][9][KV] = {};
-    // Only the H x W real outputs: dyT is zero in each row's thrown-away column and past
-    // the last row, and a zero term changes no sum, so skipping them saves 1/Wp of the work
-    // and the rounding to whole vectors (14x14: 196 positions of Lv = 224; 7x7: 49 of 64).
-    // Nor the taps that read the zero border (xpad is zero there): the first and last
-    // column's are known while compiling (dw_position's COLUMN), the first and last row's
-    // are tested once per row. At 7x7 that is 19% of the multiply-adds, at 14x14 9%.
     for (int64_t oh = 0; oh < p.H; ++oh) {
         const bool live[3] = {oh > 0, true, oh + 1 < p.H};
-        const int64_t q0 = oh * p.Wp, q1 = q0 + p.W - 1;  // the row's first and last position
-        dw_position<KV, CB, kFirstColumn>(acc, dyT + q0 * K16 + k0, xc, q0, off, live);
-        for (int64_t q = q0 + 1; q < q1; ++q) dw_position<KV, CB, 0>(acc, dyT + q * K16 + k0, xc, q, off, live);
-        if (q1 > q0) dw_position<KV, CB, kLastColumn>(acc, dyT + q1 * K16 + k0, xc, q1, off, live);
+        const int64_t q0 = oh * p.W, q1 = q0 + p.W - 1;  // the row's first and last position
+        const float* dy0 = dyT + k0;
+        if (p.W == 1) {
+            dw_position<KV, CB, kFirstColumn | kLastColumn>(acc, dy0 + q0 * K16, xc, q0, off, live);
+            continue;
+        }
+        dw_position<KV, CB, kFirstColumn>(acc, dy0 + q0 * K16, xc, q0, off, live);
+        for (int64_t q = q0 + 1; q < q1; ++q) dw_position<KV, CB, 0>(acc, dy0 + q * K16, xc, q, off, live);
+        dw_position<KV, CB, kLastColumn>(acc, dy0 + q1 * K16, xc, q1, off, live);
     }
     for (int64_t cc = 0; cc < cn; ++cc)
         for (int64_t tap = 0; tap < 9; ++tap)
@@ -413,48 +420,55 @@ void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, 
             }
 }
 
-void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const float* zero_plane, const Padded& p,
+// x: the image's C planes as they are; zero_plane: H * W zeros.
+void dw_image(const float* dyT, int64_t K16, const float* x, int64_t C, const float* zero_plane, const Padded& p,
               bool first, float* partial) {
+    const int64_t HW = p.H * p.W;
     int64_t off[9];
-    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = tap_offset(p, tap);
+    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = (tap / 3 - 1) * p.W + tap % 3 - 1;
     int64_t k0 = 0;
     for (; k0 + 2 * kVecLanes <= K16; k0 += 2 * kVecLanes)
         for (int64_t c = 0; c < C; ++c) {
-            const float* xc[1] = {xpad + c * p.PS};
+            const float* xc[1] = {x + c * HW};
             dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, first, partial + c * 9 * K16);
         }
     constexpr int64_t CB = 3;
+    if (C == 1) {  // a grey conv_in: no zero planes to fill CB
+        for (; k0 < K16; k0 += kVecLanes) dw_tile<1, 1>(dyT, K16, k0, &x, off, 1, p, first, partial);
+        return;
+    }
     for (; k0 < K16; k0 += kVecLanes)
         for (int64_t c0 = 0; c0 < C; c0 += CB) {
             const int64_t cn = std::min(CB, C - c0);
             const float* xc[CB];  // past the last channel: a plane of zeros
-            for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
+            for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? x + (c0 + cc) * HW : zero_plane;
             dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, first, partial + c0 * 9 * K16);
         }
 }
 
-// dy of one image, already padded (K, PS) -> dyT (Lv, K16): dyT[q][k] = dypad[k][Wp + 1 + q],
-// which is dy[k, q / Wp, q % Wp] for the real columns and 0 in the thrown-away ones and past
-// the last row (dypad's zero border); 0 past channel K. Blocks of 16 channels x 16
-// positions: 16 contiguous loads, one register transpose, 16 contiguous stores.
-void transpose_dy(const float* dypad, int64_t K, int64_t K16, const Padded& p, float* dyT) {
-    const int64_t first = p.Wp + 1;  // where output position 0 sits in a padded plane
+// dy of one image (K, HW) -> dyT (HW, K16): dyT[q][k] = dy[k][q], 0 past channel K. Blocks
+// of 16 channels x 16 positions: 16 contiguous loads, one register transpose, 16
+// contiguous stores (a plane's last block: its HW % 16 positions).
+void transpose_dy(const float* dy, int64_t K, int64_t K16, int64_t HW, float* dyT) {
     for (int64_t k0 = 0; k0 < K16; k0 += kVecLanes)
-        for (int64_t q0 = 0; q0 < p.Lv; q0 += kVecLanes) {
+        for (int64_t q0 = 0; q0 < HW; q0 += kVecLanes) {
+            const int64_t n = std::min(kVecLanes, HW - q0);
             v16 r[16];
-            for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load16(dypad + (k0 + i) * p.PS + first + q0) : v16{};
+            for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load_first(dy + (k0 + i) * HW + q0, n) : v16{};
             transpose16(r);
-            for (int64_t j = 0; j < 16; ++j) store16(dyT + (q0 + j) * K16 + k0, r[j]);
+            for (int64_t j = 0; j < n; ++j) store16(dyT + (q0 + j) * K16 + k0, r[j]);
         }
 }
 
 }  // namespace
 
-bool conv3x3_fast_path_applies(const Conv2dShape& g) {
-    // From 4 input channels on: below that (an RGB or grey conv_in) the 8-channel blocks
-    // of the input gradient are mostly padding, and im2col's columns are short anyway.
+bool conv3x3_fast_path_applies(const Conv2dShape& g, bool wants_dx) {
+    // Any number of input channels for the forward pass and dW. dx wants 4 or more: for an
+    // RGB or grey conv_in its 16-channel blocks (the outputs of dx are x's channels) would
+    // be mostly padding, and im2col's columns are short anyway. (A conv_in's dx is rarely
+    // wanted: the network's input has no gradient.)
     return conv_fast_paths_enabled() && g.R == 3 && g.S == 3 && g.stride == 1 && g.pad == 1 && g.groups == 1 &&
-           g.N > 0 && g.C >= 4 && g.K > 0;
+           g.N > 0 && g.C >= (wants_dx ? 4 : 1) && g.K > 0;
 }
 
 void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g) {
@@ -482,27 +496,27 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
     // (pieces, C, 9, K16), uninitialised: each piece's first image stores, the others add
     std::unique_ptr<float[]> partial(dw ? new float[pieces * C * 9 * K16] : nullptr);
     std::vector<double> db_partial(db ? pieces * K : 0, 0.0);  // (pieces, K)
-    const std::vector<float> zero_plane(p.PS, 0.0f);
+    const std::vector<float> zero_plane(HW, 0.0f);
 #pragma omp parallel
     {
-        float* dypad = conv_thread_buffer(0, K * p.PS);
-        float* xpad = dw ? conv_thread_buffer(1, C * p.PS) : nullptr;
+        // dy padded only for the micro-kernel's dx; dW and the row tiles read planes as they are
+        float* dypad = dx && !reads_unpadded(p) ? conv_thread_buffer(0, K * p.PS) : nullptr;
         float* out = dx ? conv_thread_buffer(2, kMaxKB * p.Lv) : nullptr;
-        float* dyT = dw ? conv_thread_buffer(3, p.Lv * K16) : nullptr;
+        float* dyT = dw ? conv_thread_buffer(3, HW * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
             const int64_t n0 = piece * N / pieces, n1 = (piece + 1) * N / pieces;
             for (int64_t n = n0; n < n1; ++n) {
                 const float* dyn = dy + n * K * HW;
-                if (dw || !reads_unpadded(p)) pad_planes(dyn, K, p, dypad);  // dW's source of dyT; dx's input
                 if (db)  // while this image's dy is in cache (conv.cpp reads all of dy again)
                     add_bias_sums(dyn, K, HW, db_partial.data() + piece * K);
                 if (dw) {
-                    pad_planes(x + n * C * HW, C, p, xpad);
-                    transpose_dy(dypad, K, K16, p, dyT);
-                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, n == n0, partial.get() + piece * C * 9 * K16);
+                    transpose_dy(dyn, K, K16, HW, dyT);
+                    dw_image(dyT, K16, x + n * C * HW, C, zero_plane.data(), p, n == n0,
+                             partial.get() + piece * C * 9 * K16);
                 }
-                if (dx) conv_image(reads_unpadded(p) ? dyn : dypad, K, packed, C, nullptr, p, out, dx + n * C * HW);
+                if (dypad) pad_planes(dyn, K, p, dypad);
+                if (dx) conv_image(dypad ? dypad : dyn, K, packed, C, nullptr, p, out, dx + n * C * HW);
             }
         }
     }

@@ -21,7 +21,7 @@ namespace td {
 void set_conv_fast_paths(bool on);  // default on
 bool conv_fast_paths_enabled();
 
-bool conv3x3_fast_path_applies(const Conv2dShape& g);
+bool conv3x3_fast_path_applies(const Conv2dShape& g, bool wants_dx = false);
 // Contiguous float32 buffers in the layouts of conv.cpp; bias may be null.
 void conv3x3_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dShape& g);
 // dx, dw and/or db (null: not wanted; at least one of dx, dw); dw and db are summed over

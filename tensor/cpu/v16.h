@@ -114,5 +114,13 @@ inline void store_first(float* d, v16 v, int64_t n) {
     std::copy(lanes, lanes + n, d);
 }
 
+// s[0 .. n - 1] in the first n <= 16 lanes, zeros after them (reads nothing past s + n).
+inline v16 load_first(const float* s, int64_t n) {
+    if (n == kVecLanes) return load16(s);
+    float lanes[kVecLanes] = {};
+    std::copy(s, s + n, lanes);
+    return load16(lanes);
+}
+
 }  // namespace v16ops
 }  // namespace td
