@@ -23,7 +23,7 @@
 //    thrown-away columns,
 //        dW[k, c, r, s] = sum over n, q of dy[n, k, q] * xpad[n, c, q + r * Wp + s]
 //    is nine dot products per (k, c) pair, computed together in one pass over dy and x,
-//    16 output channels k per vector (see dw_image for why that way round).
+//    16 output channels k per vector (see dw_tile for why that way round).
 // 4. Planes 7, 8, 14 or 28 wide put output channels in the lanes instead (row_tile): at 7
 //    and 14 wide the padded layout's zero column and the rounding to whole vectors are an
 //    eighth to a quarter of the work, and a tile of 14 positions (one row of 14, a piece of
@@ -356,11 +356,13 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
 
 // dW of one image, added onto partial (C, 9, K16), K16 = K rounded up to 16 (stored there,
 // for the first image of a piece of the batch: partial starts uninitialised, no zero pass):
-//     dW[k, c, (r, s)] = sum over positions (h, w) of dy[k, h, w] * x[c, h + r - 1, w + s - 1]
-// over the taps inside the plane (outside, x is the zero padding). Vectorised over k, 16
-// output channels per vector, so that the x side is a broadcast (one 4-byte load) and the
-// dy side one aligned load per position: dyT (HW, K16) is dy transposed, zero past channel
-// K. (Vectorised over positions instead, every tap would be an unaligned 64-byte load, and
+//     dW[k, c, (r, s)] = sum over dy's positions (oh, ow) of
+//                        dy[k, oh, ow] * x[c, stride oh + r - 1, stride ow + s - 1]
+// over the taps inside the plane (outside, x is the zero padding). Stride 1 or 2: the
+// stride-2 path (conv3x3_s2.cpp) uses these functions too. Vectorised over k, 16 output
+// channels per vector, so that the x side is a broadcast (one 4-byte load) and the dy side
+// one aligned load per position: dyT (OH OW, K16) is dy transposed, zero past channel K.
+// (Vectorised over positions instead, every tap would be an unaligned 64-byte load, and
 // those, not the multiply-adds, set the pace.)
 //
 // The register tile: KV vectors of output channels x CB input channels x 9 taps. Per
@@ -378,39 +380,46 @@ void conv_image(const float* in, int64_t ins, const std::vector<float>& packed, 
 // of the multiply-adds, at 14x14 9%.
 enum Column : int { kFirstColumn = 1, kLastColumn = 2 };  // a position's place in its row
 
+// One position of dy: dyq its 16 KV channels in dyT, xq where tap (1, 1) reads x.
 template <int64_t KV, int64_t CB, int COLUMN>
 inline __attribute__((always_inline)) void dw_position(v16 (&acc)[CB][9][KV], const float* dyq, const float* const* xc,
-                                                       int64_t q, const int64_t* off, const bool* live) {
-    v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1, q]
+                                                       int64_t xq, const int64_t* off, const bool* live) {
+    v16 dyv[KV];  // dy[k0 .. k0 + 16 KV - 1] at this position
     for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyq + j * kVecLanes);
     for (int64_t r = 0; r < 3; ++r) {
         if (!live[r]) continue;  // the row above (below) is off the plane
         for (int64_t s = 0; s < 3; ++s) {
             if (((COLUMN & kFirstColumn) && s == 0) || ((COLUMN & kLastColumn) && s == 2)) continue;
             for (int64_t cc = 0; cc < CB; ++cc) {
-                const v16 xv = splat(xc[cc][q + off[r * 3 + s]]);
+                const v16 xv = splat(xc[cc][xq + off[r * 3 + s]]);
                 for (int64_t j = 0; j < KV; ++j) acc[cc][r * 3 + s][j] += xv * dyv[j];
             }
         }
     }
 }
 
-// off[tap]: where tap (r, s) of position q sits in an unpadded plane, from q.
+// off[tap]: where tap (r, s) sits in a plane of x, from tap (1, 1).
 template <int64_t KV, int64_t CB>
 void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
-             const Padded& p, bool first, float* partial_c0) {
+             const Conv2dShape& g, bool first, float* partial_c0) {
     v16 acc[CB][9][KV] = {};
-    for (int64_t oh = 0; oh < p.H; ++oh) {
-        const bool live[3] = {oh > 0, true, oh + 1 < p.H};
-        const int64_t q0 = oh * p.W, q1 = q0 + p.W - 1;  // the row's first and last position
-        const float* dy0 = dyT + k0;
-        if (p.W == 1) {
-            dw_position<KV, CB, kFirstColumn | kLastColumn>(acc, dy0 + q0 * K16, xc, q0, off, live);
+    // the last column has no right neighbour when it sits on x's last column
+    const bool last_on_edge = g.stride * (g.OW - 1) + 1 >= g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t ih = g.stride * oh;  // the row tap r = 1 reads
+        const bool live[3] = {ih > 0, true, ih + 1 < g.H};
+        const float* dy0 = dyT + oh * g.OW * K16 + k0;
+        const int64_t x0 = ih * g.W, last = g.OW - 1;
+        if (g.OW == 1) {
+            if (last_on_edge) dw_position<KV, CB, kFirstColumn | kLastColumn>(acc, dy0, xc, x0, off, live);
+            else dw_position<KV, CB, kFirstColumn>(acc, dy0, xc, x0, off, live);
             continue;
         }
-        dw_position<KV, CB, kFirstColumn>(acc, dy0 + q0 * K16, xc, q0, off, live);
-        for (int64_t q = q0 + 1; q < q1; ++q) dw_position<KV, CB, 0>(acc, dy0 + q * K16, xc, q, off, live);
-        dw_position<KV, CB, kLastColumn>(acc, dy0 + q1 * K16, xc, q1, off, live);
+        dw_position<KV, CB, kFirstColumn>(acc, dy0, xc, x0, off, live);
+        for (int64_t ow = 1; ow < last; ++ow)
+            dw_position<KV, CB, 0>(acc, dy0 + ow * K16, xc, x0 + g.stride * ow, off, live);
+        if (last_on_edge) dw_position<KV, CB, kLastColumn>(acc, dy0 + last * K16, xc, x0 + g.stride * last, off, live);
+        else dw_position<KV, CB, 0>(acc, dy0 + last * K16, xc, x0 + g.stride * last, off, live);
     }
     for (int64_t cc = 0; cc < cn; ++cc)
         for (int64_t tap = 0; tap < 9; ++tap)
@@ -420,21 +429,22 @@ void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, 
             }
 }
 
-// x: the image's C planes as they are; zero_plane: H * W zeros.
-void dw_image(const float* dyT, int64_t K16, const float* x, int64_t C, const float* zero_plane, const Padded& p,
-              bool first, float* partial) {
-    const int64_t HW = p.H * p.W;
+}  // namespace
+
+void conv3x3_dw_image(const float* dyT, int64_t K16, const float* x, const Conv2dShape& g, const float* zero_plane,
+                      bool first, float* partial) {
+    const int64_t C = g.C, HW = g.H * g.W;
     int64_t off[9];
-    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = (tap / 3 - 1) * p.W + tap % 3 - 1;
+    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = (tap / 3 - 1) * g.W + tap % 3 - 1;
     int64_t k0 = 0;
     for (; k0 + 2 * kVecLanes <= K16; k0 += 2 * kVecLanes)
         for (int64_t c = 0; c < C; ++c) {
             const float* xc[1] = {x + c * HW};
-            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, first, partial + c * 9 * K16);
+            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, g, first, partial + c * 9 * K16);
         }
     constexpr int64_t CB = 3;
     if (C == 1) {  // a grey conv_in: no zero planes to fill CB
-        for (; k0 < K16; k0 += kVecLanes) dw_tile<1, 1>(dyT, K16, k0, &x, off, 1, p, first, partial);
+        for (; k0 < K16; k0 += kVecLanes) dw_tile<1, 1>(dyT, K16, k0, &x, off, 1, g, first, partial);
         return;
     }
     for (; k0 < K16; k0 += kVecLanes)
@@ -442,25 +452,20 @@ void dw_image(const float* dyT, int64_t K16, const float* x, int64_t C, const fl
             const int64_t cn = std::min(CB, C - c0);
             const float* xc[CB];  // past the last channel: a plane of zeros
             for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? x + (c0 + cc) * HW : zero_plane;
-            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, first, partial + c0 * 9 * K16);
+            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, g, first, partial + c0 * 9 * K16);
         }
 }
 
-// dy of one image (K, HW) -> dyT (HW, K16): dyT[q][k] = dy[k][q], 0 past channel K. Blocks
-// of 16 channels x 16 positions: 16 contiguous loads, one register transpose, 16
-// contiguous stores (a plane's last block: its HW % 16 positions).
-void transpose_dy(const float* dy, int64_t K, int64_t K16, int64_t HW, float* dyT) {
+void transpose_planes(const float* src, int64_t K, int64_t K16, int64_t P, float* dst) {
     for (int64_t k0 = 0; k0 < K16; k0 += kVecLanes)
-        for (int64_t q0 = 0; q0 < HW; q0 += kVecLanes) {
-            const int64_t n = std::min(kVecLanes, HW - q0);
+        for (int64_t q0 = 0; q0 < P; q0 += kVecLanes) {
+            const int64_t n = std::min(kVecLanes, P - q0);
             v16 r[16];
-            for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load_first(dy + (k0 + i) * HW + q0, n) : v16{};
+            for (int64_t i = 0; i < 16; ++i) r[i] = k0 + i < K ? load_first(src + (k0 + i) * P + q0, n) : v16{};
             transpose16(r);
-            for (int64_t j = 0; j < n; ++j) store16(dyT + (q0 + j) * K16 + k0, r[j]);
+            for (int64_t j = 0; j < n; ++j) store16(dst + (q0 + j) * K16 + k0, r[j]);
         }
 }
-
-}  // namespace
 
 bool conv3x3_fast_path_applies(const Conv2dShape& g, bool wants_dx) {
     // Any number of input channels for the forward pass and dW. dx wants 4 or more: for an
@@ -511,9 +516,9 @@ void conv3x3_backward(const float* x, const float* w, const float* dy, float* dx
                 if (db)  // while this image's dy is in cache (conv.cpp reads all of dy again)
                     add_bias_sums(dyn, K, HW, db_partial.data() + piece * K);
                 if (dw) {
-                    transpose_dy(dyn, K, K16, HW, dyT);
-                    dw_image(dyT, K16, x + n * C * HW, C, zero_plane.data(), p, n == n0,
-                             partial.get() + piece * C * 9 * K16);
+                    transpose_planes(dyn, K, K16, HW, dyT);
+                    conv3x3_dw_image(dyT, K16, x + n * C * HW, g, zero_plane.data(), n == n0,
+                                     partial.get() + piece * C * 9 * K16);
                 }
                 if (dypad) pad_planes(dyn, K, p, dypad);
                 if (dx) conv_image(dypad ? dypad : dyn, K, packed, C, nullptr, p, out, dx + n * C * HW);

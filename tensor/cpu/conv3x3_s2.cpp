@@ -23,9 +23,9 @@
 //    the broadcasts walk dy at stride 1. The alternative, stuffing zeros between dy's values
 //    and running a stride-1 convolution, would spend three quarters of its multiply-adds on
 //    the zeros; im2col's col2im scatters every term through memory.
-// 3. dW. dW[k, c, r, s] = sum over n, oh, ow of dy[n, k, oh, ow] * xpad[n, c, 2 oh Wp + 2 ow +
-//    r Wp + s]: conv3x3.cpp's dw_tile with positions q = (oh, ow) of dy and x read at the
-//    stride-2 address, 16 output channels k per vector.
+// 3. dW. dW[k, c, r, s] = sum over n, oh, ow of dy[n, k, oh, ow] * x[n, c, 2 oh + r - 1,
+//    2 ow + s - 1]: conv3x3.cpp's conv3x3_dw_image, which takes the stride, with x unpadded
+//    and the taps outside the plane skipped, 16 output channels k per vector.
 // 4. db in the same pass over dy as dx and dW, while each image's dy is in cache.
 //
 // Parallelism and the order of every sum are those of conv3x3.cpp: one image per work item
@@ -243,73 +243,6 @@ void dx_image(const float* dypad, int64_t K, const float* w, int64_t C, const Ge
     }
 }
 
-// dW of one image onto partial (C, 9, K16), stored for the first image of a piece:
-//     dW[k, c, tap] = sum over q = (oh, ow) of dy[k, q] * xpad[c, 2 oh Wp + 2 ow + offset(tap)]
-// conv3x3.cpp's dw_tile (see there for the choice of tiles) over the OH x OW positions of dy.
-template <int64_t KV, int64_t CB>
-void dw_tile(const float* dyT, int64_t K16, int64_t k0, const float* const* xc, const int64_t* off, int64_t cn,
-             const Geometry& p, bool first, float* partial_c0) {
-    v16 acc[CB][9][KV] = {};
-    for (int64_t oh = 0; oh < p.OH; ++oh)
-        for (int64_t ow = 0; ow < p.OW; ++ow) {
-            const int64_t q = oh * p.OW + ow, base = 2 * oh * p.Wp + 2 * ow;
-            v16 dyv[KV];
-            for (int64_t j = 0; j < KV; ++j) dyv[j] = load16(dyT + q * K16 + k0 + j * kVecLanes);
-            for (int64_t cc = 0; cc < CB; ++cc)
-                for (int64_t tap = 0; tap < 9; ++tap) {
-                    const v16 xv = splat(xc[cc][base + off[tap]]);
-                    for (int64_t j = 0; j < KV; ++j) acc[cc][tap][j] += xv * dyv[j];
-                }
-        }
-    for (int64_t cc = 0; cc < cn; ++cc)
-        for (int64_t tap = 0; tap < 9; ++tap)
-            for (int64_t j = 0; j < KV; ++j) {
-                float* dst = partial_c0 + (cc * 9 + tap) * K16 + k0 + j * kVecLanes;
-                store16(dst, first ? acc[cc][tap][j] : load16(dst) + acc[cc][tap][j]);
-            }
-}
-
-void dw_image(const float* dyT, int64_t K16, const float* xpad, int64_t C, const float* zero_plane, const Geometry& p,
-              bool first, float* partial) {
-    int64_t off[9];
-    for (int64_t tap = 0; tap < 9; ++tap) off[tap] = (tap / 3) * p.Wp + tap % 3;
-    int64_t k0 = 0;
-    for (; k0 + 2 * kVecLanes <= K16; k0 += 2 * kVecLanes)
-        for (int64_t c = 0; c < C; ++c) {
-            const float* xc[1] = {xpad + c * p.PS};
-            dw_tile<2, 1>(dyT, K16, k0, xc, off, 1, p, first, partial + c * 9 * K16);
-        }
-    constexpr int64_t CB = 3;
-    for (; k0 < K16; k0 += kVecLanes)
-        for (int64_t c0 = 0; c0 < C; c0 += CB) {
-            const int64_t cn = std::min(CB, C - c0);
-            const float* xc[CB];  // past the last channel: a plane of zeros
-            for (int64_t cc = 0; cc < CB; ++cc) xc[cc] = cc < cn ? xpad + (c0 + cc) * p.PS : zero_plane;
-            dw_tile<1, CB>(dyT, K16, k0, xc, off, cn, p, first, partial + c0 * 9 * K16);
-        }
-}
-
-// dy of one image (K, P), P = OH * OW -> dyT (P, K16), 0 past channel K: blocks of 16
-// channels x 16 positions, one register transpose each. The last block of a plane stops at
-// P (a whole-vector load would read the next channel's plane, or past the end of dy).
-void transpose_dy(const float* dy, int64_t K, int64_t K16, int64_t P, float* dyT) {
-    for (int64_t k0 = 0; k0 < K16; k0 += kVecLanes)
-        for (int64_t q0 = 0; q0 < P; q0 += kVecLanes) {
-            const int64_t nq = std::min(kVecLanes, P - q0);
-            v16 r[16];
-            for (int64_t i = 0; i < 16; ++i) {
-                r[i] = v16{};
-                if (k0 + i >= K) continue;
-                const float* src = dy + (k0 + i) * P + q0;
-                if (nq == kVecLanes) r[i] = load16(src);
-                else
-                    for (int64_t j = 0; j < nq; ++j) r[i][j] = src[j];
-            }
-            transpose16(r);
-            for (int64_t j = 0; j < nq; ++j) store16(dyT + (q0 + j) * K16 + k0, r[j]);
-        }
-}
-
 }  // namespace
 
 bool conv3x3_s2_fast_path_applies(const Conv2dShape& g) {
@@ -342,11 +275,10 @@ void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float*
     // (pieces, C, 9, K16), uninitialised: each piece's first image stores, the others add
     std::unique_ptr<float[]> partial(dw ? new float[pieces * C * 9 * K16] : nullptr);
     std::vector<double> db_partial(db ? pieces * K : 0, 0.0);  // (pieces, K)
-    const std::vector<float> zero_plane(p.PS, 0.0f);
+    const std::vector<float> zero_plane(HW, 0.0f);
 #pragma omp parallel
     {
         float* dypad = dx ? conv_thread_buffer(0, K * p.DS) : nullptr;
-        float* xpad = dw ? conv_thread_buffer(1, C * p.PS) : nullptr;
         float* dyT = dw ? conv_thread_buffer(2, P * K16) : nullptr;
 #pragma omp for schedule(static)
         for (int64_t piece = 0; piece < pieces; ++piece) {
@@ -355,9 +287,9 @@ void conv3x3_s2_backward(const float* x, const float* w, const float* dy, float*
                 const float* dyn = dy + n * K * P;
                 if (db) add_bias_sums(dyn, K, P, db_partial.data() + piece * K);
                 if (dw) {
-                    pad_input(x + n * C * HW, C, p, xpad);
-                    transpose_dy(dyn, K, K16, P, dyT);
-                    dw_image(dyT, K16, xpad, C, zero_plane.data(), p, n == n0, partial.get() + piece * C * 9 * K16);
+                    transpose_planes(dyn, K, K16, P, dyT);
+                    conv3x3_dw_image(dyT, K16, x + n * C * HW, g, zero_plane.data(), n == n0,
+                                     partial.get() + piece * C * 9 * K16);
                 }
                 if (dx) {
                     pad_dy(dyn, K, p, dypad);

@@ -41,6 +41,16 @@ void sum_bias_pieces(const double* db_partial, int64_t pieces, int64_t K, float*
 void sum_weight_pieces(const float* partial, int64_t pieces, int64_t S, int64_t L, int64_t L16, int64_t l_stride,
                        int64_t s_stride, float* dw);
 
+// The 3x3 weight gradient of one image, stride 1 or 2, padding 1 (conv3x3.cpp, used by
+// conv3x3_s2.cpp too), added onto partial (C, 9, K16) (stored there when `first`):
+// partial[c][tap][k] += sum over dy's positions of dyT[q][k] * x[c] at tap's position.
+// dyT: dy transposed (OH OW, K16); x: the image's C planes; zero_plane: H W zeros.
+void conv3x3_dw_image(const float* dyT, int64_t K16, const float* x, const Conv2dShape& g, const float* zero_plane,
+                      bool first, float* partial);
+// src (K, P) -> dst (P, K16): dst[q][k] = src[k][q], 0 past row K. Blocks of 16 x 16, one
+// register transpose each; a last block of P % 16 reads nothing past src's row.
+void transpose_planes(const float* src, int64_t K, int64_t K16, int64_t P, float* dst);
+
 // A growable float buffer per thread and slot (0 .. kConvThreadBuffers - 1), kept between
 // calls so that a training step reuses its memory; every convolution path draws on the same
 // ones (conv.cpp).
