@@ -191,25 +191,6 @@ void conv_image_lane_tiles(const float* in, int64_t ins, const float* w, int64_t
 
 bool use_lane_tiles(int64_t ins) { return ins < kLaneTilesBelow; }
 
-// a (L, P) -> aT (P, L16): aT[q][l] = a[l][q], zero past channel L. Blocks of 16 channels x
-// 16 positions through a register transpose; the last, shorter block of positions is read
-// through a zero-filled vector, never past the plane.
-void transpose_planes(const float* a, int64_t L, int64_t P, float* aT) {
-    const int64_t L16 = round16(L);
-    for (int64_t l0 = 0; l0 < L16; l0 += kVecLanes)
-        for (int64_t q0 = 0; q0 < P; q0 += kVecLanes) {
-            const int64_t n = std::min(kVecLanes, P - q0);
-            v16 r[16];
-            for (int64_t i = 0; i < 16; ++i) {
-                float part[kVecLanes] = {};
-                if (l0 + i < L && n < kVecLanes) std::copy(a + (l0 + i) * P + q0, a + (l0 + i) * P + P, part);
-                r[i] = l0 + i >= L ? v16{} : n == kVecLanes ? load16(a + (l0 + i) * P + q0) : load16(part);
-            }
-            transpose16(r);
-            for (int64_t j = 0; j < n; ++j) store16(aT + (q0 + j) * L16 + l0, r[j]);
-        }
-}
-
 // dW of one image, stored (first image of a piece) or added onto partial (S, L16):
 //     partial[s][l] (+)= sum over q of b[s][q] * aT[q][l]
 // where a is the lanes side and b the broadcast side. The register tile: KV vectors of
@@ -298,7 +279,7 @@ void conv1x1_backward(const float* x, const float* w, const float* dy, float* dx
                 if (db) add_bias_sums(dyn, K, P, db_partial.data() + piece * K);
                 if (dw) {
                     const float* xn = x + n * C * P;
-                    transpose_planes(k_in_lanes ? dyn : xn, L, P, aT);
+                    transpose_planes(k_in_lanes ? dyn : xn, L, L16, P, aT);
                     dw_image(aT, L16, k_in_lanes ? xn : dyn, S, P, zero_plane.data(), n == n0,
                              partial.get() + piece * S * L16);
                 }
