@@ -3,7 +3,7 @@
 //
 // conv.cpp's im2col + GEMM is the reference: read it first. This file computes the same
 // sums (tests/test_conv_fast.cpp holds the two equal on awkward shapes) and differs in
-// four ways, each a saving that showed up in the profile of a training step:
+// five ways, each a saving that showed up in the profile of a training step:
 //
 // 1. No 9x copy of the input. Each input plane is copied once into a zero-bordered plane
 //    with row stride Wp = W + 1 ("padded"): one zero column per row, which is both the
@@ -17,19 +17,18 @@
 //    registers while all C * 9 (channel, tap) pairs stream past. Per pair: NV loads, KB
 //    weight broadcasts, KB * NV fused multiply-adds. Eigen, given the im2col matrix,
 //    would first pack it again into panels of its own (a third copy of the input).
-// 3. The backward pass reuses the layout. With stride 1 and padding 1,
+// 3. The backward pass reuses the kernels. With stride 1 and padding 1,
 //        dx = conv3x3(dy, w flipped: (r, s) -> (2 - r, 2 - s), channel axes swapped),
-//    the same kernel; and, because dy padded the same way holds zeros exactly in the
-//    thrown-away columns,
-//        dW[k, c, r, s] = sum over n, q of dy[n, k, q] * xpad[n, c, q + r * Wp + s]
-//    is nine dot products per (k, c) pair, computed together in one pass over dy and x,
-//    16 output channels k per vector (see dw_tile for why that way round).
+//    the same kernel; and
+//        dW[k, c, r, s] = sum over n, h, w of dy[n, k, h, w] * x[n, c, h + r - 1, w + s - 1]
+//    is nine dot products per (k, c) pair, computed together in one pass over dy (turned
+//    round so that channels sit in the lanes) and x, 16 output channels k per vector (see
+//    dw_tile for why that way round).
 // 4. Planes 7, 8, 14 or 28 wide put output channels in the lanes instead (row_tile): at 7
 //    and 14 wide the padded layout's zero column and the rounding to whole vectors are an
 //    eighth to a quarter of the work, and a tile of 14 positions (one row of 14, a piece of
 //    a row of 28, or two rows of 7) x 32 channels wastes none.
-//    The tile is turned round into the output in registers, 16 x 16 at a time. dW skips
-//    the same thrown-away positions (dy is zero there), so it too sums over H x W only.
+//    The tile is turned round into the output in registers, 16 x 16 at a time.
 // 5. Taps that read the zero border are skipped, not multiplied by zero, where that is
 //    cheap to know: in dW (per row, and per column while compiling) and in the row tiles
 //    of 7- and 14-wide planes, which then read the image unpadded (seven_tile). At 7x7
