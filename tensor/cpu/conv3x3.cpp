@@ -231,7 +231,7 @@ void row_tile(const float* in, int64_t C, const float* w, int64_t O16, int64_t k
 // neighbour row exists is tested once per tap (live). The sums that remain run in the
 // same (c, tap) order; a skipped term was a zero. (At 28 wide the same tiles, in pieces
 // of 14, measured slower than row_tile on the padded planes.)
-template <bool HALVES, int64_t GROUPS>
+template <bool HALVES>
 constexpr bool starts_row(int64_t t) {
     return !HALVES || t == 0;
 }
@@ -248,7 +248,7 @@ inline __attribute__((always_inline)) void seven_tap(v16 (&acc)[GROUPS * 7][KV],
     for (int64_t t = 0; t < GROUPS; ++t) {
         if (!live[t]) continue;  // group t's neighbour row is off the plane
         for (int64_t col = 0; col < 7; ++col) {
-            const bool off_left = col == 0 && S == 0 && starts_row<HALVES, GROUPS>(t);
+            const bool off_left = col == 0 && S == 0 && starts_row<HALVES>(t);
             const bool off_right = col == 6 && S == 2 && ends_row<HALVES, GROUPS>(t);
             if (off_left || off_right) continue;
             const v16 xv = splat(x0[t * 7 + col + S]);
